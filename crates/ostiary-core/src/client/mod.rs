@@ -1,0 +1,50 @@
+//! OAuth clients: their identifiers, registered metadata and administration.
+
+mod admin;
+mod audience;
+mod auth_method;
+mod grant_type;
+mod id;
+mod redirect_uri;
+mod scope;
+
+pub use admin::{
+    ClientRegistration, RegisteredClient, delete_client, register_client, rotate_secret,
+};
+pub use audience::Audience;
+pub use auth_method::TokenEndpointAuthMethod;
+pub use grant_type::GrantType;
+pub use id::ClientId;
+pub use redirect_uri::{RedirectUri, UriPolicy};
+pub use scope::Scope;
+
+use time::OffsetDateTime;
+
+use crate::secret::SecretHash;
+
+/// A registered client as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    /// `None` exactly when the client is public (`auth_method` is `none`).
+    pub secret_hash: Option<SecretHash>,
+    pub auth_method: TokenEndpointAuthMethod,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub scopes: Vec<Scope>,
+    pub audiences: Vec<Audience>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub skip_consent: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == TokenEndpointAuthMethod::None
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}

@@ -1,0 +1,161 @@
+//! Redirect URIs: validated once at registration, then matched byte for byte.
+//!
+//! The registered string is kept exactly as given (no normalisation), because authorization
+//! requests are compared to it exactly (RFC 9700 section 4.1.3).
+
+use std::net::IpAddr;
+
+use url::{Host, Url};
+
+use crate::validation::{InvalidInput, has_control_chars};
+
+/// What a deployment allows beyond https and loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UriPolicy {
+    /// Plain http to any host; on only in development.
+    pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri {
+    raw: String,
+    loopback: bool,
+}
+
+impl RedirectUri {
+    pub const MAX_LEN: usize = 2000;
+
+    pub fn parse(s: &str, policy: UriPolicy) -> Result<Self, InvalidInput> {
+        let invalid = |reason: &str| InvalidInput::new("redirect_uri", format!("{s:?}: {reason}"));
+        if s.len() > Self::MAX_LEN {
+            return Err(invalid("is too long"));
+        }
+        if has_control_chars(s) || s.contains(' ') {
+            return Err(invalid("contains whitespace or control characters"));
+        }
+        if s.contains('#') {
+            return Err(invalid("must not contain a fragment (RFC 6749 3.1.2)"));
+        }
+        let url = Url::parse(s).map_err(|e| invalid(&format!("is not an absolute URI ({e})")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("must not contain credentials"));
+        }
+        let loopback = is_loopback_ip(&url);
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if loopback || (policy.allow_insecure_http && url.host().is_some()) => {}
+            "http" => {
+                return Err(invalid(
+                    "plain http is allowed only for loopback IP literals (127.0.0.1, [::1]) \
+                     outside development",
+                ));
+            }
+            "https" => return Err(invalid("has no host")),
+            // RFC 8252 7.1: native apps use a private-use scheme in reverse domain notation.
+            // Requiring the dot also keeps out javascript:, data:, file: and the like.
+            scheme if scheme.contains('.') => {}
+            scheme => {
+                return Err(invalid(&format!(
+                    "scheme {scheme:?} is not allowed; use https, http on loopback, or a \
+                     reverse-domain private-use scheme such as com.example.app"
+                )));
+            }
+        }
+        Ok(Self {
+            raw: s.to_owned(),
+            loopback,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// `http` on a loopback IP literal, where RFC 8252 7.3 lets the port vary.
+    pub fn is_loopback(&self) -> bool {
+        self.loopback
+    }
+}
+
+fn is_loopback_ip(url: &Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+            Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+            _ => false,
+        }
+}
+
+impl std::fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: UriPolicy = UriPolicy {
+        allow_insecure_http: false,
+    };
+    const DEV: UriPolicy = UriPolicy {
+        allow_insecure_http: true,
+    };
+
+    #[test]
+    fn keeps_the_string_exactly() {
+        let uri = RedirectUri::parse("https://app.example.com", STRICT).unwrap();
+        assert_eq!(uri.as_str(), "https://app.example.com");
+        assert!(!uri.is_loopback());
+    }
+
+    #[test]
+    fn accepts_loopback_http_and_native_schemes() {
+        assert!(
+            RedirectUri::parse("http://127.0.0.1:8400/cb", STRICT)
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(
+            RedirectUri::parse("http://[::1]/cb", STRICT)
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(RedirectUri::parse("com.example.app:/oauth2redirect", STRICT).is_ok());
+    }
+
+    #[test]
+    fn refuses_fragments_credentials_and_relative_uris() {
+        for bad in [
+            "https://app.example.com/cb#frag",
+            "https://app.example.com/cb#",
+            "https://user:pw@app.example.com/cb",
+            "/relative/cb",
+            "app.example.com/cb",
+            "",
+            "https://app.example.com/c b",
+        ] {
+            assert!(RedirectUri::parse(bad, DEV).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn refuses_dangerous_schemes() {
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "myapp:/cb",
+        ] {
+            assert!(RedirectUri::parse(bad, DEV).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_loopback_or_development() {
+        assert!(RedirectUri::parse("http://app.example.com/cb", STRICT).is_err());
+        assert!(RedirectUri::parse("http://localhost/cb", STRICT).is_err());
+        assert!(RedirectUri::parse("http://app.example.com/cb", DEV).is_ok());
+    }
+}

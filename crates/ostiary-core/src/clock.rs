@@ -1,0 +1,18 @@
+//! Time as a dependency, so expiry and rotation are testable without sleeping.
+
+use std::fmt::Debug;
+use time::OffsetDateTime;
+
+pub trait Clock: Send + Sync + Debug {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock, in UTC.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}

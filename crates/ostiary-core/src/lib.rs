@@ -1,0 +1,19 @@
+//! Ostiary's protocol core: domain types, client and user administration, storage traits.
+//!
+//! Nothing here knows about HTTP or SQL. Strings from the outside world are parsed into the
+//! types of this crate at the edge (CLI, HTTP handlers), so code in here never re-validates.
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod password;
+pub mod random;
+pub mod secret;
+pub mod store;
+pub mod user;
+pub mod validation;
+
+pub use clock::{Clock, SystemClock};
+pub use error::{AdminError, ErrorCode, OAuthError};
+pub use store::{ClientStore, Store, StoreError, UserStore};
+pub use validation::InvalidInput;

@@ -1,0 +1,109 @@
+//! `ostiary client create|list|delete|rotate-secret`.
+
+use clap::{Args, Subcommand};
+use ostiary_core::SystemClock;
+use ostiary_core::client::{
+    self, Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope,
+    TokenEndpointAuthMethod, UriPolicy,
+};
+use ostiary_store::Database;
+use serde::Serialize;
+
+use super::output::{ClientView, print_json};
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; its secret is printed once and never stored in the clear.
+    Create(CreateArgs),
+    /// List clients (never their secrets).
+    List,
+    /// Delete a client.
+    Delete { client_id: ClientId },
+    /// Replace a confidential client's secret; the old one stops working at once.
+    RotateSecret { client_id: ClientId },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    name: String,
+    /// Chosen id (letters, digits, - . _ ~); generated when absent.
+    #[arg(long)]
+    client_id: Option<ClientId>,
+    /// A public client (native or browser app): no secret, authenticates with `none`.
+    #[arg(long)]
+    public: bool,
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<GrantType>,
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// May be repeated or space-separated.
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ' ')]
+    scopes: Vec<Scope>,
+    /// RFC 8707 resource the client may request tokens for (absolute URI).
+    #[arg(long = "audience", value_name = "URI")]
+    audiences: Vec<Audience>,
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// First-party client: users are not asked for consent.
+    #[arg(long)]
+    skip_consent: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Created<'a> {
+    #[serde(flatten)]
+    client: ClientView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+}
+
+pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyhow::Result<()> {
+    let store = db.store();
+    match command {
+        ClientCommand::Create(args) => {
+            let policy = UriPolicy {
+                allow_insecure_http: !config.is_production(),
+            };
+            let parse_uris = |uris: &[String]| -> Result<Vec<RedirectUri>, _> {
+                uris.iter().map(|u| RedirectUri::parse(u, policy)).collect()
+            };
+            let registration = ClientRegistration {
+                name: args.name,
+                client_id: args.client_id,
+                public: args.public,
+                grant_types: args.grant_types,
+                redirect_uris: parse_uris(&args.redirect_uris)?,
+                scopes: args.scopes,
+                audiences: args.audiences,
+                post_logout_redirect_uris: parse_uris(&args.post_logout_redirect_uris)?,
+                auth_method: args.token_endpoint_auth_method,
+                skip_consent: args.skip_consent,
+            };
+            let registered = client::register_client(&*store, &SystemClock, registration).await?;
+            tracing::info!(client_id = %registered.client.id, "client created");
+            print_json(&Created {
+                client: ClientView::from(&registered.client),
+                client_secret: registered.secret.as_ref().map(|s| s.expose()),
+            })
+        }
+        ClientCommand::List => {
+            let clients = store.list_clients().await?;
+            print_json(&clients.iter().map(ClientView::from).collect::<Vec<_>>())
+        }
+        ClientCommand::Delete { client_id } => {
+            client::delete_client(&*store, &client_id).await?;
+            print_json(&serde_json::json!({ "deleted": client_id.as_str() }))
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let secret = client::rotate_secret(&*store, &client_id).await?;
+            print_json(&serde_json::json!({
+                "client_id": client_id.as_str(),
+                "client_secret": secret.expose(),
+            }))
+        }
+    }
+}

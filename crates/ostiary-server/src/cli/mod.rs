@@ -1,0 +1,133 @@
+//! The `ostiary` command line: `serve` and the admin commands of GUIDE.md section 1.
+//!
+//! Admin commands print JSON on stdout; errors go to stderr with exit code 1 (usage errors
+//! included, so scripts need to check one code).
+
+mod client;
+mod output;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ostiary_store::Database;
+
+use crate::config::{Config, Status, resolve_secrets, run_checks};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ostiary",
+    version,
+    about = "OAuth 2.1 and OpenID Connect authorization server"
+)]
+pub struct Cli {
+    /// TOML configuration file; OAUTH2_* environment variables override it.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (applies migrations first).
+    Serve {
+        /// Do not apply migrations at startup.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply the embedded database migrations.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Run the startup checks (production checklist) without starting.
+    CheckConfig,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    telemetry::init(cli.log_format, default_level);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { no_migrate } => {
+            let checks = run_checks(&config);
+            for check in &checks {
+                match check.status {
+                    Status::Fail => tracing::error!(check = check.name, "{}", check.message),
+                    Status::Warn => tracing::warn!(check = check.name, "{}", check.message),
+                    Status::Pass => {}
+                }
+            }
+            if let Some(failed) = checks.iter().find(|c| c.status == Status::Fail) {
+                anyhow::bail!("refusing to start: {}", failed.message);
+            }
+            let secrets = resolve_secrets(&config)?;
+            crate::serve::serve(config, secrets, !no_migrate).await?;
+        }
+        Command::Migrate => {
+            open_database(&config).await?;
+            output::print_json(&serde_json::json!({ "migrated": true }))?;
+        }
+        Command::Client(command) => {
+            client::run(command, &config, &open_database(&config).await?).await?
+        }
+        Command::User(command) => {
+            user::run(command, &config, &open_database(&config).await?).await?
+        }
+        Command::CheckConfig => {
+            let checks = run_checks(&config);
+            let ok = checks.iter().all(|c| c.status != Status::Fail);
+            output::print_json(&serde_json::json!({ "ok": ok, "checks": checks }))?;
+            if !ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Admin commands migrate too, so a fresh database works without a separate step.
+async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let database = Database::open(config.database_url(), 2).await?;
+    database.migrate().await?;
+    Ok(database)
+}

@@ -1,0 +1,52 @@
+//! JSON on stdout: the only thing admin commands print there.
+
+use std::io::Write;
+
+use ostiary_core::client::Client;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+/// A client as shown to operators: everything but the secret (which is never kept).
+#[derive(Debug, Serialize)]
+pub struct ClientView<'a> {
+    pub client_id: &'a str,
+    pub name: &'a str,
+    pub public: bool,
+    pub token_endpoint_auth_method: &'static str,
+    pub grant_types: Vec<&'static str>,
+    pub redirect_uris: Vec<&'a str>,
+    pub scopes: Vec<&'a str>,
+    pub audiences: Vec<&'a str>,
+    pub post_logout_redirect_uris: Vec<&'a str>,
+    pub skip_consent: bool,
+    pub created_at: String,
+}
+
+impl<'a> From<&'a Client> for ClientView<'a> {
+    fn from(c: &'a Client) -> Self {
+        Self {
+            client_id: c.id.as_str(),
+            name: &c.name,
+            public: c.is_public(),
+            token_endpoint_auth_method: c.auth_method.as_str(),
+            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+            redirect_uris: c.redirect_uris.iter().map(|u| u.as_str()).collect(),
+            scopes: c.scopes.iter().map(|s| s.as_str()).collect(),
+            audiences: c.audiences.iter().map(|a| a.as_str()).collect(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str())
+                .collect(),
+            skip_consent: c.skip_consent,
+            created_at: c.created_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The production checklist as startup checks: `serve` refuses to start on any failure and
+//! logs every warning; `check-config` prints the same list without starting.
+
+use ostiary_core::password::PasswordHasher;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use super::Config;
+use super::secrets::{
+    JWT_SECRET_FIX, SESSION_KEY_FIX, dev_secret_file, jwt_secret_weakness, parse_session_key,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub message: String,
+}
+
+fn check(name: &'static str, status: Status, message: impl Into<String>) -> Check {
+    Check {
+        name,
+        status,
+        message: message.into(),
+    }
+}
+
+/// Development downgrades what production refuses to a warning.
+fn fail_in_production(config: &Config) -> Status {
+    if config.is_production() {
+        Status::Fail
+    } else {
+        Status::Warn
+    }
+}
+
+pub fn run_checks(config: &Config) -> Vec<Check> {
+    vec![
+        jwt_secret(config),
+        session_key(config),
+        issuer(config),
+        database_url(config),
+        argon2(config),
+        metrics_listener(config),
+    ]
+}
+
+fn jwt_secret(config: &Config) -> Check {
+    const NAME: &str = "jwt_secret";
+    match &config.jwt_secret {
+        None => check(
+            NAME,
+            fail_in_production(config),
+            format!(
+                "OAUTH2_JWT_SECRET is not set; {}; {JWT_SECRET_FIX}",
+                if config.is_production() {
+                    "production requires it".to_owned()
+                } else {
+                    format!(
+                        "using a generated development secret kept in {}",
+                        dev_secret_file(config).display()
+                    )
+                }
+            ),
+        ),
+        Some(secret) => match jwt_secret_weakness(secret.expose_secret()) {
+            Some(weakness) => check(
+                NAME,
+                fail_in_production(config),
+                format!("OAUTH2_JWT_SECRET {weakness}; {JWT_SECRET_FIX}"),
+            ),
+            None => check(NAME, Status::Pass, "OAUTH2_JWT_SECRET is set"),
+        },
+    }
+}
+
+fn session_key(config: &Config) -> Check {
+    const NAME: &str = "session_key";
+    match &config.session_key {
+        None => check(
+            NAME,
+            fail_in_production(config),
+            format!(
+                "OAUTH2_SESSION_KEY is not set; {}; {SESSION_KEY_FIX}",
+                if config.is_production() {
+                    "production requires it"
+                } else {
+                    "using a random key: sessions end at every restart"
+                }
+            ),
+        ),
+        Some(key) => match parse_session_key(key.expose_secret()) {
+            // A key that is set but malformed is an operator error in every environment.
+            Err(reason) => check(
+                NAME,
+                Status::Fail,
+                format!("OAUTH2_SESSION_KEY {reason}; {SESSION_KEY_FIX}"),
+            ),
+            Ok(_) => check(NAME, Status::Pass, "OAUTH2_SESSION_KEY is set"),
+        },
+    }
+}
+
+fn issuer(config: &Config) -> Check {
+    const NAME: &str = "issuer_https";
+    if config.issuer.starts_with("https://") {
+        check(NAME, Status::Pass, format!("issuer is {}", config.issuer))
+    } else {
+        check(
+            NAME,
+            fail_in_production(config),
+            format!(
+                "OAUTH2_ISSUER {} is not https; tokens and cookies need TLS in production",
+                config.issuer
+            ),
+        )
+    }
+}
+
+fn database_url(config: &Config) -> Check {
+    const NAME: &str = "database_url";
+    let url = config.database_url();
+    if ostiary_store::is_sqlite(url) || ostiary_store::is_postgres(url) {
+        check(
+            NAME,
+            Status::Pass,
+            "OAUTH2_DATABASE_URL names a supported backend",
+        )
+    } else {
+        check(
+            NAME,
+            Status::Fail,
+            "OAUTH2_DATABASE_URL must start with sqlite:// or postgres://",
+        )
+    }
+}
+
+fn argon2(config: &Config) -> Check {
+    const NAME: &str = "argon2_cost";
+    match PasswordHasher::new(config.argon2) {
+        Ok(_) => check(NAME, Status::Pass, format!("{:?}", config.argon2)),
+        Err(e) => check(NAME, Status::Fail, format!("OAUTH2_ARGON2_*: {e}")),
+    }
+}
+
+fn metrics_listener(config: &Config) -> Check {
+    const NAME: &str = "metrics_listener";
+    if config.metrics_bind == config.bind {
+        check(
+            NAME,
+            Status::Fail,
+            "OAUTH2_METRICS_BIND must differ from OAUTH2_BIND: metrics stay off the public port",
+        )
+    } else {
+        check(
+            NAME,
+            Status::Pass,
+            format!("metrics on {}", config.metrics_bind),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::INSECURE_DEFAULT_SECRET;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_sources(None, |var| {
+            vars.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    fn status(checks: &[Check], name: &str) -> Status {
+        checks.iter().find(|c| c.name == name).unwrap().status
+    }
+
+    const GOOD_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn production_refuses_short_default_and_missing_secrets() {
+        let key = "ab".repeat(64);
+        for secret in [
+            Some("x".repeat(20)),
+            Some(INSECURE_DEFAULT_SECRET.to_owned()),
+            None,
+        ] {
+            let mut vars = vec![
+                ("OAUTH2_ENV", "production"),
+                ("OAUTH2_ISSUER", "https://id.example.com"),
+                ("OAUTH2_SESSION_KEY", key.as_str()),
+            ];
+            if let Some(s) = &secret {
+                vars.push(("OAUTH2_JWT_SECRET", s.as_str()));
+            }
+            let checks = run_checks(&config(&vars));
+            assert_eq!(status(&checks, "jwt_secret"), Status::Fail, "{secret:?}");
+            let message = &checks
+                .iter()
+                .find(|c| c.name == "jwt_secret")
+                .unwrap()
+                .message;
+            assert!(message.contains("OAUTH2_JWT_SECRET") && message.contains("openssl rand"));
+        }
+    }
+
+    #[test]
+    fn development_only_warns_about_weak_secrets() {
+        let checks = run_checks(&config(&[("OAUTH2_JWT_SECRET", "short")]));
+        assert_eq!(status(&checks, "jwt_secret"), Status::Warn);
+        assert_eq!(status(&checks, "session_key"), Status::Warn);
+        assert!(checks.iter().all(|c| c.status != Status::Fail));
+    }
+
+    #[test]
+    fn production_refuses_missing_or_malformed_session_key_and_http_issuer() {
+        let checks = run_checks(&config(&[
+            ("OAUTH2_ENV", "production"),
+            ("OAUTH2_JWT_SECRET", GOOD_SECRET),
+        ]));
+        assert_eq!(status(&checks, "session_key"), Status::Fail);
+        assert_eq!(status(&checks, "issuer_https"), Status::Fail);
+        let checks = run_checks(&config(&[("OAUTH2_SESSION_KEY", "abcd")]));
+        assert_eq!(status(&checks, "session_key"), Status::Fail);
+    }
+
+    #[test]
+    fn complete_production_config_passes() {
+        let key = "ab".repeat(64);
+        let checks = run_checks(&config(&[
+            ("OAUTH2_ENV", "production"),
+            ("OAUTH2_ISSUER", "https://id.example.com"),
+            ("OAUTH2_JWT_SECRET", GOOD_SECRET),
+            ("OAUTH2_SESSION_KEY", &key),
+        ]));
+        assert!(
+            checks.iter().all(|c| c.status == Status::Pass),
+            "{checks:?}"
+        );
+    }
+
+    #[test]
+    fn weak_argon2_and_shared_metrics_port_fail_everywhere() {
+        let checks = run_checks(&config(&[
+            ("OAUTH2_ARGON2_MEMORY_KIB", "1024"),
+            ("OAUTH2_METRICS_BIND", "127.0.0.1:8080"),
+        ]));
+        assert_eq!(status(&checks, "argon2_cost"), Status::Fail);
+        assert_eq!(status(&checks, "metrics_listener"), Status::Fail);
+    }
+}

@@ -1,0 +1,205 @@
+//! Configuration: parsed and validated once at startup, then passed around explicitly.
+
+mod checks;
+mod secrets;
+mod sources;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ostiary_core::password::Argon2Params;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+pub use checks::{Check, Status, run_checks};
+pub use secrets::{INSECURE_DEFAULT_SECRET, Secrets, resolve_secrets};
+pub use sources::env_var;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("{var}: {reason}")]
+    Invalid { var: String, reason: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+impl FromStr for Environment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            _ => Err("must be development or production".into()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    /// Byte-exact as configured; it goes into every token and discovery document.
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub jwt_secret: Option<SecretString>,
+    pub session_key: Option<SecretString>,
+    pub env: Environment,
+    pub metrics_bind: SocketAddr,
+    pub argon2: Argon2Params,
+    pub http_body_limit_bytes: usize,
+    pub http_request_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the optional TOML file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(file, |var| std::env::var(var).ok())
+    }
+
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw = sources::collect(file, env)?;
+        let get = |setting: &str| raw.get(setting).map(String::as_str);
+        let secret = |setting: &str| {
+            get(setting)
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from)
+        };
+        let defaults = Argon2Params::default();
+        let config = Self {
+            issuer: parse_issuer(get("issuer").unwrap_or("http://127.0.0.1:8080"))?,
+            bind: parse("bind", get("bind").unwrap_or("127.0.0.1:8080"))?,
+            database_url: SecretString::from(get("database_url").unwrap_or("sqlite://ostiary.db")),
+            database_max_connections: parse_or("database_max_connections", get, 10)?,
+            jwt_secret: secret("jwt_secret"),
+            session_key: secret("session_key"),
+            env: parse("env", get("env").unwrap_or("development"))?,
+            metrics_bind: parse(
+                "metrics_bind",
+                get("metrics_bind").unwrap_or("127.0.0.1:9090"),
+            )?,
+            argon2: Argon2Params {
+                memory_kib: parse_or("argon2_memory_kib", get, defaults.memory_kib)?,
+                iterations: parse_or("argon2_iterations", get, defaults.iterations)?,
+                parallelism: parse_or("argon2_parallelism", get, defaults.parallelism)?,
+            },
+            http_body_limit_bytes: parse_or("http_body_limit_bytes", get, 64 * 1024)?,
+            http_request_timeout: Duration::from_secs(parse_or(
+                "http_request_timeout_secs",
+                get,
+                30,
+            )?),
+        };
+        if config.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        Ok(config)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+fn invalid(setting: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var: env_var(setting),
+        reason: reason.into(),
+    }
+}
+
+fn parse<T: FromStr>(setting: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| invalid(setting, format!("{value:?}: {e}")))
+}
+
+fn parse_or<'a, T: FromStr>(
+    setting: &str,
+    get: impl Fn(&str) -> Option<&'a str>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    get(setting).map_or(Ok(default), |v| parse(setting, v))
+}
+
+/// An absolute http(s) URL without query or fragment (RFC 8414 section 2), kept as written.
+fn parse_issuer(value: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(value).map_err(|e| invalid("issuer", format!("{value:?}: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(invalid("issuer", format!("{value:?} must be an https URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(invalid(
+            "issuer",
+            format!("{value:?} must not have a query, fragment or credentials (RFC 8414 2)"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(None, |var| {
+            vars.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_guide() {
+        let config = from_env(&[]).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://ostiary.db");
+        assert_eq!(config.env, Environment::Development);
+        assert_eq!(config.metrics_bind.to_string(), "127.0.0.1:9090");
+        assert!(config.jwt_secret.is_none() && config.session_key.is_none());
+    }
+
+    #[test]
+    fn issuer_is_kept_byte_exact() {
+        let config = from_env(&[("OAUTH2_ISSUER", "https://id.example.com/tenant")]).unwrap();
+        assert_eq!(config.issuer, "https://id.example.com/tenant");
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (var, value) in [
+            ("OAUTH2_BIND", "not-an-address"),
+            ("OAUTH2_ENV", "staging"),
+            ("OAUTH2_ISSUER", "https://id.example.com/?x=1"),
+            ("OAUTH2_ISSUER", "ftp://id.example.com"),
+            ("OAUTH2_ARGON2_MEMORY_KIB", "lots"),
+            ("OAUTH2_DATABASE_MAX_CONNECTIONS", "0"),
+        ] {
+            let err = from_env(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value}: {err}");
+        }
+    }
+}

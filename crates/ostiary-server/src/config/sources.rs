@@ -1,0 +1,124 @@
+//! Where settings come from: a TOML file, overridden by `OAUTH2_*` environment variables.
+//!
+//! Both are read into one flat map of raw strings keyed by setting name, so every setting is
+//! parsed (and its errors reported) in exactly one place whichever source it came from.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::ConfigError;
+
+/// Every setting, by its name in the file (nested tables join with `_`); the environment
+/// variable is the upper-cased name with the `OAUTH2_` prefix.
+pub const SETTINGS: &[&str] = &[
+    "issuer",
+    "bind",
+    "database_url",
+    "database_max_connections",
+    "jwt_secret",
+    "session_key",
+    "env",
+    "metrics_bind",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+    "http_body_limit_bytes",
+    "http_request_timeout_secs",
+];
+
+pub fn env_var(setting: &str) -> String {
+    format!("OAUTH2_{}", setting.to_ascii_uppercase())
+}
+
+/// Raw values: the file first, each environment variable replacing the file's value.
+pub fn collect(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let mut raw = BTreeMap::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        read_toml(&text, &mut raw).map_err(|reason| ConfigError::File {
+            path: path.display().to_string(),
+            reason,
+        })?;
+    }
+    for &setting in SETTINGS {
+        if let Some(value) = env(&env_var(setting)) {
+            raw.insert(setting, value);
+        }
+    }
+    Ok(raw)
+}
+
+fn read_toml(text: &str, raw: &mut BTreeMap<&'static str, String>) -> Result<(), String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut flat = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                flat.extend(inner.into_iter().map(|(k, v)| (format!("{key}_{k}"), v)));
+            }
+            value => flat.push((key, value)),
+        }
+    }
+    for (key, value) in flat {
+        let setting = SETTINGS
+            .iter()
+            .find(|s| **s == key)
+            .ok_or_else(|| format!("unknown setting {key:?}"))?;
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(format!(
+                    "{key} must be a string or a number, not {}",
+                    other.type_str()
+                ));
+            }
+        };
+        raw.insert(setting, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_tables_flatten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ostiary.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"https://file.example\"\nbind = \"0.0.0.0:1\"\n[argon2]\nmemory_kib = 65536\n",
+        )
+        .unwrap();
+        let raw = collect(Some(&path), |var| {
+            (var == "OAUTH2_BIND").then(|| "127.0.0.1:9".to_owned())
+        })
+        .unwrap();
+        assert_eq!(raw["issuer"], "https://file.example");
+        assert_eq!(raw["bind"], "127.0.0.1:9");
+        assert_eq!(raw["argon2_memory_kib"], "65536");
+    }
+
+    #[test]
+    fn unknown_file_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ostiary.toml");
+        std::fs::write(&path, "isuer = \"https://typo.example\"\n").unwrap();
+        let err = collect(Some(&path), |_| None).unwrap_err();
+        assert!(err.to_string().contains("isuer"), "{err}");
+    }
+
+    #[test]
+    fn env_var_names_keep_the_seed_prefix() {
+        assert_eq!(env_var("jwt_secret"), "OAUTH2_JWT_SECRET");
+    }
+}

@@ -1,0 +1,9 @@
+//! Ostiary's HTTP server: configuration, the router and its handlers, and the admin CLI.
+
+pub mod cli;
+pub mod config;
+pub mod handlers;
+pub mod router;
+pub mod serve;
+pub mod state;
+pub mod telemetry;

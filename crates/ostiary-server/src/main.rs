@@ -1,0 +1,5 @@
+//! The `ostiary` binary.
+
+fn main() -> std::process::ExitCode {
+    ostiary_server::cli::main()
+}

@@ -1,0 +1,56 @@
+//! `ostiary serve`: open the database, migrate, listen, and shut down gracefully.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ostiary_core::SystemClock;
+use ostiary_store::Database;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Secrets};
+use crate::router;
+use crate::state::AppState;
+
+pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::Result<()> {
+    let database = Database::open(config.database_url(), config.database_max_connections).await?;
+    if migrate {
+        database.migrate().await?;
+    }
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("could not listen on {} (OAUTH2_BIND)", config.bind))?;
+    let state = AppState {
+        store: database.store(),
+        clock: Arc::new(SystemClock),
+        config: Arc::new(config),
+        secrets: Arc::new(secrets),
+    };
+    tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "listening");
+    axum::serve(listener, router::build(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    database.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM (orchestrators) or SIGINT (a terminal): stop accepting, finish in-flight requests.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; draining connections");
+}

@@ -1,0 +1,146 @@
+//! Row shapes shared by both backends, and their conversion to and from domain types.
+//!
+//! Values are re-parsed on the way out of the database, so a corrupted row surfaces as
+//! `StoreError::Corrupt` instead of an unchecked value.
+
+use ostiary_core::StoreError;
+use ostiary_core::client::{
+    Audience, Client, ClientId, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod, UriPolicy,
+};
+use ostiary_core::password::PasswordHash;
+use ostiary_core::secret::SecretHash;
+use ostiary_core::user::{Email, User, UserId, Username};
+use time::OffsetDateTime;
+
+/// Registered URIs were checked against the deployment's policy when they were written.
+const STORED: UriPolicy = UriPolicy {
+    allow_insecure_http: true,
+};
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Option<Vec<u8>>,
+    pub token_endpoint_auth_method: String,
+    pub grant_types: String,
+    pub redirect_uris: String,
+    pub scopes: String,
+    pub audiences: String,
+    pub post_logout_redirect_uris: String,
+    pub skip_consent: bool,
+    pub created_at: i64,
+}
+
+impl ClientRow {
+    pub fn from_client(c: &Client) -> Self {
+        Self {
+            client_id: c.id.as_str().to_owned(),
+            name: c.name.clone(),
+            secret_hash: c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()),
+            token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+            grant_types: json_list(c.grant_types.iter().map(|g| g.as_str())),
+            redirect_uris: json_list(c.redirect_uris.iter().map(RedirectUri::as_str)),
+            scopes: json_list(c.scopes.iter().map(Scope::as_str)),
+            audiences: json_list(c.audiences.iter().map(Audience::as_str)),
+            post_logout_redirect_uris: json_list(
+                c.post_logout_redirect_uris.iter().map(RedirectUri::as_str),
+            ),
+            skip_consent: c.skip_consent,
+            created_at: c.created_at.unix_timestamp(),
+        }
+    }
+
+    pub fn into_client(self) -> Result<Client, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("client");
+        Ok(Client {
+            id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            name: self.name,
+            secret_hash: match self.secret_hash {
+                Some(bytes) => {
+                    Some(SecretHash::from_bytes(&bytes).ok_or(StoreError::Corrupt("client"))?)
+                }
+                None => None,
+            },
+            auth_method: self.token_endpoint_auth_method.parse().map_err(corrupt)?,
+            grant_types: parse_list(&self.grant_types, |s| s.parse::<GrantType>())?,
+            redirect_uris: parse_list(&self.redirect_uris, |s| RedirectUri::parse(s, STORED))?,
+            scopes: parse_list(&self.scopes, Scope::parse)?,
+            audiences: parse_list(&self.audiences, Audience::parse)?,
+            post_logout_redirect_uris: parse_list(&self.post_logout_redirect_uris, |s| {
+                RedirectUri::parse(s, STORED)
+            })?,
+            skip_consent: self.skip_consent,
+            created_at: from_unix(self.created_at)?,
+        })
+        .and_then(|client: Client| {
+            // The schema's CHECK enforces this too; a row violating it is refused here.
+            let public = client.auth_method == TokenEndpointAuthMethod::None;
+            if public == client.secret_hash.is_none() {
+                Ok(client)
+            } else {
+                Err(StoreError::Corrupt("client"))
+            }
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub user_id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl UserRow {
+    pub fn from_user(u: &User) -> Self {
+        Self {
+            user_id: u.id.to_string(),
+            username: u.username.as_str().to_owned(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            password_hash: u.password_hash.as_str().to_owned(),
+            disabled: u.disabled,
+            created_at: u.created_at.unix_timestamp(),
+        }
+    }
+
+    pub fn into_user(self) -> Result<User, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("user");
+        Ok(User {
+            id: UserId::parse(&self.user_id).map_err(corrupt)?,
+            username: Username::parse(&self.username).map_err(corrupt)?,
+            email: self
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            password_hash: PasswordHash::from_stored(self.password_hash),
+            disabled: self.disabled,
+            created_at: from_unix(self.created_at)?,
+        })
+    }
+}
+
+fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    serde_json::Value::from(items.collect::<Vec<_>>()).to_string()
+}
+
+fn parse_list<T, E>(
+    json: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, StoreError> {
+    let corrupt = || StoreError::Corrupt("list column");
+    let items: Vec<String> = serde_json::from_str(json).map_err(|_| corrupt())?;
+    items
+        .iter()
+        .map(|s| parse(s).map_err(|_| corrupt()))
+        .collect()
+}
+
+fn from_unix(seconds: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| StoreError::Corrupt("timestamp"))
+}

@@ -1,0 +1,97 @@
+//! `ClientStore` for both backends.
+
+macro_rules! impl_client_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl ostiary_core::ClientStore for $store {
+            async fn insert_client(
+                &self,
+                client: &ostiary_core::client::Client,
+            ) -> Result<(), ostiary_core::StoreError> {
+                let row = $crate::rows::ClientRow::from_client(client);
+                sqlx::query(
+                    "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
+                     grant_types, redirect_uris, scopes, audiences, post_logout_redirect_uris, \
+                     skip_consent, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(row.client_id)
+                .bind(row.name)
+                .bind(row.secret_hash)
+                .bind(row.token_endpoint_auth_method)
+                .bind(row.grant_types)
+                .bind(row.redirect_uris)
+                .bind(row.scopes)
+                .bind(row.audiences)
+                .bind(row.post_logout_redirect_uris)
+                .bind(row.skip_consent)
+                .bind(row.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::write_error("client"))?;
+                Ok(())
+            }
+
+            async fn find_client(
+                &self,
+                id: &ostiary_core::client::ClientId,
+            ) -> Result<Option<ostiary_core::client::Client>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::ClientRow>(
+                    "SELECT * FROM clients WHERE client_id = $1",
+                )
+                .bind(id.as_str().to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::ClientRow::into_client)
+                .transpose()
+            }
+
+            async fn list_clients(
+                &self,
+            ) -> Result<Vec<ostiary_core::client::Client>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::ClientRow>(
+                    "SELECT * FROM clients ORDER BY client_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .into_iter()
+                .map($crate::rows::ClientRow::into_client)
+                .collect()
+            }
+
+            async fn delete_client(
+                &self,
+                id: &ostiary_core::client::ClientId,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                    .bind(id.as_str().to_owned())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn update_client_secret(
+                &self,
+                id: &ostiary_core::client::ClientId,
+                hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                // Public clients keep no secret; the schema's CHECK would refuse one anyway.
+                let done = sqlx::query(
+                    "UPDATE clients SET secret_hash = $1 \
+                     WHERE client_id = $2 AND token_endpoint_auth_method <> 'none'",
+                )
+                .bind(hash.as_bytes().to_vec())
+                .bind(id.as_str().to_owned())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_client_store;

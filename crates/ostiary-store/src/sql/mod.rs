@@ -1,0 +1,5 @@
+//! The SQL both backends run. SQLite and PostgreSQL accept the same `$n` placeholders and the
+//! same statements here, so one body serves both; each macro is expanded once per backend.
+
+pub(crate) mod clients;
+pub(crate) mod users;
