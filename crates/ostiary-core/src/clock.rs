@@ -5,6 +5,12 @@ use time::OffsetDateTime;
 
 pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> OffsetDateTime;
+
+    /// Now, to the whole second: the precision records are stored with.
+    fn now_seconds(&self) -> OffsetDateTime {
+        let now = self.now();
+        now - time::Duration::nanoseconds(i64::from(now.nanosecond()))
+    }
 }
 
 /// The wall clock, in UTC.

@@ -136,7 +136,7 @@ pub async fn create_user(
         email,
         password_hash,
         disabled: false,
-        created_at: clock.now(),
+        created_at: clock.now_seconds(),
     };
     store.insert_user(&user).await.map_err(|e| match e {
         StoreError::Conflict(_) => AdminError::Invalid(InvalidInput::new(

@@ -95,7 +95,7 @@ pub async fn register_client(
         audiences: dedup(audiences),
         post_logout_redirect_uris: dedup(post_logout_redirect_uris),
         skip_consent,
-        created_at: clock.now(),
+        created_at: clock.now_seconds(),
     };
     store.insert_client(&client).await.map_err(|e| match e {
         StoreError::Conflict(_) => AdminError::Invalid(InvalidInput::new(

@@ -1,0 +1,306 @@
+//! The admin CLI as operators run it: the real binary, JSON on stdout, exit code 1 on errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod support;
+
+use ostiary_core::user::Username;
+use ostiary_store::Database;
+use support::{Scratch, contains, stderr};
+
+#[test]
+fn created_client_is_listed_without_secret_and_secret_is_not_in_the_database_file() {
+    let scratch = Scratch::new();
+    let created = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Billing",
+        "--client-id",
+        "billing",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "invoices:read invoices:write",
+        "--audience",
+        "https://api.example.com",
+    ]);
+    assert_eq!(created["client_id"], "billing");
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("secret shown once");
+    assert_eq!(secret.len(), 43, "256-bit base64url secret");
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["invoices:read", "invoices:write"])
+    );
+
+    let listed = scratch.run(&["client", "list"]);
+    support::assert_success(&listed, &["client", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["client_id"], "billing");
+    assert_eq!(
+        list[0]["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(list[0]["token_endpoint_auth_method"], "client_secret_basic");
+    assert!(list[0].get("client_secret").is_none());
+    assert!(!contains(&listed.stdout, secret.as_bytes()));
+
+    let db = scratch.database_bytes();
+    assert!(
+        contains(&db, b"billing"),
+        "control: the client row is in these bytes"
+    );
+    assert!(
+        !contains(&db, secret.as_bytes()),
+        "client secret found in the database file"
+    );
+}
+
+#[test]
+fn public_client_gets_no_secret() {
+    let scratch = Scratch::new();
+    let created = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "http://127.0.0.1:3000/callback",
+    ]);
+    assert!(created.get("client_secret").is_none());
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+    assert_eq!(created["public"], true);
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+}
+
+#[test]
+fn rotate_secret_and_delete() {
+    let scratch = Scratch::new();
+    let created = scratch.json(&["client", "create", "--name", "Svc", "--client-id", "svc"]);
+    let rotated = scratch.json(&["client", "rotate-secret", "svc"]);
+    assert_eq!(rotated["client_id"], "svc");
+    assert_ne!(rotated["client_secret"], created["client_secret"]);
+    assert_eq!(scratch.json(&["client", "delete", "svc"])["deleted"], "svc");
+    assert_eq!(scratch.json(&["client", "list"]), serde_json::json!([]));
+
+    let again = scratch.run(&["client", "delete", "svc"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("not found"), "{}", stderr(&again));
+}
+
+#[test]
+fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
+    let scratch = Scratch::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--grant-type", "password"],
+            "password grant is not offered",
+        ),
+        (&["--grant-type", "magic"], "unknown grant type"),
+        (
+            &["--redirect-uri", "https://app.example.com/cb#frag"],
+            "fragment",
+        ),
+        (&["--redirect-uri", "javascript:alert(1)"], "not allowed"),
+        (&["--client-id", "has space"], "client_id"),
+        (&["--scope", "bad\"scope"], "scope"),
+        (
+            &["--public", "--grant-type", "client_credentials"],
+            "confidential",
+        ),
+        (&["--grant-type", "authorization_code"], "redirect-uri"),
+        (
+            &["--token-endpoint-auth-method", "client_secret_jwt"],
+            "not offered",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["client", "create", "--name", "Bad"];
+        args.extend_from_slice(extra);
+        let out = scratch.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} should fail with exit 1"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(scratch.json(&["client", "list"]), serde_json::json!([]));
+}
+
+#[test]
+fn production_refuses_plain_http_redirect_uris_but_allows_loopback() {
+    let scratch = Scratch::new();
+    let mut cmd = scratch.command(&[
+        "client",
+        "create",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "http://app.example.com/cb",
+    ]);
+    let out = cmd.env("OAUTH2_ENV", "production").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
+    let mut cmd = scratch.command(&[
+        "client",
+        "create",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "http://127.0.0.1:8400/cb",
+    ]);
+    assert!(
+        cmd.env("OAUTH2_ENV", "production")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn user_create_reads_the_password_from_stdin_and_stores_only_a_hash() {
+    let scratch = Scratch::new();
+    let password = "a long passphrase nobody guesses";
+    let out = scratch.run_with_stdin(
+        &[
+            "user",
+            "create",
+            "--username",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    support::assert_success(&out, &["user", "create"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["username"], "alice");
+    assert_eq!(json["user_id"].as_str().unwrap().len(), 36);
+    let db = scratch.database_bytes();
+    assert!(
+        contains(&db, b"$argon2id$v=19$m=19456,t=2,p=1$"),
+        "OWASP-strength Argon2id"
+    );
+    assert!(!contains(&db, password.as_bytes()));
+
+    let taken = scratch.run_with_stdin(
+        &["user", "create", "--username", "ALICE", "--password-stdin"],
+        password,
+    );
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(stderr(&taken).contains("already taken"));
+}
+
+#[tokio::test]
+async fn bad_user_input_is_refused_with_exit_1_and_nothing_written() {
+    let scratch = Scratch::new();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["--username", "dave", "--password-stdin"],
+            "",
+            "must not be empty",
+        ),
+        (
+            &["--username", "dave", "--password-stdin"],
+            "\n",
+            "must not be empty",
+        ),
+        (
+            &["--username", "dave", "--password-stdin"],
+            "short",
+            "at least 8",
+        ),
+        (
+            &["--username", "da ve", "--password-stdin"],
+            "long enough pw",
+            "username",
+        ),
+        (
+            &["--username", "dave", "--email", "nope", "--password-stdin"],
+            "long enough pw",
+            "email",
+        ),
+        (
+            &["--username", "dave"],
+            "long enough pw",
+            "--password-stdin",
+        ),
+    ];
+    for (extra, stdin, expected) in cases {
+        let mut args = vec!["user", "create"];
+        args.extend_from_slice(extra);
+        let out = scratch.run_with_stdin(&args, stdin);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let db = Database::open(&scratch.database_url(), 1).await.unwrap();
+    db.migrate().await.unwrap();
+    let dave = Username::parse("dave").unwrap();
+    assert!(
+        db.store()
+            .find_user_by_username(&dave)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn user_disable_marks_the_account() {
+    let scratch = Scratch::new();
+    let out = scratch.run_with_stdin(
+        &["user", "create", "--username", "erin", "--password-stdin"],
+        "long enough pw",
+    );
+    support::assert_success(&out, &["user", "create"]);
+    assert_eq!(scratch.json(&["user", "disable", "erin"])["disabled"], true);
+    let db = Database::open(&scratch.database_url(), 1).await.unwrap();
+    let erin = Username::parse("erin").unwrap();
+    assert!(
+        db.store()
+            .find_user_by_username(&erin)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert_eq!(
+        scratch.run(&["user", "disable", "nobody"]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let scratch = Scratch::new();
+    assert_eq!(scratch.run(&["frobnicate"]).status.code(), Some(1));
+    assert_eq!(scratch.run(&["client", "create"]).status.code(), Some(1));
+    let help = scratch.run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
+}
+
+#[test]
+fn migrate_prints_json_and_seeds_no_credentials() {
+    let scratch = Scratch::new();
+    assert_eq!(scratch.json(&["migrate"])["migrated"], true);
+    assert_eq!(scratch.json(&["client", "list"]), serde_json::json!([]));
+}

@@ -1,0 +1,140 @@
+//! `ostiary serve` as the README runs it: health, readiness, the development secret file,
+//! and graceful shutdown on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod support;
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Scratch;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn spawn_server(scratch: &Scratch, port: u16) -> Child {
+    scratch
+        .command(&["serve"])
+        .env("OAUTH2_BIND", format!("127.0.0.1:{port}"))
+        .env("OAUTH2_METRICS_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ostiary serve")
+}
+
+async fn wait_until_up(client: &reqwest::Client, base: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(resp) = client.get(format!("{base}/healthz")).send().await
+            && resp.status().is_success()
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().expect("poll server") {
+            panic!("server exited early with {status}");
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn serves_health_and_readiness_then_stops_cleanly_on_sigterm() {
+    let scratch = Scratch::new();
+    let port = free_port();
+    let mut child = spawn_server(&scratch, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &base, &mut child).await;
+
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+
+    // Development generated its JWT secret once, readable by the owner only.
+    let secret_file = scratch.dir.path().join("ostiary.db.jwt-secret");
+    let mode = std::fs::metadata(&secret_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let db_mode = std::fs::metadata(scratch.db_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(db_mode & 0o077, 0, "database file readable by others");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "exit after SIGTERM: {}",
+        output.status
+    );
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("OAUTH2_JWT_SECRET is not set"),
+        "dev warning missing: {logs}"
+    );
+    assert!(
+        logs.contains("OAUTH2_SESSION_KEY is not set"),
+        "dev warning missing: {logs}"
+    );
+    assert!(!logs.contains(&std::fs::read_to_string(&secret_file).unwrap()));
+    assert!(output.stdout.is_empty(), "serve keeps stdout clean");
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_no_query_strings() {
+    let scratch = Scratch::new();
+    let port = free_port();
+    let mut child = scratch
+        .command(&["serve", "--log-format", "json"])
+        .env("OAUTH2_BIND", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &base, &mut child).await;
+    client
+        .get(format!("{base}/healthz?code=SECRETCODE"))
+        .send()
+        .await
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["span"]["request_id"].is_string()),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("SECRETCODE"),
+        "query string reached the logs"
+    );
+}

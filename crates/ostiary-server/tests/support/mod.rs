@@ -1,0 +1,153 @@
+//! Shared helpers: run the real `ostiary` binary in a scratch directory, or build the router
+//! in-process over a fresh SQLite database.
+#![allow(dead_code)] // each test binary uses its own subset
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up fails loudly
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use ostiary_core::SystemClock;
+use ostiary_server::config::{Config, Secrets};
+use ostiary_server::state::AppState;
+use ostiary_store::Database;
+use secrecy::{SecretBox, SecretString};
+
+/// A scratch directory holding one SQLite database, for running the binary against.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("ostiary.db")
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.db_path().display())
+    }
+
+    /// The binary with a clean environment: only what the test sets reaches it.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ostiary"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OAUTH2_DATABASE_URL", self.database_url())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run ostiary")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ostiary");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait for ostiary")
+    }
+
+    /// Runs an admin command that must succeed and returns its JSON output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
+        assert_success(&out, args);
+        serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+    }
+
+    /// Every byte SQLite keeps on disk (database, WAL and shared-memory files).
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).expect("read dir") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("ostiary.db") && !name.ends_with(".jwt-secret") {
+                bytes.extend(std::fs::read(&path).expect("read db file"));
+            }
+        }
+        assert!(!bytes.is_empty(), "no database files found");
+        bytes
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "ostiary {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The router over a fresh, migrated SQLite database, as `serve` builds it.
+pub struct TestApp {
+    pub state: AppState,
+    pub database: Database,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("app.db").display());
+        let config = Config::from_sources(None, |var| {
+            (var == "OAUTH2_DATABASE_URL").then(|| url.clone())
+        })
+        .expect("config");
+        let database = Database::open(&url, 4).await.expect("open");
+        database.migrate().await.expect("migrate");
+        let state = AppState {
+            store: database.store(),
+            clock: Arc::new(SystemClock),
+            config: Arc::new(config),
+            secrets: Arc::new(Secrets {
+                jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
+                session_key: SecretBox::new(Box::new([7u8; 64])),
+            }),
+        };
+        Self {
+            state,
+            database,
+            _dir: dir,
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        ostiary_server::router::build(self.state.clone())
+    }
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.try_exists().unwrap_or(false)
+}

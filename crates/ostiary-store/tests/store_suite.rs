@@ -1,0 +1,294 @@
+//! The one store test suite, run against SQLite always and PostgreSQL when configured.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test bodies are not #[test] fns
+
+mod support;
+
+use ostiary_core::client::{
+    self, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
+};
+use ostiary_core::password::{Password, PasswordHasher};
+use ostiary_core::user::{self, Email, Username};
+use ostiary_core::{AdminError, StoreError, SystemClock};
+use ostiary_store::Database;
+use secrecy::SecretString;
+
+store_tests!(
+    migrations_seed_nothing_and_are_idempotent,
+    ping_answers,
+    confidential_client_round_trips,
+    public_client_keeps_no_secret,
+    duplicate_client_id_is_a_conflict,
+    delete_client_removes_only_that_client,
+    rotate_secret_invalidates_the_old_secret,
+    rotate_secret_refuses_public_clients,
+    hostile_strings_are_stored_literally,
+    user_round_trips_and_usernames_ignore_case,
+    duplicate_username_is_a_conflict,
+    disable_user_marks_the_account,
+);
+
+const POLICY: UriPolicy = UriPolicy {
+    allow_insecure_http: false,
+};
+
+fn web_app(id: &str) -> ClientRegistration {
+    ClientRegistration {
+        name: "Web app".into(),
+        client_id: Some(ClientId::parse(id).unwrap()),
+        redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb", POLICY).unwrap()],
+        scopes: vec![
+            Scope::parse("openid").unwrap(),
+            Scope::parse("orders:read").unwrap(),
+        ],
+        audiences: vec!["https://api.example.com".parse().unwrap()],
+        ..ClientRegistration::default()
+    }
+}
+
+async fn migrations_seed_nothing_and_are_idempotent(db: Database) {
+    db.migrate().await.expect("second migration run is a no-op");
+    let store = db.store();
+    assert!(store.list_clients().await.unwrap().is_empty());
+    let nobody = Username::parse("admin").unwrap();
+    assert!(
+        store
+            .find_user_by_username(&nobody)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn ping_answers(db: Database) {
+    db.store().ping().await.unwrap();
+}
+
+async fn confidential_client_round_trips(db: Database) {
+    let store = db.store();
+    let registered = client::register_client(&*store, &SystemClock, web_app("web"))
+        .await
+        .unwrap();
+    let secret = registered
+        .secret
+        .expect("confidential clients get a secret");
+    let found = store
+        .find_client(&registered.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, registered.client);
+    assert_eq!(
+        found.grant_types,
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    );
+    assert!(found.secret_hash.unwrap().verify(secret.expose()));
+    assert_eq!(store.list_clients().await.unwrap(), vec![registered.client]);
+}
+
+async fn public_client_keeps_no_secret(db: Database) {
+    let store = db.store();
+    let registered = client::register_client(
+        &*store,
+        &SystemClock,
+        ClientRegistration {
+            public: true,
+            ..web_app("spa")
+        },
+    )
+    .await
+    .unwrap();
+    assert!(registered.secret.is_none());
+    let found = store
+        .find_client(&registered.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.is_public() && found.secret_hash.is_none());
+}
+
+async fn duplicate_client_id_is_a_conflict(db: Database) {
+    let store = db.store();
+    client::register_client(&*store, &SystemClock, web_app("dup"))
+        .await
+        .unwrap();
+    let err = client::register_client(&*store, &SystemClock, web_app("dup"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AdminError::Invalid(ref e) if e.field == "client_id"),
+        "{err:?}"
+    );
+    let first = client::register_client(&*store, &SystemClock, web_app("dup2"))
+        .await
+        .unwrap();
+    let err = store.insert_client(&first.client).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("client")), "{err:?}");
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+}
+
+async fn delete_client_removes_only_that_client(db: Database) {
+    let store = db.store();
+    client::register_client(&*store, &SystemClock, web_app("a"))
+        .await
+        .unwrap();
+    client::register_client(&*store, &SystemClock, web_app("b"))
+        .await
+        .unwrap();
+    let a = ClientId::parse("a").unwrap();
+    client::delete_client(&*store, &a).await.unwrap();
+    assert!(store.find_client(&a).await.unwrap().is_none());
+    assert!(matches!(
+        client::delete_client(&*store, &a).await,
+        Err(AdminError::NotFound(_))
+    ));
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+async fn rotate_secret_invalidates_the_old_secret(db: Database) {
+    let store = db.store();
+    let registered = client::register_client(&*store, &SystemClock, web_app("rot"))
+        .await
+        .unwrap();
+    let old = registered.secret.unwrap();
+    let new = client::rotate_secret(&*store, &registered.client.id)
+        .await
+        .unwrap();
+    let hash = store
+        .find_client(&registered.client.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_hash
+        .unwrap();
+    assert!(hash.verify(new.expose()));
+    assert!(!hash.verify(old.expose()));
+    let unknown = ClientId::parse("nope").unwrap();
+    assert!(matches!(
+        client::rotate_secret(&*store, &unknown).await,
+        Err(AdminError::NotFound(_))
+    ));
+}
+
+async fn rotate_secret_refuses_public_clients(db: Database) {
+    let store = db.store();
+    let spa = ClientRegistration {
+        public: true,
+        ..web_app("spa")
+    };
+    let registered = client::register_client(&*store, &SystemClock, spa)
+        .await
+        .unwrap();
+    assert!(
+        client::rotate_secret(&*store, &registered.client.id)
+            .await
+            .is_err()
+    );
+    // Even a direct store call cannot give a public client a secret.
+    let sneaky = ostiary_core::secret::ClientSecret::generate().hash();
+    assert!(
+        !store
+            .update_client_secret(&registered.client.id, &sneaky)
+            .await
+            .unwrap()
+    );
+    let found = store
+        .find_client(&registered.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.secret_hash.is_none());
+}
+
+async fn hostile_strings_are_stored_literally(db: Database) {
+    let store = db.store();
+    let name = "Robert'); DROP TABLE clients;-- \u{1F512} \"quoted\"";
+    let registration = ClientRegistration {
+        name: name.into(),
+        ..web_app("bobby")
+    };
+    let registered = client::register_client(&*store, &SystemClock, registration)
+        .await
+        .unwrap();
+    let found = store
+        .find_client(&registered.client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.name, name);
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+async fn user_round_trips_and_usernames_ignore_case(db: Database) {
+    let store = db.store();
+    let hasher = PasswordHasher::insecure_fast_for_tests();
+    let created = user::create_user(
+        &*store,
+        &hasher,
+        &SystemClock,
+        Username::parse("Alice").unwrap(),
+        Some(Email::parse("alice@example.com").unwrap()),
+        Password::new(SecretString::from("correct horse battery")).unwrap(),
+    )
+    .await
+    .unwrap();
+    let by_name = store
+        .find_user_by_username(&Username::parse("ALICE").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_name, created);
+    assert_eq!(
+        store.find_user(&created.id).await.unwrap().unwrap(),
+        created
+    );
+    assert!(hasher.verify("correct horse battery", &by_name.password_hash));
+    assert!(!by_name.password_hash.as_str().contains("correct horse"));
+    assert!(!by_name.disabled);
+}
+
+async fn duplicate_username_is_a_conflict(db: Database) {
+    let store = db.store();
+    let hasher = PasswordHasher::insecure_fast_for_tests();
+    for (name, expect_ok) in [("bob", true), ("BOB", false)] {
+        let result = user::create_user(
+            &*store,
+            &hasher,
+            &SystemClock,
+            Username::parse(name).unwrap(),
+            None,
+            Password::new(SecretString::from("password one")).unwrap(),
+        )
+        .await;
+        assert_eq!(result.is_ok(), expect_ok, "{name}: {result:?}");
+    }
+}
+
+async fn disable_user_marks_the_account(db: Database) {
+    let store = db.store();
+    let hasher = PasswordHasher::insecure_fast_for_tests();
+    let carol = Username::parse("carol").unwrap();
+    let created = user::create_user(
+        &*store,
+        &hasher,
+        &SystemClock,
+        carol.clone(),
+        None,
+        Password::new(SecretString::from("password one")).unwrap(),
+    )
+    .await
+    .unwrap();
+    user::disable_user(&*store, &carol).await.unwrap();
+    assert!(
+        store
+            .find_user(&created.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    let nobody = Username::parse("nobody").unwrap();
+    assert!(matches!(
+        user::disable_user(&*store, &nobody).await,
+        Err(AdminError::NotFound(_))
+    ));
+}
