@@ -1,1 +1,23 @@
-//! placeholder
+//! JOSE for Ostiary: signing keys, JWKS, signing, and strict RFC 8725 validation.
+//!
+//! No HTTP server and no database here: resource servers can depend on this crate alone to
+//! validate Ostiary's tokens with the same rules the server applies to itself.
+
+mod alg;
+mod b64;
+mod encode;
+mod header;
+mod jwk;
+mod sealing;
+mod signing_key;
+mod strict_json;
+mod validate;
+mod verifying_key;
+
+pub use alg::Algorithm;
+pub use encode::encode;
+pub use jwk::{Jwk, JwkSet};
+pub use sealing::{KeySealer, SealError};
+pub use signing_key::{KeyError, SigningKey};
+pub use validate::{Claims, Profile, ValidationError, Validator};
+pub use verifying_key::{KeySet, VerifyingKey};

@@ -1,0 +1,20 @@
+//! Compact JWS serialization of claims under one signing key.
+
+use serde::Serialize;
+
+use crate::{SigningKey, b64, signing_key::KeyError};
+
+/// `header.payload.signature`, with a header of exactly `alg`, `kid` and `typ`.
+pub fn encode(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+    let header = serde_json::json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": typ });
+    let header = serde_json::to_vec(&header).map_err(|_| KeyError::Invalid("header"))?;
+    let payload =
+        serde_json::to_vec(claims).map_err(|_| KeyError::Invalid("claims do not serialize"))?;
+    let mut token = b64::encode(header);
+    token.push('.');
+    token.push_str(&b64::encode(payload));
+    let signature = key.sign(token.as_bytes())?;
+    token.push('.');
+    token.push_str(&b64::encode(signature));
+    Ok(token)
+}
