@@ -25,7 +25,7 @@ enum Inner {
     Es256(EcdsaKeyPair),
     Rs256(RsaKeyPair),
     EdDsa(Ed25519KeyPair),
-    Hs256(hmac::Key),
+    Hs256(Box<hmac::Key>),
 }
 
 pub struct SigningKey {
@@ -142,7 +142,7 @@ impl SigningKey {
             verifying: VerifyingKey::hmac(kid.clone(), secret),
             kid,
             alg: Algorithm::Hs256,
-            inner: Inner::Hs256(hmac::Key::new(hmac::HMAC_SHA256, secret)),
+            inner: Inner::Hs256(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
             jwk: None,
         }
     }

@@ -21,7 +21,7 @@ const MIN_RSA_MODULUS_BYTES: usize = 256;
 #[derive(Clone)]
 enum Material {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 #[derive(Clone)]
@@ -112,7 +112,7 @@ impl VerifyingKey {
         Self {
             kid: kid.into(),
             alg: Algorithm::Hs256,
-            material: Material::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret)),
+            material: Material::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
         }
     }
 
