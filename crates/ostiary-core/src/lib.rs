@@ -4,16 +4,19 @@
 //! types of this crate at the edge (CLI, HTTP handlers), so code in here never re-validates.
 
 pub mod client;
+pub mod client_auth;
 pub mod clock;
 pub mod error;
+pub mod keys;
 pub mod password;
 pub mod random;
 pub mod secret;
 pub mod store;
+pub mod token;
 pub mod user;
 pub mod validation;
 
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError};
-pub use store::{ClientStore, Store, StoreError, UserStore};
+pub use store::{ClientStore, KeyStore, Store, StoreError, TokenStore, UserStore};
 pub use validation::InvalidInput;

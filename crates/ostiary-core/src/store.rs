@@ -5,7 +5,10 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
+use time::OffsetDateTime;
+
 use crate::client::{Client, ClientId};
+use crate::keys::StoredKey;
 use crate::secret::SecretHash;
 use crate::user::{User, UserId, Username};
 
@@ -49,9 +52,40 @@ pub trait UserStore: Send + Sync {
     async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError>;
 }
 
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every signing key in every state, oldest first.
+    async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Makes `key` the active key of its algorithm. With `replacing`, that key (which must
+    /// still be the active one) is retired in the same transaction and stays published until
+    /// `publish_until`. `Conflict` when another process changed the active key first.
+    async fn activate_signing_key(
+        &self,
+        key: &StoredKey,
+        replacing: Option<&str>,
+        publish_until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Revokes a key at once and erases its private part. True if the key existed.
+    async fn revoke_signing_key(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Records a revoked access token until it would have expired anyway (idempotent).
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &ClientId,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Drops revocations of tokens that have expired; returns how many.
+    async fn purge_expired_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Everything the server persists.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + Debug {
+pub trait Store: ClientStore + UserStore + KeyStore + TokenStore + Debug {
     /// Readiness: the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -17,7 +17,7 @@ mod verifying_key;
 pub use alg::Algorithm;
 pub use encode::encode;
 pub use jwk::{Jwk, JwkSet};
-pub use sealing::{KeySealer, SealError};
+pub use sealing::{KeySealer, SealError, derive_subkey};
 pub use signing_key::{KeyError, SigningKey};
 pub use validate::{Claims, Profile, ValidationError, Validator};
 pub use verifying_key::{KeySet, VerifyingKey};

@@ -7,10 +7,11 @@ use ostiary_core::StoreError;
 use ostiary_core::client::{
     Audience, Client, ClientId, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod, UriPolicy,
 };
+use ostiary_core::keys::{KeyState, StoredKey};
 use ostiary_core::password::PasswordHash;
 use ostiary_core::secret::SecretHash;
 use ostiary_core::user::{Email, User, UserId, Username};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 /// Registered URIs were checked against the deployment's policy when they were written.
 const STORED: UriPolicy = UriPolicy {
@@ -29,6 +30,7 @@ pub(crate) struct ClientRow {
     pub audiences: String,
     pub post_logout_redirect_uris: String,
     pub skip_consent: bool,
+    pub access_token_lifetime_secs: Option<i64>,
     pub created_at: i64,
 }
 
@@ -47,6 +49,7 @@ impl ClientRow {
                 c.post_logout_redirect_uris.iter().map(RedirectUri::as_str),
             ),
             skip_consent: c.skip_consent,
+            access_token_lifetime_secs: c.access_token_lifetime.map(|d| d.whole_seconds()),
             created_at: c.created_at.unix_timestamp(),
         }
     }
@@ -71,6 +74,7 @@ impl ClientRow {
                 RedirectUri::parse(s, STORED)
             })?,
             skip_consent: self.skip_consent,
+            access_token_lifetime: self.access_token_lifetime_secs.map(Duration::seconds),
             created_at: from_unix(self.created_at)?,
         })
         .and_then(|client: Client| {
@@ -121,6 +125,52 @@ impl UserRow {
             password_hash: PasswordHash::from_stored(self.password_hash),
             disabled: self.disabled,
             created_at: from_unix(self.created_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub sealed_private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl KeyRow {
+    pub fn from_key(k: &StoredKey) -> Result<Self, StoreError> {
+        Ok(Self {
+            kid: k.kid.clone(),
+            alg: k.alg.as_str().to_owned(),
+            state: k.state.as_str().to_owned(),
+            sealed_private_key: k.sealed_private_key.clone(),
+            public_jwk: serde_json::to_string(&k.public_jwk)
+                .map_err(|_| StoreError::Corrupt("signing key"))?,
+            created_at: k.created_at.unix_timestamp(),
+            retired_at: k.retired_at.map(OffsetDateTime::unix_timestamp),
+            publish_until: k.publish_until.map(OffsetDateTime::unix_timestamp),
+            revoked_at: k.revoked_at.map(OffsetDateTime::unix_timestamp),
+        })
+    }
+
+    pub fn into_key(self) -> Result<StoredKey, StoreError> {
+        let corrupt = || StoreError::Corrupt("signing key");
+        let optional = |t: Option<i64>| t.map(from_unix).transpose();
+        Ok(StoredKey {
+            alg: self.alg.parse().map_err(|_| corrupt())?,
+            state: KeyState::parse(&self.state).ok_or_else(corrupt)?,
+            sealed_private_key: self.sealed_private_key,
+            public_jwk: serde_json::from_str(&self.public_jwk).map_err(|_| corrupt())?,
+            created_at: from_unix(self.created_at)?,
+            retired_at: optional(self.retired_at)?,
+            publish_until: optional(self.publish_until)?,
+            revoked_at: optional(self.revoked_at)?,
+            kid: self.kid,
         })
     }
 }

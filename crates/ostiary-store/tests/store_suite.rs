@@ -6,11 +6,15 @@ mod support;
 use ostiary_core::client::{
     self, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
 };
+use ostiary_core::keys::{KeyManager, KeyManagerError, KeyState};
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::user::{self, Email, Username};
 use ostiary_core::{AdminError, StoreError, SystemClock};
+use ostiary_jwt::Algorithm;
 use ostiary_store::Database;
 use secrecy::SecretString;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
 
 store_tests!(
     migrations_seed_nothing_and_are_idempotent,
@@ -25,6 +29,10 @@ store_tests!(
     user_round_trips_and_usernames_ignore_case,
     duplicate_username_is_a_conflict,
     disable_user_marks_the_account,
+    keys_rotate_retire_and_revoke,
+    concurrent_activation_keeps_one_active_key_per_algorithm,
+    sealed_keys_open_only_with_the_root_secret,
+    access_token_revocations_are_idempotent_and_purged,
 );
 
 const POLICY: UriPolicy = UriPolicy {
@@ -291,4 +299,133 @@ async fn disable_user_marks_the_account(db: Database) {
         user::disable_user(&*store, &nobody).await,
         Err(AdminError::NotFound(_))
     ));
+}
+
+fn key_manager(db: &Database, secret: &[u8]) -> KeyManager {
+    KeyManager::new(
+        db.store(),
+        secret,
+        Arc::new(SystemClock),
+        Duration::hours(1),
+    )
+    .unwrap()
+}
+
+const ROOT: &[u8] = b"root secret for the store suite, 32+";
+
+async fn keys_rotate_retire_and_revoke(db: Database) {
+    let keys = key_manager(&db, ROOT);
+    keys.ensure_active(&[Algorithm::Es256, Algorithm::Rs256])
+        .await
+        .unwrap();
+    keys.ensure_active(&[Algorithm::Es256]).await.unwrap();
+    let listed = keys.list().await.unwrap();
+    assert_eq!(listed.len(), 2, "ensure_active is idempotent");
+    let first = listed
+        .iter()
+        .find(|k| k.alg == Algorithm::Es256)
+        .unwrap()
+        .clone();
+
+    let second = keys.rotate(Algorithm::Es256).await.unwrap();
+    let listed = keys.list().await.unwrap();
+    let old = listed.iter().find(|k| k.kid == first.kid).unwrap();
+    assert_eq!(old.state, KeyState::Retired);
+    let until = old.publish_until.unwrap();
+    assert!(until > OffsetDateTime::now_utc() + Duration::minutes(59));
+    assert!(old.verifies_at(OffsetDateTime::now_utc()));
+    assert!(!old.verifies_at(until + Duration::seconds(1)));
+    assert_eq!(
+        listed.iter().find(|k| k.kid == second.kid).unwrap().state,
+        KeyState::Active
+    );
+    keys.open(&second).unwrap();
+
+    keys.revoke(&first.kid).await.unwrap();
+    let revoked = keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid == first.kid)
+        .unwrap();
+    assert_eq!(revoked.state, KeyState::Revoked);
+    assert!(revoked.sealed_private_key.is_empty(), "private part erased");
+    assert!(!revoked.verifies_at(OffsetDateTime::now_utc()));
+    assert!(matches!(
+        keys.revoke("nope").await,
+        Err(KeyManagerError::NotFound(_))
+    ));
+}
+
+async fn concurrent_activation_keeps_one_active_key_per_algorithm(db: Database) {
+    let a = key_manager(&db, ROOT);
+    let b = key_manager(&db, ROOT);
+    let (ra, rb) = tokio::join!(
+        a.ensure_active(&[Algorithm::EdDsa]),
+        b.ensure_active(&[Algorithm::EdDsa])
+    );
+    ra.unwrap();
+    rb.unwrap();
+    let current = a.list().await.unwrap();
+    let active: Vec<_> = current
+        .iter()
+        .filter(|k| k.state == KeyState::Active)
+        .collect();
+    assert_eq!(active.len(), 1, "{current:?}");
+    // A rotation based on a stale view of the active key is refused, not doubled.
+    let stale = active[0].kid.clone();
+    a.rotate(Algorithm::EdDsa).await.unwrap();
+    let store = db.store();
+    let extra = b
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid != stale)
+        .unwrap();
+    let mut twin = extra.clone();
+    twin.kid = "another".into();
+    let err = store
+        .activate_signing_key(&twin, Some(&stale), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn sealed_keys_open_only_with_the_root_secret(db: Database) {
+    let keys = key_manager(&db, ROOT);
+    let key = keys.rotate(Algorithm::Rs256).await.unwrap();
+    let stored = keys.list().await.unwrap().pop().unwrap();
+    assert_eq!(stored.public_jwk, key.public_jwk);
+    let opened = keys.open(&stored).unwrap();
+    assert_eq!(opened.kid(), key.kid);
+    let other = key_manager(&db, b"a different root secret, also 32+!");
+    assert!(matches!(
+        other.open(&stored),
+        Err(KeyManagerError::Unopenable(_))
+    ));
+}
+
+async fn access_token_revocations_are_idempotent_and_purged(db: Database) {
+    let store = db.store();
+    let client = ClientId::parse("svc").unwrap();
+    let now = OffsetDateTime::now_utc();
+    store
+        .revoke_access_token("old", &client, now - Duration::minutes(1))
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("live", &client, now + Duration::minutes(5))
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("live", &client, now + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(store.is_access_token_revoked("live").await.unwrap());
+    assert!(!store.is_access_token_revoked("other").await.unwrap());
+    assert_eq!(store.purge_expired_revocations(now).await.unwrap(), 1);
+    assert!(!store.is_access_token_revoked("old").await.unwrap());
+    assert!(store.is_access_token_revoked("live").await.unwrap());
 }

@@ -8,6 +8,7 @@ use crate::error::AdminError;
 use crate::secret::ClientSecret;
 use crate::store::{ClientStore, StoreError};
 use crate::validation::{InvalidInput, has_control_chars};
+use time::Duration;
 
 /// What an operator asks for; every field already parsed into its domain type.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,7 @@ pub struct ClientRegistration {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub auth_method: Option<TokenEndpointAuthMethod>,
     pub skip_consent: bool,
+    pub access_token_lifetime: Option<Duration>,
 }
 
 /// A stored client and, for confidential clients, its secret: shown once, never again.
@@ -49,6 +51,7 @@ pub async fn register_client(
         post_logout_redirect_uris,
         auth_method,
         skip_consent,
+        access_token_lifetime,
     } = registration;
 
     let name = name.trim().to_owned();
@@ -95,6 +98,7 @@ pub async fn register_client(
         audiences: dedup(audiences),
         post_logout_redirect_uris: dedup(post_logout_redirect_uris),
         skip_consent,
+        access_token_lifetime: check_lifetime(access_token_lifetime)?,
         created_at: clock.now_seconds(),
     };
     store.insert_client(&client).await.map_err(|e| match e {
@@ -105,6 +109,22 @@ pub async fn register_client(
         other => other.into(),
     })?;
     Ok(RegisteredClient { client, secret })
+}
+
+/// The longest access token lifetime a client may have: also how long a retired signing key
+/// stays published.
+pub const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::days(1);
+
+fn check_lifetime(lifetime: Option<Duration>) -> Result<Option<Duration>, InvalidInput> {
+    match lifetime {
+        Some(l) if l < Duration::seconds(1) || l > MAX_ACCESS_TOKEN_LIFETIME => {
+            Err(InvalidInput::new(
+                "access_token_lifetime",
+                "must be between 1 second and 1 day",
+            ))
+        }
+        other => Ok(other),
+    }
 }
 
 fn check_grant_rules(

@@ -18,7 +18,7 @@ pub use id::ClientId;
 pub use redirect_uri::{RedirectUri, UriPolicy};
 pub use scope::Scope;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::secret::SecretHash;
 
@@ -36,6 +36,8 @@ pub struct Client {
     pub audiences: Vec<Audience>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub skip_consent: bool,
+    /// Overrides the server's default access token lifetime.
+    pub access_token_lifetime: Option<Duration>,
     pub created_at: OffsetDateTime,
 }
 

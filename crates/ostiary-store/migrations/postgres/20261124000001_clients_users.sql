@@ -12,6 +12,7 @@ CREATE TABLE clients (
     audiences                  TEXT    NOT NULL,
     post_logout_redirect_uris  TEXT    NOT NULL,
     skip_consent               BOOLEAN NOT NULL,
+    access_token_lifetime_secs BIGINT,
     created_at                 BIGINT  NOT NULL,
     CHECK ((token_endpoint_auth_method = 'none') = (secret_hash IS NULL))
 );

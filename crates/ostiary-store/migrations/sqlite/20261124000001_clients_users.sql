@@ -12,6 +12,7 @@ CREATE TABLE clients (
     audiences                  TEXT    NOT NULL,
     post_logout_redirect_uris  TEXT    NOT NULL,
     skip_consent               INTEGER NOT NULL CHECK (skip_consent IN (0, 1)),
+    access_token_lifetime_secs INTEGER,
     created_at                 INTEGER NOT NULL,
     CHECK ((token_endpoint_auth_method = 'none') = (secret_hash IS NULL))
 ) STRICT;

@@ -12,8 +12,8 @@ macro_rules! impl_client_store {
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                      grant_types, redirect_uris, scopes, audiences, post_logout_redirect_uris, \
-                     skip_consent, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     skip_consent, access_token_lifetime_secs, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -25,6 +25,7 @@ macro_rules! impl_client_store {
                 .bind(row.audiences)
                 .bind(row.post_logout_redirect_uris)
                 .bind(row.skip_consent)
+                .bind(row.access_token_lifetime_secs)
                 .bind(row.created_at)
                 .execute(&self.pool)
                 .await

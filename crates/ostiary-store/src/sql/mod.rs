@@ -2,4 +2,5 @@
 //! same statements here, so one body serves both; each macro is expanded once per backend.
 
 pub(crate) mod clients;
+pub(crate) mod keys;
 pub(crate) mod users;

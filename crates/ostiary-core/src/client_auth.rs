@@ -1,0 +1,78 @@
+//! Client authentication at the token, introspection and revocation endpoints.
+//!
+//! Unknown client, wrong secret and wrong method all give the same `invalid_client`, after
+//! the same work (a digest comparison), so neither the answer nor its timing tells which.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::client::{Client, ClientId, TokenEndpointAuthMethod};
+use crate::error::{ErrorCode, OAuthError};
+use crate::secret::SecretHash;
+use crate::store::ClientStore;
+
+/// What a request presented, as extracted at the HTTP edge (exactly one method).
+#[derive(Debug)]
+pub enum ClientCredentials {
+    SecretBasic {
+        client_id: String,
+        secret: SecretString,
+    },
+    SecretPost {
+        client_id: String,
+        secret: SecretString,
+    },
+    /// A public client naming itself.
+    None { client_id: String },
+}
+
+impl ClientCredentials {
+    fn parts(&self) -> (&str, Option<&SecretString>, TokenEndpointAuthMethod) {
+        match self {
+            Self::SecretBasic { client_id, secret } => (
+                client_id,
+                Some(secret),
+                TokenEndpointAuthMethod::ClientSecretBasic,
+            ),
+            Self::SecretPost { client_id, secret } => (
+                client_id,
+                Some(secret),
+                TokenEndpointAuthMethod::ClientSecretPost,
+            ),
+            Self::None { client_id } => (client_id, None, TokenEndpointAuthMethod::None),
+        }
+    }
+}
+
+pub fn invalid_client() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+}
+
+pub async fn authenticate(
+    store: &dyn ClientStore,
+    credentials: &ClientCredentials,
+) -> Result<Client, OAuthError> {
+    let (id, presented, method) = credentials.parts();
+    let client = match ClientId::parse(id) {
+        Ok(id) => store.find_client(&id).await.map_err(|e| {
+            tracing::error!(error = %e, "client lookup failed");
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+        })?,
+        Err(_) => None,
+    };
+    let presented = presented.map(|s| s.expose_secret());
+    let Some(client) = client else {
+        // Same digest work as for a known client.
+        let _ = SecretHash::of("").verify(presented.unwrap_or_default());
+        return Err(invalid_client());
+    };
+    let authenticated = match (&client.secret_hash, presented) {
+        (Some(hash), Some(secret)) => hash.verify(secret) & (client.auth_method == method),
+        (None, None) => client.is_public() && method == TokenEndpointAuthMethod::None,
+        _ => false,
+    };
+    if authenticated {
+        Ok(client)
+    } else {
+        Err(invalid_client())
+    }
+}

@@ -1,0 +1,185 @@
+//! Creating, rotating and revoking signing keys; the code path of `ostiary keys` and of the
+//! server's automatic rotation alike.
+
+use std::sync::Arc;
+
+use ostiary_jwt::{Algorithm, KeySealer, SigningKey};
+use time::Duration;
+
+use super::{KeyState, StoredKey};
+use crate::Clock;
+use crate::store::{KeyStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyManagerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Crypto(String),
+    #[error("no signing key {0}")]
+    NotFound(String),
+    #[error(
+        "signing key {0} cannot be opened with the current OAUTH2_JWT_SECRET; run `ostiary keys rotate` to replace it"
+    )]
+    Unopenable(String),
+}
+
+pub struct KeyManager {
+    store: Arc<dyn KeyStore>,
+    sealer: KeySealer,
+    clock: Arc<dyn Clock>,
+    /// How long a retired key stays published: the longest lifetime of any token it signed.
+    publish_window: Duration,
+}
+
+impl std::fmt::Debug for KeyManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyManager")
+            .field("publish_window", &self.publish_window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyManager {
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        root_secret: &[u8],
+        clock: Arc<dyn Clock>,
+        publish_window: Duration,
+    ) -> Result<Self, KeyManagerError> {
+        let sealer =
+            KeySealer::new(root_secret).map_err(|e| KeyManagerError::Crypto(e.to_string()))?;
+        Ok(Self {
+            store,
+            sealer,
+            clock,
+            publish_window,
+        })
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    pub async fn list(&self) -> Result<Vec<StoredKey>, KeyManagerError> {
+        Ok(self.store.list_signing_keys().await?)
+    }
+
+    /// A new active key for `alg`; the previous active key of `alg` is retired.
+    pub async fn rotate(&self, alg: Algorithm) -> Result<StoredKey, KeyManagerError> {
+        let current = self.active_kid(alg).await?;
+        self.activate_new(alg, current.as_deref()).await
+    }
+
+    /// Makes sure each algorithm has an active key. Safe to race with other instances: the
+    /// loser of a race finds the winner's key.
+    pub async fn ensure_active(&self, algs: &[Algorithm]) -> Result<(), KeyManagerError> {
+        for &alg in algs {
+            if self.active_kid(alg).await?.is_none() {
+                match self.activate_new(alg, None).await {
+                    Ok(_) | Err(KeyManagerError::Store(StoreError::Conflict(_))) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rotates `alg` when its active key is older than `max_age`. Returns whether it did.
+    pub async fn rotate_if_older_than(
+        &self,
+        alg: Algorithm,
+        max_age: Duration,
+    ) -> Result<bool, KeyManagerError> {
+        let now = self.clock.now();
+        let keys = self.store.list_signing_keys().await?;
+        let Some(active) = keys
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Active)
+        else {
+            return Ok(false);
+        };
+        if now - active.created_at < max_age {
+            return Ok(false);
+        }
+        match self.activate_new(alg, Some(&active.kid)).await {
+            Ok(_) => Ok(true),
+            // Another instance rotated first.
+            Err(KeyManagerError::Store(StoreError::Conflict(_))) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn revoke(&self, kid: &str) -> Result<(), KeyManagerError> {
+        if self
+            .store
+            .revoke_signing_key(kid, self.clock.now_seconds())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(KeyManagerError::NotFound(kid.to_owned()))
+        }
+    }
+
+    /// Opens the private part of an active key.
+    pub fn open(&self, key: &StoredKey) -> Result<SigningKey, KeyManagerError> {
+        let unopenable = || KeyManagerError::Unopenable(key.kid.clone());
+        let pkcs8 = self
+            .sealer
+            .open(
+                &StoredKey::sealing_context(&key.kid, key.alg),
+                &key.sealed_private_key,
+            )
+            .map_err(|_| unopenable())?;
+        let signing = SigningKey::from_pkcs8(key.alg, &pkcs8).map_err(|_| unopenable())?;
+        if signing.kid() != key.kid {
+            return Err(unopenable());
+        }
+        Ok(signing)
+    }
+
+    async fn active_kid(&self, alg: Algorithm) -> Result<Option<String>, KeyManagerError> {
+        Ok(self
+            .store
+            .list_signing_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Active)
+            .map(|k| k.kid))
+    }
+
+    async fn activate_new(
+        &self,
+        alg: Algorithm,
+        replacing: Option<&str>,
+    ) -> Result<StoredKey, KeyManagerError> {
+        let crypto = |e: ostiary_jwt::KeyError| KeyManagerError::Crypto(e.to_string());
+        let signing = SigningKey::generate(alg).map_err(crypto)?;
+        let pkcs8 = signing.to_pkcs8().map_err(crypto)?;
+        let sealed = self
+            .sealer
+            .seal(&StoredKey::sealing_context(signing.kid(), alg), &pkcs8)
+            .map_err(|e| KeyManagerError::Crypto(e.to_string()))?;
+        let public_jwk = signing
+            .public_jwk()
+            .cloned()
+            .ok_or_else(|| KeyManagerError::Crypto("asymmetric key without public JWK".into()))?;
+        let now = self.clock.now_seconds();
+        let key = StoredKey {
+            kid: signing.kid().to_owned(),
+            alg,
+            state: KeyState::Active,
+            sealed_private_key: sealed,
+            public_jwk,
+            created_at: now,
+            retired_at: None,
+            publish_until: None,
+            revoked_at: None,
+        };
+        self.store
+            .activate_signing_key(&key, replacing, now + self.publish_window)
+            .await?;
+        Ok(key)
+    }
+}

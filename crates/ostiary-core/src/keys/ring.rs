@@ -1,0 +1,156 @@
+//! The in-memory key ring: the current signing keys and verification key set, rebuilt from
+//! the database whenever the set of usable keys changes, so instances sharing one database
+//! converge within one refresh interval and revocation takes effect without a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ostiary_jwt::{Algorithm, JwkSet, KeySet, Profile, SigningKey, Validator};
+
+use super::{KeyManager, KeyManagerError, KeyState};
+
+#[derive(Debug)]
+pub struct KeySnapshot {
+    signing: HashMap<Algorithm, Arc<SigningKey>>,
+    jwks: JwkSet,
+    jwks_json: String,
+    access_token_validator: Validator,
+    fingerprint: Vec<(String, KeyState)>,
+}
+
+impl KeySnapshot {
+    pub fn signing_key(&self, alg: Algorithm) -> Option<&SigningKey> {
+        self.signing.get(&alg).map(|k| &**k)
+    }
+
+    /// Public keys of active and still-published retired keys. Never HS256.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// The JWKS document, serialized once per key change.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
+    }
+
+    /// Validates this issuer's access tokens; audience is the caller's decision.
+    pub fn access_token_validator(&self) -> &Validator {
+        &self.access_token_validator
+    }
+}
+
+#[derive(Debug)]
+pub struct KeyRing {
+    manager: KeyManager,
+    issuer: String,
+    /// Algorithms that must always have an active key.
+    required: Vec<Algorithm>,
+    /// Configured HS256 key, if the operator chose symmetric access tokens.
+    hs256: Option<Arc<SigningKey>>,
+    current: RwLock<Arc<KeySnapshot>>,
+}
+
+impl KeyRing {
+    /// Ensures active keys exist for `required` and loads them. Fails if an active key
+    /// cannot be opened (the root secret changed): starting without it would be worse.
+    pub async fn load(
+        manager: KeyManager,
+        issuer: String,
+        required: Vec<Algorithm>,
+        hs256: Option<SigningKey>,
+    ) -> Result<Self, KeyManagerError> {
+        manager.ensure_active(&required).await?;
+        let hs256 = hs256.map(Arc::new);
+        let snapshot = build(&manager, &issuer, hs256.as_ref()).await?;
+        Ok(Self {
+            manager,
+            issuer,
+            required,
+            hs256,
+            current: RwLock::new(Arc::new(snapshot)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<KeySnapshot> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn manager(&self) -> &KeyManager {
+        &self.manager
+    }
+
+    /// Reloads when the usable keys changed (rotation or revocation by any instance or the
+    /// CLI, a retired key's window closing). Returns whether the snapshot changed.
+    pub async fn refresh(&self) -> Result<bool, KeyManagerError> {
+        self.manager.ensure_active(&self.required).await?;
+        let keys = self.manager.list().await?;
+        let now = self.manager.clock().now();
+        let fingerprint = fingerprint(keys.iter().filter(|k| k.verifies_at(now)));
+        if fingerprint == self.current().fingerprint {
+            return Ok(false);
+        }
+        let snapshot = Arc::new(build(&self.manager, &self.issuer, self.hs256.as_ref()).await?);
+        match self.current.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+        Ok(true)
+    }
+}
+
+fn fingerprint<'a>(keys: impl Iterator<Item = &'a super::StoredKey>) -> Vec<(String, KeyState)> {
+    let mut fingerprint: Vec<_> = keys.map(|k| (k.kid.clone(), k.state)).collect();
+    fingerprint.sort_by(|a, b| a.0.cmp(&b.0));
+    fingerprint
+}
+
+async fn build(
+    manager: &KeyManager,
+    issuer: &str,
+    hs256: Option<&Arc<SigningKey>>,
+) -> Result<KeySnapshot, KeyManagerError> {
+    let keys = manager.list().await?;
+    let now = manager.clock().now();
+    let usable: Vec<_> = keys.iter().filter(|k| k.verifies_at(now)).collect();
+    let mut signing = HashMap::new();
+    let mut verifying = Vec::new();
+    let mut jwks = JwkSet::default();
+    for key in &usable {
+        if key.state == KeyState::Active {
+            let opened = manager.open(key)?;
+            verifying.push(opened.verifying_key().clone());
+            signing.insert(key.alg, Arc::new(opened));
+        } else {
+            match ostiary_jwt::VerifyingKey::from_jwk(&key.public_jwk) {
+                Ok(vk) => verifying.push(vk),
+                // A stored public key that no longer parses can only reject tokens: leave it
+                // out of verification rather than half-use it.
+                Err(e) => {
+                    tracing::error!(kid = %key.kid, error = %e, "published key does not load")
+                }
+            }
+        }
+        jwks.keys.push(key.public_jwk.clone());
+    }
+    if let Some(hs) = hs256 {
+        verifying.push(hs.verifying_key().clone());
+        signing.insert(Algorithm::Hs256, Arc::clone(hs));
+    }
+    let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.into());
+    Ok(KeySnapshot {
+        signing,
+        jwks,
+        jwks_json,
+        access_token_validator: Validator::new(
+            Profile::AccessToken,
+            issuer,
+            "",
+            KeySet::new(verifying),
+        )
+        .audience_checked_by_caller(),
+        fingerprint: fingerprint(usable.into_iter()),
+    })
+}

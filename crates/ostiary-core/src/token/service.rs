@@ -1,0 +1,222 @@
+//! The token service: issues access tokens, introspects and revokes them.
+
+use std::sync::Arc;
+
+use ostiary_jwt::{Algorithm, Claims, ValidationError};
+use serde::Serialize;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+use super::access_token::{AccessTokenClaims, Audiences, new_jti};
+use super::introspection::Introspection;
+use super::request::{resolve_audience, resolve_scope};
+use crate::Clock;
+use crate::client::{Client, GrantType};
+use crate::client_auth::{self, ClientCredentials};
+use crate::error::{ErrorCode, OAuthError};
+use crate::keys::KeyRing;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// Byte-exact `iss` of every token.
+    pub issuer: String,
+    pub access_token_alg: Algorithm,
+    /// For clients without a lifetime of their own.
+    pub access_token_lifetime: Duration,
+}
+
+/// RFC 6749 5.1.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    settings: TokenSettings,
+}
+
+fn unavailable(e: StoreError) -> OAuthError {
+    tracing::error!(error = %e, "store failed");
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+}
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        settings: TokenSettings,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    pub async fn authenticate(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Client, OAuthError> {
+        client_auth::authenticate(&*self.store, credentials).await
+    }
+
+    /// RFC 6749 4.4: a token for the client itself.
+    pub fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+        resources: &[String],
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows_grant(GrantType::ClientCredentials) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client may not use the client_credentials grant",
+            ));
+        }
+        let scopes = resolve_scope(scope, &client.scopes)?;
+        let audiences = resolve_audience(resources, client)?;
+        let scope = (!scopes.is_empty()).then(|| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        self.issue_access_token(client, client.id.as_str(), &audiences, scope)
+    }
+
+    fn issue_access_token(
+        &self,
+        client: &Client,
+        subject: &str,
+        audiences: &[String],
+        scope: Option<String>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let lifetime = client
+            .access_token_lifetime
+            .unwrap_or(self.settings.access_token_lifetime);
+        let now = self.clock.now().unix_timestamp();
+        let claims = AccessTokenClaims {
+            iss: &self.settings.issuer,
+            sub: subject,
+            aud: Audiences(audiences),
+            exp: now + lifetime.whole_seconds(),
+            iat: now,
+            nbf: now,
+            jti: new_jti(),
+            client_id: client.id.as_str(),
+            scope,
+        };
+        let snapshot = self.keys.current();
+        let key = snapshot
+            .signing_key(self.settings.access_token_alg)
+            .ok_or_else(|| {
+                tracing::error!(alg = %self.settings.access_token_alg, "no active signing key");
+                OAuthError::server_error()
+            })?;
+        let access_token = ostiary_jwt::encode(key, "at+jwt", &claims).map_err(|e| {
+            tracing::error!(error = %e, "signing failed");
+            OAuthError::server_error()
+        })?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: lifetime.whole_seconds(),
+            scope: claims.scope,
+        })
+    }
+
+    fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+        let now = self.clock.now().unix_timestamp();
+        self.keys
+            .current()
+            .access_token_validator()
+            .validate(token, now)
+    }
+
+    /// RFC 7662. The caller learns about a token only if it was issued to it or names it
+    /// (its client id, or a resource it is registered for) as an audience.
+    pub async fn introspect(
+        &self,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
+        let Ok(claims) = self.validate(token) else {
+            return Ok(Introspection::inactive());
+        };
+        let issued_to_caller = claims.str("client_id") == Some(caller.id.as_str());
+        let meant_for_caller = claims.aud.iter().any(|aud| {
+            aud == caller.id.as_str() || caller.audiences.iter().any(|a| a.as_str() == aud)
+        });
+        if !(issued_to_caller || meant_for_caller) {
+            return Ok(Introspection::inactive());
+        }
+        if let Some(jti) = &claims.jti
+            && self
+                .store
+                .is_access_token_revoked(jti)
+                .await
+                .map_err(unavailable)?
+        {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection {
+            active: true,
+            scope: claims.str("scope").map(str::to_owned),
+            client_id: claims.str("client_id").map(str::to_owned),
+            token_type: Some("Bearer"),
+            aud: claims.all.get("aud").cloned().map(|a| match a {
+                Value::Array(ref items) if items.len() == 1 => items[0].clone(),
+                other => other,
+            }),
+            sub: claims.sub,
+            iss: Some(claims.iss),
+            exp: claims.exp,
+            iat: claims.iat,
+            nbf: claims.nbf,
+            jti: claims.jti,
+        })
+    }
+
+    /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success. A valid token
+    /// issued to another client is refused and stays valid.
+    pub async fn revoke(&self, caller: &Client, token: &str) -> Result<(), OAuthError> {
+        let Ok(claims) = self.validate(token) else {
+            return Ok(());
+        };
+        if claims.str("client_id") != Some(caller.id.as_str()) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the token was issued to another client",
+            ));
+        }
+        let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) else {
+            return Ok(());
+        };
+        let expires_at =
+            OffsetDateTime::from_unix_timestamp(exp).map_err(|_| OAuthError::server_error())?;
+        self.store
+            .revoke_access_token(jti, &caller.id, expires_at)
+            .await
+            .map_err(unavailable)
+    }
+}
