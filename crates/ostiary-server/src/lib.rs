@@ -1,7 +1,10 @@
 //! Ostiary's HTTP server: configuration, the router and its handlers, and the admin CLI.
 
+pub mod background;
 pub mod cli;
 pub mod config;
+pub mod error;
+pub mod extract;
 pub mod handlers;
 pub mod router;
 pub mod serve;

@@ -3,14 +3,14 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::handlers::{fallback, health};
+use crate::handlers::{discovery, fallback, health, introspect, jwks, revoke, token};
 use crate::state::AppState;
 
 pub fn build(state: AppState) -> Router {
@@ -19,6 +19,18 @@ pub fn build(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route(discovery::TOKEN_PATH, post(token::token))
+        .route(discovery::INTROSPECTION_PATH, post(introspect::introspect))
+        .route(discovery::REVOCATION_PATH, post(revoke::revoke))
+        .route(discovery::JWKS_PATH, get(jwks::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata_document),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata_document),
+        )
         .fallback(fallback::not_found)
         .with_state(state)
         .layer(

@@ -8,8 +8,8 @@ use ostiary_store::Database;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Secrets};
-use crate::router;
 use crate::state::AppState;
+use crate::{background, router};
 
 pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::Result<()> {
     let database = Database::open(config.database_url(), config.database_max_connections).await?;
@@ -19,17 +19,14 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {} (OAUTH2_BIND)", config.bind))?;
-    let state = AppState {
-        store: database.store(),
-        clock: Arc::new(SystemClock),
-        config: Arc::new(config),
-        secrets: Arc::new(secrets),
-    };
+    let state = AppState::build(config, secrets, database.store(), Arc::new(SystemClock)).await?;
+    let background = background::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "listening");
     axum::serve(listener, router::build(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;
+    background.abort();
     database.close().await;
     tracing::info!("stopped");
     Ok(())

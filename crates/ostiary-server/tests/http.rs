@@ -5,22 +5,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use support::TestApp;
-use tower::ServiceExt;
-
-async fn send(
-    app: &TestApp,
-    request: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
-    let response = app.router().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    (status, headers, json)
-}
+use support::{TestApp, send};
 
 fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).unwrap()

@@ -9,7 +9,8 @@ mod redirect_uri;
 mod scope;
 
 pub use admin::{
-    ClientRegistration, RegisteredClient, delete_client, register_client, rotate_secret,
+    ClientRegistration, MAX_ACCESS_TOKEN_LIFETIME, RegisteredClient, delete_client,
+    register_client, rotate_secret,
 };
 pub use audience::Audience;
 pub use auth_method::TokenEndpointAuthMethod;

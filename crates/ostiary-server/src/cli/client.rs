@@ -51,6 +51,9 @@ pub struct CreateArgs {
     /// First-party client: users are not asked for consent.
     #[arg(long)]
     skip_consent: bool,
+    /// Access token lifetime for this client, in seconds (1 to 86400; default: the server's).
+    #[arg(long, value_name = "SECS")]
+    access_token_lifetime: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +85,9 @@ pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyh
                 post_logout_redirect_uris: parse_uris(&args.post_logout_redirect_uris)?,
                 auth_method: args.token_endpoint_auth_method,
                 skip_consent: args.skip_consent,
+                access_token_lifetime: args
+                    .access_token_lifetime
+                    .map(|secs| time::Duration::seconds(i64::from(secs))),
             };
             let registered = client::register_client(&*store, &SystemClock, registration).await?;
             tracing::info!(client_id = %registered.client.id, "client created");

@@ -4,6 +4,7 @@
 //! included, so scripts need to check one code).
 
 mod client;
+mod keys;
 mod output;
 mod user;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
 }
@@ -112,6 +116,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(command) => {
             user::run(command, &config, &open_database(&config).await?).await?
+        }
+        Command::Keys(command) => {
+            keys::run(command, &config, &open_database(&config).await?).await?
         }
         Command::CheckConfig => {
             let checks = run_checks(&config);

@@ -26,6 +26,8 @@ pub struct ClientView<'a> {
     pub audiences: Vec<&'a str>,
     pub post_logout_redirect_uris: Vec<&'a str>,
     pub skip_consent: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_lifetime: Option<i64>,
     pub created_at: String,
 }
 
@@ -46,7 +48,12 @@ impl<'a> From<&'a Client> for ClientView<'a> {
                 .map(|u| u.as_str())
                 .collect(),
             skip_consent: c.skip_consent,
-            created_at: c.created_at.format(&Rfc3339).unwrap_or_default(),
+            access_token_lifetime: c.access_token_lifetime.map(|d| d.whole_seconds()),
+            created_at: rfc3339(c.created_at),
         }
     }
+}
+
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
 }

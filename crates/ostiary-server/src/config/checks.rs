@@ -50,6 +50,7 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         database_url(config),
         argon2(config),
         metrics_listener(config),
+        access_token_alg(config),
     ]
 }
 
@@ -164,6 +165,24 @@ fn metrics_listener(config: &Config) -> Check {
             NAME,
             Status::Pass,
             format!("metrics on {}", config.metrics_bind),
+        )
+    }
+}
+
+fn access_token_alg(config: &Config) -> Check {
+    const NAME: &str = "access_token_alg";
+    if config.access_token_alg.is_symmetric() {
+        check(
+            NAME,
+            Status::Warn,
+            "OAUTH2_ACCESS_TOKEN_ALG=HS256: access tokens are keyed by OAUTH2_JWT_SECRET and not \
+             published; resource servers must use introspection",
+        )
+    } else {
+        check(
+            NAME,
+            Status::Pass,
+            format!("access tokens signed with {}", config.access_token_alg),
         )
     }
 }

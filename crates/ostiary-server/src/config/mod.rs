@@ -9,7 +9,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
 use ostiary_core::password::Argon2Params;
+use ostiary_jwt::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -44,6 +46,10 @@ impl FromStr for Environment {
     }
 }
 
+/// Fifteen minutes: short enough that a leaked token is useful only briefly and the
+/// revocation list stays small, long enough that clients reuse a token for many calls.
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME_SECS: u64 = 900;
+
 #[derive(Debug)]
 pub struct Config {
     /// Byte-exact as configured; it goes into every token and discovery document.
@@ -58,6 +64,13 @@ pub struct Config {
     pub argon2: Argon2Params,
     pub http_body_limit_bytes: usize,
     pub http_request_timeout: Duration,
+    /// Signs access tokens; HS256 only when chosen here (then keyed by the root secret).
+    pub access_token_alg: Algorithm,
+    pub access_token_lifetime: Duration,
+    /// Automatic rotation of the signing keys; `None` when off.
+    pub key_rotation: Option<Duration>,
+    /// How often each instance re-reads the signing keys from the database.
+    pub key_refresh: Duration,
 }
 
 impl Config {
@@ -101,7 +114,31 @@ impl Config {
                 get,
                 30,
             )?),
+            access_token_alg: parse(
+                "access_token_alg",
+                get("access_token_alg").unwrap_or("ES256"),
+            )?,
+            access_token_lifetime: Duration::from_secs(parse_or(
+                "access_token_lifetime_secs",
+                get,
+                DEFAULT_ACCESS_TOKEN_LIFETIME_SECS,
+            )?),
+            key_rotation: match parse_or::<u64>("key_rotation_days", get, 0)? {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            },
+            key_refresh: Duration::from_secs(parse_or("key_refresh_secs", get, 2)?),
         };
+        let lifetime = config.access_token_lifetime;
+        if lifetime.is_zero() || lifetime > MAX_ACCESS_TOKEN_LIFETIME.unsigned_abs() {
+            return Err(invalid(
+                "access_token_lifetime_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if config.key_refresh.is_zero() {
+            return Err(invalid("key_refresh_secs", "must be at least 1"));
+        }
         if config.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
@@ -197,6 +234,11 @@ mod tests {
             ("OAUTH2_ISSUER", "ftp://id.example.com"),
             ("OAUTH2_ARGON2_MEMORY_KIB", "lots"),
             ("OAUTH2_DATABASE_MAX_CONNECTIONS", "0"),
+            ("OAUTH2_ACCESS_TOKEN_ALG", "none"),
+            ("OAUTH2_ACCESS_TOKEN_ALG", "HS512"),
+            ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "0"),
+            ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "86401"),
+            ("OAUTH2_KEY_REFRESH_SECS", "0"),
         ] {
             let err = from_env(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value}: {err}");

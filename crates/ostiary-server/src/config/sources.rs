@@ -24,6 +24,10 @@ pub const SETTINGS: &[&str] = &[
     "argon2_parallelism",
     "http_body_limit_bytes",
     "http_request_timeout_secs",
+    "access_token_alg",
+    "access_token_lifetime_secs",
+    "key_rotation_days",
+    "key_refresh_secs",
 ];
 
 pub fn env_var(setting: &str) -> String {

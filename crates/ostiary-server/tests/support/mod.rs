@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use ostiary_core::SystemClock;
+use ostiary_core::client::{self, Audience, ClientId, ClientRegistration, GrantType, Scope};
 use ostiary_server::config::{Config, Secrets};
 use ostiary_server::state::AppState;
 use ostiary_store::Database;
@@ -110,32 +111,42 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The router over a fresh, migrated SQLite database, as `serve` builds it.
+/// The router over a fresh, migrated SQLite database, built by the same code as `serve`.
 pub struct TestApp {
     pub state: AppState,
     pub database: Database,
     _dir: tempfile::TempDir,
 }
 
+pub const ISSUER: &str = "http://127.0.0.1:8080";
+
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// Extra `OAUTH2_*` settings on top of a fresh database.
+    pub async fn with_env(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("app.db").display());
         let config = Config::from_sources(None, |var| {
-            (var == "OAUTH2_DATABASE_URL").then(|| url.clone())
+            if var == "OAUTH2_DATABASE_URL" {
+                return Some(url.clone());
+            }
+            vars.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
         })
         .expect("config");
         let database = Database::open(&url, 4).await.expect("open");
         database.migrate().await.expect("migrate");
-        let state = AppState {
-            store: database.store(),
-            clock: Arc::new(SystemClock),
-            config: Arc::new(config),
-            secrets: Arc::new(Secrets {
-                jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
-                session_key: SecretBox::new(Box::new([7u8; 64])),
-            }),
+        let secrets = Secrets {
+            jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
+            session_key: SecretBox::new(Box::new([7u8; 64])),
         };
+        let state = AppState::build(config, secrets, database.store(), Arc::new(SystemClock))
+            .await
+            .expect("state");
         Self {
             state,
             database,
@@ -146,8 +157,82 @@ impl TestApp {
     pub fn router(&self) -> axum::Router {
         ostiary_server::router::build(self.state.clone())
     }
+
+    /// Registers a client through the CLI's code path; returns its secret if confidential.
+    pub async fn client(&self, registration: ClientRegistration) -> Option<String> {
+        let registered = client::register_client(&*self.state.store, &SystemClock, registration)
+            .await
+            .expect("register client");
+        registered.secret.map(|s| s.expose().to_owned())
+    }
+
+    /// Serves the router on an ephemeral loopback port; returns its base URL.
+    pub async fn listen(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = self.router();
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        format!("http://{addr}")
+    }
+}
+
+/// A confidential machine client `id` with scopes `read write` and one audience.
+pub fn machine_client(id: &str) -> ClientRegistration {
+    ClientRegistration {
+        name: format!("{id} service"),
+        client_id: Some(ClientId::parse(id).unwrap()),
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: vec![
+            Scope::parse("read").unwrap(),
+            Scope::parse("write").unwrap(),
+        ],
+        audiences: vec![Audience::parse("https://api.example.com").unwrap()],
+        ..ClientRegistration::default()
+    }
 }
 
 pub fn exists(path: &Path) -> bool {
     path.try_exists().unwrap_or(false)
+}
+
+/// Sends one request through the router; the body is parsed as JSON (`Null` if it is not).
+pub async fn send(
+    app: &TestApp,
+    request: axum::http::Request<axum::body::Body>,
+) -> (
+    axum::http::StatusCode,
+    axum::http::HeaderMap,
+    serde_json::Value,
+) {
+    use tower::ServiceExt;
+    let response = app.router().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+/// A form POST, optionally with HTTP Basic client credentials.
+pub fn form_post(
+    path: &str,
+    body: &str,
+    basic: Option<(&str, &str)>,
+) -> axum::http::Request<axum::body::Body> {
+    use base64::Engine;
+    let mut builder =
+        axum::http::Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        builder = builder.header("authorization", format!("Basic {encoded}"));
+    }
+    builder
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap()
 }

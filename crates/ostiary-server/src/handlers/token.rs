@@ -1,0 +1,49 @@
+//! `POST /token` (RFC 6749 3.2): authenticate the client, then run the requested grant.
+
+use std::str::FromStr;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use ostiary_core::client::GrantType;
+use ostiary_core::{ErrorCode, OAuthError};
+
+use super::no_store;
+use crate::error::ApiError;
+use crate::extract::client_credentials::client_credentials;
+use crate::extract::form::OAuthForm;
+use crate::state::AppState;
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let credentials = client_credentials(&headers, &form)?;
+    let client = state.tokens.authenticate(&credentials).await?;
+    let grant = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?;
+    let grant = GrantType::from_str(grant).map_err(|_| {
+        OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not supported",
+        )
+    })?;
+    let response = match grant {
+        GrantType::ClientCredentials => {
+            state
+                .tokens
+                .client_credentials(&client, form.get("scope"), form.all("resource"))?
+        }
+        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported by this server yet",
+            )
+            .into());
+        }
+    };
+    Ok(no_store(Json(response)))
+}
