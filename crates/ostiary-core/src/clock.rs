@@ -22,3 +22,33 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// A clock that moves only when told to, for tests of expiry and rotation.
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<OffsetDateTime>);
+
+#[cfg(any(test, feature = "test-support"))]
+impl ManualClock {
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self(std::sync::Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

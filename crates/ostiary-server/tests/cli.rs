@@ -304,3 +304,37 @@ fn migrate_prints_json_and_seeds_no_credentials() {
     assert_eq!(scratch.json(&["migrate"])["migrated"], true);
     assert_eq!(scratch.json(&["client", "list"]), serde_json::json!([]));
 }
+
+#[test]
+fn keys_commands_list_rotate_and_revoke() {
+    let scratch = Scratch::new();
+    assert_eq!(scratch.json(&["keys", "list"]), serde_json::json!([]));
+    let first = scratch.json(&["keys", "rotate", "--alg", "EdDSA"]);
+    assert_eq!(first["alg"], "EdDSA");
+    let second = scratch.json(&["keys", "rotate", "--alg", "EdDSA"]);
+    let listed = scratch.json(&["keys", "list"]);
+    let find = |kid: &serde_json::Value| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| &k["kid"] == kid)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(&first["kid"])["state"], "retired");
+    assert!(find(&first["kid"])["publish_until"].is_string());
+    assert_eq!(find(&second["kid"])["state"], "active");
+    let revoked = scratch.json(&["keys", "revoke", first["kid"].as_str().unwrap()]);
+    assert_eq!(revoked["state"], "revoked");
+    assert!(!String::from_utf8_lossy(&scratch.run(&["keys", "list"]).stdout).contains("sealed"));
+
+    for bad in [
+        &["keys", "rotate", "--alg", "HS256"][..],
+        &["keys", "rotate", "--alg", "none"],
+        &["keys", "revoke", "nope"],
+    ] {
+        let out = scratch.run(bad);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+    }
+}

@@ -138,3 +138,125 @@ async fn json_logs_carry_request_ids_and_no_query_strings() {
         "query string reached the logs"
     );
 }
+
+/// The CLI is another process sharing the database: the running server must follow its key
+/// rotation and revocation within the refresh interval, without a restart.
+#[tokio::test]
+async fn a_running_server_follows_key_rotation_and_revocation_from_the_cli() {
+    let scratch = Scratch::new();
+    let created = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Svc",
+        "--client-id",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--audience",
+        "https://api.example.com",
+    ]);
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let port = free_port();
+    let mut child = scratch
+        .command(&["serve"])
+        .env("OAUTH2_BIND", format!("127.0.0.1:{port}"))
+        .env("OAUTH2_KEY_REFRESH_SECS", "1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &base, &mut child).await;
+
+    let get_token = || async {
+        let response: serde_json::Value = client
+            .post(format!("{base}/token"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["access_token"].as_str().unwrap().to_owned()
+    };
+    let active = |token: String| {
+        let client = client.clone();
+        let base = base.clone();
+        let secret = secret.clone();
+        async move {
+            let answer: serde_json::Value = client
+                .post(format!("{base}/introspect"))
+                .basic_auth("svc", Some(&secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["active"].as_bool().unwrap()
+        }
+    };
+    let old_token = get_token().await;
+    let keys = scratch.json(&["keys", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    let old_kid = keys[0]["kid"].as_str().unwrap().to_owned();
+
+    let rotated = scratch.json(&["keys", "rotate"]);
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jwks: serde_json::Value = client
+            .get(format!("{base}/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        if kids.contains(&new_kid) {
+            assert!(kids.contains(&old_kid), "the retired key stays published");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server never saw the rotated key"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        active(old_token.clone()).await,
+        "tokens of the retired key stay valid"
+    );
+
+    scratch.json(&["keys", "revoke", &old_kid]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while active(old_token.clone()).await {
+        assert!(Instant::now() < deadline, "revoked key still trusted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(active(get_token().await).await, "the new key keeps signing");
+    let listed = scratch.json(&["keys", "list"]);
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert!(states.contains(&(old_kid.as_str(), "revoked")));
+    assert!(states.contains(&(new_kid.as_str(), "active")));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -33,6 +33,7 @@ store_tests!(
     concurrent_activation_keeps_one_active_key_per_algorithm,
     sealed_keys_open_only_with_the_root_secret,
     access_token_revocations_are_idempotent_and_purged,
+    automatic_rotation_happens_only_when_due,
 );
 
 const POLICY: UriPolicy = UriPolicy {
@@ -428,4 +429,54 @@ async fn access_token_revocations_are_idempotent_and_purged(db: Database) {
     assert_eq!(store.purge_expired_revocations(now).await.unwrap(), 1);
     assert!(!store.is_access_token_revoked("old").await.unwrap());
     assert!(store.is_access_token_revoked("live").await.unwrap());
+}
+
+async fn automatic_rotation_happens_only_when_due(db: Database) {
+    let clock = Arc::new(ostiary_core::clock::ManualClock::new(
+        OffsetDateTime::now_utc(),
+    ));
+    let keys = KeyManager::new(db.store(), ROOT, clock.clone(), Duration::hours(1)).unwrap();
+    keys.ensure_active(&[Algorithm::Es256]).await.unwrap();
+    let max_age = Duration::days(30);
+    assert!(
+        !keys
+            .rotate_if_older_than(Algorithm::Es256, max_age)
+            .await
+            .unwrap()
+    );
+    clock.advance(Duration::days(29));
+    assert!(
+        !keys
+            .rotate_if_older_than(Algorithm::Es256, max_age)
+            .await
+            .unwrap()
+    );
+    clock.advance(Duration::days(2));
+    assert!(
+        keys.rotate_if_older_than(Algorithm::Es256, max_age)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !keys
+            .rotate_if_older_than(Algorithm::Es256, max_age)
+            .await
+            .unwrap(),
+        "fresh key"
+    );
+    let listed = keys.list().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|k| k.state == KeyState::Active)
+            .count(),
+        1
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|k| k.state == KeyState::Retired)
+            .count(),
+        1
+    );
 }
