@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Ostiary's benchmark harness: the release binary under wrk over loopback, on SQLite and (when
+# reachable) PostgreSQL, with the health endpoint and the raw signing rate as baselines in the
+# same run. Figures are meant to be read as ratios. See bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-2}
+PORT=${BENCH_PORT:-18080}
+PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+
+echo "== building the release binary"
+cargo build --release --quiet --bin ostiary
+bin="$root/target/release/ostiary"
+
+echo "== raw signing rate (criterion, ostiary-jwt)"
+sign_us=$(cargo bench --quiet -p ostiary-jwt --bench sign -- --warm-up-time 1 --measurement-time 3 'sign/ES256' 2>/dev/null \
+  | awk '/sign\/ES256/ && /time:/ { v=$5; u=$6 } END { if (u=="ns") v/=1000; if (u=="ms") v*=1000; print v }')
+sign_rate=$(awk -v us="$sign_us" 'BEGIN { printf "%.0f", 1e6/us }')
+echo "ES256 sign: ${sign_us} µs per signature = ${sign_rate} signatures/s on one core"
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx"
+wrk_run() {
+  local name=$1 url=$2 script=${3:-}
+  local out
+  if [ -n "$script" ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
+  else
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+  fi
+  echo "$out" >"$work/$name.wrk"
+  local rps p50 p99 non2xx
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+  p50=$(awk '$1=="50%" { print $2 }' <<<"$out")
+  p99=$(awk '$1=="99%" { print $2 }' <<<"$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
+  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0}"
+}
+
+bench_backend() {
+  local backend=$1 url
+  case $backend in
+    sqlite) url="sqlite://$work/bench.db" ;;
+    postgres)
+      if ! command -v psql >/dev/null || ! psql "$PG_ADMIN_URL" -qAtc 'select 1' >/dev/null 2>&1; then
+        echo "== postgres: not reachable at $PG_ADMIN_URL, skipped"
+        return
+      fi
+      local db="ostiary_bench_$$"
+      psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+      url="${PG_ADMIN_URL%/*}/$db"
+      ;;
+  esac
+  echo "== $backend"
+  export OAUTH2_DATABASE_URL=$url OAUTH2_BIND=127.0.0.1:$PORT OAUTH2_METRICS_BIND=127.0.0.1:$((PORT + 1))
+  cd "$work"
+  "$bin" migrate >/dev/null
+  local created id secret
+  created=$("$bin" client create --name bench --grant-type client_credentials --scope read \
+    --audience https://api.example.com)
+  id=$(sed -n 's/.*"client_id": "\(.*\)".*/\1/p' <<<"$created")
+  secret=$(sed -n 's/.*"client_secret": "\(.*\)".*/\1/p' <<<"$created")
+  export BENCH_BASIC
+  BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+  "$bin" serve >"$work/server-$backend.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  export BENCH_TOKEN
+  BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
+    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  cd "$root"
+
+  local results=()
+  results+=("$(wrk_run health "http://127.0.0.1:$PORT/healthz")")
+  results+=("$(wrk_run client_credentials "http://127.0.0.1:$PORT/token" bench/token.lua)")
+  results+=("$(wrk_run introspect "http://127.0.0.1:$PORT/introspect" bench/introspect.lua)")
+  local rss_kib
+  rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+
+  local health_rps
+  health_rps=$(awk '{ print $2 }' <<<"${results[0]}")
+  printf '%-20s %10s %10s %10s %8s %10s %10s\n' endpoint "req/s" p50 p99 non-2xx "/health" "/signing"
+  for line in "${results[@]}"; do
+    read -r name rps p50 p99 non2xx <<<"$line"
+    printf '%-20s %10s %10s %10s %8s %10s %10s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" \
+      "$(awk -v a="$rps" -v b="$health_rps" 'BEGIN { printf "%.2f", a/b }')" \
+      "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { printf "%.2f", a/b }')"
+  done
+  echo "server peak RSS: $((rss_kib / 1024)) MiB"
+  if [ "$backend" = postgres ]; then
+    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ostiary_bench_$$ WITH (FORCE)" >/dev/null
+  fi
+}
+
+echo "wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per endpoint; $(nproc) cores"
+for backend in $BACKENDS; do
+  bench_backend "$backend"
+done
