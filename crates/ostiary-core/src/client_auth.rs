@@ -3,12 +3,14 @@
 //! Unknown client, wrong secret and wrong method all give the same `invalid_client`, after
 //! the same work (a digest comparison), so neither the answer nor its timing tells which.
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::client::{Client, ClientId, TokenEndpointAuthMethod};
+use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::secret::SecretHash;
-use crate::store::ClientStore;
 
 /// What a request presented, as extracted at the HTTP edge (exactly one method).
 #[derive(Debug)]
@@ -48,12 +50,12 @@ pub fn invalid_client() -> OAuthError {
 }
 
 pub async fn authenticate(
-    store: &dyn ClientStore,
+    clients: &ClientCache,
     credentials: &ClientCredentials,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let (id, presented, method) = credentials.parts();
     let client = match ClientId::parse(id) {
-        Ok(id) => store.find_client(&id).await.map_err(|e| {
+        Ok(id) => clients.find(&id).await.map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
             OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
         })?,

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod client_auth;
+pub mod client_cache;
 pub mod clock;
 pub mod error;
 pub mod keys;

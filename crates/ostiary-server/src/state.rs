@@ -48,6 +48,7 @@ impl AppState {
                 access_token_alg: config.access_token_alg,
                 access_token_lifetime: time::Duration::try_from(config.access_token_lifetime)
                     .context("access token lifetime")?,
+                client_cache_ttl: config.client_cache,
             },
         ));
         Ok(Self {

@@ -13,6 +13,7 @@ use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
 use crate::client::{Client, GrantType};
 use crate::client_auth::{self, ClientCredentials};
+use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
@@ -24,6 +25,8 @@ pub struct TokenSettings {
     pub access_token_alg: Algorithm,
     /// For clients without a lifetime of their own.
     pub access_token_lifetime: Duration,
+    /// How long a client record may be served from memory (zero: never).
+    pub client_cache_ttl: std::time::Duration,
 }
 
 /// RFC 6749 5.1.
@@ -39,6 +42,7 @@ pub struct TokenResponse {
 #[derive(Debug)]
 pub struct TokenService {
     store: Arc<dyn Store>,
+    clients: ClientCache,
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     settings: TokenSettings,
@@ -57,6 +61,7 @@ impl TokenService {
         settings: TokenSettings,
     ) -> Self {
         Self {
+            clients: ClientCache::new(store.clone(), settings.client_cache_ttl),
             store,
             keys,
             clock,
@@ -75,8 +80,8 @@ impl TokenService {
     pub async fn authenticate(
         &self,
         credentials: &ClientCredentials,
-    ) -> Result<Client, OAuthError> {
-        client_auth::authenticate(&*self.store, credentials).await
+    ) -> Result<Arc<Client>, OAuthError> {
+        client_auth::authenticate(&self.clients, credentials).await
     }
 
     /// RFC 6749 4.4: a token for the client itself.

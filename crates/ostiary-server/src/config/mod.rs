@@ -71,6 +71,9 @@ pub struct Config {
     pub key_rotation: Option<Duration>,
     /// How often each instance re-reads the signing keys from the database.
     pub key_refresh: Duration,
+    /// How long a client record may be served from memory; client changes made elsewhere
+    /// take effect within this time. Zero reads the database on every request.
+    pub client_cache: Duration,
 }
 
 impl Config {
@@ -128,7 +131,11 @@ impl Config {
                 days => Some(Duration::from_secs(days * 86_400)),
             },
             key_refresh: Duration::from_secs(parse_or("key_refresh_secs", get, 2)?),
+            client_cache: Duration::from_secs(parse_or("client_cache_secs", get, 1)?),
         };
+        if config.client_cache > Duration::from_secs(60) {
+            return Err(invalid("client_cache_secs", "must be at most 60"));
+        }
         let lifetime = config.access_token_lifetime;
         if lifetime.is_zero() || lifetime > MAX_ACCESS_TOKEN_LIFETIME.unsigned_abs() {
             return Err(invalid(

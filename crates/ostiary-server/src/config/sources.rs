@@ -28,6 +28,7 @@ pub const SETTINGS: &[&str] = &[
     "access_token_lifetime_secs",
     "key_rotation_days",
     "key_refresh_secs",
+    "client_cache_secs",
 ];
 
 pub fn env_var(setting: &str) -> String {

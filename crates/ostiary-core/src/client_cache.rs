@@ -1,0 +1,180 @@
+//! A short-lived, per-instance cache of client records for the authentication hot path.
+//!
+//! Every token request authenticates its client; reading the record from the database each
+//! time costs more than signing the token. Entries live `ttl` (one second by default), so a
+//! deleted client or a rotated secret stops working on every instance within that time, with
+//! no cross-instance messaging. Misses are never cached: a new client works at once, and
+//! unknown ids cannot fill the cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, ClientId};
+use crate::store::{ClientStore, StoreError};
+
+/// Beyond this many cached clients the cache starts over (bounded memory).
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct ClientCache {
+    store: Arc<dyn ClientStore>,
+    ttl: Duration,
+    entries: RwLock<HashMap<ClientId, (Arc<Client>, Instant)>>,
+}
+
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCache")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCache {
+    /// `ttl` zero reads the database on every lookup.
+    pub fn new(store: Arc<dyn ClientStore>, ttl: Duration) -> Self {
+        Self {
+            store,
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn find(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        if !self.ttl.is_zero() {
+            let entries = self
+                .entries
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((client, fetched)) = entries.get(id)
+                && fetched.elapsed() < self.ttl
+            {
+                return Ok(Some(Arc::clone(client)));
+            }
+        }
+        let Some(client) = self.store.find_client(id).await? else {
+            self.entries
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(id);
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        if !self.ttl.is_zero() {
+            let mut entries = self
+                .entries
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(id.clone(), (Arc::clone(&client), Instant::now()));
+        }
+        Ok(Some(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::SystemClock;
+    use crate::client::{ClientRegistration, register_client};
+    use crate::secret::SecretHash;
+
+    #[derive(Default)]
+    struct CountingStore {
+        clients: Mutex<Vec<Client>>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ClientStore for CountingStore {
+        async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+            self.clients.lock().unwrap().push(client.clone());
+            Ok(())
+        }
+        async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self
+                .clients
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|c| &c.id == id)
+                .cloned())
+        }
+        async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+            Ok(self.clients.lock().unwrap().clone())
+        }
+        async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+            let mut clients = self.clients.lock().unwrap();
+            let before = clients.len();
+            clients.retain(|c| &c.id != id);
+            Ok(clients.len() < before)
+        }
+        async fn update_client_secret(
+            &self,
+            _: &ClientId,
+            _: &SecretHash,
+        ) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+    }
+
+    async fn setup(ttl: Duration) -> (Arc<CountingStore>, ClientCache, ClientId) {
+        let store = Arc::new(CountingStore::default());
+        let registration = ClientRegistration {
+            name: "svc".into(),
+            client_id: Some(ClientId::parse("svc").unwrap()),
+            ..ClientRegistration::default()
+        };
+        register_client(&*store, &SystemClock, registration)
+            .await
+            .unwrap();
+        let cache = ClientCache::new(store.clone(), ttl);
+        (store, cache, ClientId::parse("svc").unwrap())
+    }
+
+    #[tokio::test]
+    async fn hits_are_served_from_memory_within_the_ttl() {
+        let (store, cache, id) = setup(Duration::from_secs(60)).await;
+        for _ in 0..5 {
+            assert!(cache.find(&id).await.unwrap().is_some());
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_and_deleted_clients_are_reread() {
+        let (store, cache, id) = setup(Duration::from_millis(20)).await;
+        assert!(cache.find(&id).await.unwrap().is_some());
+        store.delete_client(&id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            cache.find(&id).await.unwrap().is_none(),
+            "deletion seen after the ttl"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_ttl_and_misses_always_read_the_store() {
+        let (store, cache, id) = setup(Duration::ZERO).await;
+        cache.find(&id).await.unwrap();
+        cache.find(&id).await.unwrap();
+        assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+        let (store, cache, _) = setup(Duration::from_secs(60)).await;
+        let ghost = ClientId::parse("ghost").unwrap();
+        cache.find(&ghost).await.unwrap();
+        cache.find(&ghost).await.unwrap();
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            2,
+            "misses are not cached"
+        );
+    }
+}
