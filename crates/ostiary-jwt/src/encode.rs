@@ -4,9 +4,20 @@ use serde::Serialize;
 
 use crate::{SigningKey, b64, signing_key::KeyError};
 
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    kid: &'a str,
+    typ: &'a str,
+}
+
 /// `header.payload.signature`, with a header of exactly `alg`, `kid` and `typ`.
 pub fn encode(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
-    let header = serde_json::json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": typ });
+    let header = Header {
+        alg: key.alg().as_str(),
+        kid: key.kid(),
+        typ,
+    };
     let header = serde_json::to_vec(&header).map_err(|_| KeyError::Invalid("header"))?;
     let payload =
         serde_json::to_vec(claims).map_err(|_| KeyError::Invalid("claims do not serialize"))?;
