@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-
 #[derive(Debug, Serialize)]
 pub struct AccessTokenClaims<'a> {
     pub iss: &'a str,
