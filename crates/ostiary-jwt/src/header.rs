@@ -1,6 +1,7 @@
 //! The JOSE header, parsed strictly. Parameters that would let a token choose its own key
-//! (`jku`, `x5u`, `x5c`, an embedded `jwk`), compression (`zip`, RFC 8725 3.6) and critical
-//! extensions we do not implement (`crit`, RFC 7515 4.1.11) are refused, never followed.
+//! (`jku`, `x5u`, `x5c`; an embedded `jwk` outside DPoP proofs), compression (`zip`, RFC 8725
+//! 3.6) and critical extensions we do not implement (`crit`, RFC 7515 4.1.11) are refused,
+//! never followed.
 
 use serde_json::{Map, Value};
 
@@ -8,33 +9,57 @@ use crate::validate::ValidationError;
 use crate::verifying_key::MAX_KID_LEN;
 use crate::{Algorithm, strict_json};
 
-const FORBIDDEN: [&str; 7] = ["jku", "x5u", "x5c", "jwk", "zip", "crit", "b64"];
+const ALWAYS_FORBIDDEN: [&str; 6] = ["jku", "x5u", "x5c", "zip", "crit", "b64"];
+
+/// Whether the token carries its own public key (DPoP proofs only, RFC 9449 4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmbeddedKey {
+    Refused,
+    Required,
+}
 
 #[derive(Debug)]
 pub(crate) struct Header {
     pub alg: Algorithm,
-    pub kid: String,
+    pub kid: Option<String>,
     pub typ: Option<String>,
+    pub jwk: Option<Map<String, Value>>,
 }
 
-pub(crate) fn parse(bytes: &[u8]) -> Result<Header, ValidationError> {
+pub(crate) fn parse(bytes: &[u8], embedded: EmbeddedKey) -> Result<Header, ValidationError> {
     let map = strict_json::parse_object(bytes).map_err(ValidationError::Malformed)?;
-    if let Some(name) = FORBIDDEN.iter().find(|name| map.contains_key(**name)) {
+    if let Some(name) = ALWAYS_FORBIDDEN.iter().find(|name| map.contains_key(**name)) {
         return Err(ValidationError::ForbiddenHeader(name));
     }
+    let jwk = match (map.get("jwk"), embedded) {
+        (Some(_), EmbeddedKey::Refused) => return Err(ValidationError::ForbiddenHeader("jwk")),
+        (None, EmbeddedKey::Required) => return Err(ValidationError::InvalidHeader("jwk")),
+        (Some(Value::Object(jwk)), EmbeddedKey::Required) => Some(jwk.clone()),
+        (Some(_), EmbeddedKey::Required) => return Err(ValidationError::InvalidHeader("jwk")),
+        (None, EmbeddedKey::Refused) => None,
+    };
     let alg = string(&map, "alg")?.ok_or(ValidationError::MissingAlgorithm)?;
     let alg: Algorithm = alg
         .parse()
         .map_err(|_| ValidationError::UnsupportedAlgorithm(alg.chars().take(32).collect()))?;
-    let kid = string(&map, "kid")?.ok_or(ValidationError::MissingKid)?;
-    if kid.is_empty() || kid.len() > MAX_KID_LEN {
+    let kid = string(&map, "kid")?;
+    if kid.is_some_and(|kid| kid.is_empty() || kid.len() > MAX_KID_LEN) {
         return Err(ValidationError::UnknownKey);
     }
     Ok(Header {
         alg,
-        kid: kid.to_owned(),
+        kid: kid.map(str::to_owned),
         typ: string(&map, "typ")?.map(str::to_owned),
+        jwk,
     })
+}
+
+/// The `kid` of a compact token, read without verifying anything: only to decide which key
+/// set to consult. Never trust anything else from an unverified header.
+pub(crate) fn peek_kid(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let bytes = crate::b64::decode(header)?;
+    parse(&bytes, EmbeddedKey::Refused).ok()?.kid
 }
 
 fn string<'a>(

@@ -5,9 +5,14 @@
 
 mod alg;
 mod b64;
+#[cfg(feature = "axum")]
+pub mod bearer;
+mod dpop;
 mod encode;
 mod header;
 mod jwk;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod sealing;
 mod signing_key;
 mod strict_json;
@@ -15,6 +20,7 @@ mod validate;
 mod verifying_key;
 
 pub use alg::Algorithm;
+pub use dpop::{DpopProof, DpopValidator};
 pub use encode::encode;
 pub use jwk::{Jwk, JwkSet};
 pub use sealing::{KeySealer, SealError, derive_subkey};

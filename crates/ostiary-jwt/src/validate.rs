@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::{Algorithm, KeySet, b64, header, strict_json};
+use crate::header::{self, EmbeddedKey};
+use crate::{Algorithm, KeySet, b64, strict_json};
 
 /// Longest compact token accepted before any parsing.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -138,7 +139,9 @@ pub struct Validator {
     issuer: String,
     audience: AudienceRule,
     keys: KeySet,
+    /// The algorithms accepted: those of the key set, narrowed by `pinned`.
     allowed: Vec<Algorithm>,
+    pinned: Option<Vec<Algorithm>>,
     leeway: i64,
     max_len: usize,
 }
@@ -157,6 +160,7 @@ impl Validator {
             issuer: issuer.into(),
             audience: AudienceRule::Exactly(audience.into()),
             allowed: keys.algorithms(),
+            pinned: None,
             keys,
             leeway: DEFAULT_LEEWAY_SECS,
             max_len: DEFAULT_MAX_TOKEN_LEN,
@@ -170,10 +174,25 @@ impl Validator {
         self
     }
 
-    /// Narrows the algorithms accepted (never widens beyond the keys').
+    /// Narrows the algorithms accepted (never widens beyond the keys'), now and after
+    /// `with_keys`.
     pub fn allow_only(mut self, algorithms: &[Algorithm]) -> Self {
         self.allowed.retain(|a| algorithms.contains(a));
+        self.pinned = Some(algorithms.to_vec());
         self
+    }
+
+    /// The same rules over another key set (a refreshed JWKS).
+    pub fn with_keys(&self, keys: KeySet) -> Self {
+        let mut allowed = keys.algorithms();
+        if let Some(pinned) = &self.pinned {
+            allowed.retain(|a| pinned.contains(a));
+        }
+        Self {
+            keys,
+            allowed,
+            ..self.clone()
+        }
     }
 
     /// Clock skew tolerance, capped at `MAX_LEEWAY_SECS`.
@@ -206,17 +225,15 @@ impl Validator {
             b64::decode(part)
                 .ok_or_else(|| ValidationError::Malformed(format!("{what} is not base64url")))
         };
-        let header = header::parse(&decode(h64, "header")?)?;
+        let header = header::parse(&decode(h64, "header")?, EmbeddedKey::Refused)?;
         if !self.allowed.contains(&header.alg) {
             return Err(ValidationError::AlgorithmNotAllowed(header.alg));
         }
         if !self.profile.typ_matches(header.typ.as_deref()) {
             return Err(ValidationError::WrongType);
         }
-        let key = self
-            .keys
-            .get(&header.kid)
-            .ok_or(ValidationError::UnknownKey)?;
+        let kid = header.kid.ok_or(ValidationError::MissingKid)?;
+        let key = self.keys.get(&kid).ok_or(ValidationError::UnknownKey)?;
         if key.alg() != header.alg {
             return Err(ValidationError::AlgorithmMismatch);
         }

@@ -1,0 +1,52 @@
+//! A resource server accepting Ostiary's access tokens with `ostiary-jwt` (features `remote`
+//! and `axum`).
+//!
+//! Start Ostiary, register a client for this API, and call it:
+//!
+//! ```sh
+//! cargo run --release -- serve &
+//! cargo run --release -- client create --name demo --grant-type client_credentials \
+//!     --scope orders:read --audience https://api.example.com
+//! cargo run -p ostiary-jwt --features axum --example resource_server &
+//! TOKEN=$(curl -s -u ID:SECRET -d grant_type=client_credentials http://127.0.0.1:8080/token | jq -r .access_token)
+//! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/orders
+//! ```
+//!
+//! Settings: `OSTIARY_ISSUER` (default `http://127.0.0.1:8080`), `API_AUDIENCE` (default
+//! `https://api.example.com`), `API_BIND` (default `127.0.0.1:3000`).
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use ostiary_jwt::bearer::{BearerClaims, BearerError};
+use ostiary_jwt::remote::RemoteValidator;
+use ostiary_jwt::{KeySet, Profile, Validator};
+use serde_json::{Value, json};
+
+async fn orders(token: BearerClaims) -> Result<Json<Value>, BearerError> {
+    token.require_scope("orders:read")?;
+    Ok(Json(json!({
+        "orders": [],
+        "for_client": token.0.str("client_id"),
+        "subject": token.0.sub,
+    })))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let issuer = std::env::var("OSTIARY_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let audience = std::env::var("API_AUDIENCE").unwrap_or_else(|_| "https://api.example.com".into());
+    let bind = std::env::var("API_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+
+    // The three decisions RFC 8725 leaves to the caller: which kind of token, whose, for whom.
+    let rules = Validator::new(Profile::AccessToken, issuer.clone(), audience, KeySet::default());
+    let jwks_url = format!("{}/jwks.json", issuer.trim_end_matches('/'));
+    let validator = Arc::new(RemoteValidator::new(&jwks_url, rules).await?);
+
+    let app = Router::new().route("/orders", get(orders)).with_state(validator);
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    eprintln!("resource server on http://{bind}, trusting {issuer}");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

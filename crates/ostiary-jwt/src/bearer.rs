@@ -1,0 +1,98 @@
+//! An axum extractor for resource servers: RFC 6750 `Authorization: Bearer` only (no query or
+//! form tokens), validated by a `RemoteValidator` from the application state, with RFC 6750
+//! `WWW-Authenticate` answers.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::remote::RemoteValidator;
+use crate::validate::Claims;
+
+/// The validated claims of the request's access token.
+#[derive(Debug, Clone)]
+pub struct BearerClaims(pub Claims);
+
+impl BearerClaims {
+    /// 403 `insufficient_scope` unless the token's `scope` contains `scope`.
+    pub fn require_scope(&self, scope: &str) -> Result<(), BearerError> {
+        let granted = self.0.str("scope").unwrap_or_default();
+        if granted.split(' ').any(|s| s == scope) {
+            Ok(())
+        } else {
+            Err(BearerError::InsufficientScope(scope.to_owned()))
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum BearerError {
+    /// No credentials: 401 with a bare challenge (RFC 6750 3.1).
+    Missing,
+    /// Malformed request (two Authorization headers, another scheme): 400.
+    InvalidRequest,
+    /// 401 `invalid_token`.
+    InvalidToken(String),
+    /// 403 `insufficient_scope`.
+    InsufficientScope(String),
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let (status, challenge) = match &self {
+            Self::Missing => (StatusCode::UNAUTHORIZED, "Bearer".to_owned()),
+            Self::InvalidRequest => (StatusCode::BAD_REQUEST, r#"Bearer error="invalid_request""#.to_owned()),
+            Self::InvalidToken(why) => (
+                StatusCode::UNAUTHORIZED,
+                format!(r#"Bearer error="invalid_token", error_description="{why}""#),
+            ),
+            Self::InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+            ),
+        };
+        let mut response = status.into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+impl<S> FromRequestParts<S> for BearerClaims
+where
+    Arc<RemoteValidator>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(if parts.headers.contains_key(AUTHORIZATION) {
+                BearerError::InvalidRequest
+            } else {
+                BearerError::Missing
+            });
+        };
+        let value = value.to_str().map_err(|_| BearerError::InvalidRequest)?;
+        let (scheme, token) = value.split_once(' ').ok_or(BearerError::InvalidRequest)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(BearerError::InvalidRequest);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let validator = Arc::<RemoteValidator>::from_ref(state);
+        // The reason is a fixed description of the failed check, never token content.
+        validator
+            .validate(token.trim(), now)
+            .await
+            .map(BearerClaims)
+            .map_err(|e| BearerError::InvalidToken(e.to_string().replace('"', "'")))
+    }
+}

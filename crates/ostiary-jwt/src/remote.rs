@@ -1,0 +1,126 @@
+//! Key sets fetched from a JWKS URL the caller configured (never one named by a token), for
+//! resource servers. The set is refreshed when a token names an unknown `kid` or the set is
+//! older than `max_age`, but never more often than `min_interval`, so a flood of tokens with
+//! random `kid`s cannot turn into a flood of fetches.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::validate::{Claims, ValidationError, Validator};
+use crate::{JwkSet, KeySet};
+
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("JWKS URL must be https (http only for loopback): {0}")]
+    InsecureUrl(String),
+    #[error("fetching the JWKS failed: {0}")]
+    Fetch(String),
+    #[error("the JWKS is not a valid JWK set: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug)]
+pub struct RemoteValidator {
+    url: String,
+    http: reqwest::Client,
+    current: RwLock<Arc<Validator>>,
+    /// When the key set was last fetched; also serialises refreshes.
+    fetched: tokio::sync::Mutex<Instant>,
+    min_interval: Duration,
+    max_age: Duration,
+}
+
+impl RemoteValidator {
+    /// Fetches the key set once; `rules` carries profile, issuer, audience and algorithms (its
+    /// own key set is replaced by the fetched one).
+    pub async fn new(jwks_url: &str, rules: Validator) -> Result<Self, RemoteError> {
+        let url = reqwest::Url::parse(jwks_url).map_err(|e| RemoteError::InsecureUrl(e.to_string()))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+            return Err(RemoteError::InsecureUrl(jwks_url.to_owned()));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| RemoteError::Fetch(e.to_string()))?;
+        let keys = fetch(&http, jwks_url).await?;
+        Ok(Self {
+            url: jwks_url.to_owned(),
+            http,
+            current: RwLock::new(Arc::new(rules.with_keys(keys))),
+            fetched: tokio::sync::Mutex::new(Instant::now()),
+            min_interval: Duration::from_secs(30),
+            max_age: Duration::from_secs(300),
+        })
+    }
+
+    /// The least time between two fetches (default 30 s).
+    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
+    }
+
+    pub async fn validate(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
+        self.refresh(false).await;
+        match self.current().validate(token, now) {
+            Err(ValidationError::UnknownKey) if self.refresh(true).await => {
+                self.current().validate(token, now)
+            }
+            result => result,
+        }
+    }
+
+    fn current(&self) -> Arc<Validator> {
+        let guard = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(&guard)
+    }
+
+    /// Fetches again if the set is stale, or if `unknown_kid` and the last fetch is older
+    /// than the minimum interval. Returns whether a new set was installed.
+    async fn refresh(&self, unknown_kid: bool) -> bool {
+        let mut fetched = self.fetched.lock().await;
+        let age = fetched.elapsed();
+        let due = age >= self.max_age || (unknown_kid && age >= self.min_interval);
+        if !due {
+            return false;
+        }
+        *fetched = Instant::now();
+        match fetch(&self.http, &self.url).await {
+            Ok(keys) => {
+                let next = Arc::new(self.current().with_keys(keys));
+                *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                true
+            }
+            // Keep the keys we have; the next window may succeed.
+            Err(_) => false,
+        }
+    }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<KeySet, RemoteError> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| RemoteError::Fetch(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(RemoteError::Fetch(format!("status {}", response.status())));
+    }
+    if response.content_length().is_some_and(|len| len > MAX_JWKS_BYTES as u64) {
+        return Err(RemoteError::Invalid("too large".into()));
+    }
+    let body = response.bytes().await.map_err(|e| RemoteError::Fetch(e.to_string()))?;
+    if body.len() > MAX_JWKS_BYTES {
+        return Err(RemoteError::Invalid("too large".into()));
+    }
+    let set: JwkSet = serde_json::from_slice(&body).map_err(|e| RemoteError::Invalid(e.to_string()))?;
+    Ok(KeySet::from_jwks(&set))
+}
