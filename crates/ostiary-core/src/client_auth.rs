@@ -1,7 +1,9 @@
 //! Client authentication at the token, introspection and revocation endpoints.
 //!
-//! Unknown client, wrong secret and wrong method all give the same `invalid_client`, after
-//! the same work (a digest comparison), so neither the answer nor its timing tells which.
+//! Unknown client, wrong secret and wrong method all give the same `invalid_client` after the
+//! same digest comparison, so the answer never tells which and the secret check leaks no
+//! timing. Whether a client id exists may still show in timing (a cached record answers
+//! faster than a database miss); client ids are not secrets (RFC 6749 2.2).
 
 use std::sync::Arc;
 
@@ -56,7 +58,7 @@ pub async fn authenticate(
     let (id, presented, method) = credentials.parts();
     let client = match ClientId::parse(id) {
         Ok(id) => clients.find(&id).await.map_err(|e| {
-            tracing::error!(error = %e, "client lookup failed");
+            tracing::error!(error = %crate::error_chain(&e), "client lookup failed");
             OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
         })?,
         Err(_) => None,

@@ -52,6 +52,9 @@ impl ClientCache {
                 return Ok(Some(Arc::clone(client)));
             }
         }
+        // Timestamped before the read: a record read just before a change never outlives
+        // the ttl measured from that change.
+        let read_at = Instant::now();
         let Some(client) = self.store.find_client(id).await? else {
             self.entries
                 .write()
@@ -68,7 +71,7 @@ impl ClientCache {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(id.clone(), (Arc::clone(&client), Instant::now()));
+            entries.insert(id.clone(), (Arc::clone(&client), read_at));
         }
         Ok(Some(client))
     }

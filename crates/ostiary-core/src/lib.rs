@@ -18,6 +18,6 @@ pub mod user;
 pub mod validation;
 
 pub use clock::{Clock, SystemClock};
-pub use error::{AdminError, ErrorCode, OAuthError};
+pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{ClientStore, KeyStore, Store, StoreError, TokenStore, UserStore};
 pub use validation::InvalidInput;

@@ -36,15 +36,23 @@ async fn orders(token: BearerClaims) -> Result<Json<Value>, BearerError> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = std::env::var("OSTIARY_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let audience = std::env::var("API_AUDIENCE").unwrap_or_else(|_| "https://api.example.com".into());
+    let audience =
+        std::env::var("API_AUDIENCE").unwrap_or_else(|_| "https://api.example.com".into());
     let bind = std::env::var("API_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
 
     // The three decisions RFC 8725 leaves to the caller: which kind of token, whose, for whom.
-    let rules = Validator::new(Profile::AccessToken, issuer.clone(), audience, KeySet::default());
+    let rules = Validator::new(
+        Profile::AccessToken,
+        issuer.clone(),
+        audience,
+        KeySet::default(),
+    );
     let jwks_url = format!("{}/jwks.json", issuer.trim_end_matches('/'));
     let validator = Arc::new(RemoteValidator::new(&jwks_url, rules).await?);
 
-    let app = Router::new().route("/orders", get(orders)).with_state(validator);
+    let app = Router::new()
+        .route("/orders", get(orders))
+        .with_state(validator);
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     eprintln!("resource server on http://{bind}, trusting {issuer}");
     axum::serve(listener, app).await?;

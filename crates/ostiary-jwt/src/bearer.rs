@@ -45,7 +45,10 @@ impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         let (status, challenge) = match &self {
             Self::Missing => (StatusCode::UNAUTHORIZED, "Bearer".to_owned()),
-            Self::InvalidRequest => (StatusCode::BAD_REQUEST, r#"Bearer error="invalid_request""#.to_owned()),
+            Self::InvalidRequest => (
+                StatusCode::BAD_REQUEST,
+                r#"Bearer error="invalid_request""#.to_owned(),
+            ),
             Self::InvalidToken(why) => (
                 StatusCode::UNAUTHORIZED,
                 format!(r#"Bearer error="invalid_token", error_description="{why}""#),

@@ -97,10 +97,10 @@ impl DpopValidator {
             .get("iat")
             .and_then(Value::as_i64)
             .ok_or(ValidationError::MissingClaim("iat"))?;
-        if iat > now + self.leeway {
+        if iat > now.saturating_add(self.leeway) {
             return Err(ValidationError::IssuedInFuture);
         }
-        if iat < now - self.max_age - self.leeway {
+        if iat < now.saturating_sub(self.max_age + self.leeway) {
             return Err(ValidationError::Expired);
         }
         if let Some(token) = access_token {
@@ -124,7 +124,9 @@ fn embedded_key(jwk: Map<String, Value>) -> Result<(VerifyingKey, String), Valid
     }
     let mut jwk: Jwk = serde_json::from_value(Value::Object(jwk))
         .map_err(|_| ValidationError::InvalidHeader("jwk"))?;
-    let jkt = jwk.thumbprint().ok_or(ValidationError::InvalidHeader("jwk"))?;
+    let jkt = jwk
+        .thumbprint()
+        .ok_or(ValidationError::InvalidHeader("jwk"))?;
     jwk.kid = Some(jkt.clone());
     let key = VerifyingKey::from_jwk(&jwk).map_err(|_| ValidationError::InvalidHeader("jwk"))?;
     Ok((key, jkt))

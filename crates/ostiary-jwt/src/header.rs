@@ -28,7 +28,10 @@ pub(crate) struct Header {
 
 pub(crate) fn parse(bytes: &[u8], embedded: EmbeddedKey) -> Result<Header, ValidationError> {
     let map = strict_json::parse_object(bytes).map_err(ValidationError::Malformed)?;
-    if let Some(name) = ALWAYS_FORBIDDEN.iter().find(|name| map.contains_key(**name)) {
+    if let Some(name) = ALWAYS_FORBIDDEN
+        .iter()
+        .find(|name| map.contains_key(**name))
+    {
         return Err(ValidationError::ForbiddenHeader(name));
     }
     let jwk = match (map.get("jwk"), embedded) {
@@ -52,14 +55,6 @@ pub(crate) fn parse(bytes: &[u8], embedded: EmbeddedKey) -> Result<Header, Valid
         typ: string(&map, "typ")?.map(str::to_owned),
         jwk,
     })
-}
-
-/// The `kid` of a compact token, read without verifying anything: only to decide which key
-/// set to consult. Never trust anything else from an unverified header.
-pub(crate) fn peek_kid(token: &str) -> Option<String> {
-    let header = token.split('.').next()?;
-    let bytes = crate::b64::decode(header)?;
-    parse(&bytes, EmbeddedKey::Refused).ok()?.kid
 }
 
 fn string<'a>(

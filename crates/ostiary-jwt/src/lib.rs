@@ -25,5 +25,5 @@ pub use encode::encode;
 pub use jwk::{Jwk, JwkSet};
 pub use sealing::{KeySealer, SealError, derive_subkey};
 pub use signing_key::{KeyError, SigningKey};
-pub use validate::{Claims, Profile, ValidationError, Validator};
+pub use validate::{Claims, MAX_LEEWAY_SECS, Profile, ValidationError, Validator};
 pub use verifying_key::{KeySet, VerifyingKey};

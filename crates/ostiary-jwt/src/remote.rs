@@ -36,7 +36,8 @@ impl RemoteValidator {
     /// Fetches the key set once; `rules` carries profile, issuer, audience and algorithms (its
     /// own key set is replaced by the fetched one).
     pub async fn new(jwks_url: &str, rules: Validator) -> Result<Self, RemoteError> {
-        let url = reqwest::Url::parse(jwks_url).map_err(|e| RemoteError::InsecureUrl(e.to_string()))?;
+        let url =
+            reqwest::Url::parse(jwks_url).map_err(|e| RemoteError::InsecureUrl(e.to_string()))?;
         let loopback = match url.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -79,7 +80,10 @@ impl RemoteValidator {
     }
 
     fn current(&self) -> Arc<Validator> {
-        let guard = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(&guard)
     }
 
@@ -96,7 +100,10 @@ impl RemoteValidator {
         match fetch(&self.http, &self.url).await {
             Ok(keys) => {
                 let next = Arc::new(self.current().with_keys(keys));
-                *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
                 true
             }
             // Keep the keys we have; the next window may succeed.
@@ -114,13 +121,20 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<KeySet, RemoteError>
     if !response.status().is_success() {
         return Err(RemoteError::Fetch(format!("status {}", response.status())));
     }
-    if response.content_length().is_some_and(|len| len > MAX_JWKS_BYTES as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+    {
         return Err(RemoteError::Invalid("too large".into()));
     }
-    let body = response.bytes().await.map_err(|e| RemoteError::Fetch(e.to_string()))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| RemoteError::Fetch(e.to_string()))?;
     if body.len() > MAX_JWKS_BYTES {
         return Err(RemoteError::Invalid("too large".into()));
     }
-    let set: JwkSet = serde_json::from_slice(&body).map_err(|e| RemoteError::Invalid(e.to_string()))?;
+    let set: JwkSet =
+        serde_json::from_slice(&body).map_err(|e| RemoteError::Invalid(e.to_string()))?;
     Ok(KeySet::from_jwks(&set))
 }

@@ -17,14 +17,14 @@ pub enum SealError {
 }
 
 /// A 32-byte key for one purpose, derived from the root secret (HKDF, RFC 5869).
-pub fn derive_subkey(root_secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+pub fn derive_subkey(root_secret: &[u8], purpose: &[u8]) -> Result<[u8; 32], SealError> {
     let mut out = [0u8; 32];
-    let prk = Salt::new(HKDF_SHA256, SALT).extract(root_secret);
-    // Expanding 32 bytes from SHA-256 cannot exceed the HKDF output limit.
-    if let Ok(okm) = prk.expand(&[purpose], HKDF_SHA256) {
-        let _ = okm.fill(&mut out);
-    }
-    out
+    Salt::new(HKDF_SHA256, SALT)
+        .extract(root_secret)
+        .expand(&[purpose], HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| SealError::Seal)?;
+    Ok(out)
 }
 
 pub struct KeySealer {
@@ -39,7 +39,7 @@ impl std::fmt::Debug for KeySealer {
 
 impl KeySealer {
     pub fn new(root_secret: &[u8]) -> Result<Self, SealError> {
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &derive_subkey(root_secret, SEALING_INFO))
+        let key = RandomizedNonceKey::new(&AES_256_GCM, &derive_subkey(root_secret, SEALING_INFO)?)
             .map_err(|_| SealError::Seal)?;
         Ok(Self { key })
     }
@@ -89,7 +89,9 @@ mod tests {
 
     #[test]
     fn subkeys_differ_by_purpose() {
-        assert_ne!(derive_subkey(b"root", b"a"), derive_subkey(b"root", b"b"));
-        assert_eq!(derive_subkey(b"root", b"a"), derive_subkey(b"root", b"a"));
+        let a = derive_subkey(b"root", b"a").unwrap();
+        assert_ne!(a, derive_subkey(b"root", b"b").unwrap());
+        assert_eq!(a, derive_subkey(b"root", b"a").unwrap());
+        assert_ne!(a, [0u8; 32]);
     }
 }

@@ -279,13 +279,22 @@ impl Validator {
         {
             return Err(ValidationError::WrongAudience);
         }
-        if claims.exp.is_some_and(|exp| now >= exp + self.leeway) {
+        if claims
+            .exp
+            .is_some_and(|exp| now >= exp.saturating_add(self.leeway))
+        {
             return Err(ValidationError::Expired);
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now + self.leeway) {
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
+        {
             return Err(ValidationError::NotYetValid);
         }
-        if claims.iat.is_some_and(|iat| iat > now + self.leeway) {
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(self.leeway))
+        {
             return Err(ValidationError::IssuedInFuture);
         }
         if self.profile == Profile::ClientAssertion

@@ -1,15 +1,19 @@
 //! Every route of the public listener, and the layers every request passes through.
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ostiary_core::{ErrorCode, OAuthError};
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::error::ApiError;
 use crate::handlers::{discovery, fallback, health, introspect, jwks, revoke, token};
 use crate::state::AppState;
 
@@ -42,10 +46,9 @@ pub fn build(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    timeout,
-                ))
+                .layer(CatchPanicLayer::custom(panicked))
+                .layer(HandleErrorLayer::new(timed_out))
+                .timeout(timeout)
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
 }
@@ -63,4 +66,23 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         path = %request.uri().path(),
         request_id = %request_id,
     )
+}
+
+/// A handler that outlives `OAUTH2_HTTP_REQUEST_TIMEOUT_SECS` (the only error the stack
+/// produces) answers 503 with an RFC-shaped body.
+async fn timed_out(_: tower::BoxError) -> ApiError {
+    tracing::warn!("request timed out");
+    ApiError::with_status(
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the request took too long",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+}
+
+/// A bug must never take the connection down or leak its message: 500 `server_error`.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::from(OAuthError::server_error()).into_response()
 }

@@ -87,8 +87,8 @@ async fn load_key_ring(
         let key = derive_subkey(
             secrets.jwt_secret.expose_secret().as_bytes(),
             b"ostiary hs256 access tokens",
-        );
-        let kid = format!("hs256-{}", &hex::encode(derive_subkey(&key, b"kid"))[..16]);
+        )?;
+        let kid = format!("hs256-{}", &hex::encode(derive_subkey(&key, b"kid")?)[..16]);
         (Vec::new(), Some(SigningKey::hs256(kid, &key)))
     } else {
         (vec![alg], None)

@@ -23,14 +23,4 @@ pub fn init(format: LogFormat, default_level: &str) {
     };
 }
 
-/// An error with all its causes, for logs only: never for a response body.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
+pub use ostiary_core::error_chain;

@@ -296,8 +296,12 @@ async fn introspection_reports_valid_tokens_to_their_client_only() {
     let app = TestApp::new().await;
     let secret = app.client(machine_client("svc")).await.unwrap();
     let other = app.client(machine_client("other")).await.unwrap();
+    // A resource server registered to introspect tokens for its audience.
     let api = ClientRegistration {
-        grant_types: vec![ostiary_core::client::GrantType::ClientCredentials],
+        audiences: vec![],
+        introspect_audiences: vec![
+            ostiary_core::client::Audience::parse("https://api.example.com").unwrap(),
+        ],
         ..machine_client("api")
     };
     let api_secret = app.client(api).await.unwrap();
@@ -309,22 +313,26 @@ async fn introspection_reports_valid_tokens_to_their_client_only() {
     assert_eq!(mine["scope"], "read write");
     assert_eq!(mine["iss"], ISSUER);
     assert_eq!(mine["token_type"], "Bearer");
-    // "api" is registered for https://api.example.com, the token's audience.
+    assert_eq!(mine["aud"], "https://api.example.com");
     assert_eq!(
         introspect(&app, "api", &api_secret, &jwt).await["active"],
         true
     );
-    // "other" shares the audience registration too, so give it none for this check.
-    let stranger = ClientRegistration {
-        audiences: vec![],
-        ..machine_client("stranger")
-    };
-    let stranger_secret = app.client(stranger).await.unwrap();
+    // "other" may request tokens for the same audience, which does not make it the API:
+    // it learns nothing about svc's token.
     assert_eq!(
-        introspect(&app, "stranger", &stranger_secret, &jwt).await,
+        introspect(&app, "other", &other, &jwt).await,
         json!({ "active": false })
     );
-    let _ = other;
+    let (status, _, json) = send(
+        &app,
+        form_post("/introspect", &format!("token={jwt}&client_id=spa"), None),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 
     let (status, _, json) = send(
         &app,
@@ -571,5 +579,64 @@ async fn hs256_only_when_configured_and_never_published() {
     assert_eq!(
         introspect(&default, "svc", &secret, &jwt).await["active"],
         false
+    );
+}
+
+#[tokio::test]
+async fn tokens_of_a_deleted_client_introspect_as_inactive() {
+    let app = TestApp::with_env(&[("OAUTH2_CLIENT_CACHE_SECS", "0")]).await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let api = ClientRegistration {
+        introspect_audiences: vec![
+            ostiary_core::client::Audience::parse("https://api.example.com").unwrap(),
+        ],
+        ..machine_client("api")
+    };
+    let api_secret = app.client(api).await.unwrap();
+    let jwt = access_token(&app, "svc", &secret).await;
+    assert_eq!(
+        introspect(&app, "api", &api_secret, &jwt).await["active"],
+        true
+    );
+    let svc = ostiary_core::client::ClientId::parse("svc").unwrap();
+    ostiary_core::client::delete_client(&*app.state.store, &svc)
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(&app, "api", &api_secret, &jwt).await,
+        json!({ "active": false })
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_stays_revoked_through_the_leeway_after_expiry() {
+    let clock = std::sync::Arc::new(ostiary_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let app = TestApp::with_clock(&[], clock.clone()).await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let jwt = access_token(&app, "svc", &secret).await;
+    let (status, _, _) = send(
+        &app,
+        form_post("/revoke", &format!("token={jwt}"), Some(("svc", &secret))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Past exp, but inside the validator's 30 s leeway: the token would still validate.
+    clock.advance(time::Duration::seconds(900 + 10));
+    app.state
+        .store
+        .purge_expired_revocations(ostiary_core::Clock::now(&*clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(&app, "svc", &secret, &jwt).await,
+        json!({ "active": false })
+    );
+    clock.advance(time::Duration::seconds(60));
+    assert_eq!(
+        introspect(&app, "svc", &secret, &jwt).await,
+        json!({ "active": false }),
+        "expired"
     );
 }

@@ -23,7 +23,7 @@ pub enum OpenError {
     UnsupportedUrl,
     #[error("could not open the database: {0}")]
     Connect(#[source] sqlx::Error),
-    #[error("could not restrict the database file to its owner: {0}")]
+    #[error("could not create the database file: {0}")]
     Permissions(#[source] std::io::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),

@@ -28,6 +28,7 @@ pub(crate) struct ClientRow {
     pub redirect_uris: String,
     pub scopes: String,
     pub audiences: String,
+    pub introspect_audiences: String,
     pub post_logout_redirect_uris: String,
     pub skip_consent: bool,
     pub access_token_lifetime_secs: Option<i64>,
@@ -45,6 +46,7 @@ impl ClientRow {
             redirect_uris: json_list(c.redirect_uris.iter().map(RedirectUri::as_str)),
             scopes: json_list(c.scopes.iter().map(Scope::as_str)),
             audiences: json_list(c.audiences.iter().map(Audience::as_str)),
+            introspect_audiences: json_list(c.introspect_audiences.iter().map(Audience::as_str)),
             post_logout_redirect_uris: json_list(
                 c.post_logout_redirect_uris.iter().map(RedirectUri::as_str),
             ),
@@ -70,6 +72,7 @@ impl ClientRow {
             redirect_uris: parse_list(&self.redirect_uris, |s| RedirectUri::parse(s, STORED))?,
             scopes: parse_list(&self.scopes, Scope::parse)?,
             audiences: parse_list(&self.audiences, Audience::parse)?,
+            introspect_audiences: parse_list(&self.introspect_audiences, Audience::parse)?,
             post_logout_redirect_uris: parse_list(&self.post_logout_redirect_uris, |s| {
                 RedirectUri::parse(s, STORED)
             })?,

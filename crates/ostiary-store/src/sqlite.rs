@@ -28,16 +28,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let path = options.get_filename().to_owned();
-        let existed = path.exists();
+        create_private(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        if !existed {
-            restrict_permissions(&path)?;
-        }
         Ok(Self { pool })
     }
 
@@ -46,14 +42,24 @@ impl SqliteStore {
     }
 }
 
-/// The database holds credential hashes: only the owner may read it.
-fn restrict_permissions(path: &Path) -> Result<(), OpenError> {
-    use std::os::unix::fs::PermissionsExt;
-    if path.as_os_str().is_empty() || !path.exists() {
-        return Ok(()); // in-memory database
+/// The database holds credential hashes: only the owner may read it. The file is created
+/// with mode 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory files
+/// the database file's mode.
+fn create_private(path: &Path) -> Result<(), OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(OpenError::Permissions)
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(OpenError::Permissions(e)),
+    }
 }
 
 crate::sql::clients::impl_client_store!(SqliteStore);

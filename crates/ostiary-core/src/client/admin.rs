@@ -20,6 +20,7 @@ pub struct ClientRegistration {
     pub redirect_uris: Vec<RedirectUri>,
     pub scopes: Vec<Scope>,
     pub audiences: Vec<Audience>,
+    pub introspect_audiences: Vec<Audience>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub auth_method: Option<TokenEndpointAuthMethod>,
     pub skip_consent: bool,
@@ -48,6 +49,7 @@ pub async fn register_client(
         redirect_uris,
         scopes,
         audiences,
+        introspect_audiences,
         post_logout_redirect_uris,
         auth_method,
         skip_consent,
@@ -96,6 +98,7 @@ pub async fn register_client(
         redirect_uris,
         scopes: dedup(scopes),
         audiences: dedup(audiences),
+        introspect_audiences: dedup(introspect_audiences),
         post_logout_redirect_uris: dedup(post_logout_redirect_uris),
         skip_consent,
         access_token_lifetime: check_lifetime(access_token_lifetime)?,
@@ -156,7 +159,8 @@ fn check_grant_rules(
     Ok(())
 }
 
-/// Replaces a confidential client's secret; the old one stops working at once.
+/// Replaces a confidential client's secret; the old one stops working once cached client
+/// records expire (`OAUTH2_CLIENT_CACHE_SECS`).
 pub async fn rotate_secret(
     store: &dyn ClientStore,
     id: &ClientId,

@@ -35,6 +35,8 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     pub scopes: Vec<Scope>,
     pub audiences: Vec<Audience>,
+    /// Audiences whose tokens this client may introspect: set on resource servers.
+    pub introspect_audiences: Vec<Audience>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub skip_consent: bool,
     /// Overrides the server's default access token lifetime.

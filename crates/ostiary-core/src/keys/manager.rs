@@ -71,18 +71,33 @@ impl KeyManager {
         self.activate_new(alg, current.as_deref()).await
     }
 
-    /// Makes sure each algorithm has an active key. Safe to race with other instances: the
-    /// loser of a race finds the winner's key.
-    pub async fn ensure_active(&self, algs: &[Algorithm]) -> Result<(), KeyManagerError> {
+    /// Makes sure each algorithm has an active key, given the current `keys`. Safe to race
+    /// with other instances: the loser of a race finds the winner's key. Returns whether it
+    /// created any.
+    pub async fn ensure_active_among(
+        &self,
+        keys: &[StoredKey],
+        algs: &[Algorithm],
+    ) -> Result<bool, KeyManagerError> {
+        let mut created = false;
         for &alg in algs {
-            if self.active_kid(alg).await?.is_none() {
+            if !keys
+                .iter()
+                .any(|k| k.alg == alg && k.state == KeyState::Active)
+            {
                 match self.activate_new(alg, None).await {
-                    Ok(_) | Err(KeyManagerError::Store(StoreError::Conflict(_))) => {}
+                    Ok(_) => created = true,
+                    Err(KeyManagerError::Store(StoreError::Conflict(_))) => created = true,
                     Err(e) => return Err(e),
                 }
             }
         }
-        Ok(())
+        Ok(created)
+    }
+
+    pub async fn ensure_active(&self, algs: &[Algorithm]) -> Result<(), KeyManagerError> {
+        let keys = self.list().await?;
+        self.ensure_active_among(&keys, algs).await.map(|_| ())
     }
 
     /// Rotates `alg` when its active key is older than `max_age`. Returns whether it did.

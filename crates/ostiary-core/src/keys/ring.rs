@@ -14,7 +14,7 @@ pub struct KeySnapshot {
     signing: HashMap<Algorithm, Arc<SigningKey>>,
     jwks: JwkSet,
     jwks_json: String,
-    access_token_validator: Validator,
+    introspection_validator: Validator,
     fingerprint: Vec<(String, KeyState)>,
 }
 
@@ -33,9 +33,11 @@ impl KeySnapshot {
         &self.jwks_json
     }
 
-    /// Validates this issuer's access tokens; audience is the caller's decision.
-    pub fn access_token_validator(&self) -> &Validator {
-        &self.access_token_validator
+    /// Validates this issuer's access tokens without an audience check: for introspection
+    /// and revocation only, which decide per caller what it may learn. Anything that accepts
+    /// tokens for itself must check the audience.
+    pub fn introspection_validator(&self) -> &Validator {
+        &self.introspection_validator
     }
 }
 
@@ -59,9 +61,12 @@ impl KeyRing {
         required: Vec<Algorithm>,
         hs256: Option<SigningKey>,
     ) -> Result<Self, KeyManagerError> {
-        manager.ensure_active(&required).await?;
         let hs256 = hs256.map(Arc::new);
-        let snapshot = build(&manager, &issuer, hs256.as_ref()).await?;
+        let mut keys = manager.list().await?;
+        if manager.ensure_active_among(&keys, &required).await? {
+            keys = manager.list().await?;
+        }
+        let snapshot = build(&manager, &keys, &issuer, &required, hs256.as_ref())?;
         Ok(Self {
             manager,
             issuer,
@@ -85,17 +90,29 @@ impl KeyRing {
     /// Reloads when the usable keys changed (rotation or revocation by any instance or the
     /// CLI, a retired key's window closing). Returns whether the snapshot changed.
     pub async fn refresh(&self) -> Result<bool, KeyManagerError> {
-        self.manager.ensure_active(&self.required).await?;
-        let keys = self.manager.list().await?;
+        let mut keys = self.manager.list().await?;
+        if self
+            .manager
+            .ensure_active_among(&keys, &self.required)
+            .await?
+        {
+            keys = self.manager.list().await?;
+        }
         let now = self.manager.clock().now();
         let fingerprint = fingerprint(keys.iter().filter(|k| k.verifies_at(now)));
         if fingerprint == self.current().fingerprint {
             return Ok(false);
         }
-        let snapshot = Arc::new(build(&self.manager, &self.issuer, self.hs256.as_ref()).await?);
+        let snapshot = build(
+            &self.manager,
+            &keys,
+            &self.issuer,
+            &self.required,
+            self.hs256.as_ref(),
+        )?;
         match self.current.write() {
-            Ok(mut guard) => *guard = snapshot,
-            Err(poisoned) => *poisoned.into_inner() = snapshot,
+            Ok(mut guard) => *guard = Arc::new(snapshot),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(snapshot),
         }
         Ok(true)
     }
@@ -107,29 +124,32 @@ fn fingerprint<'a>(keys: impl Iterator<Item = &'a super::StoredKey>) -> Vec<(Str
     fingerprint
 }
 
-async fn build(
+/// Private parts are opened only for the algorithms this instance signs with; every other
+/// usable key verifies from its public JWK. A key that fails either way is left out (and
+/// logged) rather than blocking the refresh, unless this instance needs it to sign.
+fn build(
     manager: &KeyManager,
+    keys: &[super::StoredKey],
     issuer: &str,
+    required: &[Algorithm],
     hs256: Option<&Arc<SigningKey>>,
 ) -> Result<KeySnapshot, KeyManagerError> {
-    let keys = manager.list().await?;
     let now = manager.clock().now();
     let usable: Vec<_> = keys.iter().filter(|k| k.verifies_at(now)).collect();
     let mut signing = HashMap::new();
     let mut verifying = Vec::new();
     let mut jwks = JwkSet::default();
     for key in &usable {
-        if key.state == KeyState::Active {
+        if key.state == KeyState::Active && required.contains(&key.alg) {
             let opened = manager.open(key)?;
             verifying.push(opened.verifying_key().clone());
             signing.insert(key.alg, Arc::new(opened));
         } else {
             match ostiary_jwt::VerifyingKey::from_jwk(&key.public_jwk) {
                 Ok(vk) => verifying.push(vk),
-                // A stored public key that no longer parses can only reject tokens: leave it
-                // out of verification rather than half-use it.
                 Err(e) => {
-                    tracing::error!(kid = %key.kid, error = %e, "published key does not load")
+                    tracing::error!(kid = %key.kid, error = %e, "published key does not load; left out");
+                    continue;
                 }
             }
         }
@@ -144,7 +164,7 @@ async fn build(
         signing,
         jwks,
         jwks_json,
-        access_token_validator: Validator::new(
+        introspection_validator: Validator::new(
             Profile::AccessToken,
             issuer,
             "",

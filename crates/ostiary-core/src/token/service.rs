@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ostiary_jwt::{Algorithm, Claims, ValidationError};
+use ostiary_jwt::{Algorithm, Claims, MAX_LEEWAY_SECS, ValidationError};
 use serde::Serialize;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -11,7 +11,7 @@ use super::access_token::{AccessTokenClaims, Audiences, new_jti};
 use super::introspection::Introspection;
 use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
-use crate::client::{Client, GrantType};
+use crate::client::{Client, ClientId, GrantType};
 use crate::client_auth::{self, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
@@ -49,7 +49,7 @@ pub struct TokenService {
 }
 
 fn unavailable(e: StoreError) -> OAuthError {
-    tracing::error!(error = %e, "store failed");
+    tracing::error!(error = %crate::error_chain(&e), "store failed");
     OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
 }
 
@@ -154,25 +154,49 @@ impl TokenService {
         let now = self.clock.now().unix_timestamp();
         self.keys
             .current()
-            .access_token_validator()
+            .introspection_validator()
             .validate(token, now)
     }
 
-    /// RFC 7662. The caller learns about a token only if it was issued to it or names it
-    /// (its client id, or a resource it is registered for) as an audience.
+    /// RFC 7662, for confidential clients. The caller learns about a token only if it was
+    /// issued to it, names it (its client id) as audience, or is for an audience the caller is
+    /// registered to introspect (a resource server). A token whose client is gone is inactive.
     pub async fn introspect(
         &self,
         caller: &Client,
         token: &str,
     ) -> Result<Introspection, OAuthError> {
+        if caller.is_public() {
+            // A public client proves nothing about itself.
+            return Err(client_auth::invalid_client());
+        }
         let Ok(claims) = self.validate(token) else {
             return Ok(Introspection::inactive());
         };
-        let issued_to_caller = claims.str("client_id") == Some(caller.id.as_str());
+        let Some(client_id) = claims
+            .str("client_id")
+            .and_then(|id| ClientId::parse(id).ok())
+        else {
+            return Ok(Introspection::inactive());
+        };
+        let issued_to_caller = client_id == caller.id;
         let meant_for_caller = claims.aud.iter().any(|aud| {
-            aud == caller.id.as_str() || caller.audiences.iter().any(|a| a.as_str() == aud)
+            aud == caller.id.as_str()
+                || caller
+                    .introspect_audiences
+                    .iter()
+                    .any(|a| a.as_str() == aud)
         });
         if !(issued_to_caller || meant_for_caller) {
+            return Ok(Introspection::inactive());
+        }
+        if self
+            .clients
+            .find(&client_id)
+            .await
+            .map_err(unavailable)?
+            .is_none()
+        {
             return Ok(Introspection::inactive());
         }
         if let Some(jti) = &claims.jti
@@ -217,8 +241,11 @@ impl TokenService {
         let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) else {
             return Ok(());
         };
-        let expires_at =
-            OffsetDateTime::from_unix_timestamp(exp).map_err(|_| OAuthError::server_error())?;
+        // Kept past `exp` by the largest leeway any validator may apply, so the record never
+        // disappears while the token could still be accepted.
+        let keep_until = exp.saturating_add(MAX_LEEWAY_SECS);
+        let expires_at = OffsetDateTime::from_unix_timestamp(keep_until)
+            .map_err(|_| OAuthError::server_error())?;
         self.store
             .revoke_access_token(jti, &caller.id, expires_at)
             .await

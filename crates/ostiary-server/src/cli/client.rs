@@ -20,7 +20,8 @@ pub enum ClientCommand {
     List,
     /// Delete a client.
     Delete { client_id: ClientId },
-    /// Replace a confidential client's secret; the old one stops working at once.
+    /// Replace a confidential client's secret; the old one stops working within
+    /// OAUTH2_CLIENT_CACHE_SECS.
     RotateSecret { client_id: ClientId },
 }
 
@@ -44,6 +45,9 @@ pub struct CreateArgs {
     /// RFC 8707 resource the client may request tokens for (absolute URI).
     #[arg(long = "audience", value_name = "URI")]
     audiences: Vec<Audience>,
+    /// For a resource server: an audience whose tokens this client may introspect.
+    #[arg(long = "introspect-audience", value_name = "URI")]
+    introspect_audiences: Vec<Audience>,
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
     #[arg(long, value_name = "METHOD")]
@@ -82,6 +86,7 @@ pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyh
                 redirect_uris: parse_uris(&args.redirect_uris)?,
                 scopes: args.scopes,
                 audiences: args.audiences,
+                introspect_audiences: args.introspect_audiences,
                 post_logout_redirect_uris: parse_uris(&args.post_logout_redirect_uris)?,
                 auth_method: args.token_endpoint_auth_method,
                 skip_consent: args.skip_consent,

@@ -24,6 +24,7 @@ pub struct ClientView<'a> {
     pub redirect_uris: Vec<&'a str>,
     pub scopes: Vec<&'a str>,
     pub audiences: Vec<&'a str>,
+    pub introspect_audiences: Vec<&'a str>,
     pub post_logout_redirect_uris: Vec<&'a str>,
     pub skip_consent: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,6 +43,7 @@ impl<'a> From<&'a Client> for ClientView<'a> {
             redirect_uris: c.redirect_uris.iter().map(|u| u.as_str()).collect(),
             scopes: c.scopes.iter().map(|s| s.as_str()).collect(),
             audiences: c.audiences.iter().map(|a| a.as_str()).collect(),
+            introspect_audiences: c.introspect_audiences.iter().map(|a| a.as_str()).collect(),
             post_logout_redirect_uris: c
                 .post_logout_redirect_uris
                 .iter()

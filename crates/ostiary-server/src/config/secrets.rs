@@ -67,6 +67,14 @@ pub fn dev_secret_file(config: &Config) -> PathBuf {
 /// here only so that no path can start production without them.
 pub fn resolve_secrets(config: &Config) -> Result<Secrets, ConfigError> {
     let jwt_secret = match &config.jwt_secret {
+        Some(secret) if config.is_production() => {
+            if let Some(weakness) = jwt_secret_weakness(secret.expose_secret()) {
+                return Err(ConfigError::Refused(format!(
+                    "OAUTH2_JWT_SECRET {weakness}; {JWT_SECRET_FIX}"
+                )));
+            }
+            secret.clone()
+        }
         Some(secret) => secret.clone(),
         None if config.is_production() => {
             return Err(ConfigError::Refused(format!(

@@ -1,11 +1,10 @@
-//! `POST /introspect` (RFC 7662): confidential clients only; `{"active": false}` for any
-//! token that is not valid, or not the caller's business.
+//! `POST /introspect` (RFC 7662): `{"active": false}` for any token that is not valid, or not
+//! the caller's business.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ostiary_core::client_auth::invalid_client;
 use ostiary_core::{ErrorCode, OAuthError};
 
 use super::no_store;
@@ -23,10 +22,6 @@ pub async fn introspect(
         .tokens
         .authenticate(&client_credentials(&headers, &form)?)
         .await?;
-    if client.is_public() {
-        // A public client proves nothing about itself; introspection needs authentication.
-        return Err(invalid_client().into());
-    }
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;

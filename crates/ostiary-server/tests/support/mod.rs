@@ -127,6 +127,10 @@ impl TestApp {
 
     /// Extra `OAUTH2_*` settings on top of a fresh database.
     pub async fn with_env(vars: &[(&str, &str)]) -> Self {
+        Self::with_clock(vars, Arc::new(SystemClock)).await
+    }
+
+    pub async fn with_clock(vars: &[(&str, &str)], clock: Arc<dyn ostiary_core::Clock>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("app.db").display());
         let config = Config::from_sources(None, |var| {
@@ -144,7 +148,7 @@ impl TestApp {
             jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
             session_key: SecretBox::new(Box::new([7u8; 64])),
         };
-        let state = AppState::build(config, secrets, database.store(), Arc::new(SystemClock))
+        let state = AppState::build(config, secrets, database.store(), clock)
             .await
             .expect("state");
         Self {

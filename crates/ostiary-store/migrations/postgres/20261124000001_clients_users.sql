@@ -10,6 +10,7 @@ CREATE TABLE clients (
     redirect_uris              TEXT    NOT NULL,
     scopes                     TEXT    NOT NULL,
     audiences                  TEXT    NOT NULL,
+    introspect_audiences       TEXT    NOT NULL,
     post_logout_redirect_uris  TEXT    NOT NULL,
     skip_consent               BOOLEAN NOT NULL,
     access_token_lifetime_secs BIGINT,

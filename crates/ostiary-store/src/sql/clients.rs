@@ -11,9 +11,9 @@ macro_rules! impl_client_store {
                 let row = $crate::rows::ClientRow::from_client(client);
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
-                     grant_types, redirect_uris, scopes, audiences, post_logout_redirect_uris, \
-                     skip_consent, access_token_lifetime_secs, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
+                     post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -23,6 +23,7 @@ macro_rules! impl_client_store {
                 .bind(row.redirect_uris)
                 .bind(row.scopes)
                 .bind(row.audiences)
+                .bind(row.introspect_audiences)
                 .bind(row.post_logout_redirect_uris)
                 .bind(row.skip_consent)
                 .bind(row.access_token_lifetime_secs)
