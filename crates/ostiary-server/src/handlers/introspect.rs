@@ -5,11 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ostiary_core::{ErrorCode, OAuthError};
 
-use super::no_store;
+use super::{no_store, token_request};
 use crate::error::ApiError;
-use crate::extract::client_credentials::client_credentials;
 use crate::extract::form::OAuthForm;
 use crate::state::AppState;
 
@@ -18,13 +16,7 @@ pub async fn introspect(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let client = state
-        .tokens
-        .authenticate(&client_credentials(&headers, &form)?)
-        .await?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
+    let (client, token) = token_request(&state, &headers, &form).await?;
     Ok(no_store(Json(
         state.tokens.introspect(&client, token).await?,
     )))

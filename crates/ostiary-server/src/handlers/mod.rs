@@ -9,9 +9,18 @@ pub mod jwks;
 pub mod revoke;
 pub mod token;
 
-use axum::http::HeaderValue;
+use std::sync::Arc;
+
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use ostiary_core::client::Client;
+use ostiary_core::{ErrorCode, OAuthError};
+
+use crate::error::ApiError;
+use crate::extract::client_credentials::client_credentials;
+use crate::extract::form::OAuthForm;
+use crate::state::AppState;
 
 /// Responses carrying tokens or token metadata are never cached (RFC 6749 5.1).
 pub fn no_store(body: impl IntoResponse) -> Response {
@@ -20,4 +29,21 @@ pub fn no_store(body: impl IntoResponse) -> Response {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The authenticated client and the `token` parameter of an introspection or revocation
+/// request (RFC 7662 2.1, RFC 7009 2.1).
+async fn token_request<'f>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &'f OAuthForm,
+) -> Result<(Arc<Client>, &'f str), ApiError> {
+    let client = state
+        .tokens
+        .authenticate(&client_credentials(headers, form)?)
+        .await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
+    Ok((client, token))
 }
