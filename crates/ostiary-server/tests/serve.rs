@@ -18,15 +18,27 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_server(scratch: &Scratch, port: u16) -> Child {
-    scratch
-        .command(&["serve"])
+/// Starts `ostiary ARGS` on a free port with `env` and waits for `/healthz`.
+async fn start(
+    scratch: &Scratch,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, reqwest::Client) {
+    let port = free_port();
+    let mut command = scratch.command(args);
+    command
         .env("OAUTH2_BIND", format!("127.0.0.1:{port}"))
         .env("OAUTH2_METRICS_BIND", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ostiary serve")
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn ostiary serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &base, &mut child).await;
+    (child, base, client)
 }
 
 async fn wait_until_up(client: &reqwest::Client, base: &str, child: &mut Child) {
@@ -48,11 +60,7 @@ async fn wait_until_up(client: &reqwest::Client, base: &str, child: &mut Child) 
 #[tokio::test]
 async fn serves_health_and_readiness_then_stops_cleanly_on_sigterm() {
     let scratch = Scratch::new();
-    let port = free_port();
-    let mut child = spawn_server(&scratch, port);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_until_up(&client, &base, &mut child).await;
+    let (child, base, client) = start(&scratch, &["serve"], &[]).await;
 
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -104,16 +112,7 @@ async fn serves_health_and_readiness_then_stops_cleanly_on_sigterm() {
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_no_query_strings() {
     let scratch = Scratch::new();
-    let port = free_port();
-    let mut child = scratch
-        .command(&["serve", "--log-format", "json"])
-        .env("OAUTH2_BIND", format!("127.0.0.1:{port}"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_until_up(&client, &base, &mut child).await;
+    let (child, base, client) = start(&scratch, &["serve", "--log-format", "json"], &[]).await;
     client
         .get(format!("{base}/healthz?code=SECRETCODE"))
         .send()
@@ -157,17 +156,13 @@ async fn a_running_server_follows_key_rotation_and_revocation_from_the_cli() {
         "https://api.example.com",
     ]);
     let secret = created["client_secret"].as_str().unwrap().to_owned();
-    let port = free_port();
-    let mut child = scratch
-        .command(&["serve"])
-        .env("OAUTH2_BIND", format!("127.0.0.1:{port}"))
-        .env("OAUTH2_KEY_REFRESH_SECS", "1")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_until_up(&client, &base, &mut child).await;
+    let (mut child, base, client) = start(
+        &scratch,
+        &["serve"],
+        // Quiet: stderr is piped and this test never reads it.
+        &[("OAUTH2_KEY_REFRESH_SECS", "1"), ("RUST_LOG", "warn")],
+    )
+    .await;
 
     let get_token = || async {
         let response: serde_json::Value = client
