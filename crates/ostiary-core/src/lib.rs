@@ -19,5 +19,5 @@ pub mod validation;
 
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
-pub use store::{ClientStore, KeyStore, Store, StoreError, TokenStore, UserStore};
+pub use store::{ClientStore, KeyStore, PoolStats, Store, StoreError, TokenStore, UserStore};
 pub use validation::InvalidInput;

@@ -83,9 +83,19 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// Connection pool occupancy, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Everything the server persists.
 #[async_trait]
 pub trait Store: ClientStore + UserStore + KeyStore + TokenStore + Debug {
     /// Readiness: the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    fn pool_stats(&self) -> PoolStats;
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod metrics;
 pub mod router;
 pub mod serve;
 pub mod state;

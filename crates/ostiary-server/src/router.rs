@@ -15,6 +15,7 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::handlers::{discovery, fallback, health, introspect, jwks, revoke, token};
+use crate::metrics;
 use crate::state::AppState;
 
 pub fn build(state: AppState) -> Router {
@@ -36,6 +37,10 @@ pub fn build(state: AppState) -> Router {
             get(discovery::metadata_document),
         )
         .fallback(fallback::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

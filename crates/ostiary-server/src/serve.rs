@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, Secrets};
 use crate::state::AppState;
-use crate::{background, router};
+use crate::{background, metrics, router};
 
 pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::Result<()> {
     let database = Database::open(config.database_url(), config.database_max_connections).await?;
@@ -19,13 +19,35 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {} (OAUTH2_BIND)", config.bind))?;
+    let metrics_listener = TcpListener::bind(config.metrics_bind)
+        .await
+        .with_context(|| {
+            format!(
+                "could not listen on {} (OAUTH2_METRICS_BIND)",
+                config.metrics_bind
+            )
+        })?;
     let state = AppState::build(config, secrets, database.store(), Arc::new(SystemClock)).await?;
     let background = background::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "listening");
+    tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let metrics_server = tokio::spawn({
+        let mut stopped = stopped.clone();
+        axum::serve(metrics_listener, metrics::router(state.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            })
+            .into_future()
+    });
     axum::serve(listener, router::build(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(());
+        })
         .await
         .context("server failed")?;
+    let _ = metrics_server.await;
     background.abort();
     database.close().await;
     tracing::info!("stopped");

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::{Config, Secrets};
 use crate::handlers::discovery;
+use crate::metrics::Metrics;
 
 /// A retired key stays published while any token it signed may still be presented.
 const PUBLISH_WINDOW: time::Duration =
@@ -28,6 +29,7 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// The authorization server metadata, built once from the configuration.
     pub metadata: Arc<Value>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
         ));
         Ok(Self {
             metadata: Arc::new(discovery::metadata(&config)),
+            metrics: Arc::new(Metrics::new()?),
             store,
             clock,
             config: Arc::new(config),

@@ -60,7 +60,26 @@ async fn wait_until_up(client: &reqwest::Client, base: &str, child: &mut Child) 
 #[tokio::test]
 async fn serves_health_and_readiness_then_stops_cleanly_on_sigterm() {
     let scratch = Scratch::new();
-    let (child, base, client) = start(&scratch, &["serve"], &[]).await;
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let (child, base, client) = start(
+        &scratch,
+        &["serve"],
+        &[("OAUTH2_METRICS_BIND", &metrics_addr)],
+    )
+    .await;
+    let metrics = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("oauth2_server_http_requests_total")
+    );
 
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

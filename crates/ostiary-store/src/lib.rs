@@ -93,3 +93,13 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:"))
         .then(|| path.to_owned())
 }
+
+fn pool_stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> ostiary_core::PoolStats {
+    let open = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    ostiary_core::PoolStats {
+        open,
+        idle: idle.min(open),
+        max: pool.options().get_max_connections(),
+    }
+}

@@ -44,4 +44,8 @@ impl ostiary_core::Store for PgStore {
             .map_err(crate::error::backend)?;
         Ok(())
     }
+
+    fn pool_stats(&self) -> ostiary_core::PoolStats {
+        crate::pool_stats(&self.pool)
+    }
 }

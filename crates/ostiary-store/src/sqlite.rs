@@ -75,4 +75,8 @@ impl ostiary_core::Store for SqliteStore {
             .map_err(crate::error::backend)?;
         Ok(())
     }
+
+    fn pool_stats(&self) -> ostiary_core::PoolStats {
+        crate::pool_stats(&self.pool)
+    }
 }

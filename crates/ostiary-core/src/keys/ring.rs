@@ -9,9 +9,18 @@ use ostiary_jwt::{Algorithm, JwkSet, KeySet, Profile, SigningKey, Validator};
 
 use super::{KeyManager, KeyManagerError, KeyState};
 
+/// An active key as metrics and operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    pub created_at: time::OffsetDateTime,
+}
+
 #[derive(Debug)]
 pub struct KeySnapshot {
     signing: HashMap<Algorithm, Arc<SigningKey>>,
+    active: Vec<ActiveKey>,
     jwks: JwkSet,
     jwks_json: String,
     introspection_validator: Validator,
@@ -26,6 +35,11 @@ impl KeySnapshot {
     /// Public keys of active and still-published retired keys. Never HS256.
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
+    }
+
+    /// The active keys of every algorithm (HS256 excluded: it is not stored).
+    pub fn active_keys(&self) -> &[ActiveKey] {
+        &self.active
     }
 
     /// The JWKS document, serialized once per key change.
@@ -74,6 +88,10 @@ impl KeyRing {
             hs256,
             current: RwLock::new(Arc::new(snapshot)),
         })
+    }
+
+    pub fn active_keys(&self) -> Vec<ActiveKey> {
+        self.current().active.clone()
     }
 
     pub fn current(&self) -> Arc<KeySnapshot> {
@@ -160,8 +178,18 @@ fn build(
         signing.insert(Algorithm::Hs256, Arc::clone(hs));
     }
     let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.into());
+    let active = usable
+        .iter()
+        .filter(|k| k.state == KeyState::Active)
+        .map(|k| ActiveKey {
+            kid: k.kid.clone(),
+            alg: k.alg,
+            created_at: k.created_at,
+        })
+        .collect();
     Ok(KeySnapshot {
         signing,
+        active,
         jwks,
         jwks_json,
         introspection_validator: Validator::new(

@@ -226,11 +226,12 @@ impl TokenService {
         })
     }
 
-    /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success. A valid token
-    /// issued to another client is refused and stays valid.
-    pub async fn revoke(&self, caller: &Client, token: &str) -> Result<(), OAuthError> {
+    /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`false`). A
+    /// valid token issued to another client is refused and stays valid. `true` when a token
+    /// was revoked.
+    pub async fn revoke(&self, caller: &Client, token: &str) -> Result<bool, OAuthError> {
         let Ok(claims) = self.validate(token) else {
-            return Ok(());
+            return Ok(false);
         };
         if claims.str("client_id") != Some(caller.id.as_str()) {
             return Err(OAuthError::new(
@@ -239,7 +240,7 @@ impl TokenService {
             ));
         }
         let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) else {
-            return Ok(());
+            return Ok(false);
         };
         // Kept past `exp` by the largest leeway any validator may apply, so the record never
         // disappears while the token could still be accepted.
@@ -249,6 +250,7 @@ impl TokenService {
         self.store
             .revoke_access_token(jti, &caller.id, expires_at)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(true)
     }
 }

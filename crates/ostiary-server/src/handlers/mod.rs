@@ -20,6 +20,7 @@ use ostiary_core::{ErrorCode, OAuthError};
 use crate::error::ApiError;
 use crate::extract::client_credentials::client_credentials;
 use crate::extract::form::OAuthForm;
+use crate::metrics::AuthFailure;
 use crate::state::AppState;
 
 /// Responses carrying tokens or token metadata are never cached (RFC 6749 5.1).
@@ -38,12 +39,27 @@ async fn token_request<'f>(
     headers: &HeaderMap,
     form: &'f OAuthForm,
 ) -> Result<(Arc<Client>, &'f str), ApiError> {
-    let client = state
-        .tokens
-        .authenticate(&client_credentials(headers, form)?)
-        .await?;
+    let client = authenticate(state, headers, form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
     Ok((client, token))
+}
+
+/// The request's client, authenticated; failures are counted for the metrics.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Arc<Client>, OAuthError> {
+    let result = match client_credentials(headers, form) {
+        Ok(credentials) => state.tokens.authenticate(&credentials).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result
+        && e.code == ErrorCode::InvalidClient
+    {
+        state.metrics.authentication_failed(AuthFailure::Client);
+    }
+    result
 }

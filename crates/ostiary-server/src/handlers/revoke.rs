@@ -15,6 +15,8 @@ pub async fn revoke(
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (client, token) = token_request(&state, &headers, &form).await?;
-    state.tokens.revoke(&client, token).await?;
+    if state.tokens.revoke(&client, token).await? {
+        state.metrics.token_revoked();
+    }
     Ok(no_store(StatusCode::OK))
 }

@@ -9,9 +9,8 @@ use axum::response::Response;
 use ostiary_core::client::GrantType;
 use ostiary_core::{ErrorCode, OAuthError};
 
-use super::no_store;
+use super::{authenticate, no_store};
 use crate::error::ApiError;
-use crate::extract::client_credentials::client_credentials;
 use crate::extract::form::OAuthForm;
 use crate::state::AppState;
 
@@ -20,8 +19,7 @@ pub async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let credentials = client_credentials(&headers, &form)?;
-    let client = state.tokens.authenticate(&credentials).await?;
+    let client = authenticate(&state, &headers, &form).await?;
     let grant = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?;
@@ -45,5 +43,6 @@ pub async fn token(
             .into());
         }
     };
+    state.metrics.token_issued(grant.as_str());
     Ok(no_store(Json(response)))
 }

@@ -1,0 +1,187 @@
+//! Prometheus metrics, in an explicit registry (no globals), served on their own listener
+//! (`OAUTH2_METRICS_BIND`), never on the public port. Names follow the original server's so
+//! its dashboards and alerts keep working.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    tokens_issued: IntCounterVec,
+    failed_authentications: IntCounterVec,
+    tokens_revoked: IntCounter,
+    signing_key_age: IntGaugeVec,
+    db_connections: IntGaugeVec,
+}
+
+/// Which credential failed: client authentication now; user logins and MFA as they come.
+#[derive(Debug, Clone, Copy)]
+pub enum AuthFailure {
+    Client,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "oauth2_server_http_requests_total",
+                "HTTP requests by method, route template and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "oauth2_server_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["method", "route"],
+        )?;
+        let tokens_issued = IntCounterVec::new(
+            Opts::new(
+                "oauth2_server_oauth_token_issued_total",
+                "Access tokens issued by grant type",
+            ),
+            &["grant_type"],
+        )?;
+        let failed_authentications = IntCounterVec::new(
+            Opts::new(
+                "oauth2_server_oauth_failed_authentications",
+                "Failed authentications by kind",
+            ),
+            &["kind"],
+        )?;
+        let tokens_revoked =
+            IntCounter::new("oauth2_server_oauth_token_revoked_total", "Tokens revoked")?;
+        let signing_key_age = IntGaugeVec::new(
+            Opts::new(
+                "oauth2_server_signing_key_age_seconds",
+                "Age of the active signing key",
+            ),
+            &["alg"],
+        )?;
+        let db_connections = IntGaugeVec::new(
+            Opts::new(
+                "oauth2_server_db_pool_connections",
+                "Database pool connections by state",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(tokens_issued.clone()))?;
+        registry.register(Box::new(failed_authentications.clone()))?;
+        registry.register(Box::new(tokens_revoked.clone()))?;
+        registry.register(Box::new(signing_key_age.clone()))?;
+        registry.register(Box::new(db_connections.clone()))?;
+        // Present from the start, so alerts on rate() have a series before the first failure.
+        failed_authentications.with_label_values(&["client"]);
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            tokens_issued,
+            failed_authentications,
+            tokens_revoked,
+            signing_key_age,
+            db_connections,
+        })
+    }
+
+    pub fn token_issued(&self, grant_type: &str) {
+        self.tokens_issued.with_label_values(&[grant_type]).inc();
+    }
+
+    pub fn authentication_failed(&self, kind: AuthFailure) {
+        let kind = match kind {
+            AuthFailure::Client => "client",
+        };
+        self.failed_authentications.with_label_values(&[kind]).inc();
+    }
+
+    pub fn token_revoked(&self) {
+        self.tokens_revoked.inc();
+    }
+
+    /// The text exposition, with gauges read at scrape time.
+    fn render(&self, state: &AppState) -> Result<Vec<u8>, prometheus::Error> {
+        let now = state.clock.now();
+        for key in state.tokens.keys().active_keys() {
+            let age = (now - key.created_at).whole_seconds();
+            self.signing_key_age
+                .with_label_values(&[key.alg.as_str()])
+                .set(age);
+        }
+        let pool = state.store.pool_stats();
+        self.db_connections
+            .with_label_values(&["idle"])
+            .set(i64::from(pool.idle));
+        self.db_connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool.open - pool.idle));
+        self.db_connections
+            .with_label_values(&["max"])
+            .set(i64::from(pool.max));
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Counts and times every request of the public router by its route template, so that
+/// unknown paths cannot create unbounded label values.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .http_duration
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .http_requests
+        .with_label_values(&[&method, &route, response.status().as_str()])
+        .inc();
+    response
+}
+
+/// The router of the metrics listener: `GET /metrics` only.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(state)
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
+    match state.metrics.render(&state) {
+        Ok(body) => ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics encoding failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
