@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::remote::RemoteValidator;
-use crate::validate::Claims;
+use crate::validate::{Claims, ValidationError};
 
 /// The validated claims of the request's access token.
 #[derive(Debug, Clone)]
@@ -33,10 +33,10 @@ impl BearerClaims {
 pub enum BearerError {
     /// No credentials: 401 with a bare challenge (RFC 6750 3.1).
     Missing,
-    /// Malformed request (two Authorization headers, another scheme): 400.
+    /// Malformed request (two Authorization headers, an empty Bearer credential): 400.
     InvalidRequest,
-    /// 401 `invalid_token`.
-    InvalidToken(String),
+    /// 401 `invalid_token`, with a fixed description of the failed check.
+    InvalidToken(&'static str),
     /// 403 `insufficient_scope`.
     InsufficientScope(String),
 }
@@ -83,19 +83,56 @@ where
             });
         };
         let value = value.to_str().map_err(|_| BearerError::InvalidRequest)?;
-        let (scheme, token) = value.split_once(' ').ok_or(BearerError::InvalidRequest)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            // Another authentication scheme: answer with the one this resource accepts.
+            return Err(BearerError::Missing);
+        }
+        if token.trim().is_empty() {
             return Err(BearerError::InvalidRequest);
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let validator = Arc::<RemoteValidator>::from_ref(state);
-        // The reason is a fixed description of the failed check, never token content.
-        validator
+        let claims = validator
             .validate(token.trim(), now)
             .await
-            .map(BearerClaims)
-            .map_err(|e| BearerError::InvalidToken(e.to_string().replace('"', "'")))
+            .map_err(|e| BearerError::InvalidToken(describe(&e)))?;
+        // RFC 9449 7.2: a DPoP-bound token presented as a plain Bearer token is refused.
+        if claims.all.contains_key("cnf") {
+            return Err(BearerError::InvalidToken(
+                "the token is bound to a proof-of-possession key",
+            ));
+        }
+        Ok(BearerClaims(claims))
+    }
+}
+
+/// A fixed description per failed check: nothing from the token reaches the response header
+/// (RFC 6750 3 limits `error_description` to printable ASCII without quotes or backslashes).
+fn describe(error: &ValidationError) -> &'static str {
+    match error {
+        ValidationError::TooLarge => "the token is too large",
+        ValidationError::Expired => "the token has expired",
+        ValidationError::NotYetValid | ValidationError::IssuedInFuture => {
+            "the token is not valid yet"
+        }
+        ValidationError::WrongIssuer => "the token is from another issuer",
+        ValidationError::WrongAudience => "the token is not meant for this resource",
+        ValidationError::WrongType => "the token is not an access token",
+        ValidationError::UnknownKey | ValidationError::MissingKid => "the signing key is unknown",
+        ValidationError::BadSignature => "the signature does not verify",
+        ValidationError::MissingClaim(_) | ValidationError::InvalidClaim(_) => {
+            "a claim is missing or invalid"
+        }
+        ValidationError::MissingAlgorithm
+        | ValidationError::UnsupportedAlgorithm(_)
+        | ValidationError::AlgorithmNotAllowed(_)
+        | ValidationError::AlgorithmMismatch => "the signing algorithm is not accepted",
+        ValidationError::ForbiddenHeader(_) | ValidationError::InvalidHeader(_) => {
+            "a header parameter is refused"
+        }
+        ValidationError::Malformed(_) => "the token is malformed",
     }
 }

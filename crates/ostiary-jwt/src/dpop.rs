@@ -11,7 +11,9 @@ use crate::validate::{DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_LEN, ValidationErro
 use crate::{Algorithm, Jwk, VerifyingKey, b64, strict_json};
 
 /// Members that only private keys have; a proof carrying one leaked its key and is refused.
-const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+/// Callers keep `jti`s to refuse replays; a bound keeps that store small.
+const MAX_JTI_LEN: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpopProof {
@@ -87,6 +89,9 @@ impl DpopValidator {
             None => Err(ValidationError::MissingClaim(name)),
         };
         let jti = text("jti")?;
+        if jti.is_empty() || jti.len() > MAX_JTI_LEN {
+            return Err(ValidationError::InvalidClaim("jti"));
+        }
         if text("htm")? != method {
             return Err(ValidationError::InvalidClaim("htm"));
         }
@@ -113,7 +118,11 @@ impl DpopValidator {
             jkt,
             jti: jti.to_owned(),
             iat,
-            nonce: text("nonce").ok().map(str::to_owned),
+            nonce: match text("nonce") {
+                Ok(nonce) => Some(nonce.to_owned()),
+                Err(ValidationError::MissingClaim(_)) => None,
+                Err(e) => return Err(e),
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ use crate::validate::{Claims, ValidationError, Validator};
 use crate::{JwkSet, KeySet};
 
 const MAX_JWKS_BYTES: usize = 256 * 1024;
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -63,16 +64,16 @@ impl RemoteValidator {
         })
     }
 
-    /// The least time between two fetches (default 30 s).
+    /// The least time between two fetches (default 30 s, never below 1 s).
     pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.min_interval = interval;
+        self.min_interval = interval.max(MIN_REFRESH_INTERVAL);
         self
     }
 
     pub async fn validate(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
-        self.refresh(false).await;
+        self.refresh_if_stale().await;
         match self.current().validate(token, now) {
-            Err(ValidationError::UnknownKey) if self.refresh(true).await => {
+            Err(ValidationError::UnknownKey) if self.refresh_for_unknown_kid().await => {
                 self.current().validate(token, now)
             }
             result => result,
@@ -87,15 +88,29 @@ impl RemoteValidator {
         Arc::clone(&guard)
     }
 
-    /// Fetches again if the set is stale, or if `unknown_kid` and the last fetch is older
-    /// than the minimum interval. Returns whether a new set was installed.
-    async fn refresh(&self, unknown_kid: bool) -> bool {
+    /// A set older than `max_age` is refetched by whichever request finds it so; requests
+    /// arriving meanwhile go on with the current set instead of waiting.
+    async fn refresh_if_stale(&self) {
+        let Ok(mut fetched) = self.fetched.try_lock() else {
+            return;
+        };
+        if fetched.elapsed() >= self.max_age {
+            self.fetch_into(&mut fetched).await;
+        }
+    }
+
+    /// An unknown `kid` may mean the issuer rotated: fetch again, at most once per
+    /// `min_interval`. Returns whether a new set was installed.
+    async fn refresh_for_unknown_kid(&self) -> bool {
         let mut fetched = self.fetched.lock().await;
-        let age = fetched.elapsed();
-        let due = age >= self.max_age || (unknown_kid && age >= self.min_interval);
-        if !due {
+        if fetched.elapsed() < self.min_interval {
             return false;
         }
+        self.fetch_into(&mut fetched).await
+    }
+
+    async fn fetch_into(&self, fetched: &mut Instant) -> bool {
+        // Stamped first: a failing or slow issuer is asked again only after the interval.
         *fetched = Instant::now();
         match fetch(&self.http, &self.url).await {
             Ok(keys) => {
@@ -106,8 +121,11 @@ impl RemoteValidator {
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
                 true
             }
-            // Keep the keys we have; the next window may succeed.
-            Err(_) => false,
+            Err(e) => {
+                // Keep the keys we have; the next window may succeed.
+                tracing::warn!(url = %self.url, error = %e, "JWKS refresh failed");
+                false
+            }
         }
     }
 }
@@ -127,12 +145,18 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<KeySet, RemoteError>
     {
         return Err(RemoteError::Invalid("too large".into()));
     }
-    let body = response
-        .bytes()
+    // Read chunk by chunk: a body without a length must not grow past the limit either.
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| RemoteError::Fetch(e.to_string()))?;
-    if body.len() > MAX_JWKS_BYTES {
-        return Err(RemoteError::Invalid("too large".into()));
+        .map_err(|e| RemoteError::Fetch(e.to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(RemoteError::Invalid("too large".into()));
+        }
+        body.extend_from_slice(&chunk);
     }
     let set: JwkSet =
         serde_json::from_slice(&body).map_err(|e| RemoteError::Invalid(e.to_string()))?;

@@ -20,7 +20,8 @@ pub enum Profile {
     AccessToken,
     /// OpenID Connect Core: no `typ` or `JWT`; `iss`, `sub`, `aud`, `exp`, `iat`.
     IdToken,
-    /// OpenID Back-Channel Logout: `typ` `logout+jwt`; `iss`, `aud`, `iat`, `jti`, `events`.
+    /// OpenID Back-Channel Logout 1.0 2.4: `typ` `logout+jwt`; `iss`, `aud`, `iat`, `exp`, `jti`,
+    /// `events` holding the back-channel logout event, and `sub` or `sid`.
     LogoutToken,
     /// RFC 7523 client assertion: `iss` = `sub` = the client; `aud`, `exp`, `jti`.
     ClientAssertion,
@@ -47,7 +48,7 @@ impl Profile {
         match self {
             Self::AccessToken => &["iss", "sub", "aud", "exp", "iat", "jti", "client_id"],
             Self::IdToken => &["iss", "sub", "aud", "exp", "iat"],
-            Self::LogoutToken => &["iss", "aud", "iat", "jti", "events"],
+            Self::LogoutToken => &["iss", "aud", "iat", "exp", "jti", "events"],
             Self::ClientAssertion => &["iss", "sub", "aud", "exp", "jti"],
         }
     }
@@ -302,8 +303,33 @@ impl Validator {
         {
             return Err(ValidationError::InvalidClaim("sub"));
         }
+        if self.profile == Profile::LogoutToken {
+            check_logout_claims(&all)?;
+        }
+        for name in ["client_id", "scope", "sid"] {
+            if all.get(name).is_some_and(|v| !v.is_string()) {
+                return Err(ValidationError::InvalidClaim(name));
+            }
+        }
         Ok(Claims { all, ..claims })
     }
+}
+
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+fn check_logout_claims(all: &Map<String, Value>) -> Result<(), ValidationError> {
+    let event_ok = all
+        .get("events")
+        .and_then(Value::as_object)
+        .and_then(|events| events.get(BACKCHANNEL_LOGOUT_EVENT))
+        .is_some_and(Value::is_object);
+    if !event_ok {
+        return Err(ValidationError::InvalidClaim("events"));
+    }
+    if !(all.contains_key("sub") || all.contains_key("sid")) {
+        return Err(ValidationError::MissingClaim("sub"));
+    }
+    Ok(())
 }
 
 fn string_claim(

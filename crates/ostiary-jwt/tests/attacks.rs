@@ -162,7 +162,7 @@ fn profiles_are_mutually_exclusive() {
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
     let id_claims =
         json!({ "iss": ISS, "sub": "u1", "aud": AUD, "exp": NOW + 60, "iat": NOW, "nonce": "n" });
-    let logout_claims = json!({ "iss": ISS, "sub": "u1", "aud": AUD, "iat": NOW, "jti": "l",
+    let logout_claims = json!({ "iss": ISS, "sub": "u1", "aud": AUD, "iat": NOW, "exp": NOW + 60, "jti": "l",
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} } });
     let assertion_claims =
         json!({ "iss": "svc", "sub": "svc", "aud": AUD, "exp": NOW + 60, "jti": "a" });
@@ -385,5 +385,90 @@ fn dpop_refuses_private_keys_symmetric_keys_and_other_types() {
             NOW
         ),
         Err(ValidationError::BadSignature)
+    );
+}
+
+/// Back-Channel Logout 1.0 2.4: `exp`, the logout event and `sub` or `sid` are required.
+#[test]
+fn logout_tokens_need_expiry_event_and_subject() {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let validator = validator_for(&key, Profile::LogoutToken);
+    let good = json!({ "iss": ISS, "sid": "s1", "aud": AUD, "iat": NOW, "exp": NOW + 60, "jti": "l",
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} } });
+    assert!(
+        validator
+            .validate(&encode(&key, "logout+jwt", &good).unwrap(), NOW)
+            .is_ok()
+    );
+    let mut no_exp = good.clone();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    assert_eq!(
+        validator.validate(&encode(&key, "logout+jwt", &no_exp).unwrap(), NOW),
+        Err(ValidationError::MissingClaim("exp"))
+    );
+    let mut wrong_event = good.clone();
+    wrong_event["events"] = json!({ "urn:other": {} });
+    assert_eq!(
+        validator.validate(&encode(&key, "logout+jwt", &wrong_event).unwrap(), NOW),
+        Err(ValidationError::InvalidClaim("events"))
+    );
+    let mut anonymous = good;
+    anonymous.as_object_mut().unwrap().remove("sid");
+    assert_eq!(
+        validator.validate(&encode(&key, "logout+jwt", &anonymous).unwrap(), NOW),
+        Err(ValidationError::MissingClaim("sub"))
+    );
+}
+
+#[test]
+fn claim_types_are_checked() {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let validator = validator_for(&key, Profile::AccessToken);
+    for (name, value) in [
+        ("client_id", json!(7)),
+        ("scope", json!(["admin"])),
+        ("aud", json!([])),
+        ("exp", json!("soon")),
+    ] {
+        let mut claims = access_claims();
+        claims[name] = value;
+        let result = validator.validate(&encode(&key, "at+jwt", &claims).unwrap(), NOW);
+        assert!(
+            matches!(result, Err(ValidationError::InvalidClaim(_))),
+            "{name}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn dpop_bounds_jti_and_refuses_odd_nonces() {
+    let key = SigningKey::generate(Algorithm::EdDsa).unwrap();
+    let dpop = DpopValidator::default();
+    let uri = "https://id.example.com/token";
+    let mut long = dpop_claims();
+    long["jti"] = json!("j".repeat(300));
+    assert_eq!(
+        dpop.validate(&dpop_proof(&key, json!({}), long), "POST", uri, None, NOW),
+        Err(ValidationError::InvalidClaim("jti"))
+    );
+    let mut odd = dpop_claims();
+    odd["nonce"] = json!(5);
+    assert_eq!(
+        dpop.validate(&dpop_proof(&key, json!({}), odd), "POST", uri, None, NOW),
+        Err(ValidationError::InvalidClaim("nonce"))
+    );
+    let mut header = json!({ "alg": "EdDSA", "typ": "dpop+jwt" });
+    let mut jwk = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+    jwk["oth"] = json!([]);
+    header["jwk"] = jwk;
+    assert_eq!(
+        dpop.validate(
+            &forge(&key, &header, &dpop_claims()),
+            "POST",
+            uri,
+            None,
+            NOW
+        ),
+        Err(ValidationError::InvalidHeader("jwk"))
     );
 }

@@ -88,14 +88,14 @@ async fn unknown_kids_refresh_the_set_at_most_once_per_interval() {
     assert_eq!(jwks.fetches.load(Ordering::SeqCst), 1);
 
     // After rotation at the issuer, an unknown kid refreshes once the interval has passed.
-    let validator = validator.with_min_refresh_interval(Duration::from_millis(100));
+    let validator = validator.with_min_refresh_interval(Duration::from_secs(1));
     let second = SigningKey::generate(Algorithm::Es256).unwrap();
     jwks.set
         .lock()
         .unwrap()
         .keys
         .push(second.public_jwk().unwrap().clone());
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let rotated = encode(&second, "at+jwt", &claims(now())).unwrap();
     validator.validate(&rotated, now()).await.unwrap();
     assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2);
@@ -214,7 +214,38 @@ async fn the_bearer_extractor_answers_per_rfc6750() {
         .send()
         .await
         .unwrap();
-    assert_eq!(basic.status(), 400);
+    // Another scheme gets the bare challenge naming the accepted one (RFC 6750 3.1).
+    assert_eq!(basic.status(), 401);
+    assert_eq!(basic.headers()["www-authenticate"], "Bearer");
+    // Nothing from the token is reflected into the challenge.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let hostile = format!(
+        "{}.e30.AA",
+        b64.encode(r#"{"alg":"\u00e9vil\"x","kid":"k"}"#)
+    );
+    let response = http
+        .get(format!("{base}/orders"))
+        .bearer_auth(&hostile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token", error_description="the signing algorithm is not accepted""#
+    );
+    // A DPoP-bound token is not accepted as a plain Bearer token (RFC 9449 7.2).
+    let mut bound = claims(now());
+    bound["cnf"] = json!({ "jkt": "abc" });
+    let bound = encode(&key, "at+jwt", &bound).unwrap();
+    let response = http
+        .get(format!("{base}/orders"))
+        .bearer_auth(&bound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
     let query = http
         .get(format!("{base}/orders?access_token={token}"))
         .send()
@@ -234,4 +265,21 @@ async fn the_bearer_extractor_answers_per_rfc6750() {
             .unwrap()
             .contains("insufficient_scope")
     );
+}
+
+#[tokio::test]
+async fn oversized_and_redirecting_jwks_responses_are_refused() {
+    let app = Router::new()
+        .route("/huge", get(|| async { "x".repeat(300 * 1024) }))
+        .route(
+            "/moved",
+            get(|| async { axum::response::Redirect::temporary("/huge") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    for path in ["/huge", "/moved"] {
+        let result = RemoteValidator::new(&format!("{base}{path}"), rules()).await;
+        assert!(result.is_err(), "{path} accepted");
+    }
 }
