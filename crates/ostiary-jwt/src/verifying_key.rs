@@ -16,7 +16,13 @@ use crate::{Algorithm, Jwk, JwkSet, b64};
 
 /// Longest `kid` looked up; anything longer is refused before any lookup.
 pub const MAX_KID_LEN: usize = 128;
-const MIN_RSA_MODULUS_BYTES: usize = 256;
+const MIN_RSA_MODULUS_BITS: usize = 2048;
+
+fn modulus_bits(n: &[u8]) -> usize {
+    n.first().map_or(0, |top| {
+        (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+    })
+}
 
 #[derive(Clone)]
 enum Material {
@@ -83,8 +89,13 @@ impl VerifyingKey {
             ("RSA", None) => {
                 let n = member(&jwk.n)?;
                 let e = member(&jwk.e)?;
-                let modulus = n.iter().skip_while(|b| **b == 0).count();
-                if modulus < MIN_RSA_MODULUS_BYTES {
+                // RFC 7518 6.3.1: minimal encodings, so one key has one thumbprint.
+                if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+                    return Err(KeyError::Invalid(
+                        "RSA n and e must be minimal big-endian integers",
+                    ));
+                }
+                if modulus_bits(&n) < MIN_RSA_MODULUS_BITS {
                     return Err(KeyError::Invalid("RSA keys below 2048 bits are refused"));
                 }
                 let components = RsaPublicKeyComponents { n, e };
