@@ -127,6 +127,20 @@ fn weak_rsa_and_deprecated_algorithms_are_refused() {
         VerifyingKey::from_jwk(&short).is_err(),
         "1024-bit RSA accepted"
     );
+    let mut just_short = vec![0x40u8; 256]; // 2047 bits
+    just_short[255] |= 1;
+    let padded = [&[0u8][..], &[0xC5u8; 256]].concat(); // leading zero: non-minimal encoding
+    for n in [just_short, padded] {
+        let jwk = Jwk {
+            n: Some(B64.encode(&n)),
+            ..short.clone()
+        };
+        assert!(
+            VerifyingKey::from_jwk(&jwk).is_err(),
+            "{} bytes accepted",
+            n.len()
+        );
+    }
     let key = SigningKey::generate(Algorithm::Rs256).unwrap();
     let validator = validator_for(&key, Profile::AccessToken);
     for alg in [
