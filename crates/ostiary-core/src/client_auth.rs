@@ -30,6 +30,11 @@ pub enum ClientCredentials {
 }
 
 impl ClientCredentials {
+    /// The client id presented (not yet authenticated).
+    pub fn client_id(&self) -> &str {
+        self.parts().0
+    }
+
     fn parts(&self) -> (&str, Option<&SecretString>, TokenEndpointAuthMethod) {
         match self {
             Self::SecretBasic { client_id, secret } => (

@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or SQL. Strings from the outside world are parsed into the
 //! types of this crate at the edge (CLI, HTTP handlers), so code in here never re-validates.
 
+pub mod audit;
 pub mod client;
 pub mod client_auth;
 pub mod client_cache;
@@ -19,5 +20,7 @@ pub mod validation;
 
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
-pub use store::{ClientStore, KeyStore, PoolStats, Store, StoreError, TokenStore, UserStore};
+pub use store::{
+    AuditStore, ClientStore, KeyStore, PoolStats, Store, StoreError, TokenStore, UserStore,
+};
 pub use validation::InvalidInput;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::client::{Client, ClientId};
 use crate::keys::StoredKey;
 use crate::secret::SecretHash;
@@ -83,6 +84,15 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// The audit trail is append-only: there is no way to change or remove an event here.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events in one transaction: all or none.
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Matching events, oldest first.
+    async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -93,7 +103,7 @@ pub struct PoolStats {
 
 /// Everything the server persists.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + KeyStore + TokenStore + Debug {
+pub trait Store: ClientStore + UserStore + KeyStore + TokenStore + AuditStore + Debug {
     /// Readiness: the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 

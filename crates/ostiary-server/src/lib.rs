@@ -1,5 +1,6 @@
 //! Ostiary's HTTP server: configuration, the router and its handlers, and the admin CLI.
 
+pub mod audit;
 pub mod background;
 pub mod cli;
 pub mod config;

@@ -40,14 +40,20 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
             })
             .into_future()
     });
-    axum::serve(listener, router::build(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop.send(());
-        })
-        .await
-        .context("server failed")?;
+    let audit = state.audit.clone();
+    axum::serve(
+        listener,
+        router::build(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop.send(());
+    })
+    .await
+    .context("server failed")?;
     let _ = metrics_server.await;
+    // Every event of the requests just drained reaches the database before it closes.
+    audit.flush().await;
     background.abort();
     database.close().await;
     tracing::info!("stopped");

@@ -12,6 +12,7 @@ use ostiary_jwt::{Algorithm, SigningKey, derive_subkey};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+use crate::audit::AuditLog;
 use crate::config::{Config, Secrets};
 use crate::handlers::discovery;
 use crate::metrics::Metrics;
@@ -30,6 +31,7 @@ pub struct AppState {
     /// The authorization server metadata, built once from the configuration.
     pub metadata: Arc<Value>,
     pub metrics: Arc<Metrics>,
+    pub audit: AuditLog,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
         Ok(Self {
             metadata: Arc::new(discovery::metadata(&config)),
             metrics: Arc::new(Metrics::new()?),
+            audit: AuditLog::start(store.clone()),
             store,
             clock,
             config: Arc::new(config),

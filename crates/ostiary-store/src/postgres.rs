@@ -34,6 +34,7 @@ impl PgStore {
 crate::sql::clients::impl_client_store!(PgStore);
 crate::sql::users::impl_user_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
+crate::sql::audit::impl_audit_store!(PgStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {

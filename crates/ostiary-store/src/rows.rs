@@ -4,6 +4,7 @@
 //! `StoreError::Corrupt` instead of an unchecked value.
 
 use ostiary_core::StoreError;
+use ostiary_core::audit::{AuditEvent, Outcome};
 use ostiary_core::client::{
     Audience, Client, ClientId, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod, UriPolicy,
 };
@@ -174,6 +175,34 @@ impl KeyRow {
             publish_until: optional(self.publish_until)?,
             revoked_at: optional(self.revoked_at)?,
             kid: self.kid,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub at: i64,
+    pub event: String,
+    pub actor: String,
+    pub client_id: Option<String>,
+    pub subject: Option<String>,
+    pub source_ip: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+}
+
+impl AuditRow {
+    pub fn into_event(self) -> Result<AuditEvent, StoreError> {
+        let corrupt = || StoreError::Corrupt("audit event");
+        Ok(AuditEvent {
+            at: from_unix(self.at)?,
+            event: self.event.parse().map_err(|_| corrupt())?,
+            actor: self.actor,
+            client_id: self.client_id,
+            subject: self.subject,
+            source_ip: self.source_ip,
+            outcome: Outcome::parse(&self.outcome).ok_or_else(corrupt)?,
+            reason: self.reason,
         })
     }
 }

@@ -65,6 +65,7 @@ fn create_private(path: &Path) -> Result<(), OpenError> {
 crate::sql::clients::impl_client_store!(SqliteStore);
 crate::sql::users::impl_user_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
+crate::sql::audit::impl_audit_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for SqliteStore {

@@ -34,6 +34,7 @@ store_tests!(
     sealed_keys_open_only_with_the_root_secret,
     access_token_revocations_are_idempotent_and_purged,
     automatic_rotation_happens_only_when_due,
+    audit_events_append_and_filter,
 );
 
 const POLICY: UriPolicy = UriPolicy {
@@ -478,5 +479,61 @@ async fn automatic_rotation_happens_only_when_due(db: Database) {
             .filter(|k| k.state == KeyState::Retired)
             .count(),
         1
+    );
+}
+
+async fn audit_events_append_and_filter(db: Database) {
+    use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery, Outcome};
+    let store = db.store();
+    let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let events = vec![
+        AuditEvent::new(
+            t0 - Duration::hours(1),
+            AuditEventType::ClientCreated,
+            "cli",
+        )
+        .client("svc"),
+        AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc")
+            .client("svc")
+            .subject("svc")
+            .source_ip(Some("127.0.0.1".into())),
+        AuditEvent::new(t0, AuditEventType::ClientAuthenticationFailed, "client:svc")
+            .client("svc")
+            .failed("bad_secret"),
+    ];
+    store.append_audit_events(&events).await.unwrap();
+    let all = AuditQuery {
+        since: None,
+        event: None,
+        subject: None,
+        limit: 100,
+    };
+    assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
+    let recent = AuditQuery {
+        since: Some(t0),
+        ..all.clone()
+    };
+    assert_eq!(store.list_audit_events(&recent).await.unwrap().len(), 2);
+    let failed = AuditQuery {
+        event: Some(AuditEventType::ClientAuthenticationFailed),
+        ..all.clone()
+    };
+    let found = store.list_audit_events(&failed).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].outcome, Outcome::Failure);
+    assert_eq!(found[0].reason.as_deref(), Some("bad_secret"));
+    let by_subject = AuditQuery {
+        subject: Some("svc".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        store.list_audit_events(&by_subject).await.unwrap(),
+        vec![events[1].clone()]
+    );
+    let newest = AuditQuery { limit: 1, ..all };
+    assert_eq!(
+        store.list_audit_events(&newest).await.unwrap(),
+        vec![events[2].clone()],
+        "newest, oldest first"
     );
 }

@@ -226,12 +226,12 @@ impl TokenService {
         })
     }
 
-    /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`false`). A
-    /// valid token issued to another client is refused and stays valid. `true` when a token
-    /// was revoked.
-    pub async fn revoke(&self, caller: &Client, token: &str) -> Result<bool, OAuthError> {
+    /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`None`). A
+    /// valid token issued to another client is refused and stays valid. The `jti` of a
+    /// revoked token.
+    pub async fn revoke(&self, caller: &Client, token: &str) -> Result<Option<String>, OAuthError> {
         let Ok(claims) = self.validate(token) else {
-            return Ok(false);
+            return Ok(None);
         };
         if claims.str("client_id") != Some(caller.id.as_str()) {
             return Err(OAuthError::new(
@@ -239,8 +239,8 @@ impl TokenService {
                 "the token was issued to another client",
             ));
         }
-        let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) else {
-            return Ok(false);
+        let (Some(jti), Some(exp)) = (claims.jti, claims.exp) else {
+            return Ok(None);
         };
         // Kept past `exp` by the largest leeway any validator may apply, so the record never
         // disappears while the token could still be accepted.
@@ -248,9 +248,9 @@ impl TokenService {
         let expires_at = OffsetDateTime::from_unix_timestamp(keep_until)
             .map_err(|_| OAuthError::server_error())?;
         self.store
-            .revoke_access_token(jti, &caller.id, expires_at)
+            .revoke_access_token(&jti, &caller.id, expires_at)
             .await
             .map_err(unavailable)?;
-        Ok(true)
+        Ok(Some(jti))
     }
 }

@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use ostiary_core::SystemClock;
+use ostiary_core::audit::AuditEventType;
 use ostiary_core::client::{
     self, Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope,
     TokenEndpointAuthMethod, UriPolicy,
@@ -95,7 +96,11 @@ pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyh
                     .map(|secs| time::Duration::seconds(i64::from(secs))),
             };
             let registered = client::register_client(&*store, &SystemClock, registration).await?;
-            tracing::info!(client_id = %registered.client.id, "client created");
+            let id = registered.client.id.as_str();
+            super::audit::record(db, AuditEventType::ClientCreated, |e| {
+                e.client(id).subject(id)
+            })
+            .await?;
             print_json(&Created {
                 client: ClientView::from(&registered.client),
                 client_secret: registered.secret.as_ref().map(|s| s.expose()),
@@ -107,10 +112,20 @@ pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyh
         }
         ClientCommand::Delete { client_id } => {
             client::delete_client(&*store, &client_id).await?;
+            let id = client_id.as_str();
+            super::audit::record(db, AuditEventType::ClientDeleted, |e| {
+                e.client(id).subject(id)
+            })
+            .await?;
             print_json(&serde_json::json!({ "deleted": client_id.as_str() }))
         }
         ClientCommand::RotateSecret { client_id } => {
             let secret = client::rotate_secret(&*store, &client_id).await?;
+            let id = client_id.as_str();
+            super::audit::record(db, AuditEventType::ClientSecretRotated, |e| {
+                e.client(id).subject(id)
+            })
+            .await?;
             print_json(&serde_json::json!({
                 "client_id": client_id.as_str(),
                 "client_secret": secret.expose(),

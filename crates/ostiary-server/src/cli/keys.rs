@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use ostiary_core::SystemClock;
+use ostiary_core::audit::AuditEventType;
 use ostiary_jwt::Algorithm;
 use ostiary_store::Database;
 use serde_json::json;
@@ -64,6 +65,10 @@ pub async fn run(command: KeysCommand, config: &Config, db: &Database) -> anyhow
             let secrets = secrets.ok_or_else(|| anyhow::anyhow!("secrets unavailable"))?;
             let manager = key_manager(&secrets, db.store(), Arc::new(SystemClock))?;
             let key = manager.rotate(alg).await?;
+            super::audit::record(db, AuditEventType::KeyRotated, |e| {
+                e.subject(key.kid.clone())
+            })
+            .await?;
             print_json(&json!({ "kid": key.kid, "alg": alg.as_str(), "state": "active" }))
         }
         KeysCommand::Revoke { kid } => {
@@ -74,6 +79,8 @@ pub async fn run(command: KeysCommand, config: &Config, db: &Database) -> anyhow
             {
                 anyhow::bail!("no signing key {kid}");
             }
+            super::audit::record(db, AuditEventType::KeyRevoked, |e| e.subject(kid.clone()))
+                .await?;
             print_json(&json!({ "kid": kid, "state": "revoked" }))
         }
     }

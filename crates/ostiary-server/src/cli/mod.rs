@@ -3,6 +3,7 @@
 //! Admin commands print JSON on stdout; errors go to stderr with exit code 1 (usage errors
 //! included, so scripts need to check one code).
 
+mod audit;
 mod client;
 mod keys;
 mod output;
@@ -54,6 +55,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
 }
@@ -120,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => {
             keys::run(command, &config, &open_database(&config).await?).await?
         }
+        Command::Audit(command) => audit::run(command, &open_database(&config).await?).await?,
         Command::CheckConfig => {
             let checks = run_checks(&config);
             let ok = checks.iter().all(|c| c.status != Status::Fail);

@@ -13,6 +13,14 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Text already formatted (JSON lines) on stdout.
+pub fn print_raw(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// A client as shown to operators: everything but the secret (which is never kept).
 #[derive(Debug, Serialize)]
 pub struct ClientView<'a> {

@@ -5,6 +5,7 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Subcommand;
 use ostiary_core::SystemClock;
+use ostiary_core::audit::AuditEventType;
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::user::{self, Email, Username};
 use ostiary_store::Database;
@@ -39,6 +40,10 @@ pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow
             let hasher = PasswordHasher::new(config.argon2)?;
             let user = user::create_user(&*store, &hasher, &SystemClock, username, email, password)
                 .await?;
+            super::audit::record(db, AuditEventType::UserCreated, |e| {
+                e.subject(user.id.to_string())
+            })
+            .await?;
             print_json(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "username": user.username.as_str(),
@@ -46,6 +51,10 @@ pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow
         }
         UserCommand::Disable { username } => {
             let user = user::disable_user(&*store, &username).await?;
+            super::audit::record(db, AuditEventType::UserDisabled, |e| {
+                e.subject(user.id.to_string())
+            })
+            .await?;
             print_json(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "username": user.username.as_str(),

@@ -2,3 +2,4 @@
 
 pub mod client_credentials;
 pub mod form;
+pub mod source_ip;

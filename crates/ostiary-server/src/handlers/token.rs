@@ -12,14 +12,17 @@ use ostiary_core::{ErrorCode, OAuthError};
 use super::{authenticate, no_store};
 use crate::error::ApiError;
 use crate::extract::form::OAuthForm;
+use crate::extract::source_ip::SourceIp;
 use crate::state::AppState;
+use ostiary_core::audit::{AuditEvent, AuditEventType};
 
 pub async fn token(
     State(state): State<AppState>,
+    source: SourceIp,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &headers, &form).await?;
+    let client = authenticate(&state, &headers, &form, source).await?;
     let grant = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?;
@@ -44,5 +47,14 @@ pub async fn token(
         }
     };
     state.metrics.token_issued(grant.as_str());
+    let event = AuditEvent::new(
+        state.clock.now_seconds(),
+        AuditEventType::TokenIssued,
+        format!("client:{}", client.id),
+    )
+    .client(client.id.as_str())
+    .subject(client.id.as_str())
+    .source_ip(source.to_text());
+    state.audit.record(event).await;
     Ok(no_store(Json(response)))
 }

@@ -178,7 +178,8 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let router = self.router();
         tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve");
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.expect("serve");
         });
         format!("http://{addr}")
     }

@@ -1,6 +1,7 @@
 //! The SQL both backends run. SQLite and PostgreSQL accept the same `$n` placeholders and the
 //! same statements here, so one body serves both; each macro is expanded once per backend.
 
+pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod users;

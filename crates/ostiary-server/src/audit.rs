@@ -1,0 +1,114 @@
+//! The audit writer: events are logged as structured lines at once and queued for the
+//! database, where a single task appends them in batches, so the token hot path never waits
+//! for a write. The queue is bounded and applies back-pressure rather than drop an event; a
+//! clean shutdown flushes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ostiary_core::Store;
+use ostiary_core::audit::AuditEvent;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::telemetry::error_chain;
+
+const QUEUE: usize = 16_384;
+const BATCH: usize = 512;
+
+enum Command {
+    Record(AuditEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer task; it ends when every `AuditLog` clone is dropped.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write(store, receiver));
+        Self { queue }
+    }
+
+    pub async fn record(&self, event: AuditEvent) {
+        log_line(&event);
+        if self.queue.send(Command::Record(event)).await.is_err() {
+            tracing::error!("audit writer stopped; event kept only in the log");
+        }
+    }
+
+    /// Returns once every event recorded before the call is in the database.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Command::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+}
+
+/// Every event is also a structured log line (target `audit`).
+pub fn log_line(e: &AuditEvent) {
+    tracing::info!(
+        target: "audit",
+        event = e.event.as_str(),
+        actor = %e.actor,
+        client_id = e.client_id.as_deref(),
+        subject = e.subject.as_deref(),
+        source_ip = e.source_ip.as_deref(),
+        outcome = e.outcome.as_str(),
+        reason = e.reason.as_deref(),
+        "audit event"
+    );
+}
+
+async fn write(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
+    while let Some(first) = receiver.recv().await {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Record(event) => batch.push(event),
+                Command::Flush(done) => waiting.push(done),
+            }
+            if batch.len() < BATCH {
+                next = receiver.try_recv().ok();
+            }
+        }
+        append(&*store, &mut batch).await;
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+    append(&*store, &mut batch).await;
+}
+
+/// Writes the batch; on failure retries a few times, then gives up on the database copy (the
+/// log lines remain) rather than block the server forever.
+async fn append(store: &dyn Store, batch: &mut Vec<AuditEvent>) {
+    if batch.is_empty() {
+        return;
+    }
+    for attempt in 1..=3 {
+        match store.append_audit_events(batch).await {
+            Ok(()) => {
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                tracing::error!(attempt, events = batch.len(), error = %error_chain(&e), "writing audit events failed");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+        }
+    }
+    batch.clear();
+}
