@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::telemetry::error_chain;
 
 const QUEUE: usize = 16_384;
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
+/// How long the writer lets events gather before it writes them.
+const WINDOW: Duration = Duration::from_millis(50);
 
 enum Command {
     Record(AuditEvent),
@@ -74,15 +76,21 @@ async fn write(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     while let Some(first) = receiver.recv().await {
+        // Let events accumulate for a moment: senders then never wake this task one event
+        // at a time, and a busy server writes one statement per window. A flush skips it.
+        if matches!(first, Command::Record(_)) {
+            tokio::time::sleep(WINDOW).await;
+        }
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
                 Command::Record(event) => batch.push(event),
                 Command::Flush(done) => waiting.push(done),
             }
-            if batch.len() < BATCH {
-                next = receiver.try_recv().ok();
+            if batch.len() >= BATCH {
+                append(&*store, &mut batch).await;
             }
+            next = receiver.try_recv().ok();
         }
         append(&*store, &mut batch).await;
         for done in waiting.drain(..) {

@@ -40,6 +40,40 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), OpenError> {
         MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)
     }
+
+    /// The batch as one JSON array bound to one statement (`json_each`), so the statement is
+    /// prepared once whatever the batch size.
+    pub(crate) async fn append_audit_batch(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        events: &[ostiary_core::audit::AuditEvent],
+    ) -> Result<(), ostiary_core::StoreError> {
+        let rows: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| {
+                serde_json::json!([
+                    e.at.unix_timestamp(),
+                    e.event.as_str(),
+                    e.actor,
+                    e.client_id,
+                    e.subject,
+                    e.source_ip,
+                    e.outcome.as_str(),
+                    e.reason,
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, actor, client_id, subject, source_ip, outcome, reason) \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+             json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+             json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each($1)",
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(crate::error::backend)?;
+        Ok(())
+    }
 }
 
 /// The database holds credential hashes: only the owner may read it. The file is created

@@ -1,4 +1,4 @@
-//! `AuditStore` for both backends.
+//! `AuditStore` for both backends; the batch insert itself is per backend.
 
 macro_rules! impl_audit_store {
     ($store:ty) => {
@@ -8,24 +8,10 @@ macro_rules! impl_audit_store {
                 &self,
                 events: &[ostiary_core::audit::AuditEvent],
             ) -> Result<(), ostiary_core::StoreError> {
+                // Each backend appends a whole batch with one prepared statement
+                // (`append_audit_batch`), so a busy server pays one round trip per batch.
                 let mut tx = self.pool.begin().await.map_err($crate::error::backend)?;
-                for e in events {
-                    sqlx::query(
-                        "INSERT INTO audit_events (at, event, actor, client_id, subject, source_ip, \
-                         outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(e.at.unix_timestamp())
-                    .bind(e.event.as_str())
-                    .bind(e.actor.clone())
-                    .bind(e.client_id.clone())
-                    .bind(e.subject.clone())
-                    .bind(e.source_ip.clone())
-                    .bind(e.outcome.as_str())
-                    .bind(e.reason.clone())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::error::backend)?;
-                }
+                Self::append_audit_batch(&mut tx, events).await?;
                 tx.commit().await.map_err($crate::error::backend)
             }
 
