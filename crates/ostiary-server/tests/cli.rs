@@ -338,3 +338,25 @@ fn keys_commands_list_rotate_and_revoke() {
         assert_eq!(out.status.code(), Some(1), "{bad:?}");
     }
 }
+
+/// Generated client ids and key ids are base64url: they may start with `-`.
+#[test]
+fn ids_starting_with_a_hyphen_are_arguments_not_flags() {
+    let scratch = Scratch::new();
+    scratch.json(&["client", "create", "--name", "Dash", "--client-id", "-dash"]);
+    assert_eq!(
+        scratch.json(&["client", "rotate-secret", "-dash"])["client_id"],
+        "-dash"
+    );
+    assert_eq!(
+        scratch.json(&["client", "delete", "-dash"])["deleted"],
+        "-dash"
+    );
+    let out = scratch.run(&["keys", "revoke", "-not-a-key"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no signing key -not-a-key"),
+        "{}",
+        stderr(&out)
+    );
+}

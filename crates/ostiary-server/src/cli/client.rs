@@ -20,10 +20,17 @@ pub enum ClientCommand {
     /// List clients (never their secrets).
     List,
     /// Delete a client.
-    Delete { client_id: ClientId },
+    Delete {
+        /// Generated ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        client_id: ClientId,
+    },
     /// Replace a confidential client's secret; the old one stops working within
     /// OAUTH2_CLIENT_CACHE_SECS.
-    RotateSecret { client_id: ClientId },
+    RotateSecret {
+        #[arg(allow_hyphen_values = true)]
+        client_id: ClientId,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -31,7 +38,7 @@ pub struct CreateArgs {
     #[arg(long)]
     name: String,
     /// Chosen id (letters, digits, - . _ ~); generated when absent.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client_id: Option<ClientId>,
     /// A public client (native or browser app): no secret, authenticates with `none`.
     #[arg(long)]

@@ -24,7 +24,11 @@ pub enum KeysCommand {
         alg: Algorithm,
     },
     /// Revoke a key at once: tokens it signed stop validating (incident response).
-    Revoke { kid: String },
+    Revoke {
+        /// Key ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 fn parse_alg(s: &str) -> Result<Algorithm, String> {

@@ -27,7 +27,10 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// Disable a user: its sessions and refresh tokens stop working at once.
-    Disable { username: Username },
+    Disable {
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+    },
 }
 
 pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow::Result<()> {
