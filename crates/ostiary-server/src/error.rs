@@ -22,10 +22,6 @@ impl ApiError {
             status: Some(status),
         }
     }
-
-    pub fn error(&self) -> &OAuthError {
-        &self.error
-    }
 }
 
 impl From<OAuthError> for ApiError {

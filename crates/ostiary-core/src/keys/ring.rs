@@ -21,7 +21,6 @@ pub struct ActiveKey {
 pub struct KeySnapshot {
     signing: HashMap<Algorithm, Arc<SigningKey>>,
     active: Vec<ActiveKey>,
-    jwks: JwkSet,
     jwks_json: String,
     introspection_validator: Validator,
     fingerprint: Vec<(String, KeyState)>,
@@ -32,17 +31,8 @@ impl KeySnapshot {
         self.signing.get(&alg).map(|k| &**k)
     }
 
-    /// Public keys of active and still-published retired keys. Never HS256.
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
-    }
-
-    /// The active keys of every algorithm (HS256 excluded: it is not stored).
-    pub fn active_keys(&self) -> &[ActiveKey] {
-        &self.active
-    }
-
-    /// The JWKS document, serialized once per key change.
+    /// The JWKS document (public keys of active and still-published retired keys, never
+    /// HS256), serialized once per key change.
     pub fn jwks_json(&self) -> &str {
         &self.jwks_json
     }
@@ -190,7 +180,6 @@ fn build(
     Ok(KeySnapshot {
         signing,
         active,
-        jwks,
         jwks_json,
         introspection_validator: Validator::new(
             Profile::AccessToken,

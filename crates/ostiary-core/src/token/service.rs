@@ -73,10 +73,6 @@ impl TokenService {
         &self.keys
     }
 
-    pub fn settings(&self) -> &TokenSettings {
-        &self.settings
-    }
-
     pub async fn authenticate(
         &self,
         credentials: &ClientCredentials,
