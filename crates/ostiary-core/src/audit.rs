@@ -17,10 +17,17 @@ pub enum AuditEventType {
     KeyRevoked,
     TokenIssued,
     TokenRevoked,
+    LoginSucceeded,
+    LoginFailed,
+    LoggedOut,
+    ConsentGranted,
+    ConsentRevoked,
+    ReuseDetected,
+    RevokedAll,
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 17] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientSecretRotated,
@@ -31,6 +38,13 @@ impl AuditEventType {
         Self::KeyRevoked,
         Self::TokenIssued,
         Self::TokenRevoked,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::LoggedOut,
+        Self::ConsentGranted,
+        Self::ConsentRevoked,
+        Self::ReuseDetected,
+        Self::RevokedAll,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +59,13 @@ impl AuditEventType {
             Self::KeyRevoked => "key.revoked",
             Self::TokenIssued => "token.issued",
             Self::TokenRevoked => "token.revoked",
+            Self::LoginSucceeded => "login.succeeded",
+            Self::LoginFailed => "login.failed",
+            Self::LoggedOut => "session.ended",
+            Self::ConsentGranted => "consent.granted",
+            Self::ConsentRevoked => "consent.revoked",
+            Self::ReuseDetected => "token.reuse_detected",
+            Self::RevokedAll => "tokens.revoked_all",
         }
     }
 }

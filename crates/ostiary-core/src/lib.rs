@@ -4,15 +4,20 @@
 //! types of this crate at the edge (CLI, HTTP handlers), so code in here never re-validates.
 
 pub mod audit;
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod client_cache;
 pub mod clock;
 pub mod error;
+pub mod grant;
 pub mod keys;
+pub mod login;
 pub mod password;
+pub mod pkce;
 pub mod random;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod token;
 pub mod user;
@@ -21,6 +26,7 @@ pub mod validation;
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
-    AuditStore, ClientStore, KeyStore, PoolStats, Store, StoreError, TokenStore, UserStore,
+    AuditStore, ClientStore, GrantStore, KeyStore, PoolStats, SessionStore, Store, StoreError,
+    TokenStore, UserStore,
 };
 pub use validation::InvalidInput;

@@ -9,8 +9,12 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::client::{Client, ClientId};
+use crate::grant::{
+    AuthorizationCode, Consent, Grant, RefreshToken, RevokedEverything, StoredRefreshToken,
+};
 use crate::keys::StoredKey;
 use crate::secret::SecretHash;
+use crate::session::Session;
 use crate::user::{User, UserId, Username};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,93 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    async fn find_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
+    /// Records use of the session (for its idle lifetime).
+    async fn touch_session(
+        &self,
+        id_hash: &SecretHash,
+        last_seen: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Ends a session; the ended session if it existed.
+    async fn delete_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
+    /// Ends every session of a user; how many.
+    async fn delete_user_sessions(&self, user_id: &UserId) -> Result<u64, StoreError>;
+    /// Drops sessions past their absolute lifetime; how many.
+    async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Authorization codes, grants (refresh token families), refresh tokens and consents.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    async fn find_code(
+        &self,
+        code_hash: &SecretHash,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Redeems a code: marks it consumed and inserts `grant` (whose id is the code's
+    /// `grant_id`), with `refresh` when one is issued, all in one transaction. False, and
+    /// nothing written, when the code was already consumed (by this or another instance).
+    async fn redeem_code(
+        &self,
+        code_hash: &SecretHash,
+        at: OffsetDateTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<bool, StoreError>;
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    async fn find_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<StoredRefreshToken>, StoreError>;
+    /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row. False,
+    /// and nothing written, when `old` was already rotated.
+    async fn rotate_refresh_token(
+        &self,
+        old: &SecretHash,
+        at: OffsetDateTime,
+        answer: &[u8],
+        new: &RefreshToken,
+    ) -> Result<bool, StoreError>;
+    /// Revokes a grant and, in the same transaction, every unexpired access token issued
+    /// under it (they join the revoked access tokens). True if it was live.
+    async fn revoke_grant(&self, grant_id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Revokes, as `revoke_grant` does, the live grants of a session that are not offline.
+    async fn revoke_session_grants(&self, sid: &str, at: OffsetDateTime)
+    -> Result<u64, StoreError>;
+    /// Revokes, as `revoke_grant` does, every live grant of a user, or of a user and one client.
+    async fn revoke_user_grants(
+        &self,
+        user_id: &UserId,
+        client_id: Option<&ClientId>,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+    /// Incident response, in one transaction: every session is deleted, every unconsumed
+    /// code consumed, every live grant revoked as `revoke_grant` does.
+    async fn revoke_everything(&self, at: OffsetDateTime) -> Result<RevokedEverything, StoreError>;
+    /// Drops codes and refresh tokens that expired before `before`, and grants left with
+    /// neither a code nor a refresh token; how many rows in all.
+    async fn purge_expired_grants(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    async fn find_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<Consent>, StoreError>;
+    /// Inserts or replaces the consent of this user for this client.
+    async fn save_consent(&self, consent: &Consent) -> Result<(), StoreError>;
+    /// True if there was one.
+    async fn delete_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError>;
+    /// A user's consents, ordered by client id.
+    async fn list_consents(&self, user_id: &UserId) -> Result<Vec<Consent>, StoreError>;
+}
+
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -103,7 +194,9 @@ pub struct PoolStats {
 
 /// Everything the server persists.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + KeyStore + TokenStore + AuditStore + Debug {
+pub trait Store:
+    ClientStore + UserStore + KeyStore + TokenStore + AuditStore + SessionStore + GrantStore + Debug
+{
     /// Readiness: the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::Clock;
 use crate::error::AdminError;
 use crate::password::{Password, PasswordHash, PasswordHasher};
-use crate::store::{StoreError, UserStore};
+use crate::store::{Store, StoreError, UserStore};
 use crate::validation::InvalidInput;
 
 /// A stable, opaque user identifier (the `sub` of tokens issued for the user).
@@ -148,8 +148,13 @@ pub async fn create_user(
     Ok(user)
 }
 
-/// Disables an account: it can no longer log in or use what it was issued.
-pub async fn disable_user(store: &dyn UserStore, username: &Username) -> Result<User, AdminError> {
+/// Disables an account: it can no longer log in, its sessions end and its grants (refresh
+/// tokens, with the access tokens issued under them) are revoked at once.
+pub async fn disable_user(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    username: &Username,
+) -> Result<User, AdminError> {
     let not_found = || AdminError::NotFound(format!("user {} not found", username.as_str()));
     let mut user = store
         .find_user_by_username(username)
@@ -158,8 +163,27 @@ pub async fn disable_user(store: &dyn UserStore, username: &Username) -> Result<
     if !store.set_user_disabled(&user.id, true).await? {
         return Err(not_found());
     }
+    store.delete_user_sessions(&user.id).await?;
+    store
+        .revoke_user_grants(&user.id, None, clock.now_seconds())
+        .await?;
     user.disabled = true;
     Ok(user)
+}
+
+/// Forgets what a user allowed a client and revokes the grants that client holds for the
+/// user. True if there was a consent.
+pub async fn revoke_consent(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    user: &UserId,
+    client: &crate::client::ClientId,
+) -> Result<bool, StoreError> {
+    let existed = store.delete_consent(user, client).await?;
+    store
+        .revoke_user_grants(user, Some(client), clock.now_seconds())
+        .await?;
+    Ok(existed)
 }
 
 #[cfg(test)]

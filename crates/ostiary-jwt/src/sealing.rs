@@ -39,7 +39,12 @@ impl std::fmt::Debug for KeySealer {
 
 impl KeySealer {
     pub fn new(root_secret: &[u8]) -> Result<Self, SealError> {
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &derive_subkey(root_secret, SEALING_INFO)?)
+        Self::for_purpose(root_secret, SEALING_INFO)
+    }
+
+    /// A sealer whose key is derived from `secret` for one purpose only.
+    pub fn for_purpose(secret: &[u8], purpose: &[u8]) -> Result<Self, SealError> {
+        let key = RandomizedNonceKey::new(&AES_256_GCM, &derive_subkey(secret, purpose)?)
             .map_err(|_| SealError::Seal)?;
         Ok(Self { key })
     }

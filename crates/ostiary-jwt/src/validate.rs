@@ -145,6 +145,7 @@ pub struct Validator {
     pinned: Option<Vec<Algorithm>>,
     leeway: i64,
     max_len: usize,
+    check_expiry: bool,
 }
 
 impl Validator {
@@ -165,7 +166,16 @@ impl Validator {
             keys,
             leeway: DEFAULT_LEEWAY_SECS,
             max_len: DEFAULT_MAX_TOKEN_LEN,
+            check_expiry: true,
         }
+    }
+
+    /// Accepts tokens past `exp`, for one use only: an ID token presented back to its issuer
+    /// as `id_token_hint` at logout, which OpenID Connect RP-Initiated Logout 1.0 section 2
+    /// says should be honoured after it expired. Everything else is still checked.
+    pub fn accepting_expired(mut self) -> Self {
+        self.check_expiry = false;
+        self
     }
 
     /// For the authorization server's own introspection, which decides per caller which
@@ -280,9 +290,10 @@ impl Validator {
         {
             return Err(ValidationError::WrongAudience);
         }
-        if claims
-            .exp
-            .is_some_and(|exp| now >= exp.saturating_add(self.leeway))
+        if self.check_expiry
+            && claims
+                .exp
+                .is_some_and(|exp| now >= exp.saturating_add(self.leeway))
         {
             return Err(ValidationError::Expired);
         }

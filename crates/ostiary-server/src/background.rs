@@ -1,14 +1,15 @@
 //! Periodic work of a running server: follow key changes made by other instances or the CLI,
-//! rotate keys when automatic rotation is on, and purge expired revocations.
+//! rotate keys when automatic rotation is on, and purge expired records.
 
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::state::AppState;
+use crate::state::{AppState, ID_TOKEN_ALGS};
 use crate::telemetry::error_chain;
 
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+const CODE_REPLAY_MEMORY: time::Duration = time::Duration::days(1);
 
 pub fn spawn(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -17,7 +18,7 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 _ = refresh.tick() => refresh_keys(&state).await,
-                _ = purge.tick() => purge_revocations(&state).await,
+                _ = purge.tick() => purge_expired(&state).await,
             }
         }
     })
@@ -25,19 +26,21 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
 
 async fn refresh_keys(state: &AppState) {
     let keys = state.tokens.keys();
-    if let Some(max_age) = state.config.key_rotation {
-        let alg = state.config.access_token_alg;
-        match time::Duration::try_from(max_age) {
-            Ok(max_age) if !alg.is_symmetric() => {
-                match keys.manager().rotate_if_older_than(alg, max_age).await {
-                    Ok(true) => tracing::info!(%alg, "signing key rotated automatically"),
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(error = %error_chain(&e), "automatic key rotation failed")
-                    }
+    if let Some(max_age) = state.config.key_rotation
+        && let Ok(max_age) = time::Duration::try_from(max_age)
+    {
+        let access = state.config.access_token_alg;
+        let algs = std::iter::once(access)
+            .chain(ID_TOKEN_ALGS.into_iter().filter(|a| *a != access))
+            .filter(|a| !a.is_symmetric());
+        for alg in algs {
+            match keys.manager().rotate_if_older_than(alg, max_age).await {
+                Ok(true) => tracing::info!(%alg, "signing key rotated automatically"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %error_chain(&e), "automatic key rotation failed")
                 }
             }
-            _ => {}
         }
     }
     match keys.refresh().await {
@@ -49,14 +52,29 @@ async fn refresh_keys(state: &AppState) {
     }
 }
 
-async fn purge_revocations(state: &AppState) {
-    match state
-        .store
-        .purge_expired_revocations(state.clock.now())
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(purged = n, "expired revocations removed"),
-        Err(e) => tracing::warn!(error = %error_chain(&e), "purging revocations failed"),
+/// Drops what can no longer be used. Codes stay a day past expiry, so a late replay of a
+/// redeemed code still finds its grant and revokes it.
+async fn purge_expired(state: &AppState) {
+    let now = state.clock.now();
+    let purged = [
+        (
+            "revocations",
+            state.store.purge_expired_revocations(now).await,
+        ),
+        ("sessions", state.store.purge_expired_sessions(now).await),
+        (
+            "grants",
+            state
+                .store
+                .purge_expired_grants(now - CODE_REPLAY_MEMORY)
+                .await,
+        ),
+    ];
+    for (what, result) in purged {
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(what, purged = n, "expired records removed"),
+            Err(e) => tracing::warn!(what, error = %error_chain(&e), "purging failed"),
+        }
     }
 }

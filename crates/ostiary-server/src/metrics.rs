@@ -31,10 +31,11 @@ pub struct Metrics {
     db_connections: IntGaugeVec,
 }
 
-/// Which credential failed: client authentication now; user logins and MFA as they come.
+/// Which credential failed: a client's, or a user's password (MFA when it comes).
 #[derive(Debug, Clone, Copy)]
 pub enum AuthFailure {
     Client,
+    User,
 }
 
 impl Metrics {
@@ -115,6 +116,7 @@ impl Metrics {
     pub fn authentication_failed(&self, kind: AuthFailure) {
         let kind = match kind {
             AuthFailure::Client => "client",
+            AuthFailure::User => "user",
         };
         self.failed_authentications.with_label_values(&[kind]).inc();
     }

@@ -14,7 +14,16 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::handlers::{discovery, fallback, health, introspect, jwks, revoke, token};
+use crate::handlers::{
+    authorize, consent, discovery, fallback, health, introspect, jwks, login, logout, revoke,
+    token, userinfo,
+};
+use crate::pages;
+
+/// Where the login and consent forms post; not advertised (they are pages, not endpoints).
+pub const LOGIN_PATH: &str = "/login";
+pub const CONSENT_PATH: &str = "/consent";
+pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
 use crate::metrics;
 use crate::state::AppState;
 
@@ -29,6 +38,21 @@ pub fn build(state: AppState) -> Router {
         .route(discovery::REVOCATION_PATH, post(revoke::revoke))
         .route(discovery::JWKS_PATH, get(jwks::jwks))
         .route(
+            discovery::AUTHORIZATION_PATH,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(LOGIN_PATH, get(login::login_get).post(login::login_post))
+        .route(CONSENT_PATH, post(consent::consent))
+        .route(
+            discovery::USERINFO_PATH,
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(
+            discovery::END_SESSION_PATH,
+            get(logout::logout_get).post(logout::logout_post),
+        )
+        .route(STYLESHEET_PATH, get(pages::stylesheet))
+        .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata_document),
         )
@@ -37,6 +61,7 @@ pub fn build(state: AppState) -> Router {
             get(discovery::metadata_document),
         )
         .fallback(fallback::not_found)
+        .layer(axum::middleware::from_fn(pages::html_security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

@@ -4,8 +4,14 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::FromRef;
+use axum_extra::extract::cookie::Key;
+use ostiary_core::authorize::Authorizer;
 use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
 use ostiary_core::keys::{KeyManager, KeyRing};
+use ostiary_core::login::UserAuthenticator;
+use ostiary_core::password::PasswordHasher;
+use ostiary_core::session::{SessionSettings, Sessions};
 use ostiary_core::token::{TokenService, TokenSettings};
 use ostiary_core::{Clock, KeyStore, Store};
 use ostiary_jwt::{Algorithm, SigningKey, derive_subkey};
@@ -14,8 +20,12 @@ use serde_json::Value;
 
 use crate::audit::AuditLog;
 use crate::config::{Config, Secrets};
+use crate::cookies::CookiePolicy;
 use crate::handlers::discovery;
 use crate::metrics::Metrics;
+
+/// The algorithms a client may choose for its ID tokens.
+pub const ID_TOKEN_ALGS: [Algorithm; 3] = [Algorithm::Rs256, Algorithm::Es256, Algorithm::EdDsa];
 
 /// A retired key stays published while any token it signed may still be presented.
 const PUBLISH_WINDOW: time::Duration =
@@ -32,6 +42,18 @@ pub struct AppState {
     pub metadata: Arc<Value>,
     pub metrics: Arc<Metrics>,
     pub audit: AuditLog,
+    pub authorizer: Arc<Authorizer>,
+    pub sessions: Arc<Sessions>,
+    pub authenticator: Arc<UserAuthenticator>,
+    /// Encrypts and authenticates the browser's cookies (from `OAUTH2_SESSION_KEY`).
+    pub cookie_key: Key,
+    pub cookies: CookiePolicy,
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Self {
+        state.cookie_key.clone()
+    }
 }
 
 impl AppState {
@@ -50,12 +72,38 @@ impl AppState {
             TokenSettings {
                 issuer: config.issuer.clone(),
                 access_token_alg: config.access_token_alg,
-                access_token_lifetime: time::Duration::try_from(config.access_token_lifetime)
-                    .context("access token lifetime")?,
+                access_token_lifetime: duration(config.access_token_lifetime)?,
                 client_cache_ttl: config.client_cache,
+                refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
+                refresh_grace: duration(config.refresh_grace)?,
             },
         ));
+        let authorizer = Arc::new(Authorizer::new(
+            store.clone(),
+            tokens.clients(),
+            clock.clone(),
+            config.issuer.clone(),
+        ));
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            clock.clone(),
+            SessionSettings {
+                idle: duration(config.session_idle)?,
+                absolute: duration(config.session_lifetime)?,
+            },
+        ));
+        let authenticator = Arc::new(
+            UserAuthenticator::new(PasswordHasher::new(config.argon2)?)
+                .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?,
+        );
         Ok(Self {
+            authorizer,
+            sessions,
+            authenticator,
+            cookie_key: Key::from(secrets.session_key.expose_secret()),
+            cookies: CookiePolicy {
+                secure: config.is_production() || config.issuer.starts_with("https://"),
+            },
             metadata: Arc::new(discovery::metadata(&config)),
             metrics: Arc::new(Metrics::new()?),
             audit: AuditLog::start(store.clone()),
@@ -66,6 +114,10 @@ impl AppState {
             tokens,
         })
     }
+}
+
+fn duration(d: std::time::Duration) -> anyhow::Result<time::Duration> {
+    time::Duration::try_from(d).context("a configured duration is out of range")
 }
 
 pub fn key_manager(
@@ -89,15 +141,23 @@ async fn load_key_ring(
 ) -> anyhow::Result<KeyRing> {
     let manager = key_manager(secrets, store, clock)?;
     let alg = config.access_token_alg;
-    let (required, hs256) = if alg == Algorithm::Hs256 {
+    let hs256 = if alg == Algorithm::Hs256 {
         let key = derive_subkey(
             secrets.jwt_secret.expose_secret().as_bytes(),
             b"ostiary hs256 access tokens",
         )?;
         let kid = format!("hs256-{}", &hex::encode(derive_subkey(&key, b"kid")?)[..16]);
-        (Vec::new(), Some(SigningKey::hs256(kid, &key)))
+        Some(SigningKey::hs256(kid, &key))
     } else {
-        (vec![alg], None)
+        None
     };
+    // Every asymmetric algorithm has a key: each client picks its ID token algorithm among
+    // them. The access token's algorithm comes first.
+    let mut required: Vec<Algorithm> = Vec::new();
+    for a in std::iter::once(alg).chain(ID_TOKEN_ALGS) {
+        if a != Algorithm::Hs256 && !required.contains(&a) {
+            required.push(a);
+        }
+    }
     Ok(KeyRing::load(manager, config.issuer.clone(), required, hs256).await?)
 }

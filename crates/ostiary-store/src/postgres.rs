@@ -30,6 +30,15 @@ impl PgStore {
         MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)
     }
 
+    /// An ordinary READ COMMITTED transaction. The compare-and-set updates in `sql/` need no
+    /// more: a second writer waits on the row lock, then re-checks its WHERE clause against the
+    /// committed row and changes nothing.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ostiary_core::StoreError> {
+        self.pool.begin().await.map_err(crate::error::backend)
+    }
+
     /// The batch as one array per column (`UNNEST`), so the statement is prepared once
     /// whatever the batch size.
     pub(crate) async fn append_audit_batch(
@@ -64,6 +73,8 @@ crate::sql::clients::impl_client_store!(PgStore);
 crate::sql::users::impl_user_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
+crate::sql::sessions::impl_session_store!(PgStore);
+crate::sql::grants::impl_grant_store!(PgStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {

@@ -14,6 +14,10 @@ use ostiary_core::secret::SecretHash;
 use ostiary_core::user::{Email, User, UserId, Username};
 use time::{Duration, OffsetDateTime};
 
+mod grants;
+
+pub(crate) use grants::{CodeRow, ConsentRow, GrantRow, RefreshTokenRow, SessionRow};
+
 /// Registered URIs were checked against the deployment's policy when they were written.
 const STORED: UriPolicy = UriPolicy {
     allow_insecure_http: true,
@@ -33,6 +37,7 @@ pub(crate) struct ClientRow {
     pub post_logout_redirect_uris: String,
     pub skip_consent: bool,
     pub access_token_lifetime_secs: Option<i64>,
+    pub id_token_alg: String,
     pub created_at: i64,
 }
 
@@ -53,6 +58,7 @@ impl ClientRow {
             ),
             skip_consent: c.skip_consent,
             access_token_lifetime_secs: c.access_token_lifetime.map(|d| d.whole_seconds()),
+            id_token_alg: c.id_token_alg.as_str().to_owned(),
             created_at: c.created_at.unix_timestamp(),
         }
     }
@@ -79,6 +85,10 @@ impl ClientRow {
             })?,
             skip_consent: self.skip_consent,
             access_token_lifetime: self.access_token_lifetime_secs.map(Duration::seconds),
+            id_token_alg: self
+                .id_token_alg
+                .parse()
+                .map_err(|_| StoreError::Corrupt("client"))?,
             created_at: from_unix(self.created_at)?,
         })
         .and_then(|client: Client| {

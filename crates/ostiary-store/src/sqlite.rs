@@ -41,6 +41,19 @@ impl SqliteStore {
         MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)
     }
 
+    /// A transaction that takes SQLite's write lock at `BEGIN IMMEDIATE`, waiting up to the busy
+    /// timeout for it. A deferred transaction that reads first cannot upgrade to a writer once
+    /// another connection has committed: SQLite then fails at once with "database is locked"
+    /// instead of waiting. Every multi-statement write uses this.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ostiary_core::StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(crate::error::backend)
+    }
+
     /// The batch as one JSON array bound to one statement (`json_each`), so the statement is
     /// prepared once whatever the batch size.
     pub(crate) async fn append_audit_batch(
@@ -100,6 +113,8 @@ crate::sql::clients::impl_client_store!(SqliteStore);
 crate::sql::users::impl_user_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
 crate::sql::audit::impl_audit_store!(SqliteStore);
+crate::sql::sessions::impl_session_store!(SqliteStore);
+crate::sql::grants::impl_grant_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for SqliteStore {

@@ -1,6 +1,7 @@
 //! The one store test suite, run against SQLite always and PostgreSQL when configured.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test bodies are not #[test] fns
 
+mod grants;
 mod support;
 
 use ostiary_core::client::{
@@ -35,6 +36,7 @@ store_tests!(
     access_token_revocations_are_idempotent_and_purged,
     automatic_rotation_happens_only_when_due,
     audit_events_append_and_filter,
+    client_id_token_alg_round_trips,
 );
 
 const POLICY: UriPolicy = UriPolicy {
@@ -287,7 +289,9 @@ async fn disable_user_marks_the_account(db: Database) {
     )
     .await
     .unwrap();
-    user::disable_user(&*store, &carol).await.unwrap();
+    user::disable_user(&*store, &SystemClock, &carol)
+        .await
+        .unwrap();
     assert!(
         store
             .find_user(&created.id)
@@ -298,7 +302,7 @@ async fn disable_user_marks_the_account(db: Database) {
     );
     let nobody = Username::parse("nobody").unwrap();
     assert!(matches!(
-        user::disable_user(&*store, &nobody).await,
+        user::disable_user(&*store, &SystemClock, &nobody).await,
         Err(AdminError::NotFound(_))
     ));
 }
@@ -536,4 +540,29 @@ async fn audit_events_append_and_filter(db: Database) {
         vec![events[2].clone()],
         "newest, oldest first"
     );
+}
+
+async fn client_id_token_alg_round_trips(db: Database) {
+    let store = db.store();
+    let default = client::register_client(&*store, &SystemClock, web_app("plain"))
+        .await
+        .unwrap();
+    assert_eq!(default.client.id_token_alg, Algorithm::Rs256);
+    for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
+        let id = format!("alg-{}", alg.as_str().to_lowercase());
+        let registration = ClientRegistration {
+            id_token_alg: Some(alg),
+            ..web_app(&id)
+        };
+        let registered = client::register_client(&*store, &SystemClock, registration)
+            .await
+            .unwrap();
+        let found = store
+            .find_client(&registered.client.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id_token_alg, alg);
+        assert_eq!(found, registered.client);
+    }
 }

@@ -8,6 +8,7 @@ use crate::error::AdminError;
 use crate::secret::ClientSecret;
 use crate::store::{ClientStore, StoreError};
 use crate::validation::{InvalidInput, has_control_chars};
+use ostiary_jwt::Algorithm;
 use time::Duration;
 
 /// What an operator asks for; every field already parsed into its domain type.
@@ -25,6 +26,8 @@ pub struct ClientRegistration {
     pub auth_method: Option<TokenEndpointAuthMethod>,
     pub skip_consent: bool,
     pub access_token_lifetime: Option<Duration>,
+    /// RS256 when not given; HS256 is refused (ID tokens are verified by the public JWKS).
+    pub id_token_alg: Option<Algorithm>,
 }
 
 /// A stored client and, for confidential clients, its secret: shown once, never again.
@@ -54,6 +57,7 @@ pub async fn register_client(
         auth_method,
         skip_consent,
         access_token_lifetime,
+        id_token_alg,
     } = registration;
 
     let name = name.trim().to_owned();
@@ -102,6 +106,7 @@ pub async fn register_client(
         post_logout_redirect_uris: dedup(post_logout_redirect_uris),
         skip_consent,
         access_token_lifetime: check_lifetime(access_token_lifetime)?,
+        id_token_alg: check_id_token_alg(id_token_alg)?,
         created_at: clock.now_seconds(),
     };
     store.insert_client(&client).await.map_err(|e| match e {
@@ -112,6 +117,16 @@ pub async fn register_client(
         other => other.into(),
     })?;
     Ok(RegisteredClient { client, secret })
+}
+
+fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput> {
+    match alg.unwrap_or(Algorithm::Rs256) {
+        Algorithm::Hs256 => Err(InvalidInput::new(
+            "id_token_alg",
+            "HS256 is not offered: relying parties verify ID tokens with the published keys",
+        )),
+        alg => Ok(alg),
+    }
 }
 
 /// The longest access token lifetime a client may have: also how long a retired signing key

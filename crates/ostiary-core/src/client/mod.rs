@@ -19,6 +19,7 @@ pub use id::ClientId;
 pub use redirect_uri::{RedirectUri, UriPolicy};
 pub use scope::Scope;
 
+use ostiary_jwt::Algorithm;
 use time::{Duration, OffsetDateTime};
 
 use crate::secret::SecretHash;
@@ -41,6 +42,9 @@ pub struct Client {
     pub skip_consent: bool,
     /// Overrides the server's default access token lifetime.
     pub access_token_lifetime: Option<Duration>,
+    /// `id_token_signed_response_alg` (OpenID Connect Dynamic Registration 2); RS256 unless
+    /// registered otherwise, as OpenID Connect requires.
+    pub id_token_alg: Algorithm,
     pub created_at: OffsetDateTime,
 }
 

@@ -77,6 +77,30 @@ impl RedirectUri {
     }
 }
 
+impl RedirectUri {
+    /// Whether an authorization request's `redirect_uri` names this one: byte for byte, or
+    /// for a loopback registration with any port (RFC 8252 7.3), everything else unchanged.
+    pub fn matches(&self, presented: &str) -> bool {
+        if presented == self.raw {
+            return true;
+        }
+        if !self.loopback || presented.len() > Self::MAX_LEN {
+            return false;
+        }
+        let without_port = |s: &str| {
+            let mut url = Url::parse(s).ok()?;
+            url.set_port(None).ok()?;
+            Some(url)
+        };
+        match (without_port(&self.raw), without_port(presented)) {
+            (Some(registered), Some(presented)) => {
+                registered == presented && is_loopback_ip(&presented)
+            }
+            _ => false,
+        }
+    }
+}
+
 fn is_loopback_ip(url: &Url) -> bool {
     url.scheme() == "http"
         && match url.host() {
@@ -102,6 +126,29 @@ mod tests {
     const DEV: UriPolicy = UriPolicy {
         allow_insecure_http: true,
     };
+
+    #[test]
+    fn matching_is_exact_except_the_loopback_port() {
+        let web = RedirectUri::parse("https://app.example.com/cb", STRICT).unwrap();
+        assert!(web.matches("https://app.example.com/cb"));
+        for other in [
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://APP.example.com/cb",
+            "https://app.example.com:443/cb",
+            "https://app.example.com/cb#",
+        ] {
+            assert!(!web.matches(other), "{other} matched");
+        }
+        let native = RedirectUri::parse("http://127.0.0.1/cb", STRICT).unwrap();
+        assert!(native.matches("http://127.0.0.1:51234/cb"));
+        assert!(!native.matches("http://127.0.0.1:51234/other"));
+        assert!(!native.matches("http://localhost:51234/cb"));
+        assert!(!native.matches("https://127.0.0.1:51234/cb"));
+        let v6 = RedirectUri::parse("http://[::1]:8080/cb?a=b", STRICT).unwrap();
+        assert!(v6.matches("http://[::1]:9/cb?a=b"));
+        assert!(!v6.matches("http://[::1]:9/cb?a=c"));
+    }
 
     #[test]
     fn keeps_the_string_exactly() {

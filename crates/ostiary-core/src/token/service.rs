@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ostiary_jwt::{Algorithm, Claims, MAX_LEEWAY_SECS, ValidationError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
@@ -11,12 +11,13 @@ use super::access_token::{AccessTokenClaims, Audiences, new_jti};
 use super::introspection::Introspection;
 use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
+use crate::authorize::unavailable;
 use crate::client::{Client, ClientId, GrantType};
 use crate::client_auth::{self, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::keys::KeyRing;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -27,30 +28,53 @@ pub struct TokenSettings {
     pub access_token_lifetime: Duration,
     /// How long a client record may be served from memory (zero: never).
     pub client_cache_ttl: std::time::Duration,
+    /// Each refresh token's lifetime from its issue (rotation issues a fresh one).
+    pub refresh_token_lifetime: Duration,
+    /// How long after a rotation the same client retrying with the old refresh token gets
+    /// the same answer instead of a family revocation.
+    pub refresh_grace: Duration,
 }
 
-/// RFC 6749 5.1.
-#[derive(Debug, Serialize)]
+impl TokenSettings {
+    /// The audience of access tokens the userinfo endpoint accepts.
+    pub fn userinfo_audience(&self) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), USERINFO_PATH)
+    }
+}
+
+/// Where the userinfo endpoint is served; its URL is the audience of tokens meant for it.
+pub const USERINFO_PATH: &str = "/userinfo";
+
+/// RFC 6749 5.1, with OpenID Connect's `id_token`.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// A signed access token and what revoking it later needs.
+#[derive(Debug)]
+pub(super) struct IssuedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub expires_at: OffsetDateTime,
+    pub lifetime: Duration,
 }
 
 #[derive(Debug)]
 pub struct TokenService {
-    store: Arc<dyn Store>,
-    clients: ClientCache,
-    keys: Arc<KeyRing>,
-    clock: Arc<dyn Clock>,
-    settings: TokenSettings,
-}
-
-fn unavailable(e: StoreError) -> OAuthError {
-    tracing::error!(error = %crate::error_chain(&e), "store failed");
-    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clients: Arc<ClientCache>,
+    pub(super) keys: Arc<KeyRing>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) settings: TokenSettings,
 }
 
 impl TokenService {
@@ -61,7 +85,7 @@ impl TokenService {
         settings: TokenSettings,
     ) -> Self {
         Self {
-            clients: ClientCache::new(store.clone(), settings.client_cache_ttl),
+            clients: Arc::new(ClientCache::new(store.clone(), settings.client_cache_ttl)),
             store,
             keys,
             clock,
@@ -71,6 +95,15 @@ impl TokenService {
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// The client cache, shared with the authorization endpoint.
+    pub fn clients(&self) -> Arc<ClientCache> {
+        self.clients.clone()
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
     }
 
     pub async fn authenticate(
@@ -95,23 +128,26 @@ impl TokenService {
         }
         let scopes = resolve_scope(scope, &client.scopes)?;
         let audiences = resolve_audience(resources, client)?;
-        let scope = (!scopes.is_empty()).then(|| {
-            scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-        self.issue_access_token(client, client.id.as_str(), &audiences, scope)
+        let scope = scope_string(&scopes);
+        let issued =
+            self.issue_access_token(client, client.id.as_str(), &audiences, scope.clone())?;
+        Ok(TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: issued.lifetime.whole_seconds(),
+            scope,
+            refresh_token: None,
+            id_token: None,
+        })
     }
 
-    fn issue_access_token(
+    pub(super) fn issue_access_token(
         &self,
         client: &Client,
         subject: &str,
         audiences: &[String],
         scope: Option<String>,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<IssuedAccessToken, OAuthError> {
         let lifetime = client
             .access_token_lifetime
             .unwrap_or(self.settings.access_token_lifetime);
@@ -134,19 +170,20 @@ impl TokenService {
                 tracing::error!(alg = %self.settings.access_token_alg, "no active signing key");
                 OAuthError::server_error()
             })?;
-        let access_token = ostiary_jwt::encode(key, "at+jwt", &claims).map_err(|e| {
+        let token = ostiary_jwt::encode(key, "at+jwt", &claims).map_err(|e| {
             tracing::error!(error = %e, "signing failed");
             OAuthError::server_error()
         })?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: lifetime.whole_seconds(),
-            scope: claims.scope,
+        Ok(IssuedAccessToken {
+            token,
+            expires_at: OffsetDateTime::from_unix_timestamp(claims.exp)
+                .map_err(|_| OAuthError::server_error())?,
+            jti: claims.jti,
+            lifetime,
         })
     }
 
-    fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+    pub(super) fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
         let now = self.clock.now().unix_timestamp();
         self.keys
             .current()
@@ -223,9 +260,13 @@ impl TokenService {
     }
 
     /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`None`). A
-    /// valid token issued to another client is refused and stays valid. The `jti` of a
-    /// revoked token.
+    /// valid token issued to another client is refused and stays valid. A refresh token
+    /// takes its whole grant with it, access tokens included. The revoked token's `jti`, or
+    /// its grant's id, for the audit trail.
     pub async fn revoke(&self, caller: &Client, token: &str) -> Result<Option<String>, OAuthError> {
+        if let Some(grant_id) = self.revoke_refresh_token(caller, token).await? {
+            return Ok(Some(grant_id));
+        }
         let Ok(claims) = self.validate(token) else {
             return Ok(None);
         };
@@ -249,4 +290,52 @@ impl TokenService {
             .map_err(unavailable)?;
         Ok(Some(jti))
     }
+
+    /// The grant of a refresh token issued to `caller`, revoked; `None` if `token` is not one.
+    async fn revoke_refresh_token(
+        &self,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Option<String>, OAuthError> {
+        let hash = crate::secret::SecretHash::of(token);
+        let Some(stored) = self
+            .store
+            .find_refresh_token(&hash)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let grant_id = stored.token.grant_id;
+        let Some(grant) = self
+            .store
+            .find_grant(&grant_id)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        if grant.client_id != caller.id {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the token was issued to another client",
+            ));
+        }
+        self.store
+            .revoke_grant(&grant_id, self.clock.now_seconds())
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(grant_id))
+    }
+}
+
+/// Scopes as the space-separated `scope` value (RFC 6749 3.3); `None` when there are none.
+pub(super) fn scope_string(scopes: &[crate::client::Scope]) -> Option<String> {
+    (!scopes.is_empty()).then(|| {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }

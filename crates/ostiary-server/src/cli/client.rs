@@ -7,6 +7,7 @@ use ostiary_core::client::{
     self, Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope,
     TokenEndpointAuthMethod, UriPolicy,
 };
+use ostiary_jwt::Algorithm;
 use ostiary_store::Database;
 use serde::Serialize;
 
@@ -66,6 +67,9 @@ pub struct CreateArgs {
     /// Access token lifetime for this client, in seconds (1 to 86400; default: the server's).
     #[arg(long, value_name = "SECS")]
     access_token_lifetime: Option<u32>,
+    /// Signing algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<Algorithm>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,6 +105,7 @@ pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyh
                 access_token_lifetime: args
                     .access_token_lifetime
                     .map(|secs| time::Duration::seconds(i64::from(secs))),
+                id_token_alg: args.id_token_alg,
             };
             let registered = client::register_client(&*store, &SystemClock, registration).await?;
             let id = registered.client.id.as_str();

@@ -7,6 +7,7 @@ mod audit;
 mod client;
 mod keys;
 mod output;
+mod tokens;
 mod user;
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Incident response on issued tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -125,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keys::run(command, &config, &open_database(&config).await?).await?
         }
         Command::Audit(command) => audit::run(command, &open_database(&config).await?).await?,
+        Command::Tokens(command) => tokens::run(command, &open_database(&config).await?).await?,
         Command::CheckConfig => {
             let checks = run_checks(&config);
             let ok = checks.iter().all(|c| c.status != Status::Fail);

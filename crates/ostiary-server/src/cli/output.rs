@@ -37,6 +37,7 @@ pub struct ClientView<'a> {
     pub skip_consent: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_lifetime: Option<i64>,
+    pub id_token_alg: &'static str,
     pub created_at: String,
 }
 
@@ -59,6 +60,7 @@ impl<'a> From<&'a Client> for ClientView<'a> {
                 .collect(),
             skip_consent: c.skip_consent,
             access_token_lifetime: c.access_token_lifetime.map(|d| d.whole_seconds()),
+            id_token_alg: c.id_token_alg.as_str(),
             created_at: rfc3339(c.created_at),
         }
     }

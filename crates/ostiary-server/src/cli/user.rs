@@ -1,4 +1,4 @@
-//! `ostiary user create|disable`.
+//! `ostiary user create|disable|consents|revoke-consent`.
 
 use std::io::Read;
 
@@ -6,12 +6,13 @@ use anyhow::Context;
 use clap::Subcommand;
 use ostiary_core::SystemClock;
 use ostiary_core::audit::AuditEventType;
+use ostiary_core::client::ClientId;
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::user::{self, Email, Username};
 use ostiary_store::Database;
 use secrecy::SecretString;
 
-use super::output::print_json;
+use super::output::{print_json, rfc3339};
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -30,6 +31,19 @@ pub enum UserCommand {
     Disable {
         #[arg(allow_hyphen_values = true)]
         username: Username,
+    },
+    /// List the clients a user has consented to, with the scopes.
+    Consents {
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+    },
+    /// Withdraw a user's consent for a client; the client's refresh tokens for the user are
+    /// revoked with it.
+    RevokeConsent {
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+        #[arg(long, allow_hyphen_values = true)]
+        client: ClientId,
     },
 }
 
@@ -53,7 +67,7 @@ pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow
             }))
         }
         UserCommand::Disable { username } => {
-            let user = user::disable_user(&*store, &username).await?;
+            let user = user::disable_user(&*store, &SystemClock, &username).await?;
             super::audit::record(db, AuditEventType::UserDisabled, |e| {
                 e.subject(user.id.to_string())
             })
@@ -64,7 +78,50 @@ pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow
                 "disabled": true,
             }))
         }
+        UserCommand::Consents { username } => {
+            let user = find(&*store, &username).await?;
+            let consents = store.list_consents(&user.id).await?;
+            let consents: Vec<_> = consents
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "client_id": c.client_id.as_str(),
+                        "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                        "granted_at": rfc3339(c.granted_at),
+                    })
+                })
+                .collect();
+            print_json(&serde_json::json!({
+                "user_id": user.id.to_string(),
+                "consents": consents,
+            }))
+        }
+        UserCommand::RevokeConsent { username, client } => {
+            let user = find(&*store, &username).await?;
+            if !user::revoke_consent(&*store, &SystemClock, &user.id, &client).await? {
+                anyhow::bail!(
+                    "user {} has no consent for client {client}",
+                    username.as_str()
+                );
+            }
+            super::audit::record(db, AuditEventType::ConsentRevoked, |e| {
+                e.subject(user.id.to_string()).client(client.as_str())
+            })
+            .await?;
+            print_json(&serde_json::json!({
+                "user_id": user.id.to_string(),
+                "client_id": client.as_str(),
+                "revoked": true,
+            }))
+        }
     }
+}
+
+async fn find(store: &dyn ostiary_core::Store, username: &Username) -> anyhow::Result<user::User> {
+    store
+        .find_user_by_username(username)
+        .await?
+        .with_context(|| format!("user {} not found", username.as_str()))
 }
 
 /// The whole of stdin, less one trailing newline (what `echo` or a here-string adds).

@@ -74,6 +74,14 @@ pub struct Config {
     /// How long a client record may be served from memory; client changes made elsewhere
     /// take effect within this time. Zero reads the database on every request.
     pub client_cache: Duration,
+    /// A login session ends after this long unused...
+    pub session_idle: Duration,
+    /// ...and this long after login in any case.
+    pub session_lifetime: Duration,
+    /// Each refresh token's lifetime (rotation issues a fresh one).
+    pub refresh_token_lifetime: Duration,
+    /// How long a rotated refresh token, retried by its client, gets the same answer.
+    pub refresh_grace: Duration,
 }
 
 impl Config {
@@ -132,7 +140,32 @@ impl Config {
             },
             key_refresh: Duration::from_secs(parse_or("key_refresh_secs", get, 2)?),
             client_cache: Duration::from_secs(parse_or("client_cache_secs", get, 1)?),
+            session_idle: Duration::from_secs(parse_or("session_idle_secs", get, 12 * 3600)?),
+            session_lifetime: Duration::from_secs(parse_or(
+                "session_lifetime_secs",
+                get,
+                7 * 86_400,
+            )?),
+            refresh_token_lifetime: Duration::from_secs(parse_or(
+                "refresh_token_lifetime_secs",
+                get,
+                30 * 86_400,
+            )?),
+            refresh_grace: Duration::from_secs(parse_or("refresh_grace_secs", get, 10)?),
         };
+        if config.session_idle.is_zero() || config.session_lifetime < config.session_idle {
+            return Err(invalid(
+                "session_idle_secs",
+                "must be at least 1 and at most session_lifetime_secs",
+            ));
+        }
+        if config.refresh_token_lifetime.is_zero() {
+            return Err(invalid("refresh_token_lifetime_secs", "must be at least 1"));
+        }
+        // Longer would make the grace period a replay window, not a retry allowance.
+        if config.refresh_grace > Duration::from_secs(300) {
+            return Err(invalid("refresh_grace_secs", "must be at most 300"));
+        }
         if config.client_cache > Duration::from_secs(60) {
             return Err(invalid("client_cache_secs", "must be at most 60"));
         }

@@ -29,6 +29,10 @@ pub const SETTINGS: &[&str] = &[
     "key_rotation_days",
     "key_refresh_secs",
     "client_cache_secs",
+    "session_idle_secs",
+    "session_lifetime_secs",
+    "refresh_token_lifetime_secs",
+    "refresh_grace_secs",
 ];
 
 pub fn env_var(setting: &str) -> String {

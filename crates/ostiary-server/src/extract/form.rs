@@ -59,37 +59,56 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                mime.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
-            return Err(ApiError::with_status(
-                OAuthError::new(
-                    ErrorCode::InvalidRequest,
-                    "the body must be application/x-www-form-urlencoded",
-                ),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ));
-        }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                ApiError::with_status(
-                    OAuthError::new(
-                        ErrorCode::InvalidRequest,
-                        "the request body could not be read or is too large",
-                    ),
-                    rejection.status(),
-                )
-            })?;
+        let body = form_body(request, state).await?;
         Self::parse(&body).map_err(ApiError::from)
     }
+}
+
+/// Every parameter of a form in order, repeats included: for the authorization request,
+/// whose parser decides what may repeat, and for the HTML forms.
+#[derive(Debug, Default)]
+pub struct FormPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for FormPairs {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = form_body(request, state).await?;
+        Ok(Self(form_urlencoded::parse(&body).into_owned().collect()))
+    }
+}
+
+/// The body of an `application/x-www-form-urlencoded` request: 415 for any other type.
+async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_form = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(ApiError::with_status(
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "the body must be application/x-www-form-urlencoded",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ));
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            ApiError::with_status(
+                OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "the request body could not be read or is too large",
+                ),
+                rejection.status(),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -8,30 +8,54 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::state::AppState;
+use crate::state::{AppState, ID_TOKEN_ALGS};
 
 /// Endpoint paths, relative to the issuer.
 pub const TOKEN_PATH: &str = "/token";
 pub const INTROSPECTION_PATH: &str = "/introspect";
 pub const REVOCATION_PATH: &str = "/revoke";
 pub const JWKS_PATH: &str = "/jwks.json";
+pub const AUTHORIZATION_PATH: &str = "/authorize";
+pub const USERINFO_PATH: &str = ostiary_core::token::USERINFO_PATH;
+pub const END_SESSION_PATH: &str = "/logout";
+
+/// The scopes OpenID Connect defines and Ostiary serves (clients are registered for them).
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 pub fn metadata(config: &Config) -> Value {
     let base = config.issuer.trim_end_matches('/');
     let endpoint = |path: &str| format!("{base}{path}");
-    let secret_methods = ["client_secret_basic", "client_secret_post"];
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let id_token_algs: Vec<&str> = ID_TOKEN_ALGS.iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": config.issuer,
+        "authorization_endpoint": endpoint(AUTHORIZATION_PATH),
         "token_endpoint": endpoint(TOKEN_PATH),
+        "userinfo_endpoint": endpoint(USERINFO_PATH),
+        "end_session_endpoint": endpoint(END_SESSION_PATH),
         "jwks_uri": endpoint(JWKS_PATH),
         "introspection_endpoint": endpoint(INTROSPECTION_PATH),
         "revocation_endpoint": endpoint(REVOCATION_PATH),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": secret_methods,
-        "introspection_endpoint_auth_methods_supported": secret_methods,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": OIDC_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": id_token_algs,
+        "claims_supported": [
+            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+            "amr", "preferred_username", "email", "email_verified"
+        ],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         "access_token_signing_alg_values_supported": [config.access_token_alg.as_str()],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
     })
 }
 

@@ -1,13 +1,18 @@
 //! One file per endpoint. A handler extracts typed input, calls one core function and maps
 //! the result.
 
+pub mod authorize;
+pub mod consent;
 pub mod discovery;
 pub mod fallback;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod login;
+pub mod logout;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use std::sync::Arc;
 

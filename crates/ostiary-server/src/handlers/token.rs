@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ostiary_core::client::GrantType;
+use ostiary_core::client::{Client, GrantType};
+use ostiary_core::token::{CodeRedemption, GrantError, TokenResponse, UserTokens};
 use ostiary_core::{ErrorCode, OAuthError};
 
 use super::{authenticate, no_store};
@@ -32,13 +33,31 @@ pub async fn token(
             "this grant type is not supported",
         )
     })?;
-    let response = match grant {
-        GrantType::ClientCredentials => {
+    let (response, subject) = match grant {
+        GrantType::ClientCredentials => (
             state
                 .tokens
-                .client_credentials(&client, form.get("scope"), form.all("resource"))?
+                .client_credentials(&client, form.get("scope"), form.all("resource"))?,
+            client.id.to_string(),
+        ),
+        GrantType::AuthorizationCode => {
+            let redemption = CodeRedemption {
+                code: required(&form, "code")?,
+                redirect_uri: form.get("redirect_uri"),
+                code_verifier: form.get("code_verifier"),
+            };
+            let result = state.tokens.authorization_code(&client, redemption).await;
+            user_tokens(&state, &client, source, result).await?
         }
-        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => {
+        GrantType::RefreshToken => {
+            let presented = required(&form, "refresh_token")?;
+            let result = state
+                .tokens
+                .refresh_token(&client, presented, form.get("scope"))
+                .await;
+            user_tokens(&state, &client, source, result).await?
+        }
+        GrantType::DeviceCode => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "this grant type is not supported by this server yet",
@@ -53,8 +72,39 @@ pub async fn token(
         format!("client:{}", client.id),
     )
     .client(client.id.as_str())
-    .subject(client.id.as_str())
+    .subject(subject)
     .source_ip(source.to_text());
     state.audit.record(event).await;
     Ok(no_store(Json(response)))
+}
+
+fn required<'f>(form: &'f OAuthForm, name: &'static str) -> Result<&'f str, OAuthError> {
+    form.get(name)
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, format!("{name} is required")))
+}
+
+/// The response of a user grant and its user; a replay is audited before it is refused.
+async fn user_tokens(
+    state: &AppState,
+    client: &Client,
+    source: SourceIp,
+    result: Result<UserTokens, GrantError>,
+) -> Result<(TokenResponse, String), OAuthError> {
+    match result {
+        Ok(tokens) => Ok((tokens.response, tokens.user_id.to_string())),
+        Err(GrantError::Refused(error)) => Err(error),
+        Err(GrantError::Replayed { user_id, error }) => {
+            let event = AuditEvent::new(
+                state.clock.now_seconds(),
+                AuditEventType::ReuseDetected,
+                format!("client:{}", client.id),
+            )
+            .client(client.id.as_str())
+            .subject(user_id.to_string())
+            .source_ip(source.to_text())
+            .failed("grant_revoked");
+            state.audit.record(event).await;
+            Err(error)
+        }
+    }
 }

@@ -12,8 +12,9 @@ macro_rules! impl_client_store {
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                      grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
-                     post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
+                     id_token_alg, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -27,6 +28,7 @@ macro_rules! impl_client_store {
                 .bind(row.post_logout_redirect_uris)
                 .bind(row.skip_consent)
                 .bind(row.access_token_lifetime_secs)
+                .bind(row.id_token_alg)
                 .bind(row.created_at)
                 .execute(&self.pool)
                 .await
@@ -67,11 +69,32 @@ macro_rules! impl_client_store {
                 &self,
                 id: &ostiary_core::client::ClientId,
             ) -> Result<bool, ostiary_core::StoreError> {
+                // The client's codes, grants, refresh tokens and consents go with it (ON DELETE
+                // CASCADE). The access tokens its grants issued are recorded as revoked first,
+                // in the same transaction, so introspection refuses them until they expire;
+                // already expired ones are dropped by `purge_expired_revocations`.
+                let mut tx = self.begin_write().await?;
+                for statement in [
+                    "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) \
+                     SELECT access_jti, client_id, access_expires_at FROM grants \
+                     WHERE client_id = $1 ON CONFLICT (jti) DO NOTHING",
+                    "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) \
+                     SELECT r.access_jti, g.client_id, r.access_expires_at \
+                     FROM refresh_tokens AS r JOIN grants AS g ON g.grant_id = r.grant_id \
+                     WHERE g.client_id = $1 ON CONFLICT (jti) DO NOTHING",
+                ] {
+                    sqlx::query(statement)
+                        .bind(id.as_str().to_owned())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?;
+                }
                 let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
                     .bind(id.as_str().to_owned())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err($crate::error::backend)?;
+                tx.commit().await.map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
             }
 

@@ -3,5 +3,8 @@
 
 pub(crate) mod audit;
 pub(crate) mod clients;
+pub(crate) mod grants;
 pub(crate) mod keys;
+pub(crate) mod revoke;
+pub(crate) mod sessions;
 pub(crate) mod users;

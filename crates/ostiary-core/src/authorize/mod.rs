@@ -1,0 +1,233 @@
+//! The authorization endpoint's decisions: who must log in, who must consent, and the
+//! authorization codes issued once both are settled.
+
+mod request;
+mod response;
+
+pub use request::{AuthorizationRequest, AuthorizeError, MAX_NONCE_LEN, MAX_STATE_LEN, Prompt};
+pub use response::redirect_url;
+
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::Clock;
+use crate::client_cache::ClientCache;
+use crate::error::{ErrorCode, OAuthError};
+use crate::grant::{AuthorizationCode, Consent};
+use crate::random::random_token;
+use crate::secret::SecretHash;
+use crate::session::Session;
+use crate::store::{Store, StoreError};
+
+/// RFC 9700 4.2.1 and the OAuth 2.1 draft: codes are short-lived.
+pub const CODE_LIFETIME: Duration = Duration::seconds(60);
+
+/// What the user agent is shown next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Login,
+    Consent,
+    /// Back to the client, with a code or an error.
+    Redirect(String),
+}
+
+#[derive(Debug)]
+pub struct Authorizer {
+    store: Arc<dyn Store>,
+    clients: Arc<ClientCache>,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+}
+
+pub(crate) fn unavailable(e: StoreError) -> OAuthError {
+    tracing::error!(error = %crate::error_chain(&e), "store failed");
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+}
+
+impl Authorizer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clients: Arc<ClientCache>,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+    ) -> Self {
+        Self {
+            store,
+            clients,
+            clock,
+            issuer,
+        }
+    }
+
+    pub async fn parse(
+        &self,
+        params: Vec<(String, String)>,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        request::parse_request(params, &self.clients).await
+    }
+
+    /// The URL an error goes back to the client at (`None`: show a page instead).
+    pub fn error_url(&self, error: &AuthorizeError) -> Option<String> {
+        match error {
+            AuthorizeError::Page(_) => None,
+            AuthorizeError::Redirect {
+                redirect_uri,
+                state,
+                error,
+            } => redirect_url(redirect_uri, &self.issuer, state.as_deref(), Err(error)),
+        }
+    }
+
+    fn reply(&self, request: &AuthorizationRequest, outcome: Result<&str, &OAuthError>) -> Next {
+        match redirect_url(
+            &request.redirect_uri,
+            &self.issuer,
+            request.state.as_deref(),
+            outcome,
+        ) {
+            Some(url) => Next::Redirect(url),
+            // Registration parsed the URI: this cannot happen; never redirect blindly.
+            None => Next::Login,
+        }
+    }
+
+    fn refuse(&self, request: &AuthorizationRequest, code: ErrorCode, why: &'static str) -> Next {
+        self.reply(request, Err(&OAuthError::new(code, why)))
+    }
+
+    /// What happens next for this request, given the browser's session (if any) and whether
+    /// the user has just logged in within this very request.
+    pub async fn decide(
+        &self,
+        request: &AuthorizationRequest,
+        session: Option<&Session>,
+        just_logged_in: bool,
+    ) -> Result<Next, OAuthError> {
+        let now = self.clock.now();
+        let Some(session) = session else {
+            return Ok(if request.prompt.none {
+                self.refuse(
+                    request,
+                    ErrorCode::LoginRequired,
+                    "the user is not logged in",
+                )
+            } else {
+                Next::Login
+            });
+        };
+        if !just_logged_in {
+            let too_old = request
+                .max_age
+                .is_some_and(|max| (now - session.auth_time).whole_seconds() > max);
+            if request.prompt.login || too_old {
+                return Ok(if request.prompt.none {
+                    self.refuse(
+                        request,
+                        ErrorCode::LoginRequired,
+                        "the login is older than max_age",
+                    )
+                } else {
+                    Next::Login
+                });
+            }
+        }
+        if self.needs_consent(request, session).await? {
+            return Ok(if request.prompt.none {
+                self.refuse(
+                    request,
+                    ErrorCode::ConsentRequired,
+                    "the user has not consented to this request",
+                )
+            } else {
+                Next::Consent
+            });
+        }
+        self.issue_code(request, session).await
+    }
+
+    async fn needs_consent(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+    ) -> Result<bool, OAuthError> {
+        if request.client.skip_consent {
+            return Ok(false);
+        }
+        if request.prompt.consent {
+            return Ok(true);
+        }
+        let consent = self
+            .store
+            .find_consent(&session.user_id, &request.client.id)
+            .await
+            .map_err(unavailable)?;
+        Ok(!consent.is_some_and(|c| request.scopes.iter().all(|s| c.scopes.contains(s))))
+    }
+
+    /// The user approved on the consent page: remembered (with what was approved before),
+    /// then a code.
+    pub async fn approve(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+    ) -> Result<Next, OAuthError> {
+        let previous = self
+            .store
+            .find_consent(&session.user_id, &request.client.id)
+            .await
+            .map_err(unavailable)?;
+        let mut scopes = previous.map(|c| c.scopes).unwrap_or_default();
+        for scope in &request.scopes {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        scopes.sort();
+        self.store
+            .save_consent(&Consent {
+                user_id: session.user_id,
+                client_id: request.client.id.clone(),
+                scopes,
+                granted_at: self.clock.now_seconds(),
+            })
+            .await
+            .map_err(unavailable)?;
+        self.issue_code(request, session).await
+    }
+
+    /// The user denied on the consent page.
+    pub fn deny(&self, request: &AuthorizationRequest) -> Next {
+        self.refuse(
+            request,
+            ErrorCode::AccessDenied,
+            "the user denied the request",
+        )
+    }
+
+    async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+    ) -> Result<Next, OAuthError> {
+        let code = random_token::<32>();
+        let now = self.clock.now_seconds();
+        let record = AuthorizationCode {
+            code_hash: SecretHash::of(&code),
+            grant_id: random_token::<16>(),
+            client_id: request.client.id.clone(),
+            user_id: session.user_id,
+            sid: session.sid.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            code_challenge: request.code_challenge.as_str().to_owned(),
+            nonce: request.nonce.clone(),
+            scopes: request.scopes.clone(),
+            resources: request.resources.clone(),
+            auth_time: session.auth_time,
+            expires_at: now + CODE_LIFETIME,
+            consumed_at: None,
+        };
+        self.store.insert_code(&record).await.map_err(unavailable)?;
+        Ok(self.reply(request, Ok(&code)))
+    }
+}

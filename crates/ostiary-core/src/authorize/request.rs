@@ -1,0 +1,280 @@
+//! Parsing an authorization request (RFC 6749 4.1.1, OpenID Connect Core 3.1.2.1).
+//!
+//! The client and its redirect URI are established first. Until both are, an error is shown
+//! to the user (never redirected, RFC 6749 4.1.2.1); after that, errors go back to the client.
+
+use std::sync::Arc;
+
+use crate::client::{Client, ClientId, GrantType, Scope};
+use crate::client_cache::ClientCache;
+use crate::error::{ErrorCode, OAuthError};
+use crate::pkce::CodeChallenge;
+use crate::token::{resolve_audience, resolve_scope};
+
+/// Longest accepted `state` and `nonce`: generous for any real client, small enough that a
+/// hostile value cannot bloat pages, codes or tokens.
+pub const MAX_STATE_LEN: usize = 2048;
+pub const MAX_NONCE_LEN: usize = 512;
+
+/// OpenID Connect `prompt` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A request whose every parameter was checked against the client.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub client: Arc<Client>,
+    /// As presented: it matched a registered URI (exactly, or by the loopback port rule).
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub code_challenge: CodeChallenge,
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    /// RFC 8707 resources, each registered for the client (empty: the client's default).
+    pub resources: Vec<String>,
+    /// The parameters as received, carried through the login and consent forms.
+    pub params: Vec<(String, String)>,
+}
+
+impl AuthorizationRequest {
+    pub fn has_scope(&self, name: &str) -> bool {
+        self.scopes.iter().any(|s| s.as_str() == name)
+    }
+}
+
+/// Where an error goes.
+#[derive(Debug, Clone)]
+pub enum AuthorizeError {
+    /// The client or redirect URI is not established: shown to the user, never redirected.
+    Page(OAuthError),
+    /// Returned to the client at its redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// The single value of a parameter; a repeated one is an error (RFC 6749 3.1).
+fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, OAuthError> {
+    let mut values = params.iter().filter(|(k, _)| k == name);
+    let first = values.next().map(|(_, v)| v.as_str());
+    if values.next().is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("{name} must not be repeated"),
+        ));
+    }
+    Ok(first.filter(|v| !v.is_empty()))
+}
+
+fn invalid(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRequest, description)
+}
+
+/// Establishes the client and the redirect URI: the only checks whose failure is shown to
+/// the user instead of the client.
+async fn client_and_redirect(
+    params: &[(String, String)],
+    clients: &ClientCache,
+) -> Result<(Arc<Client>, String), OAuthError> {
+    let client_id = single(params, "client_id")?.ok_or(invalid("client_id is required"))?;
+    let unknown = || invalid("the client is unknown");
+    let client_id = ClientId::parse(client_id).map_err(|_| unknown())?;
+    let client = clients
+        .find(&client_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %crate::error_chain(&e), "store failed");
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+        })?
+        .ok_or_else(unknown)?;
+    // OpenID Connect requires it, and OAuth 2.1 whenever several are registered: always
+    // requiring it means no request is ever answered at a URI the client did not name.
+    let redirect_uri =
+        single(params, "redirect_uri")?.ok_or(invalid("redirect_uri is required"))?;
+    if !client.redirect_uris.iter().any(|r| r.matches(redirect_uri)) {
+        return Err(invalid(
+            "redirect_uri is not registered for this client (it must match exactly)",
+        ));
+    }
+    Ok((client, redirect_uri.to_owned()))
+}
+
+/// Parses and checks an authorization request.
+pub async fn parse_request(
+    params: Vec<(String, String)>,
+    clients: &ClientCache,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let (client, redirect_uri) = client_and_redirect(&params, clients)
+        .await
+        .map_err(AuthorizeError::Page)?;
+    // `state` first, so every later error carries it back.
+    let state = match single(&params, "state") {
+        Ok(state) if state.is_none_or(|s| s.len() <= MAX_STATE_LEN) => state.map(str::to_owned),
+        Ok(_) => {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri,
+                state: None,
+                error: invalid("state is too long"),
+            });
+        }
+        Err(error) => {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri,
+                state: None,
+                error,
+            });
+        }
+    };
+    let redirect = |error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+    };
+    let checked = check_parameters(&params, &client).map_err(redirect)?;
+    Ok(AuthorizationRequest {
+        client,
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        scopes: checked.scopes,
+        code_challenge: checked.code_challenge,
+        nonce: checked.nonce,
+        prompt: checked.prompt,
+        max_age: checked.max_age,
+        resources: checked.resources,
+        params,
+    })
+}
+
+struct Checked {
+    scopes: Vec<Scope>,
+    code_challenge: CodeChallenge,
+    nonce: Option<String>,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    resources: Vec<String>,
+}
+
+fn check_parameters(params: &[(String, String)], client: &Client) -> Result<Checked, OAuthError> {
+    if single(params, "request")?.is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if single(params, "request_uri")?.is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match single(params, "response_type")? {
+        Some("code") => {}
+        None => return Err(invalid("response_type is required")),
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !matches!(single(params, "response_mode")?, None | Some("query")) {
+        return Err(invalid("only response_mode=query is supported"));
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let challenge = single(params, "code_challenge")?
+        .ok_or(invalid("code_challenge is required (PKCE with S256)"))?;
+    let code_challenge = CodeChallenge::parse(challenge, single(params, "code_challenge_method")?)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let scopes = resolve_scope(single(params, "scope")?, &client.scopes)?;
+    let nonce = single(params, "nonce")?;
+    if nonce.is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(invalid("nonce is too long"));
+    }
+    let prompt = parse_prompt(single(params, "prompt")?)?;
+    let max_age = single(params, "max_age")?
+        .map(|v| v.parse::<u32>().map(i64::from))
+        .transpose()
+        .map_err(|_| invalid("max_age must be a non-negative number of seconds"))?;
+    let resources: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "resource")
+        .map(|(_, v)| v.clone())
+        .collect();
+    // Only checked here; the audience is resolved again when the code is redeemed.
+    if !resources.is_empty() {
+        resolve_audience(&resources, client)?;
+    }
+    Ok(Checked {
+        scopes,
+        code_challenge,
+        nonce: nonce.map(str::to_owned),
+        prompt,
+        max_age,
+        resources,
+    })
+}
+
+fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    for item in value
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|v| !v.is_empty())
+    {
+        match item {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // One account per session: there is nothing to select.
+            "select_account" => {}
+            _ => return Err(invalid("prompt has an unsupported value")),
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(invalid("prompt=none cannot be combined with other values"));
+    }
+    Ok(prompt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(
+            parse_prompt(Some("login consent")).unwrap(),
+            Prompt {
+                none: false,
+                login: true,
+                consent: true
+            }
+        );
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("bogus")).is_err());
+        assert_eq!(parse_prompt(None).unwrap(), Prompt::default());
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        let params = vec![
+            ("state".to_owned(), "a".to_owned()),
+            ("state".to_owned(), "b".to_owned()),
+        ];
+        assert!(single(&params, "state").is_err());
+        assert_eq!(single(&params, "nonce").unwrap(), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! Login sessions: kept server-side; the browser holds only a random token whose SHA-256 is
+//! the key here.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use time::{Duration, OffsetDateTime};
+
+use crate::Clock;
+use crate::random::random_token;
+use crate::secret::SecretHash;
+use crate::store::{Store, StoreError};
+use crate::user::{User, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie's token: a database leak yields no usable session.
+    pub id_hash: SecretHash,
+    /// Public identifier, the `sid` claim of ID and logout tokens.
+    pub sid: String,
+    pub user_id: UserId,
+    /// When the user authenticated (`auth_time`).
+    pub auth_time: OffsetDateTime,
+    /// Last use, for the idle lifetime.
+    pub last_seen: OffsetDateTime,
+    /// The absolute lifetime's end.
+    pub expires_at: OffsetDateTime,
+}
+
+/// How long a session lasts: idle (since last use) and absolute (since login).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+/// The session cookie's value: 256 random bits, shown to the browser only.
+pub struct SessionToken(SecretString);
+
+impl SessionToken {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(..)")
+    }
+}
+
+/// Writes of `last_seen` are skipped when the last one is this recent: a busy browser does not
+/// turn every page into a database write, and idle expiry is off by at most this much.
+const TOUCH_INTERVAL: Duration = Duration::seconds(60);
+
+#[derive(Debug)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: SessionSettings,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: SessionSettings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> SessionSettings {
+        self.settings
+    }
+
+    /// A new session for a user who has just authenticated. Always a new id: an id known
+    /// before login (fixation) is never promoted.
+    pub async fn start(&self, user: &User) -> Result<(SessionToken, Session), StoreError> {
+        let token = random_token::<32>();
+        let now = self.clock.now_seconds();
+        let session = Session {
+            id_hash: SecretHash::of(&token),
+            sid: random_token::<16>(),
+            user_id: user.id,
+            auth_time: now,
+            last_seen: now,
+            expires_at: now + self.settings.absolute,
+        };
+        self.store.insert_session(&session).await?;
+        Ok((SessionToken(SecretString::from(token)), session))
+    }
+
+    /// The live session a cookie names: within both lifetimes, its user still enabled.
+    pub async fn resume(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        let id_hash = SecretHash::of(token);
+        let Some(session) = self.store.find_session(&id_hash).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if now >= session.expires_at || now >= session.last_seen + self.settings.idle {
+            return Ok(None);
+        }
+        let enabled = self
+            .store
+            .find_user(&session.user_id)
+            .await?
+            .is_some_and(|u| !u.disabled);
+        if !enabled {
+            return Ok(None);
+        }
+        if now - session.last_seen >= TOUCH_INTERVAL {
+            self.store.touch_session(&id_hash, now).await?;
+        }
+        Ok(Some(session))
+    }
+
+    /// Ends a session (logout) and revokes the grants bound to it; offline grants outlive it.
+    pub async fn end(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        let Some(session) = self.store.delete_session(&SecretHash::of(token)).await? else {
+            return Ok(None);
+        };
+        self.store
+            .revoke_session_grants(&session.sid, self.clock.now_seconds())
+            .await?;
+        Ok(Some(session))
+    }
+}

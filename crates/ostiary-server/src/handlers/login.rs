@@ -1,0 +1,166 @@
+//! `GET/POST /login`: the login form. Posted with an authorization request, a successful
+//! login continues that request (consent or the redirect) in the same response.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::PrivateCookieJar;
+use ostiary_core::audit::{AuditEvent, AuditEventType};
+use ostiary_core::user::{User, Username};
+
+use super::authorize::{authorize_error, login_page, show};
+use crate::extract::form::FormPairs;
+use crate::extract::source_ip::SourceIp;
+use crate::metrics::AuthFailure;
+use crate::pages;
+use crate::state::AppState;
+
+/// A standalone sign-in (no application waiting).
+pub async fn login_get(State(state): State<AppState>, jar: PrivateCookieJar) -> Response {
+    let (jar, csrf) = state.cookies.csrf_token(jar);
+    (jar, login_page(StatusCode::OK, None, None, "", &csrf, "")).into_response()
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The form is stale or forged: nothing is done.
+pub(super) fn csrf_failure() -> Response {
+    pages::error_page(
+        StatusCode::FORBIDDEN,
+        "This form has expired or did not come from this site. Go back to the application and \
+         start again.",
+    )
+}
+
+pub async fn login_post(
+    State(state): State<AppState>,
+    jar: PrivateCookieJar,
+    source: SourceIp,
+    FormPairs(form): FormPairs,
+) -> Response {
+    if !state.cookies.csrf_matches(&jar, field(&form, "csrf")) {
+        return csrf_failure();
+    }
+    let encoded_request = field(&form, "request").unwrap_or_default();
+    let request = if encoded_request.is_empty() {
+        None
+    } else {
+        let params = form_urlencoded::parse(encoded_request.as_bytes())
+            .into_owned()
+            .collect();
+        match state.authorizer.parse(params).await {
+            Ok(request) => Some(request),
+            Err(error) => return authorize_error(&state, &error),
+        }
+    };
+    let username = field(&form, "username").unwrap_or_default();
+    let password = field(&form, "password").unwrap_or_default();
+    let Some(user) = check_password(&state, username, password, source).await else {
+        let (jar, csrf) = state.cookies.csrf_token(jar);
+        let page = login_page(
+            StatusCode::UNAUTHORIZED,
+            request.as_ref().map(|r| r.client.name.as_str()),
+            Some("Incorrect username or password."),
+            username,
+            &csrf,
+            encoded_request,
+        );
+        return (jar, page).into_response();
+    };
+
+    // A new session id at every login (no fixation); the browser's old session ends.
+    if let Some(old) = state.cookies.session_token(&jar)
+        && let Err(e) = state.sessions.end(&old).await
+    {
+        tracing::error!(error = %ostiary_core::error_chain(&e), "ending the old session failed");
+    }
+    let (token, session) = match state.sessions.start(&user).await {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::error!(error = %ostiary_core::error_chain(&e), "starting a session failed");
+            return pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing in is not possible right now. Try again later.",
+            );
+        }
+    };
+    state
+        .audit
+        .record(
+            AuditEvent::new(
+                state.clock.now_seconds(),
+                AuditEventType::LoginSucceeded,
+                format!("user:{}", user.id),
+            )
+            .subject(user.id.to_string())
+            .source_ip(source.to_text()),
+        )
+        .await;
+    let jar = state
+        .cookies
+        .with_session(jar, token.expose(), state.sessions.settings().absolute);
+    match request {
+        Some(request) => {
+            let next = state
+                .authorizer
+                .decide(&request, Some(&session), true)
+                .await;
+            show(&state, jar, &request, Some(&session), next).await
+        }
+        None => (
+            jar,
+            pages::message_page("Signed in", "You are signed in. You can close this page."),
+        )
+            .into_response(),
+    }
+}
+
+/// The user, if the password is theirs and the account enabled. Argon2 runs on the blocking
+/// pool; unknown users cost the same verification. Failures are counted and audited.
+async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    source: SourceIp,
+) -> Option<User> {
+    let user = match Username::parse(username) {
+        Ok(name) => match state.store.find_user_by_username(&name).await {
+            Ok(user) => user,
+            Err(e) => {
+                tracing::error!(error = %ostiary_core::error_chain(&e), "user lookup failed");
+                return None;
+            }
+        },
+        Err(_) => None,
+    };
+    let authenticator = state.authenticator.clone();
+    let candidate = user.clone();
+    let password = password.to_owned();
+    let ok =
+        tokio::task::spawn_blocking(move || authenticator.check(candidate.as_ref(), &password))
+            .await
+            .unwrap_or(false);
+    if ok {
+        return user;
+    }
+    state.metrics.authentication_failed(AuthFailure::User);
+    let mut event = AuditEvent::new(
+        state.clock.now_seconds(),
+        AuditEventType::LoginFailed,
+        "anonymous",
+    )
+    .source_ip(source.to_text())
+    .failed(if user.is_some() {
+        "wrong_password_or_disabled"
+    } else {
+        "unknown_user"
+    });
+    event.subject = user.map(|u| u.id.to_string());
+    state.audit.record(event).await;
+    None
+}

@@ -1,0 +1,142 @@
+//! Server-rendered HTML: the login, consent and message pages (askama templates with
+//! auto-escaping; no scripts), each answered with the page security headers.
+
+mod headers;
+
+pub use headers::{html_security_headers, stylesheet};
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+/// One scope on the consent page, with a plain-language description where it is a standard one.
+#[derive(Debug)]
+pub struct ScopeLine {
+    pub name: String,
+    pub description: Option<&'static str>,
+}
+
+impl ScopeLine {
+    pub fn new(name: &str) -> Self {
+        let description = match name {
+            "openid" => Some("Know who you are (your user id)."),
+            "profile" => Some("See your username."),
+            "email" => Some("See your email address."),
+            "offline_access" => Some("Keep access while you are not signed in."),
+            _ => None,
+        };
+        Self {
+            name: name.to_owned(),
+            description,
+        }
+    }
+}
+
+#[derive(Debug, Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub username: &'a str,
+    pub csrf: &'a str,
+    /// The authorization request, form-encoded, carried to the next step.
+    pub request: &'a str,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<ScopeLine>,
+    pub redirect_host: &'a str,
+    pub csrf: &'a str,
+    pub request: &'a str,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+    pub is_error: bool,
+}
+
+/// A rendered page with its status. Pages carry forms with CSRF tokens: never cached.
+pub fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// An error shown to the user instead of being sent to a client (the client or redirect
+/// URI could not be trusted, or the user's own request was bad).
+pub fn error_page(status: StatusCode, text: &str) -> Response {
+    page(
+        status,
+        &MessagePage {
+            title: "Something went wrong",
+            text,
+            is_error: true,
+        },
+    )
+}
+
+pub fn message_page(title: &str, text: &str) -> Response {
+    page(
+        StatusCode::OK,
+        &MessagePage {
+            title,
+            text,
+            is_error: false,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped() {
+        let html = LoginPage {
+            client_name: Some("<script>alert(1)</script>"),
+            error: None,
+            username: "\"><img src=x>",
+            csrf: "c",
+            request: "a=1&b=\"2\"",
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("\"><img"), "{html}");
+        assert!(html.contains("name=\"username\""));
+        assert!(html.contains("name=\"password\""));
+        assert!(html.contains("name=\"csrf\""));
+    }
+
+    #[test]
+    fn consent_has_both_decisions() {
+        let html = ConsentPage {
+            client_name: "App",
+            username: "alice",
+            scopes: vec![ScopeLine::new("openid"), ScopeLine::new("custom")],
+            redirect_host: "app.example",
+            csrf: "c",
+            request: "",
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains(r#"name="decision" value="approve""#));
+        assert!(html.contains(r#"name="decision" value="deny""#));
+        assert!(html.contains("Know who you are"));
+    }
+}

@@ -1,0 +1,251 @@
+//! Row shapes of sessions, authorization codes, grants, refresh tokens and consents.
+
+use ostiary_core::StoreError;
+use ostiary_core::client::{ClientId, Scope};
+use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, StoredRefreshToken};
+use ostiary_core::secret::SecretHash;
+use ostiary_core::session::Session;
+use ostiary_core::user::UserId;
+use time::OffsetDateTime;
+
+use super::{from_unix, json_list, parse_list};
+
+/// Strings kept as they were written (resources, audiences): checked before they were stored.
+fn verbatim(s: &str) -> Result<String, std::convert::Infallible> {
+    Ok(s.to_owned())
+}
+
+fn hash(bytes: &[u8], record: &'static str) -> Result<SecretHash, StoreError> {
+    SecretHash::from_bytes(bytes).ok_or(StoreError::Corrupt(record))
+}
+
+fn optional_time(t: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+    t.map(from_unix).transpose()
+}
+
+fn scopes(scopes: &[Scope]) -> String {
+    json_list(scopes.iter().map(Scope::as_str))
+}
+
+fn strings(items: &[String]) -> String {
+    json_list(items.iter().map(String::as_str))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub id_hash: Vec<u8>,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+impl SessionRow {
+    pub fn from_session(s: &Session) -> Self {
+        Self {
+            id_hash: s.id_hash.as_bytes().to_vec(),
+            sid: s.sid.clone(),
+            user_id: s.user_id.to_string(),
+            auth_time: s.auth_time.unix_timestamp(),
+            last_seen: s.last_seen.unix_timestamp(),
+            expires_at: s.expires_at.unix_timestamp(),
+        }
+    }
+
+    pub fn into_session(self) -> Result<Session, StoreError> {
+        Ok(Session {
+            id_hash: hash(&self.id_hash, "session")?,
+            sid: self.sid,
+            user_id: UserId::parse(&self.user_id).map_err(|_| StoreError::Corrupt("session"))?,
+            auth_time: from_unix(self.auth_time)?,
+            last_seen: from_unix(self.last_seen)?,
+            expires_at: from_unix(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CodeRow {
+    pub code_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub scopes: String,
+    pub resources: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+impl CodeRow {
+    pub fn from_code(c: &AuthorizationCode) -> Self {
+        Self {
+            code_hash: c.code_hash.as_bytes().to_vec(),
+            grant_id: c.grant_id.clone(),
+            client_id: c.client_id.as_str().to_owned(),
+            user_id: c.user_id.to_string(),
+            sid: c.sid.clone(),
+            redirect_uri: c.redirect_uri.clone(),
+            code_challenge: c.code_challenge.clone(),
+            nonce: c.nonce.clone(),
+            scopes: scopes(&c.scopes),
+            resources: strings(&c.resources),
+            auth_time: c.auth_time.unix_timestamp(),
+            expires_at: c.expires_at.unix_timestamp(),
+            consumed_at: c.consumed_at.map(OffsetDateTime::unix_timestamp),
+        }
+    }
+
+    pub fn into_code(self) -> Result<AuthorizationCode, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("authorization code");
+        Ok(AuthorizationCode {
+            code_hash: hash(&self.code_hash, "authorization code")?,
+            grant_id: self.grant_id,
+            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
+            sid: self.sid,
+            redirect_uri: self.redirect_uri,
+            code_challenge: self.code_challenge,
+            nonce: self.nonce,
+            scopes: parse_list(&self.scopes, Scope::parse)?,
+            resources: parse_list(&self.resources, verbatim)?,
+            auth_time: from_unix(self.auth_time)?,
+            expires_at: from_unix(self.expires_at)?,
+            consumed_at: optional_time(self.consumed_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: String,
+    pub offline: bool,
+    pub scopes: String,
+    pub audiences: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub access_jti: String,
+    pub access_expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl GrantRow {
+    pub fn from_grant(g: &Grant) -> Self {
+        Self {
+            grant_id: g.grant_id.clone(),
+            client_id: g.client_id.as_str().to_owned(),
+            user_id: g.user_id.to_string(),
+            sid: g.sid.clone(),
+            offline: g.offline,
+            scopes: scopes(&g.scopes),
+            audiences: strings(&g.audiences),
+            auth_time: g.auth_time.unix_timestamp(),
+            created_at: g.created_at.unix_timestamp(),
+            access_jti: g.access_jti.clone(),
+            access_expires_at: g.access_expires_at.unix_timestamp(),
+            revoked_at: g.revoked_at.map(OffsetDateTime::unix_timestamp),
+        }
+    }
+
+    pub fn into_grant(self) -> Result<Grant, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("grant");
+        Ok(Grant {
+            grant_id: self.grant_id,
+            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
+            sid: self.sid,
+            offline: self.offline,
+            scopes: parse_list(&self.scopes, Scope::parse)?,
+            audiences: parse_list(&self.audiences, verbatim)?,
+            auth_time: from_unix(self.auth_time)?,
+            created_at: from_unix(self.created_at)?,
+            access_jti: self.access_jti,
+            access_expires_at: from_unix(self.access_expires_at)?,
+            revoked_at: optional_time(self.revoked_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    pub token_hash: Vec<u8>,
+    pub grant_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub access_jti: String,
+    pub access_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub rotation_answer: Option<Vec<u8>>,
+}
+
+impl RefreshTokenRow {
+    /// A token as first written: not rotated.
+    pub fn from_token(t: &RefreshToken) -> Self {
+        Self {
+            token_hash: t.token_hash.as_bytes().to_vec(),
+            grant_id: t.grant_id.clone(),
+            issued_at: t.issued_at.unix_timestamp(),
+            expires_at: t.expires_at.unix_timestamp(),
+            access_jti: t.access_jti.clone(),
+            access_expires_at: t.access_expires_at.unix_timestamp(),
+            rotated_at: None,
+            rotation_answer: None,
+        }
+    }
+
+    pub fn into_stored(self) -> Result<StoredRefreshToken, StoreError> {
+        // A rotation writes both columns at once; one without the other is not ours.
+        if self.rotated_at.is_some() != self.rotation_answer.is_some() {
+            return Err(StoreError::Corrupt("refresh token"));
+        }
+        Ok(StoredRefreshToken {
+            token: RefreshToken {
+                token_hash: hash(&self.token_hash, "refresh token")?,
+                grant_id: self.grant_id,
+                issued_at: from_unix(self.issued_at)?,
+                expires_at: from_unix(self.expires_at)?,
+                access_jti: self.access_jti,
+                access_expires_at: from_unix(self.access_expires_at)?,
+            },
+            rotated_at: optional_time(self.rotated_at)?,
+            rotation_answer: self.rotation_answer,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ConsentRow {
+    pub user_id: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub granted_at: i64,
+}
+
+impl ConsentRow {
+    pub fn from_consent(c: &Consent) -> Self {
+        Self {
+            user_id: c.user_id.to_string(),
+            client_id: c.client_id.as_str().to_owned(),
+            scopes: scopes(&c.scopes),
+            granted_at: c.granted_at.unix_timestamp(),
+        }
+    }
+
+    pub fn into_consent(self) -> Result<Consent, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("consent");
+        Ok(Consent {
+            user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
+            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            scopes: parse_list(&self.scopes, Scope::parse)?,
+            granted_at: from_unix(self.granted_at)?,
+        })
+    }
+}

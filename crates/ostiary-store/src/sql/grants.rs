@@ -1,0 +1,396 @@
+//! `GrantStore` for both backends: codes, grants, refresh tokens and consents.
+//!
+//! Every method that writes more than one statement runs in `begin_write()` (per backend:
+//! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL). Single use of codes and
+//! refresh tokens rests on compare-and-set `UPDATE ... WHERE <not yet used>`: whichever
+//! transaction changes the row wins, every other one sees zero rows changed and writes nothing.
+
+/// Inserts a refresh token as first written (not rotated) in the transaction `$tx`.
+macro_rules! insert_refresh_token {
+    ($tx:expr, $token:expr) => {{
+        let row = $crate::rows::RefreshTokenRow::from_token($token);
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
+             access_expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.token_hash)
+        .bind(row.grant_id)
+        .bind(row.issued_at)
+        .bind(row.expires_at)
+        .bind(row.access_jti)
+        .bind(row.access_expires_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::error::write_error("refresh token"))?;
+    }};
+}
+
+macro_rules! impl_grant_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl ostiary_core::GrantStore for $store {
+            async fn insert_code(
+                &self,
+                code: &ostiary_core::grant::AuthorizationCode,
+            ) -> Result<(), ostiary_core::StoreError> {
+                let row = $crate::rows::CodeRow::from_code(code);
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, sid, \
+                     redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
+                     consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(row.code_hash)
+                .bind(row.grant_id)
+                .bind(row.client_id)
+                .bind(row.user_id)
+                .bind(row.sid)
+                .bind(row.redirect_uri)
+                .bind(row.code_challenge)
+                .bind(row.nonce)
+                .bind(row.scopes)
+                .bind(row.resources)
+                .bind(row.auth_time)
+                .bind(row.expires_at)
+                .bind(row.consumed_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::write_error("authorization code"))?;
+                Ok(())
+            }
+
+            async fn find_code(
+                &self,
+                code_hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<Option<ostiary_core::grant::AuthorizationCode>, ostiary_core::StoreError>
+            {
+                sqlx::query_as::<_, $crate::rows::CodeRow>(
+                    "SELECT * FROM authorization_codes WHERE code_hash = $1",
+                )
+                .bind(code_hash.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::CodeRow::into_code)
+                .transpose()
+            }
+
+            async fn redeem_code(
+                &self,
+                code_hash: &ostiary_core::secret::SecretHash,
+                at: time::OffsetDateTime,
+                grant: &ostiary_core::grant::Grant,
+                refresh: Option<&ostiary_core::grant::RefreshToken>,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let consumed = sqlx::query(
+                    "UPDATE authorization_codes SET consumed_at = $1 \
+                     WHERE code_hash = $2 AND consumed_at IS NULL",
+                )
+                .bind(at.unix_timestamp())
+                .bind(code_hash.as_bytes().to_vec())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
+                if consumed.rows_affected() != 1 {
+                    // Lost the race, a replay, or an unknown code: nothing may be issued.
+                    tx.rollback().await.map_err($crate::error::backend)?;
+                    return Ok(false);
+                }
+                let row = $crate::rows::GrantRow::from_grant(grant);
+                sqlx::query(
+                    "INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, \
+                     audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(row.grant_id)
+                .bind(row.client_id)
+                .bind(row.user_id)
+                .bind(row.sid)
+                .bind(row.offline)
+                .bind(row.scopes)
+                .bind(row.audiences)
+                .bind(row.auth_time)
+                .bind(row.created_at)
+                .bind(row.access_jti)
+                .bind(row.access_expires_at)
+                .bind(row.revoked_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::write_error("grant"))?;
+                if let Some(token) = refresh {
+                    $crate::sql::grants::insert_refresh_token!(tx, token);
+                }
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(true)
+            }
+
+            async fn find_grant(
+                &self,
+                grant_id: &str,
+            ) -> Result<Option<ostiary_core::grant::Grant>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::GrantRow>(
+                    "SELECT * FROM grants WHERE grant_id = $1",
+                )
+                .bind(grant_id.to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::GrantRow::into_grant)
+                .transpose()
+            }
+
+            async fn find_refresh_token(
+                &self,
+                token_hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<Option<ostiary_core::grant::StoredRefreshToken>, ostiary_core::StoreError>
+            {
+                sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
+                    "SELECT * FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::RefreshTokenRow::into_stored)
+                .transpose()
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old: &ostiary_core::secret::SecretHash,
+                at: time::OffsetDateTime,
+                answer: &[u8],
+                new: &ostiary_core::grant::RefreshToken,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let mut tx = self.begin_write().await?;
+                // The old token must belong to the family the new one joins: a token can never
+                // be rotated into another grant.
+                let rotated = sqlx::query(
+                    "UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2 \
+                     WHERE token_hash = $3 AND rotated_at IS NULL AND grant_id = $4",
+                )
+                .bind(at.unix_timestamp())
+                .bind(answer.to_vec())
+                .bind(old.as_bytes().to_vec())
+                .bind(new.grant_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
+                if rotated.rows_affected() != 1 {
+                    tx.rollback().await.map_err($crate::error::backend)?;
+                    return Ok(false);
+                }
+                // A no-op write that row-locks the grant, and refuses a revoked one. Without it a
+                // PostgreSQL revocation committing between the caller's check of the grant and
+                // this insert would miss the new token's access token; with it, revocation and
+                // rotation of one family are serialised (SQLite's write lock already does that).
+                let live = sqlx::query(
+                    "UPDATE grants SET revoked_at = revoked_at \
+                     WHERE grant_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(new.grant_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
+                if live.rows_affected() != 1 {
+                    tx.rollback().await.map_err($crate::error::backend)?;
+                    return Ok(false);
+                }
+                $crate::sql::grants::insert_refresh_token!(tx, new);
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(true)
+            }
+
+            async fn revoke_grant(
+                &self,
+                grant_id: &str,
+                at: time::OffsetDateTime,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let revoked = $crate::sql::revoke::revoke_grants!(
+                    tx,
+                    at,
+                    "g.grant_id = $2",
+                    grant_id.to_owned()
+                );
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(revoked > 0)
+            }
+
+            async fn revoke_session_grants(
+                &self,
+                sid: &str,
+                at: time::OffsetDateTime,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                // Offline grants (offline_access) outlive the login session by design.
+                let mut tx = self.begin_write().await?;
+                let revoked = $crate::sql::revoke::revoke_grants!(
+                    tx,
+                    at,
+                    "g.sid = $2 AND g.offline = FALSE",
+                    sid.to_owned()
+                );
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(revoked)
+            }
+
+            async fn revoke_user_grants(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+                client_id: Option<&ostiary_core::client::ClientId>,
+                at: time::OffsetDateTime,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let mut tx = self.begin_write().await?;
+                // Two statements rather than `($3 IS NULL OR ...)`, so that each keeps a plan
+                // that uses the (user_id, client_id) index.
+                let revoked = match client_id {
+                    None => $crate::sql::revoke::revoke_grants!(
+                        tx,
+                        at,
+                        "g.user_id = $2",
+                        user_id.to_string()
+                    ),
+                    Some(client_id) => $crate::sql::revoke::revoke_grants!(
+                        tx,
+                        at,
+                        "g.user_id = $2 AND g.client_id = $3",
+                        user_id.to_string(),
+                        client_id.as_str().to_owned()
+                    ),
+                };
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(revoked)
+            }
+
+            async fn revoke_everything(
+                &self,
+                at: time::OffsetDateTime,
+            ) -> Result<ostiary_core::grant::RevokedEverything, ostiary_core::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let sessions = sqlx::query("DELETE FROM sessions")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::error::backend)?
+                    .rows_affected();
+                // Codes before grants: a redemption in flight either finished first (its code
+                // row lock makes this wait, and its grant is then revoked below) or finds its
+                // code consumed and issues nothing.
+                let codes = sqlx::query(
+                    "UPDATE authorization_codes SET consumed_at = $1 WHERE consumed_at IS NULL",
+                )
+                .bind(at.unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?
+                .rows_affected();
+                let grants = $crate::sql::revoke::revoke_grants!(tx, at, "TRUE");
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(ostiary_core::grant::RevokedEverything {
+                    sessions,
+                    codes,
+                    grants,
+                })
+            }
+
+            async fn purge_expired_grants(
+                &self,
+                before: time::OffsetDateTime,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let before = before.unix_timestamp();
+                let mut tx = self.begin_write().await?;
+                let mut purged = 0;
+                for statement in [
+                    "DELETE FROM authorization_codes WHERE expires_at < $1",
+                    "DELETE FROM refresh_tokens WHERE expires_at < $1",
+                    // A grant goes only when nothing can refer to it any more: no code whose
+                    // replay must find it, no refresh token, no access token still valid.
+                    "DELETE FROM grants WHERE access_expires_at < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM authorization_codes AS c \
+                     WHERE c.grant_id = grants.grant_id) \
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens AS r \
+                     WHERE r.grant_id = grants.grant_id)",
+                ] {
+                    purged += sqlx::query(statement)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?
+                        .rows_affected();
+                }
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(purged)
+            }
+
+            async fn find_consent(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+                client_id: &ostiary_core::client::ClientId,
+            ) -> Result<Option<ostiary_core::grant::Consent>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::ConsentRow>(
+                    "SELECT * FROM consents WHERE user_id = $1 AND client_id = $2",
+                )
+                .bind(user_id.to_string())
+                .bind(client_id.as_str().to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::ConsentRow::into_consent)
+                .transpose()
+            }
+
+            async fn save_consent(
+                &self,
+                consent: &ostiary_core::grant::Consent,
+            ) -> Result<(), ostiary_core::StoreError> {
+                let row = $crate::rows::ConsentRow::from_consent(consent);
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, scopes, granted_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) \
+                     DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                )
+                .bind(row.user_id)
+                .bind(row.client_id)
+                .bind(row.scopes)
+                .bind(row.granted_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::write_error("consent"))?;
+                Ok(())
+            }
+
+            async fn delete_consent(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+                client_id: &ostiary_core::client::ClientId,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let done =
+                    sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                        .bind(user_id.to_string())
+                        .bind(client_id.as_str().to_owned())
+                        .execute(&self.pool)
+                        .await
+                        .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn list_consents(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+            ) -> Result<Vec<ostiary_core::grant::Consent>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::ConsentRow>(
+                    "SELECT * FROM consents WHERE user_id = $1 ORDER BY client_id",
+                )
+                .bind(user_id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .into_iter()
+                .map($crate::rows::ConsentRow::into_consent)
+                .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_grant_store;
+pub(crate) use insert_refresh_token;

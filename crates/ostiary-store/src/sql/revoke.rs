@@ -1,0 +1,61 @@
+//! Grant revocation, shared by every `revoke_*` method of `GrantStore`.
+//!
+//! Both backends accept the statements here: `UPDATE ... AS g`, `INSERT ... SELECT ... ON
+//! CONFLICT (jti) DO NOTHING` (SQLite needs the `WHERE` these selects always have to tell the
+//! upsert clause from a join constraint), and `$n` placeholders used more than once.
+
+/// Inside the write transaction `$tx`, revokes the live grants matching `$filter` (a SQL
+/// condition on the alias `g`; its placeholders start at `$2`, bound from `$bind`), at `$at`.
+/// The unexpired access tokens of those grants and of their refresh tokens join the revoked
+/// access tokens in the same transaction. Evaluates to the number of grants revoked; returns
+/// early from the enclosing function on a database error.
+///
+/// The grants are marked first and the tokens then selected by `revoked_at = $at`, so exactly
+/// the grants this statement revoked are covered even when a concurrent redemption committed
+/// a new grant in between (PostgreSQL runs each statement on a fresh snapshot). A grant another
+/// transaction revoked in the same second may be covered twice; the upsert makes that a no-op.
+macro_rules! revoke_grants {
+    ($tx:expr, $at:expr, $filter:literal $(, $bind:expr)* $(,)?) => {{
+        let at: i64 = $at.unix_timestamp();
+        let revoked = sqlx::query(concat!(
+            "UPDATE grants AS g SET revoked_at = $1 WHERE g.revoked_at IS NULL AND ",
+            $filter
+        ))
+        .bind(at)
+        $(.bind($bind))*
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::error::backend)?
+        .rows_affected();
+        if revoked > 0 {
+            sqlx::query(concat!(
+                "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) \
+                 SELECT g.access_jti, g.client_id, g.access_expires_at FROM grants AS g \
+                 WHERE g.revoked_at = $1 AND g.access_expires_at > $1 AND ",
+                $filter,
+                " ON CONFLICT (jti) DO NOTHING"
+            ))
+            .bind(at)
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::error::backend)?;
+            sqlx::query(concat!(
+                "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) \
+                 SELECT r.access_jti, g.client_id, r.access_expires_at \
+                 FROM refresh_tokens AS r JOIN grants AS g ON g.grant_id = r.grant_id \
+                 WHERE g.revoked_at = $1 AND r.access_expires_at > $1 AND ",
+                $filter,
+                " ON CONFLICT (jti) DO NOTHING"
+            ))
+            .bind(at)
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::error::backend)?;
+        }
+        revoked
+    }};
+}
+
+pub(crate) use revoke_grants;

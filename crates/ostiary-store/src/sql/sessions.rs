@@ -1,0 +1,102 @@
+//! `SessionStore` for both backends.
+
+macro_rules! impl_session_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl ostiary_core::SessionStore for $store {
+            async fn insert_session(
+                &self,
+                session: &ostiary_core::session::Session,
+            ) -> Result<(), ostiary_core::StoreError> {
+                let row = $crate::rows::SessionRow::from_session(session);
+                sqlx::query(
+                    "INSERT INTO sessions (id_hash, sid, user_id, auth_time, last_seen, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(row.id_hash)
+                .bind(row.sid)
+                .bind(row.user_id)
+                .bind(row.auth_time)
+                .bind(row.last_seen)
+                .bind(row.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::write_error("session"))?;
+                Ok(())
+            }
+
+            async fn find_session(
+                &self,
+                id_hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<Option<ostiary_core::session::Session>, ostiary_core::StoreError> {
+                // Expired sessions are returned too: the core decides what expiry means.
+                sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    "SELECT * FROM sessions WHERE id_hash = $1",
+                )
+                .bind(id_hash.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::SessionRow::into_session)
+                .transpose()
+            }
+
+            async fn touch_session(
+                &self,
+                id_hash: &ostiary_core::secret::SecretHash,
+                last_seen: time::OffsetDateTime,
+            ) -> Result<(), ostiary_core::StoreError> {
+                sqlx::query("UPDATE sessions SET last_seen = $1 WHERE id_hash = $2")
+                    .bind(last_seen.unix_timestamp())
+                    .bind(id_hash.as_bytes().to_vec())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)?;
+                Ok(())
+            }
+
+            async fn delete_session(
+                &self,
+                id_hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<Option<ostiary_core::session::Session>, ostiary_core::StoreError> {
+                // One statement: of two concurrent logouts only one gets the session back
+                // (and so sends the back-channel logout).
+                sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    "DELETE FROM sessions WHERE id_hash = $1 RETURNING *",
+                )
+                .bind(id_hash.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::SessionRow::into_session)
+                .transpose()
+            }
+
+            async fn delete_user_sessions(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_expired_sessions(
+                &self,
+                now: time::OffsetDateTime,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                    .bind(now.unix_timestamp())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_session_store;
