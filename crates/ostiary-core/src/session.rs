@@ -114,6 +114,14 @@ impl Sessions {
         Ok(Some(session))
     }
 
+    /// How many sessions are live now (within both lifetimes).
+    pub async fn count_live(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        self.store
+            .count_live_sessions(now, now - self.settings.idle)
+            .await
+    }
+
     /// Ends a session (logout) and revokes the grants bound to it; offline grants outlive it.
     pub async fn end(&self, token: &str) -> Result<Option<Session>, StoreError> {
         let Some(session) = self.store.delete_session(&SecretHash::of(token)).await? else {

@@ -111,6 +111,13 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
     /// Ends every session of a user; how many.
     async fn delete_user_sessions(&self, user_id: &UserId) -> Result<u64, StoreError>;
+    /// Sessions within their absolute lifetime (`expires_at > now`) and used since
+    /// `seen_since`: the live sessions, for metrics.
+    async fn count_live_sessions(
+        &self,
+        now: OffsetDateTime,
+        seen_since: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
     /// Drops sessions past their absolute lifetime; how many.
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

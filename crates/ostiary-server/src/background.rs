@@ -17,7 +17,12 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         let mut purge = tokio::time::interval(PURGE_EVERY);
         loop {
             tokio::select! {
-                _ = refresh.tick() => refresh_keys(&state).await,
+                _ = refresh.tick() => {
+                    refresh_keys(&state).await;
+                    if let Err(e) = state.cors.refresh(&*state.store).await {
+                        tracing::warn!(error = %error_chain(&e), "reading CORS origins failed");
+                    }
+                }
                 _ = purge.tick() => purge_expired(&state).await,
             }
         }
@@ -56,6 +61,7 @@ async fn refresh_keys(state: &AppState) {
 /// redeemed code still finds its grant and revokes it.
 async fn purge_expired(state: &AppState) {
     let now = state.clock.now();
+    state.limiter.prune_expired();
     let purged = [
         (
             "revocations",

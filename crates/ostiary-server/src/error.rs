@@ -2,7 +2,7 @@
 //! 401 with `WWW-Authenticate` for `invalid_client`, 503 when the store is unavailable.
 
 use axum::Json;
-use axum::http::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::{ErrorCode, OAuthError};
@@ -12,14 +12,25 @@ use serde_json::json;
 pub struct ApiError {
     error: OAuthError,
     status: Option<StatusCode>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
+    /// 429 with `Retry-After` (RFC 6585 4).
+    pub fn rate_limited(retry_after: std::time::Duration, why: &'static str) -> Self {
+        Self {
+            error: OAuthError::new(ErrorCode::TemporarilyUnavailable, why),
+            status: Some(StatusCode::TOO_MANY_REQUESTS),
+            retry_after: Some(retry_after),
+        }
+    }
+
     /// The same error body with a status other than the code's usual one (413, 415).
     pub fn with_status(error: OAuthError, status: StatusCode) -> Self {
         Self {
             error,
             status: Some(status),
+            retry_after: None,
         }
     }
 }
@@ -29,6 +40,7 @@ impl From<OAuthError> for ApiError {
         Self {
             error,
             status: None,
+            retry_after: None,
         }
     }
 }
@@ -54,6 +66,9 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(wait) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+        }
         if self.error.code == ErrorCode::InvalidClient {
             headers.insert(
                 WWW_AUTHENTICATE,
@@ -62,4 +77,11 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite an immediate retry.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

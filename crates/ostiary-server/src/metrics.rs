@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::state::AppState;
@@ -29,6 +29,8 @@ pub struct Metrics {
     tokens_revoked: IntCounter,
     signing_key_age: IntGaugeVec,
     db_connections: IntGaugeVec,
+    active_sessions: IntGauge,
+    rate_limited: IntCounterVec,
 }
 
 /// Which credential failed: a client's, or a user's password (MFA when it comes).
@@ -36,6 +38,26 @@ pub struct Metrics {
 pub enum AuthFailure {
     Client,
     User,
+}
+
+/// What a 429 limited: failed client authentications, failed logins, or a client's quota.
+#[derive(Debug, Clone, Copy)]
+pub enum RateLimited {
+    Client,
+    Login,
+    Quota,
+}
+
+impl RateLimited {
+    const ALL: [Self; 3] = [Self::Client, Self::Login, Self::Quota];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client_auth",
+            Self::Login => "login",
+            Self::Quota => "quota",
+        }
+    }
 }
 
 impl Metrics {
@@ -88,6 +110,19 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let active_sessions = IntGauge::new(
+            "oauth2_server_active_sessions",
+            "Login sessions within their idle and absolute lifetimes",
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "oauth2_server_rate_limited_total",
+                "Requests refused with 429, by what was limited",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(active_sessions.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(tokens_issued.clone()))?;
@@ -96,7 +131,12 @@ impl Metrics {
         registry.register(Box::new(signing_key_age.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
         // Present from the start, so alerts on rate() have a series before the first failure.
-        failed_authentications.with_label_values(&["client"]);
+        for kind in ["client", "user"] {
+            failed_authentications.with_label_values(&[kind]);
+        }
+        for kind in RateLimited::ALL {
+            rate_limited.with_label_values(&[kind.as_str()]);
+        }
         Ok(Self {
             registry,
             http_requests,
@@ -106,6 +146,8 @@ impl Metrics {
             tokens_revoked,
             signing_key_age,
             db_connections,
+            active_sessions,
+            rate_limited,
         })
     }
 
@@ -119,6 +161,10 @@ impl Metrics {
             AuthFailure::User => "user",
         };
         self.failed_authentications.with_label_values(&[kind]).inc();
+    }
+
+    pub fn rate_limited(&self, kind: RateLimited) {
+        self.rate_limited.with_label_values(&[kind.as_str()]).inc();
     }
 
     pub fn token_revoked(&self) {
@@ -179,6 +225,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn scrape(State(state): State<AppState>) -> Response {
+    match state.sessions.count_live().await {
+        Ok(n) => state
+            .metrics
+            .active_sessions
+            .set(i64::try_from(n).unwrap_or(i64::MAX)),
+        Err(e) => {
+            tracing::warn!(error = %ostiary_core::error_chain(&e), "counting sessions failed")
+        }
+    }
     match state.metrics.render(&state) {
         Ok(body) => ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response(),
         Err(e) => {

@@ -3,13 +3,15 @@
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Request, StatusCode};
+use axum::http::header::STRICT_TRANSPORT_SECURITY;
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ostiary_core::{ErrorCode, OAuthError};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -18,40 +20,27 @@ use crate::handlers::{
     authorize, consent, discovery, fallback, health, introspect, jwks, login, logout, revoke,
     token, userinfo,
 };
+use crate::metrics;
 use crate::pages;
+use crate::state::AppState;
 
 /// Where the login and consent forms post; not advertised (they are pages, not endpoints).
 pub const LOGIN_PATH: &str = "/login";
 pub const CONSENT_PATH: &str = "/consent";
 pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
-use crate::metrics;
-use crate::state::AppState;
 
 pub fn build(state: AppState) -> Router {
     let body_limit = state.config.http_body_limit_bytes;
     let timeout = state.config.http_request_timeout;
-    Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
+    // What a browser app calls directly: CORS applies here and nowhere else.
+    let browser_api = Router::new()
         .route(discovery::TOKEN_PATH, post(token::token))
-        .route(discovery::INTROSPECTION_PATH, post(introspect::introspect))
         .route(discovery::REVOCATION_PATH, post(revoke::revoke))
-        .route(discovery::JWKS_PATH, get(jwks::jwks))
-        .route(
-            discovery::AUTHORIZATION_PATH,
-            get(authorize::authorize_get).post(authorize::authorize_post),
-        )
-        .route(LOGIN_PATH, get(login::login_get).post(login::login_post))
-        .route(CONSENT_PATH, post(consent::consent))
         .route(
             discovery::USERINFO_PATH,
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .route(
-            discovery::END_SESSION_PATH,
-            get(logout::logout_get).post(logout::logout_post),
-        )
-        .route(STYLESHEET_PATH, get(pages::stylesheet))
+        .route(discovery::JWKS_PATH, get(jwks::jwks))
         .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata_document),
@@ -60,6 +49,29 @@ pub fn build(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(discovery::metadata_document),
         )
+        .layer(state.cors.clone().layer());
+    let hsts = state.config.is_production().then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route(discovery::INTROSPECTION_PATH, post(introspect::introspect))
+        .route(
+            discovery::AUTHORIZATION_PATH,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(LOGIN_PATH, get(login::login_get).post(login::login_post))
+        .route(CONSENT_PATH, post(consent::consent))
+        .route(
+            discovery::END_SESSION_PATH,
+            get(logout::logout_get).post(logout::logout_post),
+        )
+        .route(STYLESHEET_PATH, get(pages::stylesheet))
+        .merge(browser_api)
         .fallback(fallback::not_found)
         .layer(axum::middleware::from_fn(pages::html_security_headers))
         .layer(axum::middleware::from_fn_with_state(
@@ -69,6 +81,7 @@ pub fn build(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .option_layer(hsts)
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()

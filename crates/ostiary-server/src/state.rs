@@ -21,8 +21,11 @@ use serde_json::Value;
 use crate::audit::AuditLog;
 use crate::config::{Config, Secrets};
 use crate::cookies::CookiePolicy;
+use crate::cors::CorsOrigins;
 use crate::handlers::discovery;
 use crate::metrics::Metrics;
+use crate::quota::ClientQuota;
+use crate::rate_limit::FailureLimiter;
 
 /// The algorithms a client may choose for its ID tokens.
 pub const ID_TOKEN_ALGS: [Algorithm; 3] = [Algorithm::Rs256, Algorithm::Es256, Algorithm::EdDsa];
@@ -48,6 +51,9 @@ pub struct AppState {
     /// Encrypts and authenticates the browser's cookies (from `OAUTH2_SESSION_KEY`).
     pub cookie_key: Key,
     pub cookies: CookiePolicy,
+    pub limiter: Arc<FailureLimiter>,
+    pub cors: Arc<CorsOrigins>,
+    pub quota: Option<Arc<ClientQuota>>,
 }
 
 impl FromRef<AppState> for Key {
@@ -97,6 +103,15 @@ impl AppState {
                 .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?,
         );
         Ok(Self {
+            limiter: Arc::new(FailureLimiter::new(config.rate_limits)),
+            cors: {
+                let cors = CorsOrigins::new(config.cors_origins.clone());
+                cors.refresh(&*store).await?;
+                Arc::new(cors)
+            },
+            quota: config
+                .client_quota_per_sec
+                .map(|n| Arc::new(ClientQuota::new(n))),
             authorizer,
             sessions,
             authenticator,

@@ -51,7 +51,84 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         argon2(config),
         metrics_listener(config),
         access_token_alg(config),
+        secure_cookies(config),
+        rate_limits(config),
+        cors(config),
+        trusted_proxies(config),
     ]
+}
+
+fn secure_cookies(config: &Config) -> Check {
+    const NAME: &str = "secure_cookies";
+    if config.is_production() || config.issuer.starts_with("https://") {
+        check(
+            NAME,
+            Status::Pass,
+            "session and CSRF cookies are Secure, HttpOnly, SameSite=Lax and __Host- prefixed",
+        )
+    } else {
+        check(
+            NAME,
+            fail_in_production(config),
+            "cookies are not Secure (development over http); production always sets Secure",
+        )
+    }
+}
+
+fn rate_limits(config: &Config) -> Check {
+    const NAME: &str = "rate_limits";
+    if config.rate_limits {
+        check(
+            NAME,
+            Status::Pass,
+            "failed client authentications and logins are limited per source and credential",
+        )
+    } else {
+        check(
+            NAME,
+            fail_in_production(config),
+            "OAUTH2_RATE_LIMITS=off: nothing slows down password or secret guessing",
+        )
+    }
+}
+
+fn cors(config: &Config) -> Check {
+    const NAME: &str = "cors";
+    let message = if config.cors_origins.is_empty() {
+        "OAUTH2_CORS_ORIGINS is empty: only public clients' registered web origins are allowed"
+            .to_owned()
+    } else {
+        format!(
+            "CORS allows {} and public clients' registered web origins",
+            config.cors_origins.join(", ")
+        )
+    };
+    check(NAME, Status::Pass, message)
+}
+
+fn trusted_proxies(config: &Config) -> Check {
+    const NAME: &str = "trusted_proxies";
+    if config.trusted_proxies.is_empty() {
+        check(
+            NAME,
+            Status::Pass,
+            "no trusted proxies: rate limits and the audit trail use the TCP peer address",
+        )
+    } else {
+        let list: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        check(
+            NAME,
+            Status::Pass,
+            format!(
+                "Forwarded / X-Forwarded-For believed from {}",
+                list.join(", ")
+            ),
+        )
+    }
 }
 
 fn jwt_secret(config: &Config) -> Check {
@@ -277,5 +354,28 @@ mod tests {
         ]));
         assert_eq!(status(&checks, "argon2_cost"), Status::Fail);
         assert_eq!(status(&checks, "metrics_listener"), Status::Fail);
+    }
+
+    #[test]
+    fn production_refuses_rate_limits_off_and_wildcard_cors_is_unparseable() {
+        let key = "ab".repeat(64);
+        let checks = run_checks(&config(&[
+            ("OAUTH2_ENV", "production"),
+            ("OAUTH2_ISSUER", "https://id.example.com"),
+            ("OAUTH2_JWT_SECRET", GOOD_SECRET),
+            ("OAUTH2_SESSION_KEY", &key),
+            ("OAUTH2_RATE_LIMITS", "off"),
+        ]));
+        assert_eq!(status(&checks, "rate_limits"), Status::Fail);
+        assert_eq!(status(&checks, "secure_cookies"), Status::Pass);
+        let dev = run_checks(&config(&[("OAUTH2_RATE_LIMITS", "off")]));
+        assert_eq!(status(&dev, "rate_limits"), Status::Warn);
+        assert_eq!(status(&dev, "secure_cookies"), Status::Warn);
+        for bad in ["*", "https://app.example.com/path", "ftp://x.example"] {
+            let result = Config::from_sources(None, |var| {
+                (var == "OAUTH2_CORS_ORIGINS").then(|| bad.to_owned())
+            });
+            assert!(result.is_err(), "{bad} accepted");
+        }
     }
 }

@@ -4,6 +4,7 @@ mod checks;
 mod secrets;
 mod sources;
 
+use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
@@ -82,6 +83,15 @@ pub struct Config {
     pub refresh_token_lifetime: Duration,
     /// How long a rotated refresh token, retried by its client, gets the same answer.
     pub refresh_grace: Duration,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Brute-force limits on failed authentications (only development may turn them off).
+    pub rate_limits: bool,
+    /// Token requests per second each client may make; `None`: no quota (the default).
+    pub client_quota_per_sec: Option<u32>,
+    /// Browser origins allowed by CORS besides public clients' registered ones; empty
+    /// (the default) and no public web clients: CORS is off.
+    pub cors_origins: Vec<String>,
 }
 
 impl Config {
@@ -152,6 +162,17 @@ impl Config {
                 30 * 86_400,
             )?),
             refresh_grace: Duration::from_secs(parse_or("refresh_grace_secs", get, 10)?),
+            trusted_proxies: list(get("trusted_proxies"))
+                .map(|p| parse_network(&p))
+                .collect::<Result<_, _>>()?,
+            rate_limits: parse_switch("rate_limits", get("rate_limits").unwrap_or("on"))?,
+            client_quota_per_sec: match parse_or::<u32>("client_quota_per_sec", get, 0)? {
+                0 => None,
+                n => Some(n),
+            },
+            cors_origins: list(get("cors_origins"))
+                .map(|o| parse_origin(&o))
+                .collect::<Result<_, _>>()?,
         };
         if config.session_idle.is_zero() || config.session_lifetime < config.session_idle {
             return Err(invalid(
@@ -284,4 +305,47 @@ mod tests {
             assert!(err.starts_with(var), "{var}={value}: {err}");
         }
     }
+}
+
+/// A comma- or space-separated list; empty items dropped.
+fn list(value: Option<&str>) -> impl Iterator<Item = String> + '_ {
+    value
+        .unwrap_or_default()
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn parse_switch(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        _ => Err(invalid(setting, "must be on or off")),
+    }
+}
+
+/// An address or a CIDR network (`10.0.0.0/8`, `::1`).
+fn parse_network(value: &str) -> Result<IpNet, ConfigError> {
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| invalid("trusted_proxies", "must list IP addresses or CIDR networks"))
+}
+
+/// A browser origin: scheme, host and optional port, nothing else. `*` is refused: CORS is
+/// opened origin by origin.
+fn parse_origin(value: &str) -> Result<String, ConfigError> {
+    let refuse = || {
+        invalid(
+            "cors_origins",
+            "must list origins such as https://app.example.com (no path, no wildcard)",
+        )
+    };
+    let url = url::Url::parse(value).map_err(|_| refuse())?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || origin != value.trim_end_matches('/') {
+        return Err(refuse());
+    }
+    Ok(origin)
 }

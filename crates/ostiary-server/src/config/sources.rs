@@ -33,6 +33,10 @@ pub const SETTINGS: &[&str] = &[
     "session_lifetime_secs",
     "refresh_token_lifetime_secs",
     "refresh_grace_secs",
+    "trusted_proxies",
+    "rate_limits",
+    "client_quota_per_sec",
+    "cors_origins",
 ];
 
 pub fn env_var(setting: &str) -> String {

@@ -2,7 +2,8 @@
 //! login continues that request (consent or the redirect) in the same response.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::PrivateCookieJar;
 use ostiary_core::audit::{AuditEvent, AuditEventType};
@@ -11,9 +12,23 @@ use ostiary_core::user::{User, Username};
 use super::authorize::{authorize_error, login_page, show};
 use crate::extract::form::FormPairs;
 use crate::extract::source_ip::SourceIp;
-use crate::metrics::AuthFailure;
+use crate::metrics::{AuthFailure, RateLimited};
 use crate::pages;
+use crate::rate_limit::Credential;
 use crate::state::AppState;
+
+/// 429 with `Retry-After`: the password is not even checked while the lock lasts.
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let mut page = pages::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many failed sign-in attempts. Wait a little and try again.",
+    );
+    page.headers_mut().insert(
+        RETRY_AFTER,
+        HeaderValue::from(crate::error::retry_after_secs(wait)),
+    );
+    page
+}
 
 /// A standalone sign-in (no application waiting).
 pub async fn login_get(State(state): State<AppState>, jar: PrivateCookieJar) -> Response {
@@ -60,6 +75,14 @@ pub async fn login_post(
     };
     let username = field(&form, "username").unwrap_or_default();
     let password = field(&form, "password").unwrap_or_default();
+    let account = username.to_ascii_lowercase();
+    if let Some(wait) = state
+        .limiter
+        .retry_after(Credential::Account(&account), source.0)
+    {
+        state.metrics.rate_limited(RateLimited::Login);
+        return too_many_attempts(wait);
+    }
     let Some(user) = check_password(&state, username, password, source).await else {
         let (jar, csrf) = state.cookies.csrf_token(jar);
         let page = login_page(
@@ -73,6 +96,9 @@ pub async fn login_post(
         return (jar, page).into_response();
     };
 
+    state
+        .limiter
+        .succeeded(Credential::Account(&account), source.0);
     // A new session id at every login (no fixation); the browser's old session ends.
     if let Some(old) = state.cookies.session_token(&jar)
         && let Err(e) = state.sessions.end(&old).await
@@ -149,16 +175,21 @@ async fn check_password(
         return user;
     }
     state.metrics.authentication_failed(AuthFailure::User);
+    let locked = state.limiter.failed(
+        Credential::Account(&username.to_ascii_lowercase()),
+        source.0,
+    );
     let mut event = AuditEvent::new(
         state.clock.now_seconds(),
         AuditEventType::LoginFailed,
         "anonymous",
     )
     .source_ip(source.to_text())
-    .failed(if user.is_some() {
-        "wrong_password_or_disabled"
-    } else {
-        "unknown_user"
+    .failed(match (user.is_some(), locked.is_some()) {
+        (true, false) => "wrong_password_or_disabled",
+        (true, true) => "wrong_password_or_disabled_locked_out",
+        (false, false) => "unknown_user",
+        (false, true) => "unknown_user_locked_out",
     });
     event.subject = user.map(|u| u.id.to_string());
     state.audit.record(event).await;

@@ -26,7 +26,8 @@ use crate::error::ApiError;
 use crate::extract::client_credentials::client_credentials;
 use crate::extract::form::OAuthForm;
 use crate::extract::source_ip::SourceIp;
-use crate::metrics::AuthFailure;
+use crate::metrics::{AuthFailure, RateLimited};
+use crate::rate_limit::Credential;
 use crate::state::AppState;
 use ostiary_core::audit::{AuditEvent, AuditEventType};
 
@@ -54,31 +55,59 @@ async fn token_request<'f>(
     Ok((client, token))
 }
 
-/// The request's client, authenticated; failures are counted and audited.
+/// The request's client, authenticated. Failures are counted, audited and limited per
+/// client and source (429 once a limit is reached); a configured quota applies after.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
     source: SourceIp,
-) -> Result<Arc<Client>, OAuthError> {
+) -> Result<Arc<Client>, ApiError> {
     let credentials = client_credentials(headers, form);
+    let claimed = credentials.as_ref().ok().map(|c| c.client_id().to_owned());
+    let limited_as = Credential::Client(claimed.as_deref().unwrap_or(""));
+    if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
+        state.metrics.rate_limited(RateLimited::Client);
+        return Err(ApiError::rate_limited(
+            wait,
+            "too many failed client authentications; retry later",
+        ));
+    }
     let result = match &credentials {
         Ok(credentials) => state.tokens.authenticate(credentials).await,
         Err(e) => Err(e.clone()),
     };
-    if let Err(e) = &result
-        && e.code == ErrorCode::InvalidClient
+    let client = match result {
+        Ok(client) => client,
+        Err(e) if e.code == ErrorCode::InvalidClient => {
+            state.metrics.authentication_failed(AuthFailure::Client);
+            let locked = state.limiter.failed(limited_as, source.0);
+            let mut event = AuditEvent::new(
+                state.clock.now_seconds(),
+                AuditEventType::ClientAuthenticationFailed,
+                "anonymous",
+            )
+            .source_ip(source.to_text())
+            .failed(if locked.is_some() {
+                "invalid_client_locked_out"
+            } else {
+                e.code.as_str()
+            });
+            event.client_id = claimed;
+            state.audit.record(event).await;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.limiter.succeeded(limited_as, source.0);
+    if let Some(quota) = &state.quota
+        && let Some(wait) = quota.check(client.id.as_str())
     {
-        state.metrics.authentication_failed(AuthFailure::Client);
-        let mut event = AuditEvent::new(
-            state.clock.now_seconds(),
-            AuditEventType::ClientAuthenticationFailed,
-            "anonymous",
-        )
-        .source_ip(source.to_text())
-        .failed(e.code.as_str());
-        event.client_id = credentials.ok().map(|c| c.client_id().to_owned());
-        state.audit.record(event).await;
+        state.metrics.rate_limited(RateLimited::Quota);
+        return Err(ApiError::rate_limited(
+            wait,
+            "this client is over its request quota; retry later",
+        ));
     }
-    result
+    Ok(client)
 }

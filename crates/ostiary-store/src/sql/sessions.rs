@@ -25,6 +25,22 @@ macro_rules! impl_session_store {
                 Ok(())
             }
 
+            async fn count_live_sessions(
+                &self,
+                now: time::OffsetDateTime,
+                seen_since: time::OffsetDateTime,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sessions WHERE expires_at > $1 AND last_seen >= $2",
+                )
+                .bind(now.unix_timestamp())
+                .bind(seen_since.unix_timestamp())
+                .fetch_one(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
             async fn find_session(
                 &self,
                 id_hash: &ostiary_core::secret::SecretHash,
