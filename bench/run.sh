@@ -34,6 +34,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# start_server LOG: serves in the background and waits for /healthz.
+start_server() {
+  "$bin" serve >"$1" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+    sleep 0.1
+  done
+}
+
+stop_server() {
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
 # wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx"
 wrk_run() {
   local name=$1 url=$2 script=${3:-}
@@ -77,12 +93,7 @@ bench_backend() {
   secret=$(sed -n 's/.*"client_secret": "\(.*\)".*/\1/p' <<<"$created")
   export BENCH_BASIC
   BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
-  "$bin" serve >"$work/server-$backend.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break
-    sleep 0.1
-  done
+  start_server "$work/server-$backend.log"
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -94,9 +105,16 @@ bench_backend() {
   results+=("$(wrk_run introspect "http://127.0.0.1:$PORT/introspect" bench/introspect.lua)")
   local rss_kib
   rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  stop_server
+
+  # The same token load with metrics, the audit trail and the brute-force limits off
+  # (development-only switches), to show what operating it safely costs.
+  cd "$work"
+  OAUTH2_METRICS_BIND=off OAUTH2_AUDIT=off OAUTH2_RATE_LIMITS=off \
+    start_server "$work/server-$backend-off.log"
+  cd "$root"
+  results+=("$(wrk_run client_credentials_ops_off "http://127.0.0.1:$PORT/token" bench/token.lua)")
+  stop_server
 
   local health_rps
   health_rps=$(awk '{ print $2 }' <<<"${results[0]}")
@@ -108,6 +126,10 @@ bench_backend() {
       "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { printf "%.2f", a/b }')"
   done
   echo "server peak RSS: $((rss_kib / 1024)) MiB"
+  local on off
+  on=$(awk '{ print $2 }' <<<"${results[1]}")
+  off=$(awk '{ print $2 }' <<<"${results[3]}")
+  echo "token rate with metrics, audit and limits on / off: $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a/b }')"
   if [ "$backend" = postgres ]; then
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ostiary_bench_$$ WITH (FORCE)" >/dev/null
   fi

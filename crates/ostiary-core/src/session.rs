@@ -73,14 +73,33 @@ impl Sessions {
         self.settings
     }
 
-    /// A new session for a user who has just authenticated. Always a new id: an id known
-    /// before login (fixation) is never promoted.
-    pub async fn start(&self, user: &User) -> Result<(SessionToken, Session), StoreError> {
+    /// A new session for a user who has just authenticated, replacing the browser's
+    /// previous one (`previous`: its cookie token). Always a new id: an id known before login
+    /// (fixation) is never promoted. The same user re-authenticating keeps the session's
+    /// `sid` and grants; another user's session ends with its grants.
+    pub async fn start(
+        &self,
+        user: &User,
+        previous: Option<&str>,
+    ) -> Result<(SessionToken, Session), StoreError> {
+        let mut sid = None;
+        if let Some(previous) = previous {
+            let old = self.store.delete_session(&SecretHash::of(previous)).await?;
+            match old {
+                Some(old) if old.user_id == user.id => sid = Some(old.sid),
+                Some(old) => {
+                    self.store
+                        .revoke_session_grants(&old.sid, self.clock.now_seconds())
+                        .await?;
+                }
+                None => {}
+            }
+        }
         let token = random_token::<32>();
         let now = self.clock.now_seconds();
         let session = Session {
             id_hash: SecretHash::of(&token),
-            sid: random_token::<16>(),
+            sid: sid.unwrap_or_else(random_token::<16>),
             user_id: user.id,
             auth_time: now,
             last_seen: now,

@@ -24,7 +24,8 @@ enum Command {
 
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Command>,
+    /// `None` when the trail is off (`OAUTH2_AUDIT=off`, development only).
+    queue: Option<mpsc::Sender<Command>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -38,20 +39,31 @@ impl AuditLog {
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(write(store, receiver));
-        Self { queue }
+        Self { queue: Some(queue) }
+    }
+
+    /// Records nothing.
+    pub fn disabled() -> Self {
+        Self { queue: None }
     }
 
     pub async fn record(&self, event: AuditEvent) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
         log_line(&event);
-        if self.queue.send(Command::Record(event)).await.is_err() {
+        if queue.send(Command::Record(event)).await.is_err() {
             tracing::error!("audit writer stopped; event kept only in the log");
         }
     }
 
     /// Returns once every event recorded before the call is in the database.
     pub async fn flush(&self) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
         let (done, written) = oneshot::channel();
-        if self.queue.send(Command::Flush(done)).await.is_ok() {
+        if queue.send(Command::Flush(done)).await.is_ok() {
             let _ = written.await;
         }
     }

@@ -30,6 +30,25 @@ impl CookiePolicy {
         }
     }
 
+    fn known_name(self) -> &'static str {
+        if self.secure {
+            "__Host-ostiary_known"
+        } else {
+            "ostiary_known"
+        }
+    }
+
+    /// The account this browser last logged into (encrypted, so it cannot be forged).
+    pub fn known_account(self, jar: &PrivateCookieJar) -> Option<String> {
+        jar.get(self.known_name()).map(|c| c.value().to_owned())
+    }
+
+    pub fn with_known_account(self, jar: PrivateCookieJar, account: &str) -> PrivateCookieJar {
+        let mut cookie = self.build(self.known_name(), account.to_owned());
+        cookie.set_max_age(time::Duration::days(90));
+        jar.add(cookie)
+    }
+
     fn build(self, name: &'static str, value: String) -> Cookie<'static> {
         Cookie::build((name, value))
             .path("/")

@@ -31,6 +31,39 @@ pub struct Rule {
 pub enum Credential<'a> {
     Client(&'a str),
     Account(&'a str),
+    /// An account on a browser that has logged into it before: the account-wide lock (which
+    /// an attacker elsewhere could keep renewing) does not apply to its owner.
+    KnownAccount(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The kind and the identifier as a bounded key: anything not shaped like a client id or
+    /// username shares one key, so hostile input cannot grow the map by its size.
+    fn key(self) -> (Kind, &'a str, bool) {
+        let (kind, id, account_wide) = match self {
+            Self::Client(id) => (Kind::Client, id, true),
+            Self::Account(id) => (Kind::Account, id, true),
+            Self::KnownAccount(id) => (Kind::Account, id, false),
+        };
+        let plausible = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~@+".contains(&b));
+        (kind, if plausible { id } else { "<invalid>" }, account_wide)
+    }
+}
+
+/// Sources are addresses, except that an IPv6 address counts as its /64: one subscriber
+/// usually holds a whole /64, and must not get 2^64 fresh sources.
+fn source(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -127,21 +160,18 @@ impl FailureLimiter {
         }
     }
 
-    fn keys(credential: Credential<'_>, source: Option<IpAddr>) -> Vec<(Key, Rule)> {
-        let (kind, id) = match credential {
-            Credential::Client(id) => (Kind::Client, id),
-            Credential::Account(id) => (Kind::Account, id),
-        };
+    fn keys(credential: Credential<'_>, from: Option<IpAddr>) -> Vec<(Key, Rule)> {
+        let (kind, id, account_wide) = credential.key();
         let mut keys = Vec::with_capacity(3);
         let limits = match kind {
             Kind::Client => Limits::CLIENT,
             Kind::Account => Limits::LOGIN,
         };
-        if let Some(ip) = source {
+        if let Some(ip) = from.map(source) {
             keys.push((Key::Source(kind, ip), limits.per_source));
             keys.push((Key::Pair(kind, id.to_owned(), ip), limits.per_pair));
         }
-        if let Some(rule) = limits.per_credential {
+        if let Some(rule) = limits.per_credential.filter(|_| account_wide) {
             keys.push((Key::Credential(kind, id.to_owned()), rule));
         }
         keys
@@ -207,15 +237,12 @@ impl FailureLimiter {
 
     /// A success forgets the failures of this credential from this source (not those of the
     /// source or of the credential elsewhere).
-    pub fn succeeded(&self, credential: Credential<'_>, source: Option<IpAddr>) {
+    pub fn succeeded(&self, credential: Credential<'_>, from: Option<IpAddr>) {
         if !self.enabled || self.tracked.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let (kind, id) = match credential {
-            Credential::Client(id) => (Kind::Client, id),
-            Credential::Account(id) => (Kind::Account, id),
-        };
-        if let Some(ip) = source {
+        let (kind, id, _) = credential.key();
+        if let Some(ip) = from.map(source) {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             entries.remove(&Key::Pair(kind, id.to_owned(), ip));
             self.tracked.store(entries.len(), Ordering::Relaxed);
@@ -300,6 +327,51 @@ mod tests {
         assert_eq!(
             limiter.retry_after(Credential::Client("fresh"), ip(4)),
             None
+        );
+    }
+
+    #[test]
+    fn a_known_browser_is_spared_the_account_wide_lock() {
+        let limiter = FailureLimiter::new(true);
+        for i in 0..100u8 {
+            limiter.failed(Credential::Account("carol"), ip(i));
+        }
+        assert!(
+            limiter
+                .retry_after(Credential::Account("carol"), ip(200))
+                .is_some()
+        );
+        assert_eq!(
+            limiter.retry_after(Credential::KnownAccount("carol"), ip(200)),
+            None
+        );
+    }
+
+    #[test]
+    fn hostile_identifiers_share_one_key_and_ipv6_counts_per_64() {
+        let limiter = FailureLimiter::new(true);
+        let huge = "x".repeat(100_000);
+        for _ in 0..10 {
+            limiter.failed(Credential::Client(&huge), ip(9));
+        }
+        assert!(
+            limiter
+                .retry_after(Credential::Client("<bad id>"), ip(9))
+                .is_some()
+        );
+        assert!(limiter.entries.lock().unwrap().keys().all(|k| match k {
+            Key::Pair(_, id, _) | Key::Credential(_, id) => id.len() < 20,
+            Key::Source(..) => true,
+        }));
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for _ in 0..10 {
+            limiter.failed(Credential::Client("svc"), Some(a));
+        }
+        assert!(
+            limiter
+                .retry_after(Credential::Client("svc"), Some(b))
+                .is_some()
         );
     }
 

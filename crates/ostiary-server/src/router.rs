@@ -74,9 +74,10 @@ pub fn build(state: AppState) -> Router {
         .merge(browser_api)
         .fallback(fallback::not_found)
         .layer(axum::middleware::from_fn(pages::html_security_headers))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
+        .layer(tower::util::option_layer(
+            state.config.metrics_bind.is_some().then(|| {
+                axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track)
+            }),
         ))
         .with_state(state)
         .layer(

@@ -19,27 +19,32 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {} (OAUTH2_BIND)", config.bind))?;
-    let metrics_listener = TcpListener::bind(config.metrics_bind)
-        .await
-        .with_context(|| {
-            format!(
-                "could not listen on {} (OAUTH2_METRICS_BIND)",
-                config.metrics_bind
-            )
-        })?;
+    let metrics_listener = match config.metrics_bind {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("could not listen on {addr} (OAUTH2_METRICS_BIND)"))?,
+        ),
+        None => None,
+    };
     let state = AppState::build(config, secrets, database.store(), Arc::new(SystemClock)).await?;
     let background = background::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "listening");
-    tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
     let (stop, stopped) = tokio::sync::watch::channel(());
-    let metrics_server = tokio::spawn({
-        let mut stopped = stopped.clone();
-        axum::serve(metrics_listener, metrics::router(state.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.changed().await;
-            })
-            .into_future()
-    });
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(
+                axum::serve(listener, metrics::router(state.clone()))
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .into_future(),
+            ))
+        }
+        None => None,
+    };
     let audit = state.audit.clone();
     axum::serve(
         listener,
@@ -51,7 +56,9 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
     })
     .await
     .context("server failed")?;
-    let _ = metrics_server.await;
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     // Every event of the requests just drained reaches the database before it closes.
     audit.flush().await;
     background.abort();

@@ -52,6 +52,7 @@ pub struct AppState {
     pub cookie_key: Key,
     pub cookies: CookiePolicy,
     pub limiter: Arc<FailureLimiter>,
+    pub password_checks: PasswordChecks,
     pub cors: Arc<CorsOrigins>,
     pub quota: Option<Arc<ClientQuota>>,
 }
@@ -104,6 +105,7 @@ impl AppState {
         );
         Ok(Self {
             limiter: Arc::new(FailureLimiter::new(config.rate_limits)),
+            password_checks: PasswordChecks::new(),
             cors: {
                 let cors = CorsOrigins::new(config.cors_origins.clone());
                 cors.refresh(&*store).await?;
@@ -121,13 +123,40 @@ impl AppState {
             },
             metadata: Arc::new(discovery::metadata(&config)),
             metrics: Arc::new(Metrics::new()?),
-            audit: AuditLog::start(store.clone()),
+            audit: if config.audit {
+                AuditLog::start(store.clone())
+            } else {
+                AuditLog::disabled()
+            },
             store,
             clock,
             config: Arc::new(config),
             secrets: Arc::new(secrets),
             tokens,
         })
+    }
+}
+
+/// Bounds the Argon2 verifications in flight: each holds its memory cost (19 MiB by default)
+/// and a core, so an unbounded queue of logins would exhaust the machine.
+#[derive(Debug, Clone)]
+pub struct PasswordChecks(Arc<tokio::sync::Semaphore>);
+
+impl PasswordChecks {
+    /// How long a login waits for a slot before it is told to come back.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self(Arc::new(tokio::sync::Semaphore::new(cores * 2)))
+    }
+
+    /// A slot, or `None` when none frees up in time.
+    pub async fn acquire(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(Self::WAIT, self.0.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 }
 

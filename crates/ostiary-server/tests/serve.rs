@@ -215,9 +215,12 @@ async fn a_running_server_follows_key_rotation_and_revocation_from_the_cli() {
         }
     };
     let old_token = get_token().await;
+    // One key per algorithm: ES256 signs access tokens, all three may sign ID tokens.
     let keys = scratch.json(&["keys", "list"]);
-    assert_eq!(keys.as_array().unwrap().len(), 1);
-    let old_kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    let es256 = keys.iter().find(|k| k["alg"] == "ES256").unwrap();
+    let old_kid = es256["kid"].as_str().unwrap().to_owned();
 
     let rotated = scratch.json(&["keys", "rotate"]);
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();

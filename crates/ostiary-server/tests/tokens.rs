@@ -199,7 +199,7 @@ async fn grant_errors_follow_rfc6749() {
         (
             "grant_type=authorization_code&code=x",
             StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
+            "unauthorized_client",
         ),
         (
             "grant_type=urn%3Aexample%3Amagic",
@@ -477,8 +477,15 @@ async fn rotation_keeps_old_tokens_valid_and_revoking_the_key_kills_them() {
         true
     );
     let (_, _, jwks) = send(&app, support_get("/jwks.json")).await;
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
-    assert_eq!(jwks["keys"][0]["kid"], new_kid);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    // The revoked key is gone; the new one and the ID token keys (RS256, EdDSA) remain.
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    assert!(kids.contains(&new_kid.as_str()) && !kids.contains(&old_kid.as_str()));
 }
 
 #[tokio::test]
@@ -515,13 +522,19 @@ async fn jwks_publishes_public_parts_only() {
             .unwrap()
             .contains("max-age")
     );
-    let key = &jwks["keys"][0];
-    assert_eq!(key["kty"], "EC");
-    assert_eq!(key["alg"], "ES256");
-    assert_eq!(key["use"], "sig");
-    assert!(key["kid"].is_string());
-    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-        assert!(key.get(private).is_none(), "{private} published");
+    let keys = jwks["keys"].as_array().unwrap();
+    let mut algs: Vec<(&str, &str)> = keys
+        .iter()
+        .map(|k| (k["alg"].as_str().unwrap(), k["kty"].as_str().unwrap()))
+        .collect();
+    algs.sort_unstable();
+    assert_eq!(algs, [("ES256", "EC"), ("EdDSA", "OKP"), ("RS256", "RSA")]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        assert!(key["kid"].is_string());
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(key.get(private).is_none(), "{private} published");
+        }
     }
 }
 
@@ -549,11 +562,25 @@ async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
             format!("{issuer}/introspect")
         );
         assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
-        assert!(
-            doc.get("authorization_endpoint").is_none(),
-            "not implemented yet"
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
         );
+        for (member, path) in [
+            ("authorization_endpoint", "/authorize"),
+            ("userinfo_endpoint", "/userinfo"),
+            ("end_session_endpoint", "/logout"),
+        ] {
+            assert_eq!(doc[member], format!("{issuer}{path}"));
+        }
+        assert_eq!(doc["response_types_supported"], json!(["code"]));
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(doc["subject_types_supported"], json!(["public"]));
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            json!(["RS256", "ES256", "EdDSA"])
+        );
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     }
 }
 

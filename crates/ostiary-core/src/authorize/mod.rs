@@ -119,7 +119,7 @@ impl Authorizer {
         if !just_logged_in {
             let too_old = request
                 .max_age
-                .is_some_and(|max| (now - session.auth_time).whole_seconds() > max);
+                .is_some_and(|max| max == 0 || (now - session.auth_time).whole_seconds() > max);
             if request.prompt.login || too_old {
                 return Ok(if request.prompt.none {
                     self.refuse(

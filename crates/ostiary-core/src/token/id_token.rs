@@ -34,24 +34,6 @@ pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn at_hash_matches_the_openid_example() {
-        // OpenID Connect Core A.3 (RS256): access token and its at_hash.
-        assert_eq!(
-            at_hash(
-                Algorithm::Rs256,
-                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
-            ),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
-        assert_eq!(at_hash(Algorithm::EdDsa, "x").len(), 43);
-    }
-}
-
 impl super::TokenService {
     /// An `id_token_hint` (RP-Initiated Logout 1.0 section 2): an ID token this server signed
     /// with a published asymmetric key, accepted after expiry as the spec asks. Its claims,
@@ -69,5 +51,23 @@ impl super::TokenService {
         .accepting_expired()
         .validate(hint, self.clock.now().unix_timestamp())
         .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_matches_the_openid_example() {
+        // OpenID Connect Core A.3 (RS256): access token and its at_hash.
+        assert_eq!(
+            at_hash(
+                Algorithm::Rs256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(at_hash(Algorithm::EdDsa, "x").len(), 43);
     }
 }

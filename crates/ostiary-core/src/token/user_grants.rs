@@ -88,24 +88,29 @@ impl TokenService {
         if code.client_id != client.id {
             return Err(invalid_grant("the code was issued to another client").into());
         }
+        // Possession first: only the holder of the verifier can trigger the replay defence,
+        // so a code seen in a log or a history cannot be used to revoke the user's grant.
+        let redirect_uri = redemption.redirect_uri.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required")
+        })?;
+        let verifier = redemption.code_verifier.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "code_verifier is required")
+        })?;
+        if redirect_uri != code.redirect_uri {
+            return Err(
+                invalid_grant("redirect_uri does not match the authorization request").into(),
+            );
+        }
+        if !CodeChallenge::from_stored(code.code_challenge.clone()).verify(verifier) {
+            return Err(
+                invalid_grant("the code_verifier does not match the code_challenge").into(),
+            );
+        }
         if code.consumed_at.is_some() {
             return Err(self.replayed(&code.grant_id, code.user_id, "code").await);
         }
         if now >= code.expires_at {
             return Err(invalid_grant("the code has expired").into());
-        }
-        if redemption.redirect_uri != Some(code.redirect_uri.as_str()) {
-            return Err(
-                invalid_grant("redirect_uri does not match the authorization request").into(),
-            );
-        }
-        let verifier = redemption.code_verifier.ok_or_else(|| {
-            OAuthError::new(ErrorCode::InvalidRequest, "code_verifier is required")
-        })?;
-        if !CodeChallenge::from_stored(code.code_challenge.clone()).verify(verifier) {
-            return Err(
-                invalid_grant("the code_verifier does not match the code_challenge").into(),
-            );
         }
         self.check_user(code.user_id).await?;
 
@@ -232,7 +237,10 @@ impl TokenService {
             else {
                 return Err(invalid().into());
             };
-            let rotated_at = stored.rotated_at.unwrap_or(now);
+            // Not rotated after all: the grant was revoked while this rotation ran.
+            let Some(rotated_at) = stored.rotated_at else {
+                return Err(invalid().into());
+            };
             return self
                 .retry_or_replay(&grant, &stored, rotated_at, presented)
                 .await;
@@ -252,8 +260,12 @@ impl TokenService {
         rotated_at: OffsetDateTime,
         presented: &str,
     ) -> Result<UserTokens, GrantError> {
+        // Times are whole seconds: a zero grace period means none at all, not "the same
+        // second".
+        let grace = self.settings.refresh_grace;
         let now = self.clock.now_seconds();
-        if now - rotated_at <= self.settings.refresh_grace
+        if grace.is_positive()
+            && now - rotated_at <= grace
             && let Some(answer) = &stored.rotation_answer
             && let Some(response) = open_answer(presented, &grant.grant_id, answer)
         {

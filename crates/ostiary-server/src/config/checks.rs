@@ -53,6 +53,7 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         access_token_alg(config),
         secure_cookies(config),
         rate_limits(config),
+        audit(config),
         cors(config),
         trusted_proxies(config),
     ]
@@ -108,7 +109,7 @@ fn cors(config: &Config) -> Check {
 
 fn trusted_proxies(config: &Config) -> Check {
     const NAME: &str = "trusted_proxies";
-    if config.trusted_proxies.is_empty() {
+    if config.proxies.trusted.is_empty() {
         check(
             NAME,
             Status::Pass,
@@ -116,7 +117,8 @@ fn trusted_proxies(config: &Config) -> Check {
         )
     } else {
         let list: Vec<String> = config
-            .trusted_proxies
+            .proxies
+            .trusted
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -124,7 +126,8 @@ fn trusted_proxies(config: &Config) -> Check {
             NAME,
             Status::Pass,
             format!(
-                "Forwarded / X-Forwarded-For believed from {}",
+                "{:?} believed from {}",
+                config.proxies.header,
                 list.join(", ")
             ),
         )
@@ -231,17 +234,34 @@ fn argon2(config: &Config) -> Check {
 
 fn metrics_listener(config: &Config) -> Check {
     const NAME: &str = "metrics_listener";
-    if config.metrics_bind == config.bind {
-        check(
+    match config.metrics_bind {
+        Some(addr) if addr == config.bind => check(
             NAME,
             Status::Fail,
             "OAUTH2_METRICS_BIND must differ from OAUTH2_BIND: metrics stay off the public port",
+        ),
+        Some(addr) => check(NAME, Status::Pass, format!("metrics on {addr}")),
+        None => check(
+            NAME,
+            fail_in_production(config),
+            "OAUTH2_METRICS_BIND=off: no metrics are collected or served",
+        ),
+    }
+}
+
+fn audit(config: &Config) -> Check {
+    const NAME: &str = "audit";
+    if config.audit {
+        check(
+            NAME,
+            Status::Pass,
+            "security events are written to the audit trail",
         )
     } else {
         check(
             NAME,
-            Status::Pass,
-            format!("metrics on {}", config.metrics_bind),
+            fail_in_production(config),
+            "OAUTH2_AUDIT=off: security events are not recorded",
         )
     }
 }

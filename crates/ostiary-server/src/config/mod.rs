@@ -5,6 +5,8 @@ mod secrets;
 mod sources;
 
 use ipnet::IpNet;
+
+use crate::extract::source_ip::{ForwardedHeader, ProxyConfig};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
@@ -61,7 +63,9 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     pub session_key: Option<SecretString>,
     pub env: Environment,
-    pub metrics_bind: SocketAddr,
+    /// `None` when `OAUTH2_METRICS_BIND=off` (development only: no listener, no per-request
+    /// metrics work).
+    pub metrics_bind: Option<SocketAddr>,
     pub argon2: Argon2Params,
     pub http_body_limit_bytes: usize,
     pub http_request_timeout: Duration,
@@ -83,10 +87,12 @@ pub struct Config {
     pub refresh_token_lifetime: Duration,
     /// How long a rotated refresh token, retried by its client, gets the same answer.
     pub refresh_grace: Duration,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
-    pub trusted_proxies: Vec<IpNet>,
+    /// Proxies whose `X-Forwarded-For` (or `Forwarded`) header is believed.
+    pub proxies: ProxyConfig,
     /// Brute-force limits on failed authentications (only development may turn them off).
     pub rate_limits: bool,
+    /// The audit trail (only development may turn it off, to measure what it costs).
+    pub audit: bool,
     /// Token requests per second each client may make; `None`: no quota (the default).
     pub client_quota_per_sec: Option<u32>,
     /// Browser origins allowed by CORS besides public clients' registered ones; empty
@@ -120,10 +126,10 @@ impl Config {
             jwt_secret: secret("jwt_secret"),
             session_key: secret("session_key"),
             env: parse("env", get("env").unwrap_or("development"))?,
-            metrics_bind: parse(
-                "metrics_bind",
-                get("metrics_bind").unwrap_or("127.0.0.1:9090"),
-            )?,
+            metrics_bind: match get("metrics_bind").unwrap_or("127.0.0.1:9090") {
+                "off" => None,
+                addr => Some(parse("metrics_bind", addr)?),
+            },
             argon2: Argon2Params {
                 memory_kib: parse_or("argon2_memory_kib", get, defaults.memory_kib)?,
                 iterations: parse_or("argon2_iterations", get, defaults.iterations)?,
@@ -162,10 +168,23 @@ impl Config {
                 30 * 86_400,
             )?),
             refresh_grace: Duration::from_secs(parse_or("refresh_grace_secs", get, 10)?),
-            trusted_proxies: list(get("trusted_proxies"))
-                .map(|p| parse_network(&p))
-                .collect::<Result<_, _>>()?,
+            proxies: ProxyConfig {
+                trusted: list(get("trusted_proxies"))
+                    .map(|p| parse_network(&p))
+                    .collect::<Result<_, _>>()?,
+                header: match get("forwarded_header").unwrap_or("x-forwarded-for") {
+                    "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+                    "forwarded" => ForwardedHeader::Forwarded,
+                    _ => {
+                        return Err(invalid(
+                            "forwarded_header",
+                            "must be x-forwarded-for or forwarded",
+                        ));
+                    }
+                },
+            },
             rate_limits: parse_switch("rate_limits", get("rate_limits").unwrap_or("on"))?,
+            audit: parse_switch("audit", get("audit").unwrap_or("on"))?,
             client_quota_per_sec: match parse_or::<u32>("client_quota_per_sec", get, 0)? {
                 0 => None,
                 n => Some(n),
@@ -257,56 +276,6 @@ fn parse_issuer(value: &str) -> Result<String, ConfigError> {
     Ok(value.to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn from_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_sources(None, |var| {
-            vars.iter()
-                .find(|(k, _)| *k == var)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
-
-    #[test]
-    fn defaults_match_the_guide() {
-        let config = from_env(&[]).unwrap();
-        assert_eq!(config.issuer, "http://127.0.0.1:8080");
-        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.database_url(), "sqlite://ostiary.db");
-        assert_eq!(config.env, Environment::Development);
-        assert_eq!(config.metrics_bind.to_string(), "127.0.0.1:9090");
-        assert!(config.jwt_secret.is_none() && config.session_key.is_none());
-    }
-
-    #[test]
-    fn issuer_is_kept_byte_exact() {
-        let config = from_env(&[("OAUTH2_ISSUER", "https://id.example.com/tenant")]).unwrap();
-        assert_eq!(config.issuer, "https://id.example.com/tenant");
-    }
-
-    #[test]
-    fn malformed_values_name_their_variable() {
-        for (var, value) in [
-            ("OAUTH2_BIND", "not-an-address"),
-            ("OAUTH2_ENV", "staging"),
-            ("OAUTH2_ISSUER", "https://id.example.com/?x=1"),
-            ("OAUTH2_ISSUER", "ftp://id.example.com"),
-            ("OAUTH2_ARGON2_MEMORY_KIB", "lots"),
-            ("OAUTH2_DATABASE_MAX_CONNECTIONS", "0"),
-            ("OAUTH2_ACCESS_TOKEN_ALG", "none"),
-            ("OAUTH2_ACCESS_TOKEN_ALG", "HS512"),
-            ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "0"),
-            ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "86401"),
-            ("OAUTH2_KEY_REFRESH_SECS", "0"),
-        ] {
-            let err = from_env(&[(var, value)]).unwrap_err().to_string();
-            assert!(err.starts_with(var), "{var}={value}: {err}");
-        }
-    }
-}
-
 /// A comma- or space-separated list; empty items dropped.
 fn list(value: Option<&str>) -> impl Iterator<Item = String> + '_ {
     value
@@ -348,4 +317,54 @@ fn parse_origin(value: &str) -> Result<String, ConfigError> {
         return Err(refuse());
     }
     Ok(origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(None, |var| {
+            vars.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_guide() {
+        let config = from_env(&[]).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://ostiary.db");
+        assert_eq!(config.env, Environment::Development);
+        assert_eq!(config.metrics_bind.unwrap().to_string(), "127.0.0.1:9090");
+        assert!(config.jwt_secret.is_none() && config.session_key.is_none());
+    }
+
+    #[test]
+    fn issuer_is_kept_byte_exact() {
+        let config = from_env(&[("OAUTH2_ISSUER", "https://id.example.com/tenant")]).unwrap();
+        assert_eq!(config.issuer, "https://id.example.com/tenant");
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (var, value) in [
+            ("OAUTH2_BIND", "not-an-address"),
+            ("OAUTH2_ENV", "staging"),
+            ("OAUTH2_ISSUER", "https://id.example.com/?x=1"),
+            ("OAUTH2_ISSUER", "ftp://id.example.com"),
+            ("OAUTH2_ARGON2_MEMORY_KIB", "lots"),
+            ("OAUTH2_DATABASE_MAX_CONNECTIONS", "0"),
+            ("OAUTH2_ACCESS_TOKEN_ALG", "none"),
+            ("OAUTH2_ACCESS_TOKEN_ALG", "HS512"),
+            ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "0"),
+            ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "86401"),
+            ("OAUTH2_KEY_REFRESH_SECS", "0"),
+        ] {
+            let err = from_env(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value}: {err}");
+        }
+    }
 }

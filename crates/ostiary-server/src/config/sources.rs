@@ -34,7 +34,9 @@ pub const SETTINGS: &[&str] = &[
     "refresh_token_lifetime_secs",
     "refresh_grace_secs",
     "trusted_proxies",
+    "forwarded_header",
     "rate_limits",
+    "audit",
     "client_quota_per_sec",
     "cors_origins",
 ];

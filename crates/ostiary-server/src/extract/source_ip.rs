@@ -34,54 +34,68 @@ impl FromRequestParts<AppState> for SourceIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         Ok(Self(peer.map(|peer| {
-            client_address(peer, &parts.headers, &state.config.trusted_proxies)
+            client_address(peer, &parts.headers, &state.config.proxies)
         })))
     }
 }
 
-fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+/// Which header the trusted proxies write (`OAUTH2_FORWARDED_HEADER`). Exactly one is read:
+/// proxies append to one and pass the other through from the client untouched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
+
+fn client_address(peer: IpAddr, headers: &HeaderMap, config: &ProxyConfig) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| config.trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let Some(chain) = forwarded_chain(headers) else {
-        return peer;
-    };
-    // Right to left: each hop appended the address it received from.
-    chain
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(chain.first())
-        .copied()
-        .unwrap_or(peer)
+    // Right to left: each trusted hop appended the address it received from. The first
+    // address no trusted proxy owns is the client; what lies to its left was written by the
+    // client and is ignored, parseable or not.
+    let mut nearest = peer;
+    for node in forwarded_nodes(headers, config.header).iter().rev() {
+        let Some(ip) = parse_node(node).map(|ip| ip.to_canonical()) else {
+            break;
+        };
+        nearest = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    nearest
 }
 
-/// The addresses of `Forwarded` (its `for=` parameters) or else `X-Forwarded-For`, in order;
-/// `None` when absent or when any element is not an address (a garbled chain is not trusted).
-fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let joined = |name: &str| {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!values.is_empty()).then(|| values.join(","))
+/// The elements of the chosen header, in order (all its lines joined).
+fn forwarded_nodes(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
     };
-    if let Some(forwarded) = joined("forwarded") {
-        return forwarded
-            .split(',')
+    let elements = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    match header {
+        ForwardedHeader::XForwardedFor => elements.map(|e| e.trim().to_owned()).collect(),
+        ForwardedHeader::Forwarded => elements
             .map(|element| {
-                let value = element.split(';').find_map(|pair| {
-                    let (k, v) = pair.trim().split_once('=')?;
-                    k.eq_ignore_ascii_case("for").then_some(v.trim())
-                })?;
-                parse_node(value.trim_matches('"'))
+                element
+                    .split(';')
+                    .find_map(|pair| {
+                        let (k, v) = pair.trim().split_once('=')?;
+                        k.eq_ignore_ascii_case("for")
+                            .then(|| v.trim().trim_matches('"').to_owned())
+                    })
+                    .unwrap_or_default()
             })
-            .collect();
+            .collect(),
     }
-    let list = joined("x-forwarded-for")?;
-    list.split(',').map(|v| parse_node(v.trim())).collect()
 }
 
 /// `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]` or `[2001:db8::1]:4711`.
@@ -93,6 +107,13 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         return rest.split_once(']')?.0.parse().ok();
     }
     node.parse::<SocketAddr>().ok().map(|a| a.ip())
+}
+
+/// The trusted proxies and the header they write.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyConfig {
+    pub trusted: Vec<IpNet>,
+    pub header: ForwardedHeader,
 }
 
 #[cfg(test)]
@@ -111,33 +132,58 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn behind(nets: &[&str], header: ForwardedHeader) -> ProxyConfig {
+        ProxyConfig {
+            trusted: nets.iter().map(|n| n.parse().unwrap()).collect(),
+            header,
+        }
+    }
+
     #[test]
     fn untrusted_peers_cannot_claim_another_address() {
         let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        let none = ProxyConfig::default();
         assert_eq!(
-            client_address(ip("198.51.100.7"), &h, &[]),
+            client_address(ip("198.51.100.7"), &h, &none),
             ip("198.51.100.7")
         );
     }
 
     #[test]
     fn a_trusted_proxy_is_believed_up_to_the_first_untrusted_hop() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let xff = behind(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.2")]);
         // 1.2.3.4 was written by the client itself: only 203.0.113.9 is vouched for.
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &xff), ip("203.0.113.9"));
+        let h = headers(&[("x-forwarded-for", "garbage, 203.0.113.9")]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &xff), ip("203.0.113.9"));
+        let h = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &xff), ip("10.0.0.1"));
+        // An IPv4-mapped peer is the IPv4 address it maps.
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
-            ip("203.0.113.9")
+            client_address(
+                ip("::ffff:10.0.0.1"),
+                &headers(&[("x-forwarded-for", "192.0.2.7")]),
+                &xff
+            ),
+            ip("192.0.2.7")
         );
+    }
+
+    #[test]
+    fn only_the_configured_header_counts() {
+        let xff = behind(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        let h = headers(&[
+            ("forwarded", "for=192.0.2.66"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &xff), ip("203.0.113.9"));
+        let fwd = behind(&["10.0.0.0/8"], ForwardedHeader::Forwarded);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &fwd), ip("192.0.2.66"));
         let h = headers(&[(
             "forwarded",
             r#"for=192.0.2.60;proto=https, for="[2001:db8::1]:4711""#,
         )]);
-        assert_eq!(
-            client_address(ip("10.0.0.1"), &h, &trusted),
-            ip("2001:db8::1")
-        );
-        let h = headers(&[("x-forwarded-for", "not-an-ip")]);
-        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.1"));
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &fwd), ip("2001:db8::1"));
     }
 }

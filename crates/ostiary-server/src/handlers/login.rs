@@ -30,6 +30,17 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
     page
 }
 
+/// Every Argon2 slot is taken: 503 rather than an unbounded queue of memory-hungry hashes.
+fn busy() -> Response {
+    let mut page = pages::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Signing in is busy right now. Try again in a moment.",
+    );
+    page.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    page
+}
+
 /// A standalone sign-in (no application waiting).
 pub async fn login_get(State(state): State<AppState>, jar: PrivateCookieJar) -> Response {
     let (jar, csrf) = state.cookies.csrf_token(jar);
@@ -76,14 +87,19 @@ pub async fn login_post(
     let username = field(&form, "username").unwrap_or_default();
     let password = field(&form, "password").unwrap_or_default();
     let account = username.to_ascii_lowercase();
-    if let Some(wait) = state
-        .limiter
-        .retry_after(Credential::Account(&account), source.0)
-    {
+    let limited_as = if state.cookies.known_account(&jar).as_deref() == Some(account.as_str()) {
+        Credential::KnownAccount(&account)
+    } else {
+        Credential::Account(&account)
+    };
+    if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
         state.metrics.rate_limited(RateLimited::Login);
         return too_many_attempts(wait);
     }
-    let Some(user) = check_password(&state, username, password, source).await else {
+    let Some(_permit) = state.password_checks.acquire().await else {
+        return busy();
+    };
+    let Some(user) = check_password(&state, username, password, limited_as, source).await else {
         let (jar, csrf) = state.cookies.csrf_token(jar);
         let page = login_page(
             StatusCode::UNAUTHORIZED,
@@ -96,16 +112,9 @@ pub async fn login_post(
         return (jar, page).into_response();
     };
 
-    state
-        .limiter
-        .succeeded(Credential::Account(&account), source.0);
-    // A new session id at every login (no fixation); the browser's old session ends.
-    if let Some(old) = state.cookies.session_token(&jar)
-        && let Err(e) = state.sessions.end(&old).await
-    {
-        tracing::error!(error = %ostiary_core::error_chain(&e), "ending the old session failed");
-    }
-    let (token, session) = match state.sessions.start(&user).await {
+    state.limiter.succeeded(limited_as, source.0);
+    let previous = state.cookies.session_token(&jar);
+    let (token, session) = match state.sessions.start(&user, previous.as_deref()).await {
         Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %ostiary_core::error_chain(&e), "starting a session failed");
@@ -130,6 +139,7 @@ pub async fn login_post(
     let jar = state
         .cookies
         .with_session(jar, token.expose(), state.sessions.settings().absolute);
+    let jar = state.cookies.with_known_account(jar, &account);
     match request {
         Some(request) => {
             let next = state
@@ -152,6 +162,7 @@ async fn check_password(
     state: &AppState,
     username: &str,
     password: &str,
+    limited_as: Credential<'_>,
     source: SourceIp,
 ) -> Option<User> {
     let user = match Username::parse(username) {
@@ -175,10 +186,7 @@ async fn check_password(
         return user;
     }
     state.metrics.authentication_failed(AuthFailure::User);
-    let locked = state.limiter.failed(
-        Credential::Account(&username.to_ascii_lowercase()),
-        source.0,
-    );
+    let locked = state.limiter.failed(limited_as, source.0);
     let mut event = AuditEvent::new(
         state.clock.now_seconds(),
         AuditEventType::LoginFailed,

@@ -55,8 +55,9 @@ async fn token_request<'f>(
     Ok((client, token))
 }
 
-/// The request's client, authenticated. Failures are counted, audited and limited per
-/// client and source (429 once a limit is reached); a configured quota applies after.
+/// The request's client, authenticated. Correct credentials always pass (limits stop
+/// guessing, not use); failures are counted, audited and limited per client and source, and
+/// a locked source gets 429 instead of an answer. A configured quota applies after.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -64,15 +65,6 @@ async fn authenticate(
     source: SourceIp,
 ) -> Result<Arc<Client>, ApiError> {
     let credentials = client_credentials(headers, form);
-    let claimed = credentials.as_ref().ok().map(|c| c.client_id().to_owned());
-    let limited_as = Credential::Client(claimed.as_deref().unwrap_or(""));
-    if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
-        state.metrics.rate_limited(RateLimited::Client);
-        return Err(ApiError::rate_limited(
-            wait,
-            "too many failed client authentications; retry later",
-        ));
-    }
     let result = match &credentials {
         Ok(credentials) => state.tokens.authenticate(credentials).await,
         Err(e) => Err(e.clone()),
@@ -80,25 +72,12 @@ async fn authenticate(
     let client = match result {
         Ok(client) => client,
         Err(e) if e.code == ErrorCode::InvalidClient => {
-            state.metrics.authentication_failed(AuthFailure::Client);
-            let locked = state.limiter.failed(limited_as, source.0);
-            let mut event = AuditEvent::new(
-                state.clock.now_seconds(),
-                AuditEventType::ClientAuthenticationFailed,
-                "anonymous",
-            )
-            .source_ip(source.to_text())
-            .failed(if locked.is_some() {
-                "invalid_client_locked_out"
-            } else {
-                e.code.as_str()
-            });
-            event.client_id = claimed;
-            state.audit.record(event).await;
-            return Err(e.into());
+            let claimed = credentials.ok().map(|c| c.client_id().to_owned());
+            return Err(client_failure(state, claimed, source, e).await);
         }
         Err(e) => return Err(e.into()),
     };
+    let limited_as = Credential::Client(client.id.as_str());
     state.limiter.succeeded(limited_as, source.0);
     if let Some(quota) = &state.quota
         && let Some(wait) = quota.check(client.id.as_str())
@@ -110,4 +89,35 @@ async fn authenticate(
         ));
     }
     Ok(client)
+}
+
+/// A failed client authentication: 429 while the source is locked (not even counted), else
+/// counted and audited as `invalid_client`.
+async fn client_failure(
+    state: &AppState,
+    claimed: Option<String>,
+    source: SourceIp,
+    error: OAuthError,
+) -> ApiError {
+    let limited_as = Credential::Client(claimed.as_deref().unwrap_or(""));
+    if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
+        state.metrics.rate_limited(RateLimited::Client);
+        return ApiError::rate_limited(wait, "too many failed client authentications; retry later");
+    }
+    state.metrics.authentication_failed(AuthFailure::Client);
+    let locked = state.limiter.failed(limited_as, source.0);
+    let mut event = AuditEvent::new(
+        state.clock.now_seconds(),
+        AuditEventType::ClientAuthenticationFailed,
+        "anonymous",
+    )
+    .source_ip(source.to_text())
+    .failed(if locked.is_some() {
+        "invalid_client_locked_out"
+    } else {
+        error.code.as_str()
+    });
+    event.client_id = claimed;
+    state.audit.record(event).await;
+    error.into()
 }

@@ -55,6 +55,15 @@ pub struct ConsentPage<'a> {
 }
 
 #[derive(Debug, Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub csrf: &'a str,
+    /// The logout request's parameters, carried to the confirmation.
+    pub params: Vec<(&'static str, &'a str)>,
+}
+
+#[derive(Debug, Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {
     pub title: &'a str,
