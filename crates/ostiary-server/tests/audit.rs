@@ -160,3 +160,136 @@ async fn token_endpoint_events_carry_client_and_source_ip() {
         "revocation names the token by jti only"
     );
 }
+
+/// Events of one type, after the writer has caught up.
+async fn of_type(app: &TestApp, event: AuditEventType) -> Vec<ostiary_core::audit::AuditEvent> {
+    app.state.audit.flush().await;
+    app.state
+        .store
+        .list_audit_events(&AuditQuery {
+            since: None,
+            event: Some(event),
+            subject: None,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
+    use support::{
+        APP_LOGOUT_REDIRECT, Browser, USER_PASSWORD, add_user, redeem_code, serve_app, web_client,
+    };
+    let (app, base) = serve_app(&[]).await;
+    let user = add_user(&app).await.id.to_string();
+    let secret = app.client(web_client("webapp", false)).await.unwrap();
+    let browser = Browser::new(&base);
+    let (code, verifier) = browser.obtain_code("webapp", "openid").await;
+    let (status, tokens) = redeem_code(&base, "webapp", Some(&secret), &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    // The same code again: a replay, which revokes the grant.
+    let (status, _) = redeem_code(&base, "webapp", Some(&secret), &code, &verifier).await;
+    assert_eq!(status, 400);
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let mut logout = url::Url::parse(&format!("{base}/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", APP_LOGOUT_REDIRECT);
+    assert_eq!(browser.get(logout.as_str()).await.status, 303);
+
+    let expected = [
+        (AuditEventType::LoginSucceeded, Outcome::Success),
+        (AuditEventType::ConsentGranted, Outcome::Success),
+        (AuditEventType::TokenIssued, Outcome::Success),
+        (AuditEventType::ReuseDetected, Outcome::Failure),
+        (AuditEventType::LoggedOut, Outcome::Success),
+    ];
+    let mut all = String::new();
+    for (event, outcome) in expected {
+        let rows = of_type(&app, event).await;
+        assert_eq!(rows.len(), 1, "{event:?}: {rows:?}");
+        let row = &rows[0];
+        assert_eq!(row.outcome, outcome, "{event:?}");
+        assert_eq!(row.subject.as_deref(), Some(user.as_str()), "{event:?}");
+        assert!(row.source_ip.is_some(), "{event:?}");
+        all.push_str(&format!("{row:?}"));
+    }
+    for secret in [
+        secret.as_str(),
+        USER_PASSWORD,
+        code.as_str(),
+        verifier.as_str(),
+        tokens["access_token"].as_str().unwrap(),
+        tokens["id_token"].as_str().unwrap(),
+    ] {
+        assert!(
+            !all.contains(secret),
+            "a credential reached the audit trail"
+        );
+    }
+    assert_eq!(
+        of_type(&app, AuditEventType::ConsentGranted).await[0]
+            .client_id
+            .as_deref(),
+        Some("webapp")
+    );
+}
+
+#[tokio::test]
+async fn consent_revocation_and_revoke_all_are_audited_from_the_cli() {
+    use ostiary_core::grant::Consent;
+    let scratch = Scratch::new();
+    scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Web",
+        "--client-id",
+        "web",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--scope",
+        "openid",
+    ]);
+    let out = scratch.run_with_stdin(
+        &["user", "create", "--username", "erin", "--password-stdin"],
+        "a passphrase for erin",
+    );
+    let user_id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    {
+        let db = ostiary_store::Database::open(&scratch.database_url(), 1)
+            .await
+            .unwrap();
+        db.store()
+            .save_consent(&Consent {
+                user_id: ostiary_core::user::UserId::parse(&user_id).unwrap(),
+                client_id: ostiary_core::client::ClientId::parse("web").unwrap(),
+                scopes: vec![ostiary_core::client::Scope::parse("openid").unwrap()],
+                granted_at: time::OffsetDateTime::now_utc(),
+            })
+            .await
+            .unwrap();
+        db.close().await;
+    }
+    let listed = scratch.json(&["user", "consents", "erin"]);
+    assert_eq!(listed["consents"][0]["client_id"], "web");
+    let revoked = scratch.json(&["user", "revoke-consent", "erin", "--client", "web"]);
+    assert_eq!(revoked["revoked"], true);
+    let again = scratch.run(&["user", "revoke-consent", "erin", "--client", "web"]);
+    assert_eq!(again.status.code(), Some(1), "nothing left to revoke");
+    let all = scratch.json(&["tokens", "revoke-all"]);
+    assert!(all["sessions"].is_u64() && all["grants"].is_u64() && all["codes"].is_u64());
+
+    let consent = lines(&scratch.run(&["audit", "list", "--type", "consent.revoked"]));
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0]["subject"], user_id.as_str());
+    assert_eq!(consent[0]["client_id"], "web");
+    let incident = lines(&scratch.run(&["audit", "list", "--type", "tokens.revoked_all"]));
+    assert_eq!(incident.len(), 1);
+    assert_eq!(incident[0]["actor"], "cli");
+}
