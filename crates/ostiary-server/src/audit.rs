@@ -1,6 +1,6 @@
-//! The audit writer: events are logged as structured lines at once and queued for the
-//! database, where a single task appends them in batches, so the token hot path never waits
-//! for a write. The queue is bounded and applies back-pressure rather than drop an event; a
+//! The audit writer: events are queued, and a single task logs each as a structured line and
+//! appends them to the database in batches, so the token hot path neither formats log lines
+//! nor waits for a write. The queue is bounded and applies back-pressure rather than drop an event; a
 //! clean shutdown flushes it.
 
 use std::sync::Arc;
@@ -51,9 +51,11 @@ impl AuditLog {
         let Some(queue) = &self.queue else {
             return;
         };
-        log_line(&event);
-        if queue.send(Command::Record(event)).await.is_err() {
+        if let Err(mpsc::error::SendError(Command::Record(event))) =
+            queue.send(Command::Record(event)).await
+        {
             tracing::error!("audit writer stopped; event kept only in the log");
+            log_line(&event);
         }
     }
 
@@ -117,6 +119,9 @@ async fn write(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>) {
 async fn append(store: &dyn Store, batch: &mut Vec<AuditEvent>) {
     if batch.is_empty() {
         return;
+    }
+    for event in batch.iter() {
+        log_line(event);
     }
     for attempt in 1..=3 {
         match store.append_audit_events(batch).await {
