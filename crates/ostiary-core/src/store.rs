@@ -118,7 +118,8 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
         seen_since: OffsetDateTime,
     ) -> Result<u64, StoreError>;
-    /// Drops sessions past their absolute lifetime; how many.
+    /// Drops sessions past their absolute lifetime, with their unredeemed codes and (as
+    /// `revoke_grant` does) their grants that are not offline; how many sessions.
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
@@ -157,7 +158,8 @@ pub trait GrantStore: Send + Sync {
     /// Revokes a grant and, in the same transaction, every unexpired access token issued
     /// under it (they join the revoked access tokens). True if it was live.
     async fn revoke_grant(&self, grant_id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
-    /// Revokes, as `revoke_grant` does, the live grants of a session that are not offline.
+    /// Revokes, as `revoke_grant` does, the live grants of a session that are not offline,
+    /// and deletes the session's unredeemed codes.
     async fn revoke_session_grants(&self, sid: &str, at: OffsetDateTime)
     -> Result<u64, StoreError>;
     /// Revokes, as `revoke_grant` does, every live grant of a user, or of a user and one client.
@@ -167,8 +169,8 @@ pub trait GrantStore: Send + Sync {
         client_id: Option<&ClientId>,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError>;
-    /// Incident response, in one transaction: every session is deleted, every unconsumed
-    /// code consumed, every live grant revoked as `revoke_grant` does.
+    /// Incident response, in one transaction: every session and every unredeemed code is
+    /// deleted, every live grant revoked as `revoke_grant` does.
     async fn revoke_everything(&self, at: OffsetDateTime) -> Result<RevokedEverything, StoreError>;
     /// Drops codes and refresh tokens that expired before `before`, and grants left with
     /// neither a code nor a refresh token; how many rows in all.

@@ -151,7 +151,17 @@ impl TokenService {
             .await
             .map_err(unavailable)?;
         if !redeemed {
-            // Another redemption won the race: this one is the replay.
+            // Another redemption won the race (this one is the replay), or the code was voided
+            // meanwhile (logout, revoke-all).
+            let voided = self
+                .store
+                .find_code(&code_hash)
+                .await
+                .map_err(unavailable)?
+                .is_none_or(|c| c.consumed_at.is_none());
+            if voided {
+                return Err(invalid_grant("the code is invalid").into());
+            }
             return Err(self.replayed(&code.grant_id, code.user_id, "code").await);
         }
         Ok(UserTokens {

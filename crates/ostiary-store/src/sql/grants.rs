@@ -222,8 +222,15 @@ macro_rules! impl_grant_store {
                 sid: &str,
                 at: time::OffsetDateTime,
             ) -> Result<u64, ostiary_core::StoreError> {
-                // Offline grants (offline_access) outlive the login session by design.
+                // Offline grants (offline_access) outlive the login session by design. Codes
+                // the session has not redeemed yet die with it: redeemed later, they would
+                // create a grant bound to a session that no longer exists.
                 let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM authorization_codes WHERE sid = $1 AND consumed_at IS NULL")
+                    .bind(sid.to_owned())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::error::backend)?;
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,
@@ -274,11 +281,8 @@ macro_rules! impl_grant_store {
                     .rows_affected();
                 // Codes before grants: a redemption in flight either finished first (its code
                 // row lock makes this wait, and its grant is then revoked below) or finds its
-                // code consumed and issues nothing.
-                let codes = sqlx::query(
-                    "UPDATE authorization_codes SET consumed_at = $1 WHERE consumed_at IS NULL",
-                )
-                .bind(at.unix_timestamp())
+                // code gone and issues nothing.
+                let codes = sqlx::query("DELETE FROM authorization_codes WHERE consumed_at IS NULL")
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::error::backend)?

@@ -104,11 +104,28 @@ macro_rules! impl_session_store {
                 &self,
                 now: time::OffsetDateTime,
             ) -> Result<u64, ostiary_core::StoreError> {
+                // An expired session takes what was bound to it, as a logout does: its
+                // unredeemed codes and its grants that are not offline.
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "DELETE FROM authorization_codes WHERE consumed_at IS NULL \
+                     AND sid IN (SELECT sid FROM sessions WHERE expires_at < $1)",
+                )
+                .bind(now.unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
+                $crate::sql::revoke::revoke_grants!(
+                    tx,
+                    now,
+                    "g.offline = FALSE AND g.sid IN (SELECT sid FROM sessions WHERE expires_at < $1)"
+                );
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err($crate::error::backend)?;
+                tx.commit().await.map_err($crate::error::backend)?;
                 Ok(done.rows_affected())
             }
         }

@@ -23,6 +23,7 @@ crate::store_tests!(
     rotation_is_refused_once_the_grant_is_revoked,
     revoke_grant_revokes_its_access_tokens,
     revoke_session_grants_spares_offline_grants_and_other_sessions,
+    a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_expires,
     revoke_user_grants_with_and_without_a_client,
     revoke_everything_counts_and_ends_everything,
     purge_drops_expired_codes_tokens_and_orphaned_grants,
@@ -807,4 +808,42 @@ async fn disabling_a_user_ends_sessions_and_revokes_grants(db: Database) {
     assert!(revoked(&*store, "at-alice-offline-0").await);
     assert!(store.find_session(&b.id_hash).await.unwrap().is_some());
     assert!(live(&*store, "bob-web").await);
+}
+
+async fn a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_expires(
+    db: Database,
+) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let pending = code(&web, &alice, "sid-1", "pending");
+    store.insert_code(&pending).await.unwrap();
+    let elsewhere = code(&web, &alice, "sid-2", "elsewhere-code");
+    store.insert_code(&elsewhere).await.unwrap();
+    store.revoke_session_grants("sid-1", now()).await.unwrap();
+    assert_eq!(store.find_code(&pending.code_hash).await.unwrap(), None);
+    assert!(
+        store
+            .find_code(&elsewhere.code_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Expiry does what a logout does.
+    let t = now();
+    let expired = Session {
+        expires_at: t - Duration::seconds(1),
+        ..session(&alice, "sid-old", t - Duration::hours(8))
+    };
+    store.insert_session(&expired).await.unwrap();
+    issue(&*store, &web, &alice, "sid-old", "old-online", false).await;
+    issue(&*store, &web, &alice, "sid-old", "old-offline", true).await;
+    let old_code = code(&web, &alice, "sid-old", "old-code");
+    store.insert_code(&old_code).await.unwrap();
+    assert_eq!(store.purge_expired_sessions(t).await.unwrap(), 1);
+    assert!(!live(&*store, "old-online").await);
+    assert!(revoked(&*store, "at-old-online").await);
+    assert!(live(&*store, "old-offline").await);
+    assert_eq!(store.find_code(&old_code.code_hash).await.unwrap(), None);
 }
