@@ -162,19 +162,6 @@ async fn token_endpoint_events_carry_client_and_source_ip() {
 }
 
 /// Events of one type, after the writer has caught up.
-async fn of_type(app: &TestApp, event: AuditEventType) -> Vec<ostiary_core::audit::AuditEvent> {
-    app.state.audit.flush().await;
-    app.state
-        .store
-        .list_audit_events(&AuditQuery {
-            since: None,
-            event: Some(event),
-            subject: None,
-            limit: 100,
-        })
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
@@ -208,7 +195,7 @@ async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
     ];
     let mut all = String::new();
     for (event, outcome) in expected {
-        let rows = of_type(&app, event).await;
+        let rows = support::audit_events(&app, event).await;
         assert_eq!(rows.len(), 1, "{event:?}: {rows:?}");
         let row = &rows[0];
         assert_eq!(row.outcome, outcome, "{event:?}");
@@ -230,7 +217,7 @@ async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
         );
     }
     assert_eq!(
-        of_type(&app, AuditEventType::ConsentGranted).await[0]
+        support::audit_events(&app, AuditEventType::ConsentGranted).await[0]
             .client_id
             .as_deref(),
         Some("webapp")

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use ostiary_core::SystemClock;
-use ostiary_core::audit::{AuditEventType, AuditQuery};
+use ostiary_core::audit::AuditEventType;
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::user::{Username, create_user};
 use secrecy::SecretString;
@@ -112,20 +112,6 @@ async fn user(app: &TestApp, name: &str) -> String {
     .await
     .unwrap();
     user.id.to_string()
-}
-
-async fn events(app: &TestApp, event: AuditEventType) -> Vec<ostiary_core::audit::AuditEvent> {
-    app.state.audit.flush().await;
-    app.state
-        .store
-        .list_audit_events(&AuditQuery {
-            since: None,
-            event: Some(event),
-            subject: None,
-            limit: 1000,
-        })
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -236,7 +222,7 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         );
     }
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
-    let failures = events(&app, AuditEventType::ClientAuthenticationFailed).await;
+    let failures = support::audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
     assert!(
         failures
             .iter()
@@ -306,11 +292,11 @@ async fn failed_logins_and_client_authentications_show_in_metrics_and_audit() {
     assert_eq!(value(&before, "oauth2_server_active_sessions"), 0.0);
     assert_eq!(value(&after, "oauth2_server_active_sessions"), 1.0);
 
-    let failed = events(&app, AuditEventType::LoginFailed).await;
+    let failed = support::audit_events(&app, AuditEventType::LoginFailed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].subject.as_deref(), Some(alice.as_str()));
     assert_eq!(failed[0].source_ip.as_deref(), Some("192.0.2.1"));
-    let succeeded = events(&app, AuditEventType::LoginSucceeded).await;
+    let succeeded = support::audit_events(&app, AuditEventType::LoginSucceeded).await;
     assert_eq!(succeeded.len(), 1);
     assert_eq!(succeeded[0].subject.as_deref(), Some(alice.as_str()));
     for event in failed.iter().chain(&succeeded) {

@@ -188,12 +188,7 @@ fn check_parameters(params: &[(String, String)], client: &Client) -> Result<Chec
     if !matches!(single(params, "response_mode")?, None | Some("query")) {
         return Err(invalid("only response_mode=query is supported"));
     }
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code grant",
-        ));
-    }
+    client.require_grant(GrantType::AuthorizationCode)?;
     let challenge = single(params, "code_challenge")?
         .ok_or(invalid("code_challenge is required (PKCE with S256)"))?;
     let code_challenge = CodeChallenge::parse(challenge, single(params, "code_challenge_method")?)

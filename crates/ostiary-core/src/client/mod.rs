@@ -56,4 +56,15 @@ impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+
+    /// `unauthorized_client` (RFC 6749 5.2) unless the client is registered for `grant`.
+    pub fn require_grant(&self, grant: GrantType) -> Result<(), crate::OAuthError> {
+        if self.allows_grant(grant) {
+            return Ok(());
+        }
+        Err(crate::OAuthError::new(
+            crate::ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ))
+    }
 }

@@ -120,12 +120,7 @@ impl TokenService {
         scope: Option<&str>,
         resources: &[String],
     ) -> Result<TokenResponse, OAuthError> {
-        if !client.allows_grant(GrantType::ClientCredentials) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the client_credentials grant",
-            ));
-        }
+        client.require_grant(GrantType::ClientCredentials)?;
         let scopes = resolve_scope(scope, &client.scopes)?;
         let audiences = resolve_audience(resources, client)?;
         let scope = scope_string(&scopes);

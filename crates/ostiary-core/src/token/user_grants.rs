@@ -68,13 +68,7 @@ impl TokenService {
         client: &Client,
         redemption: CodeRedemption<'_>,
     ) -> Result<UserTokens, GrantError> {
-        if !client.allows_grant(GrantType::AuthorizationCode) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the authorization code grant",
-            )
-            .into());
-        }
+        client.require_grant(GrantType::AuthorizationCode)?;
         let code_hash = SecretHash::of(redemption.code);
         let Some(code) = self
             .store
@@ -177,13 +171,7 @@ impl TokenService {
         presented: &str,
         scope: Option<&str>,
     ) -> Result<UserTokens, GrantError> {
-        if !client.allows_grant(GrantType::RefreshToken) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the refresh token grant",
-            )
-            .into());
-        }
+        client.require_grant(GrantType::RefreshToken)?;
         let invalid = || invalid_grant("the refresh token is invalid, expired or revoked");
         let hash = SecretHash::of(presented);
         let Some(stored) = self

@@ -18,8 +18,9 @@ pub enum AuditCommand {
         /// Only this event type (e.g. token.issued, client.authentication_failed).
         #[arg(long = "type")]
         event: Option<AuditEventType>,
-        /// Only events about this subject (user id, key id, token id, client id).
-        #[arg(long)]
+        /// Only events about this subject (user id, key id, token id, client id). Generated
+        /// ids are base64url and may start with `-`.
+        #[arg(long, allow_hyphen_values = true)]
         subject: Option<String>,
         /// At most this many of the newest matching events.
         #[arg(long, default_value_t = 10_000)]

@@ -719,3 +719,21 @@ pub async fn introspect_as(
     assert_eq!(status, reqwest::StatusCode::OK, "{json}");
     json
 }
+
+/// The audit events of one type, once the writer has caught up.
+pub async fn audit_events(
+    app: &TestApp,
+    event: ostiary_core::audit::AuditEventType,
+) -> Vec<ostiary_core::audit::AuditEvent> {
+    app.state.audit.flush().await;
+    app.state
+        .store
+        .list_audit_events(&ostiary_core::audit::AuditQuery {
+            since: None,
+            event: Some(event),
+            subject: None,
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+}
