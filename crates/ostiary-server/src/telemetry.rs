@@ -1,6 +1,7 @@
 //! Structured logs on stderr (stdout is reserved for the CLI's JSON), as text or JSON lines.
 
 use clap::ValueEnum;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -9,18 +10,25 @@ pub enum LogFormat {
     Json,
 }
 
-/// `RUST_LOG` overrides `default_level`.
-pub fn init(format: LogFormat, default_level: &str) {
+/// `RUST_LOG` overrides `default_level`. Lines go through a buffer that a dedicated thread
+/// writes out, so request handlers never wait on a write to stderr; when the buffer is full,
+/// handlers wait rather than drop a line (audit lines must not be lost). Keep the guard alive
+/// until the process ends: dropping it flushes what is buffered.
+pub fn init(format: LogFormat, default_level: &str) -> WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second initialisation (tests) keeps the first subscriber; nothing to report.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
 
 pub use ostiary_core::error_chain;

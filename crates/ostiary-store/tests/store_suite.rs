@@ -36,6 +36,7 @@ store_tests!(
     access_token_revocations_are_idempotent_and_purged,
     automatic_rotation_happens_only_when_due,
     audit_events_append_and_filter,
+    a_large_audit_batch_is_written_whole_and_in_order,
     client_id_token_alg_round_trips,
 );
 
@@ -484,6 +485,26 @@ async fn automatic_rotation_happens_only_when_due(db: Database) {
             .count(),
         1
     );
+}
+
+async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
+    use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery};
+    let store = db.store();
+    let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    // 64 + 64 + 16 + 4 + 2 + 1 rows: every chunk shape of the SQLite writer.
+    let events: Vec<AuditEvent> = (0..151)
+        .map(|i| {
+            AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc").subject(format!("s{i}"))
+        })
+        .collect();
+    store.append_audit_events(&events).await.unwrap();
+    let all = AuditQuery {
+        since: None,
+        event: None,
+        subject: None,
+        limit: 1000,
+    };
+    assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
 }
 
 async fn audit_events_append_and_filter(db: Database) {

@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
         Command::Serve { .. } => "info",
         _ => "warn",
     };
-    telemetry::init(cli.log_format, default_level);
+    let _log_writer = telemetry::init(cli.log_format, default_level);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,6 +91,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // Buffered log lines first, so the error is the last thing printed.
+            drop(_log_writer);
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
