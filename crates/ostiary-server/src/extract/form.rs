@@ -69,6 +69,26 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
 #[derive(Debug, Default)]
 pub struct FormPairs(pub Vec<(String, String)>);
 
+impl FormPairs {
+    /// The parameters of a query string or an encoded form value.
+    pub fn decode(encoded: &str) -> Self {
+        Self(
+            form_urlencoded::parse(encoded.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`; empty counts as absent (RFC 6749 3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for FormPairs {
     type Rejection = ApiError;
 

@@ -20,9 +20,7 @@ pub async fn authorize_get(
     jar: PrivateCookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let FormPairs(params) = FormPairs::decode(&query.unwrap_or_default());
     authorize(state, jar, params).await
 }
 

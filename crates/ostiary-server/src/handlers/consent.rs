@@ -17,19 +17,13 @@ pub async fn consent(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
     source: SourceIp,
-    FormPairs(form): FormPairs,
+    form: FormPairs,
 ) -> Response {
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |name: &str| form.get(name);
     if !state.cookies.csrf_matches(&jar, field("csrf")) {
         return csrf_failure();
     }
-    let params = form_urlencoded::parse(field("request").unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let FormPairs(params) = FormPairs::decode(field("request").unwrap_or_default());
     let request = match state.authorizer.parse(params).await {
         Ok(request) => request,
         Err(error) => return authorize_error(&state, &error),

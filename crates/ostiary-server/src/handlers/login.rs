@@ -47,13 +47,6 @@ pub async fn login_get(State(state): State<AppState>, jar: PrivateCookieJar) -> 
     (jar, login_page(StatusCode::OK, None, None, "", &csrf, "")).into_response()
 }
 
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The form is stale or forged: nothing is done.
 pub(super) fn csrf_failure() -> Response {
     pages::error_page(
@@ -67,25 +60,23 @@ pub async fn login_post(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
     source: SourceIp,
-    FormPairs(form): FormPairs,
+    form: FormPairs,
 ) -> Response {
-    if !state.cookies.csrf_matches(&jar, field(&form, "csrf")) {
+    if !state.cookies.csrf_matches(&jar, form.get("csrf")) {
         return csrf_failure();
     }
-    let encoded_request = field(&form, "request").unwrap_or_default();
+    let encoded_request = form.get("request").unwrap_or_default();
     let request = if encoded_request.is_empty() {
         None
     } else {
-        let params = form_urlencoded::parse(encoded_request.as_bytes())
-            .into_owned()
-            .collect();
+        let FormPairs(params) = FormPairs::decode(encoded_request);
         match state.authorizer.parse(params).await {
             Ok(request) => Some(request),
             Err(error) => return authorize_error(&state, &error),
         }
     };
-    let username = field(&form, "username").unwrap_or_default();
-    let password = field(&form, "password").unwrap_or_default();
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default();
     let account = username.to_ascii_lowercase();
     let limited_as = if state.cookies.known_account(&jar).as_deref() == Some(account.as_str()) {
         Credential::KnownAccount(&account)

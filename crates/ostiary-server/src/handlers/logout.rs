@@ -35,17 +35,21 @@ pub async fn logout_get(
     source: SourceIp,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    logout(state, jar, source, params, false).await
+    logout(
+        state,
+        jar,
+        source,
+        FormPairs::decode(&query.unwrap_or_default()),
+        false,
+    )
+    .await
 }
 
 pub async fn logout_post(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
     source: SourceIp,
-    FormPairs(params): FormPairs,
+    params: FormPairs,
 ) -> Response {
     logout(state, jar, source, params, true).await
 }
@@ -62,10 +66,10 @@ async fn logout(
     state: AppState,
     jar: PrivateCookieJar,
     source: SourceIp,
-    params: Vec<(String, String)>,
+    params: FormPairs,
     posted: bool,
 ) -> Response {
-    let param = |name: &str| param(&params, name);
+    let param = |name: &str| params.get(name);
     let session = current_session(&state, &jar).await;
     let request = match read_request(&state, &params, session.as_ref()).await {
         Ok(request) => request,
@@ -112,14 +116,6 @@ async fn logout(
     (jar, response).into_response()
 }
 
-fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
-
 async fn audit_logout(state: &AppState, session: &Session, source: SourceIp) {
     let event = AuditEvent::new(
         state.clock.now_seconds(),
@@ -136,10 +132,10 @@ async fn audit_logout(state: &AppState, session: &Session, source: SourceIp) {
 /// followed.
 async fn read_request(
     state: &AppState,
-    params: &[(String, String)],
+    params: &FormPairs,
     session: Option<&Session>,
 ) -> Result<LogoutRequest, &'static str> {
-    let param = |name: &str| param(params, name);
+    let param = |name: &str| params.get(name);
     let uri = param("post_logout_redirect_uri");
     let hint = match param("id_token_hint") {
         Some(hint) => Some(
