@@ -87,10 +87,12 @@ pub async fn login_post(
         state.metrics.rate_limited(RateLimited::Login);
         return too_many_attempts(wait);
     }
-    let Some(_permit) = state.password_checks.acquire().await else {
+    let Some(permit) = state.password_checks.acquire().await else {
         return busy();
     };
-    let Some(user) = check_password(&state, username, password, limited_as, source).await else {
+    let user = check_password(&state, username, password, limited_as, source).await;
+    drop(permit);
+    let Some(user) = user else {
         let (jar, csrf) = state.cookies.csrf_token(jar);
         let page = login_page(
             StatusCode::UNAUTHORIZED,
