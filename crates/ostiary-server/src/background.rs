@@ -1,5 +1,5 @@
 //! Periodic work of a running server: follow key changes made by other instances or the CLI,
-//! rotate keys when automatic rotation is on, and purge expired records.
+//! rotate keys when automatic rotation is on, purge expired records, re-read CORS origins.
 
 use std::time::Duration;
 
@@ -17,13 +17,8 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         let mut purge = tokio::time::interval(PURGE_EVERY);
         loop {
             tokio::select! {
-                _ = refresh.tick() => {
-                    refresh_keys(&state).await;
-                    if let Err(e) = state.cors.refresh(&*state.store).await {
-                        tracing::warn!(error = %error_chain(&e), "reading CORS origins failed");
-                    }
-                }
-                _ = purge.tick() => purge_expired(&state).await,
+                _ = refresh.tick() => refresh_keys(&state).await,
+                _ = purge.tick() => housekeeping(&state).await,
             }
         }
     })
@@ -57,11 +52,16 @@ async fn refresh_keys(state: &AppState) {
     }
 }
 
-/// Drops what can no longer be used. Codes stay a day past expiry, so a late replay of a
-/// redeemed code still finds its grant and revokes it.
-async fn purge_expired(state: &AppState) {
+/// Once a minute: drops what can no longer be used (codes stay a day past expiry, so a late
+/// replay of a redeemed code still finds its grant and revokes it) and re-reads the public
+/// clients' CORS origins.
+async fn housekeeping(state: &AppState) {
     let now = state.clock.now();
     state.limiter.prune_expired();
+    // Reads every client: once a minute, not with each key refresh.
+    if let Err(e) = state.cors.refresh(&*state.store).await {
+        tracing::warn!(error = %error_chain(&e), "reading CORS origins failed");
+    }
     let purged = [
         (
             "revocations",

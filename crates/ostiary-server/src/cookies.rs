@@ -9,42 +9,38 @@ use ostiary_core::random::random_token;
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy)]
+enum Name {
+    Session,
+    Csrf,
+    KnownAccount,
+}
+
+#[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
     pub secure: bool,
 }
 
 impl CookiePolicy {
-    fn session_name(self) -> &'static str {
-        if self.secure {
-            "__Host-ostiary_session"
-        } else {
-            "ostiary_session"
-        }
-    }
-
-    fn csrf_name(self) -> &'static str {
-        if self.secure {
-            "__Host-ostiary_csrf"
-        } else {
-            "ostiary_csrf"
-        }
-    }
-
-    fn known_name(self) -> &'static str {
-        if self.secure {
-            "__Host-ostiary_known"
-        } else {
-            "ostiary_known"
+    /// A cookie's name: `__Host-` prefixed when secure (no other host or path can set it).
+    fn name(self, cookie: Name) -> &'static str {
+        match (cookie, self.secure) {
+            (Name::Session, true) => "__Host-ostiary_session",
+            (Name::Session, false) => "ostiary_session",
+            (Name::Csrf, true) => "__Host-ostiary_csrf",
+            (Name::Csrf, false) => "ostiary_csrf",
+            (Name::KnownAccount, true) => "__Host-ostiary_known",
+            (Name::KnownAccount, false) => "ostiary_known",
         }
     }
 
     /// The account this browser last logged into (encrypted, so it cannot be forged).
     pub fn known_account(self, jar: &PrivateCookieJar) -> Option<String> {
-        jar.get(self.known_name()).map(|c| c.value().to_owned())
+        jar.get(self.name(Name::KnownAccount))
+            .map(|c| c.value().to_owned())
     }
 
     pub fn with_known_account(self, jar: PrivateCookieJar, account: &str) -> PrivateCookieJar {
-        let mut cookie = self.build(self.known_name(), account.to_owned());
+        let mut cookie = self.build(self.name(Name::KnownAccount), account.to_owned());
         cookie.set_max_age(time::Duration::days(90));
         jar.add(cookie)
     }
@@ -59,7 +55,7 @@ impl CookiePolicy {
     }
 
     pub fn session_token(self, jar: &PrivateCookieJar) -> Option<String> {
-        jar.get(self.session_name())
+        jar.get(self.name(Name::Session))
             .map(|c| c.value().to_owned())
             .filter(|v| !v.is_empty())
     }
@@ -71,29 +67,32 @@ impl CookiePolicy {
         token: &str,
         lifetime: time::Duration,
     ) -> PrivateCookieJar {
-        let mut cookie = self.build(self.session_name(), token.to_owned());
+        let mut cookie = self.build(self.name(Name::Session), token.to_owned());
         cookie.set_max_age(lifetime);
         jar.add(cookie)
     }
 
     pub fn without_session(self, jar: PrivateCookieJar) -> PrivateCookieJar {
-        jar.remove(self.build(self.session_name(), String::new()))
+        jar.remove(self.build(self.name(Name::Session), String::new()))
     }
 
     /// The browser's CSRF token, created on first use; the forms carry it back in a hidden
     /// field, and a cross-site page can neither read the cookie nor forge its encryption.
     pub fn csrf_token(self, jar: PrivateCookieJar) -> (PrivateCookieJar, String) {
-        if let Some(existing) = jar.get(self.csrf_name()).filter(|c| !c.value().is_empty()) {
+        if let Some(existing) = jar
+            .get(self.name(Name::Csrf))
+            .filter(|c| !c.value().is_empty())
+        {
             let value = existing.value().to_owned();
             return (jar, value);
         }
         let token = random_token::<32>();
-        let jar = jar.add(self.build(self.csrf_name(), token.clone()));
+        let jar = jar.add(self.build(self.name(Name::Csrf), token.clone()));
         (jar, token)
     }
 
     pub fn csrf_matches(self, jar: &PrivateCookieJar, presented: Option<&str>) -> bool {
-        match (jar.get(self.csrf_name()), presented) {
+        match (jar.get(self.name(Name::Csrf)), presented) {
             (Some(cookie), Some(presented)) if !presented.is_empty() => {
                 cookie.value().as_bytes().ct_eq(presented.as_bytes()).into()
             }

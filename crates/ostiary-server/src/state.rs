@@ -119,7 +119,7 @@ impl AppState {
             authenticator,
             cookie_key: Key::from(secrets.session_key.expose_secret()),
             cookies: CookiePolicy {
-                secure: config.is_production() || config.issuer.starts_with("https://"),
+                secure: config.secure_cookies(),
             },
             metadata: Arc::new(discovery::metadata(&config)),
             metrics: Arc::new(Metrics::new()?),

@@ -317,3 +317,39 @@ async fn a_code_is_bound_to_its_redirect_uri() {
         );
     }
 }
+
+/// GUIDE section 3: refresh tokens, codes and session ids are stored as SHA-256 hashes only.
+#[tokio::test]
+async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
+    let (app, base) = support::serve_app(&[]).await;
+    let user = add_user(&app).await;
+    let secret = app.client(web_client(CLIENT, false)).await.unwrap();
+    let browser = Browser::new(&base);
+    let (code, verifier) = browser.obtain_code(CLIENT, OFFLINE).await;
+    let (status, tokens) = redeem_code(&base, CLIENT, Some(&secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (session_token, _) = app.state.sessions.start(&user, None).await.unwrap();
+
+    let db = ostiary_store::sqlite_file(app.state.config.database_url()).unwrap();
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        bytes.extend(std::fs::read(path).unwrap_or_default());
+    }
+    assert!(
+        support::contains(&bytes, USER.as_bytes()),
+        "control: the username is in the database files"
+    );
+    for (what, value) in [
+        ("code", code.as_str()),
+        ("refresh token", refresh_token.as_str()),
+        ("session token", session_token.expose()),
+    ] {
+        assert!(
+            !support::contains(&bytes, value.as_bytes()),
+            "the {what} is stored in the clear"
+        );
+    }
+}

@@ -59,38 +59,40 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
     ]
 }
 
-fn secure_cookies(config: &Config) -> Check {
-    const NAME: &str = "secure_cookies";
-    if config.is_production() || config.issuer.starts_with("https://") {
-        check(
-            NAME,
-            Status::Pass,
-            "session and CSRF cookies are Secure, HttpOnly, SameSite=Lax and __Host- prefixed",
-        )
+/// A protection that only development may go without: pass when on, else fail in production
+/// (warn in development).
+fn required_in_production(
+    config: &Config,
+    name: &'static str,
+    on: bool,
+    on_message: &str,
+    off_message: &str,
+) -> Check {
+    if on {
+        check(name, Status::Pass, on_message)
     } else {
-        check(
-            NAME,
-            fail_in_production(config),
-            "cookies are not Secure (development over http); production always sets Secure",
-        )
+        check(name, fail_in_production(config), off_message)
     }
 }
 
+fn secure_cookies(config: &Config) -> Check {
+    required_in_production(
+        config,
+        "secure_cookies",
+        config.secure_cookies(),
+        "session and CSRF cookies are Secure, HttpOnly, SameSite=Lax and __Host- prefixed",
+        "cookies are not Secure (development over http); production always sets Secure",
+    )
+}
+
 fn rate_limits(config: &Config) -> Check {
-    const NAME: &str = "rate_limits";
-    if config.rate_limits {
-        check(
-            NAME,
-            Status::Pass,
-            "failed client authentications and logins are limited per source and credential",
-        )
-    } else {
-        check(
-            NAME,
-            fail_in_production(config),
-            "OAUTH2_RATE_LIMITS=off: nothing slows down password or secret guessing",
-        )
-    }
+    required_in_production(
+        config,
+        "rate_limits",
+        config.rate_limits,
+        "failed client authentications and logins are limited per source and credential",
+        "OAUTH2_RATE_LIMITS=off: nothing slows down password or secret guessing",
+    )
 }
 
 fn cors(config: &Config) -> Check {
@@ -250,20 +252,13 @@ fn metrics_listener(config: &Config) -> Check {
 }
 
 fn audit(config: &Config) -> Check {
-    const NAME: &str = "audit";
-    if config.audit {
-        check(
-            NAME,
-            Status::Pass,
-            "security events are written to the audit trail",
-        )
-    } else {
-        check(
-            NAME,
-            fail_in_production(config),
-            "OAUTH2_AUDIT=off: security events are not recorded",
-        )
-    }
+    required_in_production(
+        config,
+        "audit",
+        config.audit,
+        "security events are written to the audit trail",
+        "OAUTH2_AUDIT=off: security events are not recorded",
+    )
 }
 
 fn access_token_alg(config: &Config) -> Check {

@@ -229,6 +229,12 @@ impl Config {
         self.env == Environment::Production
     }
 
+    /// Cookies are `Secure` (and `__Host-` prefixed) in production and whenever the issuer
+    /// is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.is_production() || self.issuer.starts_with("https://")
+    }
+
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
     }

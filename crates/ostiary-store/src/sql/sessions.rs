@@ -76,7 +76,7 @@ macro_rules! impl_session_store {
                 id_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::session::Session>, ostiary_core::StoreError> {
                 // One statement: of two concurrent logouts only one gets the session back
-                // (and so sends the back-channel logout).
+                // (and so audits the logout).
                 sqlx::query_as::<_, $crate::rows::SessionRow>(
                     "DELETE FROM sessions WHERE id_hash = $1 RETURNING *",
                 )
