@@ -45,23 +45,22 @@ impl PgStore {
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         events: &[ostiary_core::audit::AuditEvent],
     ) -> Result<(), ostiary_core::StoreError> {
-        let text =
-            |f: fn(&ostiary_core::audit::AuditEvent) -> Option<String>| -> Vec<Option<String>> {
-                events.iter().map(f).collect()
-            };
+        let text = |f: fn(&ostiary_core::audit::AuditEvent) -> Option<&str>| -> Vec<Option<&str>> {
+            events.iter().map(f).collect()
+        };
         sqlx::query(
             "INSERT INTO audit_events (at, event, actor, client_id, subject, source_ip, outcome, reason) \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::text[])",
         )
         .bind(events.iter().map(|e| e.at.unix_timestamp()).collect::<Vec<i64>>())
-        .bind(text(|e| Some(e.event.as_str().to_owned())))
-        .bind(text(|e| Some(e.actor.clone())))
-        .bind(text(|e| e.client_id.clone()))
-        .bind(text(|e| e.subject.clone()))
-        .bind(text(|e| e.source_ip.clone()))
-        .bind(text(|e| Some(e.outcome.as_str().to_owned())))
-        .bind(text(|e| e.reason.clone()))
+        .bind(text(|e| Some(e.event.as_str())))
+        .bind(text(|e| Some(&e.actor)))
+        .bind(text(|e| e.client_id.as_deref()))
+        .bind(text(|e| e.subject.as_deref()))
+        .bind(text(|e| e.source_ip.as_deref()))
+        .bind(text(|e| Some(e.outcome.as_str())))
+        .bind(text(|e| e.reason.as_deref()))
         .execute(&mut **tx)
         .await
         .map_err(crate::error::backend)?;

@@ -491,10 +491,14 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
     use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery};
     let store = db.store();
     let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    // 64 + 64 + 16 + 4 + 2 + 1 rows: every chunk shape of the SQLite writer.
-    let events: Vec<AuditEvent> = (0..151)
+    // Text that an encoding of the batch could mangle: quotes, escapes, control characters,
+    // non-ASCII, and a string that looks like a number must come back as the same string.
+    let awkward = ["42", "a\"b", "back\\slash", "tab\tnew\nline", "é✓ 😀", "[1,2]", "null"];
+    let events: Vec<AuditEvent> = (0..2100)
         .map(|i| {
-            AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc").subject(format!("s{i}"))
+            AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc")
+                .subject(format!("s{i}"))
+                .failed(awkward[i % awkward.len()])
         })
         .collect();
     store.append_audit_events(&events).await.unwrap();
@@ -502,7 +506,7 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
         since: None,
         event: None,
         subject: None,
-        limit: 1000,
+        limit: 5000,
     };
     assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
 }
