@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -196,25 +196,36 @@ impl Metrics {
     }
 }
 
-/// Counts and times every request of the public router by its route template, so that
-/// unknown paths cannot create unbounded label values.
+/// Counts and times every request of the public router by its route template and method, so
+/// that unknown paths and invented methods cannot create unbounded label values.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let duration = metrics.http_duration.with_label_values(&[method, route]);
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics
-        .http_duration
-        .with_label_values(&[&method, &route])
-        .observe(started.elapsed().as_secs_f64());
+    duration.observe(started.elapsed().as_secs_f64());
     metrics
         .http_requests
-        .with_label_values(&[&method, &route, response.status().as_str()])
+        .with_label_values(&[method, route, response.status().as_str()])
         .inc();
     response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::POST,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ]
+    .iter()
+    .find(|m| *m == method)
+    .map_or("other", |m| m.as_str())
 }
 
 /// The router of the metrics listener: `GET /metrics` only.
@@ -239,6 +250,21 @@ async fn scrape(State(state): State<AppState>) -> Response {
         Err(e) => {
             tracing::error!(error = %e, "metrics encoding failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        for invented in ["FOO", "GETX", "BREW"] {
+            let method = Method::from_bytes(invented.as_bytes()).expect("a valid token");
+            assert_eq!(method_label(&method), "other");
         }
     }
 }
