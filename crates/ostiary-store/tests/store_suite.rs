@@ -493,7 +493,15 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
     let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     // Text that an encoding of the batch could mangle: quotes, escapes, control characters,
     // non-ASCII, and a string that looks like a number must come back as the same string.
-    let awkward = ["42", "a\"b", "back\\slash", "tab\tnew\nline", "é✓ 😀", "[1,2]", "null"];
+    let awkward = [
+        "42",
+        "a\"b",
+        "back\\slash",
+        "tab\tnew\nline",
+        "é✓ 😀",
+        "[1,2]",
+        "null",
+    ];
     let events: Vec<AuditEvent> = (0..2100)
         .map(|i| {
             AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc")
