@@ -12,6 +12,8 @@ THREADS=${BENCH_THREADS:-2}
 PORT=${BENCH_PORT:-18080}
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+ROUNDS=${BENCH_ROUNDS:-7}
+ROUND_DURATION=${BENCH_ROUND_DURATION:-4s}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
@@ -27,27 +29,29 @@ sign_rate=$(awk -v us="$sign_us" 'BEGIN { printf "%.0f", 1e6/us }')
 echo "ES256 sign: ${sign_us} µs per signature = ${sign_rate} signatures/s on one core"
 
 work=$(mktemp -d)
-server_pid=""
+servers=()
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  stop_servers
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# start_server LOG: serves in the background and waits for /healthz.
+# start_server LOG [PORT]: serves in the background and waits for /healthz; sets server_pid.
 start_server() {
-  "$bin" serve >"$1" 2>&1 &
+  local port=${2:-$PORT}
+  OAUTH2_BIND=127.0.0.1:$port "$bin" serve >"$1" 2>&1 &
   server_pid=$!
+  servers+=("$server_pid")
   for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
     sleep 0.1
   done
 }
 
-stop_server() {
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+stop_servers() {
+  kill "${servers[@]}" 2>/dev/null || true
+  wait "${servers[@]}" 2>/dev/null || true
+  servers=()
 }
 
 # wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx"
@@ -68,6 +72,16 @@ wrk_run() {
   echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0}"
 }
 
+# ratio A B: A/B to three places.
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'
+}
+
+# median X...: the middle value (the upper middle of an even count).
+median() {
+  printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(NR / 2) + 1] }'
+}
+
 bench_backend() {
   local backend=$1 url
   case $backend in
@@ -78,12 +92,12 @@ bench_backend() {
         return
       fi
       local db="ostiary_bench_$$"
-      psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+      PGOPTIONS='-c client_min_messages=warning' psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
       url="${PG_ADMIN_URL%/*}/$db"
       ;;
   esac
   echo "== $backend"
-  export OAUTH2_DATABASE_URL=$url OAUTH2_BIND=127.0.0.1:$PORT OAUTH2_METRICS_BIND=127.0.0.1:$((PORT + 1))
+  export OAUTH2_DATABASE_URL=$url OAUTH2_METRICS_BIND=127.0.0.1:$((PORT + 1))
   cd "$work"
   "$bin" migrate >/dev/null
   local created id secret
@@ -105,16 +119,25 @@ bench_backend() {
   results+=("$(wrk_run introspect "http://127.0.0.1:$PORT/introspect" bench/introspect.lua)")
   local rss_kib
   rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
-  stop_server
 
-  # The same token load with metrics, the audit trail and the brute-force limits off
-  # (development-only switches), to show what operating it safely costs.
+  # What operating it safely costs: a second server on the same database with metrics, the
+  # audit trail and the brute-force limits off (development-only switches), and the same
+  # token load alternating between the two, so drift of the machine falls on both alike.
   cd "$work"
   OAUTH2_METRICS_BIND=off OAUTH2_AUDIT=off OAUTH2_RATE_LIMITS=off \
-    start_server "$work/server-$backend-off.log"
+    start_server "$work/server-$backend-off.log" $((PORT + 2))
   cd "$root"
-  results+=("$(wrk_run client_credentials_ops_off "http://127.0.0.1:$PORT/token" bench/token.lua)")
-  stop_server
+  DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua >/dev/null
+  local on_rates=() off_rates=() ratios=() round on off on_non2xx off_non2xx
+  for round in $(seq 1 "$ROUNDS"); do
+    read -r _ on _ _ on_non2xx < <(DURATION=$ROUND_DURATION wrk_run on "http://127.0.0.1:$PORT/token" bench/token.lua)
+    read -r _ off _ _ off_non2xx < <(DURATION=$ROUND_DURATION wrk_run off "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua)
+    on_rates+=("$on")
+    off_rates+=("$off")
+    ratios+=("$(ratio "$on" "$off")")
+    echo "round $round: token req/s on $on, off $off ($(ratio "$on" "$off")); non-2xx $on_non2xx, $off_non2xx"
+  done
+  stop_servers
 
   local health_rps
   health_rps=$(awk '{ print $2 }' <<<"${results[0]}")
@@ -126,10 +149,10 @@ bench_backend() {
       "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { printf "%.2f", a/b }')"
   done
   echo "server peak RSS: $((rss_kib / 1024)) MiB"
-  local on off
-  on=$(awk '{ print $2 }' <<<"${results[1]}")
-  off=$(awk '{ print $2 }' <<<"${results[3]}")
-  echo "token rate with metrics, audit and limits on / off: $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a/b }')"
+  on=$(median "${on_rates[@]}")
+  off=$(median "${off_rates[@]}")
+  echo "token req/s with metrics, audit and limits on / off: medians of $ROUNDS rounds $on / $off;" \
+    "median of the rounds' ratios $(median "${ratios[@]}")"
   if [ "$backend" = postgres ]; then
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ostiary_bench_$$ WITH (FORCE)" >/dev/null
   fi
