@@ -7,6 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::OpenError;
+use crate::pg_copy;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -39,31 +40,26 @@ impl PgStore {
         self.pool.begin().await.map_err(crate::error::backend)
     }
 
-    /// The batch as one array per column (`UNNEST`), so the statement is prepared once
-    /// whatever the batch size.
+    /// The batch as one `COPY`: a single statement, so it is written whole or not at all.
     pub(crate) async fn append_audit_batch(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        &self,
         events: &[ostiary_core::audit::AuditEvent],
     ) -> Result<(), ostiary_core::StoreError> {
-        let text = |f: fn(&ostiary_core::audit::AuditEvent) -> Option<&str>| -> Vec<Option<&str>> {
-            events.iter().map(f).collect()
-        };
-        sqlx::query(
-            "INSERT INTO audit_events (at, event, actor, client_id, subject, source_ip, outcome, reason) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[])",
-        )
-        .bind(events.iter().map(|e| e.at.unix_timestamp()).collect::<Vec<i64>>())
-        .bind(text(|e| Some(e.event.as_str())))
-        .bind(text(|e| Some(&e.actor)))
-        .bind(text(|e| e.client_id.as_deref()))
-        .bind(text(|e| e.subject.as_deref()))
-        .bind(text(|e| e.source_ip.as_deref()))
-        .bind(text(|e| Some(e.outcome.as_str())))
-        .bind(text(|e| e.reason.as_deref()))
-        .execute(&mut **tx)
-        .await
-        .map_err(crate::error::backend)?;
+        let mut rows = Vec::with_capacity(events.len() * 128);
+        for event in events {
+            pg_copy::push_audit_row(&mut rows, event);
+        }
+        let mut conn = self.pool.acquire().await.map_err(crate::error::backend)?;
+        let mut copy = conn
+            .copy_in_raw(pg_copy::COPY_AUDIT_EVENTS)
+            .await
+            .map_err(crate::error::backend)?;
+        if let Err(e) = copy.send(rows).await {
+            // Best effort: the connection is likely gone already; the send error is the cause.
+            let _ = copy.abort("sending the audit batch failed").await;
+            return Err(crate::error::backend(e));
+        }
+        copy.finish().await.map_err(crate::error::backend)?;
         Ok(())
     }
 }

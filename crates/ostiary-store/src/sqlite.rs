@@ -57,9 +57,10 @@ impl SqliteStore {
     /// The batch as one JSON array of rows bound to one statement, so the statement is prepared
     /// once whatever the batch size. `jsonb_each` parses the array once and hands each row over
     /// as JSONB, which `->>` reads without parsing again: a third of the cost of `json_each`
-    /// with `json_extract`, which re-parses every row for every column.
+    /// with `json_extract`, which re-parses every row for every column. A single statement,
+    /// so the batch is written whole or not at all.
     pub(crate) async fn append_audit_batch(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        &self,
         events: &[ostiary_core::audit::AuditEvent],
     ) -> Result<(), ostiary_core::StoreError> {
         let rows: Vec<_> = events
@@ -85,7 +86,7 @@ impl SqliteStore {
              value ->> 6, value ->> 7 FROM jsonb_each($1)",
         )
         .bind(rows)
-        .execute(&mut **tx)
+        .execute(&self.pool)
         .await
         .map_err(crate::error::backend)?;
         Ok(())

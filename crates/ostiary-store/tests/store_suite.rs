@@ -37,6 +37,7 @@ store_tests!(
     automatic_rotation_happens_only_when_due,
     audit_events_append_and_filter,
     a_large_audit_batch_is_written_whole_and_in_order,
+    a_nul_in_an_audit_field_does_not_lose_the_batch,
     client_id_token_alg_round_trips,
 );
 
@@ -501,6 +502,9 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
         "é✓ 😀",
         "[1,2]",
         "null",
+        "\\N",
+        "\\.",
+        "cr\rend\\",
     ];
     let events: Vec<AuditEvent> = (0..2100)
         .map(|i| {
@@ -517,6 +521,32 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
         limit: 5000,
     };
     assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
+}
+
+/// PostgreSQL text cannot hold NUL. A value carrying one is stored with U+FFFD in its place
+/// rather than failing the statement, which would lose every other event of the batch.
+async fn a_nul_in_an_audit_field_does_not_lose_the_batch(db: Database) {
+    use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery};
+    let store = db.store();
+    let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let events = [
+        AuditEvent::new(t0, AuditEventType::LoginSucceeded, "user:u1").subject("u1"),
+        AuditEvent::new(t0, AuditEventType::LoginFailed, "anonymous").subject("bad\0id"),
+        AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc").subject("u2"),
+    ];
+    store.append_audit_events(&events).await.unwrap();
+    let all = AuditQuery {
+        since: None,
+        event: None,
+        subject: None,
+        limit: 10,
+    };
+    let stored = store.list_audit_events(&all).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[0], events[0]);
+    assert_eq!(stored[2], events[2]);
+    let kept = stored[1].subject.as_deref().unwrap();
+    assert!(kept.starts_with("bad") && kept.ends_with("id"), "{kept:?}");
 }
 
 async fn audit_events_append_and_filter(db: Database) {

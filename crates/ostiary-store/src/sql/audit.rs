@@ -8,11 +8,9 @@ macro_rules! impl_audit_store {
                 &self,
                 events: &[ostiary_core::audit::AuditEvent],
             ) -> Result<(), ostiary_core::StoreError> {
-                // Each backend appends a whole batch with one prepared statement
+                // Each backend appends a whole batch with one statement
                 // (`append_audit_batch`), so a busy server pays one round trip per batch.
-                let mut tx = self.pool.begin().await.map_err($crate::error::backend)?;
-                Self::append_audit_batch(&mut tx, events).await?;
-                tx.commit().await.map_err($crate::error::backend)
+                self.append_audit_batch(events).await
             }
 
             async fn list_audit_events(
