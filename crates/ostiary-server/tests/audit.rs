@@ -161,7 +161,44 @@ async fn token_endpoint_events_carry_client_and_source_ip() {
     );
 }
 
-/// Events of one type, after the writer has caught up.
+#[tokio::test]
+async fn a_malformed_claimed_client_id_is_not_recorded() {
+    let app = TestApp::new().await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let base = app.listen().await;
+    let http = reqwest::Client::new();
+    let hostile = format!("x\0y\nINFO forged line{}", "z".repeat(4096));
+    let refused = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", hostile.as_str()),
+            ("client_secret", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let issued = http
+        .post(format!("{base}/token"))
+        .basic_auth("svc", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 200);
+
+    let failed = support::audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].client_id, None);
+    assert_eq!(failed[0].reason.as_deref(), Some("invalid_client"));
+    let issued = support::audit_events(&app, AuditEventType::TokenIssued).await;
+    assert_eq!(
+        issued.len(),
+        1,
+        "the batch with the hostile request is written whole"
+    );
+}
 
 #[tokio::test]
 async fn browser_flow_events_name_the_user_and_never_carry_credentials() {

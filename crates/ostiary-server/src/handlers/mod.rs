@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use ostiary_core::client::Client;
+use ostiary_core::client::{Client, ClientId};
 use ostiary_core::{ErrorCode, OAuthError};
 
 use crate::error::ApiError;
@@ -117,7 +117,9 @@ async fn client_failure(
     } else {
         error.code.as_str()
     });
-    event.client_id = claimed;
+    // The claimed id is the requester's text: only a well-formed client id is recorded, so a
+    // hostile one (control characters, 64 KiB) never reaches the audit trail or the logs.
+    event.client_id = claimed.filter(|id| ClientId::parse(id).is_ok());
     state.audit.record(event).await;
     error.into()
 }
