@@ -12,7 +12,7 @@ THREADS=${BENCH_THREADS:-2}
 PORT=${BENCH_PORT:-18080}
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
-ROUNDS=${BENCH_ROUNDS:-7}
+ROUNDS=${BENCH_ROUNDS:-9}
 ROUND_DURATION=${BENCH_ROUND_DURATION:-4s}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -72,6 +72,11 @@ wrk_run() {
   echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0}"
 }
 
+# cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # ratio A B: A/B to three places.
 ratio() {
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'
@@ -128,14 +133,35 @@ bench_backend() {
     start_server "$work/server-$backend-off.log" $((PORT + 2))
   cd "$root"
   DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua >/dev/null
-  local on_rates=() off_rates=() ratios=() round on off on_non2xx off_non2xx
+  local on_pid=${servers[0]} off_pid=$server_pid
+  local on_rates=() off_rates=() ratios=() cpu_ratios=() round
   for round in $(seq 1 "$ROUNDS"); do
-    read -r _ on _ _ on_non2xx < <(DURATION=$ROUND_DURATION wrk_run on "http://127.0.0.1:$PORT/token" bench/token.lua)
-    read -r _ off _ _ off_non2xx < <(DURATION=$ROUND_DURATION wrk_run off "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua)
-    on_rates+=("$on")
-    off_rates+=("$off")
-    ratios+=("$(ratio "$on" "$off")")
-    echo "round $round: token req/s on $on, off $off ($(ratio "$on" "$off")); non-2xx $on_non2xx, $off_non2xx"
+    # Odd rounds measure on first, even rounds off first, so neither side always runs on a
+    # machine the other has just warmed (or left busy).
+    local order=(on off)
+    [ $((round % 2)) -eq 0 ] && order=(off on)
+    local side rate non2xx cpu_on cpu_off rate_on rate_off non2xx_on non2xx_off
+    for side in "${order[@]}"; do
+      local pid=$on_pid port=$PORT
+      [ "$side" = off ] && pid=$off_pid port=$((PORT + 2))
+      local cpu0
+      cpu0=$(cpu_ticks "$pid")
+      read -r _ rate _ _ non2xx < <(DURATION=$ROUND_DURATION wrk_run "$side" "http://127.0.0.1:$port/token" bench/token.lua)
+      # Server CPU per request (µs): what each request costs, whatever share of the cores
+      # the server happened to get during its round.
+      local cpu_us
+      cpu_us=$(awk -v t="$(($(cpu_ticks "$pid") - cpu0))" -v hz="$(getconf CLK_TCK)" -v r="$rate" \
+        -v d="${ROUND_DURATION%s}" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * d) }')
+      printf -v "cpu_$side" '%s' "$cpu_us"
+      printf -v "rate_$side" '%s' "$rate"
+      printf -v "non2xx_$side" '%s' "$non2xx"
+    done
+    on_rates+=("$rate_on")
+    off_rates+=("$rate_off")
+    ratios+=("$(ratio "$rate_on" "$rate_off")")
+    cpu_ratios+=("$(ratio "$cpu_on" "$cpu_off")")
+    echo "round $round (${order[*]}): token req/s on $rate_on, off $rate_off ($(ratio "$rate_on" "$rate_off"));" \
+      "server CPU µs per request on $cpu_on, off $cpu_off; non-2xx $non2xx_on, $non2xx_off"
   done
   stop_servers
 
@@ -152,7 +178,8 @@ bench_backend() {
   on=$(median "${on_rates[@]}")
   off=$(median "${off_rates[@]}")
   echo "token req/s with metrics, audit and limits on / off: medians of $ROUNDS rounds $on / $off;" \
-    "median of the rounds' ratios $(median "${ratios[@]}")"
+    "median of the rounds' ratios $(median "${ratios[@]}");" \
+    "server CPU per request on / off, median of the rounds' ratios $(median "${cpu_ratios[@]}")"
   if [ "$backend" = postgres ]; then
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ostiary_bench_$$ WITH (FORCE)" >/dev/null
   fi
