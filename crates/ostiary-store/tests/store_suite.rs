@@ -489,7 +489,7 @@ async fn automatic_rotation_happens_only_when_due(db: Database) {
 }
 
 async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
-    use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery};
+    use ostiary_core::audit::{AuditEvent, AuditEventType};
     let store = db.store();
     let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     // Text that an encoding of the batch could mangle: quotes, escapes, control characters,
@@ -514,19 +514,24 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
         })
         .collect();
     store.append_audit_events(&events).await.unwrap();
-    let all = AuditQuery {
+    let all = newest_events(5000);
+    assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
+}
+
+/// The newest `limit` audit events, unfiltered.
+fn newest_events(limit: u32) -> ostiary_core::audit::AuditQuery {
+    ostiary_core::audit::AuditQuery {
         since: None,
         event: None,
         subject: None,
-        limit: 5000,
-    };
-    assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
+        limit,
+    }
 }
 
 /// PostgreSQL text cannot hold NUL. A value carrying one is stored with U+FFFD in its place
 /// rather than failing the statement, which would lose every other event of the batch.
 async fn a_nul_in_an_audit_field_does_not_lose_the_batch(db: Database) {
-    use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery};
+    use ostiary_core::audit::{AuditEvent, AuditEventType};
     let store = db.store();
     let t0 = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let events = [
@@ -535,12 +540,7 @@ async fn a_nul_in_an_audit_field_does_not_lose_the_batch(db: Database) {
         AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc").subject("u2"),
     ];
     store.append_audit_events(&events).await.unwrap();
-    let all = AuditQuery {
-        since: None,
-        event: None,
-        subject: None,
-        limit: 10,
-    };
+    let all = newest_events(10);
     let stored = store.list_audit_events(&all).await.unwrap();
     assert_eq!(stored.len(), 3);
     assert_eq!(stored[0], events[0]);
@@ -569,12 +569,7 @@ async fn audit_events_append_and_filter(db: Database) {
             .failed("bad_secret"),
     ];
     store.append_audit_events(&events).await.unwrap();
-    let all = AuditQuery {
-        since: None,
-        event: None,
-        subject: None,
-        limit: 100,
-    };
+    let all = newest_events(100);
     assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
     let recent = AuditQuery {
         since: Some(t0),
