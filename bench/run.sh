@@ -113,6 +113,7 @@ bench_backend() {
   export BENCH_BASIC
   BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
   start_server "$work/server-$backend.log"
+  local on_pid=$server_pid
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -123,7 +124,7 @@ bench_backend() {
   results+=("$(wrk_run client_credentials "http://127.0.0.1:$PORT/token" bench/token.lua)")
   results+=("$(wrk_run introspect "http://127.0.0.1:$PORT/introspect" bench/introspect.lua)")
   local rss_kib
-  rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
+  rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$on_pid/status")
 
   # What operating it safely costs: a second server on the same database with metrics, the
   # audit trail and the brute-force limits off (development-only switches), and the same
@@ -133,7 +134,7 @@ bench_backend() {
     start_server "$work/server-$backend-off.log" $((PORT + 2))
   cd "$root"
   DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua >/dev/null
-  local on_pid=${servers[0]} off_pid=$server_pid
+  local off_pid=$server_pid
   local on_rates=() off_rates=() ratios=() cpu_ratios=() round
   for round in $(seq 1 "$ROUNDS"); do
     # Odd rounds measure on first, even rounds off first, so neither side always runs on a
