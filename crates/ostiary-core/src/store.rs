@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::client::{Client, ClientId};
 use crate::grant::{
-    AuthorizationCode, Consent, Grant, RefreshToken, RevokedEverything, StoredRefreshToken,
+    AuthorizationCode, Consent, Grant, RefreshToken, RevocationReason, RevokedEverything,
+    StoredRefreshToken,
 };
 use crate::keys::StoredKey;
 use crate::secret::SecretHash;
@@ -25,6 +26,10 @@ pub enum StoreError {
     /// A stored value no longer parses into its domain type.
     #[error("stored {0} is invalid")]
     Corrupt(&'static str),
+    /// The database refused a value as invalid (a data exception, such as a NUL in text):
+    /// the request is at fault and retrying cannot help. The cause is for logs only.
+    #[error("the database refused a value")]
+    Unstorable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database failed; the cause is for logs only.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -76,14 +81,20 @@ pub trait KeyStore: Send + Sync {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Records a revoked access token until it would have expired anyway (idempotent).
+    /// Records a revoked access token until it would have expired anyway (idempotent),
+    /// counted as revoked at the client's request.
     async fn revoke_access_token(
         &self,
         jti: &str,
         client_id: &ClientId,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Whether the access token with this `jti`, issued at `iat` (Unix seconds), is revoked:
+    /// one by one, or by the cut-off of `revoke_everything` (every token issued at or before
+    /// it). One statement, whichever answers.
+    async fn is_access_token_revoked(&self, jti: &str, iat: i64) -> Result<bool, StoreError>;
+    /// Running totals of revocations by reason, over every process sharing the database.
+    async fn revocation_counts(&self) -> Result<Vec<(RevocationReason, u64)>, StoreError>;
     /// Drops revocations of tokens that have expired; returns how many.
     async fn purge_expired_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
@@ -146,8 +157,10 @@ pub trait GrantStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> Result<Option<StoredRefreshToken>, StoreError>;
-    /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row. False,
-    /// and nothing written, when `old` was already rotated.
+    /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row and
+    /// clearing the answers of every earlier token of the family (presenting `old` proves
+    /// their rotations were received, so their grace is over). False, and nothing written,
+    /// when `old` was already rotated or its grant is revoked.
     async fn rotate_refresh_token(
         &self,
         old: &SecretHash,
@@ -156,10 +169,16 @@ pub trait GrantStore: Send + Sync {
         new: &RefreshToken,
     ) -> Result<bool, StoreError>;
     /// Revokes a grant and, in the same transaction, every unexpired access token issued
-    /// under it (they join the revoked access tokens). True if it was live.
-    async fn revoke_grant(&self, grant_id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
-    /// Revokes, as `revoke_grant` does, the live grants of a session that are not offline,
-    /// and deletes the session's unredeemed codes.
+    /// under it (they join the revoked access tokens), counted under `reason`. True if it
+    /// was live.
+    async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<bool, StoreError>;
+    /// Revokes, as `revoke_grant` does (reason `Logout`), the live grants of a session that
+    /// are not offline, and deletes the session's unredeemed codes.
     async fn revoke_session_grants(&self, sid: &str, at: OffsetDateTime)
     -> Result<u64, StoreError>;
     /// Revokes, as `revoke_grant` does, every live grant of a user, or of a user and one client.
@@ -168,9 +187,11 @@ pub trait GrantStore: Send + Sync {
         user_id: &UserId,
         client_id: Option<&ClientId>,
         at: OffsetDateTime,
+        reason: RevocationReason,
     ) -> Result<u64, StoreError>;
     /// Incident response, in one transaction: every session and every unredeemed code is
-    /// deleted, every live grant revoked as `revoke_grant` does.
+    /// deleted, every live grant revoked as `revoke_grant` does, and every access token
+    /// issued at or before `at` is revoked by the cut-off (`is_access_token_revoked`).
     async fn revoke_everything(&self, at: OffsetDateTime) -> Result<RevokedEverything, StoreError>;
     /// Drops codes and refresh tokens that expired before `before`, and grants left with
     /// neither a code nor a refresh token; how many rows in all.

@@ -165,7 +165,12 @@ pub async fn disable_user(
     }
     store.delete_user_sessions(&user.id).await?;
     store
-        .revoke_user_grants(&user.id, None, clock.now_seconds())
+        .revoke_user_grants(
+            &user.id,
+            None,
+            clock.now_seconds(),
+            crate::grant::RevocationReason::UserDisabled,
+        )
         .await?;
     user.disabled = true;
     Ok(user)
@@ -181,7 +186,12 @@ pub async fn revoke_consent(
 ) -> Result<bool, StoreError> {
     let existed = store.delete_consent(user, client).await?;
     store
-        .revoke_user_grants(user, Some(client), clock.now_seconds())
+        .revoke_user_grants(
+            user,
+            Some(client),
+            clock.now_seconds(),
+            crate::grant::RevocationReason::ConsentWithdrawn,
+        )
         .await?;
     Ok(existed)
 }

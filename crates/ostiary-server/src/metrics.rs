@@ -13,11 +13,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::state::AppState;
+use ostiary_core::grant::RevocationReason;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -26,7 +27,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     tokens_issued: IntCounterVec,
     failed_authentications: IntCounterVec,
-    tokens_revoked: IntCounter,
+    tokens_revoked: IntCounterVec,
     signing_key_age: IntGaugeVec,
     db_connections: IntGaugeVec,
     active_sessions: IntGauge,
@@ -94,8 +95,16 @@ impl Metrics {
             ),
             &["kind"],
         )?;
-        let tokens_revoked =
-            IntCounter::new("oauth2_server_oauth_token_revoked_total", "Tokens revoked")?;
+        // Read from the database at scrape time: the totals of every process sharing it (the
+        // CLI's revoke-all, user disable and consent withdrawal included). Every instance
+        // reports the same figures, so aggregate them with max, not sum.
+        let tokens_revoked = IntCounterVec::new(
+            Opts::new(
+                "oauth2_server_oauth_token_revoked_total",
+                "Revocations (grants and single access tokens) by reason, over the whole database",
+            ),
+            &["reason"],
+        )?;
         let signing_key_age = IntGaugeVec::new(
             Opts::new(
                 "oauth2_server_signing_key_age_seconds",
@@ -137,6 +146,9 @@ impl Metrics {
         for kind in RateLimited::ALL {
             rate_limited.with_label_values(&[kind.as_str()]);
         }
+        for reason in RevocationReason::ALL {
+            tokens_revoked.with_label_values(&[reason.as_str()]);
+        }
         Ok(Self {
             registry,
             http_requests,
@@ -167,8 +179,12 @@ impl Metrics {
         self.rate_limited.with_label_values(&[kind.as_str()]).inc();
     }
 
-    pub fn token_revoked(&self) {
-        self.tokens_revoked.inc();
+    /// Brings the revocation counters up to the database's running totals.
+    fn sync_revocations(&self, totals: &[(RevocationReason, u64)]) {
+        for (reason, total) in totals {
+            let counter = self.tokens_revoked.with_label_values(&[reason.as_str()]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// The text exposition, with gauges read at scrape time.
@@ -236,6 +252,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn scrape(State(state): State<AppState>) -> Response {
+    match state.store.revocation_counts().await {
+        Ok(totals) => state.metrics.sync_revocations(&totals),
+        Err(e) => {
+            tracing::warn!(error = %ostiary_core::error_chain(&e), "reading revocation totals failed")
+        }
+    }
     match state.sessions.count_live().await {
         Ok(n) => state
             .metrics

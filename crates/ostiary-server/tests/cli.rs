@@ -339,6 +339,41 @@ fn keys_commands_list_rotate_and_revoke() {
     }
 }
 
+/// Incident response: `tokens revoke-all --rotate-keys` gives every algorithm a new key and
+/// revokes every old one (gone from the JWKS, so offline validators reject what it signed);
+/// without the flag the keys stay.
+#[test]
+fn revoke_all_with_rotate_keys_replaces_and_revokes_the_signing_keys() {
+    let scratch = Scratch::new();
+    let es = scratch.json(&["keys", "rotate", "--alg", "ES256"]);
+    let rs = scratch.json(&["keys", "rotate", "--alg", "RS256"]);
+    let plain = scratch.json(&["tokens", "revoke-all"]);
+    assert!(plain.get("keys_created").is_none(), "{plain}");
+    let out = scratch.json(&["tokens", "revoke-all", "--rotate-keys"]);
+    let created: Vec<&str> = out["keys_created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(created.len(), 2, "{out}");
+    let revoked = out["keys_revoked"].as_array().unwrap();
+    assert!(
+        revoked.contains(&es["kid"]) && revoked.contains(&rs["kid"]),
+        "{out}"
+    );
+    let listed = scratch.json(&["keys", "list"]);
+    for key in listed.as_array().unwrap() {
+        let kid = key["kid"].as_str().unwrap();
+        let expected = if created.contains(&kid) {
+            "active"
+        } else {
+            "revoked"
+        };
+        assert_eq!(key["state"], expected, "{listed}");
+    }
+}
+
 /// Generated client ids and key ids are base64url: they may start with `-`.
 #[test]
 fn ids_starting_with_a_hyphen_are_arguments_not_flags() {

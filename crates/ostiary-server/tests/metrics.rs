@@ -88,9 +88,33 @@ async fn counters_follow_authentications_issuance_and_revocation() {
         Some(1.0)
     );
     assert_eq!(
-        value(&after, "oauth2_server_oauth_token_revoked_total"),
+        value(
+            &after,
+            r#"oauth2_server_oauth_token_revoked_total{reason="client_request"}"#
+        ),
         Some(1.0),
         "unknown tokens are not counted"
+    );
+    // Every reason has a series from the start, and revocations made by another process
+    // (the CLI's revoke-all writes to the same database) are counted too.
+    assert_eq!(
+        value(
+            &after,
+            r#"oauth2_server_oauth_token_revoked_total{reason="reuse_detected"}"#
+        ),
+        Some(0.0)
+    );
+    app.state
+        .store
+        .revoke_everything(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &scrape(&app).await,
+            r#"oauth2_server_oauth_token_revoked_total{reason="revoke_all"}"#
+        ),
+        Some(1.0)
     );
     assert_eq!(
         value(

@@ -13,8 +13,8 @@ use ostiary_core::user::{Username, disable_user};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{
-    Browser, TestApp, USER, USER_PASSWORD, add_user, code_request, introspect_as, pkce,
-    redeem_code, serve_app_with_clock, use_refresh_token, web_client,
+    Backend, Browser, TestApp, USER, USER_PASSWORD, add_user, code_request, introspect_as, pkce,
+    post_client_form, redeem_code, serve_app_on, use_refresh_token, web_client,
 };
 
 const CLIENT: &str = "webapp";
@@ -33,16 +33,27 @@ impl Flow {
     }
 
     async fn with_clock(vars: &[(&str, &str)], clock: Arc<dyn ostiary_core::Clock>) -> Self {
-        let (app, base) = serve_app_with_clock(vars, clock).await;
+        Self::on(Backend::Sqlite, vars, clock)
+            .await
+            .expect("SQLite is always there")
+    }
+
+    /// A flow on `backend`; `None` when PostgreSQL is not configured (the test skips).
+    async fn on(
+        backend: Backend,
+        vars: &[(&str, &str)],
+        clock: Arc<dyn ostiary_core::Clock>,
+    ) -> Option<Self> {
+        let (app, base) = serve_app_on(backend, vars, clock).await?;
         add_user(&app).await;
         let secret = app.client(web_client(CLIENT, false)).await.unwrap();
         let browser = Browser::new(&base);
-        Self {
+        Some(Self {
             app,
             base,
             secret,
             browser,
-        }
+        })
     }
 
     /// Signs in, approves `scope`, redeems the code: the token response.
@@ -352,4 +363,189 @@ async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
             "the {what} is stored in the clear"
         );
     }
+}
+
+on_both_backends!(
+    a_used_successor_ends_the_grace_of_its_predecessor,
+    refresh_tokens_introspect_for_their_owner_only,
+    revoke_all_ends_every_access_token_issued_before_it,
+);
+
+/// RFC 9700 4.14.2: R1 rotated to R2, R2 used (to R3), then R1 again inside the grace
+/// period: the client evidently received R2, so R1 is a replay and the family goes.
+async fn a_used_successor_ends_the_grace_of_its_predecessor(backend: Backend) {
+    let Some(flow) = Flow::on(backend, &[], Arc::new(SystemClock)).await else {
+        return;
+    };
+    let first = flow.tokens(OFFLINE).await;
+    let rt1 = refresh_token_of(&first);
+    let (status, second) = flow.refresh(&rt1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let rt2 = refresh_token_of(&second);
+    // Control: inside the grace period, R1 still gets R2's answer while R2 is unused.
+    let (status, retry) = flow.refresh(&rt1).await;
+    assert_eq!(status, StatusCode::OK, "{retry}");
+    assert_eq!(retry, second);
+
+    let (status, third) = flow.refresh(&rt2).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let rt3 = refresh_token_of(&third);
+    let at3 = third["access_token"].as_str().unwrap().to_owned();
+    assert!(flow.active(&at3).await);
+
+    let (status, json) = flow.refresh(&rt1).await;
+    assert_invalid_grant(status, &json);
+    let (status, json) = flow.refresh(&rt3).await;
+    assert_invalid_grant(status, &json);
+    assert!(
+        !flow.active(&at3).await,
+        "R3's access token survived the replay"
+    );
+    let events = support::audit_events(
+        &flow.app,
+        ostiary_core::audit::AuditEventType::ReuseDetected,
+    )
+    .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+/// RFC 7662 2.2: the owning client sees its live refresh token, with or without the hint;
+/// anyone else, and the owner once it is rotated, sees an inactive token.
+async fn refresh_tokens_introspect_for_their_owner_only(backend: Backend) {
+    let Some(flow) = Flow::on(backend, &[], Arc::new(SystemClock)).await else {
+        return;
+    };
+    let other_secret = flow.app.client(web_client("other", false)).await.unwrap();
+    let tokens = flow.tokens(OFFLINE).await;
+    let rt = refresh_token_of(&tokens);
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    for hint in [None, Some("refresh_token"), Some("access_token")] {
+        let mut fields = vec![("token", rt.as_str())];
+        if let Some(hint) = hint {
+            fields.push(("token_type_hint", hint));
+        }
+        let (status, json) = post_client_form(
+            &flow.base,
+            "/introspect",
+            CLIENT,
+            Some(&flow.secret),
+            &fields,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["active"], true, "hint {hint:?}: {json}");
+        assert_eq!(json["client_id"], CLIENT, "{json}");
+        assert_eq!(json["scope"], OFFLINE, "{json}");
+        assert_eq!(json["token_type"], "refresh_token", "{json}");
+        assert_eq!(json["iss"], flow.base.as_str(), "{json}");
+        let sub = json["sub"].as_str().expect("sub");
+        assert_eq!(Some(sub), token_subject(&tokens).as_deref());
+        let iat = json["iat"].as_i64().expect("iat");
+        let exp = json["exp"].as_i64().expect("exp");
+        assert!(iat <= before + 1 && exp > before, "{json}");
+    }
+    let json = introspect_as(&flow.base, "other", &other_secret, &rt).await;
+    assert_eq!(json, serde_json::json!({ "active": false }));
+
+    // The token endpoint accepts it; once rotated it is inactive, its successor active.
+    let (status, next) = flow.refresh(&rt).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert!(!flow.active(&rt).await, "a rotated refresh token is active");
+    assert!(flow.active(&refresh_token_of(&next)).await);
+}
+
+/// The user id the access token of a token response names.
+fn token_subject(tokens: &Value) -> Option<String> {
+    let token = tokens["access_token"].as_str()?;
+    let payload = token.split('.').nth(1)?;
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
+/// Incident response: every access token issued before revoke-all is inactive at
+/// introspection and userinfo, client_credentials tokens included (which no row names), while
+/// tokens issued afterwards work.
+async fn revoke_all_ends_every_access_token_issued_before_it(backend: Backend) {
+    let Some(flow) = Flow::on(backend, &[], Arc::new(SystemClock)).await else {
+        return;
+    };
+    let machine_secret = flow
+        .app
+        .client(support::machine_client("billing"))
+        .await
+        .unwrap();
+    let machine_token = || async {
+        let (status, json) = post_client_form(
+            &flow.base,
+            "/token",
+            "billing",
+            Some(&machine_secret),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json["access_token"].as_str().unwrap().to_owned()
+    };
+    let machine = machine_token().await;
+    let user_tokens = flow.tokens("openid profile").await;
+    let user_access = user_tokens["access_token"].as_str().unwrap().to_owned();
+    let machine_active = |token: String| {
+        let secret = machine_secret.clone();
+        let base = flow.base.clone();
+        async move {
+            introspect_as(&base, "billing", &secret, &token).await["active"]
+                .as_bool()
+                .unwrap()
+        }
+    };
+    assert!(machine_active(machine.clone()).await, "control");
+    assert_eq!(userinfo_status(&flow, &user_access).await, StatusCode::OK);
+
+    let revoked = flow
+        .app
+        .state
+        .store
+        .revoke_everything(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(revoked.grants, 1, "the user's grant: {revoked:?}");
+
+    assert!(
+        !machine_active(machine).await,
+        "a client_credentials token survived"
+    );
+    assert!(!flow.active(&user_access).await);
+    assert_eq!(
+        userinfo_status(&flow, &user_access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Tokens issued after the cut-off (whole seconds: the next one) work.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = machine_token().await;
+    assert!(
+        machine_active(fresh).await,
+        "a token issued afterwards is inactive"
+    );
+    // Every revocation is counted by reason, in the database every instance reads.
+    let counts = flow.app.state.store.revocation_counts().await.unwrap();
+    assert!(
+        counts.iter().any(|(reason, n)| *reason
+            == ostiary_core::grant::RevocationReason::RevokeAll
+            && *n >= 1),
+        "{counts:?}"
+    );
+}
+
+async fn userinfo_status(flow: &Flow, access_token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/userinfo", flow.base))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }

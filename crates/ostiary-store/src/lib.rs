@@ -8,6 +8,8 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::path::PathBuf;
 use std::str::FromStr;

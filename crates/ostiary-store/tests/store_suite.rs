@@ -431,11 +431,11 @@ async fn access_token_revocations_are_idempotent_and_purged(db: Database) {
         .revoke_access_token("live", &client, now + Duration::minutes(5))
         .await
         .unwrap();
-    assert!(store.is_access_token_revoked("live").await.unwrap());
-    assert!(!store.is_access_token_revoked("other").await.unwrap());
+    assert!(store.is_access_token_revoked("live", 0).await.unwrap());
+    assert!(!store.is_access_token_revoked("other", 0).await.unwrap());
     assert_eq!(store.purge_expired_revocations(now).await.unwrap(), 1);
-    assert!(!store.is_access_token_revoked("old").await.unwrap());
-    assert!(store.is_access_token_revoked("live").await.unwrap());
+    assert!(!store.is_access_token_revoked("old", 0).await.unwrap());
+    assert!(store.is_access_token_revoked("live", 0).await.unwrap());
 }
 
 async fn automatic_rotation_happens_only_when_due(db: Database) {

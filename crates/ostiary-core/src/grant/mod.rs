@@ -1,7 +1,9 @@
 //! Authorization grants of users: codes, refresh token families and consents.
 
 mod records;
+mod revocation;
 
 pub use records::{
     AuthorizationCode, Consent, Grant, RefreshToken, RevokedEverything, StoredRefreshToken,
 };
+pub use revocation::RevocationReason;

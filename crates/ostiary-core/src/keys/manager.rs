@@ -125,6 +125,29 @@ impl KeyManager {
         }
     }
 
+    /// Incident response (`tokens revoke-all --rotate-keys`): every algorithm with an active
+    /// key gets a new one, then every other key is revoked at once (its private part erased,
+    /// gone from the JWKS), so resources validating offline reject what the old keys signed
+    /// once they re-read the key set. Returns the new keys and the kids revoked.
+    pub async fn replace_all(&self) -> Result<(Vec<StoredKey>, Vec<String>), KeyManagerError> {
+        let before = self.store.list_signing_keys().await?;
+        let mut created = Vec::new();
+        for key in before.iter().filter(|k| k.state == KeyState::Active) {
+            created.push(self.activate_new(key.alg, Some(&key.kid)).await?);
+        }
+        let mut revoked = Vec::new();
+        for key in before.iter().filter(|k| k.state != KeyState::Revoked) {
+            if self
+                .store
+                .revoke_signing_key(&key.kid, self.clock.now_seconds())
+                .await?
+            {
+                revoked.push(key.kid.clone());
+            }
+        }
+        Ok((created, revoked))
+    }
+
     pub async fn revoke(&self, kid: &str) -> Result<(), KeyManagerError> {
         if self
             .store

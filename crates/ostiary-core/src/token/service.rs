@@ -9,6 +9,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::access_token::{AccessTokenClaims, Audiences, new_jti};
 use super::introspection::Introspection;
+use super::issued::IssuedToken;
 use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
 use crate::authorize::unavailable;
@@ -16,6 +17,7 @@ use crate::client::{Client, ClientId, GrantType};
 use crate::client_auth::{self, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
+use crate::grant::{Grant, RevocationReason, StoredRefreshToken};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -186,9 +188,11 @@ impl TokenService {
             .validate(token, now)
     }
 
-    /// RFC 7662, for confidential clients. The caller learns about a token only if it was
-    /// issued to it, names it (its client id) as audience, or is for an audience the caller is
-    /// registered to introspect (a resource server). A token whose client is gone is inactive.
+    /// RFC 7662, for confidential clients. An access token is described to the client it
+    /// was issued to, to a client it names (its client id) as audience, or to a client
+    /// registered to introspect one of its audiences (a resource server); a refresh token
+    /// only to the client it was issued to. Anything else, and a token whose client is gone,
+    /// is inactive.
     pub async fn introspect(
         &self,
         caller: &Client,
@@ -198,9 +202,20 @@ impl TokenService {
             // A public client proves nothing about itself.
             return Err(client_auth::invalid_client());
         }
-        let Ok(claims) = self.validate(token) else {
-            return Ok(Introspection::inactive());
-        };
+        match self.find_issued(token).await? {
+            None => Ok(Introspection::inactive()),
+            Some(IssuedToken::Access(claims)) => self.introspect_access(caller, claims).await,
+            Some(IssuedToken::Refresh { stored, grant }) => {
+                self.introspect_refresh(caller, &stored, &grant).await
+            }
+        }
+    }
+
+    async fn introspect_access(
+        &self,
+        caller: &Client,
+        claims: Claims,
+    ) -> Result<Introspection, OAuthError> {
         let Some(client_id) = claims
             .str("client_id")
             .and_then(|id| ClientId::parse(id).ok())
@@ -227,13 +242,7 @@ impl TokenService {
         {
             return Ok(Introspection::inactive());
         }
-        if let Some(jti) = &claims.jti
-            && self
-                .store
-                .is_access_token_revoked(jti)
-                .await
-                .map_err(unavailable)?
-        {
+        if self.is_revoked(&claims).await? {
             return Ok(Introspection::inactive());
         }
         Ok(Introspection {
@@ -254,22 +263,76 @@ impl TokenService {
         })
     }
 
+    /// A refresh token is active for its own client while it is the family's newest (not
+    /// rotated), unexpired, its grant unrevoked and its user enabled.
+    async fn introspect_refresh(
+        &self,
+        caller: &Client,
+        stored: &StoredRefreshToken,
+        grant: &Grant,
+    ) -> Result<Introspection, OAuthError> {
+        let now = self.clock.now_seconds();
+        let live = grant.client_id == caller.id
+            && stored.rotated_at.is_none()
+            && grant.revoked_at.is_none()
+            && now < stored.token.expires_at;
+        if !live || self.check_user(grant.user_id).await.is_err() {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection {
+            active: true,
+            scope: scope_string(&grant.scopes),
+            client_id: Some(grant.client_id.to_string()),
+            token_type: Some(REFRESH_TOKEN_TYPE),
+            sub: Some(grant.user_id.to_string()),
+            iss: Some(self.settings.issuer.clone()),
+            exp: Some(stored.token.expires_at.unix_timestamp()),
+            iat: Some(stored.token.issued_at.unix_timestamp()),
+            ..Introspection::inactive()
+        })
+    }
+
+    /// Whether a verified access token was revoked: by its `jti`, or by the cut-off of
+    /// `tokens revoke-all` (compared with its `iat`), in one database read.
+    pub(super) async fn is_revoked(&self, claims: &Claims) -> Result<bool, OAuthError> {
+        let jti = claims.jti.as_deref().unwrap_or_default();
+        self.store
+            .is_access_token_revoked(jti, claims.iat.unwrap_or(0))
+            .await
+            .map_err(unavailable)
+    }
+
     /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`None`). A
     /// valid token issued to another client is refused and stays valid. A refresh token
     /// takes its whole grant with it, access tokens included. The revoked token's `jti`, or
     /// its grant's id, for the audit trail.
     pub async fn revoke(&self, caller: &Client, token: &str) -> Result<Option<String>, OAuthError> {
-        if let Some(grant_id) = self.revoke_refresh_token(caller, token).await? {
-            return Ok(Some(grant_id));
-        }
-        let Ok(claims) = self.validate(token) else {
-            return Ok(None);
-        };
-        if claims.str("client_id") != Some(caller.id.as_str()) {
-            return Err(OAuthError::new(
+        let other_client = || {
+            OAuthError::new(
                 ErrorCode::InvalidGrant,
                 "the token was issued to another client",
-            ));
+            )
+        };
+        let claims = match self.find_issued(token).await? {
+            None => return Ok(None),
+            Some(IssuedToken::Refresh { grant, .. }) => {
+                if grant.client_id != caller.id {
+                    return Err(other_client());
+                }
+                self.store
+                    .revoke_grant(
+                        &grant.grant_id,
+                        self.clock.now_seconds(),
+                        RevocationReason::ClientRequest,
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(Some(grant.grant_id));
+            }
+            Some(IssuedToken::Access(claims)) => claims,
+        };
+        if claims.str("client_id") != Some(caller.id.as_str()) {
+            return Err(other_client());
         }
         let (Some(jti), Some(exp)) = (claims.jti, claims.exp) else {
             return Ok(None);
@@ -285,44 +348,11 @@ impl TokenService {
             .map_err(unavailable)?;
         Ok(Some(jti))
     }
-
-    /// The grant of a refresh token issued to `caller`, revoked; `None` if `token` is not one.
-    async fn revoke_refresh_token(
-        &self,
-        caller: &Client,
-        token: &str,
-    ) -> Result<Option<String>, OAuthError> {
-        let hash = crate::secret::SecretHash::of(token);
-        let Some(stored) = self
-            .store
-            .find_refresh_token(&hash)
-            .await
-            .map_err(unavailable)?
-        else {
-            return Ok(None);
-        };
-        let grant_id = stored.token.grant_id;
-        let Some(grant) = self
-            .store
-            .find_grant(&grant_id)
-            .await
-            .map_err(unavailable)?
-        else {
-            return Ok(None);
-        };
-        if grant.client_id != caller.id {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidGrant,
-                "the token was issued to another client",
-            ));
-        }
-        self.store
-            .revoke_grant(&grant_id, self.clock.now_seconds())
-            .await
-            .map_err(unavailable)?;
-        Ok(Some(grant_id))
-    }
 }
+
+/// The `token_type` introspection gives a refresh token: the name RFC 7009 2.1 uses for its
+/// `token_type_hint`, never `Bearer` (it cannot be presented to a resource).
+pub const REFRESH_TOKEN_TYPE: &str = "refresh_token";
 
 /// Scopes as the space-separated `scope` value (RFC 6749 3.3); `None` when there are none.
 pub(super) fn scope_string(scopes: &[crate::client::Scope]) -> Option<String> {

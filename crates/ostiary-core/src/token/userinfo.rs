@@ -41,13 +41,7 @@ impl TokenService {
                 "the access token lacks the openid scope",
             ));
         }
-        if let Some(jti) = &claims.jti
-            && self
-                .store
-                .is_access_token_revoked(jti)
-                .await
-                .map_err(unavailable)?
-        {
+        if self.is_revoked(&claims).await? {
             return Err(invalid_token());
         }
         let user_id = claims

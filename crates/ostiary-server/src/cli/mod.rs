@@ -131,7 +131,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keys::run(command, &config, &open_database(&config).await?).await?
         }
         Command::Audit(command) => audit::run(command, &open_database(&config).await?).await?,
-        Command::Tokens(command) => tokens::run(command, &open_database(&config).await?).await?,
+        Command::Tokens(command) => {
+            tokens::run(command, &config, &open_database(&config).await?).await?
+        }
         Command::CheckConfig => {
             let checks = run_checks(&config);
             let ok = checks.iter().all(|c| c.status != Status::Fail);

@@ -19,7 +19,6 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let (client, token) = token_request(&state, &headers, &form, source).await?;
     if let Some(jti) = state.tokens.revoke(&client, token).await? {
-        state.metrics.token_revoked();
         let event = AuditEvent::new(
             state.clock.now_seconds(),
             AuditEventType::TokenRevoked,

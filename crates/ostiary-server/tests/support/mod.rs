@@ -111,11 +111,64 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The router over a fresh, migrated SQLite database, built by the same code as `serve`.
+/// Which database a `TestApp` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A fresh database through `OSTIARY_TEST_POSTGRES_URL`, dropped with the app.
+    Postgres,
+}
+
+/// Generates, for each named `async fn(Backend)`, one test per backend: `sqlite::NAME` and
+/// `postgres::NAME` (which skips, saying so, where PostgreSQL is not configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The router over a fresh, migrated database, built by the same code as `serve`.
 pub struct TestApp {
     pub state: AppState,
     pub database: Database,
+    /// The database URL, for running the binary against the same database.
+    pub database_url: String,
     _dir: tempfile::TempDir,
+    postgres: Option<ostiary_store::testing::PostgresTestDatabase>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(postgres) = self.postgres.take() else {
+            return;
+        };
+        // Drop is synchronous: the database is dropped from a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(postgres.drop_database());
+            }
+        })
+        .join();
+    }
 }
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
@@ -131,8 +184,28 @@ impl TestApp {
     }
 
     pub async fn with_clock(vars: &[(&str, &str)], clock: Arc<dyn ostiary_core::Clock>) -> Self {
+        Self::on(Backend::Sqlite, vars, clock)
+            .await
+            .expect("SQLite is always there")
+    }
+
+    /// An app on `backend`; `None` when that is PostgreSQL and it is not configured.
+    pub async fn on(
+        backend: Backend,
+        vars: &[(&str, &str)],
+        clock: Arc<dyn ostiary_core::Clock>,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("app.db").display());
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                Some(ostiary_store::testing::PostgresTestDatabase::create().await?)
+            }
+        };
+        let url = match &postgres {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("app.db").display()),
+        };
         let config = Config::from_sources(None, |var| {
             if var == "OAUTH2_DATABASE_URL" {
                 return Some(url.clone());
@@ -151,11 +224,13 @@ impl TestApp {
         let state = AppState::build(config, secrets, database.store(), clock)
             .await
             .expect("state");
-        Self {
+        Some(Self {
             state,
             database,
+            database_url: url,
             _dir: dir,
-        }
+            postgres,
+        })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -266,19 +341,30 @@ pub async fn serve_app_with_clock(
     vars: &[(&str, &str)],
     clock: Arc<dyn ostiary_core::Clock>,
 ) -> (TestApp, String) {
+    serve_app_on(Backend::Sqlite, vars, clock)
+        .await
+        .expect("SQLite is always there")
+}
+
+/// `serve_app_with_clock` on `backend`; `None` when PostgreSQL is not configured.
+pub async fn serve_app_on(
+    backend: Backend,
+    vars: &[(&str, &str)],
+    clock: Arc<dyn ostiary_core::Clock>,
+) -> Option<(TestApp, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut all: Vec<(&str, &str)> = vec![("OAUTH2_ISSUER", base.as_str())];
     all.extend(vars.iter().filter(|(k, _)| *k != "OAUTH2_ISSUER"));
-    let app = TestApp::with_clock(&all, clock).await;
+    let app = TestApp::on(backend, &all, clock).await?;
     let router = app.router();
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, service).await.expect("serve");
     });
-    (app, base)
+    Some((app, base))
 }
 
 /// A web application `id` for the authorization code and refresh token grants, with scopes

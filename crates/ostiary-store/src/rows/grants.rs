@@ -202,8 +202,9 @@ impl RefreshTokenRow {
     }
 
     pub fn into_stored(self) -> Result<StoredRefreshToken, StoreError> {
-        // A rotation writes both columns at once; one without the other is not ours.
-        if self.rotated_at.is_some() != self.rotation_answer.is_some() {
+        // A rotation writes both columns at once, and the rotation of a successor clears the
+        // answer again (its grace is over); an answer without a rotation is not ours.
+        if self.rotation_answer.is_some() && self.rotated_at.is_none() {
             return Err(StoreError::Corrupt("refresh token"));
         }
         Ok(StoredRefreshToken {

@@ -196,6 +196,18 @@ macro_rules! impl_grant_store {
                     tx.rollback().await.map_err($crate::error::backend)?;
                     return Ok(false);
                 }
+                // RFC 9700 4.14.2: once a successor is presented, the client evidently has
+                // it, so every earlier token of the family loses its grace-period answer and
+                // presenting one again is a replay.
+                sqlx::query(
+                    "UPDATE refresh_tokens SET rotation_answer = NULL \
+                     WHERE grant_id = $1 AND rotation_answer IS NOT NULL AND token_hash <> $2",
+                )
+                .bind(new.grant_id.clone())
+                .bind(old.as_bytes().to_vec())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
                 $crate::sql::grants::insert_refresh_token!(tx, new);
                 tx.commit().await.map_err($crate::error::backend)?;
                 Ok(true)
@@ -205,11 +217,13 @@ macro_rules! impl_grant_store {
                 &self,
                 grant_id: &str,
                 at: time::OffsetDateTime,
+                reason: ostiary_core::grant::RevocationReason,
             ) -> Result<bool, ostiary_core::StoreError> {
                 let mut tx = self.begin_write().await?;
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,
+                    reason,
                     "g.grant_id = $2",
                     grant_id.to_owned()
                 );
@@ -234,6 +248,7 @@ macro_rules! impl_grant_store {
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,
+                    ostiary_core::grant::RevocationReason::Logout,
                     "g.sid = $2 AND g.offline = FALSE",
                     sid.to_owned()
                 );
@@ -246,6 +261,7 @@ macro_rules! impl_grant_store {
                 user_id: &ostiary_core::user::UserId,
                 client_id: Option<&ostiary_core::client::ClientId>,
                 at: time::OffsetDateTime,
+                reason: ostiary_core::grant::RevocationReason,
             ) -> Result<u64, ostiary_core::StoreError> {
                 let mut tx = self.begin_write().await?;
                 // Two statements rather than `($3 IS NULL OR ...)`, so that each keeps a plan
@@ -254,12 +270,14 @@ macro_rules! impl_grant_store {
                     None => $crate::sql::revoke::revoke_grants!(
                         tx,
                         at,
+                        reason,
                         "g.user_id = $2",
                         user_id.to_string()
                     ),
                     Some(client_id) => $crate::sql::revoke::revoke_grants!(
                         tx,
                         at,
+                        reason,
                         "g.user_id = $2 AND g.client_id = $3",
                         user_id.to_string(),
                         client_id.as_str().to_owned()
@@ -287,7 +305,20 @@ macro_rules! impl_grant_store {
                 .await
                 .map_err($crate::error::backend)?
                 .rows_affected();
-                let grants = $crate::sql::revoke::revoke_grants!(tx, at, "TRUE");
+                let reason = ostiary_core::grant::RevocationReason::RevokeAll;
+                let grants = $crate::sql::revoke::revoke_grants!(tx, at, reason, "TRUE");
+                // Every access token issued until now, including those of client_credentials
+                // that no row names: one cut-off, never moved back.
+                sqlx::query(
+                    "INSERT INTO access_token_cutoff (id, issued_before) VALUES (1, $1) \
+                     ON CONFLICT (id) DO UPDATE SET issued_before = excluded.issued_before \
+                     WHERE access_token_cutoff.issued_before < excluded.issued_before",
+                )
+                .bind(at.unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
+                $crate::sql::revoke::count_revocations!(tx, reason, 1u64);
                 tx.commit().await.map_err($crate::error::backend)?;
                 Ok(ostiary_core::grant::RevokedEverything {
                     sessions,

@@ -91,26 +91,65 @@ macro_rules! impl_key_store {
                 client_id: &ostiary_core::client::ClientId,
                 expires_at: time::OffsetDateTime,
             ) -> Result<(), ostiary_core::StoreError> {
-                sqlx::query(
+                let mut tx = self.begin_write().await?;
+                let inserted = sqlx::query(
                     "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (jti) DO NOTHING",
                 )
                 .bind(jti.to_owned())
                 .bind(client_id.as_str().to_owned())
                 .bind(expires_at.unix_timestamp())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
-                .map_err($crate::error::backend)?;
+                .map_err($crate::error::backend)?
+                .rows_affected();
+                if inserted > 0 {
+                    $crate::sql::revoke::count_revocations!(
+                        tx,
+                        ostiary_core::grant::RevocationReason::ClientRequest,
+                        inserted
+                    );
+                }
+                tx.commit().await.map_err($crate::error::backend)?;
                 Ok(())
             }
 
-            async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, ostiary_core::StoreError> {
-                let found = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
-                    .bind(jti.to_owned())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::error::backend)?;
+            async fn is_access_token_revoked(
+                &self,
+                jti: &str,
+                iat: i64,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let found = sqlx::query(
+                    "SELECT 1 FROM revoked_access_tokens WHERE jti = $1 \
+                     UNION ALL SELECT 1 FROM access_token_cutoff WHERE issued_before >= $2 \
+                     LIMIT 1",
+                )
+                .bind(jti.to_owned())
+                .bind(iat)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
                 Ok(found.is_some())
+            }
+
+            async fn revocation_counts(
+                &self,
+            ) -> Result<Vec<(ostiary_core::grant::RevocationReason, u64)>, ostiary_core::StoreError>
+            {
+                let rows: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT reason, total FROM revocation_counts ORDER BY reason")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err($crate::error::backend)?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(reason, total)| {
+                        Some((
+                            ostiary_core::grant::RevocationReason::parse(&reason)?,
+                            u64::try_from(total).unwrap_or(0),
+                        ))
+                    })
+                    .collect())
             }
 
             async fn purge_expired_revocations(

@@ -7,15 +7,16 @@
 /// Inside the write transaction `$tx`, revokes the live grants matching `$filter` (a SQL
 /// condition on the alias `g`; its placeholders start at `$2`, bound from `$bind`), at `$at`.
 /// The unexpired access tokens of those grants and of their refresh tokens join the revoked
-/// access tokens in the same transaction. Evaluates to the number of grants revoked; returns
-/// early from the enclosing function on a database error.
+/// access tokens in the same transaction, and the grants are added to the running total of
+/// `$reason` (a `RevocationReason`). Evaluates to the number of grants revoked; returns early
+/// from the enclosing function on a database error.
 ///
 /// The grants are marked first and the tokens then selected by `revoked_at = $at`, so exactly
 /// the grants this statement revoked are covered even when a concurrent redemption committed
 /// a new grant in between (PostgreSQL runs each statement on a fresh snapshot). A grant another
 /// transaction revoked in the same second may be covered twice; the upsert makes that a no-op.
 macro_rules! revoke_grants {
-    ($tx:expr, $at:expr, $filter:literal $(, $bind:expr)* $(,)?) => {{
+    ($tx:expr, $at:expr, $reason:expr, $filter:literal $(, $bind:expr)* $(,)?) => {{
         let at: i64 = $at.unix_timestamp();
         let revoked = sqlx::query(concat!(
             "UPDATE grants AS g SET revoked_at = $1 WHERE g.revoked_at IS NULL AND ",
@@ -53,9 +54,27 @@ macro_rules! revoke_grants {
             .execute(&mut *$tx)
             .await
             .map_err($crate::error::backend)?;
+            $crate::sql::revoke::count_revocations!($tx, $reason, revoked);
         }
         revoked
     }};
 }
 
-pub(crate) use revoke_grants;
+/// Inside the transaction `$tx`, adds `$count` (a `u64`) to the running total of `$reason`
+/// (a `RevocationReason`); returns early from the enclosing function on a database error.
+macro_rules! count_revocations {
+    ($tx:expr, $reason:expr, $count:expr) => {{
+        let reason: ostiary_core::grant::RevocationReason = $reason;
+        sqlx::query(
+            "INSERT INTO revocation_counts (reason, total) VALUES ($1, $2) \
+             ON CONFLICT (reason) DO UPDATE SET total = revocation_counts.total + excluded.total",
+        )
+        .bind(reason.as_str())
+        .bind(i64::try_from($count).unwrap_or(i64::MAX))
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::error::backend)?;
+    }};
+}
+
+pub(crate) use {count_revocations, revoke_grants};

@@ -118,6 +118,7 @@ macro_rules! impl_session_store {
                 $crate::sql::revoke::revoke_grants!(
                     tx,
                     now,
+                    ostiary_core::grant::RevocationReason::SessionExpired,
                     "g.offline = FALSE AND g.sid IN (SELECT sid FROM sessions WHERE expires_at < $1)"
                 );
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use ostiary_core::client::{self, ClientId, ClientRegistration, RedirectUri, Scope, UriPolicy};
+use ostiary_core::grant::RevocationReason::{
+    ClientRequest, ConsentWithdrawn, RevokeAll, UserDisabled,
+};
 use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, RevokedEverything};
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::secret::SecretHash;
@@ -19,6 +22,8 @@ crate::store_tests!(
     code_round_trips_and_redeems_once,
     concurrent_redemptions_have_one_winner,
     refresh_token_rotates_once,
+    using_a_successor_ends_the_grace_of_earlier_tokens,
+    revoke_everything_sets_the_cutoff_and_revocations_are_counted,
     concurrent_rotations_have_one_winner,
     rotation_is_refused_once_the_grant_is_revoked,
     revoke_grant_revokes_its_access_tokens,
@@ -171,7 +176,8 @@ async fn issue(
 }
 
 async fn revoked(store: &dyn Store, jti: &str) -> bool {
-    store.is_access_token_revoked(jti).await.unwrap()
+    // A far-future `iat`: only the token's own revocation counts here, not the cut-off.
+    store.is_access_token_revoked(jti, i64::MAX).await.unwrap()
 }
 
 async fn live(store: &dyn Store, grant_id: &str) -> bool {
@@ -370,7 +376,15 @@ async fn refresh_token_rotates_once(db: Database) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.token, first);
+    // `issue` wrote token 0 a moment ago, possibly in an earlier second: compare all but times.
+    let untimed = |t: &RefreshToken| {
+        (
+            t.token_hash.clone(),
+            t.grant_id.clone(),
+            t.access_jti.clone(),
+        )
+    };
+    assert_eq!(untimed(&stored.token), untimed(&first));
     assert_eq!((stored.rotated_at, stored.rotation_answer), (None, None));
 
     let at = now();
@@ -487,7 +501,12 @@ async fn rotation_is_refused_once_the_grant_is_revoked(db: Database) {
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
     issue(&*store, &web, &alice, "sid-1", "g1", false).await;
-    assert!(store.revoke_grant("g1", now()).await.unwrap());
+    assert!(
+        store
+            .revoke_grant("g1", now(), ClientRequest)
+            .await
+            .unwrap()
+    );
     let next = refresh("g1", 1);
     assert!(
         !store
@@ -520,7 +539,7 @@ async fn revoke_grant_revokes_its_access_tokens(db: Database) {
             .unwrap()
     );
     let at = now();
-    assert!(store.revoke_grant("g1", at).await.unwrap());
+    assert!(store.revoke_grant("g1", at, ClientRequest).await.unwrap());
     let grant = store.find_grant("g1").await.unwrap().unwrap();
     assert_eq!(grant.revoked_at, Some(at));
     for jti in ["at-g1", "at-g1-0", "at-g1-1"] {
@@ -533,11 +552,11 @@ async fn revoke_grant_revokes_its_access_tokens(db: Database) {
     // Revoking again, or an unknown grant, reports nothing live and keeps the first time.
     assert!(
         !store
-            .revoke_grant("g1", at + Duration::hours(1))
+            .revoke_grant("g1", at + Duration::hours(1), ClientRequest)
             .await
             .unwrap()
     );
-    assert!(!store.revoke_grant("nope", at).await.unwrap());
+    assert!(!store.revoke_grant("nope", at, ClientRequest).await.unwrap());
     let grant = store.find_grant("g1").await.unwrap().unwrap();
     assert_eq!(grant.revoked_at, Some(at));
 }
@@ -579,7 +598,7 @@ async fn revoke_user_grants_with_and_without_a_client(db: Database) {
     issue(&*store, &web, &bob, "s-b", "bob-web", false).await;
 
     let n = store
-        .revoke_user_grants(&alice, Some(&cli), now())
+        .revoke_user_grants(&alice, Some(&cli), now(), ConsentWithdrawn)
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -588,7 +607,10 @@ async fn revoke_user_grants_with_and_without_a_client(db: Database) {
     assert!(live(&*store, "alice-web").await);
 
     assert_eq!(
-        store.revoke_user_grants(&alice, None, now()).await.unwrap(),
+        store
+            .revoke_user_grants(&alice, None, now(), UserDisabled)
+            .await
+            .unwrap(),
         1
     );
     assert!(!live(&*store, "alice-web").await);
@@ -596,7 +618,10 @@ async fn revoke_user_grants_with_and_without_a_client(db: Database) {
     assert!(live(&*store, "bob-web").await);
     assert!(!revoked(&*store, "at-bob-web").await);
     assert_eq!(
-        store.revoke_user_grants(&alice, None, now()).await.unwrap(),
+        store
+            .revoke_user_grants(&alice, None, now(), UserDisabled)
+            .await
+            .unwrap(),
         0
     );
 }
@@ -615,7 +640,7 @@ async fn revoke_everything_counts_and_ends_everything(db: Database) {
     issue(&*store, &web, &alice, "s1", "g1", false).await;
     issue(&*store, &web, &alice, "s1", "g2", true).await;
     issue(&*store, &web, &alice, "s1", "g3", false).await;
-    assert!(store.revoke_grant("g3", t).await.unwrap());
+    assert!(store.revoke_grant("g3", t, ClientRequest).await.unwrap());
     let pending = code(&web, &alice, "s1", "pending");
     store.insert_code(&pending).await.unwrap();
 
@@ -846,4 +871,116 @@ async fn a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_
     assert!(revoked(&*store, "at-old-online").await);
     assert!(live(&*store, "old-offline").await);
     assert_eq!(store.find_code(&old_code.code_hash).await.unwrap(), None);
+}
+
+async fn using_a_successor_ends_the_grace_of_earlier_tokens(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    issue(&*store, &web, &alice, "sid-1", "g1", false).await;
+    issue(&*store, &web, &alice, "sid-2", "g2", false).await;
+    let at = now();
+    let (t0, t1, t2) = (refresh("g1", 0), refresh("g1", 1), refresh("g1", 2));
+    assert!(
+        store
+            .rotate_refresh_token(&t0.token_hash, at, b"a0", &t1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rotate_refresh_token(&refresh_hash("g2", 0), at, b"b0", &refresh("g2", 1))
+            .await
+            .unwrap()
+    );
+    let answer = |hash: SecretHash| {
+        let store = store.clone();
+        async move {
+            store
+                .find_refresh_token(&hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .rotation_answer
+        }
+    };
+    assert_eq!(
+        answer(t0.token_hash.clone()).await.as_deref(),
+        Some(&b"a0"[..])
+    );
+    // Presenting t1 proves the client received it: t0's answer goes, t1 keeps its own.
+    assert!(
+        store
+            .rotate_refresh_token(&t1.token_hash, at, b"a1", &t2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(answer(t0.token_hash).await, None);
+    assert_eq!(answer(t1.token_hash).await.as_deref(), Some(&b"a1"[..]));
+    // Another family is untouched.
+    assert_eq!(
+        answer(refresh_hash("g2", 0)).await.as_deref(),
+        Some(&b"b0"[..])
+    );
+}
+
+async fn revoke_everything_sets_the_cutoff_and_revocations_are_counted(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    assert_eq!(store.revocation_counts().await.unwrap(), vec![]);
+    issue(&*store, &web, &alice, "s1", "g1", false).await;
+    issue(&*store, &web, &alice, "s1", "g2", true).await;
+    assert!(
+        store
+            .revoke_grant("g1", now(), ClientRequest)
+            .await
+            .unwrap()
+    );
+    store
+        .revoke_access_token("jti-1", &web, now() + Duration::minutes(5))
+        .await
+        .unwrap();
+    // Recorded twice, counted once.
+    store
+        .revoke_access_token("jti-1", &web, now() + Duration::minutes(5))
+        .await
+        .unwrap();
+
+    let at = now();
+    let before = at.unix_timestamp();
+    assert!(!store.is_access_token_revoked("any", before).await.unwrap());
+    store.revoke_everything(at).await.unwrap();
+    // Every token issued at or before the cut-off, whatever its jti; none issued after.
+    assert!(store.is_access_token_revoked("any", before).await.unwrap());
+    assert!(
+        store
+            .is_access_token_revoked("any", before - 3600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_access_token_revoked("any", before + 1)
+            .await
+            .unwrap()
+    );
+    // The cut-off never moves back.
+    store
+        .revoke_everything(at - Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(store.is_access_token_revoked("any", before).await.unwrap());
+
+    let counts = store.revocation_counts().await.unwrap();
+    let count = |reason| {
+        counts
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
+    };
+    // g1 and jti-1 at the client's request; g2 and two cut-offs by revoke-all.
+    assert_eq!(count(ClientRequest), 2, "{counts:?}");
+    assert_eq!(count(RevokeAll), 3, "{counts:?}");
+    assert_eq!(count(UserDisabled), 0, "{counts:?}");
 }
