@@ -6,6 +6,8 @@ use ostiary_jwt::Algorithm;
 use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::keys::KeyRing;
+
 #[derive(Debug, Serialize)]
 pub struct IdTokenClaims<'a> {
     pub iss: &'a str,
@@ -35,23 +37,33 @@ pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
 }
 
 impl super::TokenService {
-    /// An `id_token_hint` (RP-Initiated Logout 1.0 section 2): an ID token this server signed
-    /// with a published asymmetric key, accepted after expiry as the spec asks. Its claims,
-    /// or `None` if it is not one.
+    /// An `id_token_hint` (RP-Initiated Logout 1.0 section 2), as `verify_id_token_hint`.
     pub fn id_token_hint(&self, hint: &str) -> Option<ostiary_jwt::Claims> {
-        let keys = self.keys.current().introspection_validator().keys().clone();
-        ostiary_jwt::Validator::new(
-            ostiary_jwt::Profile::IdToken,
-            self.settings.issuer.clone(),
-            "",
-            keys,
+        verify_id_token_hint(
+            &self.keys,
+            &self.settings.issuer,
+            self.clock.now().unix_timestamp(),
+            hint,
         )
+    }
+}
+
+/// An `id_token_hint` (OpenID Connect Core 3.1.2.1, RP-Initiated Logout 1.0 section 2): an ID
+/// token this server signed with a published asymmetric key, accepted after expiry as both
+/// specifications allow. Its claims, or `None` if it is not one.
+pub(crate) fn verify_id_token_hint(
+    keys: &KeyRing,
+    issuer: &str,
+    now: i64,
+    hint: &str,
+) -> Option<ostiary_jwt::Claims> {
+    let keys = keys.current().introspection_validator().keys().clone();
+    ostiary_jwt::Validator::new(ostiary_jwt::Profile::IdToken, issuer.to_owned(), "", keys)
         .audience_checked_by_caller()
         .allow_only(&[Algorithm::Rs256, Algorithm::Es256, Algorithm::EdDsa])
         .accepting_expired()
-        .validate(hint, self.clock.now().unix_timestamp())
+        .validate(hint, now)
         .ok()
-    }
 }
 
 #[cfg(test)]

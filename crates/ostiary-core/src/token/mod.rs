@@ -2,8 +2,9 @@
 //! endpoints call.
 
 mod access_token;
-mod id_token;
+pub(crate) mod id_token;
 mod introspection;
+mod issued;
 mod request;
 mod service;
 mod user_grants;
@@ -11,7 +12,10 @@ mod userinfo;
 
 pub use access_token::AccessTokenClaims;
 pub use introspection::Introspection;
-pub use request::{resolve_audience, resolve_scope};
+pub use request::{
+    narrow_audience, resolve_audience, resolve_authorization_scope, resolve_scope,
+    resolve_user_audience,
+};
 pub use service::{TokenResponse, TokenService, TokenSettings, USERINFO_PATH};
 pub use user_grants::{CodeRedemption, GrantError, UserTokens};
 pub use userinfo::UserInfo;

@@ -5,12 +5,12 @@ use ostiary_jwt::KeySealer;
 use time::OffsetDateTime;
 
 use super::id_token::{IdTokenClaims, at_hash};
-use super::request::resolve_audience;
+use super::request::{OPENID, narrow_audience, resolve_user_audience};
 use super::service::{TokenResponse, TokenService, scope_string};
 use crate::authorize::unavailable;
 use crate::client::{Client, GrantType, Scope};
 use crate::error::{ErrorCode, OAuthError};
-use crate::grant::{Grant, RefreshToken, StoredRefreshToken};
+use crate::grant::{Grant, RefreshToken, RevocationReason, StoredRefreshToken};
 use crate::pkce::CodeChallenge;
 use crate::random::random_token;
 use crate::secret::SecretHash;
@@ -22,6 +22,8 @@ pub struct CodeRedemption<'a> {
     pub code: &'a str,
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a str>,
+    /// RFC 8707 2.2: the resources the access token is for, within those authorized.
+    pub resources: &'a [String],
 }
 
 /// Tokens issued to a user's client, and whose they are (for the audit trail).
@@ -52,7 +54,6 @@ fn invalid_grant(why: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, why)
 }
 
-const OPENID: &str = "openid";
 const OFFLINE_ACCESS: &str = "offline_access";
 const ROTATION_ANSWER: &[u8] = b"ostiary refresh rotation answer";
 
@@ -108,7 +109,13 @@ impl TokenService {
         }
         self.check_user(code.user_id).await?;
 
-        let audiences = self.user_audiences(client, &code.resources, &code.scopes)?;
+        let audiences = resolve_user_audience(
+            &code.resources,
+            client,
+            has(&code.scopes, OPENID),
+            &self.settings.userinfo_audience(),
+        )?;
+        let token_audiences = narrow_audience(redemption.resources, &audiences)?;
         let offline = has(&code.scopes, OFFLINE_ACCESS);
         let grant = Grant {
             grant_id: code.grant_id.clone(),
@@ -124,8 +131,13 @@ impl TokenService {
             access_expires_at: now,
             revoked_at: None,
         };
-        let (response, access) =
-            self.user_tokens(client, &grant, &grant.scopes, code.nonce.as_deref())?;
+        let (response, access) = self.user_tokens(
+            client,
+            &grant,
+            &grant.scopes,
+            &token_audiences,
+            code.nonce.as_deref(),
+        )?;
         let grant = Grant {
             access_jti: access.jti,
             access_expires_at: access.expires_at,
@@ -165,29 +177,18 @@ impl TokenService {
     }
 
     /// RFC 6749 6: a refresh token is exchanged for new tokens and a new refresh token.
+    /// `resources` narrows the access token's audience within the grant's (RFC 8707 2.2).
     pub async fn refresh_token(
         &self,
         client: &Client,
         presented: &str,
         scope: Option<&str>,
+        resources: &[String],
     ) -> Result<UserTokens, GrantError> {
         client.require_grant(GrantType::RefreshToken)?;
         let invalid = || invalid_grant("the refresh token is invalid, expired or revoked");
         let hash = SecretHash::of(presented);
-        let Some(stored) = self
-            .store
-            .find_refresh_token(&hash)
-            .await
-            .map_err(unavailable)?
-        else {
-            return Err(invalid().into());
-        };
-        let Some(grant) = self
-            .store
-            .find_grant(&stored.token.grant_id)
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some((stored, grant)) = self.find_refresh(&hash).await? else {
             return Err(invalid().into());
         };
         if grant.client_id != client.id {
@@ -207,7 +208,8 @@ impl TokenService {
             None => grant.scopes.clone(),
             Some(requested) => narrowed_scopes(requested, &grant.scopes)?,
         };
-        let (response, access) = self.user_tokens(client, &grant, &scopes, None)?;
+        let audiences = narrow_audience(resources, &grant.audiences)?;
+        let (response, access) = self.user_tokens(client, &grant, &scopes, &audiences, None)?;
         let Some(new_token) = response.refresh_token.as_deref() else {
             return Err(OAuthError::server_error().into());
         };
@@ -282,7 +284,11 @@ impl TokenService {
     async fn replayed(&self, grant_id: &str, user_id: UserId, what: &'static str) -> GrantError {
         if let Err(e) = self
             .store
-            .revoke_grant(grant_id, self.clock.now_seconds())
+            .revoke_grant(
+                grant_id,
+                self.clock.now_seconds(),
+                RevocationReason::ReuseDetected,
+            )
             .await
         {
             return GrantError::Refused(unavailable(e));
@@ -294,27 +300,12 @@ impl TokenService {
         }
     }
 
-    async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
+    pub(super) async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
         let user = self.store.find_user(&user_id).await.map_err(unavailable)?;
         match user {
             Some(user) if !user.disabled => Ok(()),
             _ => Err(invalid_grant("the user is disabled or gone")),
         }
-    }
-
-    /// The access token's audiences: the requested resources (or the client's default) and,
-    /// for OpenID Connect requests, the userinfo endpoint.
-    fn user_audiences(
-        &self,
-        client: &Client,
-        resources: &[String],
-        scopes: &[Scope],
-    ) -> Result<Vec<String>, OAuthError> {
-        let mut audiences = resolve_audience(resources, client)?;
-        if has(scopes, OPENID) {
-            audiences.push(self.settings.userinfo_audience());
-        }
-        Ok(audiences)
     }
 
     /// Access token, ID token (for `openid`) and refresh token (where the client may have one:
@@ -324,11 +315,12 @@ impl TokenService {
         client: &Client,
         grant: &Grant,
         scopes: &[Scope],
+        audiences: &[String],
         nonce: Option<&str>,
     ) -> Result<(TokenResponse, super::service::IssuedAccessToken), OAuthError> {
         let subject = grant.user_id.to_string();
         let scope = scope_string(scopes);
-        let access = self.issue_access_token(client, &subject, &grant.audiences, scope.clone())?;
+        let access = self.issue_access_token(client, &subject, audiences, scope.clone())?;
         let openid = has(&grant.scopes, OPENID);
         let id_token = if openid {
             Some(self.id_token(client, grant, nonce, &access.token)?)

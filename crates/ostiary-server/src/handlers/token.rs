@@ -45,6 +45,7 @@ pub async fn token(
                 code: required(&form, "code")?,
                 redirect_uri: form.get("redirect_uri"),
                 code_verifier: form.get("code_verifier"),
+                resources: form.all("resource"),
             };
             let result = state.tokens.authorization_code(&client, redemption).await;
             user_tokens(&state, &client, source, result).await?
@@ -53,7 +54,7 @@ pub async fn token(
             let presented = required(&form, "refresh_token")?;
             let result = state
                 .tokens
-                .refresh_token(&client, presented, form.get("scope"))
+                .refresh_token(&client, presented, form.get("scope"), form.all("resource"))
                 .await;
             user_tokens(&state, &client, source, result).await?
         }
