@@ -62,10 +62,10 @@ pub async fn authenticate(
 ) -> Result<Arc<Client>, OAuthError> {
     let (id, presented, method) = credentials.parts();
     let client = match ClientId::parse(id) {
-        Ok(id) => clients.find(&id).await.map_err(|e| {
-            tracing::error!(error = %crate::error_chain(&e), "client lookup failed");
-            OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-        })?,
+        Ok(id) => clients
+            .find(&id)
+            .await
+            .map_err(crate::authorize::unavailable)?,
         Err(_) => None,
     };
     let presented = presented.map(|s| s.expose_secret());

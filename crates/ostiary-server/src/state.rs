@@ -74,7 +74,7 @@ impl AppState {
         let keys = Arc::new(load_key_ring(&config, &secrets, store.clone(), clock.clone()).await?);
         let tokens = Arc::new(TokenService::new(
             store.clone(),
-            keys,
+            keys.clone(),
             clock.clone(),
             TokenSettings {
                 issuer: config.issuer.clone(),
@@ -89,6 +89,7 @@ impl AppState {
             store.clone(),
             tokens.clients(),
             clock.clone(),
+            keys,
             config.issuer.clone(),
         ));
         let sessions = Arc::new(Sessions::new(

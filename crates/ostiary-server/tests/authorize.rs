@@ -453,3 +453,320 @@ async fn pages_forbid_framing_scripts_referrers_and_caching() {
         assert!(header("cache-control").contains("no-store"));
     }
 }
+
+/// RFC 8252 7.3 and 8.4, RFC 9700 4.1.3: a loopback redirect URI matches byte for byte apart
+/// from the port. Another spelling of the same address, scheme or path is another URI: the
+/// error page, never a redirect.
+#[tokio::test]
+async fn a_loopback_redirect_uri_is_not_normalised() {
+    let (app, base) = serve_app(&[]).await;
+    let policy = UriPolicy {
+        allow_insecure_http: false,
+    };
+    let mut registration = web_client("native", true);
+    registration.redirect_uris = vec![RedirectUri::parse("http://127.0.0.1/cb", policy).unwrap()];
+    app.client(registration).await;
+    let browser = Browser::new(&base);
+    let (challenge, _) = pkce();
+    for other in [
+        "http://127.1:5000/cb",
+        "http://2130706433:5000/cb",
+        "http://0x7f.0.0.1:5000/cb",
+        "HTTP://127.0.0.1:5000/cb",
+        "http://127.0.0.1:5000/x/../cb",
+        "http://127.0.0.1:5000/%2e/cb",
+    ] {
+        let mut params = code_request("native", "openid", "s15", &challenge);
+        set_param(&mut params, "redirect_uri", other);
+        let page = browser.authorize(&params).await;
+        assert_error_page(&page, StatusCode::BAD_REQUEST);
+    }
+    // Control: the same request with a port on the registered spelling goes to the login page.
+    let mut params = code_request("native", "openid", "s15", &challenge);
+    set_param(&mut params, "redirect_uri", "http://127.0.0.1:5000/cb");
+    assert!(browser.authorize(&params).await.is_login_form());
+}
+
+/// OpenID Connect Core 3.1.2.1: unknown scope values of an OpenID Connect request are
+/// ignored, and the token response says what was granted (RFC 6749 3.3). A plain OAuth
+/// request still refuses them.
+#[tokio::test]
+async fn unknown_scopes_are_dropped_from_openid_requests_only() {
+    let (_app, base, secret, browser) = setup().await;
+    let (code, verifier) = browser.obtain_code(CLIENT, "openid x-unknown").await;
+    let (status, json) = redeem_code(&base, CLIENT, Some(&secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["scope"], "openid", "{json}");
+    assert!(json["id_token"].is_string(), "{json}");
+
+    let (challenge, _) = pkce();
+    let page = browser
+        .authorize(&code_request(
+            CLIENT,
+            "profile x-unknown",
+            "s16",
+            &challenge,
+        ))
+        .await;
+    assert_error_redirect(&page, &base, "invalid_scope", "s16");
+}
+
+/// A second user, `bob`, through the CLI's code path.
+async fn add_bob(app: &TestApp) {
+    use ostiary_core::password::{Password, PasswordHasher};
+    use ostiary_core::user::{Username, create_user};
+    create_user(
+        &*app.state.store,
+        &PasswordHasher::insecure_fast_for_tests(),
+        &ostiary_core::SystemClock,
+        Username::parse("bob").unwrap(),
+        None,
+        Password::new(secrecy::SecretString::from("bob's long passphrase")).unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+/// OpenID Connect Core 3.1.2.1: an `id_token_hint` names who must be signed in. A browser
+/// signed in as bob, asked for alice with `prompt=none`, gets `login_required`; without
+/// `prompt=none`, the login page for alice. `login_hint` pre-fills the username.
+#[tokio::test]
+async fn id_token_hint_of_another_user_is_honoured() {
+    let (app, base, secret, alice) = setup().await;
+    add_bob(&app).await;
+    let (code, verifier) = alice.obtain_code(CLIENT, "openid").await;
+    let (status, tokens) = redeem_code(&base, CLIENT, Some(&secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let alice_hint = tokens["id_token"].as_str().unwrap().to_owned();
+
+    // A browser signed in as bob, with consent given.
+    let bob = Browser::new(&base);
+    let (challenge, _) = pkce();
+    let login = bob
+        .authorize(&code_request(CLIENT, "openid", "s17", &challenge))
+        .await;
+    let consent = bob
+        .submit_login(&login, "bob", "bob's long passphrase")
+        .await;
+    let done = bob.submit_consent(&consent, "approve").await;
+    assert!(
+        done.redirect_param("code").is_some(),
+        "{:?}",
+        done.location()
+    );
+
+    let mut params = code_request(CLIENT, "openid", "s18", &challenge);
+    set_param(&mut params, "id_token_hint", &alice_hint);
+    set_param(&mut params, "prompt", "none");
+    let page = bob.authorize(&params).await;
+    assert_error_redirect(&page, &base, "login_required", "s18");
+
+    set_param(&mut params, "prompt", "");
+    let page = bob.authorize(&params).await;
+    assert!(page.is_login_form(), "{}", page.body);
+    assert_eq!(page.input("username").as_deref(), Some(USER));
+
+    // The hint naming the signed-in user: straight back with a code.
+    let mut params = code_request(CLIENT, "openid", "s19", &challenge);
+    set_param(&mut params, "id_token_hint", &alice_hint);
+    set_param(&mut params, "prompt", "none");
+    let page = alice.authorize(&params).await;
+    assert!(
+        page.redirect_param("code").is_some(),
+        "{:?}",
+        page.location()
+    );
+
+    // A hint that is not an ID token of this server is an invalid request.
+    let mut params = code_request(CLIENT, "openid", "s20", &challenge);
+    set_param(&mut params, "id_token_hint", "eyJhbGciOiJub25lIn0.e30.");
+    let page = alice.authorize(&params).await;
+    assert_error_redirect(&page, &base, "invalid_request", "s20");
+
+    // login_hint pre-fills the form.
+    let fresh = Browser::new(&base);
+    let mut params = code_request(CLIENT, "openid", "s21", &challenge);
+    set_param(&mut params, "login_hint", "carol");
+    let page = fresh.authorize(&params).await;
+    assert!(page.is_login_form());
+    assert_eq!(page.input("username").as_deref(), Some("carol"));
+}
+
+on_both_backends!(
+    control_characters_are_refused_at_the_edge,
+    resource_requests_get_exactly_their_audience,
+);
+
+/// Parameters that end up in rows and tokens refuse control characters with
+/// `invalid_request`, the same on both backends (PostgreSQL text cannot hold a NUL).
+async fn control_characters_are_refused_at_the_edge(backend: support::Backend) {
+    let Some((app, base)) =
+        support::serve_app_on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock)).await
+    else {
+        return;
+    };
+    add_user(&app).await;
+    app.client(web_client(CLIENT, false)).await;
+    let browser = Browser::new(&base);
+    // Signed in and consented first, so a request that got through would reach the store.
+    browser.obtain_code(CLIENT, "openid").await;
+    let (challenge, _) = pkce();
+    for (name, value) in [
+        ("nonce", "a\0b"),
+        ("nonce", "a\nb"),
+        ("login_hint", "al\u{7f}ice"),
+        ("ui_locales", "en\0"),
+    ] {
+        let mut params = code_request(CLIENT, "openid", "s22", &challenge);
+        set_param(&mut params, name, value);
+        let page = browser.authorize(&params).await;
+        assert_error_redirect(&page, &base, "invalid_request", "s22");
+    }
+    // A control character in state itself: the error comes back without it.
+    let mut params = code_request(CLIENT, "openid", "s\0", &challenge);
+    set_param(&mut params, "prompt", "none");
+    let page = browser.authorize(&params).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        page.redirect_param("error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(page.redirect_param("state"), None);
+}
+
+/// RFC 8707 and RFC 9068 3: with `resource`, `aud` is exactly the requested resources (no
+/// userinfo audience, so userinfo refuses the token); `resource` at the token endpoint
+/// narrows within what was authorized, at code exchange and refresh alike, and anything else
+/// is `invalid_target`.
+async fn resource_requests_get_exactly_their_audience(backend: support::Backend) {
+    use ostiary_core::client::Audience;
+    let Some((app, base)) =
+        support::serve_app_on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock)).await
+    else {
+        return;
+    };
+    add_user(&app).await;
+    const API: &str = "https://api.example";
+    const OTHER: &str = "https://other.example";
+    let mut registration = web_client(CLIENT, false);
+    registration.audiences = vec![
+        Audience::parse(API).unwrap(),
+        Audience::parse(OTHER).unwrap(),
+    ];
+    let secret = app.client(registration).await.unwrap();
+    let browser = Browser::new(&base);
+    let scope = "openid offline_access";
+
+    let authorize = |resources: &[&str]| {
+        let (challenge, verifier) = pkce();
+        let mut params = code_request(CLIENT, scope, "s23", &challenge);
+        for resource in resources {
+            params.push(("resource".to_owned(), (*resource).to_owned()));
+        }
+        (params, verifier)
+    };
+    let redeem = |code: String, verifier: String, resources: Vec<&'static str>| {
+        let base = base.clone();
+        let secret = secret.clone();
+        async move {
+            let mut fields = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", APP_REDIRECT),
+                ("code_verifier", verifier.as_str()),
+            ];
+            fields.extend(resources.iter().map(|r| ("resource", *r)));
+            support::post_client_form(&base, "/token", CLIENT, Some(&secret), &fields).await
+        }
+    };
+
+    // One resource at authorize: the token is for it alone, and userinfo refuses it.
+    let (params, verifier) = authorize(&[API]);
+    let page = browser.sign_in_and_approve(&params).await;
+    let code = page.redirect_param("code").expect("code");
+    let (status, tokens) = redeem(code, verifier, vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(access)["aud"], API);
+    let userinfo = reqwest::Client::new()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+
+    // Two resources at authorize, one at the token endpoint, the other at refresh.
+    let (params, verifier) = authorize(&[API, OTHER]);
+    let page = browser.sign_in_and_approve(&params).await;
+    let code = page.redirect_param("code").expect("code");
+    let (status, tokens) = redeem(code, verifier, vec![API]).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
+        API
+    );
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, refreshed) = support::post_client_form(
+        &base,
+        "/token",
+        CLIENT,
+        Some(&secret),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("resource", OTHER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(
+        jwt_claims(refreshed["access_token"].as_str().unwrap())["aud"],
+        OTHER
+    );
+    let next = refreshed["refresh_token"].as_str().unwrap();
+    let (status, json) = support::post_client_form(
+        &base,
+        "/token",
+        CLIENT,
+        Some(&secret),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", next),
+            ("resource", "https://elsewhere.example"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(json["error"], "invalid_target", "{json}");
+
+    // A resource at the token endpoint outside the authorized set: invalid_target.
+    let (params, verifier) = authorize(&[API]);
+    let page = browser.sign_in_and_approve(&params).await;
+    let code = page.redirect_param("code").expect("code");
+    let (status, json) = redeem(code, verifier, vec![OTHER]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(json["error"], "invalid_target", "{json}");
+
+    // Without resource, an OpenID Connect token keeps the userinfo audience.
+    let (params, verifier) = authorize(&[]);
+    let page = browser.sign_in_and_approve(&params).await;
+    let code = page.redirect_param("code").expect("code");
+    let (status, tokens) = redeem(code, verifier, vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let aud = jwt_claims(tokens["access_token"].as_str().unwrap())["aud"].clone();
+    assert!(
+        aud.as_array()
+            .is_some_and(|a| a.iter().any(|v| *v == format!("{base}/userinfo"))),
+        "{aud}"
+    );
+}
+
+fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let segment = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

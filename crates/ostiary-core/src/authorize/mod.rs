@@ -15,10 +15,14 @@ use crate::Clock;
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{AuthorizationCode, Consent};
+use crate::keys::KeyRing;
 use crate::random::random_token;
 use crate::secret::SecretHash;
 use crate::session::Session;
 use crate::store::{Store, StoreError};
+use crate::token::USERINFO_PATH;
+use crate::token::id_token::verify_id_token_hint;
+use crate::user::UserId;
 
 /// RFC 9700 4.2.1 and the OAuth 2.1 draft: codes are short-lived.
 pub const CODE_LIFETIME: Duration = Duration::seconds(60);
@@ -37,10 +41,24 @@ pub struct Authorizer {
     store: Arc<dyn Store>,
     clients: Arc<ClientCache>,
     clock: Arc<dyn Clock>,
+    /// Verifies `id_token_hint`s: ID tokens this server signed.
+    keys: Arc<KeyRing>,
     issuer: String,
+    /// The audience of access tokens meant for userinfo, a resource an OpenID Connect request
+    /// may name.
+    userinfo_audience: String,
 }
 
+/// A store failure as the client sees it: a value the database refuses is the request's
+/// fault (`invalid_request`, never a 5xx-class answer); anything else a passing fault.
 pub(crate) fn unavailable(e: StoreError) -> OAuthError {
+    if let StoreError::Unstorable(_) = e {
+        tracing::warn!(error = %crate::error_chain(&e), "the database refused a value");
+        return OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "a value in the request cannot be accepted",
+        );
+    }
     tracing::error!(error = %crate::error_chain(&e), "store failed");
     OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
 }
@@ -50,21 +68,55 @@ impl Authorizer {
         store: Arc<dyn Store>,
         clients: Arc<ClientCache>,
         clock: Arc<dyn Clock>,
+        keys: Arc<KeyRing>,
         issuer: String,
     ) -> Self {
         Self {
+            userinfo_audience: format!("{}{USERINFO_PATH}", issuer.trim_end_matches('/')),
             store,
             clients,
             clock,
+            keys,
             issuer,
         }
     }
 
+    /// Parses and checks an authorization request, including its `id_token_hint` (an ID
+    /// token of this server, expired ones allowed: OpenID Connect Core 3.1.2.1).
     pub async fn parse(
         &self,
         params: Vec<(String, String)>,
     ) -> Result<AuthorizationRequest, AuthorizeError> {
-        request::parse_request(params, &self.clients).await
+        let mut request =
+            request::parse_request(params, &self.clients, &self.userinfo_audience).await?;
+        if let Some(hint) = request.id_token_hint.take() {
+            let error = |error: OAuthError| AuthorizeError::Redirect {
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+                error,
+            };
+            let now = self.clock.now().unix_timestamp();
+            let subject = verify_id_token_hint(&self.keys, &self.issuer, now, &hint)
+                .and_then(|claims| claims.sub)
+                .ok_or_else(|| {
+                    error(OAuthError::new(
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not a valid ID token of this server",
+                    ))
+                })?;
+            if request.login_hint.is_none()
+                && let Ok(user_id) = UserId::parse(&subject)
+            {
+                let user = self
+                    .store
+                    .find_user(&user_id)
+                    .await
+                    .map_err(|e| error(unavailable(e)))?;
+                request.login_hint = user.map(|u| u.username.as_str().to_owned());
+            }
+            request.id_token_hint_subject = Some(subject);
+        }
+        Ok(request)
     }
 
     /// The URL an error goes back to the client at (`None`: show a page instead).
@@ -116,6 +168,20 @@ impl Authorizer {
                 Next::Login
             });
         };
+        if let Some(subject) = &request.id_token_hint_subject
+            && *subject != session.user_id.to_string()
+        {
+            // Core 3.1.2.1: the client asked for another user than the one signed in.
+            return Ok(if request.prompt.none {
+                self.refuse(
+                    request,
+                    ErrorCode::LoginRequired,
+                    "the signed-in user is not the one id_token_hint names",
+                )
+            } else {
+                Next::Login
+            });
+        }
         if !just_logged_in {
             let too_old = request
                 .max_age

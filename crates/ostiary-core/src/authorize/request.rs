@@ -9,12 +9,15 @@ use crate::client::{Client, ClientId, GrantType, Scope};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::pkce::CodeChallenge;
-use crate::token::{resolve_audience, resolve_scope};
+use crate::token::{resolve_authorization_scope, resolve_user_audience};
+use crate::validation::has_control_chars;
 
 /// Longest accepted `state` and `nonce`: generous for any real client, small enough that a
 /// hostile value cannot bloat pages, codes or tokens.
 pub const MAX_STATE_LEN: usize = 2048;
 pub const MAX_NONCE_LEN: usize = 512;
+/// Longest accepted `login_hint` (a username or an email address, with room to spare).
+pub const MAX_LOGIN_HINT_LEN: usize = 256;
 
 /// OpenID Connect `prompt` values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,6 +41,13 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// RFC 8707 resources, each registered for the client (empty: the client's default).
     pub resources: Vec<String>,
+    /// Who the client expects to sign in (OpenID Connect Core 3.1.2.1 `login_hint`, or the
+    /// username of the `id_token_hint`'s subject): pre-fills the login form.
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`: only that user may be signed in for this request.
+    pub id_token_hint_subject: Option<String>,
+    /// The `id_token_hint` as received, verified by `Authorizer::parse`.
+    pub(super) id_token_hint: Option<String>,
     /// The parameters as received, carried through the login and consent forms.
     pub params: Vec<(String, String)>,
 }
@@ -90,10 +100,7 @@ async fn client_and_redirect(
     let client = clients
         .find(&client_id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %crate::error_chain(&e), "store failed");
-            OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-        })?
+        .map_err(super::unavailable)?
         .ok_or_else(unknown)?;
     // OpenID Connect requires it, and OAuth 2.1 whenever several are registered: always
     // requiring it means no request is ever answered at a URI the client did not name.
@@ -108,15 +115,27 @@ async fn client_and_redirect(
 }
 
 /// Parses and checks an authorization request.
+///
+/// Every parameter value is refused if it holds a control character: values end up in
+/// pages, rows and tokens, and the backends would disagree on them (PostgreSQL text cannot
+/// hold a NUL, SQLite can). This is the one place that rule is enforced for the request.
 pub async fn parse_request(
     params: Vec<(String, String)>,
     clients: &ClientCache,
+    userinfo_audience: &str,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let (client, redirect_uri) = client_and_redirect(&params, clients)
         .await
         .map_err(AuthorizeError::Page)?;
     // `state` first, so every later error carries it back.
     let state = match single(&params, "state") {
+        Ok(Some(state)) if has_control_chars(state) => {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri,
+                state: None,
+                error: invalid("state contains control characters"),
+            });
+        }
         Ok(state) if state.is_none_or(|s| s.len() <= MAX_STATE_LEN) => state.map(str::to_owned),
         Ok(_) => {
             return Err(AuthorizeError::Redirect {
@@ -138,7 +157,10 @@ pub async fn parse_request(
         state: state.clone(),
         error,
     };
-    let checked = check_parameters(&params, &client).map_err(redirect)?;
+    if params.iter().any(|(_, value)| has_control_chars(value)) {
+        return Err(redirect(invalid("a parameter contains control characters")));
+    }
+    let checked = check_parameters(&params, &client, userinfo_audience).map_err(redirect)?;
     Ok(AuthorizationRequest {
         client,
         redirect_uri: redirect_uri.clone(),
@@ -149,6 +171,9 @@ pub async fn parse_request(
         prompt: checked.prompt,
         max_age: checked.max_age,
         resources: checked.resources,
+        login_hint: checked.login_hint,
+        id_token_hint_subject: None,
+        id_token_hint: checked.id_token_hint,
         params,
     })
 }
@@ -160,9 +185,15 @@ struct Checked {
     prompt: Prompt,
     max_age: Option<i64>,
     resources: Vec<String>,
+    login_hint: Option<String>,
+    id_token_hint: Option<String>,
 }
 
-fn check_parameters(params: &[(String, String)], client: &Client) -> Result<Checked, OAuthError> {
+fn check_parameters(
+    params: &[(String, String)],
+    client: &Client,
+    userinfo_audience: &str,
+) -> Result<Checked, OAuthError> {
     if single(params, "request")?.is_some() {
         return Err(OAuthError::new(
             ErrorCode::RequestNotSupported,
@@ -193,7 +224,7 @@ fn check_parameters(params: &[(String, String)], client: &Client) -> Result<Chec
         .ok_or(invalid("code_challenge is required (PKCE with S256)"))?;
     let code_challenge = CodeChallenge::parse(challenge, single(params, "code_challenge_method")?)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidRequest, e.to_string()))?;
-    let scopes = resolve_scope(single(params, "scope")?, &client.scopes)?;
+    let scopes = resolve_authorization_scope(single(params, "scope")?, &client.scopes)?;
     let nonce = single(params, "nonce")?;
     if nonce.is_some_and(|n| n.len() > MAX_NONCE_LEN) {
         return Err(invalid("nonce is too long"));
@@ -209,8 +240,11 @@ fn check_parameters(params: &[(String, String)], client: &Client) -> Result<Chec
         .map(|(_, v)| v.clone())
         .collect();
     // Only checked here; the audience is resolved again when the code is redeemed.
-    if !resources.is_empty() {
-        resolve_audience(&resources, client)?;
+    let openid = scopes.iter().any(|s| s.as_str() == "openid");
+    resolve_user_audience(&resources, client, openid, userinfo_audience)?;
+    let login_hint = single(params, "login_hint")?;
+    if login_hint.is_some_and(|h| h.len() > MAX_LOGIN_HINT_LEN) {
+        return Err(invalid("login_hint is too long"));
     }
     Ok(Checked {
         scopes,
@@ -219,6 +253,8 @@ fn check_parameters(params: &[(String, String)], client: &Client) -> Result<Chec
         prompt,
         max_age,
         resources,
+        login_hint: login_hint.map(str::to_owned),
+        id_token_hint: single(params, "id_token_hint")?.map(str::to_owned),
     })
 }
 

@@ -19,7 +19,15 @@ pub struct UriPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectUri {
     raw: String,
-    loopback: bool,
+    /// For `http` on a loopback IP literal written canonically: where the host ends and the
+    /// path begins in `raw`, so the port in between may vary (RFC 8252 7.3).
+    loopback: Option<LoopbackParts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LoopbackParts {
+    host_end: usize,
+    path_start: usize,
 }
 
 impl RedirectUri {
@@ -40,10 +48,11 @@ impl RedirectUri {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid("must not contain credentials"));
         }
-        let loopback = is_loopback_ip(&url);
         match url.scheme() {
             "https" if url.host().is_some() => {}
-            "http" if loopback || (policy.allow_insecure_http && url.host().is_some()) => {}
+            "http"
+                if is_loopback_ip(&url) || (policy.allow_insecure_http && url.host().is_some()) => {
+            }
             "http" => {
                 return Err(invalid(
                     "plain http is allowed only for loopback IP literals (127.0.0.1, [::1]) \
@@ -63,7 +72,7 @@ impl RedirectUri {
         }
         Ok(Self {
             raw: s.to_owned(),
-            loopback,
+            loopback: loopback_parts(s),
         })
     }
 
@@ -73,32 +82,84 @@ impl RedirectUri {
 
     /// `http` on a loopback IP literal, where RFC 8252 7.3 lets the port vary.
     pub fn is_loopback(&self) -> bool {
-        self.loopback
+        self.loopback.is_some()
     }
 }
 
 impl RedirectUri {
     /// Whether an authorization request's `redirect_uri` names this one: byte for byte, or
-    /// for a loopback registration with any port (RFC 8252 7.3), everything else unchanged.
+    /// for a loopback registration byte for byte apart from the port (RFC 8252 7.3 and 8.4,
+    /// RFC 9700 4.1.3). Nothing is normalised: `127.1`, `HTTP:`, `/x/../cb` or `%2e` are
+    /// other URIs, whatever a URL parser would make of them.
     pub fn matches(&self, presented: &str) -> bool {
         if presented == self.raw {
             return true;
         }
-        if !self.loopback || presented.len() > Self::MAX_LEN {
+        let Some(LoopbackParts {
+            host_end,
+            path_start,
+        }) = self.loopback
+        else {
             return false;
-        }
-        let without_port = |s: &str| {
-            let mut url = Url::parse(s).ok()?;
-            url.set_port(None).ok()?;
-            Some(url)
         };
-        match (without_port(&self.raw), without_port(presented)) {
-            (Some(registered), Some(presented)) => {
-                registered == presented && is_loopback_ip(&presented)
+        let Some(after_host) = presented.strip_prefix(&self.raw[..host_end]) else {
+            return false;
+        };
+        let after_port = match after_host.strip_prefix(':') {
+            Some(port_and_rest) => {
+                let digits = port_and_rest.bytes().take_while(u8::is_ascii_digit).count();
+                let port_ok = (1..=5).contains(&digits)
+                    && port_and_rest[..digits]
+                        .parse::<u16>()
+                        .is_ok_and(|port| port != 0);
+                if !port_ok {
+                    return false;
+                }
+                &port_and_rest[digits..]
             }
-            _ => false,
-        }
+            None => after_host,
+        };
+        after_port == &self.raw[path_start..]
     }
+}
+
+/// Where host and path are in `raw` when it is `http://` on a loopback IP literal written as
+/// a strict parser reads it (`127.0.0.1`, `[::1]`; not `127.1` or `0x7f.0.0.1`, which only
+/// ever match exactly).
+fn loopback_parts(raw: &str) -> Option<LoopbackParts> {
+    let authority_start = "http://".len();
+    let rest = raw.strip_prefix("http://")?;
+    let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let close = v6.find(']')?;
+            let ip: std::net::Ipv6Addr = v6[..close].parse().ok()?;
+            if !ip.is_loopback() {
+                return None;
+            }
+            authority.split_at(close + 2)
+        }
+        None => {
+            let host_len = authority.find(':').unwrap_or(authority.len());
+            let ip: std::net::Ipv4Addr = authority[..host_len].parse().ok()?;
+            if !ip.is_loopback() {
+                return None;
+            }
+            authority.split_at(host_len)
+        }
+    };
+    if !(port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())))
+    {
+        return None;
+    }
+    Some(LoopbackParts {
+        host_end: authority_start + host.len(),
+        path_start: authority_start + authority_len,
+    })
 }
 
 fn is_loopback_ip(url: &Url) -> bool {
@@ -148,6 +209,39 @@ mod tests {
         let v6 = RedirectUri::parse("http://[::1]:8080/cb?a=b", STRICT).unwrap();
         assert!(v6.matches("http://[::1]:9/cb?a=b"));
         assert!(!v6.matches("http://[::1]:9/cb?a=c"));
+    }
+
+    #[test]
+    fn loopback_matching_does_not_normalise() {
+        let native = RedirectUri::parse("http://127.0.0.1/cb", STRICT).unwrap();
+        assert!(native.matches("http://127.0.0.1/cb"));
+        assert!(native.matches("http://127.0.0.1:5000/cb"));
+        for other in [
+            "http://127.1:5000/cb",
+            "http://2130706433:5000/cb",
+            "http://0x7f.0.0.1:5000/cb",
+            "HTTP://127.0.0.1:5000/cb",
+            "http://127.0.0.1:5000/x/../cb",
+            "http://127.0.0.1:5000/%2e/cb",
+            "http://127.0.0.1:5000/cb/",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:+80/cb",
+            "http://127.0.0.1:5000:5000/cb",
+            "http://127.0.0.1.:5000/cb",
+            "http://127.0.0.10:5000/cb",
+        ] {
+            assert!(!native.matches(other), "{other} matched");
+        }
+        // A loopback host written in a shorthand form is matched exactly, never by the port rule.
+        let short = RedirectUri::parse("http://127.1/cb", STRICT).unwrap();
+        assert!(short.matches("http://127.1/cb"));
+        assert!(!short.matches("http://127.1:5000/cb"));
+        assert!(!short.matches("http://127.0.0.1:5000/cb"));
+        let with_port = RedirectUri::parse("http://127.0.0.1:8400", STRICT).unwrap();
+        assert!(with_port.matches("http://127.0.0.1:1234"));
+        assert!(!with_port.matches("http://127.0.0.1:1234/"));
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub(super) async fn show(
             StatusCode::OK,
             Some(&request.client.name),
             None,
-            "",
+            request.login_hint.as_deref().unwrap_or_default(),
             &csrf,
             &encode_request(request),
         ),
