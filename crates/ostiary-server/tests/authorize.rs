@@ -293,6 +293,18 @@ async fn a_wrong_password_shows_the_form_again_with_401() {
 }
 
 #[tokio::test]
+async fn a_repeated_parameter_is_named_in_the_error_redirect() {
+    let (_app, base, _secret, browser) = setup().await;
+    let (challenge, _) = pkce();
+    let mut params = code_request(CLIENT, "openid", "s15", &challenge);
+    params.push(("scope".to_owned(), "openid".to_owned()));
+    let page = browser.authorize(&params).await;
+    assert_error_redirect(&page, &base, "invalid_request", "s15");
+    let description = page.redirect_param("error_description").unwrap();
+    assert_eq!(description, "scope must not be repeated");
+}
+
+#[tokio::test]
 async fn prompt_none_without_a_session_is_login_required() {
     let (_app, base, _secret, browser) = setup().await;
     let (challenge, _) = pkce();

@@ -61,8 +61,12 @@ pub enum AuthorizeError {
     },
 }
 
-/// The single value of a parameter; a repeated one is an error (RFC 6749 3.1).
-fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, OAuthError> {
+/// The single value of a parameter; a repeated one is an error (RFC 6749 3.1). `name` is
+/// `'static` so the error can only echo one of our own parameter names, never request text.
+fn single<'a>(
+    params: &'a [(String, String)],
+    name: &'static str,
+) -> Result<Option<&'a str>, OAuthError> {
     let mut values = params.iter().filter(|(k, _)| k == name);
     let first = values.next().map(|(_, v)| v.as_str());
     if values.next().is_some() {
