@@ -224,6 +224,17 @@ async fn bad_user_input_is_refused_with_exit_1_and_nothing_written() {
             "short",
             "at least 8",
         ),
+        // RFC 8265 OpaqueString refuses control characters (the trailing newline aside).
+        (
+            &["--username", "dave", "--password-stdin"],
+            "long enough\u{7}pw\n",
+            "only printable characters",
+        ),
+        (
+            &["--username", "dave", "--password-stdin"],
+            "long enough\npw",
+            "only printable characters",
+        ),
         (
             &["--username", "da ve", "--password-stdin"],
             "long enough pw",
