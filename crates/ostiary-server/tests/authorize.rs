@@ -320,6 +320,16 @@ async fn a_password_set_in_nfc_signs_in_when_typed_in_nfd() {
 }
 
 #[tokio::test]
+async fn prompt_select_account_is_refused_at_the_client_as_not_served() {
+    let (_app, base, _secret, browser) = setup().await;
+    let (challenge, _) = pkce();
+    let mut params = code_request(CLIENT, "openid", "s14", &challenge);
+    set_param(&mut params, "prompt", "select_account");
+    let page = browser.authorize(&params).await;
+    assert_error_redirect(&page, &base, "invalid_request", "s14");
+}
+
+#[tokio::test]
 async fn a_repeated_parameter_is_named_in_the_error_redirect() {
     let (_app, base, _secret, browser) = setup().await;
     let (challenge, _) = pkce();

@@ -607,6 +607,11 @@ async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
             doc["grant_types_supported"],
             json!(["authorization_code", "refresh_token", "client_credentials"])
         );
+        // Only what is served: no `select_account`.
+        assert_eq!(
+            doc["prompt_values_supported"],
+            json!(["none", "login", "consent"])
+        );
         for (member, path) in [
             ("authorization_endpoint", "/authorize"),
             ("userinfo_endpoint", "/userinfo"),

@@ -24,6 +24,12 @@ pub struct Prompt {
     pub consent: bool,
 }
 
+impl Prompt {
+    /// The values served, as discovery advertises them (`prompt_values_supported`); any
+    /// other is refused with `invalid_request` (OpenID Connect Core 3.1.2.1 allows it).
+    pub const VALUES: [&'static str; 3] = ["none", "login", "consent"];
+}
+
 /// A request whose every parameter was checked against the client.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
@@ -237,8 +243,6 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            // One account per session: there is nothing to select.
-            "select_account" => {}
             _ => return Err(invalid("prompt has an unsupported value")),
         }
     }
@@ -264,6 +268,11 @@ mod tests {
         );
         assert!(parse_prompt(Some("none login")).is_err());
         assert!(parse_prompt(Some("bogus")).is_err());
+        // Not served (one account per session), so neither advertised nor accepted.
+        assert!(parse_prompt(Some("select_account")).is_err());
+        for value in Prompt::VALUES {
+            assert!(parse_prompt(Some(value)).is_ok(), "{value}");
+        }
         assert_eq!(parse_prompt(None).unwrap(), Prompt::default());
     }
 
