@@ -66,19 +66,51 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// An RFC 6749 error: a code and a description for the client developer.
+///
+/// The fields are private so that every description passes through [`OAuthError::new`],
+/// which makes a description outside the character set of RFC 6749 5.2 and 4.1.2.1
+/// impossible, whether it ends in a JSON body or in a redirect's query string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct OAuthError {
-    pub code: ErrorCode,
-    pub description: Cow<'static, str>,
+    code: ErrorCode,
+    description: Cow<'static, str>,
 }
 
+/// RFC 6749 5.2 and 4.1.2.1: `error_description` is `1*( %x20-21 / %x23-5B / %x5D-7E )`,
+/// printable ASCII without `"` and `\`.
+const fn is_description_char(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)
+}
+
+/// What stands in for a character outside that set: itself in the set, and visibly a stand-in.
+const REPLACEMENT: char = '?';
+
 impl OAuthError {
+    /// An error whose description is always within RFC 6749's character set: a static text
+    /// that already is (all of ours) is kept as it is; any other character is replaced, one
+    /// `?` per character, so that no text can break the JSON body or the redirect, and no
+    /// request text (quotes, backslashes, non-ASCII, line breaks) is ever reflected as sent.
+    /// The grammar asks for at least one character: an empty description becomes the code.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            description: description.into(),
-        }
+        let description = description.into();
+        let description = if description.is_empty() {
+            Cow::Borrowed(code.as_str())
+        } else if description.bytes().all(is_description_char) {
+            description
+        } else {
+            Cow::Owned(
+                description
+                    .chars()
+                    .map(|c| match u8::try_from(c) {
+                        Ok(b) if is_description_char(b) => c,
+                        _ => REPLACEMENT,
+                    })
+                    .collect(),
+            )
+        };
+        Self { code, description }
     }
 
     /// An internal failure, already logged by the caller; the client learns nothing more.
@@ -87,6 +119,16 @@ impl OAuthError {
             ErrorCode::ServerError,
             "the server could not complete the request",
         )
+    }
+
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The `error_description`: only characters RFC 6749 allows in it.
+    pub fn description(&self) -> &str {
+        &self.description
     }
 }
 
@@ -123,5 +165,42 @@ mod tests {
         assert_eq!(ErrorCode::InvalidTarget.to_string(), "invalid_target");
         let err = OAuthError::new(ErrorCode::InvalidScope, "scope x is not allowed");
         assert_eq!(err.to_string(), "invalid_scope: scope x is not allowed");
+    }
+
+    #[test]
+    fn an_allowed_static_description_is_kept_without_copying() {
+        let err = OAuthError::new(ErrorCode::InvalidRequest, "a parameter is repeated (x!~[])");
+        assert!(matches!(err.description, Cow::Borrowed(_)));
+        assert_eq!(err.description(), "a parameter is repeated (x!~[])");
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn characters_outside_rfc_6749_are_replaced_one_for_one() {
+        for (given, expected) in [
+            ("parameter x\"y is repeated", "parameter x?y is repeated"),
+            ("parameter x\\y is repeated", "parameter x?y is repeated"),
+            (
+                "parameter \u{e9}t\u{e9} is repeated",
+                "parameter ?t? is repeated",
+            ),
+            ("line\nbreak\r\ttab\u{7f}\u{0}", "line?break??tab??"),
+            ("\u{1F600}", "?"),
+        ] {
+            let err = OAuthError::new(ErrorCode::InvalidRequest, given.to_owned());
+            assert_eq!(err.description(), expected, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn every_description_is_within_the_rfc_set() {
+        // All 256 byte values and a few multi-byte characters, in one owned description.
+        let mut all: String = (0u8..=255).map(char::from).collect();
+        all.push_str("\u{2028}\u{feff}\u{1F600}");
+        let err = OAuthError::new(ErrorCode::InvalidRequest, all);
+        assert!(err.description().bytes().all(is_description_char));
+        assert_eq!(err.description().chars().count(), 259);
+        let empty = OAuthError::new(ErrorCode::InvalidGrant, String::new());
+        assert_eq!(empty.description(), "invalid_grant");
     }
 }

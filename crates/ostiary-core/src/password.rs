@@ -1,8 +1,12 @@
-//! User passwords: policy for new passwords and Argon2id hashing with enforced minimum cost.
+//! User passwords: RFC 8265 preparation, policy for new passwords, and Argon2id hashing.
+
+use std::borrow::Cow;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash as Phc, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
+use precis_profiles::OpaqueString;
+use precis_profiles::precis_core::profile::PrecisFastInvocation;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +50,17 @@ impl Argon2Params {
     }
 }
 
-/// A password a user chose, checked against the policy and kept out of logs.
+/// A password as RFC 8265's OpaqueString profile (section 4.2) enforces it: non-ASCII spaces
+/// mapped to U+0020, Unicode NFC, and only characters of the PRECIS FreeformClass (no control
+/// or unassigned characters). NIST SP 800-63B 5.1.1.2 asks for this normalization, so that
+/// the same password typed on another keyboard or system (NFC or NFD) is the same password.
+/// `None` when the profile refuses the text (empty, control characters...).
+fn prepare(raw: &str) -> Option<Cow<'_, str>> {
+    OpaqueString::enforce(raw).ok()
+}
+
+/// A password a user chose: prepared (RFC 8265 OpaqueString), checked against the policy and
+/// kept out of logs. What is hashed is always the prepared form.
 #[derive(Debug)]
 pub struct Password(SecretString);
 
@@ -55,11 +69,35 @@ impl Password {
     pub const MIN_CHARS: usize = 8;
     pub const MAX_BYTES: usize = 1024;
 
+    /// Prepares `candidate` and applies the policy to the prepared form (the one that is
+    /// stored and compared): length is counted after normalization.
     pub fn new(candidate: SecretString) -> Result<Self, InvalidInput> {
         let value = candidate.expose_secret();
         if value.is_empty() {
             return Err(InvalidInput::new("password", "must not be empty"));
         }
+        // Checked before preparing as well, so no Unicode work is spent on a huge input.
+        let too_long = || {
+            InvalidInput::new(
+                "password",
+                format!("must be at most {} bytes", Self::MAX_BYTES),
+            )
+        };
+        if value.len() > Self::MAX_BYTES {
+            return Err(too_long());
+        }
+        let prepared = match prepare(value).ok_or_else(|| {
+            InvalidInput::new(
+                "password",
+                "may contain only printable characters (RFC 8265 OpaqueString: no control \
+                 characters, no unassigned code points)",
+            )
+        })? {
+            Cow::Borrowed(_) => candidate,
+            // Moved into the secret as it is: no other copy of the prepared text remains.
+            Cow::Owned(prepared) => SecretString::from(prepared),
+        };
+        let value = prepared.expose_secret();
         if value.chars().count() < Self::MIN_CHARS {
             return Err(InvalidInput::new(
                 "password",
@@ -67,14 +105,12 @@ impl Password {
             ));
         }
         if value.len() > Self::MAX_BYTES {
-            return Err(InvalidInput::new(
-                "password",
-                format!("must be at most {} bytes", Self::MAX_BYTES),
-            ));
+            return Err(too_long());
         }
-        Ok(Self(candidate))
+        Ok(Self(prepared))
     }
 
+    /// The prepared password.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -153,13 +189,17 @@ impl PasswordHasher {
         Ok(PasswordHash(phc.to_string()))
     }
 
-    /// Verifies with the cost recorded in the hash, so raising the cost keeps old hashes valid.
+    /// Verifies a password as typed: prepared as when it was set (RFC 8265 OpaqueString), then
+    /// checked with the cost recorded in the hash, so raising the cost keeps old hashes valid.
+    ///
+    /// A candidate the profile refuses matches nothing, yet is still put through one Argon2
+    /// verification: its failure costs what a wrong password costs, and tells nothing apart.
     pub fn verify(&self, candidate: &str, hash: &PasswordHash) -> bool {
-        Phc::new(&hash.0).is_ok_and(|phc| {
-            self.argon2
-                .verify_password(candidate.as_bytes(), &phc)
-                .is_ok()
-        })
+        let prepared = prepare(candidate);
+        let bytes = prepared.as_deref().unwrap_or(candidate).as_bytes();
+        let matches =
+            Phc::new(&hash.0).is_ok_and(|phc| self.argon2.verify_password(bytes, &phc).is_ok());
+        matches && prepared.is_some()
     }
 }
 
@@ -177,6 +217,70 @@ mod tests {
         assert!(password("1234567").is_err());
         assert!(password(&"x".repeat(1025)).is_err());
         assert!(password("correct horse").is_ok());
+    }
+
+    /// "pässwörd ñandú 1" composed (NFC) and decomposed (NFD).
+    const NFC: &str = "p\u{e4}ssw\u{f6}rd \u{f1}and\u{fa} 1";
+    const NFD: &str = "pa\u{308}sswo\u{308}rd n\u{303}andu\u{301} 1";
+
+    #[test]
+    fn passwords_are_prepared_with_the_opaque_string_profile() {
+        assert_ne!(NFC, NFD);
+        assert_eq!(password(NFD).unwrap().expose(), NFC);
+        assert_eq!(password(NFC).unwrap().expose(), NFC);
+        // Non-ASCII spaces become U+0020 (RFC 8265 4.2.1).
+        assert_eq!(
+            password("correct\u{a0}horse").unwrap().expose(),
+            "correct horse"
+        );
+        // Counted after normalization: 8 decomposed letters are 4 characters.
+        assert!(password("a\u{308}o\u{308}u\u{308}e\u{301}").is_err());
+    }
+
+    #[test]
+    fn the_profile_refuses_control_characters_and_unassigned_code_points() {
+        for refused in [
+            "correct\u{0}horse",
+            "correct\thorse",
+            "correct horse\u{7f}",
+            "correct horse\u{378}",
+            "correct horse\u{10ffff}",
+        ] {
+            let err = password(refused).unwrap_err();
+            assert!(err.reason.contains("OpaqueString"), "{refused:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_password_set_in_one_normalization_verifies_in_the_other() {
+        let hasher = PasswordHasher::insecure_fast_for_tests();
+        let from_nfc = hasher.hash(&password(NFC).unwrap()).unwrap();
+        let from_nfd = hasher.hash(&password(NFD).unwrap()).unwrap();
+        for hash in [&from_nfc, &from_nfd] {
+            assert!(hasher.verify(NFC, hash));
+            assert!(hasher.verify(NFD, hash));
+            assert!(!hasher.verify("p\u{e4}ssw\u{f6}rd \u{f1}and\u{fa} 2", hash));
+        }
+    }
+
+    #[test]
+    fn a_candidate_the_profile_refuses_never_verifies() {
+        let hasher = PasswordHasher::insecure_fast_for_tests();
+        let hash = hasher.hash(&password("correct horse").unwrap()).unwrap();
+        assert!(!hasher.verify("", &hash));
+        assert!(!hasher.verify("correct horse\u{0}", &hash));
+        // Even a hash of the raw text (as an older release might have stored) does not
+        // make a refused candidate valid.
+        let control = "correct\u{1}horse";
+        let salt = SaltString::generate(&mut OsRng);
+        let raw_hash = PasswordHash(
+            hasher
+                .argon2
+                .hash_password(control.as_bytes(), &salt)
+                .unwrap()
+                .to_string(),
+        );
+        assert!(!hasher.verify(control, &raw_hash));
     }
 
     #[test]

@@ -57,10 +57,10 @@ fn status_of(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status.unwrap_or_else(|| status_of(self.error.code));
+        let status = self.status.unwrap_or_else(|| status_of(self.error.code()));
         let body = Json(json!({
-            "error": self.error.code.as_str(),
-            "error_description": self.error.description,
+            "error": self.error.code().as_str(),
+            "error_description": self.error.description(),
         }));
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
@@ -69,7 +69,7 @@ impl IntoResponse for ApiError {
         if let Some(wait) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
         }
-        if self.error.code == ErrorCode::InvalidClient {
+        if self.error.code() == ErrorCode::InvalidClient {
             headers.insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="ostiary", charset="UTF-8""#),

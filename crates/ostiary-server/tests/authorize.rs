@@ -8,8 +8,8 @@ mod support;
 use ostiary_core::client::{RedirectUri, UriPolicy};
 use reqwest::StatusCode;
 use support::{
-    APP_REDIRECT, Browser, Page, TestApp, USER, USER_PASSWORD, add_user, code_request, pkce,
-    redeem_code, serve_app, set_param, web_client,
+    APP_REDIRECT, Browser, Page, TestApp, USER, USER_PASSWORD, add_user, add_user_with_password,
+    code_request, pkce, redeem_code, serve_app, set_param, web_client,
 };
 
 const CLIENT: &str = "webapp";
@@ -290,6 +290,55 @@ async fn a_wrong_password_shows_the_form_again_with_401() {
     // The form shown again still works.
     let next = browser.submit_login(&page, USER, USER_PASSWORD).await;
     assert!(next.is_consent_form(), "{}", next.body);
+}
+
+#[tokio::test]
+async fn a_password_set_in_nfc_signs_in_when_typed_in_nfd() {
+    let (app, base) = serve_app(&[]).await;
+    // "pässwörd ñandú 1": composed when set, decomposed as another keyboard may send it.
+    let nfc = "p\u{e4}ssw\u{f6}rd \u{f1}and\u{fa} 1";
+    let nfd = "pa\u{308}sswo\u{308}rd n\u{303}andu\u{301} 1";
+    add_user_with_password(&app, "nadia", nfc).await;
+    app.client(web_client(CLIENT, false)).await.unwrap();
+    let browser = Browser::new(&base);
+    let (challenge, _) = pkce();
+    let login = browser
+        .authorize(&code_request(CLIENT, "openid", "s13", &challenge))
+        .await;
+    // A wrong password (one character off, or refused by the profile) still fails.
+    for wrong in [
+        "pa\u{308}sswo\u{308}rd n\u{303}andu\u{301} 2",
+        "p\u{e4}ssw\u{f6}rd\u{0}",
+    ] {
+        let page = browser.submit_login(&login, "nadia", wrong).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+        assert!(!browser.has_session_cookie());
+    }
+    let page = browser.submit_login(&login, "nadia", nfd).await;
+    assert!(page.is_consent_form(), "{} {}", page.status, page.body);
+    assert!(browser.has_session_cookie());
+}
+
+#[tokio::test]
+async fn prompt_select_account_is_refused_at_the_client_as_not_served() {
+    let (_app, base, _secret, browser) = setup().await;
+    let (challenge, _) = pkce();
+    let mut params = code_request(CLIENT, "openid", "s14", &challenge);
+    set_param(&mut params, "prompt", "select_account");
+    let page = browser.authorize(&params).await;
+    assert_error_redirect(&page, &base, "invalid_request", "s14");
+}
+
+#[tokio::test]
+async fn a_repeated_parameter_is_named_in_the_error_redirect() {
+    let (_app, base, _secret, browser) = setup().await;
+    let (challenge, _) = pkce();
+    let mut params = code_request(CLIENT, "openid", "s15", &challenge);
+    params.push(("scope".to_owned(), "openid".to_owned()));
+    let page = browser.authorize(&params).await;
+    assert_error_redirect(&page, &base, "invalid_request", "s15");
+    let description = page.redirect_param("error_description").unwrap();
+    assert_eq!(description, "scope must not be repeated");
 }
 
 #[tokio::test]

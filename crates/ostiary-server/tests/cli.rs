@@ -103,6 +103,14 @@ fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
             "password grant is not offered",
         ),
         (&["--grant-type", "magic"], "unknown grant type"),
+        // No device authorization endpoint exists, so the grant is not accepted either.
+        (
+            &[
+                "--grant-type",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ],
+            "the device authorization grant (RFC 8628) is not offered",
+        ),
         (
             &["--redirect-uri", "https://app.example.com/cb#frag"],
             "fragment",
@@ -223,6 +231,17 @@ async fn bad_user_input_is_refused_with_exit_1_and_nothing_written() {
             &["--username", "dave", "--password-stdin"],
             "short",
             "at least 8",
+        ),
+        // RFC 8265 OpaqueString refuses control characters (the trailing newline aside).
+        (
+            &["--username", "dave", "--password-stdin"],
+            "long enough\u{7}pw\n",
+            "only printable characters",
+        ),
+        (
+            &["--username", "dave", "--password-stdin"],
+            "long enough\npw",
+            "only printable characters",
         ),
         (
             &["--username", "da ve", "--password-stdin"],

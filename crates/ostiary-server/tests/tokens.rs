@@ -538,6 +538,58 @@ async fn jwks_publishes_public_parts_only() {
     }
 }
 
+/// RFC 6749 5.2: `error_description` is printable ASCII without `"` and `\`.
+#[track_caller]
+fn assert_description_charset(json: &Value) {
+    let description = json["error_description"].as_str().unwrap();
+    assert!(
+        description
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+        "{description:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_unknown_parameter_is_refused_without_echoing_its_name() {
+    let app = TestApp::new().await;
+    // `"`, `\`, `é` and a newline in the name: none of it may come back.
+    for name in ["x%22y", "x%5Cy", "%C3%A9", "x%0Ay", "x%0D%0Ay"] {
+        let body = format!("grant_type=client_credentials&{name}=1&{name}=2");
+        let (status, headers, json) = send(&app, form_post("/token", &body, None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {json}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(json["error"], "invalid_request", "{name}");
+        assert_eq!(
+            json["error_description"], "a parameter is repeated",
+            "{name}"
+        );
+        assert_description_charset(&json);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_known_parameter_is_named() {
+    let app = TestApp::new().await;
+    let body = "grant_type=client_credentials&scope=a&scope=b";
+    let (status, _, json) = send(&app, form_post("/token", body, None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(json["error"], "invalid_request");
+    assert_eq!(json["error_description"], "parameter scope is repeated");
+    assert_description_charset(&json);
+}
+
+#[tokio::test]
+async fn the_device_grant_is_unsupported_like_any_unknown_grant() {
+    let app = TestApp::new().await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=x";
+    let (status, json) = token(&app, "svc", &secret, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(json["error"], "unsupported_grant_type");
+    assert_description_charset(&json);
+}
+
 #[tokio::test]
 async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
     let issuer = "https://id.example.com/tenant-a";
@@ -564,7 +616,12 @@ async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
         assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
         assert_eq!(
             doc["grant_types_supported"],
-            json!(["authorization_code", "refresh_token", "client_credentials"])
+            json!(["authorization_code", "client_credentials", "refresh_token"])
+        );
+        // Only what is served: no device grant (no device endpoint), no `select_account`.
+        assert_eq!(
+            doc["prompt_values_supported"],
+            json!(["none", "login", "consent"])
         );
         for (member, path) in [
             ("authorization_endpoint", "/authorize"),

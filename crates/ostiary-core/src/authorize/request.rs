@@ -27,6 +27,12 @@ pub struct Prompt {
     pub consent: bool,
 }
 
+impl Prompt {
+    /// The values served, as discovery advertises them (`prompt_values_supported`); any
+    /// other is refused with `invalid_request` (OpenID Connect Core 3.1.2.1 allows it).
+    pub const VALUES: [&'static str; 3] = ["none", "login", "consent"];
+}
+
 /// A request whose every parameter was checked against the client.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
@@ -71,8 +77,12 @@ pub enum AuthorizeError {
     },
 }
 
-/// The single value of a parameter; a repeated one is an error (RFC 6749 3.1).
-fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, OAuthError> {
+/// The single value of a parameter; a repeated one is an error (RFC 6749 3.1). `name` is
+/// `'static` so the error can only echo one of our own parameter names, never request text.
+fn single<'a>(
+    params: &'a [(String, String)],
+    name: &'static str,
+) -> Result<Option<&'a str>, OAuthError> {
     let mut values = params.iter().filter(|(k, _)| k == name);
     let first = values.next().map(|(_, v)| v.as_str());
     if values.next().is_some() {
@@ -269,8 +279,6 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            // One account per session: there is nothing to select.
-            "select_account" => {}
             _ => return Err(invalid("prompt has an unsupported value")),
         }
     }
@@ -296,6 +304,11 @@ mod tests {
         );
         assert!(parse_prompt(Some("none login")).is_err());
         assert!(parse_prompt(Some("bogus")).is_err());
+        // Not served (one account per session), so neither advertised nor accepted.
+        assert!(parse_prompt(Some("select_account")).is_err());
+        for value in Prompt::VALUES {
+            assert!(parse_prompt(Some(value)).is_ok(), "{value}");
+        }
         assert_eq!(parse_prompt(None).unwrap(), Prompt::default());
     }
 

@@ -21,8 +21,8 @@ pub fn redirect_url(
                 query.append_pair("code", code);
             }
             Err(error) => {
-                query.append_pair("error", error.code.as_str());
-                query.append_pair("error_description", &error.description);
+                query.append_pair("error", error.code().as_str());
+                query.append_pair("error_description", error.description());
             }
         }
         if let Some(state) = state {

@@ -162,13 +162,12 @@ fn check_grant_rules(
             "authorization_code needs at least one --redirect-uri",
         ));
     }
-    let issues_refresh_tokens = grants
-        .iter()
-        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::DeviceCode));
-    if grants.contains(&GrantType::RefreshToken) && !issues_refresh_tokens {
+    // Only the authorization code grant issues refresh tokens to redeem.
+    if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode)
+    {
         return Err(InvalidInput::new(
             "grant_type",
-            "refresh_token is only useful with authorization_code or the device grant",
+            "refresh_token is only useful with authorization_code",
         ));
     }
     Ok(())

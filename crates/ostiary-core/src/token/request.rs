@@ -160,7 +160,7 @@ mod tests {
             scopes(&["write"])
         );
         let err = resolve_scope(Some("read admin"), &allowed).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidScope);
+        assert_eq!(err.code(), ErrorCode::InvalidScope);
     }
 
     #[test]

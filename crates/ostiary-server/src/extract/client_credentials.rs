@@ -102,7 +102,7 @@ mod tests {
     fn two_methods_at_once_are_refused() {
         let form = OAuthForm::parse(b"client_id=a&client_secret=b").unwrap();
         let err = client_credentials(&basic("a:b"), &form).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
     }
 
     #[test]
@@ -110,10 +110,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         let err = client_credentials(&headers, &OAuthForm::default()).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidClient);
+        assert_eq!(err.code(), ErrorCode::InvalidClient);
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         assert!(client_credentials(&headers, &OAuthForm::default()).is_err());
         let err = client_credentials(&HeaderMap::new(), &OAuthForm::default()).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidClient);
+        assert_eq!(err.code(), ErrorCode::InvalidClient);
     }
 }

@@ -2,6 +2,7 @@
 //! a repeated parameter is an error (RFC 6749 3.1, 3.2), except those defined to repeat
 //! (`resource`, RFC 8707); empty values count as absent (RFC 6749 3.1).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
@@ -13,6 +14,34 @@ use ostiary_core::{ErrorCode, OAuthError};
 use crate::error::ApiError;
 
 const REPEATABLE: [&str; 1] = ["resource"];
+
+/// The parameters the form endpoints (token, revocation, introspection) define: the only
+/// names an error may repeat back. Any other name is the requester's text and is not echoed.
+const KNOWN: [&str; 13] = [
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "resource",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "token",
+    "token_type_hint",
+];
+
+/// A repeated parameter (RFC 6749 3.1): named when it is one of ours, spelled from our own
+/// list rather than from the request.
+fn repeated(name: &str) -> OAuthError {
+    let description = match KNOWN.iter().find(|known| **known == name) {
+        Some(known) => format!("parameter {known} is repeated").into(),
+        None => Cow::Borrowed("a parameter is repeated"),
+    };
+    OAuthError::new(ErrorCode::InvalidRequest, description)
+}
 
 #[derive(Debug, Default)]
 pub struct OAuthForm {
@@ -45,10 +74,7 @@ impl OAuthForm {
                 .insert(name.to_string(), value.into_owned())
                 .is_some()
             {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("parameter {name} is repeated"),
-                ));
+                return Err(repeated(&name));
             }
         }
         Ok(form)
@@ -137,11 +163,26 @@ mod tests {
 
     #[test]
     fn repeated_parameters_are_refused_except_resource() {
-        assert!(OAuthForm::parse(b"scope=a&scope=b").is_err());
+        let err = OAuthForm::parse(b"scope=a&scope=b").unwrap_err();
+        assert_eq!(err.description(), "parameter scope is repeated");
         let form = OAuthForm::parse(b"resource=x&resource=y&scope=a+b&empty=").unwrap();
         assert_eq!(form.all("resource"), ["x", "y"]);
         assert_eq!(form.get("scope"), Some("a b"));
         assert_eq!(form.get("empty"), None);
+    }
+
+    #[test]
+    fn an_unknown_repeated_name_is_not_echoed() {
+        for body in [
+            &b"x%22y=1&x%22y=2"[..],
+            b"x%5Cy=1&x%5Cy=2",
+            b"%C3%A9=1&%C3%A9=2",
+            b"a%0Ab=1&a%0Ab=2",
+            b"scope2=1&scope2=2",
+        ] {
+            let err = OAuthForm::parse(body).unwrap_err();
+            assert_eq!(err.description(), "a parameter is repeated", "{body:?}");
+        }
     }
 
     #[test]

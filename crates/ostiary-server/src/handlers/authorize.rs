@@ -69,7 +69,7 @@ pub(super) fn authorize_error(state: &AppState, error: &AuthorizeError) -> Respo
             StatusCode::BAD_REQUEST,
             &format!(
                 "This sign-in request cannot be processed: {}.",
-                e.description
+                e.description()
             ),
         ),
         (None, AuthorizeError::Redirect { .. }) => pages::error_page(

@@ -5,6 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
+use ostiary_core::authorize::Prompt;
+use ostiary_core::client::GrantType;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -27,6 +29,9 @@ pub fn metadata(config: &Config) -> Value {
     let endpoint = |path: &str| format!("{base}{path}");
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     let id_token_algs: Vec<&str> = ID_TOKEN_ALGS.iter().map(|a| a.as_str()).collect();
+    // From the lists the token and authorization endpoints parse with, so nothing is
+    // advertised that is not served.
+    let grant_types = GrantType::ALL.map(GrantType::as_str);
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": endpoint(AUTHORIZATION_PATH),
@@ -39,9 +44,9 @@ pub fn metadata(config: &Config) -> Value {
         "scopes_supported": OIDC_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": grant_types,
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": Prompt::VALUES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": id_token_algs,
         "claims_supported": [

@@ -71,7 +71,7 @@ async fn authenticate(
     };
     let client = match result {
         Ok(client) => client,
-        Err(e) if e.code == ErrorCode::InvalidClient => {
+        Err(e) if e.code() == ErrorCode::InvalidClient => {
             let claimed = credentials.ok().map(|c| c.client_id().to_owned());
             return Err(client_failure(state, claimed, source, e).await);
         }
@@ -115,7 +115,7 @@ async fn client_failure(
     .failed(if locked.is_some() {
         "invalid_client_locked_out"
     } else {
-        error.code.as_str()
+        error.code().as_str()
     });
     // The claimed id is the requester's text: only a well-formed client id is recorded, so a
     // hostile one (control characters, 64 KiB) never reaches the audit trail or the logs.

@@ -58,13 +58,6 @@ pub async fn token(
                 .await;
             user_tokens(&state, &client, source, result).await?
         }
-        GrantType::DeviceCode => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported by this server yet",
-            )
-            .into());
-        }
     };
     state.metrics.token_issued(grant.as_str());
     let event = AuditEvent::new(

@@ -18,7 +18,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
     };
     match state.tokens.userinfo(token).await {
         Ok(info) => no_store(Json(info)),
-        Err(e) => match e.code {
+        Err(e) => match e.code() {
             ErrorCode::InsufficientScope => challenge(
                 StatusCode::FORBIDDEN,
                 r#"Bearer realm="ostiary", error="insufficient_scope", scope="openid""#,

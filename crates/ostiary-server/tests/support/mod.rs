@@ -393,15 +393,25 @@ pub fn web_client(id: &str, public: bool) -> ClientRegistration {
 /// Creates the user `USER` (password `USER_PASSWORD`, email `USER_EMAIL`) through the CLI's
 /// code path. Cheap hashing is fine: the server verifies any Argon2id PHC string.
 pub async fn add_user(app: &TestApp) -> ostiary_core::user::User {
+    add_user_with_password(app, USER, USER_PASSWORD).await
+}
+
+/// Creates `username` with `password` (email `USER_EMAIL`) through the CLI's code path: the
+/// password is prepared and checked by `Password::new` as `user create --password-stdin` does.
+pub async fn add_user_with_password(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> ostiary_core::user::User {
     use ostiary_core::password::{Password, PasswordHasher};
     use ostiary_core::user::{Email, Username, create_user};
     create_user(
         &*app.state.store,
         &PasswordHasher::insecure_fast_for_tests(),
         &SystemClock,
-        Username::parse(USER).unwrap(),
+        Username::parse(username).unwrap(),
         Some(Email::parse(USER_EMAIL).unwrap()),
-        Password::new(SecretString::from(USER_PASSWORD)).unwrap(),
+        Password::new(SecretString::from(password)).unwrap(),
     )
     .await
     .expect("create user")
