@@ -171,10 +171,10 @@ mod tests {
             scopes(&["openid", "profile"])
         );
         let err = resolve_authorization_scope(Some("profile x-unknown"), &allowed).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidScope);
+        assert_eq!(err.code(), ErrorCode::InvalidScope);
         // A client not registered for openid makes no OpenID Connect request.
         let err = resolve_authorization_scope(Some("openid read"), &scopes(&["read"])).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidScope);
+        assert_eq!(err.code(), ErrorCode::InvalidScope);
     }
 
     #[test]
@@ -189,6 +189,6 @@ mod tests {
             vec!["https://b.example".to_owned()]
         );
         let err = narrow_audience(&["https://c.example".to_owned()], &authorized).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidTarget);
+        assert_eq!(err.code(), ErrorCode::InvalidTarget);
     }
 }
