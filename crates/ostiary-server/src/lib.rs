@@ -4,6 +4,7 @@ pub mod audit;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod cookies;
 pub mod cors;
 pub mod error;
