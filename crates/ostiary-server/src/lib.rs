@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pages;
 pub mod quota;
 pub mod rate_limit;
+pub mod request_body;
 pub mod router;
 pub mod serve;
 pub mod state;

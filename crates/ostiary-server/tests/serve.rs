@@ -540,3 +540,105 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     }
     stop(child);
 }
+
+/// Writes `request` on a new connection and reads one response: status, head, JSON body.
+async fn raw_exchange(
+    base: &str,
+    request: &[u8],
+    wait: Duration,
+) -> (u16, String, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let read = async {
+        let mut data = Vec::new();
+        let mut buf = [0_u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before a response: {data:?}");
+            data.extend_from_slice(&buf[..n]);
+            let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            while data.len() < end + 4 + length {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed inside the response body");
+                data.extend_from_slice(&buf[..n]);
+            }
+            let status = head[9..12].parse().unwrap();
+            let body = serde_json::from_slice(&data[end + 4..end + 4 + length])
+                .unwrap_or_else(|_| panic!("not JSON: {head}"));
+            return (status, head, body);
+        }
+    };
+    tokio::time::timeout(wait, read)
+        .await
+        .expect("no response in time")
+}
+
+/// A declared body beyond the limit is refused at once (413), one that stalls gets 408 after
+/// the body timeout: both RFC-shaped client errors, never the 503 of a handler timeout.
+#[tokio::test]
+async fn oversized_bodies_get_413_at_once_and_stalled_bodies_408() {
+    let scratch = Scratch::new();
+    let (child, base, _) = start(
+        &scratch,
+        &["serve"],
+        &[("OAUTH2_HTTP_BODY_TIMEOUT_SECS", "1"), ("RUST_LOG", "warn")],
+    )
+    .await;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let check = |status: u16, expected: u16, head: &str, body: &serde_json::Value| {
+        assert_eq!(status, expected, "{head}\n{body}");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+        assert!(body["error_description"].is_string(), "{body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("cache-control: no-store"),
+            "{head}"
+        );
+    };
+
+    // A 413 (not a 408) shows the server did not wait for the body.
+    let request = format!(
+        "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}Content-Length: 1000000000000\r\n\r\n"
+    );
+    let (status, head, body) = raw_exchange(&base, request.as_bytes(), MARGIN).await;
+    check(status, 413, &head, &body);
+
+    let request = format!(
+        "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}Content-Length: 100\r\n\r\ngrant_type"
+    );
+    let started = Instant::now();
+    let (status, head, body) =
+        raw_exchange(&base, request.as_bytes(), Duration::from_secs(1) + MARGIN).await;
+    check(status, 408, &head, &body);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "408 too early"
+    );
+
+    // Complete bodies still reach the handler.
+    let (status, head, body) = raw_exchange(
+        &base,
+        format!(
+            "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}Content-Length: 29\r\n\r\ngrant_type=client_credentials"
+        )
+        .as_bytes(),
+        MARGIN,
+    )
+    .await;
+    assert_eq!(status, 401, "{head}\n{body}");
+    assert_eq!(body["error"], "invalid_client");
+    stop(child);
+}

@@ -26,6 +26,7 @@ pub const SETTINGS: &[&str] = &[
     "http_request_timeout_secs",
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
+    "http_body_timeout_secs",
     "http_max_connections",
     "access_token_alg",
     "access_token_lifetime_secs",
