@@ -282,8 +282,21 @@ async fn a_running_server_follows_key_rotation_and_revocation_from_the_cli() {
     assert!(child.wait().unwrap().success());
 }
 
+/// A running server that a failing test does not leave behind: killed when dropped.
+struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Sends SIGTERM and expects a clean exit: the drain ends even with slow sockets around.
-fn stop(child: Child) {
+fn stop(mut server: Server) {
+    let child = server.0.take().unwrap();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -417,7 +430,7 @@ async fn slow_and_idle_connections_are_closed_while_health_stays_reachable() {
     let descriptors = rlimit::increase_nofile_limit(u64::MAX).unwrap();
     let count = 1000.min(usize::try_from(descriptors).unwrap().saturating_sub(256));
     let scratch = Scratch::new();
-    let (child, base, _) = start(
+    let (server, base, _) = start(
         &scratch,
         &["serve"],
         &[
@@ -427,6 +440,7 @@ async fn slow_and_idle_connections_are_closed_while_health_stays_reachable() {
         ],
     )
     .await;
+    let server = Server(Some(server));
     let (tasks, open) = hold_many(&base, &[Slow::Trickle, Slow::Silent, Slow::Idle], count).await;
     for _ in 0..3 {
         assert_eq!(healthz(&base).await, 200);
@@ -461,7 +475,7 @@ async fn slow_and_idle_connections_are_closed_while_health_stays_reachable() {
         }
     }
     assert_eq!(healthz(&base).await, 200);
-    stop(child);
+    stop(server);
 }
 
 /// The issue as reported: with a soft descriptor limit of 128, 150 idle sockets made
@@ -490,9 +504,12 @@ async fn a_low_soft_descriptor_limit_is_raised_at_start() {
     if let Some(dir) = binary.get_current_dir() {
         command.current_dir(dir);
     }
-    let (child, base, _) = launch(command, &[("RUST_LOG", "warn")]).await;
+    let (server, base, _) = launch(command, &[("RUST_LOG", "warn")]).await;
+    let server = Server(Some(server));
 
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", server.0.as_ref().unwrap().id()))
+            .unwrap();
     let open_files: Vec<u64> = limits
         .lines()
         .find_map(|l| l.strip_prefix("Max open files"))
@@ -507,7 +524,7 @@ async fn a_low_soft_descriptor_limit_is_raised_at_start() {
     assert_eq!(healthz(&base).await, 200);
     assert_eq!(open.load(std::sync::atomic::Ordering::SeqCst), 150);
     // Shutdown does not wait for sockets that never sent a request.
-    stop(child);
+    stop(server);
 }
 
 /// With the cap full of silent sockets a new client waits in the backlog (the descriptors
@@ -515,7 +532,7 @@ async fn a_low_soft_descriptor_limit_is_raised_at_start() {
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     let scratch = Scratch::new();
-    let (child, base, probe) = start(
+    let (server, base, probe) = start(
         &scratch,
         &["serve"],
         &[
@@ -525,6 +542,7 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         ],
     )
     .await;
+    let server = Server(Some(server));
     drop(probe);
     let (tasks, open) = hold_many(&base, &[Slow::Silent], 4).await;
     assert_eq!(healthz(&base).await, 200);
@@ -538,7 +556,7 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
             .unwrap()
             .unwrap();
     }
-    stop(child);
+    stop(server);
 }
 
 /// Writes `request` on a new connection and reads one response: status, head, JSON body.
@@ -591,12 +609,13 @@ async fn raw_exchange(
 #[tokio::test]
 async fn oversized_bodies_get_413_at_once_and_stalled_bodies_408() {
     let scratch = Scratch::new();
-    let (child, base, _) = start(
+    let (server, base, _) = start(
         &scratch,
         &["serve"],
         &[("OAUTH2_HTTP_BODY_TIMEOUT_SECS", "1"), ("RUST_LOG", "warn")],
     )
     .await;
+    let server = Server(Some(server));
     let form = "Content-Type: application/x-www-form-urlencoded\r\n";
     let check = |status: u16, expected: u16, head: &str, body: &serde_json::Value| {
         assert_eq!(status, expected, "{head}\n{body}");
@@ -640,5 +659,5 @@ async fn oversized_bodies_get_413_at_once_and_stalled_bodies_408() {
     .await;
     assert_eq!(status, 401, "{head}\n{body}");
     assert_eq!(body["error"], "invalid_client");
-    stop(child);
+    stop(server);
 }
