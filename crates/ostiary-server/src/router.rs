@@ -22,6 +22,7 @@ use crate::handlers::{
 };
 use crate::metrics;
 use crate::pages;
+use crate::request_body::{self, BodyRules};
 use crate::state::AppState;
 
 /// Where the login and consent forms post; not advertised (they are pages, not endpoints).
@@ -73,6 +74,14 @@ pub fn build(state: AppState) -> Router {
         .route(STYLESHEET_PATH, get(pages::stylesheet))
         .merge(browser_api)
         .fallback(fallback::not_found)
+        // Inside the metrics layer, so 408 and 413 are counted by route like any answer.
+        .layer(axum::middleware::from_fn_with_state(
+            BodyRules {
+                limit: body_limit,
+                timeout: state.config.http_body_timeout,
+            },
+            request_body::read_body,
+        ))
         .layer(axum::middleware::from_fn(pages::html_security_headers))
         .layer(tower::util::option_layer(
             state.config.metrics_bind.is_some().then(|| {
@@ -113,7 +122,8 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
 }
 
 /// A handler that outlives `OAUTH2_HTTP_REQUEST_TIMEOUT_SECS` (the only error the stack
-/// produces) answers 503 with an RFC-shaped body.
+/// produces) answers 503 with an RFC-shaped body. A client's slow body never gets here: it
+/// gets its 408 first (`OAUTH2_HTTP_BODY_TIMEOUT_SECS` is shorter, see config).
 async fn timed_out(_: tower::BoxError) -> ApiError {
     tracing::warn!("request timed out");
     ApiError::with_status(

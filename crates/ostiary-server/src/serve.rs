@@ -1,28 +1,51 @@
 //! `ostiary serve`: open the database, migrate, listen, and shut down gracefully.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use ostiary_core::SystemClock;
 use ostiary_store::Database;
-use tokio::net::TcpListener;
 
 use crate::config::{Config, Secrets};
+use crate::connections::{self, Limits};
 use crate::state::AppState;
 use crate::{background, metrics, router};
 
+/// Descriptors kept out of the public listener's budget besides the database pool: the
+/// listeners, the metrics listener's connections, log and SQLite files, the runtime's own.
+const RESERVED_DESCRIPTORS: u64 = 64;
+/// The default cap where descriptors are plentiful: an idle connection still costs buffers.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The metrics listener serves a scraper or two; its own small cap keeps it off the budget.
+const METRICS_MAX_CONNECTIONS: usize = 16;
+
 pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::Result<()> {
+    // First, before the database and the listeners take descriptors of their own.
+    let descriptors = raise_descriptor_limit();
+    let limits = Limits {
+        max_connections: connection_cap(
+            config.http_max_connections,
+            descriptors,
+            config.database_max_connections,
+        ),
+        header_timeout: config.http_header_timeout,
+        idle_timeout: config.http_idle_timeout,
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        descriptor_limit = descriptors,
+        "connection limits"
+    );
     let database = Database::open(config.database_url(), config.database_max_connections).await?;
     if migrate {
         database.migrate().await?;
     }
-    let listener = TcpListener::bind(config.bind)
-        .await
+    let listener = connections::bind(config.bind)
         .with_context(|| format!("could not listen on {} (OAUTH2_BIND)", config.bind))?;
     let metrics_listener = match config.metrics_bind {
         Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
+            connections::bind(addr)
                 .with_context(|| format!("could not listen on {addr} (OAUTH2_METRICS_BIND)"))?,
         ),
         None => None,
@@ -35,27 +58,31 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         Some(listener) => {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening");
             let mut stopped = stopped.clone();
-            Some(tokio::spawn(
-                axum::serve(listener, metrics::router(state.clone()))
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.changed().await;
-                    })
-                    .into_future(),
-            ))
+            Some(tokio::spawn(connections::serve(
+                listener,
+                metrics::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+                Limits {
+                    max_connections: METRICS_MAX_CONNECTIONS,
+                    ..limits
+                },
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )))
         }
         None => None,
     };
     let audit = state.audit.clone();
-    axum::serve(
+    connections::serve(
         listener,
-        router::build(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router::build(state).into_make_service_with_connect_info::<SocketAddr>(),
+        limits,
+        async move {
+            shutdown_signal().await;
+            let _ = stop.send(());
+        },
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stop.send(());
-    })
-    .await
-    .context("server failed")?;
+    .await;
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
@@ -65,6 +92,45 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
     database.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft descriptor limit to the hard one (the soft default, often 1024 or less, is
+/// far below what a server needs) and returns the limit now in force.
+fn raise_descriptor_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+            tracing::warn!(error = %e, limit, "could not raise the descriptor limit");
+            limit
+        }
+    }
+}
+
+/// The public listener's connection cap: what is configured, but never more than the
+/// descriptors left once the database pool and the rest are provided for, since a server out
+/// of descriptors cannot even answer `/healthz`.
+fn connection_cap(configured: Option<usize>, descriptors: u64, pool: u32) -> usize {
+    let reserved = RESERVED_DESCRIPTORS + u64::from(pool);
+    // A tiny limit leaves little either way; half of it still serves someone.
+    let budget = descriptors
+        .saturating_sub(reserved)
+        .max(descriptors / 2)
+        .max(1);
+    let budget = usize::try_from(budget).unwrap_or(usize::MAX);
+    match configured {
+        None => budget.min(DEFAULT_MAX_CONNECTIONS),
+        Some(n) if n > budget => {
+            tracing::warn!(
+                configured = n,
+                using = budget,
+                descriptor_limit = descriptors,
+                "OAUTH2_HTTP_MAX_CONNECTIONS is above what the descriptor limit allows"
+            );
+            budget
+        }
+        Some(n) => n,
+    }
 }
 
 /// SIGTERM (orchestrators) or SIGINT (a terminal): stop accepting, finish in-flight requests.
@@ -85,4 +151,19 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutdown signal received; draining connections");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_stays_below_the_descriptor_limit() {
+        assert_eq!(connection_cap(None, 1_048_576, 10), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(connection_cap(None, 1024, 10), 1024 - 74);
+        assert_eq!(connection_cap(Some(100), 1024, 10), 100);
+        assert_eq!(connection_cap(Some(5000), 1024, 10), 1024 - 74);
+        assert_eq!(connection_cap(None, 128, 10), 64);
+        assert_eq!(connection_cap(None, 0, 10), 1);
+    }
 }

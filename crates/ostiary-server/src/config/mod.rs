@@ -68,7 +68,18 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     pub argon2: Argon2Params,
     pub http_body_limit_bytes: usize,
+    /// A request not answered within this time, its body read included, gets 503 (a body
+    /// that is slow to arrive gets its 408 first: `http_body_timeout` is shorter).
     pub http_request_timeout: Duration,
+    /// A request's line and headers must arrive within this time, from the connection's
+    /// opening or (HTTP/1) from the previous response; a slow sender holds no socket longer.
+    pub http_header_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub http_idle_timeout: Duration,
+    /// A request's whole body must arrive within this time, else 408.
+    pub http_body_timeout: Duration,
+    /// Open connections of the public listener; `None`: derived from the descriptor limit.
+    pub http_max_connections: Option<usize>,
     /// Signs access tokens; HS256 only when chosen here (then keyed by the root secret).
     pub access_token_alg: Algorithm,
     pub access_token_lifetime: Duration,
@@ -141,6 +152,17 @@ impl Config {
                 get,
                 30,
             )?),
+            http_header_timeout: Duration::from_secs(parse_or(
+                "http_header_timeout_secs",
+                get,
+                10,
+            )?),
+            http_idle_timeout: Duration::from_secs(parse_or("http_idle_timeout_secs", get, 10)?),
+            http_body_timeout: Duration::from_secs(parse_or("http_body_timeout_secs", get, 10)?),
+            http_max_connections: match parse_or::<usize>("http_max_connections", get, 0)? {
+                0 => None,
+                n => Some(n),
+            },
             access_token_alg: parse(
                 "access_token_alg",
                 get("access_token_alg").unwrap_or("ES256"),
@@ -218,6 +240,25 @@ impl Config {
         }
         if config.key_refresh.is_zero() {
             return Err(invalid("key_refresh_secs", "must be at least 1"));
+        }
+        // Zero would refuse every request or close every connection at once.
+        for (setting, value) in [
+            ("http_request_timeout_secs", config.http_request_timeout),
+            ("http_header_timeout_secs", config.http_header_timeout),
+            ("http_idle_timeout_secs", config.http_idle_timeout),
+            ("http_body_timeout_secs", config.http_body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(setting, "must be at least 1"));
+            }
+        }
+        // A slow body is the client's fault (408) and must be told apart from slow handler
+        // work (503), so the body deadline passes first.
+        if config.http_body_timeout >= config.http_request_timeout {
+            return Err(invalid(
+                "http_body_timeout_secs",
+                "must be less than http_request_timeout_secs",
+            ));
         }
         if config.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
@@ -346,6 +387,10 @@ mod tests {
         assert_eq!(config.env, Environment::Development);
         assert_eq!(config.metrics_bind.unwrap().to_string(), "127.0.0.1:9090");
         assert!(config.jwt_secret.is_none() && config.session_key.is_none());
+        assert_eq!(config.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(config.http_idle_timeout, Duration::from_secs(10));
+        assert_eq!(config.http_body_timeout, Duration::from_secs(10));
+        assert_eq!(config.http_max_connections, None);
     }
 
     #[test]
@@ -368,6 +413,11 @@ mod tests {
             ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "0"),
             ("OAUTH2_ACCESS_TOKEN_LIFETIME_SECS", "86401"),
             ("OAUTH2_KEY_REFRESH_SECS", "0"),
+            ("OAUTH2_HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("OAUTH2_HTTP_IDLE_TIMEOUT_SECS", "0"),
+            ("OAUTH2_HTTP_BODY_TIMEOUT_SECS", "0"),
+            ("OAUTH2_HTTP_BODY_TIMEOUT_SECS", "30"),
+            ("OAUTH2_HTTP_MAX_CONNECTIONS", "many"),
         ] {
             let err = from_env(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value}: {err}");
