@@ -34,6 +34,7 @@ store_tests!(
     concurrent_activation_keeps_one_active_key_per_algorithm,
     sealed_keys_open_only_with_the_root_secret,
     access_token_revocations_are_idempotent_and_purged,
+    a_value_the_database_refuses_is_unstorable_not_a_backend_failure,
     automatic_rotation_happens_only_when_due,
     audit_events_append_and_filter,
     a_large_audit_batch_is_written_whole_and_in_order,
@@ -622,5 +623,27 @@ async fn client_id_token_alg_round_trips(db: Database) {
             .unwrap();
         assert_eq!(found.id_token_alg, alg);
         assert_eq!(found, registered.client);
+    }
+}
+
+/// PostgreSQL text cannot hold a NUL (SQLSTATE 22021, a data exception): that is the input's
+/// fault, reported as `Unstorable` so the protocol layer answers `invalid_request` rather
+/// than a passing fault. SQLite stores it; the server refuses such values before either.
+async fn a_value_the_database_refuses_is_unstorable_not_a_backend_failure(db: Database) {
+    let store = db.store();
+    let client = ClientId::parse("svc").unwrap();
+    let result = store
+        .revoke_access_token(
+            "a\0b",
+            &client,
+            OffsetDateTime::now_utc() + Duration::minutes(5),
+        )
+        .await;
+    match db {
+        Database::Postgres(_) => assert!(
+            matches!(result, Err(StoreError::Unstorable(_))),
+            "{result:?}"
+        ),
+        Database::Sqlite(_) => assert!(result.is_ok(), "{result:?}"),
     }
 }

@@ -297,3 +297,17 @@ impl Authorizer {
         Ok(self.reply(request, Ok(&code)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_the_database_refuses_is_the_requests_fault() {
+        let refused = unavailable(StoreError::Unstorable("NUL in text".into()));
+        assert_eq!(refused.code(), ErrorCode::InvalidRequest);
+        let failed = unavailable(StoreError::Backend("connection reset".into()));
+        assert_eq!(failed.code(), ErrorCode::TemporarilyUnavailable);
+        assert!(!failed.description().contains("connection"));
+    }
+}

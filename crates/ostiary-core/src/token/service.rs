@@ -276,7 +276,15 @@ impl TokenService {
             && stored.rotated_at.is_none()
             && grant.revoked_at.is_none()
             && now < stored.token.expires_at;
-        if !live || self.check_user(grant.user_id).await.is_err() {
+        if !live {
+            return Ok(Introspection::inactive());
+        }
+        let user = self
+            .store
+            .find_user(&grant.user_id)
+            .await
+            .map_err(unavailable)?;
+        if !user.is_some_and(|u| !u.disabled) {
             return Ok(Introspection::inactive());
         }
         Ok(Introspection {

@@ -300,7 +300,7 @@ impl TokenService {
         }
     }
 
-    pub(super) async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
+    async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
         let user = self.store.find_user(&user_id).await.map_err(unavailable)?;
         match user {
             Some(user) if !user.disabled => Ok(()),

@@ -158,7 +158,13 @@ impl Config {
                 10,
             )?),
             http_idle_timeout: Duration::from_secs(parse_or("http_idle_timeout_secs", get, 10)?),
-            http_body_timeout: Duration::from_secs(parse_or("http_body_timeout_secs", get, 10)?),
+            // Unset: 10 s, or half the request timeout where that is shorter, so a short
+            // request timeout alone stays a valid configuration.
+            http_body_timeout: match get("http_body_timeout_secs") {
+                Some(value) => Duration::from_secs(parse("http_body_timeout_secs", value)?),
+                None => Duration::from_secs(10)
+                    .min(Duration::from_secs(parse_or("http_request_timeout_secs", get, 30)?) / 2),
+            },
             http_max_connections: match parse_or::<usize>("http_max_connections", get, 0)? {
                 0 => None,
                 n => Some(n),
@@ -391,6 +397,9 @@ mod tests {
         assert_eq!(config.http_idle_timeout, Duration::from_secs(10));
         assert_eq!(config.http_body_timeout, Duration::from_secs(10));
         assert_eq!(config.http_max_connections, None);
+        // A short request timeout alone is valid: the body deadline follows it.
+        let short = from_env(&[("OAUTH2_HTTP_REQUEST_TIMEOUT_SECS", "5")]).unwrap();
+        assert_eq!(short.http_body_timeout, Duration::from_millis(2500));
     }
 
     #[test]
