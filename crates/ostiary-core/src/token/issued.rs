@@ -16,11 +16,9 @@ pub(super) enum IssuedToken {
     /// An access token: a JWT of this issuer whose signature and lifetime were verified
     /// (revocation not yet checked).
     Access(Claims),
-    /// A refresh token and its grant (rotation, expiry and revocation not yet checked).
-    Refresh {
-        stored: StoredRefreshToken,
-        grant: Grant,
-    },
+    /// A refresh token and its grant (rotation, expiry and revocation not yet checked),
+    /// boxed: they are several times the size of an access token's claims.
+    Refresh(Box<(StoredRefreshToken, Grant)>),
 }
 
 impl TokenService {
@@ -37,7 +35,7 @@ impl TokenService {
         Ok(self
             .find_refresh(&SecretHash::of(presented))
             .await?
-            .map(|(stored, grant)| IssuedToken::Refresh { stored, grant }))
+            .map(|found| IssuedToken::Refresh(Box::new(found))))
     }
 
     /// A refresh token by its hash, with its grant.

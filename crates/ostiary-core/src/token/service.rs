@@ -205,8 +205,9 @@ impl TokenService {
         match self.find_issued(token).await? {
             None => Ok(Introspection::inactive()),
             Some(IssuedToken::Access(claims)) => self.introspect_access(caller, claims).await,
-            Some(IssuedToken::Refresh { stored, grant }) => {
-                self.introspect_refresh(caller, &stored, &grant).await
+            Some(IssuedToken::Refresh(found)) => {
+                let (stored, grant) = &*found;
+                self.introspect_refresh(caller, stored, grant).await
             }
         }
     }
@@ -284,7 +285,7 @@ impl TokenService {
             .find_user(&grant.user_id)
             .await
             .map_err(unavailable)?;
-        if !user.is_some_and(|u| !u.disabled) {
+        if user.is_none_or(|u| u.disabled) {
             return Ok(Introspection::inactive());
         }
         Ok(Introspection {
@@ -323,7 +324,8 @@ impl TokenService {
         };
         let claims = match self.find_issued(token).await? {
             None => return Ok(None),
-            Some(IssuedToken::Refresh { grant, .. }) => {
+            Some(IssuedToken::Refresh(found)) => {
+                let grant = &found.1;
                 if grant.client_id != caller.id {
                     return Err(other_client());
                 }
@@ -335,7 +337,7 @@ impl TokenService {
                     )
                     .await
                     .map_err(unavailable)?;
-                return Ok(Some(grant.grant_id));
+                return Ok(Some(grant.grant_id.clone()));
             }
             Some(IssuedToken::Access(claims)) => claims,
         };

@@ -1,15 +1,12 @@
 //! client_credentials, introspection, revocation, JWKS and discovery through the router.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{ISSUER, TestApp, form_post, machine_client, send};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ostiary_core::client::ClientRegistration;
 use ostiary_jwt::Algorithm;
 use serde_json::{Value, json};
-use support::{ISSUER, TestApp, form_post, machine_client, send};
 
 async fn token(app: &TestApp, id: &str, secret: &str, body: &str) -> (StatusCode, Value) {
     let (status, headers, json) = send(app, form_post("/token", body, Some((id, secret)))).await;

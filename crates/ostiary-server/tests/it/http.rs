@@ -1,11 +1,8 @@
 //! The router in-process: status codes and bodies of the foundation endpoints.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{TestApp, send};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use support::{TestApp, send};
 
 fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).unwrap()

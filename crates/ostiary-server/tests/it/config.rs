@@ -1,9 +1,6 @@
 //! Startup refusals and `check-config`, through the real binary.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
-use support::{Scratch, stderr};
+use crate::support::{Scratch, stderr};
 
 const SESSION_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\
                            00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -53,7 +50,7 @@ fn production_refuses_a_missing_secret_and_generates_no_file() {
     let out = production_serve(&scratch, None);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("OAUTH2_JWT_SECRET"));
-    assert!(!support::exists(
+    assert!(!crate::support::exists(
         &scratch.dir.path().join("ostiary.db.jwt-secret")
     ));
 }

@@ -1,15 +1,12 @@
 //! `ostiary serve` as the README runs it: health, readiness, the development secret file,
 //! graceful shutdown on SIGTERM, and what slow, idle and stalled clients get.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
-
-mod support;
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Scratch;
+use crate::support::Scratch;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -1,13 +1,11 @@
 //! Brute-force defence, login events and browser-facing headers: 429 with Retry-After for
 //! guessing, never for correct use; the counters and audit rows a login leaves; CORS only
 //! for listed origins.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
-
-mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use crate::support::{TestApp, machine_client};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -16,7 +14,6 @@ use ostiary_core::audit::AuditEventType;
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::user::{Username, create_user};
 use secrecy::SecretString;
-use support::{TestApp, machine_client};
 use tower::ServiceExt;
 
 const PASSWORD: &str = "correct horse battery";
@@ -157,7 +154,7 @@ async fn wrong_client_secrets_get_429_while_the_right_one_keeps_working_elsewher
         let page = prober
             .send(
                 &app,
-                support::form_post(
+                crate::support::form_post(
                     "/token",
                     "grant_type=client_credentials",
                     Some(("svc", "not-the-secret")),
@@ -179,7 +176,7 @@ async fn wrong_client_secrets_get_429_while_the_right_one_keeps_working_elsewher
         let page = service
             .send(
                 &app,
-                support::form_post(
+                crate::support::form_post(
                     "/token",
                     "grant_type=client_credentials",
                     Some(("svc", &secret)),
@@ -194,7 +191,7 @@ async fn wrong_client_secrets_get_429_while_the_right_one_keeps_working_elsewher
 async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
     let app = TestApp::with_env(&[("OAUTH2_TRUSTED_PROXIES", "10.0.0.0/8")]).await;
     let spoof = |ip: &str| {
-        let mut request = support::form_post(
+        let mut request = crate::support::form_post(
             "/token",
             "grant_type=client_credentials",
             Some(("nobody", "x")),
@@ -222,7 +219,8 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         );
     }
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
-    let failures = support::audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
+    let failures =
+        crate::support::audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
     assert!(
         failures
             .iter()
@@ -269,7 +267,7 @@ async fn failed_logins_and_client_authentications_show_in_metrics_and_audit() {
     browser
         .send(
             &app,
-            support::form_post(
+            crate::support::form_post(
                 "/token",
                 "grant_type=client_credentials",
                 Some(("svc", "x")),
@@ -292,11 +290,11 @@ async fn failed_logins_and_client_authentications_show_in_metrics_and_audit() {
     assert_eq!(value(&before, "oauth2_server_active_sessions"), 0.0);
     assert_eq!(value(&after, "oauth2_server_active_sessions"), 1.0);
 
-    let failed = support::audit_events(&app, AuditEventType::LoginFailed).await;
+    let failed = crate::support::audit_events(&app, AuditEventType::LoginFailed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].subject.as_deref(), Some(alice.as_str()));
     assert_eq!(failed[0].source_ip.as_deref(), Some("192.0.2.1"));
-    let succeeded = support::audit_events(&app, AuditEventType::LoginSucceeded).await;
+    let succeeded = crate::support::audit_events(&app, AuditEventType::LoginSucceeded).await;
     assert_eq!(succeeded.len(), 1);
     assert_eq!(succeeded[0].subject.as_deref(), Some(alice.as_str()));
     for event in failed.iter().chain(&succeeded) {

@@ -1,11 +1,8 @@
 //! The admin CLI as operators run it: the real binary, JSON on stdout, exit code 1 on errors.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{Scratch, contains, stderr};
 use ostiary_core::user::Username;
 use ostiary_store::Database;
-use support::{Scratch, contains, stderr};
 
 #[test]
 fn created_client_is_listed_without_secret_and_secret_is_not_in_the_database_file() {
@@ -35,7 +32,7 @@ fn created_client_is_listed_without_secret_and_secret_is_not_in_the_database_fil
     );
 
     let listed = scratch.run(&["client", "list"]);
-    support::assert_success(&listed, &["client", "list"]);
+    crate::support::assert_success(&listed, &["client", "list"]);
     let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["client_id"], "billing");
@@ -194,7 +191,7 @@ fn user_create_reads_the_password_from_stdin_and_stores_only_a_hash() {
         ],
         &format!("{password}\n"),
     );
-    support::assert_success(&out, &["user", "create"]);
+    crate::support::assert_success(&out, &["user", "create"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["username"], "alice");
     assert_eq!(json["user_id"].as_str().unwrap().len(), 36);
@@ -289,7 +286,7 @@ async fn user_disable_marks_the_account() {
         &["user", "create", "--username", "erin", "--password-stdin"],
         "long enough pw",
     );
-    support::assert_success(&out, &["user", "create"]);
+    crate::support::assert_success(&out, &["user", "create"]);
     assert_eq!(scratch.json(&["user", "disable", "erin"])["disabled"], true);
     let db = Database::open(&scratch.database_url(), 1).await.unwrap();
     let erin = Username::parse("erin").unwrap();

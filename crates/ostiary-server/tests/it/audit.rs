@@ -1,10 +1,7 @@
 //! The audit trail: one row per event type, with identifiers and never a secret.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{Scratch, TestApp, machine_client, stderr};
 use ostiary_core::audit::{AuditEventType, AuditQuery, Outcome};
-use support::{Scratch, TestApp, machine_client, stderr};
 
 fn lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -38,7 +35,7 @@ fn admin_commands_write_their_events_without_secrets() {
     scratch.json(&["keys", "revoke", &kid]);
 
     let out = scratch.run(&["audit", "list"]);
-    support::assert_success(&out, &["audit", "list"]);
+    crate::support::assert_success(&out, &["audit", "list"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     for secret in [first_secret.as_ref(), second_secret.as_ref(), password] {
         assert!(!text.contains(secret), "a secret reached the audit trail");
@@ -188,11 +185,12 @@ async fn a_malformed_claimed_client_id_is_not_recorded() {
         .unwrap();
     assert_eq!(issued.status(), 200);
 
-    let failed = support::audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
+    let failed =
+        crate::support::audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].client_id, None);
     assert_eq!(failed[0].reason.as_deref(), Some("invalid_client"));
-    let issued = support::audit_events(&app, AuditEventType::TokenIssued).await;
+    let issued = crate::support::audit_events(&app, AuditEventType::TokenIssued).await;
     assert_eq!(
         issued.len(),
         1,
@@ -202,7 +200,7 @@ async fn a_malformed_claimed_client_id_is_not_recorded() {
 
 #[tokio::test]
 async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
-    use support::{
+    use crate::support::{
         APP_LOGOUT_REDIRECT, Browser, USER_PASSWORD, add_user, redeem_code, serve_app, web_client,
     };
     let (app, base) = serve_app(&[]).await;
@@ -232,7 +230,7 @@ async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
     ];
     let mut all = String::new();
     for (event, outcome) in expected {
-        let rows = support::audit_events(&app, event).await;
+        let rows = crate::support::audit_events(&app, event).await;
         assert_eq!(rows.len(), 1, "{event:?}: {rows:?}");
         let row = &rows[0];
         assert_eq!(row.outcome, outcome, "{event:?}");
@@ -254,7 +252,7 @@ async fn browser_flow_events_name_the_user_and_never_carry_credentials() {
         );
     }
     assert_eq!(
-        support::audit_events(&app, AuditEventType::ConsentGranted).await[0]
+        crate::support::audit_events(&app, AuditEventType::ConsentGranted).await[0]
             .client_id
             .as_deref(),
         Some("webapp")

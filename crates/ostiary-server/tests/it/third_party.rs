@@ -1,14 +1,11 @@
 //! Ostiary driven by third-party crates: the `oauth2` crate as the client, `jsonwebtoken`
 //! validating the token against the served JWKS.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{ISSUER, TestApp, machine_client};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
-use support::{ISSUER, TestApp, machine_client};
 
 #[tokio::test]
 async fn oauth2_crate_gets_a_token_that_jsonwebtoken_validates_against_the_jwks() {

@@ -1,21 +1,18 @@
 //! Codes and refresh tokens after the browser flow: single-use codes whose replay revokes
 //! the grant, refresh token rotation, reuse detection, the grace period for concurrent
 //! retries, and what disabling a user or `revoke_everything` ends.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
-
-mod support;
 
 use std::sync::Arc;
 
+use crate::support::{
+    Backend, Browser, TestApp, USER, USER_PASSWORD, add_user, code_request, introspect_as, pkce,
+    post_client_form, redeem_code, serve_app_on, use_refresh_token, web_client,
+};
 use ostiary_core::SystemClock;
 use ostiary_core::clock::ManualClock;
 use ostiary_core::user::{Username, disable_user};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{
-    Backend, Browser, TestApp, USER, USER_PASSWORD, add_user, code_request, introspect_as, pkce,
-    post_client_form, redeem_code, serve_app_on, use_refresh_token, web_client,
-};
 
 const CLIENT: &str = "webapp";
 const OFFLINE: &str = "openid profile offline_access";
@@ -318,9 +315,14 @@ async fn a_code_is_bound_to_its_redirect_uri() {
         if let Some(uri) = redirect_uri {
             fields.push(("redirect_uri", uri));
         }
-        let (status, json) =
-            support::post_client_form(&flow.base, "/token", CLIENT, Some(&flow.secret), &fields)
-                .await;
+        let (status, json) = crate::support::post_client_form(
+            &flow.base,
+            "/token",
+            CLIENT,
+            Some(&flow.secret),
+            &fields,
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
         assert!(
             json["error"] == "invalid_grant" || json["error"] == "invalid_request",
@@ -332,7 +334,7 @@ async fn a_code_is_bound_to_its_redirect_uri() {
 /// GUIDE section 3: refresh tokens, codes and session ids are stored as SHA-256 hashes only.
 #[tokio::test]
 async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
-    let (app, base) = support::serve_app(&[]).await;
+    let (app, base) = crate::support::serve_app(&[]).await;
     let user = add_user(&app).await;
     let secret = app.client(web_client(CLIENT, false)).await.unwrap();
     let browser = Browser::new(&base);
@@ -350,7 +352,7 @@ async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
         bytes.extend(std::fs::read(path).unwrap_or_default());
     }
     assert!(
-        support::contains(&bytes, USER.as_bytes()),
+        crate::support::contains(&bytes, USER.as_bytes()),
         "control: the username is in the database files"
     );
     for (what, value) in [
@@ -359,13 +361,13 @@ async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
         ("session token", session_token.expose()),
     ] {
         assert!(
-            !support::contains(&bytes, value.as_bytes()),
+            !crate::support::contains(&bytes, value.as_bytes()),
             "the {what} is stored in the clear"
         );
     }
 }
 
-on_both_backends!(
+crate::on_both_backends!(
     a_used_successor_ends_the_grace_of_its_predecessor,
     refresh_tokens_introspect_for_their_owner_only,
     revoke_all_ends_every_access_token_issued_before_it,
@@ -401,7 +403,7 @@ async fn a_used_successor_ends_the_grace_of_its_predecessor(backend: Backend) {
         !flow.active(&at3).await,
         "R3's access token survived the replay"
     );
-    let events = support::audit_events(
+    let events = crate::support::audit_events(
         &flow.app,
         ostiary_core::audit::AuditEventType::ReuseDetected,
     )
@@ -475,7 +477,7 @@ async fn revoke_all_ends_every_access_token_issued_before_it(backend: Backend) {
     };
     let machine_secret = flow
         .app
-        .client(support::machine_client("billing"))
+        .client(crate::support::machine_client("billing"))
         .await
         .unwrap();
     let machine_token = || async {

@@ -1,6 +1,6 @@
 //! Shared helpers: run the real `ostiary` binary in a scratch directory, or build the router
 //! in-process over a fresh SQLite database.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // helpers kept for the areas that use them, not every one is used
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up fails loudly
 
 use std::io::Write;

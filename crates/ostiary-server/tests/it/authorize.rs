@@ -1,16 +1,13 @@
 //! The authorization endpoint and its forms driven as a browser would: PKCE, redirect URI
 //! checks, `state` round trip, consent denial, CSRF, wrong passwords, `prompt=none`, and the
 //! RFC 8252 loopback port rule.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
-use ostiary_core::client::{RedirectUri, UriPolicy};
-use reqwest::StatusCode;
-use support::{
+use crate::support::{
     APP_REDIRECT, Browser, Page, TestApp, USER, USER_PASSWORD, add_user, add_user_with_password,
     code_request, pkce, redeem_code, serve_app, set_param, web_client,
 };
+use ostiary_core::client::{RedirectUri, UriPolicy};
+use reqwest::StatusCode;
 
 const CLIENT: &str = "webapp";
 
@@ -65,7 +62,7 @@ async fn a_wrong_code_verifier_is_invalid_grant() {
 async fn a_missing_code_verifier_is_refused() {
     let (_app, base, secret, browser) = setup().await;
     let (code, _verifier) = browser.obtain_code(CLIENT, "openid").await;
-    let (status, json) = support::post_client_form(
+    let (status, json) = crate::support::post_client_form(
         &base,
         "/token",
         CLIENT,
@@ -392,7 +389,7 @@ async fn a_loopback_redirect_uri_accepts_any_port() {
         "{location}"
     );
     let code = page.redirect_param("code").unwrap();
-    let (status, json) = support::post_client_form(
+    let (status, json) = crate::support::post_client_form(
         &base,
         "/token",
         "native",
@@ -461,7 +458,7 @@ async fn with_an_https_issuer_cookies_are_host_prefixed_and_secure() {
     let request = axum::http::Request::get(format!("/authorize?{query}"))
         .body(axum::body::Body::empty())
         .unwrap();
-    let (status, headers, _) = support::send(&app, request).await;
+    let (status, headers, _) = crate::support::send(&app, request).await;
     assert_eq!(status, axum::http::StatusCode::OK);
     let cookie = headers
         .get_all("set-cookie")
@@ -641,16 +638,17 @@ async fn id_token_hint_of_another_user_is_honoured() {
     assert_eq!(page.input("username").as_deref(), Some("carol"));
 }
 
-on_both_backends!(
+crate::on_both_backends!(
     control_characters_are_refused_at_the_edge,
     resource_requests_get_exactly_their_audience,
 );
 
 /// Parameters that end up in rows and tokens refuse control characters with
 /// `invalid_request`, the same on both backends (PostgreSQL text cannot hold a NUL).
-async fn control_characters_are_refused_at_the_edge(backend: support::Backend) {
+async fn control_characters_are_refused_at_the_edge(backend: crate::support::Backend) {
     let Some((app, base)) =
-        support::serve_app_on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock)).await
+        crate::support::serve_app_on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock))
+            .await
     else {
         return;
     };
@@ -687,10 +685,11 @@ async fn control_characters_are_refused_at_the_edge(backend: support::Backend) {
 /// userinfo audience, so userinfo refuses the token); `resource` at the token endpoint
 /// narrows within what was authorized, at code exchange and refresh alike, and anything else
 /// is `invalid_target`.
-async fn resource_requests_get_exactly_their_audience(backend: support::Backend) {
+async fn resource_requests_get_exactly_their_audience(backend: crate::support::Backend) {
     use ostiary_core::client::Audience;
     let Some((app, base)) =
-        support::serve_app_on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock)).await
+        crate::support::serve_app_on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock))
+            .await
     else {
         return;
     };
@@ -725,7 +724,7 @@ async fn resource_requests_get_exactly_their_audience(backend: support::Backend)
                 ("code_verifier", verifier.as_str()),
             ];
             fields.extend(resources.iter().map(|r| ("resource", *r)));
-            support::post_client_form(&base, "/token", CLIENT, Some(&secret), &fields).await
+            crate::support::post_client_form(&base, "/token", CLIENT, Some(&secret), &fields).await
         }
     };
 
@@ -756,7 +755,7 @@ async fn resource_requests_get_exactly_their_audience(backend: support::Backend)
         API
     );
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let (status, refreshed) = support::post_client_form(
+    let (status, refreshed) = crate::support::post_client_form(
         &base,
         "/token",
         CLIENT,
@@ -774,7 +773,7 @@ async fn resource_requests_get_exactly_their_audience(backend: support::Backend)
         OTHER
     );
     let next = refreshed["refresh_token"].as_str().unwrap();
-    let (status, json) = support::post_client_form(
+    let (status, json) = crate::support::post_client_form(
         &base,
         "/token",
         CLIENT,

@@ -1,16 +1,13 @@
 //! RP-initiated logout (`/logout`): the redirect to a registered `post_logout_redirect_uri`
 //! with `state`, the end of the session and of the refresh tokens bound to it, and the
 //! refusal of unregistered destinations.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
-use reqwest::StatusCode;
-use serde_json::Value;
-use support::{
+use crate::support::{
     APP_LOGOUT_REDIRECT, Browser, Page, TestApp, add_user, code_request, pkce, redeem_code,
     serve_app, use_refresh_token, web_client,
 };
+use reqwest::StatusCode;
+use serde_json::Value;
 
 const CLIENT: &str = "webapp";
 
@@ -219,7 +216,7 @@ async fn logout_to_an_unregistered_uri_is_a_page_not_a_redirect() {
         ),
         (None, Some(CLIENT), "https://evil.example.com/bye"),
         // The redirect URI of the code flow is not a post-logout redirect URI.
-        (Some(id_token.as_str()), None, support::APP_REDIRECT),
+        (Some(id_token.as_str()), None, crate::support::APP_REDIRECT),
         // A registered URI without anything naming the client.
         (None, None, APP_LOGOUT_REDIRECT),
         // A hint that is no ID token of this server.

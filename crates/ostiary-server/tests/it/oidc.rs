@@ -1,10 +1,11 @@
 //! OpenID Connect end to end with the `openidconnect` crate as the relying party: discovery,
 //! the real login and consent forms, code exchange with PKCE, ID token and `at_hash`
 //! verification, userinfo and refresh; and the userinfo endpoint's refusals.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{
+    APP_REDIRECT, Browser, TestApp, USER, USER_EMAIL, add_user, machine_client, send, serve_app,
+    web_client,
+};
 use axum::http::{Request, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -16,10 +17,6 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::Value;
-use support::{
-    APP_REDIRECT, Browser, TestApp, USER, USER_EMAIL, add_user, machine_client, send, serve_app,
-    web_client,
-};
 
 fn http_client() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::Client::builder()
@@ -73,7 +70,7 @@ async fn openidconnect_flow(public: bool) {
     assert_eq!(login.status, reqwest::StatusCode::OK, "{}", login.body);
     assert!(login.is_login_form(), "{}", login.body);
     let consent = browser
-        .submit_login(&login, USER, support::USER_PASSWORD)
+        .submit_login(&login, USER, crate::support::USER_PASSWORD)
         .await;
     assert_eq!(consent.status, reqwest::StatusCode::OK, "{}", consent.body);
     assert!(consent.is_consent_form(), "{}", consent.body);
@@ -232,7 +229,7 @@ async fn userinfo_refuses_a_client_credentials_access_token() {
     let secret = app.client(machine_client("svc")).await.unwrap();
     let (status, _, json) = send(
         &app,
-        support::form_post(
+        crate::support::form_post(
             "/token",
             "grant_type=client_credentials",
             Some(("svc", &secret)),

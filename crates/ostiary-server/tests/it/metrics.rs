@@ -1,11 +1,8 @@
 //! Every metric is updated by what it counts, and is served only on the metrics listener.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod support;
-
+use crate::support::{TestApp, form_post, machine_client, send};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use support::{TestApp, form_post, machine_client, send};
 use tower::ServiceExt;
 
 async fn scrape(app: &TestApp) -> String {

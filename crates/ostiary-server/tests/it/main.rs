@@ -1,0 +1,19 @@
+//! The server's integration tests, one test binary (each extra binary would link the whole
+//! server again): a module per area, shared helpers in `support`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod support;
+
+mod audit;
+mod authorize;
+mod cli;
+mod config;
+mod http;
+mod limits;
+mod logout;
+mod metrics;
+mod oidc;
+mod refresh;
+mod serve;
+mod third_party;
+mod tokens;
