@@ -8,7 +8,6 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
-#[cfg(feature = "test-support")]
 pub mod testing;
 
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
-//! Fresh PostgreSQL databases for tests of other crates (feature `test-support`): one new
+//! Fresh PostgreSQL databases for tests (this crate's store suite and the server's): one new
 //! database per test, created through `OSTIARY_TEST_POSTGRES_URL` and dropped afterwards.
+//! Never used by the server itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
