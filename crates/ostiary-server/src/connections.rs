@@ -9,12 +9,11 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::connect_info::{Connected, IntoMakeServiceWithConnectInfo};
-use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -156,23 +155,56 @@ struct Held {
     _open: watch::Receiver<()>,
 }
 
-/// How many requests of one connection are in flight, from the request's arrival to the
-/// last byte of its response.
-#[derive(Clone)]
-struct InFlight(Arc<watch::Sender<usize>>);
+/// What the idle watchdog of one connection reads: requests in flight, and when the last
+/// one finished. Kept in atomics, so a request costs two counter updates and a clock read;
+/// the watchdog wakes only when its own deadline passes (not with every request), and then
+/// decides from these whether the connection was idle all along.
+struct Activity {
+    since: Instant,
+    in_flight: AtomicUsize,
+    /// Nanoseconds after `since` at which the last request finished.
+    last_done: AtomicU64,
+}
 
-struct InFlightGuard(Arc<watch::Sender<usize>>);
+impl Activity {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_done: AtomicU64::new(0),
+        }
+    }
 
-impl InFlight {
-    fn start(&self) -> InFlightGuard {
-        self.0.send_modify(|n| *n += 1);
-        InFlightGuard(self.0.clone())
+    fn start(self: &Arc<Self>) -> ActivityGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        ActivityGuard(self.clone())
+    }
+
+    /// Whether any request has finished on this connection.
+    fn served(&self) -> bool {
+        self.last_done.load(Ordering::Relaxed) > 0
+    }
+
+    /// When the connection may be closed as idle: `None` while a request is in flight.
+    fn idle_deadline(&self, idle_timeout: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last = Duration::from_nanos(self.last_done.load(Ordering::Relaxed));
+        Some(self.since + last + idle_timeout)
     }
 }
 
-impl Drop for InFlightGuard {
+/// Held from a request's arrival until its response is handed to hyper (whose graceful
+/// shutdown, the only way the watchdog closes a connection, still finishes writing it).
+struct ActivityGuard(Arc<Activity>);
+
+impl Drop for ActivityGuard {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        // At least 1: zero means no request has finished yet.
+        let done = u64::try_from(self.0.since.elapsed().as_nanos()).map_or(u64::MAX, |n| n.max(1));
+        self.0.last_done.fetch_max(done, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -185,35 +217,28 @@ async fn connection(
     _held: Held,
     mut stopped: watch::Receiver<()>,
 ) {
-    let (tracker, mut in_flight) = {
-        let (sender, receiver) = watch::channel(0_usize);
-        (InFlight(Arc::new(sender)), receiver)
-    };
-    let requests = tracker.clone();
+    let activity = Arc::new(Activity::new());
+    let requests = activity.clone();
     let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let guard = requests.start();
         let response = service.clone().oneshot(request);
         async move {
             let Ok(response) = response.await;
-            // The guard lives as long as the response body, so a response still being
-            // written keeps the connection from counting as idle.
-            Ok::<_, Infallible>(response.map(|body| {
-                Body::new(body.map_frame(move |frame| {
-                    let _held_until_sent = &guard;
-                    frame
-                }))
-            }))
+            drop(guard);
+            Ok::<_, Infallible>(response)
         }
     });
     let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
     tokio::pin!(connection);
-    // The first request's headers must arrive within the header timeout whatever the
-    // protocol: this also covers a socket that never sends the bytes hyper-util reads to
-    // tell HTTP/1 from HTTP/2, which hyper's own header timer does not see.
-    let mut deadline = Instant::now() + limits.header_timeout;
+    // One timer per connection, re-armed only when it fires. Until a request has been
+    // served it is the first request's deadline (the header timeout), whatever the protocol:
+    // this also covers a socket that never sends the bytes hyper-util reads to tell HTTP/1
+    // from HTTP/2, which hyper's own header timer does not see. Afterwards it is the idle
+    // deadline: the idle timeout after the last request finished.
+    let watchdog = tokio::time::sleep(limits.header_timeout);
+    tokio::pin!(watchdog);
     let mut closing = false;
     loop {
-        let idle = *in_flight.borrow_and_update() == 0;
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -221,30 +246,33 @@ async fn connection(
                 }
                 break;
             }
-            _ = in_flight.changed() => {
-                if *in_flight.borrow() == 0 {
-                    deadline = Instant::now() + limits.idle_timeout;
+            () = &mut watchdog => {
+                let now = Instant::now();
+                let next = match activity.idle_deadline(limits.idle_timeout) {
+                    None => Some(now + limits.idle_timeout),
+                    Some(_) if closing => None,
+                    Some(at) => (activity.served() && at > now).then_some(at),
+                };
+                match next {
+                    Some(at) => watchdog.as_mut().reset(at),
+                    // Asked to close, still open and idle: drop it.
+                    None if closing => break,
+                    None => {
+                        tracing::debug!("closing an idle connection");
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                        watchdog.as_mut().reset(now + limits.header_timeout);
+                    }
                 }
-            }
-            () = tokio::time::sleep_until(deadline), if idle => {
-                if closing {
-                    // Asked to close and still open with nothing in flight: drop it.
-                    break;
-                }
-                tracing::debug!("closing an idle connection");
-                connection.as_mut().graceful_shutdown();
-                closing = true;
-                deadline = Instant::now() + limits.header_timeout;
             }
             _ = stopped.changed(), if !closing => {
                 // In-flight requests finish; HTTP/2 peers get a GOAWAY.
                 connection.as_mut().graceful_shutdown();
                 closing = true;
-                deadline = Instant::now() + limits.idle_timeout;
+                watchdog.as_mut().reset(Instant::now() + limits.idle_timeout);
             }
         }
     }
-    drop(tracker);
 }
 
 /// As hyper and axum do: a connection the peer reset before it was accepted is skipped; any

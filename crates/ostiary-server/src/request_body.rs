@@ -1,20 +1,19 @@
-//! Request bodies are read in full, within the size limit and a deadline, before a handler runs.
+//! Request bodies are read in full, within the size limit and a deadline, by the one
+//! function every body-reading extractor calls.
 //!
-//! Without this a declared body that never arrives held a handler until the request timeout
+//! Without this a declared body that never arrived held a handler until the request timeout
 //! and ended in a 503: anyone could make the server report failures at will. Now a body
 //! declared larger than the limit is refused at once (413, before a byte of it is read) and
 //! one that does not arrive in time ends in a 408, both the client's fault and said so.
 //! tower-http's body limit answers in plain text and its body timeout restarts with every
-//! chunk (a trickle never trips it), hence this small layer.
+//! chunk (a trickle never trips it), hence this small function. It runs where a body is
+//! read, not as a layer in front of every request: a request pays for its body once.
 
 use std::time::Duration;
 
-use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_LENGTH;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ostiary_core::{ErrorCode, OAuthError};
 
@@ -24,59 +23,61 @@ use crate::error::ApiError;
 pub struct BodyRules {
     /// `OAUTH2_HTTP_BODY_LIMIT_BYTES`
     pub limit: usize,
-    /// `OAUTH2_HTTP_BODY_TIMEOUT_SECS`
+    /// `OAUTH2_HTTP_BODY_TIMEOUT_SECS`, for the whole body
     pub timeout: Duration,
 }
 
-pub async fn read_body(State(rules): State<BodyRules>, request: Request, next: Next) -> Response {
-    if request.body().is_end_stream() {
-        return next.run(request).await;
+impl BodyRules {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            limit: config.http_body_limit_bytes,
+            timeout: config.http_body_timeout,
+        }
     }
+}
+
+/// The whole body: 413 (`invalid_request`) at once when `Content-Length` exceeds the limit,
+/// or as soon as an undeclared body passes it; 408 when it is not complete in time.
+pub async fn read(headers: &HeaderMap, body: Body, rules: BodyRules) -> Result<Bytes, ApiError> {
     let limit = u64::try_from(rules.limit).unwrap_or(u64::MAX);
-    let declared = request
-        .headers()
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return too_large();
+        return Err(too_large());
     }
-    let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(rules.timeout, Limited::new(body, rules.limit).collect());
     match read.await {
-        Ok(Ok(collected)) => {
-            let body = Body::from(collected.to_bytes());
-            next.run(Request::from_parts(parts, body)).await
-        }
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
         // Chunked bodies declare no length: they are cut off when they pass the limit.
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => too_large(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body could not be read");
-            refuse(
+            Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "the request body could not be read",
-            )
+            ))
         }
-        Err(_) => refuse(
+        Err(_) => Err(refuse(
             StatusCode::REQUEST_TIMEOUT,
             "the request body did not arrive in time",
-        ),
+        )),
     }
 }
 
-fn too_large() -> Response {
+fn too_large() -> ApiError {
     refuse(
         StatusCode::PAYLOAD_TOO_LARGE,
         "the request body is too large",
     )
 }
 
-fn refuse(status: StatusCode, description: &'static str) -> Response {
+fn refuse(status: StatusCode, description: &'static str) -> ApiError {
     ApiError::with_status(
         OAuthError::new(ErrorCode::InvalidRequest, description),
         status,
     )
-    .into_response()
 }
 
 #[cfg(test)]
@@ -87,11 +88,9 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use axum::Router;
-    use axum::body::Bytes;
-    use axum::routing::post;
+    use axum::body::HttpBody;
+    use axum::response::IntoResponse;
     use hyper::body::Frame;
-    use tower::ServiceExt;
 
     use super::*;
 
@@ -114,66 +113,50 @@ mod tests {
         }
     }
 
-    async fn send(request: Request) -> (StatusCode, serde_json::Value) {
-        let app = Router::new()
-            .route(
-                "/",
-                post(|body: Bytes| async move { body.len().to_string() }),
-            )
-            .layer(axum::middleware::from_fn_with_state(RULES, read_body));
-        let response = app.oneshot(request).await.unwrap();
+    async fn refused(body: Body, length: Option<&str>) -> (StatusCode, serde_json::Value) {
+        let mut headers = HeaderMap::new();
+        if let Some(length) = length {
+            headers.insert(CONTENT_LENGTH, length.parse().unwrap());
+        }
+        let response = read(&headers, body, RULES)
+            .await
+            .unwrap_err()
+            .into_response();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 4096)
             .await
             .unwrap();
-        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, json)
-    }
-
-    fn post_with(body: Body, length: Option<&str>) -> Request {
-        let mut request = Request::post("/");
-        if let Some(length) = length {
-            request = request.header(CONTENT_LENGTH, length);
-        }
-        request.body(body).unwrap()
+        (status, serde_json::from_slice(&bytes).unwrap())
     }
 
     #[tokio::test]
     async fn a_declared_length_over_the_limit_is_refused_without_reading() {
-        let (status, json) = send(post_with(Body::new(Stalled), Some("1000000000000"))).await;
+        let (status, json) = refused(Body::new(Stalled), Some("1000000000000")).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(json["error"], "invalid_request");
     }
 
     #[tokio::test]
     async fn an_undeclared_body_over_the_limit_is_refused() {
-        let (status, json) = send(post_with(Body::from("x".repeat(17)), None)).await;
+        let (status, json) = refused(Body::from("x".repeat(17)), None).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(json["error"], "invalid_request");
     }
 
     #[tokio::test]
     async fn a_body_that_does_not_arrive_gets_408() {
-        let (status, json) = send(post_with(Body::new(Stalled), Some("10"))).await;
+        let (status, json) = refused(Body::new(Stalled), Some("10")).await;
         assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
         assert_eq!(json["error"], "invalid_request");
     }
 
     #[tokio::test]
-    async fn complete_bodies_reach_the_handler() {
-        let response = Router::new()
-            .route(
-                "/",
-                post(|body: Bytes| async move { body.len().to_string() }),
-            )
-            .layer(axum::middleware::from_fn_with_state(RULES, read_body))
-            .oneshot(post_with(Body::from("x".repeat(16)), Some("16")))
+    async fn complete_bodies_are_read_whole() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, "16".parse().unwrap());
+        let body = read(&headers, Body::from("x".repeat(16)), RULES)
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let bytes = axum::body::to_bytes(response.into_body(), 64)
-            .await
-            .unwrap();
-        assert_eq!(&bytes[..], b"16");
+        assert_eq!(&body[..], "x".repeat(16).as_bytes());
     }
 }

@@ -22,7 +22,6 @@ use crate::handlers::{
 };
 use crate::metrics;
 use crate::pages;
-use crate::request_body::{self, BodyRules};
 use crate::state::AppState;
 
 /// Where the login and consent forms post; not advertised (they are pages, not endpoints).
@@ -74,14 +73,6 @@ pub fn build(state: AppState) -> Router {
         .route(STYLESHEET_PATH, get(pages::stylesheet))
         .merge(browser_api)
         .fallback(fallback::not_found)
-        // Inside the metrics layer, so 408 and 413 are counted by route like any answer.
-        .layer(axum::middleware::from_fn_with_state(
-            BodyRules {
-                limit: body_limit,
-                timeout: state.config.http_body_timeout,
-            },
-            request_body::read_body,
-        ))
         .layer(axum::middleware::from_fn(pages::html_security_headers))
         .layer(tower::util::option_layer(
             state.config.metrics_bind.is_some().then(|| {

@@ -12,6 +12,8 @@ use axum::http::header::CONTENT_TYPE;
 use ostiary_core::{ErrorCode, OAuthError};
 
 use crate::error::ApiError;
+use crate::request_body::{self, BodyRules};
+use crate::state::AppState;
 
 const REPEATABLE: [&str; 1] = ["resource"];
 
@@ -81,10 +83,10 @@ impl OAuthForm {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+impl FromRequest<AppState> for OAuthForm {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let body = form_body(request, state).await?;
         Self::parse(&body).map_err(ApiError::from)
     }
@@ -115,17 +117,18 @@ impl FormPairs {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for FormPairs {
+impl FromRequest<AppState> for FormPairs {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let body = form_body(request, state).await?;
         Ok(Self(form_urlencoded::parse(&body).into_owned().collect()))
     }
 }
 
-/// The body of an `application/x-www-form-urlencoded` request: 415 for any other type.
-async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The body of an `application/x-www-form-urlencoded` request: 415 for any other type; read
+/// within the body limit and deadline (`request_body::read`).
+async fn form_body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
     let is_form = request
         .headers()
         .get(CONTENT_TYPE)
@@ -144,17 +147,8 @@ async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ));
     }
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            ApiError::with_status(
-                OAuthError::new(
-                    ErrorCode::InvalidRequest,
-                    "the request body could not be read or is too large",
-                ),
-                rejection.status(),
-            )
-        })
+    let (parts, body) = request.into_parts();
+    request_body::read(&parts.headers, body, BodyRules::of(&state.config)).await
 }
 
 #[cfg(test)]
