@@ -65,7 +65,7 @@ pub async fn authenticate(
         Ok(id) => clients
             .find(&id)
             .await
-            .map_err(crate::authorize::unavailable)?,
+            .map_err(crate::authorize::store_failure)?,
         Err(_) => None,
     };
     let presented = presented.map(|s| s.expose_secret());

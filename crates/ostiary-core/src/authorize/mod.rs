@@ -20,8 +20,8 @@ use crate::random::random_token;
 use crate::secret::SecretHash;
 use crate::session::Session;
 use crate::store::{Store, StoreError};
-use crate::token::USERINFO_PATH;
 use crate::token::id_token::verify_id_token_hint;
+use crate::token::userinfo_audience;
 use crate::user::UserId;
 
 /// RFC 9700 4.2.1 and the OAuth 2.1 draft: codes are short-lived.
@@ -51,7 +51,7 @@ pub struct Authorizer {
 
 /// A store failure as the client sees it: a value the database refuses is the request's
 /// fault (`invalid_request`, never a 5xx-class answer); anything else a passing fault.
-pub(crate) fn unavailable(e: StoreError) -> OAuthError {
+pub(crate) fn store_failure(e: StoreError) -> OAuthError {
     if let StoreError::Unstorable(_) = e {
         tracing::warn!(error = %crate::error_chain(&e), "the database refused a value");
         return OAuthError::new(
@@ -72,7 +72,7 @@ impl Authorizer {
         issuer: String,
     ) -> Self {
         Self {
-            userinfo_audience: format!("{}{USERINFO_PATH}", issuer.trim_end_matches('/')),
+            userinfo_audience: userinfo_audience(&issuer),
             store,
             clients,
             clock,
@@ -111,7 +111,7 @@ impl Authorizer {
                     .store
                     .find_user(&user_id)
                     .await
-                    .map_err(|e| error(unavailable(e)))?;
+                    .map_err(|e| error(store_failure(e)))?;
                 request.login_hint = user.map(|u| u.username.as_str().to_owned());
             }
             request.id_token_hint_subject = Some(subject);
@@ -227,7 +227,7 @@ impl Authorizer {
             .store
             .find_consent(&session.user_id, &request.client.id)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         Ok(!consent.is_some_and(|c| request.scopes.iter().all(|s| c.scopes.contains(s))))
     }
 
@@ -242,7 +242,7 @@ impl Authorizer {
             .store
             .find_consent(&session.user_id, &request.client.id)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         let mut scopes = previous.map(|c| c.scopes).unwrap_or_default();
         for scope in &request.scopes {
             if !scopes.contains(scope) {
@@ -258,7 +258,7 @@ impl Authorizer {
                 granted_at: self.clock.now_seconds(),
             })
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         self.issue_code(request, session).await
     }
 
@@ -293,7 +293,10 @@ impl Authorizer {
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,
         };
-        self.store.insert_code(&record).await.map_err(unavailable)?;
+        self.store
+            .insert_code(&record)
+            .await
+            .map_err(store_failure)?;
         Ok(self.reply(request, Ok(&code)))
     }
 }
@@ -304,9 +307,9 @@ mod tests {
 
     #[test]
     fn a_value_the_database_refuses_is_the_requests_fault() {
-        let refused = unavailable(StoreError::Unstorable("NUL in text".into()));
+        let refused = store_failure(StoreError::Unstorable("NUL in text".into()));
         assert_eq!(refused.code(), ErrorCode::InvalidRequest);
-        let failed = unavailable(StoreError::Backend("connection reset".into()));
+        let failed = store_failure(StoreError::Backend("connection reset".into()));
         assert_eq!(failed.code(), ErrorCode::TemporarilyUnavailable);
         assert!(!failed.description().contains("connection"));
     }

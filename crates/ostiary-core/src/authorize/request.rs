@@ -110,7 +110,7 @@ async fn client_and_redirect(
     let client = clients
         .find(&client_id)
         .await
-        .map_err(super::unavailable)?
+        .map_err(super::store_failure)?
         .ok_or_else(unknown)?;
     // OpenID Connect requires it, and OAuth 2.1 whenever several are registered: always
     // requiring it means no request is ever answered at a URI the client did not name.

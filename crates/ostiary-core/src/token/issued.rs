@@ -5,7 +5,7 @@
 use ostiary_jwt::Claims;
 
 use super::service::TokenService;
-use crate::authorize::unavailable;
+use crate::authorize::store_failure;
 use crate::error::OAuthError;
 use crate::grant::{Grant, StoredRefreshToken};
 use crate::secret::SecretHash;
@@ -47,7 +47,7 @@ impl TokenService {
             .store
             .find_refresh_token(hash)
             .await
-            .map_err(unavailable)?
+            .map_err(store_failure)?
         else {
             return Ok(None);
         };
@@ -55,7 +55,7 @@ impl TokenService {
             .store
             .find_grant(&stored.token.grant_id)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         Ok(grant.map(|grant| (stored, grant)))
     }
 }

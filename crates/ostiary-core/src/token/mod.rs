@@ -16,6 +16,6 @@ pub use request::{
     narrow_audience, resolve_audience, resolve_authorization_scope, resolve_scope,
     resolve_user_audience,
 };
-pub use service::{TokenResponse, TokenService, TokenSettings, USERINFO_PATH};
+pub use service::{TokenResponse, TokenService, TokenSettings, USERINFO_PATH, userinfo_audience};
 pub use user_grants::{CodeRedemption, GrantError, UserTokens};
 pub use userinfo::UserInfo;

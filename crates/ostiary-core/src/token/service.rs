@@ -12,7 +12,7 @@ use super::introspection::Introspection;
 use super::issued::IssuedToken;
 use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
-use crate::authorize::unavailable;
+use crate::authorize::store_failure;
 use crate::client::{Client, ClientId, GrantType};
 use crate::client_auth::{self, ClientCredentials};
 use crate::client_cache::ClientCache;
@@ -40,12 +40,17 @@ pub struct TokenSettings {
 impl TokenSettings {
     /// The audience of access tokens the userinfo endpoint accepts.
     pub fn userinfo_audience(&self) -> String {
-        format!("{}{}", self.issuer.trim_end_matches('/'), USERINFO_PATH)
+        userinfo_audience(&self.issuer)
     }
 }
 
 /// Where the userinfo endpoint is served; its URL is the audience of tokens meant for it.
 pub const USERINFO_PATH: &str = "/userinfo";
+
+/// The userinfo endpoint's URL under `issuer`: the audience of access tokens meant for it.
+pub fn userinfo_audience(issuer: &str) -> String {
+    format!("{}{USERINFO_PATH}", issuer.trim_end_matches('/'))
+}
 
 /// RFC 6749 5.1, with OpenID Connect's `id_token`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -238,7 +243,7 @@ impl TokenService {
             .clients
             .find(&client_id)
             .await
-            .map_err(unavailable)?
+            .map_err(store_failure)?
             .is_none()
         {
             return Ok(Introspection::inactive());
@@ -284,7 +289,7 @@ impl TokenService {
             .store
             .find_user(&grant.user_id)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         if user.is_none_or(|u| u.disabled) {
             return Ok(Introspection::inactive());
         }
@@ -308,7 +313,7 @@ impl TokenService {
         self.store
             .is_access_token_revoked(jti, claims.iat.unwrap_or(0))
             .await
-            .map_err(unavailable)
+            .map_err(store_failure)
     }
 
     /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`None`). A
@@ -336,7 +341,7 @@ impl TokenService {
                         RevocationReason::ClientRequest,
                     )
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(store_failure)?;
                 return Ok(Some(grant.grant_id.clone()));
             }
             Some(IssuedToken::Access(claims)) => claims,
@@ -355,14 +360,14 @@ impl TokenService {
         self.store
             .revoke_access_token(&jti, &caller.id, expires_at)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         Ok(Some(jti))
     }
 }
 
 /// The `token_type` introspection gives a refresh token: the name RFC 7009 2.1 uses for its
 /// `token_type_hint`, never `Bearer` (it cannot be presented to a resource).
-pub const REFRESH_TOKEN_TYPE: &str = "refresh_token";
+const REFRESH_TOKEN_TYPE: &str = "refresh_token";
 
 /// Scopes as the space-separated `scope` value (RFC 6749 3.3); `None` when there are none.
 pub(super) fn scope_string(scopes: &[crate::client::Scope]) -> Option<String> {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::id_token::{IdTokenClaims, at_hash};
 use super::request::{OPENID, narrow_audience, resolve_user_audience};
 use super::service::{TokenResponse, TokenService, scope_string};
-use crate::authorize::unavailable;
+use crate::authorize::store_failure;
 use crate::client::{Client, GrantType, Scope};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{Grant, RefreshToken, RevocationReason, StoredRefreshToken};
@@ -75,7 +75,7 @@ impl TokenService {
             .store
             .find_code(&code_hash)
             .await
-            .map_err(unavailable)?
+            .map_err(store_failure)?
         else {
             return Err(invalid_grant("the code is invalid").into());
         };
@@ -155,7 +155,7 @@ impl TokenService {
             .store
             .redeem_code(&code_hash, now, &grant, refresh.as_ref())
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         if !redeemed {
             // Another redemption won the race (this one is the replay), or the code was voided
             // meanwhile (logout, revoke-all).
@@ -163,7 +163,7 @@ impl TokenService {
                 .store
                 .find_code(&code_hash)
                 .await
-                .map_err(unavailable)?
+                .map_err(store_failure)?
                 .is_none_or(|c| c.consumed_at.is_none());
             if voided {
                 return Err(invalid_grant("the code is invalid").into());
@@ -226,14 +226,14 @@ impl TokenService {
             .store
             .rotate_refresh_token(&hash, now, &answer, &new)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_failure)?;
         if !rotated {
             // A concurrent request rotated it first: answer as that retry would be answered.
             let Some(stored) = self
                 .store
                 .find_refresh_token(&hash)
                 .await
-                .map_err(unavailable)?
+                .map_err(store_failure)?
             else {
                 return Err(invalid().into());
             };
@@ -291,7 +291,7 @@ impl TokenService {
             )
             .await
         {
-            return GrantError::Refused(unavailable(e));
+            return GrantError::Refused(store_failure(e));
         }
         tracing::warn!(what, "replay detected; the grant was revoked");
         GrantError::Replayed {
@@ -301,7 +301,11 @@ impl TokenService {
     }
 
     async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
-        let user = self.store.find_user(&user_id).await.map_err(unavailable)?;
+        let user = self
+            .store
+            .find_user(&user_id)
+            .await
+            .map_err(store_failure)?;
         match user {
             Some(user) if !user.disabled => Ok(()),
             _ => Err(invalid_grant("the user is disabled or gone")),

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::service::TokenService;
-use crate::authorize::unavailable;
+use crate::authorize::store_failure;
 use crate::error::{ErrorCode, OAuthError};
 use crate::user::UserId;
 
@@ -53,7 +53,7 @@ impl TokenService {
             .store
             .find_user(&user_id)
             .await
-            .map_err(unavailable)?
+            .map_err(store_failure)?
             .filter(|u| !u.disabled)
             .ok_or_else(invalid_token)?;
         let email = scopes.contains(&"email").then_some(user.email).flatten();
