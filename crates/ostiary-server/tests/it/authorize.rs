@@ -557,21 +557,7 @@ async fn unknown_scopes_are_dropped_from_openid_requests_only() {
     assert_error_redirect(&page, &base, "invalid_scope", "s16");
 }
 
-/// A second user, `bob`, through the CLI's code path.
-async fn add_bob(app: &TestApp) {
-    use ostiary_core::password::{Password, PasswordHasher};
-    use ostiary_core::user::{Username, create_user};
-    create_user(
-        &*app.state.store,
-        &PasswordHasher::insecure_fast_for_tests(),
-        &ostiary_core::SystemClock,
-        Username::parse("bob").unwrap(),
-        None,
-        Password::new(secrecy::SecretString::from("bob's long passphrase")).unwrap(),
-    )
-    .await
-    .unwrap();
-}
+const BOB_PASSWORD: &str = "bob's long passphrase";
 
 /// OpenID Connect Core 3.1.2.1: an `id_token_hint` names who must be signed in. A browser
 /// signed in as bob, asked for alice with `prompt=none`, gets `login_required`; without
@@ -579,7 +565,7 @@ async fn add_bob(app: &TestApp) {
 #[tokio::test]
 async fn id_token_hint_of_another_user_is_honoured() {
     let (app, base, secret, alice) = setup().await;
-    add_bob(&app).await;
+    crate::support::add_user_with_password(&app, "bob", BOB_PASSWORD).await;
     let (code, verifier) = alice.obtain_code(CLIENT, "openid").await;
     let (status, tokens) = redeem_code(&base, CLIENT, Some(&secret), &code, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
@@ -591,9 +577,7 @@ async fn id_token_hint_of_another_user_is_honoured() {
     let login = bob
         .authorize(&code_request(CLIENT, "openid", "s17", &challenge))
         .await;
-    let consent = bob
-        .submit_login(&login, "bob", "bob's long passphrase")
-        .await;
+    let consent = bob.submit_login(&login, "bob", BOB_PASSWORD).await;
     let done = bob.submit_consent(&consent, "approve").await;
     assert!(
         done.redirect_param("code").is_some(),
@@ -735,7 +719,7 @@ async fn resource_requests_get_exactly_their_audience(backend: crate::support::B
     let (status, tokens) = redeem(code, verifier, vec![]).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(jwt_claims(access)["aud"], API);
+    assert_eq!(crate::support::jwt_claims(access)["aud"], API);
     let userinfo = reqwest::Client::new()
         .get(format!("{base}/userinfo"))
         .bearer_auth(access)
@@ -751,7 +735,7 @@ async fn resource_requests_get_exactly_their_audience(backend: crate::support::B
     let (status, tokens) = redeem(code, verifier, vec![API]).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(
-        jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
+        crate::support::jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
         API
     );
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
@@ -769,7 +753,7 @@ async fn resource_requests_get_exactly_their_audience(backend: crate::support::B
     .await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     assert_eq!(
-        jwt_claims(refreshed["access_token"].as_str().unwrap())["aud"],
+        crate::support::jwt_claims(refreshed["access_token"].as_str().unwrap())["aud"],
         OTHER
     );
     let next = refreshed["refresh_token"].as_str().unwrap();
@@ -802,19 +786,10 @@ async fn resource_requests_get_exactly_their_audience(backend: crate::support::B
     let code = page.redirect_param("code").expect("code");
     let (status, tokens) = redeem(code, verifier, vec![]).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    let aud = jwt_claims(tokens["access_token"].as_str().unwrap())["aud"].clone();
+    let aud = crate::support::jwt_claims(tokens["access_token"].as_str().unwrap())["aud"].clone();
     assert!(
         aud.as_array()
             .is_some_and(|a| a.iter().any(|v| *v == format!("{base}/userinfo"))),
         "{aud}"
     );
-}
-
-fn jwt_claims(jwt: &str) -> serde_json::Value {
-    use base64::Engine;
-    let segment = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }

@@ -3,12 +3,10 @@
 //! verification, userinfo and refresh; and the userinfo endpoint's refusals.
 
 use crate::support::{
-    APP_REDIRECT, Browser, TestApp, USER, USER_EMAIL, add_user, machine_client, send, serve_app,
-    web_client,
+    APP_REDIRECT, Browser, TestApp, USER, USER_EMAIL, add_user, jwt_claims, machine_client, send,
+    serve_app, web_client,
 };
 use axum::http::{Request, StatusCode};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
@@ -24,11 +22,6 @@ fn http_client() -> openidconnect::reqwest::Client {
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-fn jwt_claims(jwt: &str) -> Value {
-    let segment = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&B64.decode(segment).unwrap()).unwrap()
 }
 
 /// The whole code flow driven by `openidconnect`, for a confidential or a public client.

@@ -417,6 +417,16 @@ pub async fn add_user_with_password(
     .expect("create user")
 }
 
+/// The claims of a JWT, read without verifying it (tests look at what the server issued).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let segment = jwt.split('.').nth(1).expect("a JWS has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
 /// A fresh PKCE pair: (S256 challenge, verifier).
 pub fn pkce() -> (String, String) {
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
