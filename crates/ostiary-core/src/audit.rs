@@ -161,6 +161,14 @@ impl AuditEvent {
     }
 }
 
+/// Where protocol services and admin operations record their events. The server's writer
+/// implements it (queued, logged, appended to the store); tests may collect events in memory.
+#[async_trait::async_trait]
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Records one event; never fails the operation that caused it.
+    async fn record(&self, event: AuditEvent);
+}
+
 /// Which events `ostiary audit list` prints: the newest `limit` matches, oldest first.
 #[derive(Debug, Clone)]
 pub struct AuditQuery {

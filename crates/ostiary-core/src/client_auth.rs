@@ -62,10 +62,7 @@ pub async fn authenticate(
 ) -> Result<Arc<Client>, OAuthError> {
     let (id, presented, method) = credentials.parts();
     let client = match ClientId::parse(id) {
-        Ok(id) => clients
-            .find(&id)
-            .await
-            .map_err(crate::authorize::store_failure)?,
+        Ok(id) => clients.find(&id).await?,
         Err(_) => None,
     };
     let presented = presented.map(|s| s.expose_secret());

@@ -132,6 +132,24 @@ impl OAuthError {
     }
 }
 
+/// A store failure as the client sees it, so that `?` works on store calls in protocol code:
+/// a value the database refuses is the request's fault (`invalid_request`, never a 5xx-class
+/// answer); anything else is a passing fault (`temporarily_unavailable`). The cause is logged
+/// here with its chain and never reaches the client.
+impl From<crate::StoreError> for OAuthError {
+    fn from(e: crate::StoreError) -> Self {
+        if let crate::StoreError::Unstorable(_) = e {
+            tracing::warn!(error = %error_chain(&e), "the database refused a value");
+            return Self::new(
+                ErrorCode::InvalidRequest,
+                "a value in the request cannot be accepted",
+            );
+        }
+        tracing::error!(error = %error_chain(&e), "store failed");
+        Self::new(ErrorCode::TemporarilyUnavailable, "try again later")
+    }
+}
+
 /// Failure of an administrative operation (CLI, later an admin API).
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -158,6 +176,16 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_the_database_refuses_is_the_requests_fault() {
+        use crate::StoreError;
+        let refused = OAuthError::from(StoreError::Unstorable("NUL in text".into()));
+        assert_eq!(refused.code(), ErrorCode::InvalidRequest);
+        let failed = OAuthError::from(StoreError::Backend("connection reset".into()));
+        assert_eq!(failed.code(), ErrorCode::TemporarilyUnavailable);
+        assert!(!failed.description().contains("connection"));
+    }
 
     #[test]
     fn codes_render_as_rfc_names() {

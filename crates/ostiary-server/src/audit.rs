@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ostiary_core::Store;
-use ostiary_core::audit::AuditEvent;
+use ostiary_core::audit::{AuditEvent, AuditSink};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::telemetry::error_chain;
@@ -68,6 +68,13 @@ impl AuditLog {
         if queue.send(Command::Flush(done)).await.is_ok() {
             let _ = written.await;
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for AuditLog {
+    async fn record(&self, event: AuditEvent) {
+        AuditLog::record(self, event).await;
     }
 }
 

@@ -19,7 +19,7 @@ use crate::keys::KeyRing;
 use crate::random::random_token;
 use crate::secret::SecretHash;
 use crate::session::Session;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::token::id_token::verify_id_token_hint;
 use crate::token::userinfo_audience;
 use crate::user::UserId;
@@ -47,20 +47,6 @@ pub struct Authorizer {
     /// The audience of access tokens meant for userinfo, a resource an OpenID Connect request
     /// may name.
     userinfo_audience: String,
-}
-
-/// A store failure as the client sees it: a value the database refuses is the request's
-/// fault (`invalid_request`, never a 5xx-class answer); anything else a passing fault.
-pub(crate) fn store_failure(e: StoreError) -> OAuthError {
-    if let StoreError::Unstorable(_) = e {
-        tracing::warn!(error = %crate::error_chain(&e), "the database refused a value");
-        return OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "a value in the request cannot be accepted",
-        );
-    }
-    tracing::error!(error = %crate::error_chain(&e), "store failed");
-    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
 }
 
 impl Authorizer {
@@ -111,7 +97,7 @@ impl Authorizer {
                     .store
                     .find_user(&user_id)
                     .await
-                    .map_err(|e| error(store_failure(e)))?;
+                    .map_err(|e| error(e.into()))?;
                 request.login_hint = user.map(|u| u.username.as_str().to_owned());
             }
             request.id_token_hint_subject = Some(subject);
@@ -226,8 +212,7 @@ impl Authorizer {
         let consent = self
             .store
             .find_consent(&session.user_id, &request.client.id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         Ok(!consent.is_some_and(|c| request.scopes.iter().all(|s| c.scopes.contains(s))))
     }
 
@@ -241,8 +226,7 @@ impl Authorizer {
         let previous = self
             .store
             .find_consent(&session.user_id, &request.client.id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let mut scopes = previous.map(|c| c.scopes).unwrap_or_default();
         for scope in &request.scopes {
             if !scopes.contains(scope) {
@@ -257,8 +241,7 @@ impl Authorizer {
                 scopes,
                 granted_at: self.clock.now_seconds(),
             })
-            .await
-            .map_err(store_failure)?;
+            .await?;
         self.issue_code(request, session).await
     }
 
@@ -293,24 +276,7 @@ impl Authorizer {
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,
         };
-        self.store
-            .insert_code(&record)
-            .await
-            .map_err(store_failure)?;
+        self.store.insert_code(&record).await?;
         Ok(self.reply(request, Ok(&code)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_value_the_database_refuses_is_the_requests_fault() {
-        let refused = store_failure(StoreError::Unstorable("NUL in text".into()));
-        assert_eq!(refused.code(), ErrorCode::InvalidRequest);
-        let failed = store_failure(StoreError::Backend("connection reset".into()));
-        assert_eq!(failed.code(), ErrorCode::TemporarilyUnavailable);
-        assert!(!failed.description().contains("connection"));
     }
 }

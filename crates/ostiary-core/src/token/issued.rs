@@ -5,7 +5,6 @@
 use ostiary_jwt::Claims;
 
 use super::service::TokenService;
-use crate::authorize::store_failure;
 use crate::error::OAuthError;
 use crate::grant::{Grant, StoredRefreshToken};
 use crate::secret::SecretHash;
@@ -43,19 +42,10 @@ impl TokenService {
         &self,
         hash: &SecretHash,
     ) -> Result<Option<(StoredRefreshToken, Grant)>, OAuthError> {
-        let Some(stored) = self
-            .store
-            .find_refresh_token(hash)
-            .await
-            .map_err(store_failure)?
-        else {
+        let Some(stored) = self.store.find_refresh_token(hash).await? else {
             return Ok(None);
         };
-        let grant = self
-            .store
-            .find_grant(&stored.token.grant_id)
-            .await
-            .map_err(store_failure)?;
+        let grant = self.store.find_grant(&stored.token.grant_id).await?;
         Ok(grant.map(|grant| (stored, grant)))
     }
 }

@@ -12,7 +12,6 @@ use super::introspection::Introspection;
 use super::issued::IssuedToken;
 use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
-use crate::authorize::store_failure;
 use crate::client::{Client, ClientId, GrantType};
 use crate::client_auth::{self, ClientCredentials};
 use crate::client_cache::ClientCache;
@@ -239,13 +238,7 @@ impl TokenService {
         if !(issued_to_caller || meant_for_caller) {
             return Ok(Introspection::inactive());
         }
-        if self
-            .clients
-            .find(&client_id)
-            .await
-            .map_err(store_failure)?
-            .is_none()
-        {
+        if self.clients.find(&client_id).await?.is_none() {
             return Ok(Introspection::inactive());
         }
         if self.is_revoked(&claims).await? {
@@ -285,11 +278,7 @@ impl TokenService {
         if !live {
             return Ok(Introspection::inactive());
         }
-        let user = self
-            .store
-            .find_user(&grant.user_id)
-            .await
-            .map_err(store_failure)?;
+        let user = self.store.find_user(&grant.user_id).await?;
         if user.is_none_or(|u| u.disabled) {
             return Ok(Introspection::inactive());
         }
@@ -313,7 +302,7 @@ impl TokenService {
         self.store
             .is_access_token_revoked(jti, claims.iat.unwrap_or(0))
             .await
-            .map_err(store_failure)
+            .map_err(OAuthError::from)
     }
 
     /// RFC 7009. Invalid, expired and unknown tokens need no revoking: success (`None`). A
@@ -340,8 +329,7 @@ impl TokenService {
                         self.clock.now_seconds(),
                         RevocationReason::ClientRequest,
                     )
-                    .await
-                    .map_err(store_failure)?;
+                    .await?;
                 return Ok(Some(grant.grant_id.clone()));
             }
             Some(IssuedToken::Access(claims)) => claims,
@@ -359,8 +347,7 @@ impl TokenService {
             .map_err(|_| OAuthError::server_error())?;
         self.store
             .revoke_access_token(&jti, &caller.id, expires_at)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         Ok(Some(jti))
     }
 }

@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 use super::id_token::{IdTokenClaims, at_hash};
 use super::request::{OPENID, narrow_audience, resolve_user_audience};
 use super::service::{TokenResponse, TokenService, scope_string};
-use crate::authorize::store_failure;
 use crate::client::{Client, GrantType, Scope};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{Grant, RefreshToken, RevocationReason, StoredRefreshToken};
@@ -50,6 +49,12 @@ impl From<OAuthError> for GrantError {
     }
 }
 
+impl From<crate::StoreError> for GrantError {
+    fn from(error: crate::StoreError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
 fn invalid_grant(why: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, why)
 }
@@ -71,12 +76,7 @@ impl TokenService {
     ) -> Result<UserTokens, GrantError> {
         client.require_grant(GrantType::AuthorizationCode)?;
         let code_hash = SecretHash::of(redemption.code);
-        let Some(code) = self
-            .store
-            .find_code(&code_hash)
-            .await
-            .map_err(store_failure)?
-        else {
+        let Some(code) = self.store.find_code(&code_hash).await? else {
             return Err(invalid_grant("the code is invalid").into());
         };
         let now = self.clock.now_seconds();
@@ -154,16 +154,14 @@ impl TokenService {
         let redeemed = self
             .store
             .redeem_code(&code_hash, now, &grant, refresh.as_ref())
-            .await
-            .map_err(store_failure)?;
+            .await?;
         if !redeemed {
             // Another redemption won the race (this one is the replay), or the code was voided
             // meanwhile (logout, revoke-all).
             let voided = self
                 .store
                 .find_code(&code_hash)
-                .await
-                .map_err(store_failure)?
+                .await?
                 .is_none_or(|c| c.consumed_at.is_none());
             if voided {
                 return Err(invalid_grant("the code is invalid").into());
@@ -225,16 +223,10 @@ impl TokenService {
         let rotated = self
             .store
             .rotate_refresh_token(&hash, now, &answer, &new)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         if !rotated {
             // A concurrent request rotated it first: answer as that retry would be answered.
-            let Some(stored) = self
-                .store
-                .find_refresh_token(&hash)
-                .await
-                .map_err(store_failure)?
-            else {
+            let Some(stored) = self.store.find_refresh_token(&hash).await? else {
                 return Err(invalid().into());
             };
             // Not rotated after all: the grant was revoked while this rotation ran.
@@ -291,7 +283,7 @@ impl TokenService {
             )
             .await
         {
-            return GrantError::Refused(store_failure(e));
+            return GrantError::Refused(e.into());
         }
         tracing::warn!(what, "replay detected; the grant was revoked");
         GrantError::Replayed {
@@ -301,11 +293,7 @@ impl TokenService {
     }
 
     async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
-        let user = self
-            .store
-            .find_user(&user_id)
-            .await
-            .map_err(store_failure)?;
+        let user = self.store.find_user(&user_id).await?;
         match user {
             Some(user) if !user.disabled => Ok(()),
             _ => Err(invalid_grant("the user is disabled or gone")),

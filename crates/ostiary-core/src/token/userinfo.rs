@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use super::service::TokenService;
-use crate::authorize::store_failure;
 use crate::error::{ErrorCode, OAuthError};
 use crate::user::UserId;
 
@@ -52,8 +51,7 @@ impl TokenService {
         let user = self
             .store
             .find_user(&user_id)
-            .await
-            .map_err(store_failure)?
+            .await?
             .filter(|u| !u.disabled)
             .ok_or_else(invalid_token)?;
         let email = scopes.contains(&"email").then_some(user.email).flatten();
