@@ -11,6 +11,7 @@ pub mod client_cache;
 pub mod clock;
 pub mod error;
 pub mod grant;
+pub mod interaction;
 pub mod keys;
 pub mod login;
 pub mod password;
@@ -26,7 +27,7 @@ pub mod validation;
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
-    AuditStore, ClientStore, GrantStore, KeyStore, PoolStats, SessionStore, Store, StoreError,
-    TokenStore, UserStore,
+    AuditStore, ClientStore, GrantStore, InteractionStore, KeyStore, PoolStats, SessionStore,
+    Store, StoreError, TokenStore, UserStore,
 };
 pub use validation::InvalidInput;

@@ -13,6 +13,7 @@ use crate::grant::{
     AuthorizationCode, Consent, Grant, RefreshToken, RevocationReason, RevokedEverything,
     StoredRefreshToken,
 };
+use crate::interaction::StoredInteraction;
 use crate::keys::StoredKey;
 use crate::secret::SecretHash;
 use crate::session::Session;
@@ -214,6 +215,26 @@ pub trait GrantStore: Send + Sync {
     async fn list_consents(&self, user_id: &UserId) -> Result<Vec<Consent>, StoreError>;
 }
 
+/// Browser interactions in progress (sign-in and consent), each stored until it finishes or
+/// expires.
+#[async_trait]
+pub trait InteractionStore: Send + Sync {
+    async fn insert_interaction(&self, interaction: &StoredInteraction) -> Result<(), StoreError>;
+    /// The interaction with this id hash, expired or not (core decides what expiry means).
+    async fn find_interaction(
+        &self,
+        id_hash: &SecretHash,
+    ) -> Result<Option<StoredInteraction>, StoreError>;
+    /// Replaces the state of an interaction that still exists; false if it does not.
+    async fn update_interaction(&self, interaction: &StoredInteraction)
+    -> Result<bool, StoreError>;
+    /// Removes an interaction; true for the one caller that removed it, so a form posted
+    /// twice finishes once.
+    async fn delete_interaction(&self, id_hash: &SecretHash) -> Result<bool, StoreError>;
+    /// Drops interactions that expired before `now`; how many.
+    async fn purge_expired_interactions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -225,7 +246,15 @@ pub struct PoolStats {
 /// Everything the server persists.
 #[async_trait]
 pub trait Store:
-    ClientStore + UserStore + KeyStore + TokenStore + AuditStore + SessionStore + GrantStore + Debug
+    ClientStore
+    + UserStore
+    + KeyStore
+    + TokenStore
+    + AuditStore
+    + SessionStore
+    + GrantStore
+    + InteractionStore
+    + Debug
 {
     /// Readiness: the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;

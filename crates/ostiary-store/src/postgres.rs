@@ -70,6 +70,7 @@ crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
 crate::sql::sessions::impl_session_store!(PgStore);
 crate::sql::grants::impl_grant_store!(PgStore);
+crate::sql::interactions::impl_interaction_store!(PgStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {

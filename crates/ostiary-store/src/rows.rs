@@ -16,7 +16,9 @@ use time::{Duration, OffsetDateTime};
 
 mod grants;
 
-pub(crate) use grants::{CodeRow, ConsentRow, GrantRow, RefreshTokenRow, SessionRow};
+pub(crate) use grants::{
+    CodeRow, ConsentRow, GrantRow, InteractionRow, RefreshTokenRow, SessionRow,
+};
 
 /// Registered URIs were checked against the deployment's policy when they were written.
 const STORED: UriPolicy = UriPolicy {

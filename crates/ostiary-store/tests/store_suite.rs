@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test bodies are not #[test] fns
 
 mod grants;
+mod interactions;
 mod support;
 
 use ostiary_core::client::{

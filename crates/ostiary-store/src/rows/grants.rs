@@ -1,8 +1,10 @@
-//! Row shapes of sessions, authorization codes, grants, refresh tokens and consents.
+//! Row shapes of sessions, interactions, authorization codes, grants, refresh tokens and
+//! consents.
 
 use ostiary_core::StoreError;
 use ostiary_core::client::{ClientId, Scope};
 use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, StoredRefreshToken};
+use ostiary_core::interaction::StoredInteraction;
 use ostiary_core::secret::SecretHash;
 use ostiary_core::session::Session;
 use ostiary_core::user::UserId;
@@ -247,6 +249,25 @@ impl ConsentRow {
             client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
             scopes: parse_list(&self.scopes, Scope::parse)?,
             granted_at: from_unix(self.granted_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct InteractionRow {
+    pub id_hash: Vec<u8>,
+    pub binding_hash: Vec<u8>,
+    pub state: String,
+    pub expires_at: i64,
+}
+
+impl InteractionRow {
+    pub fn into_interaction(self) -> Result<StoredInteraction, StoreError> {
+        Ok(StoredInteraction {
+            id_hash: hash(&self.id_hash, "interaction")?,
+            binding_hash: hash(&self.binding_hash, "interaction")?,
+            state: self.state,
+            expires_at: from_unix(self.expires_at)?,
         })
     }
 }

@@ -4,6 +4,7 @@
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod grants;
+pub(crate) mod interactions;
 pub(crate) mod keys;
 pub(crate) mod revoke;
 pub(crate) mod sessions;
