@@ -14,6 +14,7 @@ pub mod grant;
 pub mod interaction;
 pub mod keys;
 pub mod login;
+pub mod logout;
 pub mod password;
 pub mod pkce;
 pub mod random;

@@ -13,7 +13,7 @@ use crate::grant::{
     AuthorizationCode, Consent, Grant, RefreshToken, RevocationReason, RevokedEverything,
     StoredRefreshToken,
 };
-use crate::interaction::StoredInteraction;
+use crate::interaction::record::StoredInteraction;
 use crate::keys::StoredKey;
 use crate::secret::SecretHash;
 use crate::session::Session;

@@ -69,6 +69,10 @@ async fn housekeeping(state: &AppState) {
         ),
         ("sessions", state.store.purge_expired_sessions(now).await),
         (
+            "interactions",
+            state.store.purge_expired_interactions(now).await,
+        ),
+        (
             "grants",
             state
                 .store

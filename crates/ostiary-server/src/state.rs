@@ -6,10 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
+use ostiary_core::audit::AuditSink;
 use ostiary_core::authorize::Authorizer;
 use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
+use ostiary_core::interaction::Interactions;
 use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::login::UserAuthenticator;
+use ostiary_core::logout::Logout;
 use ostiary_core::password::PasswordHasher;
 use ostiary_core::session::{SessionSettings, Sessions};
 use ostiary_core::token::{TokenService, TokenSettings};
@@ -45,9 +48,10 @@ pub struct AppState {
     pub metadata: Arc<Value>,
     pub metrics: Arc<Metrics>,
     pub audit: AuditLog,
-    pub authorizer: Arc<Authorizer>,
+    /// The browser's walks through sign-in and consent.
+    pub interactions: Arc<Interactions>,
     pub sessions: Arc<Sessions>,
-    pub authenticator: Arc<UserAuthenticator>,
+    pub logout: Arc<Logout>,
     /// Encrypts and authenticates the browser's cookies (from `OAUTH2_SESSION_KEY`).
     pub cookie_key: Key,
     pub cookies: CookiePolicy,
@@ -89,7 +93,7 @@ impl AppState {
             store.clone(),
             tokens.clients(),
             clock.clone(),
-            keys,
+            keys.clone(),
             config.issuer.clone(),
         ));
         let sessions = Arc::new(Sessions::new(
@@ -104,6 +108,28 @@ impl AppState {
             UserAuthenticator::new(PasswordHasher::new(config.argon2)?)
                 .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?,
         );
+        let audit = if config.audit {
+            AuditLog::start(store.clone())
+        } else {
+            AuditLog::disabled()
+        };
+        let sink: Arc<dyn AuditSink> = Arc::new(audit.clone());
+        let interactions = Arc::new(Interactions::new(
+            store.clone(),
+            authorizer,
+            sessions.clone(),
+            authenticator,
+            sink.clone(),
+            clock.clone(),
+        ));
+        let logout = Arc::new(Logout::new(
+            sessions.clone(),
+            tokens.clients(),
+            keys,
+            config.issuer.clone(),
+            sink,
+            clock.clone(),
+        ));
         Ok(Self {
             limiter: Arc::new(FailureLimiter::new(config.rate_limits)),
             password_checks: PasswordChecks::new(),
@@ -115,20 +141,16 @@ impl AppState {
             quota: config
                 .client_quota_per_sec
                 .map(|n| Arc::new(ClientQuota::new(n))),
-            authorizer,
+            interactions,
             sessions,
-            authenticator,
+            logout,
             cookie_key: Key::from(secrets.session_key.expose_secret()),
             cookies: CookiePolicy {
                 secure: config.secure_cookies(),
             },
             metadata: Arc::new(discovery::metadata(&config)),
             metrics: Arc::new(Metrics::new()?),
-            audit: if config.audit {
-                AuditLog::start(store.clone())
-            } else {
-                AuditLog::disabled()
-            },
+            audit,
             store,
             clock,
             config: Arc::new(config),

@@ -3,9 +3,11 @@
 
 mod request;
 mod response;
+mod stored;
 
 pub use request::{AuthorizationRequest, AuthorizeError, MAX_NONCE_LEN, MAX_STATE_LEN, Prompt};
 pub use response::redirect_url;
+pub use stored::StoredRequest;
 
 use std::sync::Arc;
 
@@ -103,6 +105,15 @@ impl Authorizer {
             request.id_token_hint_subject = Some(subject);
         }
         Ok(request)
+    }
+
+    /// A request an interaction kept, with its client as it is now (`Ok(None)`: the client
+    /// is gone).
+    pub async fn restore(
+        &self,
+        stored: StoredRequest,
+    ) -> Result<Option<AuthorizationRequest>, OAuthError> {
+        Ok(stored.restore(&self.clients).await?)
     }
 
     /// The URL an error goes back to the client at (`None`: show a page instead).

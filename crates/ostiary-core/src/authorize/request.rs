@@ -20,7 +20,7 @@ pub const MAX_NONCE_LEN: usize = 512;
 pub const MAX_LOGIN_HINT_LEN: usize = 256;
 
 /// OpenID Connect `prompt` values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Prompt {
     pub none: bool,
     pub login: bool,
@@ -52,10 +52,8 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a valid `id_token_hint`: only that user may be signed in for this request.
     pub id_token_hint_subject: Option<String>,
-    /// The `id_token_hint` as received, verified by `Authorizer::parse`.
+    /// The `id_token_hint` as received, verified (and taken) by `Authorizer::parse`.
     pub(super) id_token_hint: Option<String>,
-    /// The parameters as received, carried through the login and consent forms.
-    pub params: Vec<(String, String)>,
 }
 
 impl AuthorizationRequest {
@@ -180,7 +178,6 @@ pub async fn parse_request(
         login_hint: checked.login_hint,
         id_token_hint_subject: None,
         id_token_hint: checked.id_token_hint,
-        params,
     })
 }
 

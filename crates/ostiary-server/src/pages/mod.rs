@@ -1,8 +1,11 @@
 //! Server-rendered HTML: the login, consent and message pages (askama templates with
 //! auto-escaping; no scripts), each answered with the page security headers.
 
+mod error;
+pub mod flow;
 mod headers;
 
+pub use error::PageError;
 pub use headers::{html_security_headers, stylesheet};
 
 use askama::Template;
@@ -39,8 +42,8 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     pub username: &'a str,
     pub csrf: &'a str,
-    /// The authorization request, form-encoded, carried to the next step.
-    pub request: &'a str,
+    /// The interaction this login continues (none: no application is waiting).
+    pub interaction: Option<&'a str>,
 }
 
 #[derive(Debug, Template)]
@@ -51,7 +54,8 @@ pub struct ConsentPage<'a> {
     pub scopes: Vec<ScopeLine>,
     pub redirect_host: &'a str,
     pub csrf: &'a str,
-    pub request: &'a str,
+    /// The interaction the decision belongs to.
+    pub interaction: &'a str,
 }
 
 #[derive(Debug, Template)]
@@ -121,12 +125,14 @@ mod tests {
             error: None,
             username: "\"><img src=x>",
             csrf: "c",
-            request: "a=1&b=\"2\"",
+            interaction: Some("\"><b>"),
         }
         .render()
         .unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("\"><img"), "{html}");
+        assert!(!html.contains("\"><b>"), "{html}");
+        assert!(html.contains("name=\"interaction\""));
         assert!(html.contains("name=\"username\""));
         assert!(html.contains("name=\"password\""));
         assert!(html.contains("name=\"csrf\""));
@@ -140,7 +146,7 @@ mod tests {
             scopes: vec![ScopeLine::new("openid"), ScopeLine::new("custom")],
             redirect_host: "app.example",
             csrf: "c",
-            request: "",
+            interaction: "i",
         }
         .render()
         .unwrap();

@@ -172,7 +172,10 @@ async fn login_with_csrf(csrf: Option<&str>) -> (Browser, Page) {
         .await;
     assert!(login.is_login_form());
     let mut fields = vec![
-        ("request".to_owned(), login.input("request").unwrap()),
+        (
+            "interaction".to_owned(),
+            login.input("interaction").unwrap(),
+        ),
         ("username".to_owned(), USER.to_owned()),
         ("password".to_owned(), USER_PASSWORD.to_owned()),
     ];
@@ -214,7 +217,10 @@ async fn login_without_the_csrf_cookie_is_forbidden() {
     let attacker = Browser::new(&base);
     let fields = vec![
         ("csrf".to_owned(), login.input("csrf").unwrap()),
-        ("request".to_owned(), login.input("request").unwrap()),
+        (
+            "interaction".to_owned(),
+            login.input("interaction").unwrap(),
+        ),
         ("username".to_owned(), USER.to_owned()),
         ("password".to_owned(), USER_PASSWORD.to_owned()),
     ];
@@ -232,7 +238,10 @@ async fn consent_with_csrf(csrf: Option<&str>) -> Page {
     let consent = browser.submit_login(&login, USER, USER_PASSWORD).await;
     assert!(consent.is_consent_form(), "{}", consent.body);
     let mut fields = vec![
-        ("request".to_owned(), consent.input("request").unwrap()),
+        (
+            "interaction".to_owned(),
+            consent.input("interaction").unwrap(),
+        ),
         ("decision".to_owned(), "approve".to_owned()),
     ];
     if let Some(csrf) = csrf {
@@ -275,7 +284,7 @@ async fn a_wrong_password_shows_the_form_again_with_401() {
     assert!(page.location().is_none());
     assert!(page.is_login_form(), "{}", page.body);
     assert_eq!(page.input("username").as_deref(), Some(USER));
-    assert_eq!(page.input("request"), login.input("request"));
+    assert_eq!(page.input("interaction"), login.input("interaction"));
     assert!(!page.sets_cookie("ostiary_session"));
     assert!(!browser.has_session_cookie());
     // An unknown user looks the same.

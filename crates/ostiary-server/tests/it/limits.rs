@@ -75,7 +75,6 @@ impl Browser {
         let csrf = hidden(&form.body, "csrf");
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("csrf", &csrf)
-            .append_pair("request", "")
             .append_pair("username", username)
             .append_pair("password", password)
             .finish();

@@ -9,6 +9,7 @@ mod authorize;
 mod cli;
 mod config;
 mod http;
+mod interaction;
 mod limits;
 mod logout;
 mod metrics;

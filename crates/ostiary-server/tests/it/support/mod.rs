@@ -680,15 +680,15 @@ impl Browser {
             page.status,
             page.body
         );
-        let fields = vec![
+        let mut fields = vec![
             ("csrf".to_owned(), page.input("csrf").expect("csrf field")),
-            (
-                "request".to_owned(),
-                page.input("request").expect("request field"),
-            ),
             ("username".to_owned(), username.to_owned()),
             ("password".to_owned(), password.to_owned()),
         ];
+        // Absent when no application is waiting (the login page of GET /login).
+        if let Some(interaction) = page.input("interaction") {
+            fields.push(("interaction".to_owned(), interaction));
+        }
         self.post("/login", &fields).await
     }
 
@@ -703,8 +703,8 @@ impl Browser {
         let fields = vec![
             ("csrf".to_owned(), page.input("csrf").expect("csrf field")),
             (
-                "request".to_owned(),
-                page.input("request").expect("request field"),
+                "interaction".to_owned(),
+                page.input("interaction").expect("interaction field"),
             ),
             ("decision".to_owned(), decision.to_owned()),
         ];

@@ -1,53 +1,16 @@
-//! Login sessions: kept server-side; the browser holds only a random token whose SHA-256 is
-//! the key here.
+//! `Sessions`: starting, resuming and ending login sessions over the store.
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
-use time::{Duration, OffsetDateTime};
+use secrecy::SecretString;
+use time::Duration;
 
+use super::{Session, SessionSettings, SessionToken};
 use crate::Clock;
 use crate::random::random_token;
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
-use crate::user::{User, UserId};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    /// SHA-256 of the cookie's token: a database leak yields no usable session.
-    pub id_hash: SecretHash,
-    /// Public identifier, the `sid` claim of ID and logout tokens.
-    pub sid: String,
-    pub user_id: UserId,
-    /// When the user authenticated (`auth_time`).
-    pub auth_time: OffsetDateTime,
-    /// Last use, for the idle lifetime.
-    pub last_seen: OffsetDateTime,
-    /// The absolute lifetime's end.
-    pub expires_at: OffsetDateTime,
-}
-
-/// How long a session lasts: idle (since last use) and absolute (since login).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionSettings {
-    pub idle: Duration,
-    pub absolute: Duration,
-}
-
-/// The session cookie's value: 256 random bits, shown to the browser only.
-pub struct SessionToken(SecretString);
-
-impl SessionToken {
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionToken(..)")
-    }
-}
+use crate::user::User;
 
 /// Writes of `last_seen` are skipped when the last one is this recent: a busy browser does not
 /// turn every page into a database write, and idle expiry is off by at most this much.
@@ -131,6 +94,18 @@ impl Sessions {
             self.store.touch_session(&id_hash, now).await?;
         }
         Ok(Some(session))
+    }
+
+    /// The live session a cookie names, if any. A store failure counts as none (logged):
+    /// the user is asked to sign in rather than shown an error.
+    pub async fn current(&self, token: Option<&str>) -> Option<Session> {
+        match self.resume(token?).await {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "session lookup failed");
+                None
+            }
+        }
     }
 
     /// How many sessions are live now (within both lifetimes).

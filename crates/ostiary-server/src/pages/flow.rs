@@ -1,0 +1,81 @@
+//! Renders an interaction's next step: the login or consent page (with the browser's CSRF
+//! token and the interaction id), the 303 back to the client, or the signed-in message; and
+//! sets the session cookie when the step started a session.
+
+use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::PrivateCookieJar;
+use ostiary_core::interaction::{Answer, Step};
+
+use super::{ConsentPage, LoginPage, ScopeLine, message_page, page};
+use crate::state::AppState;
+
+/// The response for an interaction's answer. `csrf` is the browser's CSRF token (already in
+/// `jar`).
+pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answer) -> Response {
+    let jar = match &answer.started {
+        Some(token) => {
+            state
+                .cookies
+                .with_session(jar, token.expose(), state.sessions.settings().absolute)
+        }
+        None => jar,
+    };
+    let response = match answer.step {
+        Step::Redirect(url) => redirect(&url),
+        Step::Login {
+            interaction,
+            client_name,
+            username,
+            failed,
+        } => page(
+            if failed {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            },
+            &LoginPage {
+                client_name: client_name.as_deref(),
+                error: failed.then_some("Incorrect username or password."),
+                username: &username,
+                csrf,
+                interaction: interaction.as_ref().map(|i| i.expose()),
+            },
+        ),
+        Step::Consent {
+            interaction,
+            client_name,
+            username,
+            scopes,
+            redirect_host,
+        } => page(
+            StatusCode::OK,
+            &ConsentPage {
+                client_name: &client_name,
+                username: &username,
+                scopes: scopes.iter().map(|s| ScopeLine::new(s.as_str())).collect(),
+                redirect_host: &redirect_host,
+                csrf,
+                interaction: interaction.expose(),
+            },
+        ),
+        Step::SignedIn => message_page("Signed in", "You are signed in. You can close this page."),
+    };
+    (jar, response).into_response()
+}
+
+/// 303: the browser follows with a GET whatever method brought it here.
+pub fn redirect(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(location) => (
+            StatusCode::SEE_OTHER,
+            [
+                (LOCATION, location),
+                (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => super::error_page(StatusCode::BAD_REQUEST, "The redirect URI is not usable."),
+    }
+}
