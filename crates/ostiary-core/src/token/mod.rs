@@ -5,14 +5,14 @@ mod access_token;
 pub(crate) mod id_token;
 mod introspection;
 mod issued;
-mod request;
+mod resolve;
 mod service;
 mod user_grants;
 mod userinfo;
 
 pub use access_token::AccessTokenClaims;
 pub use introspection::Introspection;
-pub use request::{
+pub use resolve::{
     narrow_audience, resolve_audience, resolve_authorization_scope, resolve_scope,
     resolve_user_audience,
 };

@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use super::access_token::{AccessTokenClaims, Audiences, new_jti};
 use super::introspection::Introspection;
 use super::issued::IssuedToken;
-use super::request::{resolve_audience, resolve_scope};
+use super::resolve::{resolve_audience, resolve_scope};
 use crate::Clock;
 use crate::client::{Client, ClientId, GrantType};
 use crate::client_auth::{self, ClientCredentials};

@@ -5,7 +5,7 @@ use ostiary_jwt::KeySealer;
 use time::OffsetDateTime;
 
 use super::id_token::{IdTokenClaims, at_hash};
-use super::request::{OPENID, narrow_audience, resolve_user_audience};
+use super::resolve::{OPENID, narrow_audience, resolve_user_audience};
 use super::service::{TokenResponse, TokenService, scope_string};
 use crate::client::{Client, GrantType, Scope};
 use crate::error::{ErrorCode, OAuthError};
@@ -369,7 +369,7 @@ impl TokenService {
 
 /// RFC 6749 6: a refresh may narrow the scope, never widen it.
 fn narrowed_scopes(requested: &str, granted: &[Scope]) -> Result<Vec<Scope>, OAuthError> {
-    super::request::resolve_scope(Some(requested), granted)
+    super::resolve::resolve_scope(Some(requested), granted)
 }
 
 /// The rotation's answer, sealed under a key derived from the presented (old) refresh token:
