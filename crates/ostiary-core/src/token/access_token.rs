@@ -43,7 +43,9 @@ pub struct Confirmation {
 /// The `act` claim (RFC 8693 4.1): the acting party, and whoever acted for it in turn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
+    /// The acting party's subject identifier.
     pub sub: String,
+    /// Whoever acted for the acting party, for delegation chains.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Box<Actor>>,
 }

@@ -35,8 +35,11 @@ impl std::fmt::Display for Subject {
 /// trail, the grant that ran and whose tokens they are.
 #[derive(Debug)]
 pub struct Issued {
+    /// The JSON body of the answer (RFC 6749 5.1), served with `Cache-Control: no-store`.
     pub response: TokenResponse,
+    /// Whose tokens they are: the audit event's subject.
     pub subject: Subject,
+    /// The grant that ran: the metrics label.
     pub grant_type: GrantType,
 }
 
