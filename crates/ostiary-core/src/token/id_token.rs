@@ -36,18 +36,6 @@ pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-impl super::TokenService {
-    /// An `id_token_hint` (RP-Initiated Logout 1.0 section 2), as `verify_id_token_hint`.
-    pub fn id_token_hint(&self, hint: &str) -> Option<ostiary_jwt::Claims> {
-        verify_id_token_hint(
-            &self.keys,
-            &self.settings.issuer,
-            self.clock.now().unix_timestamp(),
-            hint,
-        )
-    }
-}
-
 /// An `id_token_hint` (OpenID Connect Core 3.1.2.1, RP-Initiated Logout 1.0 section 2): an ID
 /// token this server signed with a published asymmetric key, accepted after expiry as both
 /// specifications allow. Its claims, or `None` if it is not one.

@@ -1,21 +1,24 @@
 //! Token issuance, introspection and revocation: what the token, introspection and revocation
-//! endpoints call.
+//! endpoints call. A token request is parsed once (`TokenRequest`) and run by one call
+//! (`TokenService::exchange`), one file per grant under `grants/`.
 
 mod access_token;
+mod grants;
 pub(crate) mod id_token;
 mod introspection;
 mod issued;
 mod request;
+mod resolve;
 mod service;
-mod user_grants;
 mod userinfo;
 
-pub use access_token::AccessTokenClaims;
+pub use access_token::{AccessTokenClaims, AccessTokenSpec, Actor, Confirmation};
+pub use grants::{GrantError, Issued, Subject};
 pub use introspection::Introspection;
-pub use request::{
+pub use request::{TokenParams, TokenRequest};
+pub use resolve::{
     narrow_audience, resolve_audience, resolve_authorization_scope, resolve_scope,
     resolve_user_audience,
 };
 pub use service::{TokenResponse, TokenService, TokenSettings, USERINFO_PATH, userinfo_audience};
-pub use user_grants::{CodeRedemption, GrantError, UserTokens};
 pub use userinfo::UserInfo;

@@ -1,194 +1,205 @@
-//! Scope and audience of a token request, resolved against what the client is registered for.
+//! The token request (RFC 6749 3.2), parsed once from the endpoint's form parameters into the
+//! grant it asks for, before any grant runs.
 
-use crate::client::{Audience, Client, Scope};
+use std::str::FromStr;
+
+use crate::client::GrantType;
 use crate::error::{ErrorCode, OAuthError};
 
-/// The requested scopes (space-separated, RFC 6749 3.3), each registered for the client;
-/// all registered scopes when none are requested.
-pub fn resolve_scope(requested: Option<&str>, allowed: &[Scope]) -> Result<Vec<Scope>, OAuthError> {
-    let Some(requested) = requested else {
-        return Ok(allowed.to_vec());
-    };
-    let mut granted: Vec<Scope> = Vec::new();
-    for token in requested.split(' ').filter(|t| !t.is_empty()) {
-        let scope = allowed
-            .iter()
-            .find(|s| s.as_str() == token)
-            .ok_or_else(|| {
-                OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "a requested scope is not allowed for this client",
-                )
-            })?;
-        if !granted.contains(scope) {
-            granted.push(scope.clone());
-        }
-    }
-    Ok(granted)
+/// The parameters of a form request as the endpoint read them: empty values count as absent
+/// (RFC 6749 3.1) and only `resource` may repeat (RFC 8707 2). The server's form extractor
+/// implements it; core never sees the HTTP request itself.
+pub trait TokenParams {
+    /// The value of a single-valued parameter, `None` when absent or empty.
+    fn get(&self, name: &str) -> Option<&str>;
+    /// Every value of a repeatable parameter (`resource`), in request order.
+    fn all(&self, name: &str) -> &[String];
 }
 
-/// The scope of an authorization request. OpenID Connect Core 3.1.2.1: in a request with
-/// `openid` (registered for the client), values the client is not registered for are
-/// ignored, and the token response reports what was granted (RFC 6749 3.3). Plain OAuth
-/// requests refuse them with `invalid_scope`, as `resolve_scope` does.
-pub fn resolve_authorization_scope(
-    requested: Option<&str>,
-    allowed: &[Scope],
-) -> Result<Vec<Scope>, OAuthError> {
-    let registered = |name: &str| allowed.iter().any(|s| s.as_str() == name);
-    if let Some(requested) = requested
-        && requested.split(' ').any(|t| t == OPENID)
-        && registered(OPENID)
-    {
-        let known: Vec<&str> = requested.split(' ').filter(|t| registered(t)).collect();
-        return resolve_scope(Some(&known.join(" ")), allowed);
-    }
-    resolve_scope(requested, allowed)
+/// A token request, by grant: the parameters each grant defines, named as RFC 6749 (and
+/// RFC 8707 for `resource`) spells them. Borrowed from the parsed form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRequest<'a> {
+    /// RFC 6749 4.4.2.
+    ClientCredentials {
+        scope: Option<&'a str>,
+        resources: &'a [String],
+    },
+    /// RFC 6749 4.1.3 with RFC 7636 4.5. `redirect_uri` and `code_verifier` are required
+    /// too, but checked by the grant after the code is found, as they always were.
+    AuthorizationCode {
+        code: &'a str,
+        redirect_uri: Option<&'a str>,
+        code_verifier: Option<&'a str>,
+        resources: &'a [String],
+    },
+    /// RFC 6749 6.
+    RefreshToken {
+        refresh_token: &'a str,
+        scope: Option<&'a str>,
+        resources: &'a [String],
+    },
 }
 
-pub(crate) const OPENID: &str = "openid";
+impl<'a> TokenRequest<'a> {
+    /// Reads the grant and its parameters. Errors, as RFC 6749 5.2 names them: a missing
+    /// `grant_type`, `code` or `refresh_token` is `invalid_request` ("<name> is required");
+    /// a grant this server does not serve is `unsupported_grant_type`.
+    pub fn parse<P: TokenParams + ?Sized>(params: &'a P) -> Result<Self, OAuthError> {
+        let grant = params
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?;
+        let grant = GrantType::from_str(grant).map_err(|_| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            )
+        })?;
+        let resources = params.all("resource");
+        Ok(match grant {
+            GrantType::ClientCredentials => Self::ClientCredentials {
+                scope: params.get("scope"),
+                resources,
+            },
+            GrantType::AuthorizationCode => Self::AuthorizationCode {
+                code: required(params, "code")?,
+                redirect_uri: params.get("redirect_uri"),
+                code_verifier: params.get("code_verifier"),
+                resources,
+            },
+            GrantType::RefreshToken => Self::RefreshToken {
+                refresh_token: required(params, "refresh_token")?,
+                scope: params.get("scope"),
+                resources,
+            },
+        })
+    }
 
-/// RFC 8707 for the grants of users: the audiences a code or refresh token authorizes.
-/// Requested resources must each be registered for the client, or be the userinfo endpoint
-/// in an OpenID Connect request, and are then exactly the audiences. Without a `resource`:
-/// the client's default (as `resolve_audience`) plus, for OpenID Connect, the userinfo
-/// endpoint. Anything else is `invalid_target`.
-pub fn resolve_user_audience(
-    resources: &[String],
-    client: &Client,
-    openid: bool,
-    userinfo_audience: &str,
-) -> Result<Vec<String>, OAuthError> {
-    if resources.is_empty() {
-        let mut audiences = resolve_audience(resources, client)?;
-        if openid {
-            audiences.push(userinfo_audience.to_owned());
-        }
-        return Ok(audiences);
-    }
-    let mut audiences: Vec<String> = Vec::new();
-    for resource in resources {
-        let resource = if openid && resource == userinfo_audience {
-            resource.clone()
-        } else {
-            registered_audience(resource, client)?
-        };
-        if !audiences.contains(&resource) {
-            audiences.push(resource);
+    /// The grant requested.
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
         }
     }
-    Ok(audiences)
 }
 
-/// RFC 8707 2.2: `resource` at the token endpoint names the same or a narrower set than was
-/// authorized (`invalid_target` otherwise); without one, everything authorized.
-pub fn narrow_audience(
-    requested: &[String],
-    authorized: &[String],
-) -> Result<Vec<String>, OAuthError> {
-    if requested.is_empty() {
-        return Ok(authorized.to_vec());
-    }
-    let mut audiences: Vec<String> = Vec::new();
-    for resource in requested {
-        if !authorized.contains(resource) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidTarget,
-                "the requested resource was not authorized for this grant",
-            ));
-        }
-        if !audiences.contains(resource) {
-            audiences.push(resource.clone());
-        }
-    }
-    Ok(audiences)
-}
-
-/// One `resource`, checked against the client's registered audiences.
-fn registered_audience(resource: &str, client: &Client) -> Result<String, OAuthError> {
-    let invalid = || {
-        OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "the requested resource is not registered for this client",
-        )
-    };
-    let resource = Audience::parse(resource).map_err(|_| invalid())?;
-    if !client.audiences.contains(&resource) {
-        return Err(invalid());
-    }
-    Ok(resource.as_str().to_owned())
-}
-
-/// RFC 8707: each `resource` must be one of the client's registered audiences. Without one,
-/// every registered audience; a client with none gets a token naming only itself.
-pub fn resolve_audience(resources: &[String], client: &Client) -> Result<Vec<String>, OAuthError> {
-    if resources.is_empty() {
-        return Ok(if client.audiences.is_empty() {
-            vec![client.id.as_str().to_owned()]
-        } else {
-            client
-                .audiences
-                .iter()
-                .map(|a| a.as_str().to_owned())
-                .collect()
-        });
-    }
-    let mut audiences: Vec<String> = Vec::new();
-    for resource in resources {
-        let resource = registered_audience(resource, client)?;
-        if !audiences.contains(&resource) {
-            audiences.push(resource);
-        }
-    }
-    Ok(audiences)
+fn required<'a, P: TokenParams + ?Sized>(
+    params: &'a P,
+    name: &'static str,
+) -> Result<&'a str, OAuthError> {
+    params
+        .get(name)
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, format!("{name} is required")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn scopes(names: &[&str]) -> Vec<Scope> {
-        names.iter().map(|n| Scope::parse(n).unwrap()).collect()
+    struct Form(Vec<(&'static str, &'static str)>, Vec<String>);
+
+    impl TokenParams for Form {
+        fn get(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        }
+        fn all(&self, name: &str) -> &[String] {
+            if name == "resource" { &self.1 } else { &[] }
+        }
+    }
+
+    type Pairs = &'static [(&'static str, &'static str)];
+
+    fn form(pairs: Pairs) -> Form {
+        Form(pairs.to_vec(), vec![])
     }
 
     #[test]
-    fn scope_defaults_to_registered_and_refuses_escalation() {
-        let allowed = scopes(&["read", "write"]);
-        assert_eq!(resolve_scope(None, &allowed).unwrap(), allowed);
+    fn each_grant_reads_its_own_parameters() {
+        let form_cc = form(&[("grant_type", "client_credentials"), ("scope", "a b")]);
         assert_eq!(
-            resolve_scope(Some("write  write"), &allowed).unwrap(),
-            scopes(&["write"])
+            TokenRequest::parse(&form_cc).unwrap(),
+            TokenRequest::ClientCredentials {
+                scope: Some("a b"),
+                resources: &[]
+            }
         );
-        let err = resolve_scope(Some("read admin"), &allowed).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidScope);
-    }
-
-    #[test]
-    fn openid_requests_ignore_unknown_scopes_and_plain_oauth_refuses_them() {
-        let allowed = scopes(&["openid", "profile"]);
+        let form_code = form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "c"),
+            ("redirect_uri", "https://app/cb"),
+            ("code_verifier", "v"),
+            ("scope", "ignored"),
+        ]);
+        let code = TokenRequest::parse(&form_code).unwrap();
         assert_eq!(
-            resolve_authorization_scope(Some("openid x-unknown profile"), &allowed).unwrap(),
-            scopes(&["openid", "profile"])
+            code,
+            TokenRequest::AuthorizationCode {
+                code: "c",
+                redirect_uri: Some("https://app/cb"),
+                code_verifier: Some("v"),
+                resources: &[]
+            }
         );
-        let err = resolve_authorization_scope(Some("profile x-unknown"), &allowed).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidScope);
-        // A client not registered for openid makes no OpenID Connect request.
-        let err = resolve_authorization_scope(Some("openid read"), &scopes(&["read"])).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidScope);
+        assert_eq!(code.grant_type(), GrantType::AuthorizationCode);
+        let form_refresh = form(&[("grant_type", "refresh_token"), ("refresh_token", "r")]);
+        let refresh = TokenRequest::parse(&form_refresh).unwrap();
+        assert_eq!(
+            refresh,
+            TokenRequest::RefreshToken {
+                refresh_token: "r",
+                scope: None,
+                resources: &[]
+            }
+        );
     }
 
     #[test]
-    fn token_endpoint_resources_narrow_never_widen() {
-        let authorized = vec![
-            "https://a.example".to_owned(),
-            "https://b.example".to_owned(),
+    fn resources_are_passed_through_in_order() {
+        let form = Form(
+            vec![("grant_type", "client_credentials")],
+            vec!["https://a".to_owned(), "https://b".to_owned()],
+        );
+        let TokenRequest::ClientCredentials { resources, .. } = TokenRequest::parse(&form).unwrap()
+        else {
+            panic!("client_credentials expected");
+        };
+        assert_eq!(resources, ["https://a", "https://b"]);
+    }
+
+    #[test]
+    fn missing_and_unknown_parameters_get_their_rfc_6749_errors() {
+        let cases: [(Pairs, ErrorCode, &str); 5] = [
+            (&[], ErrorCode::InvalidRequest, "grant_type is required"),
+            (
+                &[("grant_type", "password")],
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            ),
+            (
+                &[("grant_type", "Client_Credentials")],
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            ),
+            (
+                &[("grant_type", "authorization_code"), ("code_verifier", "v")],
+                ErrorCode::InvalidRequest,
+                "code is required",
+            ),
+            (
+                &[("grant_type", "refresh_token"), ("scope", "a")],
+                ErrorCode::InvalidRequest,
+                "refresh_token is required",
+            ),
         ];
-        assert_eq!(narrow_audience(&[], &authorized).unwrap(), authorized);
-        assert_eq!(
-            narrow_audience(&["https://b.example".to_owned()], &authorized).unwrap(),
-            vec!["https://b.example".to_owned()]
-        );
-        let err = narrow_audience(&["https://c.example".to_owned()], &authorized).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidTarget);
+        for (pairs, code, description) in cases {
+            let err = TokenRequest::parse(&form(pairs)).unwrap_err();
+            assert_eq!(
+                (err.code(), err.description()),
+                (code, description),
+                "{pairs:?}"
+            );
+        }
     }
 }

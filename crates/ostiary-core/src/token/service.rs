@@ -1,4 +1,6 @@
-//! The token service: issues access tokens, introspects and revokes them.
+//! The token service: its settings and wiring, client authentication, introspection and
+//! revocation. The grants it runs are in `grants/`, access tokens are signed in
+//! `access_token.rs`.
 
 use std::sync::Arc;
 
@@ -7,12 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
-use super::access_token::{AccessTokenClaims, Audiences, new_jti};
 use super::introspection::Introspection;
 use super::issued::IssuedToken;
-use super::request::{resolve_audience, resolve_scope};
 use crate::Clock;
-use crate::client::{Client, ClientId, GrantType};
+use crate::client::{Client, ClientId};
 use crate::client_auth::{self, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
@@ -65,15 +65,6 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-/// A signed access token and what revoking it later needs.
-#[derive(Debug)]
-pub(super) struct IssuedAccessToken {
-    pub token: String,
-    pub jti: String,
-    pub expires_at: OffsetDateTime,
-    pub lifetime: Duration,
-}
-
 #[derive(Debug)]
 pub struct TokenService {
     pub(super) store: Arc<dyn Store>,
@@ -117,71 +108,6 @@ impl TokenService {
         credentials: &ClientCredentials,
     ) -> Result<Arc<Client>, OAuthError> {
         client_auth::authenticate(&self.clients, credentials).await
-    }
-
-    /// RFC 6749 4.4: a token for the client itself.
-    pub fn client_credentials(
-        &self,
-        client: &Client,
-        scope: Option<&str>,
-        resources: &[String],
-    ) -> Result<TokenResponse, OAuthError> {
-        client.require_grant(GrantType::ClientCredentials)?;
-        let scopes = resolve_scope(scope, &client.scopes)?;
-        let audiences = resolve_audience(resources, client)?;
-        let scope = scope_string(&scopes);
-        let issued =
-            self.issue_access_token(client, client.id.as_str(), &audiences, scope.clone())?;
-        Ok(TokenResponse {
-            access_token: issued.token,
-            token_type: "Bearer".to_owned(),
-            expires_in: issued.lifetime.whole_seconds(),
-            scope,
-            refresh_token: None,
-            id_token: None,
-        })
-    }
-
-    pub(super) fn issue_access_token(
-        &self,
-        client: &Client,
-        subject: &str,
-        audiences: &[String],
-        scope: Option<String>,
-    ) -> Result<IssuedAccessToken, OAuthError> {
-        let lifetime = client
-            .access_token_lifetime
-            .unwrap_or(self.settings.access_token_lifetime);
-        let now = self.clock.now().unix_timestamp();
-        let claims = AccessTokenClaims {
-            iss: &self.settings.issuer,
-            sub: subject,
-            aud: Audiences(audiences),
-            exp: now + lifetime.whole_seconds(),
-            iat: now,
-            nbf: now,
-            jti: new_jti(),
-            client_id: client.id.as_str(),
-            scope,
-        };
-        let snapshot = self.keys.current();
-        let key = snapshot
-            .signing_key(self.settings.access_token_alg)
-            .ok_or_else(|| {
-                tracing::error!(alg = %self.settings.access_token_alg, "no active signing key");
-                OAuthError::server_error()
-            })?;
-        let token = ostiary_jwt::encode(key, "at+jwt", &claims).map_err(|e| {
-            tracing::error!(error = %e, "signing failed");
-            OAuthError::server_error()
-        })?;
-        Ok(IssuedAccessToken {
-            token,
-            expires_at: OffsetDateTime::from_unix_timestamp(claims.exp)
-                .map_err(|_| OAuthError::server_error())?,
-            jti: claims.jti,
-            lifetime,
-        })
     }
 
     pub(super) fn validate(&self, token: &str) -> Result<Claims, ValidationError> {

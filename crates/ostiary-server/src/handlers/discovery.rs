@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
 use ostiary_core::authorize::Prompt;
-use ostiary_core::client::GrantType;
+use ostiary_core::client::{GrantType, TokenEndpointAuthMethod};
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -27,11 +27,18 @@ pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_acces
 pub fn metadata(config: &Config) -> Value {
     let base = config.issuer.trim_end_matches('/');
     let endpoint = |path: &str| format!("{base}{path}");
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     let id_token_algs: Vec<&str> = ID_TOKEN_ALGS.iter().map(|a| a.as_str()).collect();
     // From the lists the token and authorization endpoints parse with, so nothing is
     // advertised that is not served.
     let grant_types = GrantType::ALL.map(GrantType::as_str);
+    let auth_methods = TokenEndpointAuthMethod::ALL.map(TokenEndpointAuthMethod::as_str);
+    // Introspection refuses public clients (RFC 7662 2.1): a client without a secret proves
+    // nothing about itself, so `none` is not offered there.
+    let introspection_auth_methods: Vec<&str> = TokenEndpointAuthMethod::ALL
+        .into_iter()
+        .filter(|m| *m != TokenEndpointAuthMethod::None)
+        .map(TokenEndpointAuthMethod::as_str)
+        .collect();
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": endpoint(AUTHORIZATION_PATH),
@@ -54,7 +61,7 @@ pub fn metadata(config: &Config) -> Value {
             "amr", "preferred_username", "email", "email_verified"
         ],
         "token_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": introspection_auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "access_token_signing_alg_values_supported": [config.access_token_alg.as_str()],
         "authorization_response_iss_parameter_supported": true,
@@ -69,4 +76,26 @@ pub async fn metadata_document(State(state): State<AppState>) -> impl IntoRespon
         [(CACHE_CONTROL, "public, max-age=3600")],
         Json(state.metadata.as_ref().clone()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_types_and_auth_methods_come_from_the_enums_in_order() {
+        let config = Config::from_sources(None, |_| None).unwrap();
+        let doc = metadata(&config);
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "client_credentials", "refresh_token"])
+        );
+        let all = json!(["client_secret_basic", "client_secret_post", "none"]);
+        assert_eq!(doc["token_endpoint_auth_methods_supported"], all);
+        assert_eq!(doc["revocation_endpoint_auth_methods_supported"], all);
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+    }
 }

@@ -1,21 +1,19 @@
-//! `POST /token` (RFC 6749 3.2): authenticate the client, then run the requested grant.
-
-use std::str::FromStr;
+//! `POST /token` (RFC 6749 3.2): authenticate the client, parse the request, run its grant in
+//! one core call, and record what happened.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ostiary_core::client::{Client, GrantType};
-use ostiary_core::token::{CodeRedemption, GrantError, TokenResponse, UserTokens};
-use ostiary_core::{ErrorCode, OAuthError};
+use ostiary_core::audit::{AuditEvent, AuditEventType};
+use ostiary_core::client::Client;
+use ostiary_core::token::{GrantError, Issued, TokenParams, TokenRequest};
 
 use super::{authenticate, no_store};
 use crate::error::ApiError;
 use crate::extract::form::OAuthForm;
 use crate::extract::source_ip::SourceIp;
 use crate::state::AppState;
-use ostiary_core::audit::{AuditEvent, AuditEventType};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -24,81 +22,52 @@ pub async fn token(
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
     let client = authenticate(&state, &headers, &form, source).await?;
-    let grant = form
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?;
-    let grant = GrantType::from_str(grant).map_err(|_| {
-        OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "this grant type is not supported",
-        )
-    })?;
-    let (response, subject) = match grant {
-        GrantType::ClientCredentials => (
-            state
-                .tokens
-                .client_credentials(&client, form.get("scope"), form.all("resource"))?,
-            client.id.to_string(),
-        ),
-        GrantType::AuthorizationCode => {
-            let redemption = CodeRedemption {
-                code: required(&form, "code")?,
-                redirect_uri: form.get("redirect_uri"),
-                code_verifier: form.get("code_verifier"),
-                resources: form.all("resource"),
-            };
-            let result = state.tokens.authorization_code(&client, redemption).await;
-            user_tokens(&state, &client, source, result).await?
-        }
-        GrantType::RefreshToken => {
-            let presented = required(&form, "refresh_token")?;
-            let result = state
-                .tokens
-                .refresh_token(&client, presented, form.get("scope"), form.all("resource"))
-                .await;
-            user_tokens(&state, &client, source, result).await?
-        }
-    };
-    state.metrics.token_issued(grant.as_str());
-    let event = AuditEvent::new(
-        state.clock.now_seconds(),
-        AuditEventType::TokenIssued,
-        format!("client:{}", client.id),
-    )
-    .client(client.id.as_str())
-    .subject(subject)
-    .source_ip(source.to_text());
-    state.audit.record(event).await;
-    Ok(no_store(Json(response)))
+    let request = TokenRequest::parse(&form)?;
+    let result = state.tokens.exchange(&client, request).await;
+    record(&state, &client, source, &result).await;
+    let issued = result.map_err(GrantError::into_error)?;
+    Ok(no_store(Json(issued.response)))
 }
 
-fn required<'f>(form: &'f OAuthForm, name: &'static str) -> Result<&'f str, OAuthError> {
-    form.get(name)
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, format!("{name} is required")))
-}
-
-/// The response of a user grant and its user; a replay is audited before it is refused.
-async fn user_tokens(
+/// Metrics and the audit trail of a token request: `token.issued` for tokens issued,
+/// `token.reuse_detected` for a replay (its grant was revoked); other refusals are answered
+/// and not recorded.
+async fn record(
     state: &AppState,
     client: &Client,
     source: SourceIp,
-    result: Result<UserTokens, GrantError>,
-) -> Result<(TokenResponse, String), OAuthError> {
-    match result {
-        Ok(tokens) => Ok((tokens.response, tokens.user_id.to_string())),
-        Err(GrantError::Refused(error)) => Err(error),
-        Err(GrantError::Replayed { user_id, error }) => {
-            let event = AuditEvent::new(
-                state.clock.now_seconds(),
-                AuditEventType::ReuseDetected,
-                format!("client:{}", client.id),
-            )
-            .client(client.id.as_str())
+    result: &Result<Issued, GrantError>,
+) {
+    let event = |event_type| {
+        AuditEvent::new(
+            state.clock.now_seconds(),
+            event_type,
+            format!("client:{}", client.id),
+        )
+        .client(client.id.as_str())
+    };
+    let event = match result {
+        Ok(issued) => {
+            state.metrics.token_issued(issued.grant_type.as_str());
+            event(AuditEventType::TokenIssued)
+                .subject(issued.subject.to_string())
+                .source_ip(source.to_text())
+        }
+        Err(GrantError::Replayed { user_id, .. }) => event(AuditEventType::ReuseDetected)
             .subject(user_id.to_string())
             .source_ip(source.to_text())
-            .failed("grant_revoked");
-            state.audit.record(event).await;
-            Err(error)
-        }
+            .failed("grant_revoked"),
+        Err(GrantError::Refused(_)) => return,
+    };
+    state.audit.record(event).await;
+}
+
+impl TokenParams for OAuthForm {
+    fn get(&self, name: &str) -> Option<&str> {
+        OAuthForm::get(self, name)
+    }
+
+    fn all(&self, name: &str) -> &[String] {
+        OAuthForm::all(self, name)
     }
 }

@@ -1,0 +1,119 @@
+//! The authorization code grant (RFC 6749 4.1.3 with PKCE, RFC 7636 4.5): a code is redeemed
+//! once, by its client, with its redirect URI and verifier, for the user's first tokens.
+
+use super::user_tokens::{OFFLINE_ACCESS, has};
+use super::{GrantError, Subject, invalid_grant};
+use crate::client::{Client, GrantType};
+use crate::error::{ErrorCode, OAuthError};
+use crate::grant::Grant;
+use crate::pkce::CodeChallenge;
+use crate::secret::SecretHash;
+use crate::token::resolve::{OPENID, narrow_audience, resolve_user_audience};
+use crate::token::service::{TokenResponse, TokenService};
+
+impl TokenService {
+    /// RFC 6749 4.1.3: a code is redeemed once, by its client, with its redirect URI and the
+    /// PKCE verifier. A second redemption revokes everything the first one issued.
+    /// `resources` narrows the access token's audience within the authorized ones (RFC 8707
+    /// 2.2).
+    pub(super) async fn authorization_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        resources: &[String],
+    ) -> Result<(TokenResponse, Subject), GrantError> {
+        client.require_grant(GrantType::AuthorizationCode)?;
+        let code_hash = SecretHash::of(code);
+        let Some(code) = self.store.find_code(&code_hash).await? else {
+            return Err(invalid_grant("the code is invalid").into());
+        };
+        let now = self.clock.now_seconds();
+        if code.client_id != client.id {
+            return Err(invalid_grant("the code was issued to another client").into());
+        }
+        // Possession first: only the holder of the verifier can trigger the replay defence,
+        // so a code seen in a log or a history cannot be used to revoke the user's grant.
+        let redirect_uri = redirect_uri.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required")
+        })?;
+        let verifier = code_verifier.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "code_verifier is required")
+        })?;
+        if redirect_uri != code.redirect_uri {
+            return Err(
+                invalid_grant("redirect_uri does not match the authorization request").into(),
+            );
+        }
+        if !CodeChallenge::from_stored(code.code_challenge.clone()).verify(verifier) {
+            return Err(
+                invalid_grant("the code_verifier does not match the code_challenge").into(),
+            );
+        }
+        if code.consumed_at.is_some() {
+            return Err(self.replayed(&code.grant_id, code.user_id, "code").await);
+        }
+        if now >= code.expires_at {
+            return Err(invalid_grant("the code has expired").into());
+        }
+        self.check_user(code.user_id).await?;
+
+        let audiences = resolve_user_audience(
+            &code.resources,
+            client,
+            has(&code.scopes, OPENID),
+            &self.settings.userinfo_audience(),
+        )?;
+        let token_audiences = narrow_audience(resources, &audiences)?;
+        let offline = has(&code.scopes, OFFLINE_ACCESS);
+        let grant = Grant {
+            grant_id: code.grant_id.clone(),
+            client_id: client.id.clone(),
+            user_id: code.user_id,
+            sid: code.sid.clone(),
+            offline,
+            scopes: code.scopes.clone(),
+            audiences,
+            auth_time: code.auth_time,
+            created_at: now,
+            access_jti: String::new(),
+            access_expires_at: now,
+            revoked_at: None,
+        };
+        let (response, access) = self.user_tokens(
+            client,
+            &grant,
+            &grant.scopes,
+            &token_audiences,
+            code.nonce.as_deref(),
+        )?;
+        let refresh = response
+            .refresh_token
+            .as_deref()
+            .map(|token| self.refresh_record(token, &grant.grant_id, now, &access));
+        let grant = Grant {
+            access_jti: access.jti,
+            access_expires_at: access.expires_at,
+            ..grant
+        };
+        let redeemed = self
+            .store
+            .redeem_code(&code_hash, now, &grant, refresh.as_ref())
+            .await?;
+        if !redeemed {
+            // Another redemption won the race (this one is the replay), or the code was voided
+            // meanwhile (logout, revoke-all).
+            let voided = self
+                .store
+                .find_code(&code_hash)
+                .await?
+                .is_none_or(|c| c.consumed_at.is_none());
+            if voided {
+                return Err(invalid_grant("the code is invalid").into());
+            }
+            return Err(self.replayed(&code.grant_id, code.user_id, "code").await);
+        }
+        Ok((response, Subject::User(code.user_id)))
+    }
+}

@@ -1,0 +1,126 @@
+//! The token endpoint's one entry point, `TokenService::exchange`: a parsed `TokenRequest` in,
+//! the issued tokens (or why not) out. One file per grant; what the user grants share is in
+//! `user_tokens`.
+
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+mod user_tokens;
+
+use super::request::TokenRequest;
+use super::service::{TokenResponse, TokenService};
+use crate::client::{Client, ClientId, GrantType};
+use crate::error::{ErrorCode, OAuthError};
+use crate::user::UserId;
+
+/// Whose tokens were issued: the `sub` of the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// `client_credentials`: the client itself (RFC 6749 4.4).
+    Client(ClientId),
+    /// A user's grant (`authorization_code`, `refresh_token`).
+    User(UserId),
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(id) => std::fmt::Display::fmt(id, f),
+            Self::User(id) => std::fmt::Display::fmt(id, f),
+        }
+    }
+}
+
+/// A successful token request: the RFC 6749 5.1 response, and for metrics and the audit
+/// trail, the grant that ran and whose tokens they are.
+#[derive(Debug)]
+pub struct Issued {
+    /// The JSON body of the answer (RFC 6749 5.1), served with `Cache-Control: no-store`.
+    pub response: TokenResponse,
+    /// Whose tokens they are: the audit event's subject.
+    pub subject: Subject,
+    /// The grant that ran: the metrics label.
+    pub grant_type: GrantType,
+}
+
+/// Why a token request failed. A replay is told apart so it can be audited.
+#[derive(Debug)]
+pub enum GrantError {
+    /// An RFC 6749 5.2 error; nothing was changed.
+    Refused(OAuthError),
+    /// A used code or a rotated refresh token came back: its grant was revoked (RFC 9700
+    /// 4.14, RFC 6749 4.1.2). `error` is the `invalid_grant` to answer with.
+    Replayed { user_id: UserId, error: OAuthError },
+}
+
+impl GrantError {
+    /// The error the client is answered with.
+    pub fn error(&self) -> &OAuthError {
+        match self {
+            Self::Refused(error) | Self::Replayed { error, .. } => error,
+        }
+    }
+
+    /// The error the client is answered with, owned.
+    pub fn into_error(self) -> OAuthError {
+        match self {
+            Self::Refused(error) | Self::Replayed { error, .. } => error,
+        }
+    }
+}
+
+impl From<OAuthError> for GrantError {
+    fn from(error: OAuthError) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl From<crate::StoreError> for GrantError {
+    fn from(error: crate::StoreError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+impl TokenService {
+    /// RFC 6749 3.2: runs the grant `request` asks for, for the authenticated `client`. Each
+    /// grant first checks that the client is registered for it (`unauthorized_client`).
+    pub async fn exchange(
+        &self,
+        client: &Client,
+        request: TokenRequest<'_>,
+    ) -> Result<Issued, GrantError> {
+        let grant_type = request.grant_type();
+        let (response, subject) = match request {
+            TokenRequest::ClientCredentials { scope, resources } => {
+                self.client_credentials(client, scope, resources)?
+            }
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+                resources,
+            } => {
+                self.authorization_code(client, code, redirect_uri, code_verifier, resources)
+                    .await?
+            }
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+                resources,
+            } => {
+                self.refresh_token(client, refresh_token, scope, resources)
+                    .await?
+            }
+        };
+        Ok(Issued {
+            response,
+            subject,
+            grant_type,
+        })
+    }
+}
+
+/// `invalid_grant` (RFC 6749 5.2) with a fixed description.
+fn invalid_grant(why: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, why)
+}

@@ -1,0 +1,146 @@
+//! What the grants of users share: the tokens a grant yields (access token, ID token,
+//! refresh token), the user check, and the replay defence that revokes a grant.
+
+use time::OffsetDateTime;
+
+use super::{GrantError, invalid_grant};
+use crate::client::{Client, GrantType, Scope};
+use crate::error::OAuthError;
+use crate::grant::{Grant, RefreshToken, RevocationReason};
+use crate::random::random_token;
+use crate::secret::SecretHash;
+use crate::token::access_token::IssuedAccessToken;
+use crate::token::id_token::{IdTokenClaims, at_hash};
+use crate::token::resolve::OPENID;
+use crate::token::service::{TokenResponse, TokenService, scope_string};
+use crate::user::UserId;
+
+/// OpenID Connect Core 11: the scope that lets an OpenID Connect grant have a refresh token.
+pub(super) const OFFLINE_ACCESS: &str = "offline_access";
+
+pub(super) fn has(scopes: &[Scope], name: &str) -> bool {
+    scopes.iter().any(|s| s.as_str() == name)
+}
+
+impl TokenService {
+    /// Access token, ID token (for `openid`) and refresh token (where the client may have one:
+    /// OpenID Connect requests need `offline_access` for it, Core 11).
+    pub(super) fn user_tokens(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        scopes: &[Scope],
+        audiences: &[String],
+        nonce: Option<&str>,
+    ) -> Result<(TokenResponse, IssuedAccessToken), OAuthError> {
+        let subject = grant.user_id.to_string();
+        let scope = scope_string(scopes);
+        let spec = self.access_token_spec(client, &subject, audiences, scope.as_deref());
+        let access = self.issue_access_token(&spec)?;
+        let openid = has(&grant.scopes, OPENID);
+        let id_token = if openid {
+            Some(self.id_token(client, grant, nonce, &access.token)?)
+        } else {
+            None
+        };
+        let refresh_token = (client.allows_grant(GrantType::RefreshToken)
+            && (grant.offline || !openid))
+            .then(random_token::<32>);
+        let response = TokenResponse {
+            access_token: access.token.clone(),
+            token_type: "Bearer".to_owned(),
+            expires_in: access.lifetime.whole_seconds(),
+            scope,
+            refresh_token,
+            id_token,
+        };
+        Ok((response, access))
+    }
+
+    /// The stored record of `token`, a refresh token of `grant` issued `now` with `access`.
+    pub(super) fn refresh_record(
+        &self,
+        token: &str,
+        grant_id: &str,
+        now: OffsetDateTime,
+        access: &IssuedAccessToken,
+    ) -> RefreshToken {
+        RefreshToken {
+            token_hash: SecretHash::of(token),
+            grant_id: grant_id.to_owned(),
+            issued_at: now,
+            expires_at: now + self.settings.refresh_token_lifetime,
+            access_jti: access.jti.clone(),
+            access_expires_at: access.expires_at,
+        }
+    }
+
+    /// OpenID Connect Core 2 and 3.1.3.6, signed with the client's ID token algorithm.
+    fn id_token(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        nonce: Option<&str>,
+        access_token: &str,
+    ) -> Result<String, OAuthError> {
+        let alg = client.id_token_alg;
+        let snapshot = self.keys.current();
+        let key = snapshot.signing_key(alg).ok_or_else(|| {
+            tracing::error!(%alg, "no active signing key for ID tokens");
+            OAuthError::server_error()
+        })?;
+        let now = self.clock.now().unix_timestamp();
+        let claims = IdTokenClaims {
+            iss: &self.settings.issuer,
+            sub: grant.user_id.to_string(),
+            aud: client.id.as_str(),
+            azp: client.id.as_str(),
+            exp: now + self.settings.access_token_lifetime.whole_seconds(),
+            iat: now,
+            auth_time: grant.auth_time.unix_timestamp(),
+            nonce,
+            at_hash: at_hash(alg, access_token),
+            sid: &grant.sid,
+            amr: ["pwd"],
+        };
+        ostiary_jwt::encode(key, "JWT", &claims).map_err(|e| {
+            tracing::error!(error = %e, "signing failed");
+            OAuthError::server_error()
+        })
+    }
+
+    /// `invalid_grant` unless the user exists and is enabled.
+    pub(super) async fn check_user(&self, user_id: UserId) -> Result<(), OAuthError> {
+        let user = self.store.find_user(&user_id).await?;
+        match user {
+            Some(user) if !user.disabled => Ok(()),
+            _ => Err(invalid_grant("the user is disabled or gone")),
+        }
+    }
+
+    /// RFC 9700 4.14 and RFC 6749 4.1.2: a reused code or refresh token means one copy is in
+    /// the wrong hands, so the whole grant goes (refresh tokens and access tokens).
+    pub(super) async fn replayed(
+        &self,
+        grant_id: &str,
+        user_id: UserId,
+        what: &'static str,
+    ) -> GrantError {
+        if let Err(e) = self
+            .store
+            .revoke_grant(
+                grant_id,
+                self.clock.now_seconds(),
+                RevocationReason::ReuseDetected,
+            )
+            .await
+        {
+            return GrantError::Refused(e.into());
+        }
+        tracing::warn!(what, "replay detected; the grant was revoked");
+        GrantError::Replayed {
+            user_id,
+            error: invalid_grant("the grant was already used; it has been revoked"),
+        }
+    }
+}
