@@ -1,0 +1,429 @@
+//! `Interactions`: begins an interaction from an authorization request and advances it by
+//! one page post at a time.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::state::{Stage, State};
+use super::{
+    Answer, Browser, Decision, INTERACTION_LIFETIME, Input, InteractionError, InteractionId,
+    LoginAttempts, Step, StoredInteraction,
+};
+use crate::Clock;
+use crate::audit::{AuditEvent, AuditEventType, AuditSink};
+use crate::authorize::{AuthorizationRequest, AuthorizeError, Authorizer, Next};
+use crate::error::OAuthError;
+use crate::login::UserAuthenticator;
+use crate::secret::SecretHash;
+use crate::session::{Session, Sessions};
+use crate::store::Store;
+use crate::user::{User, Username};
+
+/// An interaction loaded for a post: its id, its state and its request.
+struct Loaded {
+    id: InteractionId,
+    id_hash: SecretHash,
+    state: State,
+    request: AuthorizationRequest,
+}
+
+/// The service that begins and advances interactions.
+#[derive(Debug)]
+pub struct Interactions {
+    store: Arc<dyn Store>,
+    authorizer: Arc<Authorizer>,
+    sessions: Arc<Sessions>,
+    authenticator: Arc<UserAuthenticator>,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Interactions {
+    pub fn new(
+        store: Arc<dyn Store>,
+        authorizer: Arc<Authorizer>,
+        sessions: Arc<Sessions>,
+        authenticator: Arc<UserAuthenticator>,
+        audit: Arc<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            authorizer,
+            sessions,
+            authenticator,
+            audit,
+            clock,
+        }
+    }
+
+    async fn session(&self, browser: &Browser<'_>) -> Option<Session> {
+        self.sessions.current(browser.session_token).await
+    }
+
+    /// `GET`/`POST /authorize` (RFC 6749 4.1.1, OpenID Connect Core 3.1.2): checks the
+    /// request once and answers the first step. An interaction is stored only when a page
+    /// is shown; a signed-in user who already consented goes straight back to the client.
+    pub async fn begin(
+        &self,
+        params: Vec<(String, String)>,
+        browser: &Browser<'_>,
+    ) -> Result<Answer, InteractionError> {
+        let request = match self.authorizer.parse(params).await {
+            Ok(request) => request,
+            Err(AuthorizeError::Page(error)) => return Err(InteractionError::Invalid(error)),
+            Err(error) => return Ok(Step::Redirect(self.error_redirect(&error)?).into()),
+        };
+        let session = self.session(browser).await;
+        let next = self
+            .authorizer
+            .decide(&request, session.as_ref(), false)
+            .await;
+        let state = State::new(&request);
+        self.proceed(None, state, request, browser, session.as_ref(), next)
+            .await
+            .map(Answer::from)
+    }
+
+    /// One page post of the interaction `id` (`None`: the login form with no application
+    /// waiting), answering the next step.
+    pub async fn advance(
+        &self,
+        id: Option<&str>,
+        browser: &Browser<'_>,
+        input: Input<'_>,
+    ) -> Result<Answer, InteractionError> {
+        let loaded = match id {
+            Some(id) => Some(self.load(id, browser).await?),
+            None => None,
+        };
+        match (input, loaded) {
+            (
+                Input::Password {
+                    username,
+                    password,
+                    attempts,
+                },
+                loaded,
+            ) => {
+                self.log_in(loaded, browser, username, password, attempts)
+                    .await
+            }
+            (Input::Decision(decision), Some(loaded)) => {
+                self.decide_consent(loaded, browser, decision).await
+            }
+            (Input::Decision(_), None) => Err(InteractionError::Expired),
+        }
+    }
+
+    async fn log_in(
+        &self,
+        loaded: Option<Loaded>,
+        browser: &Browser<'_>,
+        username: &str,
+        password: &str,
+        attempts: &dyn LoginAttempts,
+    ) -> Result<Answer, InteractionError> {
+        let Some(user) = self
+            .check_password(browser, username, password, attempts)
+            .await?
+        else {
+            return Ok(Step::Login {
+                client_name: loaded.as_ref().map(|l| l.request.client.name.clone()),
+                interaction: loaded.map(|l| l.id),
+                username: username.to_owned(),
+                failed: true,
+            }
+            .into());
+        };
+        attempts.succeeded();
+        let (token, session) = self.sessions.start(&user, browser.session_token).await?;
+        self.audit
+            .record(
+                AuditEvent::new(
+                    self.clock.now_seconds(),
+                    AuditEventType::LoginSucceeded,
+                    format!("user:{}", user.id),
+                )
+                .subject(user.id.to_string())
+                .source_ip(browser.source_ip.map(str::to_owned)),
+            )
+            .await;
+        let step = match loaded {
+            None => Step::SignedIn,
+            Some(loaded) => {
+                let next = self
+                    .authorizer
+                    .decide(&loaded.request, Some(&session), true)
+                    .await;
+                self.proceed(
+                    Some((loaded.id, loaded.id_hash)),
+                    loaded.state,
+                    loaded.request,
+                    browser,
+                    Some(&session),
+                    next,
+                )
+                .await?
+            }
+        };
+        Ok(Answer {
+            step,
+            started: Some(token),
+        })
+    }
+
+    async fn decide_consent(
+        &self,
+        loaded: Loaded,
+        browser: &Browser<'_>,
+        decision: Decision,
+    ) -> Result<Answer, InteractionError> {
+        let Loaded {
+            id,
+            id_hash,
+            state,
+            request,
+        } = loaded;
+        let session = self.session(browser).await;
+        let consenting = session
+            .as_ref()
+            .filter(|s| state.stage == Stage::Consent && state.user == Some(s.user_id.to_string()));
+        let Some(session) = consenting else {
+            // The session ended, or another user signed in, while the page was open: the
+            // decision was not theirs to make; decide afresh.
+            let next = self
+                .authorizer
+                .decide(&request, session.as_ref(), false)
+                .await;
+            return self
+                .proceed(
+                    Some((id, id_hash)),
+                    state,
+                    request,
+                    browser,
+                    session.as_ref(),
+                    next,
+                )
+                .await
+                .map(Answer::from);
+        };
+        // Finished before the decision takes effect: of two posts of one form, one counts.
+        if !self.store.delete_interaction(&id_hash).await? {
+            return Err(InteractionError::Expired);
+        }
+        let next = match decision {
+            Decision::Approve => {
+                let next = self.authorizer.approve(&request, session).await;
+                if next.is_ok() {
+                    let event = AuditEvent::new(
+                        self.clock.now_seconds(),
+                        AuditEventType::ConsentGranted,
+                        format!("user:{}", session.user_id),
+                    )
+                    .client(request.client.id.as_str())
+                    .subject(session.user_id.to_string())
+                    .source_ip(browser.source_ip.map(str::to_owned));
+                    self.audit.record(event).await;
+                }
+                next
+            }
+            Decision::Deny => Ok(self.authorizer.deny(&request)),
+        };
+        match next {
+            Ok(Next::Redirect(url)) => Ok(Step::Redirect(url).into()),
+            Ok(_) => Err(InteractionError::Expired),
+            Err(error) => Ok(Step::Redirect(self.client_error(&request, error)?).into()),
+        }
+    }
+
+    /// Turns the authorizer's decision into the step to show, storing the interaction when a
+    /// page follows and removing it when the walk ends.
+    async fn proceed(
+        &self,
+        existing: Option<(InteractionId, SecretHash)>,
+        mut state: State,
+        request: AuthorizationRequest,
+        browser: &Browser<'_>,
+        session: Option<&Session>,
+        next: Result<Next, OAuthError>,
+    ) -> Result<Step, InteractionError> {
+        let next = match next {
+            Ok(next) => next,
+            Err(error) => Next::Redirect(self.client_error(&request, error)?),
+        };
+        match (next, session) {
+            (Next::Redirect(url), _) => {
+                if let Some((_, id_hash)) = &existing
+                    && !self.store.delete_interaction(id_hash).await?
+                {
+                    return Err(InteractionError::Expired);
+                }
+                Ok(Step::Redirect(url))
+            }
+            (Next::Consent, Some(session)) => {
+                state.stage = Stage::Consent;
+                state.user = Some(session.user_id.to_string());
+                let username = self
+                    .store
+                    .find_user(&session.user_id)
+                    .await?
+                    .map(|u| u.username.as_str().to_owned())
+                    .unwrap_or_default();
+                let interaction = self.save(existing, &state, browser).await?;
+                Ok(Step::Consent {
+                    interaction,
+                    client_name: request.client.name.clone(),
+                    username,
+                    redirect_host: redirect_host(&request.redirect_uri),
+                    scopes: request.scopes,
+                })
+            }
+            (Next::Login | Next::Consent, _) => {
+                state.stage = Stage::Login;
+                state.user = None;
+                let interaction = self.save(existing, &state, browser).await?;
+                Ok(Step::Login {
+                    interaction: Some(interaction),
+                    client_name: Some(request.client.name.clone()),
+                    username: request.login_hint.unwrap_or_default(),
+                    failed: false,
+                })
+            }
+        }
+    }
+
+    /// Stores a new interaction, or the new state of an existing one (its life starts again).
+    async fn save(
+        &self,
+        existing: Option<(InteractionId, SecretHash)>,
+        state: &State,
+        browser: &Browser<'_>,
+    ) -> Result<InteractionId, InteractionError> {
+        let expires_at = self.clock.now_seconds() + INTERACTION_LIFETIME;
+        let state = state.to_json()?;
+        match existing {
+            Some((id, id_hash)) => {
+                let stored = StoredInteraction {
+                    id_hash,
+                    binding_hash: SecretHash::of(browser.binding),
+                    state,
+                    expires_at,
+                };
+                if !self.store.update_interaction(&stored).await? {
+                    return Err(InteractionError::Expired);
+                }
+                Ok(id)
+            }
+            None => {
+                let id = InteractionId::generate();
+                let stored = StoredInteraction {
+                    id_hash: SecretHash::of(id.expose()),
+                    binding_hash: SecretHash::of(browser.binding),
+                    state,
+                    expires_at,
+                };
+                self.store.insert_interaction(&stored).await?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// The interaction a form names, if it is live and was started in this browser.
+    async fn load(&self, id: &str, browser: &Browser<'_>) -> Result<Loaded, InteractionError> {
+        let id_hash = SecretHash::of(id);
+        let stored = self
+            .store
+            .find_interaction(&id_hash)
+            .await?
+            .filter(|s| s.expires_at > self.clock.now() && s.binding_hash.verify(browser.binding))
+            .ok_or(InteractionError::Expired)?;
+        let state = State::from_json(&stored.state)?;
+        let request = self
+            .authorizer
+            .restore(state.request.clone())
+            .await
+            .map_err(|_| InteractionError::Unavailable)?
+            .ok_or(InteractionError::Expired)?;
+        Ok(Loaded {
+            id: InteractionId(SecretString::from(id.to_owned())),
+            id_hash,
+            state,
+            request,
+        })
+    }
+
+    /// The user, if the password is theirs and the account enabled. Argon2 runs on the
+    /// blocking pool; an unknown user costs the same verification. Failures are counted by
+    /// `attempts` and audited.
+    async fn check_password(
+        &self,
+        browser: &Browser<'_>,
+        username: &str,
+        password: &str,
+        attempts: &dyn LoginAttempts,
+    ) -> Result<Option<User>, InteractionError> {
+        let user = match Username::parse(username) {
+            Ok(name) => self.store.find_user_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let authenticator = self.authenticator.clone();
+        let candidate = user.clone();
+        let password = SecretString::from(password.to_owned());
+        let ok = tokio::task::spawn_blocking(move || {
+            authenticator.check(candidate.as_ref(), password.expose_secret())
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            return Ok(user);
+        }
+        let locked = attempts.failed();
+        let mut event = AuditEvent::new(
+            self.clock.now_seconds(),
+            AuditEventType::LoginFailed,
+            "anonymous",
+        )
+        .source_ip(browser.source_ip.map(str::to_owned))
+        .failed(match (user.is_some(), locked) {
+            (true, false) => "wrong_password_or_disabled",
+            (true, true) => "wrong_password_or_disabled_locked_out",
+            (false, false) => "unknown_user",
+            (false, true) => "unknown_user_locked_out",
+        });
+        event.subject = user.map(|u| u.id.to_string());
+        self.audit.record(event).await;
+        Ok(None)
+    }
+
+    /// An error for the client, at its redirect URI.
+    fn client_error(
+        &self,
+        request: &AuthorizationRequest,
+        error: OAuthError,
+    ) -> Result<String, InteractionError> {
+        self.error_redirect(&AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            error,
+        })
+    }
+
+    fn error_redirect(&self, error: &AuthorizeError) -> Result<String, InteractionError> {
+        match (self.authorizer.error_url(error), error) {
+            (Some(url), _) => Ok(url),
+            (None, AuthorizeError::Page(e) | AuthorizeError::Redirect { error: e, .. }) => {
+                Err(InteractionError::Invalid(e.clone()))
+            }
+        }
+    }
+}
+
+/// The host the consent page names as where the browser returns.
+fn redirect_host(redirect_uri: &str) -> String {
+    url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| redirect_uri.to_owned())
+}
