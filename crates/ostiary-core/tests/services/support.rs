@@ -35,6 +35,9 @@ pub const CODE_LIFETIME: Duration = Duration::seconds(60);
 
 pub struct Bench {
     pub tokens: TokenService,
+    /// The signing keys the token service uses (the authorizer verifies `id_token_hint`s
+    /// with them).
+    pub keys: Arc<KeyRing>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     /// Confidential, `client_credentials` only: scopes `orders:read orders:write`, audiences
@@ -65,12 +68,14 @@ impl Bench {
             Duration::hours(1),
         )
         .unwrap();
-        let keys = KeyRing::load(manager, ISSUER.to_owned(), vec![Algorithm::Es256], None)
-            .await
-            .unwrap();
+        let keys = Arc::new(
+            KeyRing::load(manager, ISSUER.to_owned(), vec![Algorithm::Es256], None)
+                .await
+                .unwrap(),
+        );
         let tokens = TokenService::new(
             store.clone(),
-            Arc::new(keys),
+            keys.clone(),
             clock.clone(),
             TokenSettings {
                 issuer: ISSUER.to_owned(),
@@ -108,6 +113,7 @@ impl Bench {
         .id;
         Self {
             tokens,
+            keys,
             store,
             clock,
             machine,
