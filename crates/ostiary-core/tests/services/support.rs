@@ -1,6 +1,5 @@
 //! The bench: a `TokenService` built as the server builds it, over a temporary SQLite
 //! database, with a `ManualClock`, ES256 keys, two clients and a user.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up fails loudly
 
 use std::sync::Arc;
 
