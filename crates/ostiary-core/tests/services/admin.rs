@@ -41,12 +41,12 @@ struct Bench {
     admin: Admin,
     store: Arc<dyn Store>,
     audit: Arc<Collected>,
+    _dir: tempfile::TempDir,
 }
 
-/// An Admin over a fresh in-memory database (one connection: each would be its own database),
-/// with every part: hasher and key manager.
+/// An Admin over a fresh SQLite database, with every part: hasher and key manager.
 async fn bench() -> Bench {
-    let (store, audit, admin) = bare().await;
+    let (store, audit, admin, dir) = bare().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = KeyManager::new(
         store.clone(),
@@ -60,17 +60,23 @@ async fn bench() -> Bench {
         admin: admin.with_hasher(hasher).with_keys(keys),
         store,
         audit,
+        _dir: dir,
     }
 }
 
-/// An Admin built with neither hasher nor key manager, as a front end without secrets has.
-async fn bare() -> (Arc<dyn Store>, Arc<Collected>, Admin) {
-    let db = Database::open("sqlite::memory:", 1).await.unwrap();
+/// An Admin built with neither hasher nor key manager, as a front end without secrets has,
+/// over a fresh SQLite file in a directory that lives as long as the test keeps it.
+/// (A file, not `sqlite::memory:`: opening that leaves an empty `file:sqlx-in-memory-N` file
+/// in the working directory.)
+async fn bare() -> (Arc<dyn Store>, Arc<Collected>, Admin, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("admin.db").display());
+    let db = Database::open(&url, 2).await.unwrap();
     db.migrate().await.unwrap();
     let store = db.store();
     let audit = Arc::new(Collected::default());
     let admin = Admin::new(store.clone(), audit.clone(), Arc::new(SystemClock));
-    (store, audit, admin)
+    (store, audit, admin, dir)
 }
 
 fn machine(id: &str) -> ClientRegistration {
@@ -541,7 +547,7 @@ async fn revoke_all_with_rotate_keys_replaces_and_revokes_every_key() {
 
 #[tokio::test]
 async fn rotating_keys_without_a_key_manager_is_refused_before_anything_is_revoked() {
-    let (store, audit, admin) = bare().await;
+    let (store, audit, admin, _dir) = bare().await;
     admin.create_client(&Actor::Cli, web("web")).await.unwrap();
     let refused = admin.revoke_everything(&Actor::Cli, true).await;
     assert!(
