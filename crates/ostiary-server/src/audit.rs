@@ -88,6 +88,7 @@ pub struct ImmediateAudit {
 }
 
 impl ImmediateAudit {
+    /// A writer appending to `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,

@@ -15,6 +15,7 @@ use crate::audit::ImmediateAudit;
 use crate::config::{Config, resolve_secrets};
 use crate::state::key_manager;
 
+/// One admin command's database, configuration and audit writer.
 #[derive(Debug)]
 pub struct AdminContext<'a> {
     config: &'a Config,
@@ -30,6 +31,7 @@ impl<'a> AdminContext<'a> {
         Ok(Self { config, db, audit })
     }
 
+    /// The loaded configuration.
     pub fn config(&self) -> &Config {
         self.config
     }
