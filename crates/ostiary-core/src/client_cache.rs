@@ -86,7 +86,8 @@ mod tests {
 
     use super::*;
     use crate::SystemClock;
-    use crate::client::{ClientRegistration, register_client};
+    use crate::admin::register_client;
+    use crate::client::ClientRegistration;
     use crate::secret::SecretHash;
 
     #[derive(Default)]

@@ -150,15 +150,23 @@ impl From<crate::StoreError> for OAuthError {
     }
 }
 
-/// Failure of an administrative operation (CLI, later an admin API).
+/// Failure of an administrative operation (the Admin service, whatever its front end).
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The request breaks a rule (a field and why).
     #[error(transparent)]
     Invalid(#[from] crate::InvalidInput),
+    /// The record the operation is about does not exist; the text names it.
     #[error("{0}")]
     NotFound(String),
+    /// The Admin was built without a part this operation needs (names the part).
+    #[error("{0} is not available to this admin front end")]
+    Unavailable(&'static str),
     #[error(transparent)]
     Store(#[from] crate::StoreError),
+    /// Creating, sealing or revoking a signing key failed.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyManagerError),
 }
 
 /// An error with all its causes, for logs only: never for a response body.

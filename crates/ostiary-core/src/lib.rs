@@ -1,8 +1,10 @@
-//! Ostiary's protocol core: domain types, client and user administration, storage traits.
+//! Ostiary's protocol core: domain types, storage traits, and the services over them (the
+//! token pipeline, authorization, sessions, and the Admin service).
 //!
 //! Nothing here knows about HTTP or SQL. Strings from the outside world are parsed into the
 //! types of this crate at the edge (CLI, HTTP handlers), so code in here never re-validates.
 
+pub mod admin;
 pub mod audit;
 pub mod authorize;
 pub mod client;

@@ -1,13 +1,13 @@
 //! The audit writer: events are queued, and a single task logs each as a structured line and
 //! appends them to the database in batches, so the token hot path neither formats log lines
 //! nor waits for a write. The queue is bounded and applies back-pressure rather than drop an event; a
-//! clean shutdown flushes it.
+//! clean shutdown flushes it. The admin commands write theirs at once instead ([`ImmediateAudit`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ostiary_core::Store;
 use ostiary_core::audit::{AuditEvent, AuditSink};
+use ostiary_core::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::telemetry::error_chain;
@@ -75,6 +75,46 @@ impl AuditLog {
 impl AuditSink for AuditLog {
     async fn record(&self, event: AuditEvent) {
         AuditLog::record(self, event).await;
+    }
+}
+
+/// The admin commands' audit writer: each event is logged and appended at once (a command has
+/// no queue to drain before it exits). A failed append is kept, and [`ImmediateAudit::check`]
+/// turns it into the command's error, so a command whose event was not written fails.
+#[derive(Debug)]
+pub struct ImmediateAudit {
+    store: Arc<dyn Store>,
+    failure: Mutex<Option<StoreError>>,
+}
+
+impl ImmediateAudit {
+    /// A writer appending to `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The first append that failed since the last check, if any.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for ImmediateAudit {
+    async fn record(&self, event: AuditEvent) {
+        log_line(&event);
+        if let Err(e) = self.store.append_audit_events(&[event]).await {
+            let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+            failure.get_or_insert(e);
+        }
     }
 }
 

@@ -1,7 +1,8 @@
-//! Core's protocol services tested on their own, without HTTP: the token service over a fresh
-//! SQLite database and a manual clock. One test binary, one module per area.
+//! Core's services tested on their own, without HTTP: over a fresh SQLite database and a
+//! manual clock. One test binary, one module per service.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod admin;
 mod interactions;
 mod support;
 mod tokens;

@@ -1,11 +1,11 @@
-//! `ostiary audit list`, and the audit events of the admin commands.
+//! `ostiary audit list`. (The admin commands' own events are recorded by the Admin service.)
 
 use clap::Subcommand;
-use ostiary_core::audit::{AuditEvent, AuditEventType, AuditQuery};
-use ostiary_store::Database;
+use ostiary_core::audit::{AuditEventType, AuditQuery};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::context::AdminContext;
 use super::output::rfc3339;
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +32,7 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
 }
 
-pub async fn run(command: AuditCommand, db: &Database) -> anyhow::Result<()> {
+pub async fn run(command: AuditCommand, ctx: &AdminContext<'_>) -> anyhow::Result<()> {
     let AuditCommand::List {
         since,
         event,
@@ -45,7 +45,7 @@ pub async fn run(command: AuditCommand, db: &Database) -> anyhow::Result<()> {
         subject,
         limit,
     };
-    let events = db.store().list_audit_events(&query).await?;
+    let events = ctx.admin().audit_events(&query).await?;
     let mut lines = String::new();
     for e in &events {
         let line = serde_json::json!({
@@ -62,19 +62,4 @@ pub async fn run(command: AuditCommand, db: &Database) -> anyhow::Result<()> {
         lines.push('\n');
     }
     super::output::print_raw(&lines)
-}
-
-/// Records an admin command's event: written at once (the CLI has no queue) and logged.
-pub async fn record(
-    db: &Database,
-    event: AuditEventType,
-    build: impl FnOnce(AuditEvent) -> AuditEvent,
-) -> anyhow::Result<()> {
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc());
-    let event = build(AuditEvent::new(now, event, "cli"));
-    crate::audit::log_line(&event);
-    db.store().append_audit_events(&[event]).await?;
-    Ok(())
 }

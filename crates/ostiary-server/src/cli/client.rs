@@ -1,18 +1,16 @@
 //! `ostiary client create|list|delete|rotate-secret`.
 
 use clap::{Args, Subcommand};
-use ostiary_core::SystemClock;
-use ostiary_core::audit::AuditEventType;
+use ostiary_core::admin::Actor;
 use ostiary_core::client::{
-    self, Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope,
-    TokenEndpointAuthMethod, UriPolicy,
+    Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod,
+    UriPolicy,
 };
 use ostiary_jwt::Algorithm;
-use ostiary_store::Database;
 use serde::Serialize;
 
-use super::output::{ClientView, print_json};
-use crate::config::Config;
+use super::context::AdminContext;
+use super::output::ClientView;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -72,6 +70,33 @@ pub struct CreateArgs {
     id_token_alg: Option<Algorithm>,
 }
 
+impl CreateArgs {
+    /// The arguments as a registration; redirect URIs are checked against the environment's
+    /// policy (plain `http` only on loopback in production).
+    fn registration(self, policy: UriPolicy) -> anyhow::Result<ClientRegistration> {
+        let parse_uris = |uris: &[String]| -> Result<Vec<RedirectUri>, _> {
+            uris.iter().map(|u| RedirectUri::parse(u, policy)).collect()
+        };
+        Ok(ClientRegistration {
+            name: self.name,
+            client_id: self.client_id,
+            public: self.public,
+            grant_types: self.grant_types,
+            redirect_uris: parse_uris(&self.redirect_uris)?,
+            scopes: self.scopes,
+            audiences: self.audiences,
+            introspect_audiences: self.introspect_audiences,
+            post_logout_redirect_uris: parse_uris(&self.post_logout_redirect_uris)?,
+            auth_method: self.token_endpoint_auth_method,
+            skip_consent: self.skip_consent,
+            access_token_lifetime: self
+                .access_token_lifetime
+                .map(|secs| time::Duration::seconds(i64::from(secs))),
+            id_token_alg: self.id_token_alg,
+        })
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Created<'a> {
     #[serde(flatten)]
@@ -80,65 +105,31 @@ struct Created<'a> {
     client_secret: Option<&'a str>,
 }
 
-pub async fn run(command: ClientCommand, config: &Config, db: &Database) -> anyhow::Result<()> {
-    let store = db.store();
+pub async fn run(command: ClientCommand, ctx: &AdminContext<'_>) -> anyhow::Result<()> {
+    let admin = ctx.admin();
     match command {
         ClientCommand::Create(args) => {
             let policy = UriPolicy {
-                allow_insecure_http: !config.is_production(),
+                allow_insecure_http: !ctx.config().is_production(),
             };
-            let parse_uris = |uris: &[String]| -> Result<Vec<RedirectUri>, _> {
-                uris.iter().map(|u| RedirectUri::parse(u, policy)).collect()
-            };
-            let registration = ClientRegistration {
-                name: args.name,
-                client_id: args.client_id,
-                public: args.public,
-                grant_types: args.grant_types,
-                redirect_uris: parse_uris(&args.redirect_uris)?,
-                scopes: args.scopes,
-                audiences: args.audiences,
-                introspect_audiences: args.introspect_audiences,
-                post_logout_redirect_uris: parse_uris(&args.post_logout_redirect_uris)?,
-                auth_method: args.token_endpoint_auth_method,
-                skip_consent: args.skip_consent,
-                access_token_lifetime: args
-                    .access_token_lifetime
-                    .map(|secs| time::Duration::seconds(i64::from(secs))),
-                id_token_alg: args.id_token_alg,
-            };
-            let registered = client::register_client(&*store, &SystemClock, registration).await?;
-            let id = registered.client.id.as_str();
-            super::audit::record(db, AuditEventType::ClientCreated, |e| {
-                e.client(id).subject(id)
-            })
-            .await?;
-            print_json(&Created {
+            let registration = args.registration(policy)?;
+            let registered = admin.create_client(&Actor::Cli, registration).await?;
+            ctx.print(&Created {
                 client: ClientView::from(&registered.client),
                 client_secret: registered.secret.as_ref().map(|s| s.expose()),
             })
         }
         ClientCommand::List => {
-            let clients = store.list_clients().await?;
-            print_json(&clients.iter().map(ClientView::from).collect::<Vec<_>>())
+            let clients = admin.list_clients().await?;
+            ctx.print(&clients.iter().map(ClientView::from).collect::<Vec<_>>())
         }
         ClientCommand::Delete { client_id } => {
-            client::delete_client(&*store, &client_id).await?;
-            let id = client_id.as_str();
-            super::audit::record(db, AuditEventType::ClientDeleted, |e| {
-                e.client(id).subject(id)
-            })
-            .await?;
-            print_json(&serde_json::json!({ "deleted": client_id.as_str() }))
+            admin.delete_client(&Actor::Cli, &client_id).await?;
+            ctx.print(&serde_json::json!({ "deleted": client_id.as_str() }))
         }
         ClientCommand::RotateSecret { client_id } => {
-            let secret = client::rotate_secret(&*store, &client_id).await?;
-            let id = client_id.as_str();
-            super::audit::record(db, AuditEventType::ClientSecretRotated, |e| {
-                e.client(id).subject(id)
-            })
-            .await?;
-            print_json(&serde_json::json!({
+            let secret = admin.rotate_client_secret(&Actor::Cli, &client_id).await?;
+            ctx.print(&serde_json::json!({
                 "client_id": client_id.as_str(),
                 "client_secret": secret.expose(),
             }))

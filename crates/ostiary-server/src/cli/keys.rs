@@ -1,17 +1,12 @@
 //! `ostiary keys list|rotate|revoke`.
 
-use std::sync::Arc;
-
 use clap::Subcommand;
-use ostiary_core::SystemClock;
-use ostiary_core::audit::AuditEventType;
+use ostiary_core::admin::Actor;
 use ostiary_jwt::Algorithm;
-use ostiary_store::Database;
 use serde_json::json;
 
-use super::output::{print_json, rfc3339};
-use crate::config::{Config, resolve_secrets};
-use crate::state::key_manager;
+use super::context::AdminContext;
+use super::output::rfc3339;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -40,15 +35,10 @@ fn parse_alg(s: &str) -> Result<Algorithm, String> {
     }
 }
 
-pub async fn run(command: KeysCommand, config: &Config, db: &Database) -> anyhow::Result<()> {
-    // Listing and revoking never touch private parts; only rotation needs the root secret.
-    let secrets = match command {
-        KeysCommand::Rotate { .. } => Some(resolve_secrets(config)?),
-        _ => None,
-    };
+pub async fn run(command: KeysCommand, ctx: &AdminContext<'_>) -> anyhow::Result<()> {
     match command {
         KeysCommand::List => {
-            let keys = db.store().list_signing_keys().await?;
+            let keys = ctx.admin().list_keys().await?;
             let listed: Vec<_> = keys
                 .iter()
                 .map(|k| {
@@ -63,29 +53,16 @@ pub async fn run(command: KeysCommand, config: &Config, db: &Database) -> anyhow
                     })
                 })
                 .collect();
-            print_json(&listed)
+            ctx.print(&listed)
         }
+        // Only rotation opens private parts, so only it needs the root secret.
         KeysCommand::Rotate { alg } => {
-            let secrets = secrets.ok_or_else(|| anyhow::anyhow!("secrets unavailable"))?;
-            let manager = key_manager(&secrets, db.store(), Arc::new(SystemClock))?;
-            let key = manager.rotate(alg).await?;
-            super::audit::record(db, AuditEventType::KeyRotated, |e| {
-                e.subject(key.kid.clone())
-            })
-            .await?;
-            print_json(&json!({ "kid": key.kid, "alg": alg.as_str(), "state": "active" }))
+            let key = ctx.admin_with_keys()?.rotate_key(&Actor::Cli, alg).await?;
+            ctx.print(&json!({ "kid": key.kid, "alg": alg.as_str(), "state": "active" }))
         }
         KeysCommand::Revoke { kid } => {
-            if !db
-                .store()
-                .revoke_signing_key(&kid, time::OffsetDateTime::now_utc())
-                .await?
-            {
-                anyhow::bail!("no signing key {kid}");
-            }
-            super::audit::record(db, AuditEventType::KeyRevoked, |e| e.subject(kid.clone()))
-                .await?;
-            print_json(&json!({ "kid": kid, "state": "revoked" }))
+            ctx.admin().revoke_key(&Actor::Cli, &kid).await?;
+            ctx.print(&json!({ "kid": kid, "state": "revoked" }))
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod context;
 mod keys;
 mod output;
 mod tokens;
@@ -17,6 +18,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ostiary_store::Database;
 
+use self::context::AdminContext;
 use crate::config::{Config, Status, resolve_secrets, run_checks};
 use crate::telemetry::{self, LogFormat};
 
@@ -122,17 +124,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_json(&serde_json::json!({ "migrated": true }))?;
         }
         Command::Client(command) => {
-            client::run(command, &config, &open_database(&config).await?).await?
+            client::run(command, &AdminContext::open(&config).await?).await?
         }
-        Command::User(command) => {
-            user::run(command, &config, &open_database(&config).await?).await?
-        }
-        Command::Keys(command) => {
-            keys::run(command, &config, &open_database(&config).await?).await?
-        }
-        Command::Audit(command) => audit::run(command, &open_database(&config).await?).await?,
+        Command::User(command) => user::run(command, &AdminContext::open(&config).await?).await?,
+        Command::Keys(command) => keys::run(command, &AdminContext::open(&config).await?).await?,
+        Command::Audit(command) => audit::run(command, &AdminContext::open(&config).await?).await?,
         Command::Tokens(command) => {
-            tokens::run(command, &config, &open_database(&config).await?).await?
+            tokens::run(command, &AdminContext::open(&config).await?).await?
         }
         Command::CheckConfig => {
             let checks = run_checks(&config);

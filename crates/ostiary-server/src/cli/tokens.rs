@@ -4,17 +4,11 @@
 //! `--rotate-keys` the signing keys are replaced and the old ones revoked, so APIs validating
 //! access tokens offline reject them too.
 
-use std::sync::Arc;
-
 use clap::Subcommand;
-use ostiary_core::audit::AuditEventType;
-use ostiary_core::{Clock, SystemClock};
-use ostiary_store::Database;
+use ostiary_core::admin::Actor;
 use serde_json::json;
 
-use super::output::print_json;
-use crate::config::{Config, resolve_secrets};
-use crate::state::key_manager;
+use super::context::AdminContext;
 
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
@@ -28,41 +22,24 @@ pub enum TokensCommand {
     },
 }
 
-pub async fn run(command: TokensCommand, config: &Config, db: &Database) -> anyhow::Result<()> {
+pub async fn run(command: TokensCommand, ctx: &AdminContext<'_>) -> anyhow::Result<()> {
     match command {
         TokensCommand::RevokeAll { rotate_keys } => {
-            // The secret is resolved first: a missing one refuses the command before anything
-            // is revoked, rather than halfway.
-            let manager = if rotate_keys {
-                let secrets = resolve_secrets(config)?;
-                Some(key_manager(&secrets, db.store(), Arc::new(SystemClock))?)
+            // With --rotate-keys the secret is resolved first: a missing one refuses the
+            // command before anything is revoked, rather than halfway.
+            let admin = if rotate_keys {
+                ctx.admin_with_keys()?
             } else {
-                None
+                ctx.admin()
             };
-            let revoked = db
-                .store()
-                .revoke_everything(SystemClock.now_seconds())
-                .await?;
-            super::audit::record(db, AuditEventType::RevokedAll, |e| e).await?;
-            let mut output = serde_json::to_value(revoked)?;
-            if let Some(manager) = manager {
-                let (created, revoked_keys) = manager.replace_all().await?;
-                for key in &created {
-                    super::audit::record(db, AuditEventType::KeyRotated, |e| {
-                        e.subject(key.kid.clone())
-                    })
-                    .await?;
-                }
-                for kid in &revoked_keys {
-                    super::audit::record(db, AuditEventType::KeyRevoked, |e| {
-                        e.subject(kid.clone())
-                    })
-                    .await?;
-                }
-                output["keys_created"] = json!(created.iter().map(|k| &k.kid).collect::<Vec<_>>());
-                output["keys_revoked"] = json!(revoked_keys);
+            let done = admin.revoke_everything(&Actor::Cli, rotate_keys).await?;
+            let mut output = serde_json::to_value(done.revoked)?;
+            if let Some(keys) = done.keys {
+                output["keys_created"] =
+                    json!(keys.created.iter().map(|k| &k.kid).collect::<Vec<_>>());
+                output["keys_revoked"] = json!(keys.revoked);
             }
-            print_json(&output)
+            ctx.print(&output)
         }
     }
 }

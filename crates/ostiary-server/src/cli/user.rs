@@ -4,16 +4,14 @@ use std::io::Read;
 
 use anyhow::Context;
 use clap::Subcommand;
-use ostiary_core::SystemClock;
-use ostiary_core::audit::AuditEventType;
+use ostiary_core::admin::{Actor, CreateUser};
 use ostiary_core::client::ClientId;
-use ostiary_core::password::{Password, PasswordHasher};
-use ostiary_core::user::{self, Email, Username};
-use ostiary_store::Database;
+use ostiary_core::password::Password;
+use ostiary_core::user::{Email, Username};
 use secrecy::SecretString;
 
-use super::output::{print_json, rfc3339};
-use crate::config::Config;
+use super::context::AdminContext;
+use super::output::rfc3339;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -47,40 +45,36 @@ pub enum UserCommand {
     },
 }
 
-pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow::Result<()> {
-    let store = db.store();
+pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result<()> {
     match command {
         UserCommand::Create {
             username, email, ..
         } => {
             let password = Password::new(read_password_from_stdin()?)?;
-            let hasher = PasswordHasher::new(config.argon2)?;
-            let user = user::create_user(&*store, &hasher, &SystemClock, username, email, password)
+            let request = CreateUser {
+                username,
+                email,
+                password,
+            };
+            let user = ctx
+                .admin_with_hasher()?
+                .create_user(&Actor::Cli, request)
                 .await?;
-            super::audit::record(db, AuditEventType::UserCreated, |e| {
-                e.subject(user.id.to_string())
-            })
-            .await?;
-            print_json(&serde_json::json!({
+            ctx.print(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "username": user.username.as_str(),
             }))
         }
         UserCommand::Disable { username } => {
-            let user = user::disable_user(&*store, &SystemClock, &username).await?;
-            super::audit::record(db, AuditEventType::UserDisabled, |e| {
-                e.subject(user.id.to_string())
-            })
-            .await?;
-            print_json(&serde_json::json!({
+            let user = ctx.admin().disable_user(&Actor::Cli, &username).await?;
+            ctx.print(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "username": user.username.as_str(),
                 "disabled": true,
             }))
         }
         UserCommand::Consents { username } => {
-            let user = find(&*store, &username).await?;
-            let consents = store.list_consents(&user.id).await?;
+            let (user, consents) = ctx.admin().list_consents(&username).await?;
             let consents: Vec<_> = consents
                 .iter()
                 .map(|c| {
@@ -91,37 +85,23 @@ pub async fn run(command: UserCommand, config: &Config, db: &Database) -> anyhow
                     })
                 })
                 .collect();
-            print_json(&serde_json::json!({
+            ctx.print(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "consents": consents,
             }))
         }
         UserCommand::RevokeConsent { username, client } => {
-            let user = find(&*store, &username).await?;
-            if !user::revoke_consent(&*store, &SystemClock, &user.id, &client).await? {
-                anyhow::bail!(
-                    "user {} has no consent for client {client}",
-                    username.as_str()
-                );
-            }
-            super::audit::record(db, AuditEventType::ConsentRevoked, |e| {
-                e.subject(user.id.to_string()).client(client.as_str())
-            })
-            .await?;
-            print_json(&serde_json::json!({
+            let user = ctx
+                .admin()
+                .revoke_consent(&Actor::Cli, &username, &client)
+                .await?;
+            ctx.print(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "client_id": client.as_str(),
                 "revoked": true,
             }))
         }
     }
-}
-
-async fn find(store: &dyn ostiary_core::Store, username: &Username) -> anyhow::Result<user::User> {
-    store
-        .find_user_by_username(username)
-        .await?
-        .with_context(|| format!("user {} not found", username.as_str()))
 }
 
 /// The whole of stdin, less one trailing newline (what `echo` or a here-string adds).

@@ -1,8 +1,11 @@
-//! Registering, re-keying and deleting clients: the code path the CLI and the tests share.
+//! Clients: registering (with the rules a registration must meet), listing, re-keying and
+//! deleting them.
 
 use crate::Clock;
+use crate::audit::AuditEventType;
 use crate::client::{
-    Audience, Client, ClientId, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod,
+    Client, ClientId, ClientRegistration, GrantType, MAX_ACCESS_TOKEN_LIFETIME, RedirectUri,
+    RegisteredClient, TokenEndpointAuthMethod,
 };
 use crate::error::AdminError;
 use crate::secret::ClientSecret;
@@ -11,34 +14,68 @@ use crate::validation::{InvalidInput, has_control_chars};
 use ostiary_jwt::Algorithm;
 use time::Duration;
 
-/// What an operator asks for; every field already parsed into its domain type.
-#[derive(Debug, Clone, Default)]
-pub struct ClientRegistration {
-    pub name: String,
-    pub client_id: Option<ClientId>,
-    pub public: bool,
-    pub grant_types: Vec<GrantType>,
-    pub redirect_uris: Vec<RedirectUri>,
-    pub scopes: Vec<Scope>,
-    pub audiences: Vec<Audience>,
-    pub introspect_audiences: Vec<Audience>,
-    pub post_logout_redirect_uris: Vec<RedirectUri>,
-    pub auth_method: Option<TokenEndpointAuthMethod>,
-    pub skip_consent: bool,
-    pub access_token_lifetime: Option<Duration>,
-    /// RS256 when not given; HS256 is refused (ID tokens are verified by the public JWKS).
-    pub id_token_alg: Option<Algorithm>,
-}
+use super::{Actor, Admin};
 
-/// A stored client and, for confidential clients, its secret: shown once, never again.
-#[derive(Debug)]
-pub struct RegisteredClient {
-    pub client: Client,
-    pub secret: Option<ClientSecret>,
+impl Admin {
+    /// Registers a client (`client.created`, with the client as subject). The secret of a
+    /// confidential client is in the result only: it is shown once and stored as a hash.
+    ///
+    /// Errors: `Invalid` for a registration that breaks a rule (or a taken client id), `Store`.
+    pub async fn create_client(
+        &self,
+        by: &Actor,
+        registration: ClientRegistration,
+    ) -> Result<RegisteredClient, AdminError> {
+        let registered = register_client(&*self.store, &*self.clock, registration).await?;
+        let id = registered.client.id.as_str();
+        self.record(by, AuditEventType::ClientCreated, |e| {
+            e.client(id).subject(id)
+        })
+        .await;
+        Ok(registered)
+    }
+
+    /// Every client, ordered by id (reading records nothing).
+    pub async fn list_clients(&self) -> Result<Vec<Client>, AdminError> {
+        Ok(self.store.list_clients().await?)
+    }
+
+    /// Deletes a client with its codes, grants and consents (`client.deleted`).
+    ///
+    /// Errors: `NotFound` for an unknown client, `Store`.
+    pub async fn delete_client(&self, by: &Actor, id: &ClientId) -> Result<(), AdminError> {
+        delete_client(&*self.store, id).await?;
+        self.record(by, AuditEventType::ClientDeleted, |e| {
+            e.client(id.as_str()).subject(id.as_str())
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Gives a confidential client a new secret (`client.secret_rotated`); the old one stops
+    /// working once cached client records expire (`OAUTH2_CLIENT_CACHE_SECS`).
+    ///
+    /// Errors: `NotFound` for an unknown client, `Invalid` for a public one, `Store`.
+    pub async fn rotate_client_secret(
+        &self,
+        by: &Actor,
+        id: &ClientId,
+    ) -> Result<ClientSecret, AdminError> {
+        let secret = rotate_secret(&*self.store, id).await?;
+        self.record(by, AuditEventType::ClientSecretRotated, |e| {
+            e.client(id.as_str()).subject(id.as_str())
+        })
+        .await;
+        Ok(secret)
+    }
 }
 
 const MAX_NAME_LEN: usize = 200;
 
+/// Checks a registration and stores the client, recording no event: the step under
+/// [`Admin::create_client`], which test fixtures also use to seed clients.
+///
+/// Errors: `Invalid` for a registration that breaks a rule or a taken client id, `Store`.
 pub async fn register_client(
     store: &dyn ClientStore,
     clock: &dyn Clock,
@@ -129,10 +166,6 @@ fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput>
     }
 }
 
-/// The longest access token lifetime a client may have: also how long a retired signing key
-/// stays published.
-pub const MAX_ACCESS_TOKEN_LIFETIME: Duration = Duration::days(1);
-
 fn check_lifetime(lifetime: Option<Duration>) -> Result<Option<Duration>, InvalidInput> {
     match lifetime {
         Some(l) if l < Duration::seconds(1) || l > MAX_ACCESS_TOKEN_LIFETIME => {
@@ -173,8 +206,10 @@ fn check_grant_rules(
     Ok(())
 }
 
-/// Replaces a confidential client's secret; the old one stops working once cached client
-/// records expire (`OAUTH2_CLIENT_CACHE_SECS`).
+/// Replaces a confidential client's secret, recording no event: the step under
+/// [`Admin::rotate_client_secret`].
+///
+/// Errors: `NotFound` for an unknown client, `Invalid` for a public one, `Store`.
 pub async fn rotate_secret(
     store: &dyn ClientStore,
     id: &ClientId,
@@ -197,6 +232,9 @@ pub async fn rotate_secret(
     Ok(secret)
 }
 
+/// Deletes a client, recording no event: the step under [`Admin::delete_client`].
+///
+/// Errors: `NotFound` for an unknown client, `Store`.
 pub async fn delete_client(store: &dyn ClientStore, id: &ClientId) -> Result<(), AdminError> {
     if store.delete_client(id).await? {
         Ok(())
