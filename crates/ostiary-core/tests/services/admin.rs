@@ -1,10 +1,10 @@
 //! The Admin service: each operation does what it says to the store and records its own
 //! audit event (type, actor, subject, client), and a refused one records nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ostiary_core::admin::{Actor, Admin, CreateUser};
-use ostiary_core::audit::{AuditEvent, AuditEventType, AuditSink, Outcome};
+use ostiary_core::audit::{AuditEvent, AuditEventType, Outcome};
 use ostiary_core::client::{
     ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
 };
@@ -20,27 +20,12 @@ use ostiary_store::Database;
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 
-/// Keeps every event in memory, in order.
-#[derive(Debug, Default)]
-struct Collected(Mutex<Vec<AuditEvent>>);
-
-#[async_trait::async_trait]
-impl AuditSink for Collected {
-    async fn record(&self, event: AuditEvent) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl Collected {
-    fn events(&self) -> Vec<AuditEvent> {
-        self.0.lock().unwrap().clone()
-    }
-}
+use crate::support::Recorded;
 
 struct Bench {
     admin: Admin,
     store: Arc<dyn Store>,
-    audit: Arc<Collected>,
+    audit: Arc<Recorded>,
     _dir: tempfile::TempDir,
 }
 
@@ -68,13 +53,13 @@ async fn bench() -> Bench {
 /// over a fresh SQLite file in a directory that lives as long as the test keeps it.
 /// (A file, not `sqlite::memory:`: opening that leaves an empty `file:sqlx-in-memory-N` file
 /// in the working directory.)
-async fn bare() -> (Arc<dyn Store>, Arc<Collected>, Admin, tempfile::TempDir) {
+async fn bare() -> (Arc<dyn Store>, Arc<Recorded>, Admin, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("admin.db").display());
     let db = Database::open(&url, 2).await.unwrap();
     db.migrate().await.unwrap();
     let store = db.store();
-    let audit = Arc::new(Collected::default());
+    let audit = Arc::new(Recorded::default());
     let admin = Admin::new(store.clone(), audit.clone(), Arc::new(SystemClock));
     (store, audit, admin, dir)
 }

@@ -2,13 +2,13 @@
 //! checked once at `begin`; each post is one `advance`; the walk ends with the redirect and
 //! records its audit events itself.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::ErrorCode;
-use ostiary_core::audit::{AuditEvent, AuditEventType, AuditSink};
+use ostiary_core::audit::AuditEventType;
 use ostiary_core::authorize::Authorizer;
 use ostiary_core::interaction::{
     Answer, Browser, Decision, Input, InteractionError, Interactions, LoginAttempts, Step,
@@ -20,26 +20,9 @@ use ostiary_core::session::{SessionSettings, Sessions};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
-use crate::support::{Bench, ISSUER, REDIRECT_URI, VERIFIER};
+use crate::support::{Bench, ISSUER, REDIRECT_URI, Recorded, VERIFIER};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// Audit events, kept in memory.
-#[derive(Debug, Default)]
-struct Recorded(Mutex<Vec<AuditEvent>>);
-
-#[async_trait::async_trait]
-impl AuditSink for Recorded {
-    async fn record(&self, event: AuditEvent) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl Recorded {
-    fn types(&self) -> Vec<AuditEventType> {
-        self.0.lock().unwrap().iter().map(|e| e.event).collect()
-    }
-}
 
 /// Counts what core reports to the brute-force limiter.
 #[derive(Debug, Default)]
@@ -269,7 +252,7 @@ async fn a_wrong_password_is_counted_audited_and_asked_again() {
     assert_eq!(id_of(&answer), id, "the same interaction goes on");
     assert_eq!(attempts.failed.load(Ordering::SeqCst), 1);
     assert_eq!(attempts.succeeded.load(Ordering::SeqCst), 0);
-    let events = w.audit.0.lock().unwrap().clone();
+    let events = w.audit.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event, AuditEventType::LoginFailed);
     assert_eq!(

@@ -255,3 +255,24 @@ pub fn refused(result: Result<Issued, GrantError>) -> (ErrorCode, String) {
 pub fn refresh_token(issued: &Issued) -> String {
     issued.response.refresh_token.clone().unwrap()
 }
+
+/// Audit events kept in memory, in order: what a service recorded.
+#[derive(Debug, Default)]
+pub struct Recorded(std::sync::Mutex<Vec<ostiary_core::audit::AuditEvent>>);
+
+#[async_trait::async_trait]
+impl ostiary_core::audit::AuditSink for Recorded {
+    async fn record(&self, event: ostiary_core::audit::AuditEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorded {
+    pub fn events(&self) -> Vec<ostiary_core::audit::AuditEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn types(&self) -> Vec<ostiary_core::audit::AuditEventType> {
+        self.events().iter().map(|e| e.event).collect()
+    }
+}
