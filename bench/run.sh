@@ -14,19 +14,45 @@ PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 ROUNDS=${BENCH_ROUNDS:-9}
 ROUND_DURATION=${BENCH_ROUND_DURATION:-4s}
+# Which phases run; the health baseline always does. `compare` is the on/off rounds of /token.
+PHASES=${BENCH_PHASES:-signing token introspect compare code refresh}
+# A prebuilt server binary to measure instead of building this checkout's (to compare builds).
+BIN=${BENCH_BIN:-}
+
+phase() {
+  [[ " $PHASES " == *" $1 "* ]]
+}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
-echo "== building the release binary"
-cargo build --release --quiet --bin ostiary
-bin="$root/target/release/ostiary"
+if [ -n "$BIN" ]; then
+  bin=$(realpath "$BIN")
+  echo "== server binary $bin (BENCH_BIN)"
+else
+  echo "== building the release binary"
+  cargo build --release --quiet --bin ostiary
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/ostiary"
+fi
 
-echo "== raw signing rate (criterion, ostiary-jwt)"
-sign_us=$(cargo bench --quiet -p ostiary-jwt --bench sign -- --warm-up-time 1 --measurement-time 3 'sign/ES256' 2>/dev/null \
-  | awk '/sign\/ES256/ && /time:/ { v=$5; u=$6 } END { if (u=="ns") v/=1000; if (u=="ms") v*=1000; print v }')
-sign_rate=$(awk -v us="$sign_us" 'BEGIN { printf "%.0f", 1e6/us }')
-echo "ES256 sign: ${sign_us} µs per signature = ${sign_rate} signatures/s on one core"
+sign_rate=
+if phase signing; then
+  echo "== raw signing rate (criterion, ostiary-jwt)"
+  sign_us=$(cargo bench --quiet -p ostiary-jwt --bench sign -- --warm-up-time 1 --measurement-time 3 'sign/ES256' 2>/dev/null \
+    | awk '/sign\/ES256/ && /time:/ { v=$5; u=$6 } END { if (u=="ns") v/=1000; if (u=="ms") v*=1000; print v }')
+  sign_rate=$(awk -v us="$sign_us" 'BEGIN { printf "%.0f", 1e6/us }')
+  echo "ES256 sign: ${sign_us} µs per signature = ${sign_rate} signatures/s on one core"
+fi
+
+# The user flows need a signed-in browser whose cookie stays valid across server restarts:
+# a fixed session key (any 128 hex characters) unless one is configured.
+export OAUTH2_SESSION_KEY=${OAUTH2_SESSION_KEY:-$(printf '5e%.0s' $(seq 1 64))}
+BENCH_USER=bench
+BENCH_PASSWORD='bench password, not a secret'
+export BENCH_REDIRECT_URI=https://app.example.com/cb
+# RFC 7636 appendix B; code.lua uses the same pair.
+PKCE_VERIFIER=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+PKCE_CHALLENGE=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
 
 work=$(mktemp -d)
 servers=()
@@ -87,6 +113,64 @@ median() {
   printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(NR / 2) + 1] }'
 }
 
+# hidden_inputs: "name value" of every hidden <input> of the HTML page on stdin, entities
+# decoded (the server's templates quote attributes with ").
+hidden_inputs() {
+  grep -o '<input[^>]*>' | grep 'type="hidden"' | while read -r tag; do
+    local name value
+    name=$(sed -n 's/.* name="\([^"]*\)".*/\1/p' <<<"$tag")
+    value=$(sed -n 's/.* value="\([^"]*\)".*/\1/p' <<<"$tag" \
+      | perl -pe 's/&#[xX]([0-9a-fA-F]+);/chr(hex($1))/ge; s/&#([0-9]+);/chr($1)/ge;
+                  s/&quot;/"/g; s/&apos;/\x27/g; s/&lt;/</g; s/&gt;/>/g; s/&amp;/&/g')
+    echo "$name $value"
+  done
+}
+
+# sign_in BASE: signs BENCH_USER in once, as a browser would (GET /authorize shows the login
+# form, POST /login with its hidden fields), and sets BENCH_COOKIE to the Cookie header.
+sign_in() {
+  local base=$1 jar="$work/cookies" page fields=() name value status
+  rm -f "$jar"
+  page=$(curl -fsS -c "$jar" -b "$jar" "$base$(authorize_path openid)")
+  while read -r name value; do
+    fields+=(--data-urlencode "$name=$value")
+  done < <(hidden_inputs <<<"$page")
+  status=$(curl -sS -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" "${fields[@]}" \
+    --data-urlencode "username=$BENCH_USER" --data-urlencode "password=$BENCH_PASSWORD" "$base/login")
+  export BENCH_COOKIE
+  BENCH_COOKIE=$(awk '{ sub(/^#HttpOnly_/, "") } !/^#/ && NF >= 7 { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$jar")
+  if [ "$status" != 303 ] || [ -z "$BENCH_COOKIE" ]; then
+    echo "sign-in failed: POST /login answered $status" >&2
+    return 1
+  fi
+}
+
+# authorize_path SCOPE: the authorization request of code.lua (PKCE S256, the web client).
+authorize_path() {
+  printf '/authorize?response_type=code&client_id=%s&redirect_uri=%s&scope=%s&state=bench&code_challenge=%s&code_challenge_method=S256' \
+    "$BENCH_CLIENT_ID" "https%3A%2F%2Fapp.example.com%2Fcb" "${1// /%20}" "$PKCE_CHALLENGE"
+}
+
+# code_exchange BASE SCOPE: one authorization with the session cookie and the redemption of
+# its code; prints the token response (JSON), or fails.
+code_exchange() {
+  local base=$1 location code
+  location=$(curl -sS -o /dev/null -w '%{redirect_url}' -H "Cookie: $BENCH_COOKIE" "$base$(authorize_path "$2")")
+  code=$(sed -n 's/.*[?&]code=\([^&#]*\).*/\1/p' <<<"$location")
+  if [ -z "$code" ]; then
+    echo "no code in the authorization response: ${location:-no redirect}" >&2
+    return 1
+  fi
+  curl -fsS -u "$BENCH_CLIENT_ID:$BENCH_CLIENT_SECRET" -d grant_type=authorization_code \
+    --data-urlencode "code=$code" --data-urlencode "redirect_uri=$BENCH_REDIRECT_URI" \
+    -d "code_verifier=$PKCE_VERIFIER" "$base/token"
+}
+
+# wrk_ops NAME: the operations line that code.lua and refresh.lua print at the end.
+wrk_ops() {
+  sed -n 's/^ops: //p' "$work/$1.wrk"
+}
+
 bench_backend() {
   local backend=$1 url
   case $backend in
@@ -112,6 +196,18 @@ bench_backend() {
   secret=$(sed -n 's/.*"client_secret": "\(.*\)".*/\1/p' <<<"$created")
   export BENCH_BASIC
   BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+  # The user flows: a first-party web client (no consent screen) and one user.
+  if phase code || phase refresh; then
+    created=$("$bin" client create --name bench-web --grant-type authorization_code \
+      --grant-type refresh_token --redirect-uri "$BENCH_REDIRECT_URI" --scope "openid offline_access" \
+      --skip-consent)
+    export BENCH_CLIENT_ID BENCH_CLIENT_SECRET
+    BENCH_CLIENT_ID=$(sed -n 's/.*"client_id": "\(.*\)".*/\1/p' <<<"$created")
+    BENCH_CLIENT_SECRET=$(sed -n 's/.*"client_secret": "\(.*\)".*/\1/p' <<<"$created")
+    export BENCH_WEB_BASIC
+    BENCH_WEB_BASIC=$(printf '%s:%s' "$BENCH_CLIENT_ID" "$BENCH_CLIENT_SECRET" | base64 -w0)
+    printf '%s' "$BENCH_PASSWORD" | "$bin" user create --username "$BENCH_USER" --password-stdin >/dev/null
+  fi
   start_server "$work/server-$backend.log"
   local on_pid=$server_pid
   export BENCH_TOKEN
@@ -119,51 +215,80 @@ bench_backend() {
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
   cd "$root"
 
-  local results=()
-  results+=("$(wrk_run health "http://127.0.0.1:$PORT/healthz")")
-  results+=("$(wrk_run client_credentials "http://127.0.0.1:$PORT/token" bench/token.lua)")
-  results+=("$(wrk_run introspect "http://127.0.0.1:$PORT/introspect" bench/introspect.lua)")
+  local results=() base="http://127.0.0.1:$PORT"
+  results+=("$(wrk_run health "$base/healthz")")
+  if phase token; then
+    results+=("$(wrk_run client_credentials "$base/token" bench/token.lua)")
+  fi
+  if phase introspect; then
+    results+=("$(wrk_run introspect "$base/introspect" bench/introspect.lua)")
+  fi
+  if phase code || phase refresh; then
+    sign_in "$base"
+    # One exchange by hand first: the flow works before wrk repeats it.
+    code_exchange "$base" openid | grep -q '"id_token"' \
+      || { echo "the code flow does not answer with tokens" >&2; return 1; }
+  fi
+  if phase code; then
+    results+=("$(BENCH_SCOPE=openid wrk_run code "$base" bench/code.lua)")
+  fi
+  if phase refresh; then
+    # One refresh-token family per connection, plus one per thread (wrk tries request() once
+    # before it starts, which takes a token out of the first thread's queue).
+    export BENCH_REFRESH_TOKENS="$work/refresh-tokens" BENCH_THREADS=$THREADS
+    : >"$BENCH_REFRESH_TOKENS"
+    local i
+    for i in $(seq 1 $((CONNECTIONS + 2 * THREADS))); do
+      code_exchange "$base" "openid offline_access" \
+        | grep -o '"refresh_token":"[^"]*"' | cut -d'"' -f4 >>"$BENCH_REFRESH_TOKENS"
+    done
+    [ "$(wc -l <"$BENCH_REFRESH_TOKENS")" -eq $((CONNECTIONS + 2 * THREADS)) ] \
+      || { echo "seeding the refresh tokens failed: $(wc -l <"$BENCH_REFRESH_TOKENS") of $((CONNECTIONS + 2 * THREADS))" >&2; return 1; }
+    results+=("$(wrk_run refresh "$base/token" bench/refresh.lua)")
+  fi
   local rss_kib
   rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$on_pid/status")
 
   # What operating it safely costs: a second server on the same database with metrics, the
   # audit trail and the brute-force limits off (development-only switches), and the same
   # token load alternating between the two, so drift of the machine falls on both alike.
-  cd "$work"
-  OAUTH2_METRICS_BIND=off OAUTH2_AUDIT=off OAUTH2_RATE_LIMITS=off \
-    start_server "$work/server-$backend-off.log" $((PORT + 2))
-  cd "$root"
-  DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua >/dev/null
-  local off_pid=$server_pid
   local on_rates=() off_rates=() ratios=() cpu_ratios=() round
-  for round in $(seq 1 "$ROUNDS"); do
-    # Odd rounds measure on first, even rounds off first, so neither side always runs on a
-    # machine the other has just warmed (or left busy).
-    local order=(on off)
-    [ $((round % 2)) -eq 0 ] && order=(off on)
-    local side rate non2xx cpu_on cpu_off rate_on rate_off non2xx_on non2xx_off
-    for side in "${order[@]}"; do
-      local pid=$on_pid port=$PORT
-      [ "$side" = off ] && pid=$off_pid port=$((PORT + 2))
-      local cpu0
-      cpu0=$(cpu_ticks "$pid")
-      read -r _ rate _ _ non2xx < <(DURATION=$ROUND_DURATION wrk_run "$side" "http://127.0.0.1:$port/token" bench/token.lua)
-      # Server CPU per request (µs): what each request costs, whatever share of the cores
-      # the server happened to get during its round.
-      local cpu_us
-      cpu_us=$(awk -v t="$(($(cpu_ticks "$pid") - cpu0))" -v hz="$(getconf CLK_TCK)" -v r="$rate" \
-        -v d="${ROUND_DURATION%s}" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * d) }')
-      printf -v "cpu_$side" '%s' "$cpu_us"
-      printf -v "rate_$side" '%s' "$rate"
-      printf -v "non2xx_$side" '%s' "$non2xx"
+  if phase compare; then
+    cd "$work"
+    OAUTH2_METRICS_BIND=off OAUTH2_AUDIT=off OAUTH2_RATE_LIMITS=off \
+      start_server "$work/server-$backend-off.log" $((PORT + 2))
+    cd "$root"
+    DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 2))/token" bench/token.lua >/dev/null
+    local off_pid=$server_pid
+    for round in $(seq 1 "$ROUNDS"); do
+      # Odd rounds measure on first, even rounds off first, so neither side always runs on a
+      # machine the other has just warmed (or left busy).
+      local order=(on off)
+      [ $((round % 2)) -eq 0 ] && order=(off on)
+      local side rate non2xx cpu_on cpu_off rate_on rate_off non2xx_on non2xx_off
+      for side in "${order[@]}"; do
+        local pid=$on_pid port=$PORT
+        [ "$side" = off ] && pid=$off_pid port=$((PORT + 2))
+        local cpu0
+        cpu0=$(cpu_ticks "$pid")
+        read -r _ rate _ _ non2xx < <(DURATION=$ROUND_DURATION wrk_run "$side" "http://127.0.0.1:$port/token" bench/token.lua)
+        # Server CPU per request (µs): what each request costs, whatever share of the cores
+        # the server happened to get during its round.
+        local cpu_us
+        cpu_us=$(awk -v t="$(($(cpu_ticks "$pid") - cpu0))" -v hz="$(getconf CLK_TCK)" -v r="$rate" \
+          -v d="${ROUND_DURATION%s}" 'BEGIN { printf "%.1f", t / hz * 1e6 / (r * d) }')
+        printf -v "cpu_$side" '%s' "$cpu_us"
+        printf -v "rate_$side" '%s' "$rate"
+        printf -v "non2xx_$side" '%s' "$non2xx"
+      done
+      on_rates+=("$rate_on")
+      off_rates+=("$rate_off")
+      ratios+=("$(ratio "$rate_on" "$rate_off")")
+      cpu_ratios+=("$(ratio "$cpu_on" "$cpu_off")")
+      echo "round $round (${order[*]}): token req/s on $rate_on, off $rate_off ($(ratio "$rate_on" "$rate_off"));" \
+        "server CPU µs per request on $cpu_on, off $cpu_off; non-2xx $non2xx_on, $non2xx_off"
     done
-    on_rates+=("$rate_on")
-    off_rates+=("$rate_off")
-    ratios+=("$(ratio "$rate_on" "$rate_off")")
-    cpu_ratios+=("$(ratio "$cpu_on" "$cpu_off")")
-    echo "round $round (${order[*]}): token req/s on $rate_on, off $rate_off ($(ratio "$rate_on" "$rate_off"));" \
-      "server CPU µs per request on $cpu_on, off $cpu_off; non-2xx $non2xx_on, $non2xx_off"
-  done
+  fi
   stop_servers
 
   local health_rps
@@ -173,20 +298,26 @@ bench_backend() {
     read -r name rps p50 p99 non2xx <<<"$line"
     printf '%-20s %10s %10s %10s %8s %10s %10s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" \
       "$(awk -v a="$rps" -v b="$health_rps" 'BEGIN { printf "%.2f", a/b }')" \
-      "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { printf "%.2f", a/b }')"
+      "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { if (b == "") print "-"; else printf "%.2f", a/b }')"
   done
+  # code: an operation is two requests (authorize, token); refresh: one rotation per request.
+  phase code && echo "code: $(wrk_ops code)"
+  phase refresh && echo "refresh: $(wrk_ops refresh)"
   echo "server peak RSS: $((rss_kib / 1024)) MiB"
-  on=$(median "${on_rates[@]}")
-  off=$(median "${off_rates[@]}")
-  echo "token req/s with metrics, audit and limits on / off: medians of $ROUNDS rounds $on / $off;" \
-    "median of the rounds' ratios $(median "${ratios[@]}");" \
-    "server CPU per request on / off, median of the rounds' ratios $(median "${cpu_ratios[@]}")"
+  if phase compare; then
+    on=$(median "${on_rates[@]}")
+    off=$(median "${off_rates[@]}")
+    echo "token req/s with metrics, audit and limits on / off: medians of $ROUNDS rounds $on / $off;" \
+      "median of the rounds' ratios $(median "${ratios[@]}");" \
+      "server CPU per request on / off, median of the rounds' ratios $(median "${cpu_ratios[@]}")"
+  fi
   if [ "$backend" = postgres ]; then
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ostiary_bench_$$ WITH (FORCE)" >/dev/null
   fi
 }
 
-echo "wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per endpoint; $(nproc) cores"
+echo "wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per endpoint; $(nproc) cores;" \
+  "phases: health $PHASES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for backend in $BACKENDS; do
   bench_backend "$backend"
 done

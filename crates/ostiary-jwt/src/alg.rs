@@ -2,6 +2,8 @@
 
 use std::str::FromStr;
 
+/// A JWS `alg` (RFC 7518 section 3.1) that Ostiary signs or accepts. Parsing is exact and
+/// case-sensitive (`"ES256".parse()`), and prints back as the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
     /// ECDSA P-256 with SHA-256: the default for access tokens (small, fast signatures).
@@ -15,8 +17,10 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The public-key algorithms, whose keys are published in the JWKS: ES256, RS256, EdDSA.
     pub const ASYMMETRIC: [Algorithm; 3] = [Self::Es256, Self::Rs256, Self::EdDsa];
 
+    /// The registered name as it appears in a JOSE header: `ES256`, `RS256`, `EdDSA`, `HS256`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Es256 => "ES256",
@@ -26,6 +30,8 @@ impl Algorithm {
         }
     }
 
+    /// Whether signing and verifying share one secret (HS256): such keys are never published
+    /// and a resource server cannot verify tokens signed with them.
     pub fn is_symmetric(self) -> bool {
         self == Self::Hs256
     }

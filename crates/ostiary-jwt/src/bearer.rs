@@ -13,9 +13,15 @@ use axum::response::{IntoResponse, Response};
 use crate::remote::RemoteValidator;
 use crate::validate::{Claims, ValidationError};
 
-/// The validated claims of the request's access token.
+/// The validated claims of the request's access token: an axum extractor for any state from
+/// which an `Arc<RemoteValidator>` can be taken ([`FromRef`]). A missing or invalid token is
+/// rejected with [`BearerError`] before the handler runs.
 #[derive(Debug, Clone)]
-pub struct BearerClaims(pub Claims);
+pub struct BearerClaims(
+    /// The claims, validated by the state's [`RemoteValidator`] (which the application
+    /// configures for [`Profile::AccessToken`](crate::Profile::AccessToken)).
+    pub Claims,
+);
 
 impl BearerClaims {
     /// 403 `insufficient_scope` unless the token's `scope` contains `scope`.
@@ -29,6 +35,8 @@ impl BearerClaims {
     }
 }
 
+/// Why a request was refused, answered as RFC 6750 section 3 says: a status and a
+/// `WWW-Authenticate: Bearer` challenge, and no body.
 #[derive(Debug)]
 pub enum BearerError {
     /// No credentials: 401 with a bare challenge (RFC 6750 3.1).

@@ -15,15 +15,26 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// Callers keep `jti`s to refuse replays; a bound keeps that store small.
 const MAX_JTI_LEN: usize = 256;
 
+/// What a valid DPoP proof established (RFC 9449 section 4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpopProof {
     /// RFC 7638 thumbprint of the proof key: what `cnf.jkt` binds a token to.
     pub jkt: String,
+    /// The proof's unique ID (1 to 256 bytes): the caller refuses a `jti` it has seen within
+    /// the proof lifetime (RFC 9449 section 11.1).
     pub jti: String,
+    /// When the proof was made, Unix seconds.
     pub iat: i64,
+    /// The server-provided nonce the proof carries, for the caller to compare (RFC 9449
+    /// section 8).
     pub nonce: Option<String>,
 }
 
+/// Validates DPoP proof JWTs (RFC 9449): `typ` `dpop+jwt`, an asymmetric algorithm, signed by
+/// the public `jwk` in its header (private members refused), `htm` and `htu` matching the
+/// request, `iat` at most 60 seconds old and not in the future (each with 30 seconds of
+/// leeway), and `ath` when an access token is
+/// presented with it. `Default` is the only constructor.
 #[derive(Debug, Clone)]
 pub struct DpopValidator {
     allowed: Vec<Algorithm>,

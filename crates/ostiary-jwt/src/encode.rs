@@ -11,7 +11,12 @@ struct Header<'a> {
     typ: &'a str,
 }
 
-/// `header.payload.signature`, with a header of exactly `alg`, `kid` and `typ`.
+/// Signs `claims` as a compact JWS (RFC 7515 section 7.1): `header.payload.signature`, each
+/// part base64url without padding, with a header of exactly `alg`, `kid` (the key's) and `typ`
+/// (e.g. `at+jwt` for access tokens, RFC 9068 section 2.1, or `JWT` for ID tokens).
+///
+/// Fails with [`KeyError::Invalid`] if `claims` does not serialize to JSON, or with the
+/// signing error of the key.
 pub fn encode(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
     let header = Header {
         alg: key.alg().as_str(),

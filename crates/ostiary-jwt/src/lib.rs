@@ -2,6 +2,21 @@
 //!
 //! No HTTP server and no database here: resource servers can depend on this crate alone to
 //! validate Ostiary's tokens with the same rules the server applies to itself.
+//!
+//! - Validating: a [`Validator`] is built from the decisions RFC 8725 leaves to the caller (the
+//!   kind of token as a [`Profile`], the issuer, the audience, a [`KeySet`]) and checks size,
+//!   header, key, signature and claims, returning [`Claims`] or the first
+//!   [`ValidationError`]. Times are Unix seconds throughout.
+//! - Keys: [`VerifyingKey`]s come from a published [`JwkSet`] ([`KeySet::from_jwks`]); each is
+//!   bound to one [`Algorithm`] (ES256, RS256, EdDSA; HS256 only for secrets the operator
+//!   shares). The token header never picks a key by URL and `alg: none` does not parse.
+//! - Signing (the server's side): [`SigningKey`], [`encode`], and [`KeySealer`] for keys at
+//!   rest. [`DpopValidator`] checks RFC 9449 proofs.
+//!
+//! Features: `remote` adds `remote::RemoteValidator`, which fetches and refreshes the issuer's
+//! JWKS; `axum` adds `bearer::BearerClaims`, an extractor that answers as RFC 6750 says (see
+//! the `resource_server` example).
+#![warn(missing_docs)]
 
 mod alg;
 mod b64;

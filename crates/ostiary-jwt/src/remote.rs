@@ -12,16 +12,27 @@ use crate::{JwkSet, KeySet};
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Why the first fetch of a key set failed (later refreshes that fail keep the current set).
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The URL does not parse, or is not `https` (plain `http` only to loopback).
     #[error("JWKS URL must be https (http only for loopback): {0}")]
     InsecureUrl(String),
+    /// The request failed, timed out (5 s), was redirected or answered with a non-2xx status.
     #[error("fetching the JWKS failed: {0}")]
     Fetch(String),
+    /// The body is over 256 KiB or is not a JWK set (RFC 7517 section 5). Keys in a valid set
+    /// that fail [`VerifyingKey::from_jwk`](crate::VerifyingKey::from_jwk) are skipped, not an
+    /// error.
     #[error("the JWKS is not a valid JWK set: {0}")]
     Invalid(String),
 }
 
+/// A [`Validator`] whose key set is fetched from the issuer's `jwks_uri` and kept fresh: what a
+/// resource server shares between requests (behind an `Arc`).
+///
+/// The set is refetched when it is older than five minutes, or when a token names an unknown
+/// `kid` (the issuer may have rotated), at most once per refresh interval.
 #[derive(Debug)]
 pub struct RemoteValidator {
     url: String,
@@ -70,6 +81,9 @@ impl RemoteValidator {
         self
     }
 
+    /// Validates `token` at `now` (Unix seconds) as [`Validator::validate`] does, with the
+    /// current key set, refreshing it first if it is stale or if the token names an unknown
+    /// `kid`.
     pub async fn validate(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
         self.refresh_if_stale().await;
         match self.current().validate(token, now) {

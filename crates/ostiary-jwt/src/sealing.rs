@@ -8,15 +8,20 @@ use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 const SALT: &[u8] = b"ostiary root secret v1";
 const SEALING_INFO: &[u8] = b"ostiary signing key sealing";
 
+/// Why sealing or opening failed. Deliberately without detail: a wrong secret, a wrong context
+/// and a tampered ciphertext are the same failure.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// Deriving the key or encrypting failed (not expected with valid inputs).
     #[error("sealing failed")]
     Seal,
+    /// The sealed bytes do not authenticate under this secret and context, or are too short.
     #[error("the sealed key does not open with this secret (was OAUTH2_JWT_SECRET changed?)")]
     Open,
 }
 
-/// A 32-byte key for one purpose, derived from the root secret (HKDF, RFC 5869).
+/// A 32-byte key for one purpose, derived from the root secret (HKDF-SHA256, RFC 5869, with
+/// a fixed salt and `purpose` as the info). The same secret and purpose give the same key.
 pub fn derive_subkey(root_secret: &[u8], purpose: &[u8]) -> Result<[u8; 32], SealError> {
     let mut out = [0u8; 32];
     Salt::new(HKDF_SHA256, SALT)
@@ -27,6 +32,9 @@ pub fn derive_subkey(root_secret: &[u8], purpose: &[u8]) -> Result<[u8; 32], Sea
     Ok(out)
 }
 
+/// Seals and opens private keys at rest with AES-256-GCM (a random 96-bit nonce per seal)
+/// under a key derived from the root secret. The `context` of [`KeySealer::seal`] is
+/// authenticated, not encrypted, and must be given again to [`KeySealer::open`].
 pub struct KeySealer {
     key: RandomizedNonceKey,
 }
@@ -38,6 +46,7 @@ impl std::fmt::Debug for KeySealer {
 }
 
 impl KeySealer {
+    /// The sealer for signing keys, derived from the root secret (`OAUTH2_JWT_SECRET`).
     pub fn new(root_secret: &[u8]) -> Result<Self, SealError> {
         Self::for_purpose(root_secret, SEALING_INFO)
     }
@@ -49,7 +58,8 @@ impl KeySealer {
         Ok(Self { key })
     }
 
-    /// `nonce || ciphertext || tag`.
+    /// Encrypts `plaintext` with `context` as authenticated data. The result is
+    /// `nonce || ciphertext || tag`: 12 + `plaintext.len()` + 16 bytes.
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut in_out = plaintext.to_vec();
         let nonce = self
@@ -61,6 +71,8 @@ impl KeySealer {
         Ok(sealed)
     }
 
+    /// The plaintext of a [`KeySealer::seal`] output, if it authenticates under this key and
+    /// the same `context`; [`SealError::Open`] otherwise.
     pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         if sealed.len() < NONCE_LEN {
             return Err(SealError::Open);

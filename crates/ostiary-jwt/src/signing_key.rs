@@ -13,10 +13,14 @@ use aws_lc_rs::signature::{
 use crate::verifying_key::VerifyingKey;
 use crate::{Algorithm, Jwk, b64};
 
+/// Why a key could not be generated, loaded, exported or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The input is not an acceptable key for the requested use: the reason is a fixed,
+    /// human-readable sentence (e.g. "RSA keys below 2048 bits are refused").
     #[error("{0}")]
     Invalid(&'static str),
+    /// AWS-LC refused the operation (key generation, encoding or signing).
     #[error("the cryptographic library refused the operation")]
     Crypto,
 }
@@ -28,6 +32,9 @@ enum Inner {
     Hs256(Box<hmac::Key>),
 }
 
+/// A private key bound to one [`Algorithm`], with its `kid` (the RFC 7638 thumbprint of the
+/// public key, or the configured name for HS256), its public JWK and its verifying half.
+/// `Debug` shows the `kid` and algorithm only, never key material.
 pub struct SigningKey {
     kid: String,
     alg: Algorithm,
@@ -47,7 +54,9 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// A new asymmetric key. RSA keys are 2048 bits.
+    /// A new asymmetric key from the system's CSPRNG: P-256 for ES256, 2048-bit RSA for RS256,
+    /// Ed25519 for EdDSA. HS256 keys are configured secrets, not generated: see
+    /// [`SigningKey::hs256`].
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
         let pkcs8 = match alg {
             Algorithm::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
@@ -67,7 +76,8 @@ impl SigningKey {
         Self::from_pkcs8(alg, &pkcs8)
     }
 
-    /// Loads a PKCS#8 private key for exactly `alg`.
+    /// Loads a DER-encoded PKCS#8 private key for exactly `alg` (v1 or v2 documents); a key of
+    /// another type, or an RSA key below 2048 bits, is [`KeyError::Invalid`].
     pub fn from_pkcs8(alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         let rejected = |_| KeyError::Invalid("private key does not match its algorithm");
         let (inner, jwk, public) = match alg {
@@ -158,10 +168,12 @@ impl SigningKey {
         .map_err(|_| KeyError::Crypto)
     }
 
+    /// The key ID written in the `kid` header of every token this key signs.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The one algorithm this key signs with.
     pub fn alg(&self) -> Algorithm {
         self.alg
     }
@@ -171,10 +183,14 @@ impl SigningKey {
         self.jwk.as_ref()
     }
 
+    /// The public half (or, for HS256, the same secret) as a key that verifies.
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.verifying
     }
 
+    /// The raw signature of `message` under this key's algorithm, in JWS form (RFC 7518
+    /// section 3): ES256 is `r || s` (64 bytes, not DER), RS256 is as long as the modulus
+    /// (256 bytes for 2048 bits), EdDSA 64 bytes, HS256 32 bytes.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match &self.inner {
             Inner::Es256(k) => k

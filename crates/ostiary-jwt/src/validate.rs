@@ -6,10 +6,12 @@ use serde_json::{Map, Value};
 use crate::header::{self, EmbeddedKey};
 use crate::{Algorithm, KeySet, b64, strict_json};
 
-/// Longest compact token accepted before any parsing.
+/// Longest compact token accepted before any parsing, in bytes (16 KiB).
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+/// Clock skew tolerated on `exp`, `nbf` and `iat` unless the caller sets another, in seconds.
 pub const DEFAULT_LEEWAY_SECS: i64 = 30;
-/// Clock skew beyond this is a configuration mistake, not tolerance.
+/// The largest leeway [`Validator::with_leeway`] accepts, in seconds: clock skew beyond this
+/// is a configuration mistake, not tolerance.
 pub const MAX_LEEWAY_SECS: i64 = 300;
 
 /// The kinds of JWT, with mutually exclusive rules (RFC 8725 3.11, 3.12): a token of one kind
@@ -64,63 +66,106 @@ impl Profile {
     }
 }
 
+/// Why a token was refused: the first check that failed, in the order header, key,
+/// signature, claims. Any of them means "do not trust this token"; the variants are for logs
+/// and for picking a fixed description, and none carries more than a few bytes of the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
+    /// Longer than the validator's maximum (16 KiB unless changed with
+    /// [`Validator::with_max_len`]); nothing was parsed.
     #[error("token is larger than allowed")]
     TooLarge,
+    /// Not three base64url segments, or a header or payload that is not one JSON object
+    /// without duplicate member names (RFC 7515 section 5.2); the reason is for logs.
     #[error("token is malformed: {0}")]
     Malformed(String),
+    /// The header has no `alg` (RFC 7515 section 4.1.1).
     #[error("header has no alg")]
     MissingAlgorithm,
+    /// The header's `alg` is not one of [`Algorithm`] (`none` included); at most its first
+    /// 32 characters are kept.
     #[error("algorithm {0:?} is not supported")]
     UnsupportedAlgorithm(String),
+    /// A known algorithm that this validator does not accept: no key of that algorithm, or
+    /// narrowed out by [`Validator::allow_only`] (RFC 8725 section 3.1).
     #[error("algorithm {0} is not allowed here")]
     AlgorithmNotAllowed(Algorithm),
+    /// A header parameter that is never honoured: `jku`, `x5u`, `x5c`, `zip`, `crit`, `b64`,
+    /// or an embedded `jwk` outside DPoP proofs.
     #[error("header parameter {0} is refused")]
     ForbiddenHeader(&'static str),
+    /// A header parameter of the wrong JSON type (e.g. a numeric `kid`), or a DPoP proof's
+    /// missing or invalid `jwk`.
     #[error("header parameter {0} has the wrong type")]
     InvalidHeader(&'static str),
+    /// The header has no `kid`: keys are looked up by `kid` only.
     #[error("header has no kid")]
     MissingKid,
+    /// No key in the set has the header's `kid` (or the `kid` is empty or over 128 bytes).
+    /// With a remote key set this triggers a refetch, at most once per interval.
     #[error("no key with that kid")]
     UnknownKey,
+    /// The header's `alg` is not the algorithm the key named by `kid` is bound to.
     #[error("header alg does not match the key's algorithm")]
     AlgorithmMismatch,
+    /// The signature does not verify under the key.
     #[error("signature does not verify")]
     BadSignature,
+    /// The header's `typ` is not the one of the expected [`Profile`] (RFC 8725 section 3.11).
     #[error("typ does not match the expected kind of token")]
     WrongType,
+    /// `iss` is not exactly the configured issuer.
     #[error("issuer does not match")]
     WrongIssuer,
+    /// `aud` does not contain the configured audience.
     #[error("audience does not match")]
     WrongAudience,
+    /// `now` is at or past `exp` plus the leeway.
     #[error("token has expired")]
     Expired,
+    /// `nbf` is later than `now` plus the leeway.
     #[error("token is not yet valid")]
     NotYetValid,
+    /// `iat` is later than `now` plus the leeway.
     #[error("token was issued in the future")]
     IssuedInFuture,
+    /// A claim the [`Profile`] requires is absent.
     #[error("claim {0} is required")]
     MissingClaim(&'static str),
+    /// A claim of the wrong type or value, or one that marks another kind of token (e.g.
+    /// `nonce` in an access token).
     #[error("claim {0} is invalid or belongs to another kind of token")]
     InvalidClaim(&'static str),
 }
 
-/// The payload of a validated token.
+/// The payload of a validated token: the registered claims (RFC 7519 section 4.1) parsed and
+/// checked, and every claim as JSON in `all`. Times are NumericDate: whole seconds since the
+/// Unix epoch, UTC (fractions are truncated).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
+    /// Issuer: equal to the validator's issuer.
     pub iss: String,
+    /// Subject: the user (or, for client credentials and assertions, the client); required by
+    /// every profile except logout tokens, which may carry `sid` instead.
     pub sub: Option<String>,
+    /// Audiences: a string `aud` becomes one element; contains the validator's audience unless
+    /// the caller checks it.
     pub aud: Vec<String>,
+    /// Expiry, Unix seconds.
     pub exp: Option<i64>,
+    /// Issued at, Unix seconds.
     pub iat: Option<i64>,
+    /// Not before, Unix seconds.
     pub nbf: Option<i64>,
+    /// Token ID: unique per token; what revocation lists and replay caches key on.
     pub jti: Option<String>,
     /// Every claim, registered ones included.
     pub all: Map<String, Value>,
 }
 
 impl Claims {
+    /// A string claim by name, e.g. `client_id`, `scope` (space-separated, RFC 9068 section
+    /// 2.2.3) or `sid`; `None` if absent or not a string.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.all.get(name).and_then(Value::as_str)
     }
@@ -134,6 +179,28 @@ enum AudienceRule {
     CheckedByCaller,
 }
 
+/// Validates one kind of compact JWS ([`Profile`]) from one issuer for one audience against a
+/// key set, the way the authorization server validates its own tokens.
+///
+/// ```
+/// use ostiary_jwt::{Algorithm, KeySet, Profile, SigningKey, Validator};
+///
+/// let key = SigningKey::generate(Algorithm::Es256).unwrap();
+/// let claims = serde_json::json!({
+///     "iss": "https://auth.example.com", "sub": "alice", "aud": "https://api.example.com",
+///     "exp": 1_900_000_060, "iat": 1_900_000_000, "jti": "t1", "client_id": "web",
+/// });
+/// let token = ostiary_jwt::encode(&key, "at+jwt", &claims).unwrap();
+/// let validator = Validator::new(
+///     Profile::AccessToken,
+///     "https://auth.example.com",
+///     "https://api.example.com",
+///     KeySet::new([key.verifying_key().clone()]),
+/// );
+/// let checked = validator.validate(&token, 1_900_000_010).unwrap();
+/// assert_eq!(checked.sub.as_deref(), Some("alice"));
+/// assert!(validator.validate(&token, 1_900_000_100).is_err()); // expired
+/// ```
 #[derive(Debug, Clone)]
 pub struct Validator {
     profile: Profile,
@@ -150,7 +217,7 @@ pub struct Validator {
 
 impl Validator {
     /// Everything RFC 8725 says a validator must decide. The allowed algorithms default to
-    /// those of the key set.
+    /// those of the key set; the leeway is 30 seconds and the size limit 16 KiB.
     pub fn new(
         profile: Profile,
         issuer: impl Into<String>,
@@ -206,22 +273,27 @@ impl Validator {
         }
     }
 
-    /// Clock skew tolerance, capped at `MAX_LEEWAY_SECS`.
+    /// Clock skew tolerance in seconds, clamped to `0..=`[`MAX_LEEWAY_SECS`].
     pub fn with_leeway(mut self, seconds: i64) -> Self {
         self.leeway = seconds.clamp(0, MAX_LEEWAY_SECS);
         self
     }
 
+    /// The longest token accepted, in bytes; longer ones are [`ValidationError::TooLarge`]
+    /// before any decoding.
     pub fn with_max_len(mut self, bytes: usize) -> Self {
         self.max_len = bytes;
         self
     }
 
+    /// The key set tokens are checked against.
     pub fn keys(&self) -> &KeySet {
         &self.keys
     }
 
-    /// Validates `token` at Unix time `now`.
+    /// Validates `token` (compact serialization) at `now`, Unix seconds: size, header, key,
+    /// signature, then the claims of the profile, issuer, audience and times. The claims are
+    /// returned only if every check passed.
     pub fn validate(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
         if token.len() > self.max_len {
             return Err(ValidationError::TooLarge);

@@ -30,6 +30,8 @@ enum Material {
     Hmac(Box<hmac::Key>),
 }
 
+/// A key that checks signatures for exactly one [`Algorithm`], named by its `kid`: a public
+/// key loaded from a JWK, or an HS256 secret. `Debug` shows the `kid` and algorithm only.
 #[derive(Clone)]
 pub struct VerifyingKey {
     kid: String,
@@ -135,15 +137,18 @@ impl VerifyingKey {
         }
     }
 
+    /// The key ID that a token's `kid` header must name for this key to be tried.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The one algorithm this key verifies; a token whose header names another is refused.
     pub fn alg(&self) -> Algorithm {
         self.alg
     }
 
-    /// Checks `signature` over `message` with this key's own algorithm.
+    /// Checks `signature` over `message` with this key's own algorithm. The signature is in
+    /// JWS form (for ES256 `r || s`, 64 bytes). `false` on any mismatch, never an error.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.material {
             Material::Public(key) => key.verify_sig(message, signature).is_ok(),
@@ -159,13 +164,15 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// A set of these keys; of two keys with the same `kid`, the later one is kept.
     pub fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
         Self {
             keys: keys.into_iter().map(|k| (k.kid.clone(), k)).collect(),
         }
     }
 
-    /// Loads a JWKS. Keys that fail the checks of `from_jwk` are left out, never half-used.
+    /// Loads a JWKS. Keys that fail the checks of [`VerifyingKey::from_jwk`] are left out,
+    /// never half-used.
     pub fn from_jwks(set: &JwkSet) -> Self {
         Self::new(
             set.keys
@@ -174,6 +181,7 @@ impl KeySet {
         )
     }
 
+    /// The key named `kid`, if any (an over-long `kid` is not looked up).
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         if kid.len() > MAX_KID_LEN {
             return None;
@@ -181,6 +189,7 @@ impl KeySet {
         self.keys.get(kid)
     }
 
+    /// The algorithms of the keys in the set, sorted, each once.
     pub fn algorithms(&self) -> Vec<Algorithm> {
         let mut algs: Vec<Algorithm> = self.keys.values().map(|k| k.alg).collect();
         algs.sort();
@@ -188,10 +197,12 @@ impl KeySet {
         algs
     }
 
+    /// How many keys the set holds.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
+    /// Whether the set holds no key (every token would be refused as `UnknownKey`).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

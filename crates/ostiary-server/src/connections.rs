@@ -51,7 +51,8 @@ pub type App = IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
 /// then the kernel drops SYNs that the client only retries a second later.
 const LISTEN_BACKLOG: u32 = 1024;
 
-/// Binds a listener with [`LISTEN_BACKLOG`] (the kernel caps it at `net.core.somaxconn`).
+/// Binds a listener with a backlog of `LISTEN_BACKLOG` (1024; the kernel caps it at
+/// `net.core.somaxconn`).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?

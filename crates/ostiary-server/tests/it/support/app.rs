@@ -1,0 +1,233 @@
+//! The app under test: the router over a fresh, migrated database on either backend, driven
+//! in-process or served on an ephemeral loopback port.
+
+use std::sync::Arc;
+
+use ostiary_core::SystemClock;
+use ostiary_core::client::{self, ClientRegistration};
+use ostiary_server::config::{Config, Secrets};
+use ostiary_server::state::AppState;
+use ostiary_store::Database;
+use secrecy::{SecretBox, SecretString};
+
+/// Which database a `TestApp` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A fresh database through `OSTIARY_TEST_POSTGRES_URL`, dropped with the app.
+    Postgres,
+}
+
+/// Generates, for each named `async fn(Backend)`, one test per backend: `sqlite::NAME` and
+/// `postgres::NAME` (which skips, saying so, where PostgreSQL is not configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The router over a fresh, migrated database, built by the same code as `serve`.
+pub struct TestApp {
+    pub state: AppState,
+    pub database: Database,
+    _dir: tempfile::TempDir,
+    postgres: Option<ostiary_store::testing::PostgresTestDatabase>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(postgres) = self.postgres.take() else {
+            return;
+        };
+        // Drop is synchronous: the database is dropped from a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(postgres.drop_database());
+            }
+        })
+        .join();
+    }
+}
+
+pub const ISSUER: &str = "http://127.0.0.1:8080";
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// Extra `OAUTH2_*` settings on top of a fresh database.
+    pub async fn with_env(vars: &[(&str, &str)]) -> Self {
+        Self::with_clock(vars, Arc::new(SystemClock)).await
+    }
+
+    pub async fn with_clock(vars: &[(&str, &str)], clock: Arc<dyn ostiary_core::Clock>) -> Self {
+        Self::on(Backend::Sqlite, vars, clock)
+            .await
+            .expect("SQLite is always there")
+    }
+
+    /// An app on `backend`; `None` when that is PostgreSQL and it is not configured.
+    pub async fn on(
+        backend: Backend,
+        vars: &[(&str, &str)],
+        clock: Arc<dyn ostiary_core::Clock>,
+    ) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                Some(ostiary_store::testing::PostgresTestDatabase::create().await?)
+            }
+        };
+        let url = match &postgres {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("app.db").display()),
+        };
+        let config = Config::from_sources(None, |var| {
+            if var == "OAUTH2_DATABASE_URL" {
+                return Some(url.clone());
+            }
+            vars.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("config");
+        let database = Database::open(&url, 4).await.expect("open");
+        database.migrate().await.expect("migrate");
+        let secrets = Secrets {
+            jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
+            session_key: SecretBox::new(Box::new([7u8; 64])),
+        };
+        let state = AppState::build(config, secrets, database.store(), clock)
+            .await
+            .expect("state");
+        Some(Self {
+            state,
+            database,
+            _dir: dir,
+            postgres,
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        ostiary_server::router::build(self.state.clone())
+    }
+
+    /// Registers a client through the CLI's code path; returns its secret if confidential.
+    pub async fn client(&self, registration: ClientRegistration) -> Option<String> {
+        let registered = client::register_client(&*self.state.store, &SystemClock, registration)
+            .await
+            .expect("register client");
+        registered.secret.map(|s| s.expose().to_owned())
+    }
+
+    /// Serves the router on an ephemeral loopback port; returns its base URL.
+    pub async fn listen(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = self.router();
+        tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.expect("serve");
+        });
+        format!("http://{addr}")
+    }
+}
+
+/// A `TestApp` whose issuer is its own listen address (discovery clients check that the
+/// discovered issuer is the URL they were given), served on an ephemeral loopback port.
+/// Returns the app and its base URL.
+pub async fn serve_app(vars: &[(&str, &str)]) -> (TestApp, String) {
+    serve_app_with_clock(vars, Arc::new(SystemClock)).await
+}
+
+/// `serve_app` with a clock of the test's choosing (e.g. `ManualClock`).
+pub async fn serve_app_with_clock(
+    vars: &[(&str, &str)],
+    clock: Arc<dyn ostiary_core::Clock>,
+) -> (TestApp, String) {
+    serve_app_on(Backend::Sqlite, vars, clock)
+        .await
+        .expect("SQLite is always there")
+}
+
+/// `serve_app_with_clock` on `backend`; `None` when PostgreSQL is not configured.
+pub async fn serve_app_on(
+    backend: Backend,
+    vars: &[(&str, &str)],
+    clock: Arc<dyn ostiary_core::Clock>,
+) -> Option<(TestApp, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut all: Vec<(&str, &str)> = vec![("OAUTH2_ISSUER", base.as_str())];
+    all.extend(vars.iter().filter(|(k, _)| *k != "OAUTH2_ISSUER"));
+    let app = TestApp::on(backend, &all, clock).await?;
+    let router = app.router();
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.expect("serve");
+    });
+    Some((app, base))
+}
+
+/// Sends one request through the router; the body is parsed as JSON (`Null` if it is not).
+pub async fn send(
+    app: &TestApp,
+    request: axum::http::Request<axum::body::Body>,
+) -> (
+    axum::http::StatusCode,
+    axum::http::HeaderMap,
+    serde_json::Value,
+) {
+    use tower::ServiceExt;
+    let response = app.router().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+/// The audit events of one type, once the writer has caught up.
+pub async fn audit_events(
+    app: &TestApp,
+    event: ostiary_core::audit::AuditEventType,
+) -> Vec<ostiary_core::audit::AuditEvent> {
+    app.state.audit.flush().await;
+    app.state
+        .store
+        .list_audit_events(&ostiary_core::audit::AuditQuery {
+            since: None,
+            event: Some(event),
+            subject: None,
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+}

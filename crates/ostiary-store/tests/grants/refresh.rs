@@ -1,0 +1,222 @@
+//! Refresh tokens: rotation once, the grace of earlier tokens, concurrency, revoked grants.
+
+use super::*;
+
+crate::store_tests!(
+    refresh_token_rotates_once,
+    using_a_successor_ends_the_grace_of_earlier_tokens,
+    concurrent_rotations_have_one_winner,
+    rotation_is_refused_once_the_grant_is_revoked,
+);
+
+async fn refresh_token_rotates_once(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    issue(&*store, &web, &alice, "sid-1", "g1", false).await;
+    let first = refresh("g1", 0);
+    let stored = store
+        .find_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    // `issue` wrote token 0 a moment ago, possibly in an earlier second: compare all but times.
+    let untimed = |t: &RefreshToken| {
+        (
+            t.token_hash.clone(),
+            t.grant_id.clone(),
+            t.access_jti.clone(),
+        )
+    };
+    assert_eq!(untimed(&stored.token), untimed(&first));
+    assert_eq!((stored.rotated_at, stored.rotation_answer), (None, None));
+
+    let at = now();
+    let second = refresh("g1", 1);
+    assert!(
+        store
+            .rotate_refresh_token(&first.token_hash, at, b"sealed answer", &second)
+            .await
+            .unwrap()
+    );
+    let old = store
+        .find_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.rotated_at, Some(at));
+    assert_eq!(old.rotation_answer.as_deref(), Some(&b"sealed answer"[..]));
+    let new = store
+        .find_refresh_token(&second.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new.token, second);
+    assert_eq!(new.rotated_at, None);
+
+    // The old token is spent: a second rotation writes nothing and keeps the first answer.
+    let third = refresh("g1", 2);
+    assert!(
+        !store
+            .rotate_refresh_token(&first.token_hash, at, b"other", &third)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.find_refresh_token(&third.token_hash).await.unwrap(),
+        None
+    );
+    let old = store
+        .find_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.rotation_answer.as_deref(), Some(&b"sealed answer"[..]));
+
+    let unknown = SecretHash::of("no such token");
+    assert_eq!(store.find_refresh_token(&unknown).await.unwrap(), None);
+    assert!(
+        !store
+            .rotate_refresh_token(&unknown, at, b"x", &third)
+            .await
+            .unwrap()
+    );
+    // A token cannot be rotated into another family.
+    issue(&*store, &web, &alice, "sid-1", "g2", false).await;
+    let foreign = refresh("g2", 1);
+    assert!(
+        !store
+            .rotate_refresh_token(&second.token_hash, at, b"x", &foreign)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.find_refresh_token(&foreign.token_hash).await.unwrap(),
+        None
+    );
+}
+
+async fn using_a_successor_ends_the_grace_of_earlier_tokens(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    issue(&*store, &web, &alice, "sid-1", "g1", false).await;
+    issue(&*store, &web, &alice, "sid-2", "g2", false).await;
+    let at = now();
+    let (t0, t1, t2) = (refresh("g1", 0), refresh("g1", 1), refresh("g1", 2));
+    assert!(
+        store
+            .rotate_refresh_token(&t0.token_hash, at, b"a0", &t1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rotate_refresh_token(&refresh_hash("g2", 0), at, b"b0", &refresh("g2", 1))
+            .await
+            .unwrap()
+    );
+    let answer = |hash: SecretHash| {
+        let store = store.clone();
+        async move {
+            store
+                .find_refresh_token(&hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .rotation_answer
+        }
+    };
+    assert_eq!(
+        answer(t0.token_hash.clone()).await.as_deref(),
+        Some(&b"a0"[..])
+    );
+    // Presenting t1 proves the client received it: t0's answer goes, t1 keeps its own.
+    assert!(
+        store
+            .rotate_refresh_token(&t1.token_hash, at, b"a1", &t2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(answer(t0.token_hash).await, None);
+    assert_eq!(answer(t1.token_hash).await.as_deref(), Some(&b"a1"[..]));
+    // Another family is untouched.
+    assert_eq!(
+        answer(refresh_hash("g2", 0)).await.as_deref(),
+        Some(&b"b0"[..])
+    );
+}
+
+async fn concurrent_rotations_have_one_winner(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    issue(&*store, &web, &alice, "sid-1", "g1", false).await;
+    let old = refresh_hash("g1", 0);
+    let attempts = (1..=8).map(|n| {
+        let store = Arc::clone(&store);
+        let old = old.clone();
+        async move {
+            let won = store
+                .rotate_refresh_token(
+                    &old,
+                    now(),
+                    format!("answer {n}").as_bytes(),
+                    &refresh("g1", n),
+                )
+                .await
+                .expect("a lost race is Ok(false), never an error");
+            (n, won)
+        }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let winners: Vec<u32> = outcomes
+        .iter()
+        .filter(|(_, w)| *w)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let winner = winners[0];
+    let spent = store.find_refresh_token(&old).await.unwrap().unwrap();
+    assert_eq!(
+        spent.rotation_answer,
+        Some(format!("answer {winner}").into_bytes())
+    );
+    for n in 1..=8 {
+        let found = store
+            .find_refresh_token(&refresh_hash("g1", n))
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), n == winner, "token {n}");
+    }
+}
+
+async fn rotation_is_refused_once_the_grant_is_revoked(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    issue(&*store, &web, &alice, "sid-1", "g1", false).await;
+    assert!(
+        store
+            .revoke_grant("g1", now(), ClientRequest)
+            .await
+            .unwrap()
+    );
+    let next = refresh("g1", 1);
+    assert!(
+        !store
+            .rotate_refresh_token(&refresh_hash("g1", 0), now(), b"x", &next)
+            .await
+            .unwrap()
+    );
+    let old = store
+        .find_refresh_token(&refresh_hash("g1", 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.rotated_at, None, "nothing written");
+    assert_eq!(
+        store.find_refresh_token(&next.token_hash).await.unwrap(),
+        None
+    );
+}
