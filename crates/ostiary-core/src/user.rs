@@ -9,11 +9,6 @@ use uuid::Uuid;
 use crate::password::PasswordHash;
 use crate::validation::InvalidInput;
 
-// The steps under the Admin service's user operations, without their audit events, at their
-// old path for callers not yet moved to `admin` (test fixtures of the server and the store
-// suite). New code calls `admin::Admin`.
-pub use crate::admin::{create_user, disable_user};
-
 /// A stable, opaque user identifier (the `sub` of tokens issued for the user).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserId(Uuid);

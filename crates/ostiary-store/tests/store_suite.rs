@@ -5,12 +5,13 @@ mod grants;
 mod interactions;
 mod support;
 
+use ostiary_core::admin;
 use ostiary_core::client::{
-    self, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
+    ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
 };
 use ostiary_core::keys::{KeyManager, KeyManagerError, KeyState};
 use ostiary_core::password::{Password, PasswordHasher};
-use ostiary_core::user::{self, Email, Username};
+use ostiary_core::user::{Email, Username};
 use ostiary_core::{AdminError, StoreError, SystemClock};
 use ostiary_jwt::Algorithm;
 use ostiary_store::Database;
@@ -81,7 +82,7 @@ async fn ping_answers(db: Database) {
 
 async fn confidential_client_round_trips(db: Database) {
     let store = db.store();
-    let registered = client::register_client(&*store, &SystemClock, web_app("web"))
+    let registered = admin::register_client(&*store, &SystemClock, web_app("web"))
         .await
         .unwrap();
     let secret = registered
@@ -103,7 +104,7 @@ async fn confidential_client_round_trips(db: Database) {
 
 async fn public_client_keeps_no_secret(db: Database) {
     let store = db.store();
-    let registered = client::register_client(
+    let registered = admin::register_client(
         &*store,
         &SystemClock,
         ClientRegistration {
@@ -124,17 +125,17 @@ async fn public_client_keeps_no_secret(db: Database) {
 
 async fn duplicate_client_id_is_a_conflict(db: Database) {
     let store = db.store();
-    client::register_client(&*store, &SystemClock, web_app("dup"))
+    admin::register_client(&*store, &SystemClock, web_app("dup"))
         .await
         .unwrap();
-    let err = client::register_client(&*store, &SystemClock, web_app("dup"))
+    let err = admin::register_client(&*store, &SystemClock, web_app("dup"))
         .await
         .unwrap_err();
     assert!(
         matches!(err, AdminError::Invalid(ref e) if e.field == "client_id"),
         "{err:?}"
     );
-    let first = client::register_client(&*store, &SystemClock, web_app("dup2"))
+    let first = admin::register_client(&*store, &SystemClock, web_app("dup2"))
         .await
         .unwrap();
     let err = store.insert_client(&first.client).await.unwrap_err();
@@ -144,17 +145,17 @@ async fn duplicate_client_id_is_a_conflict(db: Database) {
 
 async fn delete_client_removes_only_that_client(db: Database) {
     let store = db.store();
-    client::register_client(&*store, &SystemClock, web_app("a"))
+    admin::register_client(&*store, &SystemClock, web_app("a"))
         .await
         .unwrap();
-    client::register_client(&*store, &SystemClock, web_app("b"))
+    admin::register_client(&*store, &SystemClock, web_app("b"))
         .await
         .unwrap();
     let a = ClientId::parse("a").unwrap();
-    client::delete_client(&*store, &a).await.unwrap();
+    admin::delete_client(&*store, &a).await.unwrap();
     assert!(store.find_client(&a).await.unwrap().is_none());
     assert!(matches!(
-        client::delete_client(&*store, &a).await,
+        admin::delete_client(&*store, &a).await,
         Err(AdminError::NotFound(_))
     ));
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
@@ -162,11 +163,11 @@ async fn delete_client_removes_only_that_client(db: Database) {
 
 async fn rotate_secret_invalidates_the_old_secret(db: Database) {
     let store = db.store();
-    let registered = client::register_client(&*store, &SystemClock, web_app("rot"))
+    let registered = admin::register_client(&*store, &SystemClock, web_app("rot"))
         .await
         .unwrap();
     let old = registered.secret.unwrap();
-    let new = client::rotate_secret(&*store, &registered.client.id)
+    let new = admin::rotate_secret(&*store, &registered.client.id)
         .await
         .unwrap();
     let hash = store
@@ -180,7 +181,7 @@ async fn rotate_secret_invalidates_the_old_secret(db: Database) {
     assert!(!hash.verify(old.expose()));
     let unknown = ClientId::parse("nope").unwrap();
     assert!(matches!(
-        client::rotate_secret(&*store, &unknown).await,
+        admin::rotate_secret(&*store, &unknown).await,
         Err(AdminError::NotFound(_))
     ));
 }
@@ -191,11 +192,11 @@ async fn rotate_secret_refuses_public_clients(db: Database) {
         public: true,
         ..web_app("spa")
     };
-    let registered = client::register_client(&*store, &SystemClock, spa)
+    let registered = admin::register_client(&*store, &SystemClock, spa)
         .await
         .unwrap();
     assert!(
-        client::rotate_secret(&*store, &registered.client.id)
+        admin::rotate_secret(&*store, &registered.client.id)
             .await
             .is_err()
     );
@@ -222,7 +223,7 @@ async fn hostile_strings_are_stored_literally(db: Database) {
         name: name.into(),
         ..web_app("bobby")
     };
-    let registered = client::register_client(&*store, &SystemClock, registration)
+    let registered = admin::register_client(&*store, &SystemClock, registration)
         .await
         .unwrap();
     let found = store
@@ -237,7 +238,7 @@ async fn hostile_strings_are_stored_literally(db: Database) {
 async fn user_round_trips_and_usernames_ignore_case(db: Database) {
     let store = db.store();
     let hasher = PasswordHasher::insecure_fast_for_tests();
-    let created = user::create_user(
+    let created = admin::create_user(
         &*store,
         &hasher,
         &SystemClock,
@@ -266,7 +267,7 @@ async fn duplicate_username_is_a_conflict(db: Database) {
     let store = db.store();
     let hasher = PasswordHasher::insecure_fast_for_tests();
     for (name, expect_ok) in [("bob", true), ("BOB", false)] {
-        let result = user::create_user(
+        let result = admin::create_user(
             &*store,
             &hasher,
             &SystemClock,
@@ -283,7 +284,7 @@ async fn disable_user_marks_the_account(db: Database) {
     let store = db.store();
     let hasher = PasswordHasher::insecure_fast_for_tests();
     let carol = Username::parse("carol").unwrap();
-    let created = user::create_user(
+    let created = admin::create_user(
         &*store,
         &hasher,
         &SystemClock,
@@ -293,7 +294,7 @@ async fn disable_user_marks_the_account(db: Database) {
     )
     .await
     .unwrap();
-    user::disable_user(&*store, &SystemClock, &carol)
+    admin::disable_user(&*store, &SystemClock, &carol)
         .await
         .unwrap();
     assert!(
@@ -306,7 +307,7 @@ async fn disable_user_marks_the_account(db: Database) {
     );
     let nobody = Username::parse("nobody").unwrap();
     assert!(matches!(
-        user::disable_user(&*store, &SystemClock, &nobody).await,
+        admin::disable_user(&*store, &SystemClock, &nobody).await,
         Err(AdminError::NotFound(_))
     ));
 }
@@ -604,7 +605,7 @@ async fn audit_events_append_and_filter(db: Database) {
 
 async fn client_id_token_alg_round_trips(db: Database) {
     let store = db.store();
-    let default = client::register_client(&*store, &SystemClock, web_app("plain"))
+    let default = admin::register_client(&*store, &SystemClock, web_app("plain"))
         .await
         .unwrap();
     assert_eq!(default.client.id_token_alg, Algorithm::Rs256);
@@ -614,7 +615,7 @@ async fn client_id_token_alg_round_trips(db: Database) {
             id_token_alg: Some(alg),
             ..web_app(&id)
         };
-        let registered = client::register_client(&*store, &SystemClock, registration)
+        let registered = admin::register_client(&*store, &SystemClock, registration)
             .await
             .unwrap();
         let found = store

@@ -17,11 +17,6 @@ pub use redirect_uri::{RedirectUri, UriPolicy};
 pub use registration::{ClientRegistration, MAX_ACCESS_TOKEN_LIFETIME, RegisteredClient};
 pub use scope::Scope;
 
-// The steps under the Admin service's client operations, without their audit events, at
-// their old path for callers not yet moved to `admin` (the server's test fixtures). New code
-// calls `admin::Admin`.
-pub use crate::admin::{delete_client, register_client, rotate_secret};
-
 use ostiary_jwt::Algorithm;
 use time::{Duration, OffsetDateTime};
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_core::admin;
 use ostiary_core::client::{
-    self, Audience, Client, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
+    Audience, Client, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
 };
 use ostiary_core::clock::ManualClock;
 use ostiary_core::grant::AuthorizationCode;
@@ -14,7 +15,7 @@ use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::secret::SecretHash;
 use ostiary_core::token::{GrantError, Issued, TokenRequest, TokenService, TokenSettings};
-use ostiary_core::user::{self, UserId, Username};
+use ostiary_core::user::{UserId, Username};
 use ostiary_core::{Clock, ErrorCode, Store};
 use ostiary_jwt::Algorithm;
 use ostiary_store::Database;
@@ -99,7 +100,7 @@ impl Bench {
         )
         .await;
         let web = register(&*store, &*clock, web_registration("web")).await;
-        let user = user::create_user(
+        let user = admin::create_user(
             &*store,
             &PasswordHasher::insecure_fast_for_tests(),
             &*clock,
@@ -225,7 +226,7 @@ async fn register(
     clock: &dyn Clock,
     registration: ClientRegistration,
 ) -> Client {
-    client::register_client(store, clock, registration)
+    admin::register_client(store, clock, registration)
         .await
         .unwrap()
         .client

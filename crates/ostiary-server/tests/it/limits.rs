@@ -10,9 +10,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use ostiary_core::SystemClock;
+use ostiary_core::admin::create_user;
 use ostiary_core::audit::AuditEventType;
 use ostiary_core::password::{Password, PasswordHasher};
-use ostiary_core::user::{Username, create_user};
+use ostiary_core::user::Username;
 use secrecy::SecretString;
 use tower::ServiceExt;
 

@@ -9,8 +9,9 @@ use crate::support::{
     post_client_form, redeem_code, serve_app_on, use_refresh_token, web_client,
 };
 use ostiary_core::SystemClock;
+use ostiary_core::admin::disable_user;
 use ostiary_core::clock::ManualClock;
-use ostiary_core::user::{Username, disable_user};
+use ostiary_core::user::Username;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -680,7 +680,7 @@ async fn tokens_of_a_deleted_client_introspect_as_inactive() {
         true
     );
     let svc = ostiary_core::client::ClientId::parse("svc").unwrap();
-    ostiary_core::client::delete_client(&*app.state.store, &svc)
+    ostiary_core::admin::delete_client(&*app.state.store, &svc)
         .await
         .unwrap();
     assert_eq!(

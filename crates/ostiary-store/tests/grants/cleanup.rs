@@ -110,7 +110,7 @@ async fn disabling_a_user_ends_sessions_and_revokes_grants(db: Database) {
     issue(&*store, &web, &bob, "s-b", "bob-web", false).await;
 
     let alice_name = Username::parse("alice").unwrap();
-    user::disable_user(&*store, &SystemClock, &alice_name)
+    admin::disable_user(&*store, &SystemClock, &alice_name)
         .await
         .unwrap();
     assert_eq!(store.find_session(&a.id_hash).await.unwrap(), None);

@@ -10,7 +10,8 @@ mod sessions;
 
 use std::sync::Arc;
 
-use ostiary_core::client::{self, ClientId, ClientRegistration, RedirectUri, Scope, UriPolicy};
+use ostiary_core::admin;
+use ostiary_core::client::{ClientId, ClientRegistration, RedirectUri, Scope, UriPolicy};
 use ostiary_core::grant::RevocationReason::{
     ClientRequest, ConsentWithdrawn, RevokeAll, UserDisabled,
 };
@@ -18,7 +19,7 @@ use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, Revok
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::secret::SecretHash;
 use ostiary_core::session::Session;
-use ostiary_core::user::{self, UserId, Username};
+use ostiary_core::user::{UserId, Username};
 use ostiary_core::{Store, SystemClock};
 use ostiary_store::Database;
 use secrecy::SecretString;
@@ -31,7 +32,7 @@ fn now() -> OffsetDateTime {
 
 async fn new_user(store: &dyn Store, name: &str) -> UserId {
     let hasher = PasswordHasher::insecure_fast_for_tests();
-    user::create_user(
+    admin::create_user(
         store,
         &hasher,
         &SystemClock,
@@ -60,7 +61,7 @@ async fn new_client(store: &dyn Store, id: &str) -> ClientId {
         scopes: scopes(&["openid", "offline_access", "orders:read"]),
         ..ClientRegistration::default()
     };
-    client::register_client(store, &SystemClock, registration)
+    admin::register_client(store, &SystemClock, registration)
         .await
         .unwrap()
         .client

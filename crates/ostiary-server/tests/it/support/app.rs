@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use ostiary_core::SystemClock;
-use ostiary_core::client::{self, ClientRegistration};
+use ostiary_core::admin;
+use ostiary_core::client::ClientRegistration;
 use ostiary_server::config::{Config, Secrets};
 use ostiary_server::state::AppState;
 use ostiary_store::Database;
@@ -135,7 +136,7 @@ impl TestApp {
 
     /// Registers a client through the CLI's code path; returns its secret if confidential.
     pub async fn client(&self, registration: ClientRegistration) -> Option<String> {
-        let registered = client::register_client(&*self.state.store, &SystemClock, registration)
+        let registered = admin::register_client(&*self.state.store, &SystemClock, registration)
             .await
             .expect("register client");
         registered.secret.map(|s| s.expose().to_owned())

@@ -65,8 +65,9 @@ pub async fn add_user_with_password(
     username: &str,
     password: &str,
 ) -> ostiary_core::user::User {
+    use ostiary_core::admin::create_user;
     use ostiary_core::password::{Password, PasswordHasher};
-    use ostiary_core::user::{Email, Username, create_user};
+    use ostiary_core::user::{Email, Username};
     create_user(
         &*app.state.store,
         &PasswordHasher::insecure_fast_for_tests(),
