@@ -80,8 +80,7 @@ impl Interactions {
             .authorizer
             .decide(&request, session.as_ref(), false)
             .await;
-        let state = State::new(&request);
-        self.proceed(None, state, request, browser, session.as_ref(), next)
+        self.proceed(None, None, request, browser, session.as_ref(), next)
             .await
             .map(Answer::from)
     }
@@ -159,7 +158,7 @@ impl Interactions {
                     .await;
                 self.proceed(
                     Some((loaded.id, loaded.id_hash)),
-                    loaded.state,
+                    Some(loaded.state),
                     loaded.request,
                     browser,
                     Some(&session),
@@ -200,7 +199,7 @@ impl Interactions {
             return self
                 .proceed(
                     Some((id, id_hash)),
-                    state,
+                    Some(state),
                     request,
                     browser,
                     session.as_ref(),
@@ -239,11 +238,13 @@ impl Interactions {
     }
 
     /// Turns the authorizer's decision into the step to show, storing the interaction when a
-    /// page follows and removing it when the walk ends.
+    /// page follows and removing it when the walk ends. `state` is the existing interaction's;
+    /// a new one's is made only when a page follows, so a request answered at once by the
+    /// redirect costs nothing more.
     async fn proceed(
         &self,
         existing: Option<(InteractionId, SecretHash)>,
-        mut state: State,
+        state: Option<State>,
         request: AuthorizationRequest,
         browser: &Browser<'_>,
         session: Option<&Session>,
@@ -263,6 +264,7 @@ impl Interactions {
                 Ok(Step::Redirect(url))
             }
             (Next::Consent, Some(session)) => {
+                let mut state = state.unwrap_or_else(|| State::new(&request));
                 state.stage = Stage::Consent;
                 state.user = Some(session.user_id.to_string());
                 let username = self
@@ -281,6 +283,7 @@ impl Interactions {
                 })
             }
             (Next::Login | Next::Consent, _) => {
+                let mut state = state.unwrap_or_else(|| State::new(&request));
                 state.stage = Stage::Login;
                 state.user = None;
                 let interaction = self.save(existing, &state, browser).await?;
