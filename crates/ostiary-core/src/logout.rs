@@ -73,7 +73,8 @@ impl Logout {
     }
 
     /// Checks the hint, the client and the destination of a request with these parameters
-    /// (the first non-empty value of each counts), made by a browser with this session.
+    /// (the first value of each counts; an empty one as absent), made by a browser with this
+    /// session.
     pub async fn read(
         &self,
         params: &[(String, String)],

@@ -112,6 +112,7 @@ impl AuditSink for ImmediateAudit {
     async fn record(&self, event: AuditEvent) {
         log_line(&event);
         if let Err(e) = self.store.append_audit_events(&[event]).await {
+            tracing::error!(error = %error_chain(&e), "writing an audit event failed");
             let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
             failure.get_or_insert(e);
         }

@@ -108,12 +108,14 @@ impl Authorizer {
     }
 
     /// A request an interaction kept, with its client as it is now (`Ok(None)`: the client
-    /// is gone).
+    /// is gone or no longer registered for it).
     pub async fn restore(
         &self,
         stored: StoredRequest,
     ) -> Result<Option<AuthorizationRequest>, OAuthError> {
-        Ok(stored.restore(&self.clients).await?)
+        Ok(stored
+            .restore(&self.clients, &self.userinfo_audience)
+            .await?)
     }
 
     /// The URL an error goes back to the client at (`None`: show a page instead).

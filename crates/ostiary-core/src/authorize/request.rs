@@ -181,6 +181,24 @@ pub async fn parse_request(
     })
 }
 
+/// Whether a request checked earlier is still within what `client` is registered for now:
+/// the redirect URI, the authorization code grant, the scopes and the resources. An
+/// interaction resumed after the operator narrowed the client (an incident: a callback
+/// domain removed, a scope withdrawn) ends instead of finishing under the old registration.
+pub(super) fn still_registered(
+    client: &Client,
+    redirect_uri: &str,
+    scopes: &[Scope],
+    resources: &[String],
+    userinfo_audience: &str,
+) -> bool {
+    let openid = scopes.iter().any(|s| s.as_str() == "openid");
+    client.redirect_uris.iter().any(|r| r.matches(redirect_uri))
+        && client.require_grant(GrantType::AuthorizationCode).is_ok()
+        && scopes.iter().all(|s| client.scopes.contains(s))
+        && resolve_user_audience(resources, client, openid, userinfo_audience).is_ok()
+}
+
 struct Checked {
     scopes: Vec<Scope>,
     code_challenge: CodeChallenge,

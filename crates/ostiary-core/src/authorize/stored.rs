@@ -1,6 +1,7 @@
 //! A checked authorization request in the form an interaction keeps it between page posts:
-//! everything but the client, which is looked up again by id (a client deleted meanwhile
-//! ends the interaction). Nothing is re-validated on the way back: it was checked once.
+//! everything but the client, which is looked up again by id. The request was checked once;
+//! on the way back only what depends on the client's registration is compared with the
+//! registration as it is now (a client deleted or narrowed meanwhile ends the interaction).
 
 use serde::{Deserialize, Serialize};
 
@@ -45,11 +46,13 @@ impl From<&AuthorizationRequest> for StoredRequest {
 }
 
 impl StoredRequest {
-    /// The request again, with its client as it is now. `Ok(None)` when the client is gone
-    /// or a stored value no longer parses (then the interaction cannot continue).
+    /// The request again, with its client as it is now. `Ok(None)` when the client is gone,
+    /// no longer registered for what the request asked, or a stored value no longer parses
+    /// (then the interaction cannot continue).
     pub async fn restore(
         self,
         clients: &ClientCache,
+        userinfo_audience: &str,
     ) -> Result<Option<AuthorizationRequest>, StoreError> {
         let Ok(client_id) = ClientId::parse(&self.client_id) else {
             return Ok(None);
@@ -64,6 +67,15 @@ impl StoredRequest {
         ) else {
             return Ok(None);
         };
+        if !super::request::still_registered(
+            &client,
+            &self.redirect_uri,
+            &scopes,
+            &self.resources,
+            userinfo_audience,
+        ) {
+            return Ok(None);
+        }
         Ok(Some(AuthorizationRequest {
             client,
             redirect_uri: self.redirect_uri,

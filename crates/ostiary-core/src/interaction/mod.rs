@@ -62,6 +62,10 @@ pub struct Browser<'a> {
 /// The brute-force counters of one login attempt (its account and source), kept by the
 /// caller: core reports the outcome, the caller counts.
 pub trait LoginAttempts: Send + Sync {
+    /// The password hash was verified (whatever the outcome): the caller may release what it
+    /// holds for the verification, such as a slot of its bounded Argon2 concurrency, before
+    /// the rest of the step (session, audit, consent) runs.
+    fn verified(&self) {}
     /// A failed attempt; true when it locked the account and source out.
     fn failed(&self) -> bool;
     /// A successful attempt.

@@ -256,10 +256,11 @@ impl Interactions {
         };
         match (next, session) {
             (Next::Redirect(url), _) => {
-                if let Some((_, id_hash)) = &existing
-                    && !self.store.delete_interaction(id_hash).await?
-                {
-                    return Err(InteractionError::Expired);
+                // The walk is over. A login form posted twice may find it already removed by
+                // the other post: each answered with its own code, as a fresh request would
+                // be. A consent decision is claimed before it takes effect instead.
+                if let Some((_, id_hash)) = &existing {
+                    self.store.delete_interaction(id_hash).await?;
                 }
                 Ok(Step::Redirect(url))
             }
@@ -379,6 +380,7 @@ impl Interactions {
         })
         .await
         .unwrap_or(false);
+        attempts.verified();
         if ok {
             return Ok(user);
         }

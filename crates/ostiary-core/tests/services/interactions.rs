@@ -363,3 +363,64 @@ async fn denying_sends_access_denied_back() {
     assert_eq!(query(url, "code"), None);
     assert!(!w.audit.types().contains(&AuditEventType::ConsentGranted));
 }
+
+/// The password step of `id` for alice.
+async fn log_in(w: &Walk, id: &str) -> Result<Answer, InteractionError> {
+    let attempts = Counted::default();
+    let input = Input::Password {
+        username: "alice",
+        password: PASSWORD,
+        attempts: &attempts,
+    };
+    w.interactions.advance(Some(id), &BROWSER, input).await
+}
+
+#[tokio::test]
+async fn a_client_narrowed_during_the_walk_ends_it() {
+    let w = walk().await;
+    let id = id_of(
+        &w.interactions
+            .begin(request("web", &[]), &BROWSER)
+            .await
+            .unwrap(),
+    );
+    // The operator re-registers the client without the redirect URI the request named.
+    let web = ostiary_core::client::ClientId::parse("web").unwrap();
+    assert!(w.bench.store.delete_client(&web).await.unwrap());
+    let mut narrowed = crate::support::web_registration("web");
+    narrowed.redirect_uris = vec![
+        ostiary_core::client::RedirectUri::parse(
+            "https://other.example.test/cb",
+            ostiary_core::client::UriPolicy {
+                allow_insecure_http: false,
+            },
+        )
+        .unwrap(),
+    ];
+    w.bench.client(narrowed).await;
+    let answer = log_in(&w, &id).await;
+    assert!(
+        matches!(answer, Err(InteractionError::Expired)),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_login_form_posted_twice_answers_both_posts() {
+    let w = walk().await;
+    let mut registration = crate::support::web_registration("trusted");
+    registration.skip_consent = true;
+    w.bench.client(registration).await;
+    let id = id_of(
+        &w.interactions
+            .begin(request("trusted", &[]), &BROWSER)
+            .await
+            .unwrap(),
+    );
+    let (first, second) = tokio::join!(log_in(&w, &id), log_in(&w, &id));
+    let code = |answer: Result<Answer, InteractionError>| match answer.unwrap().step {
+        Step::Redirect(url) => query(&url, "code").expect("a code"),
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(code(first), code(second));
+}

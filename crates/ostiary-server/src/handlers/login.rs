@@ -5,12 +5,14 @@
 //! (checked before the password is even looked at) and the bounded Argon2 slots.
 
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::PrivateCookieJar;
 use ostiary_core::interaction::{Browser, Input, LoginAttempts};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::extract::form::FormPairs;
 use crate::extract::source_ip::SourceIp;
@@ -56,7 +58,7 @@ pub async fn login_post(
         state.metrics.rate_limited(RateLimited::Login);
         return Err(PageError::TooManyAttempts(wait));
     }
-    let Some(_permit) = state.password_checks.acquire().await else {
+    let Some(permit) = state.password_checks.acquire().await else {
         return Err(PageError::Busy);
     };
     let session = state.cookies.session_token(&jar);
@@ -70,6 +72,7 @@ pub async fn login_post(
         state: &state,
         limited_as,
         ip: source.0,
+        permit: Mutex::new(Some(permit)),
     };
     let input = Input::Password {
         username,
@@ -93,14 +96,24 @@ pub async fn login_post(
 }
 
 /// The brute-force counters of this attempt: per account (or account known to this browser)
-/// and source address.
+/// and source address; and its Argon2 slot, given back as soon as the hash is verified.
 struct Attempts<'a> {
     state: &'a AppState,
     limited_as: Credential<'a>,
     ip: Option<IpAddr>,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl LoginAttempts for Attempts<'_> {
+    fn verified(&self) {
+        drop(
+            self.permit
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+
     fn failed(&self) -> bool {
         self.state.metrics.authentication_failed(AuthFailure::User);
         self.state
