@@ -43,7 +43,7 @@ pub enum TokenRequest<'a> {
 
 impl<'a> TokenRequest<'a> {
     /// Reads the grant and its parameters. Errors, as RFC 6749 5.2 names them: a missing
-    /// `grant_type`, `code` or `refresh_token` is `invalid_request` ("<name> is required");
+    /// `grant_type`, `code` or `refresh_token` is `invalid_request` (`"<name> is required"`);
     /// a grant this server does not serve is `unsupported_grant_type`.
     pub fn parse<P: TokenParams + ?Sized>(params: &'a P) -> Result<Self, OAuthError> {
         let grant = params
