@@ -28,6 +28,10 @@ mod header;
 mod jwk;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(feature = "remote")]
+mod replay;
+#[cfg(feature = "remote")]
+mod resource_dpop;
 mod sealing;
 mod signing_key;
 mod strict_json;

@@ -6,8 +6,11 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::resource_dpop::DpopResource;
 use crate::validate::{Claims, ValidationError, Validator};
 use crate::{JwkSet, KeySet};
+
+pub use crate::resource_dpop::{DpopConfig, DpopFailure, InvalidOrigin};
 
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -42,6 +45,8 @@ pub struct RemoteValidator {
     fetched: tokio::sync::Mutex<Instant>,
     min_interval: Duration,
     max_age: Duration,
+    /// Set by `with_dpop` (in `resource_dpop`): DPoP accepted besides Bearer.
+    pub(crate) dpop: Option<DpopResource>,
 }
 
 impl RemoteValidator {
@@ -50,13 +55,7 @@ impl RemoteValidator {
     pub async fn new(jwks_url: &str, rules: Validator) -> Result<Self, RemoteError> {
         let url =
             reqwest::Url::parse(jwks_url).map_err(|e| RemoteError::InsecureUrl(e.to_string()))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        if !is_allowed_url(&url) {
             return Err(RemoteError::InsecureUrl(jwks_url.to_owned()));
         }
         let http = reqwest::Client::builder()
@@ -72,6 +71,7 @@ impl RemoteValidator {
             fetched: tokio::sync::Mutex::new(Instant::now()),
             min_interval: Duration::from_secs(30),
             max_age: Duration::from_secs(300),
+            dpop: None,
         })
     }
 
@@ -142,6 +142,18 @@ impl RemoteValidator {
             }
         }
     }
+}
+
+/// `https`, or plain `http` to loopback only: for the JWKS URL (keys fetched in the clear could
+/// be swapped on the way) and for a DPoP resource origin alike.
+pub(crate) fn is_allowed_url(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
 }
 
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<KeySet, RemoteError> {
