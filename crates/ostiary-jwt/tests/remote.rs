@@ -1,5 +1,6 @@
 //! Resource-server features: key sets from a configured JWKS URL with rate-limited refresh,
-//! and the axum Bearer extractor with RFC 6750 answers.
+//! and the axum extractor with RFC 6750 answers, and RFC 9449 (DPoP) ones when configured.
+//! DPoP proofs here are made by a third-party JOSE library, `jsonwebtoken`.
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -7,15 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use ostiary_jwt::bearer::{BearerClaims, BearerError};
-use ostiary_jwt::remote::RemoteValidator;
+use ostiary_jwt::remote::{DpopConfig, RemoteValidator};
 use ostiary_jwt::{
     Algorithm, JwkSet, KeySet, Profile, SigningKey, ValidationError, Validator, encode,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 const ISS: &str = "https://id.example.com";
 const AUD: &str = "https://api.example.com";
@@ -282,4 +285,615 @@ async fn oversized_and_redirecting_jwks_responses_are_refused() {
         let result = RemoteValidator::new(&format!("{base}{path}"), rules()).await;
         assert!(result.is_err(), "{path} accepted");
     }
+}
+
+// --- DPoP (RFC 9449) at the resource ---
+
+/// The origin clients address the API by (through a proxy, say); it listens on loopback.
+const ORIGIN: &str = "https://api.example.com";
+const ALL_ALGS: &str = r#"algs="ES256 RS256 EdDSA""#;
+
+async fn whoami(token: BearerClaims) -> Result<String, BearerError> {
+    token.require_scope("orders:read")?;
+    Ok(format!(
+        "{} {}",
+        token.0.sub.as_deref().unwrap_or_default(),
+        token.dpop_jkt().unwrap_or("bearer")
+    ))
+}
+
+/// An API on loopback whose public origin is [`ORIGIN`], DPoP configured as given; routes
+/// `/orders` (GET and POST) and `/admin`, also nested under `/v1`.
+struct Api {
+    base: String,
+    key: SigningKey,
+    http: reqwest::Client,
+}
+
+async fn start_api(dpop: Option<DpopConfig>) -> Api {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let jwks = Jwks::default();
+    jwks.set
+        .lock()
+        .unwrap()
+        .keys
+        .push(key.public_jwk().unwrap().clone());
+    let url = jwks_server(jwks).await;
+    let mut validator = RemoteValidator::new(&url, rules()).await.unwrap();
+    if let Some(dpop) = dpop {
+        validator = validator.with_dpop(dpop);
+    }
+    let routes = Router::new()
+        .route("/orders", get(whoami).post(whoami))
+        .route("/admin", get(admin));
+    let app = routes
+        .clone()
+        .nest("/v1", routes)
+        .with_state(Arc::new(validator));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Api {
+        base,
+        key,
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn dpop_api() -> Api {
+    start_api(Some(DpopConfig::new(ORIGIN).unwrap())).await
+}
+
+impl Api {
+    /// An access token from the issuer, bound to the key of thumbprint `jkt` if given.
+    fn token(&self, jkt: Option<&str>) -> String {
+        let mut claims = claims(now());
+        if let Some(jkt) = jkt {
+            claims["cnf"] = json!({ "jkt": jkt });
+        }
+        encode(&self.key, "at+jwt", &claims).unwrap()
+    }
+
+    /// `GET path` under the DPoP scheme with the given proof headers.
+    fn dpop_get(&self, path: &str, token: &str, proofs: &[&str]) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("authorization", format!("DPoP {token}"));
+        for proof in proofs {
+            request = request.header("dpop", *proof);
+        }
+        request
+    }
+}
+
+/// A client's DPoP key, held and used by `jsonwebtoken`.
+struct ProofKey {
+    encoding: jsonwebtoken::EncodingKey,
+    jwk: jsonwebtoken::jwk::Jwk,
+    /// The RFC 7638 thumbprint as `jsonwebtoken` computes it.
+    jkt: String,
+}
+
+impl ProofKey {
+    fn generate() -> Self {
+        let pkcs8 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .unwrap()
+            .to_pkcs8v1()
+            .unwrap();
+        let encoding = jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref());
+        let jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        let jkt = jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256);
+        Self { encoding, jwk, jkt }
+    }
+
+    /// A fresh proof for `method` on `htu`, bound to `token` by `ath` (RFC 9449 4.2).
+    fn proof(&self, method: &str, htu: &str, token: &str) -> String {
+        self.sign(&proof_claims(method, htu, Some(token)))
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(self.jwk.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+fn proof_claims(method: &str, htu: &str, token: Option<&str>) -> Value {
+    static JTI: AtomicUsize = AtomicUsize::new(0);
+    let mut claims = json!({
+        "jti": format!("proof-{}", JTI.fetch_add(1, Ordering::SeqCst)),
+        "htm": method,
+        "htu": htu,
+        "iat": now(),
+    });
+    if let Some(token) = token {
+        use base64::Engine;
+        claims["ath"] = json!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(digest(&SHA256, token.as_bytes()))
+        );
+    }
+    claims
+}
+
+fn challenges(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The two challenges of a refused DPoP request: the error first, then Bearer advertised.
+fn dpop_refusal(error: &str, description: &str) -> Vec<String> {
+    vec![
+        format!(r#"DPoP error="{error}", error_description="{description}", {ALL_ALGS}"#),
+        "Bearer".to_owned(),
+    ]
+}
+
+#[tokio::test]
+async fn a_dpop_request_with_a_bound_token_passes_and_exposes_the_key_thumbprint() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let response = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(challenges(&response).is_empty());
+    // The thumbprint our side exposes is the one jsonwebtoken computes for its own key.
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("svc {}", client.jkt)
+    );
+
+    // htu has no query (RFC 9449 4.3), and a nested router still sees the full path.
+    for (path, htu) in [
+        ("/orders?page=2", format!("{ORIGIN}/orders")),
+        ("/v1/orders", format!("{ORIGIN}/v1/orders")),
+    ] {
+        let proof = client.proof("GET", &htu, &token);
+        let response = api.dpop_get(path, &token, &[&proof]).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(challenges(&response).is_empty());
+    }
+    let proof = client.proof("POST", &format!("{ORIGIN}/orders"), &token);
+    let response = api
+        .http
+        .post(format!("{}/orders", api.base))
+        .header("authorization", format!("dpop {token}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the scheme name is case-insensitive"
+    );
+
+    // A scope the token lacks is challenged under the scheme it came with.
+    let proof = client.proof("GET", &format!("{ORIGIN}/admin"), &token);
+    let response = api
+        .dpop_get("/admin", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        challenges(&response),
+        [r#"DPoP error="insufficient_scope", scope="admin""#]
+    );
+
+    // Unbound tokens go on working as Bearer tokens beside DPoP.
+    let response = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .bearer_auth(api.token(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(challenges(&response).is_empty());
+    assert_eq!(response.text().await.unwrap(), "svc bearer");
+}
+
+#[tokio::test]
+async fn a_replayed_dpop_proof_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let first = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let replay = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    assert_eq!(
+        challenges(&replay),
+        dpop_refusal("invalid_dpop_proof", "the DPoP proof was already used")
+    );
+}
+
+#[tokio::test]
+async fn a_full_replay_cache_answers_503_and_still_refuses_replays() {
+    let api = start_api(Some(
+        DpopConfig::new(ORIGIN).unwrap().with_replay_capacity(1),
+    ))
+    .await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let htu = format!("{ORIGIN}/orders");
+    let first = client.proof("GET", &htu, &token);
+    let response = api
+        .dpop_get("/orders", &token, &[&first])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The cache is full of a live record: a new proof waits rather than evict it.
+    let second = client.proof("GET", &htu, &token);
+    let response = api
+        .dpop_get("/orders", &token, &[&second])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(challenges(&response).is_empty());
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=121).contains(&retry), "{retry}");
+
+    let replay = api
+        .dpop_get("/orders", &token, &[&first])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    assert_eq!(
+        challenges(&replay),
+        dpop_refusal("invalid_dpop_proof", "the DPoP proof was already used")
+    );
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_method_or_uri_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let listening = format!("{}/orders", api.base);
+    for (method, htu, host) in [
+        ("POST", format!("{ORIGIN}/orders"), None),
+        ("GET", format!("{ORIGIN}/admin"), None),
+        ("GET", "https://other.example.com/orders".to_owned(), None),
+        // The address the request reached, which a Host-derived htu would accept.
+        ("GET", listening.clone(), None),
+        // A Host header naming the proof's origin changes nothing: htu is built from the
+        // configured origin.
+        (
+            "GET",
+            "https://evil.example.com/orders".to_owned(),
+            Some("evil.example.com"),
+        ),
+    ] {
+        let proof = client.proof(method, &htu, &token);
+        let mut request = api.dpop_get("/orders", &token, &[&proof]);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{method} {htu}");
+        assert_eq!(
+            challenges(&response),
+            dpop_refusal(
+                "invalid_dpop_proof",
+                "the DPoP proof is for another request"
+            ),
+            "{method} {htu}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_dpop_proof_or_one_under_an_algorithm_not_configured_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let mut stale = proof_claims("GET", &format!("{ORIGIN}/orders"), Some(&token));
+    stale["iat"] = json!(now() - 600);
+    let response = api
+        .dpop_get("/orders", &token, &[&client.sign(&stale)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        dpop_refusal("invalid_dpop_proof", "the DPoP proof is not fresh")
+    );
+
+    let eddsa_only = start_api(Some(
+        DpopConfig::new(ORIGIN)
+            .unwrap()
+            .allow_only(&[Algorithm::EdDsa]),
+    ))
+    .await;
+    let token = eddsa_only.token(Some(&client.jkt));
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let response = eddsa_only
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        [
+            r#"DPoP error="invalid_dpop_proof", error_description="the DPoP proof algorithm is not accepted", algs="EdDSA""#,
+            "Bearer"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_access_token_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let other = api.token(Some(&client.jkt));
+    assert_ne!(token, other);
+    let htu = format!("{ORIGIN}/orders");
+    // A proof made for another token of the same key, and one without `ath` at all.
+    for proof in [
+        client.proof("GET", &htu, &other),
+        client.sign(&proof_claims("GET", &htu, None)),
+    ] {
+        let response = api
+            .dpop_get("/orders", &token, &[&proof])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenges(&response),
+            dpop_refusal(
+                "invalid_dpop_proof",
+                "the DPoP proof is for another access token"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dpop_proof_made_with_another_key_than_the_tokens_is_refused() {
+    let api = dpop_api().await;
+    let owner = ProofKey::generate();
+    let thief = ProofKey::generate();
+    let token = api.token(Some(&owner.jkt));
+    // A valid proof, `ath` included, by someone holding the token but not its key.
+    let proof = thief.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let response = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        dpop_refusal(
+            "invalid_token",
+            "the token is bound to another key than the proof's"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_bound_token_presented_as_bearer_gets_a_dpop_challenge() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    // Even with a valid proof beside it: the Bearer scheme does not look at proofs.
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let response = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .bearer_auth(&token)
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        dpop_refusal(
+            "invalid_token",
+            "the token is bound to a key: present it with the DPoP scheme and a proof"
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_unbound_token_under_the_dpop_scheme_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(None);
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let response = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        dpop_refusal(
+            "invalid_token",
+            "the token is not bound to a key: present it with the Bearer scheme"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_dpop_request_without_a_proof_header_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let response = api.dpop_get("/orders", &token, &[]).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        dpop_refusal(
+            "invalid_dpop_proof",
+            "exactly one DPoP proof header is required"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_dpop_request_with_two_proof_headers_is_refused() {
+    let api = dpop_api().await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let htu = format!("{ORIGIN}/orders");
+    let (one, two) = (
+        client.proof("GET", &htu, &token),
+        client.proof("GET", &htu, &token),
+    );
+    let response = api
+        .dpop_get("/orders", &token, &[&one, &two])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        dpop_refusal(
+            "invalid_dpop_proof",
+            "exactly one DPoP proof header is required"
+        )
+    );
+    // Neither proof was checked, so neither was used up.
+    let response = api
+        .dpop_get("/orders", &token, &[&one])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn with_dpop_configured_challenges_advertise_both_schemes() {
+    let api = dpop_api().await;
+    let both = vec!["Bearer".to_owned(), format!("DPoP {ALL_ALGS}")];
+    let missing = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(challenges(&missing), both);
+    let basic = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .basic_auth("a", Some("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(challenges(&basic), both);
+
+    let invalid = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 401);
+    assert_eq!(
+        challenges(&invalid),
+        [
+            r#"Bearer error="invalid_token", error_description="the token is malformed""#
+                .to_owned(),
+            format!("DPoP {ALL_ALGS}"),
+        ]
+    );
+    let invalid = api
+        .dpop_get("/orders", "garbage", &["x"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 401);
+    assert_eq!(
+        challenges(&invalid),
+        dpop_refusal("invalid_token", "the token is malformed")
+    );
+
+    let empty = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .header("authorization", "DPoP ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400);
+    assert_eq!(
+        challenges(&empty),
+        [
+            format!(r#"DPoP error="invalid_request", {ALL_ALGS}"#),
+            "Bearer".to_owned()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_dpop_configured_the_dpop_scheme_gets_the_bearer_challenge() {
+    let api = start_api(None).await;
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let response = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(challenges(&response), ["Bearer"]);
+    // As before DPoP existed: a bound token as Bearer is refused under the Bearer scheme.
+    let response = api
+        .http
+        .get(format!("{}/orders", api.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenges(&response),
+        [
+            r#"Bearer error="invalid_token", error_description="the token is bound to a proof-of-possession key""#
+        ]
+    );
 }
