@@ -13,14 +13,17 @@
 //! ```
 //!
 //! Settings: `OSTIARY_ISSUER` (default `http://127.0.0.1:8080`), `API_AUDIENCE` (default
-//! `https://api.example.com`), `API_BIND` (default `127.0.0.1:3000`).
+//! `https://api.example.com`), `API_BIND` (default `127.0.0.1:3000`), and `API_PUBLIC_ORIGIN`
+//! (e.g. `http://127.0.0.1:3000`, or `https://api.example.com` behind a proxy): when set, the
+//! API also accepts DPoP-bound tokens (RFC 9449) as `Authorization: DPoP <token>` with a
+//! `DPoP: <proof>` header whose `htu` is that origin plus the path; when unset, Bearer only.
 
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use ostiary_jwt::bearer::{BearerClaims, BearerError};
-use ostiary_jwt::remote::RemoteValidator;
+use ostiary_jwt::remote::{DpopConfig, RemoteValidator};
 use ostiary_jwt::{KeySet, Profile, Validator};
 use serde_json::{Value, json};
 
@@ -30,6 +33,8 @@ async fn orders(token: BearerClaims) -> Result<Json<Value>, BearerError> {
         "orders": [],
         "for_client": token.0.str("client_id"),
         "subject": token.0.sub,
+        // The thumbprint of the key the client proved it holds; null for a Bearer token.
+        "dpop_jkt": token.dpop_jkt(),
     })))
 }
 
@@ -48,7 +53,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         KeySet::default(),
     );
     let jwks_url = format!("{}/jwks.json", issuer.trim_end_matches('/'));
-    let validator = Arc::new(RemoteValidator::new(&jwks_url, rules).await?);
+    let mut validator = RemoteValidator::new(&jwks_url, rules).await?;
+    // The origin clients use, never the Host header: each proof's `htu` is checked against it.
+    if let Ok(origin) = std::env::var("API_PUBLIC_ORIGIN") {
+        validator = validator.with_dpop(DpopConfig::new(&origin)?);
+    }
+    let validator = Arc::new(validator);
 
     let app = Router::new()
         .route("/orders", get(orders))

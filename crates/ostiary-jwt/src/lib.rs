@@ -14,8 +14,10 @@
 //!   rest. [`DpopValidator`] checks RFC 9449 proofs.
 //!
 //! Features: `remote` adds `remote::RemoteValidator`, which fetches and refreshes the issuer's
-//! JWKS; `axum` adds `bearer::BearerClaims`, an extractor that answers as RFC 6750 says (see
-//! the `resource_server` example).
+//! JWKS and, given a `remote::DpopConfig`, checks DPoP-bound requests (RFC 9449 section 7:
+//! token, proof, key binding, replay); `axum` adds `bearer::BearerClaims`, an extractor that
+//! answers as RFC 6750 says, and accepts the DPoP scheme too when the validator is configured
+//! for it (see the `resource_server` example).
 #![warn(missing_docs)]
 
 mod alg;
