@@ -213,6 +213,7 @@ pub struct Validator {
     leeway: i64,
     max_len: usize,
     check_expiry: bool,
+    kid_optional: bool,
 }
 
 impl Validator {
@@ -234,6 +235,7 @@ impl Validator {
             leeway: DEFAULT_LEEWAY_SECS,
             max_len: DEFAULT_MAX_TOKEN_LEN,
             check_expiry: true,
+            kid_optional: false,
         }
     }
 
@@ -242,6 +244,16 @@ impl Validator {
     /// says should be honoured after it expired. Everything else is still checked.
     pub fn accepting_expired(mut self) -> Self {
         self.check_expiry = false;
+        self
+    }
+
+    /// Accepts a header without `kid` when the key set holds exactly one key of the header's
+    /// algorithm: for a client's own key set (RFC 7523 client assertions, RFC 9101 request
+    /// objects), where `kid` is optional (RFC 7515 4.1.4) and many clients leave it out. The
+    /// key is still the registered one and still bound to its algorithm; with two candidate
+    /// keys the token is refused as [`ValidationError::MissingKid`].
+    pub fn kid_optional(mut self) -> Self {
+        self.kid_optional = true;
         self
     }
 
@@ -315,8 +327,14 @@ impl Validator {
         if !self.profile.typ_matches(header.typ.as_deref()) {
             return Err(ValidationError::WrongType);
         }
-        let kid = header.kid.ok_or(ValidationError::MissingKid)?;
-        let key = self.keys.get(&kid).ok_or(ValidationError::UnknownKey)?;
+        let key = match header.kid {
+            Some(kid) => self.keys.get(&kid).ok_or(ValidationError::UnknownKey)?,
+            None if self.kid_optional => self
+                .keys
+                .only_key_for(header.alg)
+                .ok_or(ValidationError::MissingKid)?,
+            None => return Err(ValidationError::MissingKid),
+        };
         if key.alg() != header.alg {
             return Err(ValidationError::AlgorithmMismatch);
         }

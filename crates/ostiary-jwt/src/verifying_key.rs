@@ -172,13 +172,20 @@ impl KeySet {
     }
 
     /// Loads a JWKS. Keys that fail the checks of [`VerifyingKey::from_jwk`] are left out,
-    /// never half-used.
+    /// never half-used. A key published without a `kid` is named by its RFC 7638 thumbprint
+    /// (clients' key sets often omit it); a token then finds it by that `kid`, or without one
+    /// where the validator allows it ([`Validator::kid_optional`](crate::Validator::kid_optional)).
     pub fn from_jwks(set: &JwkSet) -> Self {
-        Self::new(
-            set.keys
-                .iter()
-                .filter_map(|jwk| VerifyingKey::from_jwk(jwk).ok()),
-        )
+        Self::new(set.keys.iter().filter_map(|jwk| {
+            if jwk.kid.is_some() {
+                return VerifyingKey::from_jwk(jwk).ok();
+            }
+            let named = Jwk {
+                kid: Some(jwk.thumbprint()?),
+                ..jwk.clone()
+            };
+            VerifyingKey::from_jwk(&named).ok()
+        }))
     }
 
     /// The key named `kid`, if any (an over-long `kid` is not looked up).
@@ -187,6 +194,16 @@ impl KeySet {
             return None;
         }
         self.keys.get(kid)
+    }
+
+    /// The one key of algorithm `alg`, if the set holds exactly one: how a token without a
+    /// `kid` finds its key where that is allowed.
+    pub fn only_key_for(&self, alg: Algorithm) -> Option<&VerifyingKey> {
+        let mut matching = self.keys.values().filter(|k| k.alg == alg);
+        match (matching.next(), matching.next()) {
+            (Some(key), None) => Some(key),
+            _ => None,
+        }
     }
 
     /// The algorithms of the keys in the set, sorted, each once.

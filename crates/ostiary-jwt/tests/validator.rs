@@ -240,3 +240,48 @@ fn malformed_inputs_are_refused_without_panicking() {
         Err(ValidationError::UnknownKey)
     );
 }
+
+#[test]
+fn a_token_without_kid_finds_the_only_key_of_its_alg_only_where_allowed() {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let other = SigningKey::generate(Algorithm::EdDsa).unwrap();
+    let assertion = json!({ "iss": "c1", "sub": "c1", "aud": ISS, "exp": NOW + 60, "jti": "a1" });
+    let no_kid = forge(
+        &key,
+        &json!({ "alg": "ES256" }).to_string(),
+        &assertion.to_string(),
+    );
+    let keys = KeySet::new([key.verifying_key().clone(), other.verifying_key().clone()]);
+    let strict = Validator::new(Profile::ClientAssertion, "c1", ISS, keys.clone());
+    assert_eq!(
+        strict.validate(&no_kid, NOW).unwrap_err(),
+        ValidationError::MissingKid
+    );
+    let lenient = strict.clone().kid_optional();
+    assert_eq!(
+        lenient.validate(&no_kid, NOW).unwrap().sub.as_deref(),
+        Some("c1")
+    );
+
+    // Two ES256 keys: which one is meant cannot be told, so the token is refused.
+    let second = SigningKey::generate(Algorithm::Es256).unwrap();
+    let ambiguous = lenient.with_keys(KeySet::new([
+        key.verifying_key().clone(),
+        second.verifying_key().clone(),
+    ]));
+    assert_eq!(
+        ambiguous.validate(&no_kid, NOW).unwrap_err(),
+        ValidationError::MissingKid
+    );
+}
+
+#[test]
+fn a_published_key_without_kid_is_named_by_its_thumbprint() {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let mut jwk = key.public_jwk().unwrap().clone();
+    jwk.kid = None;
+    let thumbprint = jwk.thumbprint().unwrap();
+    let set = KeySet::from_jwks(&ostiary_jwt::JwkSet { keys: vec![jwk] });
+    assert_eq!(set.len(), 1);
+    assert_eq!(set.get(&thumbprint).unwrap().alg(), Algorithm::Es256);
+}
