@@ -32,6 +32,10 @@ pub enum ErrorCode {
     /// RFC 6750 section 3.1.
     InvalidToken,
     InsufficientScope,
+    /// RFC 9449 7.1 and 5: the DPoP proof is missing where required, malformed or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 8: the proof must carry the nonce the server provides in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -56,6 +60,8 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -235,6 +235,23 @@ pub trait InteractionStore: Send + Sync {
     async fn purge_expired_interactions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// One-time values (the `jti` of client assertions and DPoP proofs) remembered for as long as
+/// they could be accepted, so a replay is refused by every instance sharing the database.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records `key` (the SHA-256 of the value and what it is bound to) until `expires_at`.
+    /// True for its first use; false, and nothing changed, when it is already recorded and
+    /// not yet expired at `now`: a replay.
+    async fn use_once(
+        &self,
+        key: &SecretHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Drops values that expired before `now`; how many.
+    async fn purge_expired_replay_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -254,6 +271,7 @@ pub trait Store:
     + SessionStore
     + GrantStore
     + InteractionStore
+    + ReplayStore
     + Debug
 {
     /// Readiness: the database answers a trivial query.

@@ -73,6 +73,10 @@ async fn housekeeping(state: &AppState) {
             state.store.purge_expired_interactions(now).await,
         ),
         (
+            "one-time values",
+            state.store.purge_expired_replay_keys(now).await,
+        ),
+        (
             "grants",
             state
                 .store

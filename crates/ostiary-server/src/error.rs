@@ -1,11 +1,15 @@
 //! The one rendering of protocol errors (RFC 6749 5.2): JSON body, `Cache-Control: no-store`,
-//! 401 with `WWW-Authenticate` for `invalid_client`, 503 when the store is unavailable.
+//! 401 with `WWW-Authenticate` for `invalid_client`, 503 when the store is unavailable,
+//! `DPoP-Nonce` with `use_dpop_nonce`.
 
 use axum::Json;
 use axum::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ostiary_core::dpop::DpopError;
 use ostiary_core::{ErrorCode, OAuthError};
+
+use crate::extract::dpop::DPOP_NONCE;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -13,6 +17,8 @@ pub struct ApiError {
     error: OAuthError,
     status: Option<StatusCode>,
     retry_after: Option<std::time::Duration>,
+    /// RFC 9449 8: the nonce a `use_dpop_nonce` answer tells the client to use.
+    dpop_nonce: Option<String>,
 }
 
 impl ApiError {
@@ -22,6 +28,7 @@ impl ApiError {
             error: OAuthError::new(ErrorCode::TemporarilyUnavailable, why),
             status: Some(StatusCode::TOO_MANY_REQUESTS),
             retry_after: Some(retry_after),
+            dpop_nonce: None,
         }
     }
 
@@ -31,6 +38,7 @@ impl ApiError {
             error,
             status: Some(status),
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 }
@@ -41,6 +49,16 @@ impl From<OAuthError> for ApiError {
             error,
             status: None,
             retry_after: None,
+            dpop_nonce: None,
+        }
+    }
+}
+
+impl From<DpopError> for ApiError {
+    fn from(refused: DpopError) -> Self {
+        Self {
+            dpop_nonce: refused.nonce,
+            ..refused.error.into()
         }
     }
 }
@@ -68,6 +86,9 @@ impl IntoResponse for ApiError {
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(wait) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+        }
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            headers.insert(DPOP_NONCE, nonce);
         }
         if self.error.code() == ErrorCode::InvalidClient {
             headers.insert(

@@ -9,6 +9,7 @@ use axum_extra::extract::cookie::Key;
 use ostiary_core::audit::AuditSink;
 use ostiary_core::authorize::Authorizer;
 use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
+use ostiary_core::dpop::DpopVerifier;
 use ostiary_core::interaction::Interactions;
 use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::login::UserAuthenticator;
@@ -18,7 +19,7 @@ use ostiary_core::session::{SessionSettings, Sessions};
 use ostiary_core::token::{TokenService, TokenSettings};
 use ostiary_core::{Clock, KeyStore, Store};
 use ostiary_jwt::{Algorithm, SigningKey, derive_subkey};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretBox};
 use serde_json::Value;
 
 use crate::audit::AuditLog;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub secrets: Arc<Secrets>,
     pub tokens: Arc<TokenService>,
+    /// Checks the DPoP proofs of token and userinfo requests (RFC 9449).
+    pub dpop: Arc<DpopVerifier>,
     /// The authorization server metadata, built once from the configuration.
     pub metadata: Arc<Value>,
     pub metrics: Arc<Metrics>,
@@ -87,7 +90,22 @@ impl AppState {
                 client_cache_ttl: config.client_cache,
                 refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
                 refresh_grace: duration(config.refresh_grace)?,
+                client_assertion_audiences: discovery::client_assertion_audiences(&config),
             },
+        ));
+        let dpop_nonce_key = if config.dpop_nonce {
+            let key = derive_subkey(
+                secrets.jwt_secret.expose_secret().as_bytes(),
+                b"ostiary dpop nonce",
+            )?;
+            Some(SecretBox::new(Box::new(key)))
+        } else {
+            None
+        };
+        let dpop = Arc::new(DpopVerifier::new(
+            store.clone(),
+            clock.clone(),
+            dpop_nonce_key,
         ));
         let authorizer = Arc::new(Authorizer::new(
             store.clone(),
@@ -156,6 +174,7 @@ impl AppState {
             config: Arc::new(config),
             secrets: Arc::new(secrets),
             tokens,
+            dpop,
         })
     }
 }

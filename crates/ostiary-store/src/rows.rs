@@ -6,7 +6,7 @@
 use ostiary_core::StoreError;
 use ostiary_core::audit::{AuditEvent, Outcome};
 use ostiary_core::client::{
-    Audience, Client, ClientId, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod, UriPolicy,
+    Audience, Client, ClientId, ClientJwks, GrantType, RedirectUri, Scope, UriPolicy,
 };
 use ostiary_core::keys::{KeyState, StoredKey};
 use ostiary_core::password::PasswordHash;
@@ -41,6 +41,10 @@ pub(crate) struct ClientRow {
     pub access_token_lifetime_secs: Option<i64>,
     pub id_token_alg: String,
     pub created_at: i64,
+    /// RFC 7591 2 `jwks`, as JSON.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl ClientRow {
@@ -62,6 +66,13 @@ impl ClientRow {
             access_token_lifetime_secs: c.access_token_lifetime.map(|d| d.whole_seconds()),
             id_token_alg: c.id_token_alg.as_str().to_owned(),
             created_at: c.created_at.unix_timestamp(),
+            jwks: c
+                .jwks
+                .as_ref()
+                .and_then(ClientJwks::value)
+                .and_then(|set| serde_json::to_string(set).ok()),
+            jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri).map(str::to_owned),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         }
     }
 
@@ -92,11 +103,17 @@ impl ClientRow {
                 .parse()
                 .map_err(|_| StoreError::Corrupt("client"))?,
             created_at: from_unix(self.created_at)?,
+            jwks: match (self.jwks, self.jwks_uri) {
+                (None, None) => None,
+                (Some(json), None) => Some(ClientJwks::from_json(&json).map_err(corrupt)?),
+                (None, Some(uri)) => Some(ClientJwks::from_uri(&uri).map_err(corrupt)?),
+                (Some(_), Some(_)) => return Err(StoreError::Corrupt("client")),
+            },
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         })
         .and_then(|client: Client| {
             // The schema's CHECK enforces this too; a row violating it is refused here.
-            let public = client.auth_method == TokenEndpointAuthMethod::None;
-            if public == client.secret_hash.is_none() {
+            if client.auth_method.uses_secret() == client.secret_hash.is_some() {
                 Ok(client)
             } else {
                 Err(StoreError::Corrupt("client"))

@@ -3,6 +3,7 @@
 
 mod grants;
 mod interactions;
+mod key_clients;
 mod support;
 
 use ostiary_core::admin;

@@ -4,8 +4,8 @@
 use crate::Clock;
 use crate::audit::AuditEventType;
 use crate::client::{
-    Client, ClientId, ClientRegistration, GrantType, MAX_ACCESS_TOKEN_LIFETIME, RedirectUri,
-    RegisteredClient, TokenEndpointAuthMethod,
+    Client, ClientId, ClientJwks, ClientRegistration, GrantType, MAX_ACCESS_TOKEN_LIFETIME,
+    RedirectUri, RegisteredClient, TokenEndpointAuthMethod,
 };
 use crate::error::AdminError;
 use crate::secret::ClientSecret;
@@ -40,6 +40,16 @@ impl Admin {
         Ok(self.store.list_clients().await?)
     }
 
+    /// One client (reading records nothing).
+    ///
+    /// Errors: `NotFound` for an unknown client, `Store`.
+    pub async fn find_client(&self, id: &ClientId) -> Result<Client, AdminError> {
+        self.store
+            .find_client(id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("client {id} not found")))
+    }
+
     /// Deletes a client with its codes, grants and consents (`client.deleted`).
     ///
     /// Errors: `NotFound` for an unknown client, `Store`.
@@ -55,7 +65,8 @@ impl Admin {
     /// Gives a confidential client a new secret (`client.secret_rotated`); the old one stops
     /// working once cached client records expire (`OAUTH2_CLIENT_CACHE_SECS`).
     ///
-    /// Errors: `NotFound` for an unknown client, `Invalid` for a public one, `Store`.
+    /// Errors: `NotFound` for an unknown client, `Invalid` for one without a secret (public or
+    /// `private_key_jwt`), `Store`.
     pub async fn rotate_client_secret(
         &self,
         by: &Actor,
@@ -95,6 +106,8 @@ pub async fn register_client(
         skip_consent,
         access_token_lifetime,
         id_token_alg,
+        jwks,
+        dpop_bound_access_tokens,
     } = registration;
 
     let name = name.trim().to_owned();
@@ -115,9 +128,13 @@ pub async fn register_client(
             )
             .into());
         }
-        (false, method) => method.unwrap_or(TokenEndpointAuthMethod::ClientSecretBasic),
+        (false, Some(method)) => method,
+        // Keys given: the client means to sign assertions with them.
+        (false, None) if jwks.is_some() => TokenEndpointAuthMethod::PrivateKeyJwt,
+        (false, None) => TokenEndpointAuthMethod::ClientSecretBasic,
     };
     let is_public = auth_method == TokenEndpointAuthMethod::None;
+    check_jwks(auth_method, jwks.as_ref())?;
 
     let redirect_uris = dedup(redirect_uris);
     let grant_types = match dedup(grant_types) {
@@ -129,7 +146,7 @@ pub async fn register_client(
     };
     check_grant_rules(is_public, &grant_types, &redirect_uris)?;
 
-    let secret = (!is_public).then(ClientSecret::generate);
+    let secret = auth_method.uses_secret().then(ClientSecret::generate);
     let client = Client {
         id: client_id.unwrap_or_else(ClientId::generate),
         name,
@@ -144,6 +161,8 @@ pub async fn register_client(
         skip_consent,
         access_token_lifetime: check_lifetime(access_token_lifetime)?,
         id_token_alg: check_id_token_alg(id_token_alg)?,
+        jwks,
+        dpop_bound_access_tokens,
         created_at: clock.now_seconds(),
     };
     store.insert_client(&client).await.map_err(|e| match e {
@@ -154,6 +173,28 @@ pub async fn register_client(
         other => other.into(),
     })?;
     Ok(RegisteredClient { client, secret })
+}
+
+/// `private_key_jwt` needs keys to check assertions with; the other methods have no use for
+/// them yet, and keys nobody checks would only mislead whoever reads the registration.
+fn check_jwks(
+    method: TokenEndpointAuthMethod,
+    jwks: Option<&ClientJwks>,
+) -> Result<(), InvalidInput> {
+    match (
+        method == TokenEndpointAuthMethod::PrivateKeyJwt,
+        jwks.is_some(),
+    ) {
+        (true, false) => Err(InvalidInput::new(
+            "jwks",
+            "private_key_jwt needs the client's public keys: --jwks or --jwks-uri",
+        )),
+        (false, true) => Err(InvalidInput::new(
+            "jwks",
+            format!("keys are used only with private_key_jwt, not with {method}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput> {
@@ -209,7 +250,8 @@ fn check_grant_rules(
 /// Replaces a confidential client's secret, recording no event: the step under
 /// [`Admin::rotate_client_secret`].
 ///
-/// Errors: `NotFound` for an unknown client, `Invalid` for a public one, `Store`.
+/// Errors: `NotFound` for an unknown client, `Invalid` for one without a secret (public or
+/// `private_key_jwt`), `Store`.
 pub async fn rotate_secret(
     store: &dyn ClientStore,
     id: &ClientId,
@@ -218,10 +260,13 @@ pub async fn rotate_secret(
         .find_client(id)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("client {id} not found")))?;
-    if client.is_public() {
+    if !client.auth_method.uses_secret() {
         return Err(InvalidInput::new(
             "client_id",
-            format!("{id} is a public client and has no secret"),
+            format!(
+                "{id} authenticates with {} and has no secret",
+                client.auth_method
+            ),
         )
         .into());
     }

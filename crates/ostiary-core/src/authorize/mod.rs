@@ -285,6 +285,7 @@ impl Authorizer {
             nonce: request.nonce.clone(),
             scopes: request.scopes.clone(),
             resources: request.resources.clone(),
+            dpop_jkt: request.dpop_jkt.clone(),
             auth_time: session.auth_time,
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,

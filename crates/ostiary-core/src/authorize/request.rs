@@ -54,6 +54,8 @@ pub struct AuthorizationRequest {
     pub id_token_hint_subject: Option<String>,
     /// The `id_token_hint` as received, verified (and taken) by `Authorizer::parse`.
     pub(super) id_token_hint: Option<String>,
+    /// RFC 9449 10: the thumbprint of the DPoP key the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -178,6 +180,7 @@ pub async fn parse_request(
         login_hint: checked.login_hint,
         id_token_hint_subject: None,
         id_token_hint: checked.id_token_hint,
+        dpop_jkt: checked.dpop_jkt,
     })
 }
 
@@ -208,6 +211,7 @@ struct Checked {
     resources: Vec<String>,
     login_hint: Option<String>,
     id_token_hint: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 fn check_parameters(
@@ -276,7 +280,26 @@ fn check_parameters(
         resources,
         login_hint: login_hint.map(str::to_owned),
         id_token_hint: single(params, "id_token_hint")?.map(str::to_owned),
+        dpop_jkt: parse_dpop_jkt(single(params, "dpop_jkt")?)?,
     })
+}
+
+/// RFC 9449 10: a JWK SHA-256 thumbprint, base64url without padding (43 characters).
+fn parse_dpop_jkt(value: Option<&str>) -> Result<Option<String>, OAuthError> {
+    match value {
+        None => Ok(None),
+        Some(jkt)
+            if jkt.len() == 43
+                && jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(jkt.to_owned()))
+        }
+        Some(_) => Err(invalid(
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        )),
+    }
 }
 
 fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {

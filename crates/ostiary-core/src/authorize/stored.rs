@@ -25,6 +25,8 @@ pub struct StoredRequest {
     resources: Vec<String>,
     login_hint: Option<String>,
     id_token_hint_subject: Option<String>,
+    #[serde(default)]
+    dpop_jkt: Option<String>,
 }
 
 impl From<&AuthorizationRequest> for StoredRequest {
@@ -41,6 +43,7 @@ impl From<&AuthorizationRequest> for StoredRequest {
             resources: r.resources.clone(),
             login_hint: r.login_hint.clone(),
             id_token_hint_subject: r.id_token_hint_subject.clone(),
+            dpop_jkt: r.dpop_jkt.clone(),
         }
     }
 }
@@ -89,6 +92,7 @@ impl StoredRequest {
             login_hint: self.login_hint,
             id_token_hint_subject: self.id_token_hint_subject,
             id_token_hint: None,
+            dpop_jkt: self.dpop_jkt,
         }))
     }
 }

@@ -8,17 +8,31 @@ use crate::validation::InvalidInput;
 pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 2.2 (OpenID Connect Core 9): a JWT signed with a key from the client's
+    /// registered `jwks` or `jwks_uri`; the client holds no secret of ours.
+    PrivateKeyJwt,
     /// A public client: no secret; PKCE and exact redirect URIs are its protection.
     None,
 }
 
 impl TokenEndpointAuthMethod {
-    pub const ALL: [Self; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+    pub const ALL: [Self; 4] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
+
+    /// Whether the client authenticates with a secret Ostiary issued (and keeps a hash of).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }

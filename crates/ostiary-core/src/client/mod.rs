@@ -5,6 +5,7 @@ mod audience;
 mod auth_method;
 mod grant_type;
 mod id;
+mod jwks;
 mod redirect_uri;
 mod registration;
 mod scope;
@@ -13,6 +14,7 @@ pub use audience::Audience;
 pub use auth_method::TokenEndpointAuthMethod;
 pub use grant_type::GrantType;
 pub use id::ClientId;
+pub use jwks::ClientJwks;
 pub use redirect_uri::{RedirectUri, UriPolicy};
 pub use registration::{ClientRegistration, MAX_ACCESS_TOKEN_LIFETIME, RegisteredClient};
 pub use scope::Scope;
@@ -27,7 +29,8 @@ use crate::secret::SecretHash;
 pub struct Client {
     pub id: ClientId,
     pub name: String,
-    /// `None` exactly when the client is public (`auth_method` is `none`).
+    /// Set exactly when the client authenticates with a secret (`client_secret_basic` or
+    /// `client_secret_post`).
     pub secret_hash: Option<SecretHash>,
     pub auth_method: TokenEndpointAuthMethod,
     pub grant_types: Vec<GrantType>,
@@ -43,6 +46,12 @@ pub struct Client {
     /// `id_token_signed_response_alg` (OpenID Connect Dynamic Registration 2); RS256 unless
     /// registered otherwise, as OpenID Connect requires.
     pub id_token_alg: Algorithm,
+    /// The client's public keys (`jwks` or `jwks_uri`, RFC 7591 2): set for
+    /// `private_key_jwt`, the keys its assertions are signed with.
+    pub jwks: Option<ClientJwks>,
+    /// RFC 9449 5.2 `dpop_bound_access_tokens` (`--require-dpop`): every token request of the
+    /// client must carry a DPoP proof, so its access tokens are always sender-constrained.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: OffsetDateTime,
 }
 

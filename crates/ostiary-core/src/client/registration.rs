@@ -3,7 +3,9 @@
 use ostiary_jwt::Algorithm;
 use time::Duration;
 
-use super::{Audience, Client, ClientId, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod};
+use super::{
+    Audience, Client, ClientId, ClientJwks, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod,
+};
 use crate::secret::ClientSecret;
 
 /// What an operator asks for; every field already parsed into its domain type. The rules a
@@ -24,6 +26,10 @@ pub struct ClientRegistration {
     pub access_token_lifetime: Option<Duration>,
     /// RS256 when not given; HS256 is refused (ID tokens are verified by the public JWKS).
     pub id_token_alg: Option<Algorithm>,
+    /// Required for `private_key_jwt`, refused for the other methods.
+    pub jwks: Option<ClientJwks>,
+    /// `--require-dpop` (RFC 9449 5.2 `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A stored client and, for confidential clients, its secret: shown once, never again.

@@ -24,6 +24,9 @@ pub struct AuthorizationCode {
     pub scopes: Vec<Scope>,
     /// RFC 8707 resources of the authorization request, already checked against the client.
     pub resources: Vec<String>,
+    /// RFC 9449 10: the `dpop_jkt` of the authorization request; the code is redeemed only
+    /// with a proof of that key.
+    pub dpop_jkt: Option<String>,
     pub auth_time: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     /// Set once, by the one redemption that succeeded.
@@ -49,6 +52,9 @@ pub struct Grant {
     pub access_jti: String,
     pub access_expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// RFC 9449 5: the DPoP key a public client's refresh tokens are bound to; every refresh
+    /// must prove it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh token as first written.

@@ -25,8 +25,8 @@ pub struct AccessTokenSpec<'a> {
     pub scope: Option<&'a str>,
     /// `exp - iat`: the client's own lifetime or the server's default.
     pub lifetime: Duration,
-    /// `cnf` (RFC 7800 3.1): the key the token is bound to; omitted when `None`. No grant
-    /// binds tokens yet: this is the room DPoP (RFC 9449 6.1) fills.
+    /// `cnf` (RFC 7800 3.1): the DPoP key the token is bound to (RFC 9449 6.1); omitted
+    /// when `None`, for a bearer token.
     pub cnf: Option<&'a Confirmation>,
     /// `act` (RFC 8693 4.1): who acts for the subject; omitted when `None`. No grant sets it
     /// yet: this is the room token exchange fills.
@@ -100,17 +100,20 @@ pub(super) struct IssuedAccessToken {
     pub jti: String,
     pub expires_at: OffsetDateTime,
     pub lifetime: Duration,
+    /// `token_type` of the response: `DPoP` for a bound token (RFC 9449 5), else `Bearer`.
+    pub token_type: &'static str,
 }
 
 impl TokenService {
-    /// The spec of a plain bearer token for `client`: its own lifetime or the server's
-    /// default, no `cnf`, no `act`.
+    /// The spec of a token for `client`: its own lifetime or the server's default, bound to
+    /// the DPoP key `cnf` when the request proved one, no `act`.
     pub(super) fn access_token_spec<'a>(
         &self,
         client: &'a Client,
         subject: &'a str,
         audiences: &'a [String],
         scope: Option<&'a str>,
+        cnf: Option<&'a Confirmation>,
     ) -> AccessTokenSpec<'a> {
         AccessTokenSpec {
             subject,
@@ -120,7 +123,7 @@ impl TokenService {
             lifetime: client
                 .access_token_lifetime
                 .unwrap_or(self.settings.access_token_lifetime),
-            cnf: None,
+            cnf,
             act: None,
         }
     }
@@ -162,6 +165,7 @@ impl TokenService {
                 .map_err(|_| OAuthError::server_error())?,
             jti: claims.jti,
             lifetime: spec.lifetime,
+            token_type: if spec.cnf.is_some() { "DPoP" } else { "Bearer" },
         })
     }
 }

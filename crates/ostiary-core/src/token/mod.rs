@@ -14,7 +14,7 @@ mod userinfo;
 
 pub use access_token::{AccessTokenClaims, AccessTokenSpec, Actor, Confirmation};
 pub use grants::{GrantError, Issued, Subject};
-pub use introspection::Introspection;
+pub use introspection::{INTROSPECTION_JWT_MEDIA_TYPE, INTROSPECTION_SIGNING_ALG, Introspection};
 pub use request::{TokenParams, TokenRequest};
 pub use resolve::{
     narrow_audience, resolve_audience, resolve_authorization_scope, resolve_scope,

@@ -13,7 +13,7 @@ use super::introspection::Introspection;
 use super::issued::IssuedToken;
 use crate::Clock;
 use crate::client::{Client, ClientId};
-use crate::client_auth::{self, ClientCredentials};
+use crate::client_auth::{self, ClientAuthenticator, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{Grant, RevocationReason, StoredRefreshToken};
@@ -34,6 +34,9 @@ pub struct TokenSettings {
     /// How long after a rotation the same client retrying with the old refresh token gets
     /// the same answer instead of a family revocation.
     pub refresh_grace: Duration,
+    /// What a client assertion's `aud` may name (RFC 7523 3): the issuer and the URLs of the
+    /// endpoints that authenticate clients.
+    pub client_assertion_audiences: Vec<String>,
 }
 
 impl TokenSettings {
@@ -69,6 +72,7 @@ pub struct TokenResponse {
 pub struct TokenService {
     pub(super) store: Arc<dyn Store>,
     pub(super) clients: Arc<ClientCache>,
+    authenticator: ClientAuthenticator,
     pub(super) keys: Arc<KeyRing>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: TokenSettings,
@@ -81,8 +85,16 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         settings: TokenSettings,
     ) -> Self {
+        let clients = Arc::new(ClientCache::new(store.clone(), settings.client_cache_ttl));
+        let authenticator = ClientAuthenticator::new(
+            clients.clone(),
+            store.clone(),
+            clock.clone(),
+            settings.client_assertion_audiences.clone(),
+        );
         Self {
-            clients: Arc::new(ClientCache::new(store.clone(), settings.client_cache_ttl)),
+            clients,
+            authenticator,
             store,
             keys,
             clock,
@@ -103,11 +115,12 @@ impl TokenService {
         &self.settings
     }
 
+    /// The client `credentials` prove (see [`ClientAuthenticator::authenticate`]).
     pub async fn authenticate(
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Arc<Client>, OAuthError> {
-        client_auth::authenticate(&self.clients, credentials).await
+        self.authenticator.authenticate(credentials).await
     }
 
     pub(super) fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
@@ -174,7 +187,13 @@ impl TokenService {
             active: true,
             scope: claims.str("scope").map(str::to_owned),
             client_id: claims.str("client_id").map(str::to_owned),
-            token_type: Some("Bearer"),
+            // RFC 9449 6.2: a bound token is a DPoP token, and says which key it is bound to.
+            token_type: Some(if claims.all.contains_key("cnf") {
+                "DPoP"
+            } else {
+                "Bearer"
+            }),
+            cnf: claims.all.get("cnf").cloned(),
             aud: claims.all.get("aud").cloned().map(|a| match a {
                 Value::Array(ref items) if items.len() == 1 => items[0].clone(),
                 other => other,

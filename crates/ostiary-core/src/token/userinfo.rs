@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::access_token::Confirmation;
 use super::service::TokenService;
 use crate::error::{ErrorCode, OAuthError};
 use crate::user::UserId;
@@ -27,8 +28,26 @@ fn invalid_token() -> OAuthError {
 }
 
 impl TokenService {
-    pub async fn userinfo(&self, token: &str) -> Result<UserInfo, OAuthError> {
+    /// The claims of the user `token` was issued for. `dpop` is the key of the request's
+    /// verified DPoP proof (its `ath` already matched the token): a bound token is accepted
+    /// only with a proof of its key, an unbound one only without (RFC 9449 7.1, 7.2).
+    ///
+    /// Errors: `invalid_token` for a token that is invalid, expired, revoked, not meant for
+    /// userinfo, or presented without its key; `insufficient_scope` without `openid`.
+    pub async fn userinfo(
+        &self,
+        token: &str,
+        dpop: Option<&Confirmation>,
+    ) -> Result<UserInfo, OAuthError> {
         let claims = self.validate(token).map_err(|_| invalid_token())?;
+        let bound_to = claims
+            .all
+            .get("cnf")
+            .and_then(|cnf| cnf.get("jkt"))
+            .and_then(|jkt| jkt.as_str());
+        if bound_to != dpop.map(|proof| proof.jkt.as_str()) {
+            return Err(invalid_token());
+        }
         let audience = self.settings.userinfo_audience();
         if !claims.aud.contains(&audience) {
             return Err(invalid_token());

@@ -131,6 +131,7 @@ async fn issue(store: &dyn Store, client: &str, user: &User, sid: &str, grant_id
         auth_time: at,
         expires_at: at + Duration::seconds(60),
         consumed_at: None,
+        dpop_jkt: None,
     };
     store.insert_code(&code).await.unwrap();
     let grant = Grant {
@@ -146,6 +147,7 @@ async fn issue(store: &dyn Store, client: &str, user: &User, sid: &str, grant_id
         access_jti: format!("at-{grant_id}"),
         access_expires_at: at + Duration::minutes(5),
         revoked_at: None,
+        dpop_jkt: None,
     };
     let refresh = RefreshToken {
         token_hash: SecretHash::of(&format!("rt-{grant_id}")),

@@ -14,7 +14,9 @@ use ostiary_core::grant::AuthorizationCode;
 use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::secret::SecretHash;
-use ostiary_core::token::{GrantError, Issued, TokenRequest, TokenService, TokenSettings};
+use ostiary_core::token::{
+    Confirmation, GrantError, Issued, TokenRequest, TokenService, TokenSettings,
+};
 use ostiary_core::user::{UserId, Username};
 use ostiary_core::{Clock, ErrorCode, Store};
 use ostiary_jwt::Algorithm;
@@ -84,6 +86,7 @@ impl Bench {
                 client_cache_ttl: std::time::Duration::ZERO,
                 refresh_token_lifetime: Duration::days(1),
                 refresh_grace: REFRESH_GRACE,
+                client_assertion_audiences: vec![ISSUER.to_owned(), format!("{ISSUER}/token")],
             },
         );
         let machine = register(
@@ -155,6 +158,7 @@ impl Bench {
             auth_time: now,
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,
+            dpop_jkt: None,
         };
         self.store.insert_code(&record).await.unwrap();
         (code, grant_id)
@@ -167,13 +171,24 @@ impl Bench {
         code: &str,
         resources: &[String],
     ) -> Result<Issued, GrantError> {
+        self.redeem_with_dpop(client, code, resources, None).await
+    }
+
+    /// [`Bench::redeem`], with the key of a verified DPoP proof.
+    pub async fn redeem_with_dpop(
+        &self,
+        client: &Client,
+        code: &str,
+        resources: &[String],
+        dpop: Option<&Confirmation>,
+    ) -> Result<Issued, GrantError> {
         let request = TokenRequest::AuthorizationCode {
             code,
             redirect_uri: Some(REDIRECT_URI),
             code_verifier: Some(VERIFIER),
             resources,
         };
-        self.tokens.exchange(client, request).await
+        self.tokens.exchange(client, request, dpop).await
     }
 
     /// Presents `refresh_token` for `client`.
@@ -184,12 +199,25 @@ impl Bench {
         scope: Option<&str>,
         resources: &[String],
     ) -> Result<Issued, GrantError> {
+        self.refresh_with_dpop(client, refresh_token, scope, resources, None)
+            .await
+    }
+
+    /// [`Bench::refresh`], with the key of a verified DPoP proof.
+    pub async fn refresh_with_dpop(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        scope: Option<&str>,
+        resources: &[String],
+        dpop: Option<&Confirmation>,
+    ) -> Result<Issued, GrantError> {
         let request = TokenRequest::RefreshToken {
             refresh_token,
             scope,
             resources,
         };
-        self.tokens.exchange(client, request).await
+        self.tokens.exchange(client, request, dpop).await
     }
 
     /// The web client's first tokens for `scope` (with a refresh token).

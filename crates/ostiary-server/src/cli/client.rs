@@ -1,10 +1,10 @@
-//! `ostiary client create|list|delete|rotate-secret`.
+//! `ostiary client create|list|show|delete|rotate-secret`.
 
 use clap::{Args, Subcommand};
 use ostiary_core::admin::Actor;
 use ostiary_core::client::{
-    Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, TokenEndpointAuthMethod,
-    UriPolicy,
+    Audience, ClientId, ClientJwks, ClientRegistration, GrantType, RedirectUri, Scope,
+    TokenEndpointAuthMethod, UriPolicy,
 };
 use ostiary_jwt::Algorithm;
 use serde::Serialize;
@@ -15,9 +15,14 @@ use super::output::ClientView;
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; its secret is printed once and never stored in the clear.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List clients (never their secrets).
     List,
+    /// One client as JSON (never its secret).
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        client_id: ClientId,
+    },
     /// Delete a client.
     Delete {
         /// Generated ids are base64url and may start with `-`.
@@ -57,8 +62,21 @@ pub struct CreateArgs {
     introspect_audiences: Vec<Audience>,
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
+    /// How the client authenticates: client_secret_basic (default), client_secret_post,
+    /// private_key_jwt (default when --jwks or --jwks-uri is given) or none (--public).
     #[arg(long, value_name = "METHOD")]
     token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// The client's public keys as a JWK set (JSON), for private_key_jwt.
+    #[arg(long, value_name = "JSON", conflicts_with = "jwks_uri")]
+    jwks: Option<String>,
+    /// Where the server fetches the client's public keys (https; http only to loopback), for
+    /// private_key_jwt.
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449): the client's access tokens
+    /// are always bound to its key.
+    #[arg(long)]
+    require_dpop: bool,
     /// First-party client: users are not asked for consent.
     #[arg(long)]
     skip_consent: bool,
@@ -93,6 +111,12 @@ impl CreateArgs {
                 .access_token_lifetime
                 .map(|secs| time::Duration::seconds(i64::from(secs))),
             id_token_alg: self.id_token_alg,
+            jwks: match (self.jwks, self.jwks_uri) {
+                (Some(json), _) => Some(ClientJwks::from_json(&json)?),
+                (None, Some(uri)) => Some(ClientJwks::from_uri(&uri)?),
+                (None, None) => None,
+            },
+            dpop_bound_access_tokens: self.require_dpop,
         })
     }
 }
@@ -122,6 +146,10 @@ pub async fn run(command: ClientCommand, ctx: &AdminContext<'_>) -> anyhow::Resu
         ClientCommand::List => {
             let clients = admin.list_clients().await?;
             ctx.print(&clients.iter().map(ClientView::from).collect::<Vec<_>>())
+        }
+        ClientCommand::Show { client_id } => {
+            let client = admin.find_client(&client_id).await?;
+            ctx.print(&ClientView::from(&client))
         }
         ClientCommand::Delete { client_id } => {
             admin.delete_client(&Actor::Cli, &client_id).await?;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use ostiary_core::client::Client;
+use ostiary_core::client::{Client, ClientJwks};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -38,6 +38,13 @@ pub struct ClientView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_lifetime: Option<i64>,
     pub id_token_alg: &'static str,
+    /// RFC 7591 2: the registered public keys, by value or by reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<&'a ostiary_jwt::JwkSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<&'a str>,
+    /// RFC 9449 5.2 (`--require-dpop`).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: String,
 }
 
@@ -61,6 +68,9 @@ impl<'a> From<&'a Client> for ClientView<'a> {
             skip_consent: c.skip_consent,
             access_token_lifetime: c.access_token_lifetime.map(|d| d.whole_seconds()),
             id_token_alg: c.id_token_alg.as_str(),
+            jwks: c.jwks.as_ref().and_then(ClientJwks::value),
+            jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: rfc3339(c.created_at),
         }
     }

@@ -41,6 +41,7 @@ pub const SETTINGS: &[&str] = &[
     "forwarded_header",
     "rate_limits",
     "audit",
+    "dpop_nonce",
     "client_quota_per_sec",
     "cors_origins",
 ];

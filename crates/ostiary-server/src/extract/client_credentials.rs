@@ -1,5 +1,6 @@
-//! Client credentials from a request: HTTP Basic (RFC 6749 2.3.1, both parts form-encoded) or
-//! form parameters, never both; a public client names itself with `client_id` alone.
+//! Client credentials from a request: HTTP Basic (RFC 6749 2.3.1, both parts form-encoded),
+//! form parameters, or a client assertion (RFC 7523 2.2), never two of them; a public client
+//! names itself with `client_id` alone.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -19,11 +20,19 @@ pub fn client_credentials(
     headers: &HeaderMap,
     form: &OAuthForm,
 ) -> Result<ClientCredentials, OAuthError> {
-    if form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some() {
-        return Err(invalid_client());
-    }
     let form_id = form.get("client_id");
     let form_secret = form.get("client_secret");
+    if let Some(assertion) = form.get("client_assertion") {
+        if headers.contains_key(AUTHORIZATION) || form_secret.is_some() {
+            return Err(invalid_request(
+                "use exactly one client authentication method",
+            ));
+        }
+        return ClientCredentials::assertion(form.get("client_assertion_type"), assertion, form_id);
+    }
+    if form.get("client_assertion_type").is_some() {
+        return Err(invalid_client());
+    }
     match headers.get(AUTHORIZATION) {
         Some(value) => {
             let (client_id, secret) = parse_basic(value.as_bytes()).ok_or_else(invalid_client)?;
@@ -103,6 +112,36 @@ mod tests {
         let form = OAuthForm::parse(b"client_id=a&client_secret=b").unwrap();
         let err = client_credentials(&basic("a:b"), &form).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn an_assertion_names_its_client_and_excludes_other_methods() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"iss":"svc","sub":"svc"}"#);
+        let assertion = format!("e30.{payload}.c2ln");
+        let form = |extra: &str| {
+            OAuthForm::parse(
+                format!(
+                    "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type\
+                     %3Ajwt-bearer&client_assertion={assertion}{extra}"
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let creds = client_credentials(&HeaderMap::new(), &form("&client_id=svc")).unwrap();
+        assert!(matches!(creds, ClientCredentials::PrivateKeyJwt { .. }));
+        assert_eq!(creds.client_id(), "svc");
+        let other = client_credentials(&HeaderMap::new(), &form("&client_id=other"));
+        assert_eq!(other.unwrap_err().code(), ErrorCode::InvalidClient);
+        let both = client_credentials(&basic("svc:x"), &form(""));
+        assert_eq!(both.unwrap_err().code(), ErrorCode::InvalidRequest);
+        let wrong_type = OAuthForm::parse(
+            format!("client_assertion_type=saml&client_assertion={assertion}").as_bytes(),
+        )
+        .unwrap();
+        let err = client_credentials(&HeaderMap::new(), &wrong_type).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidClient);
     }
 
     #[test]

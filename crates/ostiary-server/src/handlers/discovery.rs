@@ -7,6 +7,8 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
 use ostiary_core::authorize::Prompt;
 use ostiary_core::client::{GrantType, TokenEndpointAuthMethod};
+use ostiary_core::dpop::DPOP_SIGNING_ALGS;
+use ostiary_core::token::INTROSPECTION_SIGNING_ALG;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -20,6 +22,17 @@ pub const JWKS_PATH: &str = "/jwks.json";
 pub const AUTHORIZATION_PATH: &str = "/authorize";
 pub const USERINFO_PATH: &str = ostiary_core::token::USERINFO_PATH;
 pub const END_SESSION_PATH: &str = "/logout";
+
+/// What a client assertion's `aud` may name (RFC 7523 3, RFC 9126 2): the issuer, the token
+/// endpoint, and the other endpoints that authenticate clients.
+pub fn client_assertion_audiences(config: &Config) -> Vec<String> {
+    let base = config.issuer.trim_end_matches('/');
+    let mut audiences = vec![config.issuer.clone()];
+    for path in [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH] {
+        audiences.push(format!("{base}{path}"));
+    }
+    audiences
+}
 
 /// The scopes OpenID Connect defines and Ostiary serves (clients are registered for them).
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -39,6 +52,8 @@ pub fn metadata(config: &Config) -> Value {
         .filter(|m| *m != TokenEndpointAuthMethod::None)
         .map(TokenEndpointAuthMethod::as_str)
         .collect();
+    // private_key_jwt assertions and DPoP proofs: the asymmetric algorithms ostiary-jwt checks.
+    let assertion_algs: Vec<&str> = DPOP_SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": endpoint(AUTHORIZATION_PATH),
@@ -63,6 +78,11 @@ pub fn metadata(config: &Config) -> Value {
         "token_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": introspection_auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "dpop_signing_alg_values_supported": assertion_algs,
+        "introspection_signing_alg_values_supported": [INTROSPECTION_SIGNING_ALG.as_str()],
         "access_token_signing_alg_values_supported": [config.access_token_alg.as_str()],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
@@ -90,12 +110,27 @@ mod tests {
             doc["grant_types_supported"],
             json!(["authorization_code", "client_credentials", "refresh_token"])
         );
-        let all = json!(["client_secret_basic", "client_secret_post", "none"]);
+        let all = json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ]);
         assert_eq!(doc["token_endpoint_auth_methods_supported"], all);
         assert_eq!(doc["revocation_endpoint_auth_methods_supported"], all);
         assert_eq!(
             doc["introspection_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
+        );
+        let asymmetric = json!(["ES256", "RS256", "EdDSA"]);
+        assert_eq!(doc["dpop_signing_alg_values_supported"], asymmetric);
+        assert_eq!(
+            doc["token_endpoint_auth_signing_alg_values_supported"],
+            asymmetric
         );
     }
 }

@@ -1,9 +1,9 @@
-//! `POST /token` (RFC 6749 3.2): authenticate the client, parse the request, run its grant in
-//! one core call, and record what happened.
+//! `POST /token` (RFC 6749 3.2): authenticate the client, parse the request, check its DPoP
+//! proof (RFC 9449 5), run its grant in one core call, and record what happened.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use ostiary_core::audit::{AuditEvent, AuditEventType};
 use ostiary_core::client::Client;
@@ -11,6 +11,7 @@ use ostiary_core::token::{GrantError, Issued, TokenParams, TokenRequest};
 
 use super::{authenticate, no_store};
 use crate::error::ApiError;
+use crate::extract::dpop::{DPOP_NONCE, dpop_proof};
 use crate::extract::form::OAuthForm;
 use crate::extract::source_ip::SourceIp;
 use crate::state::AppState;
@@ -23,10 +24,34 @@ pub async fn token(
 ) -> Result<Response, ApiError> {
     let client = authenticate(&state, &headers, &form, source).await?;
     let request = TokenRequest::parse(&form)?;
-    let result = state.tokens.exchange(&client, request).await;
+    let dpop = match dpop_proof(&headers)? {
+        Some(proof) => Some(
+            state
+                .dpop
+                .verify(proof, "POST", token_endpoint(&state), None)
+                .await?,
+        ),
+        None => None,
+    };
+    let result = state.tokens.exchange(&client, request, dpop.as_ref()).await;
     record(&state, &client, source, &result).await;
     let issued = result.map_err(GrantError::into_error)?;
-    Ok(no_store(Json(issued.response)))
+    let mut response = no_store(Json(issued.response));
+    // RFC 9449 8.2: the next nonce comes with the answer, saving the client a refusal.
+    if dpop.is_some()
+        && let Some(nonce) = state.dpop.current_nonce()
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
+    Ok(response)
+}
+
+/// The token endpoint's URL as advertised: what a proof's `htu` must name (RFC 9449 4.3).
+fn token_endpoint(state: &AppState) -> &str {
+    state.metadata["token_endpoint"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 /// Metrics and the audit trail of a token request: `token.issued` for tokens issued,

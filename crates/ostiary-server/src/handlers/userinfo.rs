@@ -1,50 +1,123 @@
 //! `GET/POST /userinfo` (OpenID Connect Core 5.3): claims about the user, for an access token
-//! in the `Authorization: Bearer` header (RFC 6750 2.1) that was issued for this endpoint.
+//! issued for this endpoint, in `Authorization: Bearer` (RFC 6750 2.1) or, bound to a key,
+//! `Authorization: DPoP` with its proof (RFC 9449 7.1).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::ErrorCode;
+use ostiary_core::dpop::{DPOP_SIGNING_ALGS, DpopError};
 
 use super::no_store;
+use crate::extract::dpop::{DPOP_NONCE, dpop_proof};
 use crate::state::AppState;
 
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = bearer_token(&headers) else {
-        // RFC 6750 3.1: a request without credentials gets a bare challenge.
-        return challenge(StatusCode::UNAUTHORIZED, r#"Bearer realm="ostiary""#);
+pub async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let Some((scheme, token)) = credentials(&headers) else {
+        // RFC 6750 3.1, RFC 9449 7.1: no credentials, a bare challenge per scheme.
+        return challenge(StatusCode::UNAUTHORIZED, None, None);
     };
-    match state.tokens.userinfo(token).await {
+    let dpop = match (scheme, dpop_proof(&headers)) {
+        (Scheme::Bearer, _) => None,
+        (Scheme::Dpop, Ok(Some(proof))) => {
+            let url = state.metadata["userinfo_endpoint"]
+                .as_str()
+                .unwrap_or_default();
+            match state
+                .dpop
+                .verify(proof, method.as_str(), url, Some(token))
+                .await
+            {
+                Ok(key) => Some(key),
+                Err(refused) => return proof_refused(refused),
+            }
+        }
+        (Scheme::Dpop, Ok(None) | Err(_)) => {
+            return challenge(StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof"), None);
+        }
+    };
+    match state.tokens.userinfo(token, dpop.as_ref()).await {
         Ok(info) => no_store(Json(info)),
         Err(e) => match e.code() {
-            ErrorCode::InsufficientScope => challenge(
-                StatusCode::FORBIDDEN,
-                r#"Bearer realm="ostiary", error="insufficient_scope", scope="openid""#,
-            ),
-            ErrorCode::InvalidToken => challenge(
-                StatusCode::UNAUTHORIZED,
-                r#"Bearer realm="ostiary", error="invalid_token""#,
-            ),
+            ErrorCode::InsufficientScope => {
+                challenge(StatusCode::FORBIDDEN, Some("insufficient_scope"), None)
+            }
+            ErrorCode::InvalidToken => {
+                challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"), None)
+            }
             _ => crate::error::ApiError::from(e).into_response(),
         },
     }
 }
 
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 7235 2.1).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
-        .then_some(token)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
 }
 
-fn challenge(status: StatusCode, value: &'static str) -> Response {
+/// The scheme and token of `Authorization: Bearer|DPoP <token>` (scheme case-insensitive,
+/// RFC 7235 2.1); one header only.
+fn credentials(headers: &HeaderMap) -> Option<(Scheme, &str)> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some((Scheme::Bearer, token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some((Scheme::Dpop, token))
+    } else {
+        None
+    }
+}
+
+/// A refused proof: `invalid_dpop_proof`, or `use_dpop_nonce` with the nonce to use.
+fn proof_refused(refused: DpopError) -> Response {
+    let nonce = refused.nonce.as_deref();
+    challenge(
+        StatusCode::UNAUTHORIZED,
+        Some(refused.error.code().as_str()),
+        nonce,
+    )
+}
+
+/// Both schemes are offered (RFC 9449 7.1): a bound token sent as Bearer learns from the
+/// `DPoP` challenge how to present it. `error` names what failed; proof errors belong to
+/// the `DPoP` challenge only.
+fn challenge(status: StatusCode, error: Option<&str>, nonce: Option<&str>) -> Response {
+    let algs = DPOP_SIGNING_ALGS.map(|a| a.as_str()).join(" ");
+    let with_error = |base: String| match error {
+        Some(code @ "insufficient_scope") => format!(r#"{base}, error="{code}", scope="openid""#),
+        Some(code) => format!(r#"{base}, error="{code}""#),
+        None => base,
+    };
+    let dpop = with_error(format!(r#"DPoP realm="ostiary", algs="{algs}""#));
+    let bearer_error = error.filter(|e| !e.contains("dpop"));
+    let bearer = match bearer_error {
+        Some(_) => with_error(r#"Bearer realm="ostiary""#.to_owned()),
+        None => r#"Bearer realm="ostiary""#.to_owned(),
+    };
     let mut response = no_store(status);
-    response
-        .headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(value));
+    let headers = response.headers_mut();
+    for value in [bearer, dpop] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.append(WWW_AUTHENTICATE, value);
+        }
+    }
+    if let Some(nonce) = nonce.and_then(|n| HeaderValue::from_str(n).ok()) {
+        headers.insert(DPOP_NONCE, nonce);
+    }
     response
 }

@@ -76,6 +76,63 @@ fn public_client_gets_no_secret() {
     );
 }
 
+const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"k1",
+    "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+
+fn private_jwks() -> String {
+    let private = EC_JWK.replace(
+        r#""kty""#,
+        r#""d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI","kty""#,
+    );
+    format!(r#"{{"keys":[{private}]}}"#)
+}
+
+#[test]
+fn a_key_client_is_created_with_its_keys_and_shown_without_a_secret() {
+    let scratch = Scratch::new();
+    let jwks = format!(r#"{{"keys":[{EC_JWK}]}}"#);
+    let created = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Svc",
+        "--client-id",
+        "svc",
+        "--jwks",
+        &jwks,
+        "--require-dpop",
+    ]);
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(created.get("client_secret").is_none(), "{created}");
+    let shown = scratch.json(&["client", "show", "svc"]);
+    assert_eq!(shown["jwks"]["keys"][0]["kid"], "k1");
+    assert_eq!(shown["dpop_bound_access_tokens"], true);
+    assert!(shown.get("client_secret").is_none());
+    let rotate = scratch.run(&["client", "rotate-secret", "svc"]);
+    assert_eq!(rotate.status.code(), Some(1));
+    assert!(
+        stderr(&rotate).contains("private_key_jwt"),
+        "{}",
+        stderr(&rotate)
+    );
+
+    let by_uri = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Remote",
+        "--client-id",
+        "remote",
+        "--jwks-uri",
+        "https://keys.example.com/jwks.json",
+    ]);
+    assert_eq!(by_uri["jwks_uri"], "https://keys.example.com/jwks.json");
+    let missing = scratch.run(&["client", "show", "nobody"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("not found"));
+}
+
 #[test]
 fn rotate_secret_and_delete() {
     let scratch = Scratch::new();
@@ -94,6 +151,7 @@ fn rotate_secret_and_delete() {
 #[test]
 fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
     let scratch = Scratch::new();
+    let private = private_jwks();
     let cases: &[(&[&str], &str)] = &[
         (
             &["--grant-type", "password"],
@@ -123,6 +181,23 @@ fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
         (
             &["--token-endpoint-auth-method", "client_secret_jwt"],
             "not offered",
+        ),
+        (
+            &["--token-endpoint-auth-method", "private_key_jwt"],
+            "--jwks or --jwks-uri",
+        ),
+        (
+            &["--jwks", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#],
+            "jwks",
+        ),
+        (
+            &["--jwks", &private],
+            "private members: register only the public keys",
+        ),
+        (&["--jwks-uri", "http://keys.example.com/jwks"], "https"),
+        (
+            &["--public", "--jwks-uri", "https://keys.example.com/jwks"],
+            "only with private_key_jwt",
         ),
     ];
     for (extra, expected) in cases {

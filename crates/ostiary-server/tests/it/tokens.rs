@@ -721,3 +721,65 @@ async fn a_revoked_token_stays_revoked_through_the_leeway_after_expiry() {
         "expired"
     );
 }
+
+/// RFC 9701: asked for a JWT, introspection answers with one signed by the server's RS256
+/// key (checked here with `jsonwebtoken` against the published JWKS), for the caller only.
+#[tokio::test]
+async fn introspection_answers_with_a_signed_jwt_when_asked() {
+    let app = TestApp::new().await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let token = access_token(&app, "svc", &secret).await;
+    let body = format!("token={token}");
+    let mut request = form_post("/introspect", &body, Some(("svc", &secret)));
+    request.headers_mut().insert(
+        "accept",
+        "application/json;q=0.5, application/token-introspection+jwt"
+            .parse()
+            .unwrap(),
+    );
+    use tower::ServiceExt;
+    let response = app.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/token-introspection+jwt"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let jwt = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+
+    let header = jsonwebtoken::decode_header(&jwt).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("token-introspection+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let (_, _, jwks) = send(
+        &app,
+        axum::http::Request::get("/jwks.json")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let kid = header.kid.as_deref().unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(kid).unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["svc"]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_required_spec_claims(&["iss", "aud", "iat"]);
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(&jwt, &key, &validation)
+        .unwrap()
+        .claims;
+    let answer = &claims["token_introspection"];
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "svc");
+    assert!(claims.get("sub").is_none() && claims.get("exp").is_none());
+
+    // Without the media type in Accept: the plain JSON answer.
+    let answer = introspect(&app, "svc", &secret, &token).await;
+    assert_eq!(answer["active"], true);
+}

@@ -82,6 +82,7 @@ pub(crate) struct CodeRow {
     pub auth_time: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl CodeRow {
@@ -100,6 +101,7 @@ impl CodeRow {
             auth_time: c.auth_time.unix_timestamp(),
             expires_at: c.expires_at.unix_timestamp(),
             consumed_at: c.consumed_at.map(OffsetDateTime::unix_timestamp),
+            dpop_jkt: c.dpop_jkt.clone(),
         }
     }
 
@@ -119,6 +121,7 @@ impl CodeRow {
             auth_time: from_unix(self.auth_time)?,
             expires_at: from_unix(self.expires_at)?,
             consumed_at: optional_time(self.consumed_at)?,
+            dpop_jkt: self.dpop_jkt,
         })
     }
 }
@@ -137,6 +140,7 @@ pub(crate) struct GrantRow {
     pub access_jti: String,
     pub access_expires_at: i64,
     pub revoked_at: Option<i64>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl GrantRow {
@@ -154,6 +158,7 @@ impl GrantRow {
             access_jti: g.access_jti.clone(),
             access_expires_at: g.access_expires_at.unix_timestamp(),
             revoked_at: g.revoked_at.map(OffsetDateTime::unix_timestamp),
+            dpop_jkt: g.dpop_jkt.clone(),
         }
     }
 
@@ -172,6 +177,7 @@ impl GrantRow {
             access_jti: self.access_jti,
             access_expires_at: from_unix(self.access_expires_at)?,
             revoked_at: optional_time(self.revoked_at)?,
+            dpop_jkt: self.dpop_jkt,
         })
     }
 }

@@ -13,8 +13,9 @@ macro_rules! impl_client_store {
                     "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                      grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
                      post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
-                     id_token_alg, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16, $17)",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -30,6 +31,9 @@ macro_rules! impl_client_store {
                 .bind(row.access_token_lifetime_secs)
                 .bind(row.id_token_alg)
                 .bind(row.created_at)
+                .bind(row.jwks)
+                .bind(row.jwks_uri)
+                .bind(row.dpop_bound_access_tokens)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::write_error("client"))?;
@@ -106,7 +110,8 @@ macro_rules! impl_client_store {
                 // Public clients keep no secret; the schema's CHECK would refuse one anyway.
                 let done = sqlx::query(
                     "UPDATE clients SET secret_hash = $1 \
-                     WHERE client_id = $2 AND token_endpoint_auth_method <> 'none'",
+                     WHERE client_id = $2 \
+                     AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post')",
                 )
                 .bind(hash.as_bytes().to_vec())
                 .bind(id.as_str().to_owned())

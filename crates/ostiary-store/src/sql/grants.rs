@@ -37,7 +37,8 @@ macro_rules! impl_grant_store {
                 sqlx::query(
                     "INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, sid, \
                      redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-                     consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     consumed_at, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(row.code_hash)
                 .bind(row.grant_id)
@@ -52,6 +53,7 @@ macro_rules! impl_grant_store {
                 .bind(row.auth_time)
                 .bind(row.expires_at)
                 .bind(row.consumed_at)
+                .bind(row.dpop_jkt)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::write_error("authorization code"))?;
@@ -99,8 +101,8 @@ macro_rules! impl_grant_store {
                 let row = $crate::rows::GrantRow::from_grant(grant);
                 sqlx::query(
                     "INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, \
-                     audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at, \
+                     dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(row.grant_id)
                 .bind(row.client_id)
@@ -114,6 +116,7 @@ macro_rules! impl_grant_store {
                 .bind(row.access_jti)
                 .bind(row.access_expires_at)
                 .bind(row.revoked_at)
+                .bind(row.dpop_jkt)
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::error::write_error("grant"))?;

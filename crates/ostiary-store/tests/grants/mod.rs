@@ -99,6 +99,7 @@ fn code(client: &ClientId, user: &UserId, sid: &str, grant_id: &str) -> Authoriz
         auth_time: at,
         expires_at: at + Duration::seconds(60),
         consumed_at: None,
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -121,6 +122,7 @@ fn grant_of(code: &AuthorizationCode, offline: bool) -> Grant {
         access_jti: format!("at-{}", code.grant_id),
         access_expires_at: at + Duration::minutes(5),
         revoked_at: None,
+        dpop_jkt: code.dpop_jkt.clone(),
     }
 }
 

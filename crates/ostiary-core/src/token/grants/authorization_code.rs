@@ -1,13 +1,14 @@
 //! The authorization code grant (RFC 6749 4.1.3 with PKCE, RFC 7636 4.5): a code is redeemed
 //! once, by its client, with its redirect URI and verifier, for the user's first tokens.
 
-use super::user_tokens::{OFFLINE_ACCESS, has};
+use super::user_tokens::{OFFLINE_ACCESS, check_binding, has};
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::Grant;
 use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
+use crate::token::Confirmation;
 use crate::token::resolve::{OPENID, narrow_audience, resolve_user_audience};
 use crate::token::service::{TokenResponse, TokenService};
 
@@ -15,7 +16,7 @@ impl TokenService {
     /// RFC 6749 4.1.3: a code is redeemed once, by its client, with its redirect URI and the
     /// PKCE verifier. A second redemption revokes everything the first one issued.
     /// `resources` narrows the access token's audience within the authorized ones (RFC 8707
-    /// 2.2).
+    /// 2.2). A code requested with `dpop_jkt` needs a proof of that key (RFC 9449 10).
     pub(super) async fn authorization_code(
         &self,
         client: &Client,
@@ -23,6 +24,7 @@ impl TokenService {
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
         resources: &[String],
+        dpop: Option<&Confirmation>,
     ) -> Result<(TokenResponse, Subject), GrantError> {
         client.require_grant(GrantType::AuthorizationCode)?;
         let code_hash = SecretHash::of(code);
@@ -51,6 +53,11 @@ impl TokenService {
                 invalid_grant("the code_verifier does not match the code_challenge").into(),
             );
         }
+        check_binding(
+            code.dpop_jkt.as_deref(),
+            dpop,
+            "the code is bound to another DPoP key (dpop_jkt)",
+        )?;
         if code.consumed_at.is_some() {
             return Err(self.replayed(&code.grant_id, code.user_id, "code").await);
         }
@@ -80,6 +87,10 @@ impl TokenService {
             access_jti: String::new(),
             access_expires_at: now,
             revoked_at: None,
+            // A public client has no other proof of being the refresh token's holder.
+            dpop_jkt: dpop
+                .filter(|_| client.is_public())
+                .map(|proof| proof.jkt.clone()),
         };
         let (response, access) = self.user_tokens(
             client,
@@ -87,6 +98,7 @@ impl TokenService {
             &grant.scopes,
             &token_audiences,
             code.nonce.as_deref(),
+            dpop,
         )?;
         let refresh = response
             .refresh_token

@@ -7,6 +7,7 @@ mod client_credentials;
 mod refresh_token;
 mod user_tokens;
 
+use super::access_token::Confirmation;
 use super::request::TokenRequest;
 use super::service::{TokenResponse, TokenService};
 use crate::client::{Client, ClientId, GrantType};
@@ -84,15 +85,26 @@ impl From<crate::StoreError> for GrantError {
 impl TokenService {
     /// RFC 6749 3.2: runs the grant `request` asks for, for the authenticated `client`. Each
     /// grant first checks that the client is registered for it (`unauthorized_client`).
+    /// `dpop` is the key of the request's verified DPoP proof: the access token is bound to
+    /// it (RFC 9449 5); a client registered with `dpop_bound_access_tokens` must send one
+    /// (`invalid_dpop_proof`).
     pub async fn exchange(
         &self,
         client: &Client,
         request: TokenRequest<'_>,
+        dpop: Option<&Confirmation>,
     ) -> Result<Issued, GrantError> {
+        if client.dpop_bound_access_tokens && dpop.is_none() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client must send a DPoP proof with every token request",
+            )
+            .into());
+        }
         let grant_type = request.grant_type();
         let (response, subject) = match request {
             TokenRequest::ClientCredentials { scope, resources } => {
-                self.client_credentials(client, scope, resources)?
+                self.client_credentials(client, scope, resources, dpop)?
             }
             TokenRequest::AuthorizationCode {
                 code,
@@ -100,7 +112,7 @@ impl TokenService {
                 code_verifier,
                 resources,
             } => {
-                self.authorization_code(client, code, redirect_uri, code_verifier, resources)
+                self.authorization_code(client, code, redirect_uri, code_verifier, resources, dpop)
                     .await?
             }
             TokenRequest::RefreshToken {
@@ -108,7 +120,7 @@ impl TokenService {
                 scope,
                 resources,
             } => {
-                self.refresh_token(client, refresh_token, scope, resources)
+                self.refresh_token(client, refresh_token, scope, resources, dpop)
                     .await?
             }
         };

@@ -5,11 +5,13 @@
 use ostiary_jwt::KeySealer;
 use time::OffsetDateTime;
 
+use super::user_tokens::check_binding;
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType, Scope};
 use crate::error::OAuthError;
 use crate::grant::{Grant, StoredRefreshToken};
 use crate::secret::SecretHash;
+use crate::token::Confirmation;
 use crate::token::resolve::{narrow_audience, resolve_scope};
 use crate::token::service::{TokenResponse, TokenService};
 
@@ -19,13 +21,15 @@ const ROTATION_ANSWER: &[u8] = b"ostiary refresh rotation answer";
 impl TokenService {
     /// RFC 6749 6: a refresh token is exchanged for new tokens and a new refresh token.
     /// `scope` may narrow the grant's scope, never widen it (`invalid_scope`); `resources`
-    /// narrows the access token's audience within the grant's (RFC 8707 2.2).
+    /// narrows the access token's audience within the grant's (RFC 8707 2.2). A public
+    /// client's grant bound to a DPoP key is refreshed only with a proof of it (RFC 9449 5).
     pub(super) async fn refresh_token(
         &self,
         client: &Client,
         presented: &str,
         scope: Option<&str>,
         resources: &[String],
+        dpop: Option<&Confirmation>,
     ) -> Result<(TokenResponse, Subject), GrantError> {
         client.require_grant(GrantType::RefreshToken)?;
         let invalid = || invalid_grant("the refresh token is invalid, expired or revoked");
@@ -41,6 +45,11 @@ impl TokenService {
             return Err(invalid().into());
         }
         self.check_user(grant.user_id).await?;
+        check_binding(
+            grant.dpop_jkt.as_deref(),
+            dpop,
+            "the refresh token is bound to another DPoP key",
+        )?;
         if let Some(rotated_at) = stored.rotated_at {
             return self
                 .retry_or_replay(&grant, &stored, rotated_at, presented)
@@ -51,7 +60,8 @@ impl TokenService {
             Some(requested) => narrowed_scopes(requested, &grant.scopes)?,
         };
         let audiences = narrow_audience(resources, &grant.audiences)?;
-        let (response, access) = self.user_tokens(client, &grant, &scopes, &audiences, None)?;
+        let (response, access) =
+            self.user_tokens(client, &grant, &scopes, &audiences, None, dpop)?;
         let Some(new_token) = response.refresh_token.as_deref() else {
             return Err(OAuthError::server_error().into());
         };

@@ -9,6 +9,7 @@ use crate::error::OAuthError;
 use crate::grant::{Grant, RefreshToken, RevocationReason};
 use crate::random::random_token;
 use crate::secret::SecretHash;
+use crate::token::Confirmation;
 use crate::token::access_token::IssuedAccessToken;
 use crate::token::id_token::{IdTokenClaims, at_hash};
 use crate::token::resolve::OPENID;
@@ -22,9 +23,23 @@ pub(super) fn has(scopes: &[Scope], name: &str) -> bool {
     scopes.iter().any(|s| s.as_str() == name)
 }
 
+/// RFC 9449 5 and 10: a grant bound to a DPoP key (`bound`, from `dpop_jkt` or a public
+/// client's first proof) is used only with a proof of that key; `invalid_grant` otherwise.
+pub(super) fn check_binding(
+    bound: Option<&str>,
+    dpop: Option<&Confirmation>,
+    what: &'static str,
+) -> Result<(), OAuthError> {
+    match bound {
+        Some(jkt) if dpop.is_none_or(|proof| proof.jkt != jkt) => Err(invalid_grant(what)),
+        _ => Ok(()),
+    }
+}
+
 impl TokenService {
-    /// Access token, ID token (for `openid`) and refresh token (where the client may have one:
-    /// OpenID Connect requests need `offline_access` for it, Core 11).
+    /// Access token (bound to `dpop`'s key when given), ID token (for `openid`) and refresh
+    /// token (where the client may have one: OpenID Connect requests need `offline_access`
+    /// for it, Core 11).
     pub(super) fn user_tokens(
         &self,
         client: &Client,
@@ -32,10 +47,11 @@ impl TokenService {
         scopes: &[Scope],
         audiences: &[String],
         nonce: Option<&str>,
+        dpop: Option<&Confirmation>,
     ) -> Result<(TokenResponse, IssuedAccessToken), OAuthError> {
         let subject = grant.user_id.to_string();
         let scope = scope_string(scopes);
-        let spec = self.access_token_spec(client, &subject, audiences, scope.as_deref());
+        let spec = self.access_token_spec(client, &subject, audiences, scope.as_deref(), dpop);
         let access = self.issue_access_token(&spec)?;
         let openid = has(&grant.scopes, OPENID);
         let id_token = if openid {
@@ -48,7 +64,7 @@ impl TokenService {
             .then(random_token::<32>);
         let response = TokenResponse {
             access_token: access.token.clone(),
-            token_type: "Bearer".to_owned(),
+            token_type: access.token_type.to_owned(),
             expires_in: access.lifetime.whole_seconds(),
             scope,
             refresh_token,

@@ -105,7 +105,7 @@ async fn a_wrong_verifier_is_invalid_grant_and_leaves_the_code_redeemable() {
         code_verifier: Some(&wrong),
         resources: &[],
     };
-    let result = bench.tokens.exchange(&bench.web, request).await;
+    let result = bench.tokens.exchange(&bench.web, request, None).await;
     assert!(matches!(result, Err(GrantError::Refused(_))));
     assert_eq!(
         refused(result),
@@ -143,7 +143,7 @@ async fn redirect_uri_and_verifier_are_required_and_must_match() {
         ),
     ];
     for (request, (code, description)) in cases {
-        let result = bench.tokens.exchange(&bench.web, request).await;
+        let result = bench.tokens.exchange(&bench.web, request, None).await;
         assert_eq!(refused(result), (code, description.to_owned()));
     }
 }

@@ -16,7 +16,7 @@ async fn a_token_for_the_client_itself_with_every_registered_scope_and_audience(
     let bench = Bench::new().await;
     let issued = bench
         .tokens
-        .exchange(&bench.machine, request(None, &[]))
+        .exchange(&bench.machine, request(None, &[]), None)
         .await
         .unwrap();
     assert_eq!(issued.grant_type, GrantType::ClientCredentials);
@@ -47,7 +47,11 @@ async fn a_scope_the_client_lacks_is_invalid_scope() {
     let bench = Bench::new().await;
     let result = bench
         .tokens
-        .exchange(&bench.machine, request(Some("orders:read admin"), &[]))
+        .exchange(
+            &bench.machine,
+            request(Some("orders:read admin"), &[]),
+            None,
+        )
         .await;
     assert_eq!(
         refused(result),
@@ -64,7 +68,11 @@ async fn a_narrower_scope_and_one_resource_are_granted_exactly() {
     let resources = [BILLING.to_owned()];
     let issued = bench
         .tokens
-        .exchange(&bench.machine, request(Some("orders:read"), &resources))
+        .exchange(
+            &bench.machine,
+            request(Some("orders:read"), &resources),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(issued.response.scope.as_deref(), Some("orders:read"));
@@ -80,7 +88,7 @@ async fn an_unregistered_resource_is_invalid_target() {
     let resources = [API.to_owned(), "https://elsewhere.example.test".to_owned()];
     let result = bench
         .tokens
-        .exchange(&bench.machine, request(None, &resources))
+        .exchange(&bench.machine, request(None, &resources), None)
         .await;
     assert_eq!(
         refused(result),
@@ -94,7 +102,10 @@ async fn an_unregistered_resource_is_invalid_target() {
 #[tokio::test]
 async fn a_client_not_registered_for_the_grant_is_unauthorized() {
     let bench = Bench::new().await;
-    let result = bench.tokens.exchange(&bench.web, request(None, &[])).await;
+    let result = bench
+        .tokens
+        .exchange(&bench.web, request(None, &[]), None)
+        .await;
     assert_eq!(
         refused(result),
         (

@@ -47,6 +47,9 @@ macro_rules! on_both_backends {
 pub struct TestApp {
     pub state: AppState,
     pub database: Database,
+    /// The database URL and settings, for a second instance on the same database.
+    url: String,
+    vars: Vec<(String, String)>,
     _dir: tempfile::TempDir,
     postgres: Option<ostiary_store::testing::PostgresTestDatabase>,
 }
@@ -70,6 +73,29 @@ impl Drop for TestApp {
 }
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
+
+/// The state `serve` would build for these settings over `store`.
+async fn instance_state(
+    url: &str,
+    vars: &[(String, String)],
+    store: std::sync::Arc<dyn ostiary_core::Store>,
+    clock: Arc<dyn ostiary_core::Clock>,
+) -> AppState {
+    let config = Config::from_sources(None, |var| {
+        if var == "OAUTH2_DATABASE_URL" {
+            return Some(url.to_owned());
+        }
+        vars.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
+    })
+    .expect("config");
+    let secrets = Secrets {
+        jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
+        session_key: SecretBox::new(Box::new([7u8; 64])),
+    };
+    AppState::build(config, secrets, store, clock)
+        .await
+        .expect("state")
+}
 
 impl TestApp {
     pub async fn new() -> Self {
@@ -104,30 +130,34 @@ impl TestApp {
             Some(db) => db.url.clone(),
             None => format!("sqlite://{}", dir.path().join("app.db").display()),
         };
-        let config = Config::from_sources(None, |var| {
-            if var == "OAUTH2_DATABASE_URL" {
-                return Some(url.clone());
-            }
-            vars.iter()
-                .find(|(k, _)| *k == var)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .expect("config");
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let database = Database::open(&url, 4).await.expect("open");
         database.migrate().await.expect("migrate");
-        let secrets = Secrets {
-            jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
-            session_key: SecretBox::new(Box::new([7u8; 64])),
-        };
-        let state = AppState::build(config, secrets, database.store(), clock)
-            .await
-            .expect("state");
+        let state = instance_state(&url, &vars, database.store(), clock).await;
         Some(Self {
             state,
             database,
+            url,
+            vars,
             _dir: dir,
             postgres,
         })
+    }
+
+    /// Another instance on the same database and settings: its own caches and limits, as a
+    /// second process behind a load balancer would have.
+    pub async fn other_instance(&self) -> axum::Router {
+        let state = instance_state(
+            &self.url,
+            &self.vars,
+            self.database.store(),
+            self.state.clock.clone(),
+        )
+        .await;
+        ostiary_server::router::build(state)
     }
 
     pub fn router(&self) -> axum::Router {

@@ -1,17 +1,19 @@
 //! Shared helpers, split by concern and re-exported here so tests name them `support::NAME`:
 //! the app under test and its serving (`app`), the CLI runner (`cli`), the browser and its
-//! HTML pages (`browser`), OAuth request helpers (`oauth`) and the registered clients and users
-//! (`fixtures`).
+//! HTML pages (`browser`), OAuth request helpers (`oauth`), the registered clients and users
+//! (`fixtures`), and what key-holding clients sign (`jose`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up fails loudly
 
 mod app;
 mod browser;
 mod cli;
 mod fixtures;
+mod jose;
 mod oauth;
 
 pub use app::*;
 pub use browser::*;
 pub use cli::*;
 pub use fixtures::*;
+pub use jose::*;
 pub use oauth::*;

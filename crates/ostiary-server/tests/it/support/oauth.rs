@@ -21,6 +21,13 @@ pub fn form_post(
         .unwrap()
 }
 
+/// `application/x-www-form-urlencoded` text of these fields, in order.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
 /// The claims of a JWT, read without verifying it (tests look at what the server issued).
 pub fn jwt_claims(jwt: &str) -> serde_json::Value {
     use base64::Engine;
