@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ostiary_jwt::{Algorithm, DpopValidator, ValidationError, derive_subkey};
+use ostiary_jwt::{Algorithm, DpopProof, DpopValidator, ValidationError, derive_subkey};
 use secrecy::{ExposeSecret, SecretBox};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
@@ -55,6 +55,14 @@ impl From<OAuthError> for DpopError {
     }
 }
 
+/// A proof that passed every check but the replay check ([`DpopVerifier::use_once`]).
+#[derive(Debug)]
+pub struct CheckedProof {
+    proof: DpopProof,
+    /// The key the request would be bound to.
+    pub confirmation: Confirmation,
+}
+
 /// Checks DPoP proofs for one server.
 pub struct DpopVerifier {
     validator: DpopValidator,
@@ -97,7 +105,9 @@ impl DpopVerifier {
 
     /// Verifies the proof sent with a request of `method` to `url` (the endpoint's URL as
     /// advertised, without query), and with `access_token` its `ath` (RFC 9449 4.3, 7.1).
-    /// Returns the key the request is bound to.
+    /// Returns the key the request is bound to. [`DpopVerifier::check`] and
+    /// [`DpopVerifier::use_once`] in one call, for a request whose sender is already
+    /// authenticated (the token endpoint).
     ///
     /// Errors: `invalid_dpop_proof` for a proof that fails a check or was seen before;
     /// `use_dpop_nonce` (with the nonce to use) when a nonce is demanded and the proof's is
@@ -109,6 +119,20 @@ impl DpopVerifier {
         url: &str,
         access_token: Option<&str>,
     ) -> Result<Confirmation, DpopError> {
+        let checked = self.check(proof, method, url, access_token)?;
+        self.use_once(checked).await
+    }
+
+    /// Every check of [`DpopVerifier::verify`] but the replay check, which writes: a
+    /// resource that checks the access token before recording the proof (userinfo) lets no
+    /// one without a valid token write to the store.
+    pub fn check(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<CheckedProof, DpopError> {
         let now = self.clock.now().unix_timestamp();
         let checked = self
             .validator
@@ -132,6 +156,24 @@ impl DpopVerifier {
                 });
             }
         }
+        Ok(CheckedProof {
+            confirmation: Confirmation {
+                jkt: checked.jkt.clone(),
+            },
+            proof: checked,
+        })
+    }
+
+    /// Records the proof's `jti`, refusing a proof seen before (by any instance sharing the
+    /// store); returns the key the request is bound to.
+    ///
+    /// Errors: `invalid_dpop_proof` for a replay, `server_error` when the store fails.
+    pub async fn use_once(&self, checked: CheckedProof) -> Result<Confirmation, DpopError> {
+        let CheckedProof {
+            proof: checked,
+            confirmation,
+        } = checked;
+        let now = self.clock.now().unix_timestamp();
         let replay_key = SecretHash::of(&format!(
             "{REPLAY_PURPOSE}\0{}\0{}",
             checked.jkt, checked.jti
@@ -147,7 +189,7 @@ impl DpopVerifier {
         {
             return Err(DpopError::invalid("the proof was already used"));
         }
-        Ok(Confirmation { jkt: checked.jkt })
+        Ok(confirmation)
     }
 
     /// The nonce period `offset` periods from now.

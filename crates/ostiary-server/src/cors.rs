@@ -11,6 +11,8 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use ostiary_core::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::extract::dpop::{DPOP, DPOP_NONCE};
+
 #[derive(Debug, Default)]
 pub struct CorsOrigins {
     configured: Vec<String>,
@@ -61,9 +63,13 @@ impl CorsOrigins {
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
-                HeaderName::from_static("dpop"),
+                HeaderName::from_static(DPOP),
             ])
-            .expose_headers([header::WWW_AUTHENTICATE])
+            // A browser client must read the server nonce to retry with it (RFC 9449 8).
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                HeaderName::from_static(DPOP_NONCE),
+            ])
             .max_age(Duration::from_secs(600))
     }
 }

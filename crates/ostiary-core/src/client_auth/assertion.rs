@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,7 +49,14 @@ pub(super) fn unverified_subject(assertion: &str) -> Option<String> {
 enum ClientKeys {
     Value(Validator),
     Uri(RemoteValidator),
+    /// The first fetch from the `jwks_uri` failed at this instant: assertions are refused
+    /// without fetching again until [`UNREACHABLE_RETRY`] has passed, so requests naming the
+    /// client cannot turn into a stream of outgoing requests.
+    Unreachable(Instant),
 }
+
+/// How long a `jwks_uri` that could not be fetched is left alone.
+const UNREACHABLE_RETRY: Duration = Duration::from_secs(30);
 
 pub(super) struct AssertionChecker {
     replays: Arc<dyn ReplayStore>,
@@ -124,6 +132,7 @@ impl AssertionChecker {
         let claims = match &*keys {
             ClientKeys::Value(validator) => validator.validate(assertion, now),
             ClientKeys::Uri(remote) => remote.validate(assertion, now).await,
+            ClientKeys::Unreachable(_) => return Err("jwks_uri could not be fetched"),
         }
         .map_err(|e: ValidationError| match e {
             ValidationError::UnknownKey | ValidationError::MissingKid => "unknown signing key",
@@ -149,6 +158,7 @@ impl AssertionChecker {
         let jwks = client.jwks.as_ref().ok_or("no keys registered")?;
         if let Some((built_from, keys)) = self.lock().get(&client.id)
             && built_from == jwks
+            && !matches!(**keys, ClientKeys::Unreachable(at) if at.elapsed() >= UNREACHABLE_RETRY)
         {
             return Ok(Arc::clone(keys));
         }
@@ -163,13 +173,14 @@ impl AssertionChecker {
         .kid_optional();
         let keys = Arc::new(match jwks {
             ClientJwks::Value(set) => ClientKeys::Value(rules.with_keys(KeySet::from_jwks(set))),
-            ClientJwks::Uri(uri) => {
-                // Fetched outside the lock; two first requests may both fetch, once.
-                ClientKeys::Uri(RemoteValidator::new(uri, rules).await.map_err(|e| {
+            // Fetched outside the lock; two first requests may both fetch, once.
+            ClientJwks::Uri(uri) => match RemoteValidator::new(uri, rules).await {
+                Ok(remote) => ClientKeys::Uri(remote),
+                Err(e) => {
                     tracing::warn!(client_id = %client.id, error = %e, "client jwks_uri unusable");
-                    "jwks_uri could not be fetched"
-                })?)
-            }
+                    ClientKeys::Unreachable(Instant::now())
+                }
+            },
         });
         let mut cache = self.lock();
         if cache.len() >= MAX_CACHED_CLIENTS {

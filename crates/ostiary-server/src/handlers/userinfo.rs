@@ -23,18 +23,14 @@ pub async fn userinfo(
         // RFC 6750 3.1, RFC 9449 7.1: no credentials, a bare challenge per scheme.
         return challenge(StatusCode::UNAUTHORIZED, None, None);
     };
-    let dpop = match (scheme, dpop_proof(&headers)) {
+    let proof = match (scheme, dpop_proof(&headers)) {
         (Scheme::Bearer, _) => None,
         (Scheme::Dpop, Ok(Some(proof))) => {
             let url = state.metadata["userinfo_endpoint"]
                 .as_str()
                 .unwrap_or_default();
-            match state
-                .dpop
-                .verify(proof, method.as_str(), url, Some(token))
-                .await
-            {
-                Ok(key) => Some(key),
+            match state.dpop.check(proof, method.as_str(), url, Some(token)) {
+                Ok(checked) => Some(checked),
                 Err(refused) => return proof_refused(refused),
             }
         }
@@ -42,8 +38,18 @@ pub async fn userinfo(
             return challenge(StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof"), None);
         }
     };
-    match state.tokens.userinfo(token, dpop.as_ref()).await {
-        Ok(info) => no_store(Json(info)),
+    let key = proof.as_ref().map(|p| &p.confirmation);
+    match state.tokens.userinfo(token, key).await {
+        Ok(info) => {
+            // Recorded only once the token proved valid and bound to the proof's key, so
+            // nobody without such a token can fill the store with proofs.
+            if let Some(checked) = proof
+                && let Err(refused) = state.dpop.use_once(checked).await
+            {
+                return proof_refused(refused);
+            }
+            no_store(Json(info))
+        }
         Err(e) => match e.code() {
             ErrorCode::InsufficientScope => {
                 challenge(StatusCode::FORBIDDEN, Some("insufficient_scope"), None)

@@ -350,13 +350,18 @@ async fn a_public_client_keeps_its_code_and_refresh_tokens_bound_to_its_key(back
             (status, challenges, response.json::<Value>().await.ok())
         }
     };
-    let (status, _, info) = get(
-        "DPoP",
-        Some(key.proof("GET", &userinfo_url, Some(&access), None)),
-    )
-    .await;
+    let proof = key.proof("GET", &userinfo_url, Some(&access), None);
+    let (status, _, info) = get("DPoP", Some(proof.clone())).await;
     assert_eq!(status, StatusCode::OK);
     assert!(info.unwrap()["sub"].is_string());
+    let (status, challenges, _) = get("DPoP", Some(proof)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a replayed proof");
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.contains(r#"error="invalid_dpop_proof""#)),
+        "{challenges:?}"
+    );
     let (status, challenges, _) = get("Bearer", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -443,4 +448,36 @@ async fn userinfo_refuses_an_unbound_token_under_the_dpop_scheme_and_a_missing_p
             .any(|c| c.starts_with("DPoP") && c.contains("algs=")),
         "{offered:?}"
     );
+}
+
+#[tokio::test]
+async fn a_browser_client_may_send_proofs_and_read_the_nonce_across_origins() {
+    let app = TestApp::with_env(&[
+        ("OAUTH2_CORS_ORIGINS", "https://spa.example.com"),
+        ("OAUTH2_DPOP_NONCE", "on"),
+    ])
+    .await;
+    let preflight = Request::options("/token")
+        .header("origin", "https://spa.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "dpop")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, _) = send(&app, preflight).await;
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("dpop"), "{allowed}");
+
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let mut request = token_request(
+        &secret,
+        &[&ClientKey::generate().proof("POST", TOKEN_URL, None, None)],
+    );
+    request
+        .headers_mut()
+        .insert("origin", "https://spa.example.com".parse().unwrap());
+    let (status, headers, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers.contains_key("dpop-nonce"));
+    let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+    assert!(exposed.contains("dpop-nonce"), "{exposed}");
 }

@@ -41,6 +41,20 @@ async fn post_with_assertion(
     (status, json)
 }
 
+/// An app whose client `svc` registered the `/jwks.json` that `router` serves on loopback.
+async fn app_with_jwks_uri(router: axum::Router) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = TestApp::new().await;
+    app.client(ClientRegistration {
+        jwks: Some(ClientJwks::from_uri(&jwks_uri).unwrap()),
+        ..machine_client("svc")
+    })
+    .await;
+    app
+}
+
 async fn client_credentials(app: &TestApp, assertion: &str) -> (StatusCode, Value) {
     post_with_assertion(
         app,
@@ -236,16 +250,7 @@ async fn keys_are_fetched_from_the_jwks_uri_and_an_assertion_without_kid_finds_t
             async move { axum::Json(jwks) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-
-    let app = TestApp::new().await;
-    app.client(ClientRegistration {
-        jwks: Some(ClientJwks::from_uri(&jwks_uri).unwrap()),
-        ..machine_client("svc")
-    })
-    .await;
+    let app = app_with_jwks_uri(router).await;
     let (status, body) = client_credentials(&app, &key.assertion("svc", ISSUER)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
@@ -258,4 +263,25 @@ async fn keys_are_fetched_from_the_jwks_uri_and_an_assertion_without_kid_finds_t
     };
     let (status, body) = client_credentials(&app, &no_kid).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_uri_is_not_asked_again_for_every_assertion() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let fetches = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { StatusCode::INTERNAL_SERVER_ERROR }
+        }),
+    );
+    let app = app_with_jwks_uri(router).await;
+    let key = ClientKey::generate();
+    for _ in 0..3 {
+        let (status, body) = client_credentials(&app, &key.assertion("svc", ISSUER)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
