@@ -9,6 +9,9 @@
 -- as many as it has connections, since every connection holds one while its request is in
 -- flight. An operation is a 200 carrying a refresh token; done() prints their rate.
 
+package.path = "bench/?.lua;" .. package.path
+local deal = require("deal")
+
 local basic = os.getenv("BENCH_WEB_BASIC")
 local headers = {
   ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -16,24 +19,9 @@ local headers = {
 }
 
 local threads = {}
-local all_tokens
 
--- Runs in wrk's main Lua state for each thread before it starts: thread k of n gets the
--- tokens k, k + n, k + 2n...
 function setup(thread)
-  if not all_tokens then
-    all_tokens = {}
-    for line in io.lines(os.getenv("BENCH_REFRESH_TOKENS")) do
-      if line ~= "" then table.insert(all_tokens, line) end
-    end
-  end
-  table.insert(threads, thread)
-  local n = tonumber(os.getenv("BENCH_THREADS") or "1")
-  local mine = {}
-  for i = #threads, #all_tokens, n do
-    table.insert(mine, all_tokens[i])
-  end
-  thread:set("seed", table.concat(mine, "\n"))
+  deal.to_thread(thread, threads, "BENCH_REFRESH_TOKENS")
 end
 
 -- Per thread (each has its own Lua state).
@@ -43,10 +31,8 @@ rotations, failures, starved, samples = 0, 0, 0, 0
 seed = ""
 
 function init(args)
-  for token in seed:gmatch("[^\n]+") do
-    last = last + 1
-    queue[last] = token
-  end
+  queue = deal.lines(seed)
+  last = #queue
 end
 
 function request()

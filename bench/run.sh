@@ -15,7 +15,7 @@ BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 ROUNDS=${BENCH_ROUNDS:-9}
 ROUND_DURATION=${BENCH_ROUND_DURATION:-4s}
 # Which phases run; the health baseline always does. `compare` is the on/off rounds of /token.
-PHASES=${BENCH_PHASES:-signing token introspect compare code refresh}
+PHASES=${BENCH_PHASES:-signing token dpop introspect compare code refresh}
 # A prebuilt server binary to measure instead of building this checkout's (to compare builds).
 BIN=${BENCH_BIN:-}
 
@@ -80,22 +80,29 @@ stop_servers() {
   servers=()
 }
 
-# wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx"
+# wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx cpu", cpu being the server's CPU
+# time per request in µs (user + system of the process in $measured_pid, which wrk's own
+# work, Lua scripts included, does not touch).
 wrk_run() {
   local name=$1 url=$2 script=${3:-}
-  local out
+  local out ticks_before ticks_after
+  ticks_before=$(cpu_ticks "$measured_pid")
   if [ -n "$script" ]; then
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
   else
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
   fi
+  ticks_after=$(cpu_ticks "$measured_pid")
   echo "$out" >"$work/$name.wrk"
-  local rps p50 p99 non2xx
+  local rps p50 p99 non2xx requests cpu
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
   p50=$(awk '$1=="50%" { print $2 }' <<<"$out")
   p99=$(awk '$1=="99%" { print $2 }' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
-  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0}"
+  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+  cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
+    'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "?" }')
+  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0} $cpu"
 }
 
 # cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.
@@ -210,6 +217,7 @@ bench_backend() {
   fi
   start_server "$work/server-$backend.log"
   local on_pid=$server_pid
+  measured_pid=$on_pid
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -219,6 +227,19 @@ bench_backend() {
   results+=("$(wrk_run health "$base/healthz")")
   if phase token; then
     results+=("$(wrk_run client_credentials "$base/token" bench/token.lua)")
+  fi
+  if phase dpop; then
+    # Fresh proofs for the whole phase, made just before it (each is accepted once, for
+    # about 90 s after its iat); right after the plain client_credentials phase, so the two
+    # rates are read side by side.
+    export BENCH_DPOP_PROOFS="$work/dpop-proofs" BENCH_THREADS=$THREADS
+    # htu is the token endpoint as discovery advertises it (the issuer's URL, not the port
+    # wrk connects to).
+    local token_endpoint
+    token_endpoint=$(curl -fsS "$base/.well-known/openid-configuration" \
+      | sed -n 's/.*"token_endpoint":"\([^"]*\)".*/\1/p')
+    python3 bench/dpop_proofs.py "${BENCH_DPOP_COUNT:-250000}" "$token_endpoint" >"$BENCH_DPOP_PROOFS"
+    results+=("$(wrk_run dpop_client_credentials "$base/token" bench/dpop.lua)")
   fi
   if phase introspect; then
     results+=("$(wrk_run introspect "$base/introspect" bench/introspect.lua)")
@@ -293,14 +314,15 @@ bench_backend() {
 
   local health_rps
   health_rps=$(awk '{ print $2 }' <<<"${results[0]}")
-  printf '%-20s %10s %10s %10s %8s %10s %10s\n' endpoint "req/s" p50 p99 non-2xx "/health" "/signing"
+  printf '%-24s %10s %10s %10s %8s %8s %10s %10s\n' endpoint "req/s" p50 p99 non-2xx "CPU µs" "/health" "/signing"
   for line in "${results[@]}"; do
-    read -r name rps p50 p99 non2xx <<<"$line"
-    printf '%-20s %10s %10s %10s %8s %10s %10s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" \
+    read -r name rps p50 p99 non2xx cpu <<<"$line"
+    printf '%-24s %10s %10s %10s %8s %8s %10s %10s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$cpu" \
       "$(awk -v a="$rps" -v b="$health_rps" 'BEGIN { printf "%.2f", a/b }')" \
       "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { if (b == "") print "-"; else printf "%.2f", a/b }')"
   done
   # code: an operation is two requests (authorize, token); refresh: one rotation per request.
+  phase dpop && echo "dpop: $(wrk_ops dpop_client_credentials)"
   phase code && echo "code: $(wrk_ops code)"
   phase refresh && echo "refresh: $(wrk_ops refresh)"
   echo "server peak RSS: $((rss_kib / 1024)) MiB"
