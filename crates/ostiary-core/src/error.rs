@@ -28,7 +28,8 @@ pub enum ErrorCode {
     ConsentRequired,
     InteractionRequired,
     RequestNotSupported,
-    RequestUriNotSupported,
+    /// RFC 9101 6.2: the `request_uri` is unknown, used, expired or another client's.
+    InvalidRequestUri,
     /// RFC 6750 section 3.1.
     InvalidToken,
     InsufficientScope,
@@ -57,7 +58,7 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
-            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidDpopProof => "invalid_dpop_proof",

@@ -31,7 +31,7 @@ pub mod validation;
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
-    AuditStore, ClientStore, GrantStore, InteractionStore, KeyStore, PoolStats, ReplayStore,
-    SessionStore, Store, StoreError, TokenStore, UserStore,
+    AuditStore, ClientStore, GrantStore, InteractionStore, KeyStore, PoolStats, PushedRequestStore,
+    ReplayStore, SessionStore, Store, StoreError, TokenStore, UserStore,
 };
 pub use validation::InvalidInput;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditQuery};
+use crate::authorize::PushedRequest;
 use crate::client::{Client, ClientId};
 use crate::grant::{
     AuthorizationCode, Consent, Grant, RefreshToken, RevocationReason, RevokedEverything,
@@ -252,6 +253,21 @@ pub trait ReplayStore: Send + Sync {
     async fn purge_expired_replay_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// Pushed authorization requests (RFC 9126), each used at most once.
+#[async_trait]
+pub trait PushedRequestStore: Send + Sync {
+    async fn insert_pushed_request(&self, request: &PushedRequest) -> Result<(), StoreError>;
+    /// Removes and returns the request with this id hash if `client_id` pushed it (expired
+    /// or not: core decides); `None`, and nothing removed, otherwise. One caller gets it.
+    async fn take_pushed_request(
+        &self,
+        id_hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<Option<PushedRequest>, StoreError>;
+    /// Drops requests that expired before `now`; how many.
+    async fn purge_expired_pushed_requests(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -272,6 +288,7 @@ pub trait Store:
     + GrantStore
     + InteractionStore
     + ReplayStore
+    + PushedRequestStore
     + Debug
 {
     /// Readiness: the database answers a trivial query.

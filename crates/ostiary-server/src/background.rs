@@ -73,6 +73,10 @@ async fn housekeeping(state: &AppState) {
             state.store.purge_expired_interactions(now).await,
         ),
         (
+            "pushed requests",
+            state.store.purge_expired_pushed_requests(now).await,
+        ),
+        (
             "one-time values",
             state.store.purge_expired_replay_keys(now).await,
         ),

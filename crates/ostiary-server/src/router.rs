@@ -17,7 +17,7 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::handlers::{
-    authorize, consent, discovery, fallback, health, introspect, jwks, login, logout, revoke,
+    authorize, consent, discovery, fallback, health, introspect, jwks, login, logout, par, revoke,
     token, userinfo,
 };
 use crate::metrics;
@@ -35,6 +35,7 @@ pub fn build(state: AppState) -> Router {
     // What a browser app calls directly: CORS applies here and nowhere else.
     let browser_api = Router::new()
         .route(discovery::TOKEN_PATH, post(token::token))
+        .route(discovery::PAR_PATH, post(par::par))
         .route(discovery::REVOCATION_PATH, post(revoke::revoke))
         .route(
             discovery::USERINFO_PATH,

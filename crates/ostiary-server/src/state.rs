@@ -107,13 +107,16 @@ impl AppState {
             clock.clone(),
             dpop_nonce_key,
         ));
-        let authorizer = Arc::new(Authorizer::new(
-            store.clone(),
-            tokens.clients(),
-            clock.clone(),
-            keys.clone(),
-            config.issuer.clone(),
-        ));
+        let authorizer = Arc::new(
+            Authorizer::new(
+                store.clone(),
+                tokens.clients(),
+                clock.clone(),
+                keys.clone(),
+                config.issuer.clone(),
+            )
+            .requiring_pushed_requests(config.require_par),
+        );
         let sessions = Arc::new(Sessions::new(
             store.clone(),
             clock.clone(),

@@ -72,6 +72,7 @@ crate::sql::sessions::impl_session_store!(PgStore);
 crate::sql::grants::impl_grant_store!(PgStore);
 crate::sql::interactions::impl_interaction_store!(PgStore);
 crate::sql::replays::impl_replay_store!(PgStore);
+crate::sql::pushed::impl_pushed_request_store!(PgStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {

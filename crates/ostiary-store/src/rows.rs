@@ -17,7 +17,7 @@ use time::{Duration, OffsetDateTime};
 mod grants;
 
 pub(crate) use grants::{
-    CodeRow, ConsentRow, GrantRow, InteractionRow, RefreshTokenRow, SessionRow,
+    CodeRow, ConsentRow, GrantRow, InteractionRow, PushedRequestRow, RefreshTokenRow, SessionRow,
 };
 
 /// Registered URIs were checked against the deployment's policy when they were written.
@@ -45,6 +45,7 @@ pub(crate) struct ClientRow {
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     pub dpop_bound_access_tokens: bool,
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl ClientRow {
@@ -73,6 +74,7 @@ impl ClientRow {
                 .and_then(|set| serde_json::to_string(set).ok()),
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri).map(str::to_owned),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         }
     }
 
@@ -110,6 +112,7 @@ impl ClientRow {
                 (Some(_), Some(_)) => return Err(StoreError::Corrupt("client")),
             },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
         .and_then(|client: Client| {
             // The schema's CHECK enforces this too; a row violating it is refused here.

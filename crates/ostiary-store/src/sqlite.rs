@@ -121,6 +121,7 @@ crate::sql::sessions::impl_session_store!(SqliteStore);
 crate::sql::grants::impl_grant_store!(SqliteStore);
 crate::sql::interactions::impl_interaction_store!(SqliteStore);
 crate::sql::replays::impl_replay_store!(SqliteStore);
+crate::sql::pushed::impl_pushed_request_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for SqliteStore {

@@ -4,6 +4,7 @@
 mod grants;
 mod interactions;
 mod key_clients;
+mod pushed;
 mod support;
 
 use ostiary_core::admin;

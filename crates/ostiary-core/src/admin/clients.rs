@@ -108,6 +108,7 @@ pub async fn register_client(
         id_token_alg,
         jwks,
         dpop_bound_access_tokens,
+        require_pushed_authorization_requests,
     } = registration;
 
     let name = name.trim().to_owned();
@@ -163,6 +164,7 @@ pub async fn register_client(
         id_token_alg: check_id_token_alg(id_token_alg)?,
         jwks,
         dpop_bound_access_tokens,
+        require_pushed_authorization_requests,
         created_at: clock.now_seconds(),
     };
     store.insert_client(&client).await.map_err(|e| match e {

@@ -1,10 +1,12 @@
 //! The authorization endpoint's decisions: who must log in, who must consent, and the
 //! authorization codes issued once both are settled.
 
+mod pushed;
 mod request;
 mod response;
 mod stored;
 
+pub use pushed::{PUSHED_REQUEST_LIFETIME, Pushed, PushedRequest, REQUEST_URI_PREFIX};
 pub use request::{AuthorizationRequest, AuthorizeError, MAX_NONCE_LEN, MAX_STATE_LEN, Prompt};
 pub use response::redirect_url;
 pub use stored::StoredRequest;
@@ -49,6 +51,8 @@ pub struct Authorizer {
     /// The audience of access tokens meant for userinfo, a resource an OpenID Connect request
     /// may name.
     userinfo_audience: String,
+    /// `OAUTH2_REQUIRE_PAR`: every request must have been pushed (RFC 9126 5).
+    require_pushed: bool,
 }
 
 impl Authorizer {
@@ -66,17 +70,51 @@ impl Authorizer {
             clock,
             keys,
             issuer,
+            require_pushed: false,
         }
     }
 
+    /// Every client must push its authorization requests (RFC 9126 5,
+    /// `require_pushed_authorization_requests`).
+    pub fn requiring_pushed_requests(mut self, required: bool) -> Self {
+        self.require_pushed = required;
+        self
+    }
+
     /// Parses and checks an authorization request, including its `id_token_hint` (an ID
-    /// token of this server, expired ones allowed: OpenID Connect Core 3.1.2.1).
+    /// token of this server, expired ones allowed: OpenID Connect Core 3.1.2.1). A request
+    /// with a `request_uri` is the pushed request it names (RFC 9126 4), taken for good.
     pub async fn parse(
         &self,
         params: Vec<(String, String)>,
     ) -> Result<AuthorizationRequest, AuthorizeError> {
+        if params.iter().any(|(name, _)| name == "request_uri") {
+            let pushed = self.take_pushed(&params).await?;
+            return self.check(pushed, true).await;
+        }
+        self.check(params, false).await
+    }
+
+    /// Checks a request's parameters; `pushed` says they came through the PAR endpoint,
+    /// which a client (or the server) may require.
+    async fn check(
+        &self,
+        params: Vec<(String, String)>,
+        pushed: bool,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
         let mut request =
             request::parse_request(params, &self.clients, &self.userinfo_audience).await?;
+        if !pushed && (self.require_pushed || request.client.require_pushed_authorization_requests)
+        {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri: request.redirect_uri,
+                state: request.state,
+                error: OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "authorization requests must be pushed to the PAR endpoint first",
+                ),
+            });
+        }
         if let Some(hint) = request.id_token_hint.take() {
             let error = |error: OAuthError| AuthorizeError::Redirect {
                 redirect_uri: request.redirect_uri.clone(),

@@ -225,12 +225,6 @@ fn check_parameters(
             "request objects are not supported",
         ));
     }
-    if single(params, "request_uri")?.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
-        ));
-    }
     match single(params, "response_type")? {
         Some("code") => {}
         None => return Err(invalid("response_type is required")),

@@ -52,6 +52,9 @@ pub struct Client {
     /// RFC 9449 5.2 `dpop_bound_access_tokens` (`--require-dpop`): every token request of the
     /// client must carry a DPoP proof, so its access tokens are always sender-constrained.
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 6 `require_pushed_authorization_requests` (`--require-par`): the client's
+    /// authorization requests are accepted only through the PAR endpoint.
+    pub require_pushed_authorization_requests: bool,
     pub created_at: OffsetDateTime,
 }
 

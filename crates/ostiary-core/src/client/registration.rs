@@ -30,6 +30,8 @@ pub struct ClientRegistration {
     pub jwks: Option<ClientJwks>,
     /// `--require-dpop` (RFC 9449 5.2 `dpop_bound_access_tokens`).
     pub dpop_bound_access_tokens: bool,
+    /// `--require-par` (RFC 9126 6 `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A stored client and, for confidential clients, its secret: shown once, never again.

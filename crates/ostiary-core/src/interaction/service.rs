@@ -12,7 +12,8 @@ use super::{
 };
 use crate::Clock;
 use crate::audit::{AuditEvent, AuditEventType, AuditSink};
-use crate::authorize::{AuthorizationRequest, AuthorizeError, Authorizer, Next};
+use crate::authorize::{AuthorizationRequest, AuthorizeError, Authorizer, Next, Pushed};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::login::UserAuthenticator;
 use crate::secret::SecretHash;
@@ -60,6 +61,17 @@ impl Interactions {
 
     async fn session(&self, browser: &Browser<'_>) -> Option<Session> {
         self.sessions.current(browser.session_token).await
+    }
+
+    /// `POST /par` (RFC 9126): the authenticated `client`'s authorization request, checked
+    /// and kept for one use within 60 seconds; see [`Authorizer::push`] for the errors. The
+    /// browser's walk starts later, at `/authorize` with the returned `request_uri`.
+    pub async fn push(
+        &self,
+        client: &Client,
+        params: Vec<(String, String)>,
+    ) -> Result<Pushed, OAuthError> {
+        self.authorizer.push(client, params).await
     }
 
     /// `GET`/`POST /authorize` (RFC 6749 4.1.1, OpenID Connect Core 3.1.2): checks the

@@ -77,6 +77,9 @@ pub struct CreateArgs {
     /// are always bound to its key.
     #[arg(long)]
     require_dpop: bool,
+    /// Authorization requests are accepted only pushed to the PAR endpoint first (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
     /// First-party client: users are not asked for consent.
     #[arg(long)]
     skip_consent: bool,
@@ -117,6 +120,7 @@ impl CreateArgs {
                 (None, None) => None,
             },
             dpop_bound_access_tokens: self.require_dpop,
+            require_pushed_authorization_requests: self.require_par,
         })
     }
 }

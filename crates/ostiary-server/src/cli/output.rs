@@ -45,6 +45,8 @@ pub struct ClientView<'a> {
     pub jwks_uri: Option<&'a str>,
     /// RFC 9449 5.2 (`--require-dpop`).
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 6 (`--require-par`).
+    pub require_pushed_authorization_requests: bool,
     pub created_at: String,
 }
 
@@ -71,6 +73,7 @@ impl<'a> From<&'a Client> for ClientView<'a> {
             jwks: c.jwks.as_ref().and_then(ClientJwks::value),
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             created_at: rfc3339(c.created_at),
         }
     }

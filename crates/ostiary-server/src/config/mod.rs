@@ -107,6 +107,8 @@ pub struct Config {
     /// RFC 9449 8: every DPoP proof must carry a server nonce (`OAUTH2_DPOP_NONCE`, off by
     /// default: each client then makes one extra round trip per nonce period).
     pub dpop_nonce: bool,
+    /// RFC 9126 5: every authorization request must be pushed first (`OAUTH2_REQUIRE_PAR`).
+    pub require_par: bool,
     /// Token requests per second each client may make; `None`: no quota (the default).
     pub client_quota_per_sec: Option<u32>,
     /// Browser origins allowed by CORS besides public clients' registered ones; empty
@@ -217,6 +219,7 @@ impl Config {
             rate_limits: parse_switch("rate_limits", get("rate_limits").unwrap_or("on"))?,
             audit: parse_switch("audit", get("audit").unwrap_or("on"))?,
             dpop_nonce: parse_switch("dpop_nonce", get("dpop_nonce").unwrap_or("off"))?,
+            require_par: parse_switch("require_par", get("require_par").unwrap_or("off"))?,
             client_quota_per_sec: match parse_or::<u32>("client_quota_per_sec", get, 0)? {
                 0 => None,
                 n => Some(n),

@@ -42,6 +42,7 @@ pub const SETTINGS: &[&str] = &[
     "rate_limits",
     "audit",
     "dpop_nonce",
+    "require_par",
     "client_quota_per_sec",
     "cors_origins",
 ];

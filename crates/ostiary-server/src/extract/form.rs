@@ -60,6 +60,20 @@ impl OAuthForm {
         self.repeated.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// Every parameter but those named in `except`, as (name, value) pairs (repeatable ones
+    /// once per value), in no particular order.
+    pub fn pairs_except(&self, except: &[&str]) -> Vec<(String, String)> {
+        let single = self.single.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let repeated = self
+            .repeated
+            .iter()
+            .flat_map(|(k, values)| values.iter().map(move |v| (k.clone(), v.clone())));
+        single
+            .chain(repeated)
+            .filter(|(name, _)| !except.contains(&name.as_str()))
+            .collect()
+    }
+
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut form = Self::default();
         for (name, value) in form_urlencoded::parse(body) {

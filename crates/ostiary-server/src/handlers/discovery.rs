@@ -22,13 +22,14 @@ pub const JWKS_PATH: &str = "/jwks.json";
 pub const AUTHORIZATION_PATH: &str = "/authorize";
 pub const USERINFO_PATH: &str = ostiary_core::token::USERINFO_PATH;
 pub const END_SESSION_PATH: &str = "/logout";
+pub const PAR_PATH: &str = "/par";
 
 /// What a client assertion's `aud` may name (RFC 7523 3, RFC 9126 2): the issuer, the token
 /// endpoint, and the other endpoints that authenticate clients.
 pub fn client_assertion_audiences(config: &Config) -> Vec<String> {
     let base = config.issuer.trim_end_matches('/');
     let mut audiences = vec![config.issuer.clone()];
-    for path in [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH] {
+    for path in [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH, PAR_PATH] {
         audiences.push(format!("{base}{path}"));
     }
     audiences
@@ -63,6 +64,8 @@ pub fn metadata(config: &Config) -> Value {
         "jwks_uri": endpoint(JWKS_PATH),
         "introspection_endpoint": endpoint(INTROSPECTION_PATH),
         "revocation_endpoint": endpoint(REVOCATION_PATH),
+        "pushed_authorization_request_endpoint": endpoint(PAR_PATH),
+        "require_pushed_authorization_requests": config.require_par,
         "scopes_supported": OIDC_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

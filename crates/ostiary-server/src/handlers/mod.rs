@@ -10,6 +10,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod login;
 pub mod logout;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

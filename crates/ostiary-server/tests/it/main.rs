@@ -16,6 +16,7 @@ mod limits;
 mod logout;
 mod metrics;
 mod oidc;
+mod par;
 mod refresh;
 mod serve;
 mod third_party;

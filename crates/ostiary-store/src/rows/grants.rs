@@ -1,7 +1,8 @@
-//! Row shapes of sessions, interactions, authorization codes, grants, refresh tokens and
-//! consents.
+//! Row shapes of sessions, interactions, pushed requests, authorization codes, grants, refresh
+//! tokens and consents.
 
 use ostiary_core::StoreError;
+use ostiary_core::authorize::PushedRequest;
 use ostiary_core::client::{ClientId, Scope};
 use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, StoredRefreshToken};
 use ostiary_core::interaction::StoredInteraction;
@@ -273,6 +274,26 @@ impl InteractionRow {
             id_hash: hash(&self.id_hash, "interaction")?,
             binding_hash: hash(&self.binding_hash, "interaction")?,
             state: self.state,
+            expires_at: from_unix(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PushedRequestRow {
+    pub id_hash: Vec<u8>,
+    pub client_id: String,
+    pub params: String,
+    pub expires_at: i64,
+}
+
+impl PushedRequestRow {
+    pub fn into_pushed(self) -> Result<PushedRequest, StoreError> {
+        Ok(PushedRequest {
+            id_hash: hash(&self.id_hash, "pushed request")?,
+            client_id: ClientId::parse(&self.client_id)
+                .map_err(|_| StoreError::Corrupt("pushed request"))?,
+            params: self.params,
             expires_at: from_unix(self.expires_at)?,
         })
     }

@@ -13,9 +13,10 @@ macro_rules! impl_client_store {
                     "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
                      grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
                      post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
-                     id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens) \
+                     id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens, \
+                     require_pushed_authorization_requests) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17)",
+                     $16, $17, $18)",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -34,6 +35,7 @@ macro_rules! impl_client_store {
                 .bind(row.jwks)
                 .bind(row.jwks_uri)
                 .bind(row.dpop_bound_access_tokens)
+                .bind(row.require_pushed_authorization_requests)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::write_error("client"))?;

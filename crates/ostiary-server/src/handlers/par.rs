@@ -1,0 +1,30 @@
+//! `POST /par` (RFC 9126): an authenticated client pushes its authorization request and gets
+//! a `request_uri` for `/authorize`, answered `201 Created`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{authenticate, no_store};
+use crate::error::ApiError;
+use crate::extract::form::OAuthForm;
+use crate::extract::source_ip::SourceIp;
+use crate::state::AppState;
+
+/// Client authentication parameters: credentials, not part of the authorization request.
+const CREDENTIALS: [&str; 3] = ["client_secret", "client_assertion", "client_assertion_type"];
+
+pub async fn par(
+    State(state): State<AppState>,
+    source: SourceIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let client = authenticate(&state, &headers, &form, source).await?;
+    let pushed = state
+        .interactions
+        .push(&client, form.pairs_except(&CREDENTIALS))
+        .await?;
+    Ok(no_store((StatusCode::CREATED, Json(pushed))))
+}
