@@ -27,9 +27,10 @@ pub enum ErrorCode {
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
-    RequestNotSupported,
     /// RFC 9101 6.2: the `request_uri` is unknown, used, expired or another client's.
     InvalidRequestUri,
+    /// RFC 9101 6.2: the request object is invalid (signature, claims, replay).
+    InvalidRequestObject,
     /// RFC 6750 section 3.1.
     InvalidToken,
     InsufficientScope,
@@ -57,8 +58,8 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
-            Self::RequestNotSupported => "request_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidDpopProof => "invalid_dpop_proof",

@@ -27,6 +27,10 @@ pub enum Profile {
     LogoutToken,
     /// RFC 7523 client assertion: `iss` = `sub` = the client; `aud`, `exp`, `jti`.
     ClientAssertion,
+    /// RFC 9101 request object: `typ` `oauth-authz-req+jwt` (section 10.8); `iss` (the
+    /// client), `aud` (the authorization server), `exp`, `nbf` and `jti`, the rest being the
+    /// authorization request's parameters.
+    RequestObject,
 }
 
 impl Profile {
@@ -43,6 +47,7 @@ impl Profile {
             Self::AccessToken => typ.as_deref() == Some("at+jwt"),
             Self::IdToken | Self::ClientAssertion => matches!(typ.as_deref(), None | Some("jwt")),
             Self::LogoutToken => typ.as_deref() == Some("logout+jwt"),
+            Self::RequestObject => typ.as_deref() == Some("oauth-authz-req+jwt"),
         }
     }
 
@@ -52,6 +57,7 @@ impl Profile {
             Self::IdToken => &["iss", "sub", "aud", "exp", "iat"],
             Self::LogoutToken => &["iss", "aud", "iat", "exp", "jti", "events"],
             Self::ClientAssertion => &["iss", "sub", "aud", "exp", "jti"],
+            Self::RequestObject => &["iss", "aud", "exp", "nbf", "jti"],
         }
     }
 
@@ -62,6 +68,7 @@ impl Profile {
             Self::IdToken => &["events", "client_id", "scope"],
             Self::LogoutToken => &["nonce"],
             Self::ClientAssertion => &["nonce", "events", "client_id", "scope"],
+            Self::RequestObject => &["events"],
         }
     }
 }

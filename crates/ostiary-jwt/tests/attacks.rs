@@ -180,6 +180,10 @@ fn profiles_are_mutually_exclusive() {
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} } });
     let assertion_claims =
         json!({ "iss": "svc", "sub": "svc", "aud": AUD, "exp": NOW + 60, "jti": "a" });
+    // A request object signed by the client; its parameters include `nonce` and `scope`.
+    let request_claims = json!({ "iss": "svc", "aud": AUD, "exp": NOW + 60, "nbf": NOW,
+        "jti": "r", "client_id": "svc", "response_type": "code", "scope": "openid",
+        "nonce": "n" });
     let tokens = [
         (
             Profile::AccessToken,
@@ -194,9 +198,13 @@ fn profiles_are_mutually_exclusive() {
             Profile::ClientAssertion,
             encode(&key, "JWT", &assertion_claims).unwrap(),
         ),
+        (
+            Profile::RequestObject,
+            encode(&key, "oauth-authz-req+jwt", &request_claims).unwrap(),
+        ),
     ];
     for (profile, _) in &tokens {
-        let issuer = if *profile == Profile::ClientAssertion {
+        let issuer = if matches!(profile, Profile::ClientAssertion | Profile::RequestObject) {
             "svc"
         } else {
             ISS

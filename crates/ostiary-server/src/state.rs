@@ -111,6 +111,7 @@ impl AppState {
             Authorizer::new(
                 store.clone(),
                 tokens.clients(),
+                tokens.client_keys(),
                 clock.clone(),
                 keys.clone(),
                 config.issuer.clone(),

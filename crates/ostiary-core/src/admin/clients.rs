@@ -177,26 +177,19 @@ pub async fn register_client(
     Ok(RegisteredClient { client, secret })
 }
 
-/// `private_key_jwt` needs keys to check assertions with; the other methods have no use for
-/// them yet, and keys nobody checks would only mislead whoever reads the registration.
+/// `private_key_jwt` needs keys to check assertions with. Clients of the other methods may
+/// register keys too, for the request objects they sign (RFC 9101).
 fn check_jwks(
     method: TokenEndpointAuthMethod,
     jwks: Option<&ClientJwks>,
 ) -> Result<(), InvalidInput> {
-    match (
-        method == TokenEndpointAuthMethod::PrivateKeyJwt,
-        jwks.is_some(),
-    ) {
-        (true, false) => Err(InvalidInput::new(
+    if method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() {
+        return Err(InvalidInput::new(
             "jwks",
             "private_key_jwt needs the client's public keys: --jwks or --jwks-uri",
-        )),
-        (false, true) => Err(InvalidInput::new(
-            "jwks",
-            format!("keys are used only with private_key_jwt, not with {method}"),
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput> {

@@ -3,11 +3,13 @@
 
 mod pushed;
 mod request;
+mod request_object;
 mod response;
 mod stored;
 
 pub use pushed::{PUSHED_REQUEST_LIFETIME, Pushed, PushedRequest, REQUEST_URI_PREFIX};
 pub use request::{AuthorizationRequest, AuthorizeError, MAX_NONCE_LEN, MAX_STATE_LEN, Prompt};
+pub use request_object::MAX_REQUEST_OBJECT_LIFETIME_SECS;
 pub use response::redirect_url;
 pub use stored::StoredRequest;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::Clock;
+use crate::client::ClientKeys;
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{AuthorizationCode, Consent};
@@ -31,6 +34,11 @@ use crate::user::UserId;
 /// RFC 9700 4.2.1 and the OAuth 2.1 draft: codes are short-lived.
 pub const CODE_LIFETIME: Duration = Duration::seconds(60);
 
+/// Whether the parameter `name` is present.
+fn has(params: &[(String, String)], name: &str) -> bool {
+    params.iter().any(|(k, _)| k == name)
+}
+
 /// What the user agent is shown next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
@@ -44,6 +52,8 @@ pub enum Next {
 pub struct Authorizer {
     store: Arc<dyn Store>,
     clients: Arc<ClientCache>,
+    /// Verifies request objects (RFC 9101) with the clients' registered keys.
+    client_keys: Arc<ClientKeys>,
     clock: Arc<dyn Clock>,
     /// Verifies `id_token_hint`s: ID tokens this server signed.
     keys: Arc<KeyRing>,
@@ -59,6 +69,7 @@ impl Authorizer {
     pub fn new(
         store: Arc<dyn Store>,
         clients: Arc<ClientCache>,
+        client_keys: Arc<ClientKeys>,
         clock: Arc<dyn Clock>,
         keys: Arc<KeyRing>,
         issuer: String,
@@ -67,6 +78,7 @@ impl Authorizer {
             userinfo_audience: userinfo_audience(&issuer),
             store,
             clients,
+            client_keys,
             clock,
             keys,
             issuer,
@@ -83,16 +95,24 @@ impl Authorizer {
 
     /// Parses and checks an authorization request, including its `id_token_hint` (an ID
     /// token of this server, expired ones allowed: OpenID Connect Core 3.1.2.1). A request
-    /// with a `request_uri` is the pushed request it names (RFC 9126 4), taken for good.
+    /// with a `request_uri` is the pushed request it names (RFC 9126 4), taken for good; one
+    /// with a `request` is the request object's claims (RFC 9101 6.3).
     pub async fn parse(
         &self,
         params: Vec<(String, String)>,
     ) -> Result<AuthorizationRequest, AuthorizeError> {
-        if params.iter().any(|(name, _)| name == "request_uri") {
-            let pushed = self.take_pushed(&params).await?;
-            return self.check(pushed, true).await;
-        }
-        self.check(params, false).await
+        let pushed = has(&params, "request_uri");
+        let params = if pushed {
+            self.take_pushed(&params).await?
+        } else {
+            params
+        };
+        let params = if has(&params, "request") {
+            self.open_request_object(&params).await?
+        } else {
+            params
+        };
+        self.check(params, pushed).await
     }
 
     /// Checks a request's parameters; `pushed` says they came through the PAR endpoint,

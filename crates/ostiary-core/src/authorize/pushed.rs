@@ -54,7 +54,7 @@ impl Authorizer {
     pub async fn push(
         &self,
         client: &Client,
-        mut params: Vec<(String, String)>,
+        params: Vec<(String, String)>,
     ) -> Result<Pushed, OAuthError> {
         if params.iter().any(|(name, _)| name == "request_uri") {
             return Err(OAuthError::new(
@@ -67,21 +67,29 @@ impl Authorizer {
             .filter(|(name, _)| name == "client_id")
             .map(|(_, value)| value.as_str())
             .collect();
-        match named.as_slice() {
-            [] => params.push(("client_id".to_owned(), client.id.as_str().to_owned())),
-            [id] if *id == client.id.as_str() => {}
+        let mut params = match named.as_slice() {
+            [] => {
+                let mut params = params;
+                params.push(("client_id".to_owned(), client.id.as_str().to_owned()));
+                params
+            }
+            [id] if *id == client.id.as_str() => params,
             _ => {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidRequest,
                     "client_id does not match the authenticated client",
                 ));
             }
+        };
+        let unpack = |e: AuthorizeError| match e {
+            AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. } => error,
+        };
+        // RFC 9126 3: a request object pushed is opened (and its jti spent) now; what is
+        // kept is its parameters.
+        if params.iter().any(|(name, _)| name == "request") {
+            params = self.open_request_object(&params).await.map_err(unpack)?;
         }
-        self.check(params.clone(), true)
-            .await
-            .map_err(|e| match e {
-                AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. } => error,
-            })?;
+        self.check(params.clone(), true).await.map_err(unpack)?;
         let id = random_token::<32>();
         let record = PushedRequest {
             id_hash: SecretHash::of(&id),

@@ -219,12 +219,6 @@ fn check_parameters(
     client: &Client,
     userinfo_audience: &str,
 ) -> Result<Checked, OAuthError> {
-    if single(params, "request")?.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
-    }
     match single(params, "response_type")? {
         Some("code") => {}
         None => return Err(invalid("response_type is required")),

@@ -2,18 +2,15 @@
 //! with `ostiary-jwt`'s client-assertion profile against the client's registered keys, lives
 //! at most five minutes, names this server as audience, and is accepted once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ostiary_jwt::remote::RemoteValidator;
-use ostiary_jwt::{Claims, KeySet, MAX_LEEWAY_SECS, Profile, ValidationError, Validator};
+use ostiary_jwt::{Claims, MAX_LEEWAY_SECS};
 use time::OffsetDateTime;
 
 use crate::Clock;
-use crate::client::{Client, ClientId, ClientJwks};
+use crate::client::{Client, ClientKeys, SignedByClient};
 use crate::error::OAuthError;
 use crate::secret::SecretHash;
 use crate::store::ReplayStore;
@@ -27,8 +24,6 @@ pub const MAX_ASSERTION_LIFETIME_SECS: i64 = 300;
 const CLOCK_SKEW_SECS: i64 = 30;
 /// Longest assertion read (its `sub` is peeked before the signature is checked), in bytes.
 const MAX_ASSERTION_LEN: usize = 16 * 1024;
-/// Beyond this many clients with cached key sets the cache starts over (bounded memory).
-const MAX_CACHED_CLIENTS: usize = 10_000;
 /// What the replay record of an assertion's `jti` is bound to, besides the client.
 const REPLAY_PURPOSE: &str = "client_assertion";
 
@@ -43,27 +38,11 @@ pub(super) fn unverified_subject(assertion: &str) -> Option<String> {
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
-/// The keys a client's assertions are checked with: a fixed set, or one fetched from its
-/// `jwks_uri` and refreshed (at most every 30 s) when an assertion names an unknown `kid`.
-#[derive(Debug)]
-enum ClientKeys {
-    Value(Validator),
-    Uri(RemoteValidator),
-    /// The first fetch from the `jwks_uri` failed at this instant: assertions are refused
-    /// without fetching again until [`UNREACHABLE_RETRY`] has passed, so requests naming the
-    /// client cannot turn into a stream of outgoing requests.
-    Unreachable(Instant),
-}
-
-/// How long a `jwks_uri` that could not be fetched is left alone.
-const UNREACHABLE_RETRY: Duration = Duration::from_secs(30);
-
 pub(super) struct AssertionChecker {
     replays: Arc<dyn ReplayStore>,
     clock: Arc<dyn Clock>,
     audiences: Vec<String>,
-    /// Per client: the registration the keys were built from, and the keys.
-    keys: Mutex<HashMap<ClientId, (ClientJwks, Arc<ClientKeys>)>>,
+    keys: Arc<ClientKeys>,
 }
 
 impl std::fmt::Debug for AssertionChecker {
@@ -76,6 +55,7 @@ impl std::fmt::Debug for AssertionChecker {
 
 impl AssertionChecker {
     pub(super) fn new(
+        keys: Arc<ClientKeys>,
         replays: Arc<dyn ReplayStore>,
         clock: Arc<dyn Clock>,
         audiences: Vec<String>,
@@ -84,7 +64,7 @@ impl AssertionChecker {
             replays,
             clock,
             audiences,
-            keys: Mutex::new(HashMap::new()),
+            keys,
         }
     }
 
@@ -128,18 +108,10 @@ impl AssertionChecker {
         assertion: &str,
         now: i64,
     ) -> Result<Claims, &'static str> {
-        let keys = self.keys_of(client).await?;
-        let claims = match &*keys {
-            ClientKeys::Value(validator) => validator.validate(assertion, now),
-            ClientKeys::Uri(remote) => remote.validate(assertion, now).await,
-            ClientKeys::Unreachable(_) => return Err("jwks_uri could not be fetched"),
-        }
-        .map_err(|e: ValidationError| match e {
-            ValidationError::UnknownKey | ValidationError::MissingKid => "unknown signing key",
-            ValidationError::BadSignature => "bad signature",
-            ValidationError::Expired => "expired",
-            _ => "invalid assertion",
-        })?;
+        let claims = self
+            .keys
+            .validate(client, &SignedByClient::ClientAssertion, assertion, now)
+            .await?;
         if !claims.aud.iter().any(|aud| self.audiences.contains(aud)) {
             return Err("audience is not this server");
         }
@@ -151,49 +123,6 @@ impl AssertionChecker {
             return Err("exp is more than five minutes ahead");
         }
         Ok(claims)
-    }
-
-    /// The client's keys, built once per registration (a changed registration rebuilds them).
-    async fn keys_of(&self, client: &Client) -> Result<Arc<ClientKeys>, &'static str> {
-        let jwks = client.jwks.as_ref().ok_or("no keys registered")?;
-        if let Some((built_from, keys)) = self.lock().get(&client.id)
-            && built_from == jwks
-            && !matches!(**keys, ClientKeys::Unreachable(at) if at.elapsed() >= UNREACHABLE_RETRY)
-        {
-            return Ok(Arc::clone(keys));
-        }
-        // RFC 7523 3: `iss` and `sub` are the client; `aud` is checked against the list here.
-        let rules = Validator::new(
-            Profile::ClientAssertion,
-            client.id.as_str(),
-            "",
-            KeySet::default(),
-        )
-        .audience_checked_by_caller()
-        .kid_optional();
-        let keys = Arc::new(match jwks {
-            ClientJwks::Value(set) => ClientKeys::Value(rules.with_keys(KeySet::from_jwks(set))),
-            // Fetched outside the lock; two first requests may both fetch, once.
-            ClientJwks::Uri(uri) => match RemoteValidator::new(uri, rules).await {
-                Ok(remote) => ClientKeys::Uri(remote),
-                Err(e) => {
-                    tracing::warn!(client_id = %client.id, error = %e, "client jwks_uri unusable");
-                    ClientKeys::Unreachable(Instant::now())
-                }
-            },
-        });
-        let mut cache = self.lock();
-        if cache.len() >= MAX_CACHED_CLIENTS {
-            cache.clear();
-        }
-        cache.insert(client.id.clone(), (jwks.clone(), Arc::clone(&keys)));
-        Ok(keys)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, (ClientJwks, Arc<ClientKeys>)>> {
-        self.keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

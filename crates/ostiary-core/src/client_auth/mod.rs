@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use assertion::{CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME_SECS};
 
 use crate::Clock;
-use crate::client::{Client, ClientId, TokenEndpointAuthMethod};
+use crate::client::{Client, ClientId, ClientKeys, TokenEndpointAuthMethod};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::secret::SecretHash;
@@ -112,16 +112,18 @@ pub struct ClientAuthenticator {
 
 impl ClientAuthenticator {
     /// `audiences`: what an assertion's `aud` may name (RFC 7523 3: the issuer, the token
-    /// endpoint URL, or the URL of the endpoint it is sent to).
+    /// endpoint URL, or the URL of the endpoint it is sent to); `keys`: the clients'
+    /// registered keys.
     pub fn new(
         clients: Arc<ClientCache>,
+        keys: Arc<ClientKeys>,
         replays: Arc<dyn ReplayStore>,
         clock: Arc<dyn Clock>,
         audiences: Vec<String>,
     ) -> Self {
         Self {
             clients,
-            assertions: assertion::AssertionChecker::new(replays, clock, audiences),
+            assertions: assertion::AssertionChecker::new(keys, replays, clock, audiences),
         }
     }
 

@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use super::introspection::Introspection;
 use super::issued::IssuedToken;
 use crate::Clock;
-use crate::client::{Client, ClientId};
+use crate::client::{Client, ClientId, ClientKeys};
 use crate::client_auth::{self, ClientAuthenticator, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
@@ -72,6 +72,7 @@ pub struct TokenResponse {
 pub struct TokenService {
     pub(super) store: Arc<dyn Store>,
     pub(super) clients: Arc<ClientCache>,
+    client_keys: Arc<ClientKeys>,
     authenticator: ClientAuthenticator,
     pub(super) keys: Arc<KeyRing>,
     pub(super) clock: Arc<dyn Clock>,
@@ -86,14 +87,17 @@ impl TokenService {
         settings: TokenSettings,
     ) -> Self {
         let clients = Arc::new(ClientCache::new(store.clone(), settings.client_cache_ttl));
+        let client_keys = Arc::new(ClientKeys::default());
         let authenticator = ClientAuthenticator::new(
             clients.clone(),
+            client_keys.clone(),
             store.clone(),
             clock.clone(),
             settings.client_assertion_audiences.clone(),
         );
         Self {
             clients,
+            client_keys,
             authenticator,
             store,
             keys,
@@ -109,6 +113,12 @@ impl TokenService {
     /// The client cache, shared with the authorization endpoint.
     pub fn clients(&self) -> Arc<ClientCache> {
         self.clients.clone()
+    }
+
+    /// The clients' registered keys as validators, shared with the authorization endpoint
+    /// (request objects).
+    pub fn client_keys(&self) -> Arc<ClientKeys> {
+        self.client_keys.clone()
     }
 
     pub fn settings(&self) -> &TokenSettings {

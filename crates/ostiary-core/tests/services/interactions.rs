@@ -53,6 +53,7 @@ async fn walk() -> Walk {
     let authorizer = Arc::new(Authorizer::new(
         bench.store.clone(),
         bench.tokens.clients(),
+        bench.tokens.client_keys(),
         bench.clock.clone(),
         bench.keys.clone(),
         ISSUER.to_owned(),

@@ -66,11 +66,12 @@ pub struct CreateArgs {
     /// private_key_jwt (default when --jwks or --jwks-uri is given) or none (--public).
     #[arg(long, value_name = "METHOD")]
     token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// The client's public keys as a JWK set (JSON), for private_key_jwt.
+    /// The client's public keys as a JWK set (JSON), for private_key_jwt and signed request
+    /// objects.
     #[arg(long, value_name = "JSON", conflicts_with = "jwks_uri")]
     jwks: Option<String>,
     /// Where the server fetches the client's public keys (https; http only to loopback), for
-    /// private_key_jwt.
+    /// private_key_jwt and signed request objects.
     #[arg(long, value_name = "URL")]
     jwks_uri: Option<String>,
     /// Every token request must carry a DPoP proof (RFC 9449): the client's access tokens

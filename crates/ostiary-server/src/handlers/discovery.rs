@@ -88,7 +88,8 @@ pub fn metadata(config: &Config) -> Value {
         "introspection_signing_alg_values_supported": [INTROSPECTION_SIGNING_ALG.as_str()],
         "access_token_signing_alg_values_supported": [config.access_token_alg.as_str()],
         "authorization_response_iss_parameter_supported": true,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": assertion_algs,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
     })

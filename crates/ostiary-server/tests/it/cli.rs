@@ -195,10 +195,6 @@ fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
             "private members: register only the public keys",
         ),
         (&["--jwks-uri", "http://keys.example.com/jwks"], "https"),
-        (
-            &["--public", "--jwks-uri", "https://keys.example.com/jwks"],
-            "only with private_key_jwt",
-        ),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["client", "create", "--name", "Bad"];

@@ -11,6 +11,7 @@ mod config;
 mod dpop;
 mod http;
 mod interaction;
+mod jar;
 mod key_clients;
 mod limits;
 mod logout;
