@@ -165,7 +165,11 @@ async fn bad_request_objects_are_error_pages_never_redirects() {
             page.body
         );
         assert!(page.location().is_none(), "{what} redirected");
-        assert!(page.body.contains("request object"), "{what}: {}", page.body);
+        assert!(
+            page.body.contains("request object"),
+            "{what}: {}",
+            page.body
+        );
     }
 }
 
