@@ -155,6 +155,9 @@ pub trait GrantStore: Send + Sync {
         refresh: Option<&RefreshToken>,
     ) -> Result<bool, StoreError>;
     async fn find_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Binds an unbound grant to the DPoP key `jkt` (RFC 9449 5: a public client's refresh
+    /// tokens). False, and nothing changed, when the grant is already bound or gone.
+    async fn bind_grant_key(&self, grant_id: &str, jkt: &str) -> Result<bool, StoreError>;
     async fn find_refresh_token(
         &self,
         token_hash: &SecretHash,

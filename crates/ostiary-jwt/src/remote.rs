@@ -145,8 +145,9 @@ impl RemoteValidator {
 }
 
 /// `https`, or plain `http` to loopback only: for the JWKS URL (keys fetched in the clear could
-/// be swapped on the way) and for a DPoP resource origin alike.
-pub(crate) fn is_allowed_url(url: &url::Url) -> bool {
+/// be swapped on the way) and for a DPoP resource origin alike. The authorization server
+/// applies it to clients' `jwks_uri` when they register.
+pub fn is_allowed_url(url: &url::Url) -> bool {
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

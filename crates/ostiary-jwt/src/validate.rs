@@ -105,7 +105,8 @@ pub enum ValidationError {
     /// missing or invalid `jwk`.
     #[error("header parameter {0} has the wrong type")]
     InvalidHeader(&'static str),
-    /// The header has no `kid`: keys are looked up by `kid` only.
+    /// The header has no `kid`: keys are looked up by `kid` (without one only where the
+    /// validator allows it and the set holds exactly one key of the header's algorithm).
     #[error("header has no kid")]
     MissingKid,
     /// No key in the set has the header's `kid` (or the `kid` is empty or over 128 bytes).

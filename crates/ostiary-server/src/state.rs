@@ -45,8 +45,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub secrets: Arc<Secrets>,
     pub tokens: Arc<TokenService>,
-    /// Checks the DPoP proofs of token and userinfo requests (RFC 9449).
+    /// Checks the DPoP proofs of token, userinfo and PAR requests (RFC 9449).
     pub dpop: Arc<DpopVerifier>,
+    /// Where those endpoints are, as advertised.
+    pub urls: Arc<discovery::EndpointUrls>,
     /// The authorization server metadata, built once from the configuration.
     pub metadata: Arc<Value>,
     pub metrics: Arc<Metrics>,
@@ -171,6 +173,7 @@ impl AppState {
                 secure: config.secure_cookies(),
             },
             metadata: Arc::new(discovery::metadata(&config)),
+            urls: Arc::new(discovery::EndpointUrls::new(&config)),
             metrics: Arc::new(Metrics::new()?),
             audit,
             store,

@@ -6,11 +6,13 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use super::request::single;
 use super::{AuthorizeError, Authorizer};
 use crate::client::{Client, ClientId};
 use crate::error::{ErrorCode, OAuthError};
 use crate::random::random_token;
 use crate::secret::SecretHash;
+use crate::token::Confirmation;
 
 /// RFC 9126 2.2: the prefix of every `request_uri` the PAR endpoint issues.
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -45,16 +47,19 @@ struct Params(Vec<(String, String)>);
 impl Authorizer {
     /// RFC 9126 2.1: checks `params` as the authorization endpoint would for `client` (the
     /// authenticated one; a `client_id` parameter must name it) and stores them under a new
-    /// `request_uri` (256 random bits).
+    /// `request_uri` (256 random bits). `dpop` is the key of a DPoP proof sent with the push:
+    /// the code will be bound to it (RFC 9449 10.1).
     ///
     /// Errors: `invalid_request` for a `request_uri` among the parameters or a `client_id`
     /// naming another client; otherwise whatever the authorization endpoint would answer
     /// (`invalid_request` for a missing or `plain` PKCE challenge or an unregistered redirect
-    /// URI, `invalid_scope`, `invalid_target`...); `server_error` when the store fails.
+    /// URI, `invalid_scope`, `invalid_target`...); `invalid_dpop_proof` for a `dpop_jkt` that
+    /// is not the proof's key; `server_error` when the store fails.
     pub async fn push(
         &self,
         client: &Client,
         params: Vec<(String, String)>,
+        dpop: Option<&Confirmation>,
     ) -> Result<Pushed, OAuthError> {
         if params.iter().any(|(name, _)| name == "request_uri") {
             return Err(OAuthError::new(
@@ -89,6 +94,20 @@ impl Authorizer {
         if params.iter().any(|(name, _)| name == "request") {
             params = self.open_request_object(&params).await.map_err(unpack)?;
         }
+        // RFC 9449 10.1: a proof sent with the push binds the code to its key, as dpop_jkt
+        // would; both at once must name the same key.
+        if let Some(proof) = dpop {
+            match params.iter().find(|(name, _)| name == "dpop_jkt") {
+                Some((_, jkt)) if *jkt != proof.jkt => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                    ));
+                }
+                Some(_) => {}
+                None => params.push(("dpop_jkt".to_owned(), proof.jkt.clone())),
+            }
+        }
         self.check(params.clone(), true).await.map_err(unpack)?;
         let id = random_token::<32>();
         let record = PushedRequest {
@@ -116,13 +135,7 @@ impl Authorizer {
         let invalid = |why: &'static str| {
             AuthorizeError::Page(OAuthError::new(ErrorCode::InvalidRequestUri, why))
         };
-        let value = |name: &str| {
-            let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-            match (values.next(), values.next()) {
-                (Some(v), None) => Some(v.as_str()),
-                _ => None,
-            }
-        };
+        let value = |name: &'static str| single(params, name).ok().flatten();
         let client_id =
             value("client_id").ok_or_else(|| invalid("client_id is required with request_uri"))?;
         let id = value("request_uri")
@@ -131,8 +144,9 @@ impl Authorizer {
             .ok_or_else(|| invalid("request_uri is not one this server issued"))?;
         let unusable = || invalid("request_uri is unknown, used, expired or another client's");
         let client_id = ClientId::parse(client_id).map_err(|_| unusable())?;
-        // Taken only for its own client: another client presenting a leaked request_uri
-        // cannot use it, nor spend it.
+        // Taken only with its own client's id: a request_uri presented for another client
+        // is not spent (whoever holds it and names the right client spends it, and is sent
+        // through the real client's flow to its registered redirect URI).
         let pushed = self
             .store
             .take_pushed_request(&SecretHash::of(id), &client_id)

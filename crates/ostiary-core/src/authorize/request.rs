@@ -79,7 +79,7 @@ pub enum AuthorizeError {
 
 /// The single value of a parameter; a repeated one is an error (RFC 6749 3.1). `name` is
 /// `'static` so the error can only echo one of our own parameter names, never request text.
-fn single<'a>(
+pub(super) fn single<'a>(
     params: &'a [(String, String)],
     name: &'static str,
 ) -> Result<Option<&'a str>, OAuthError> {

@@ -8,6 +8,7 @@ use ostiary_jwt::MAX_LEEWAY_SECS;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::request::single;
 use super::{AuthorizeError, Authorizer};
 use crate::client::{ClientId, SignedByClient};
 use crate::error::{ErrorCode, OAuthError};
@@ -31,13 +32,7 @@ impl Authorizer {
         let page = |why: &'static str| {
             AuthorizeError::Page(OAuthError::new(ErrorCode::InvalidRequestObject, why))
         };
-        let value = |name: &str| {
-            let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-            match (values.next(), values.next()) {
-                (Some(v), None) => Some(v.as_str()),
-                _ => None,
-            }
-        };
+        let value = |name: &'static str| single(params, name).ok().flatten();
         let client_id = value("client_id").ok_or_else(|| page("client_id is required"))?;
         let request = value("request").ok_or_else(|| page("request must be sent once"))?;
         let unknown = || page("the client is unknown");
@@ -64,7 +59,10 @@ impl Authorizer {
         else {
             return Err(page("the request object needs exp, nbf and jti"));
         };
-        if exp - nbf > MAX_REQUEST_OBJECT_LIFETIME_SECS {
+        if exp
+            .checked_sub(nbf)
+            .is_none_or(|lifetime| lifetime > MAX_REQUEST_OBJECT_LIFETIME_SECS)
+        {
             return Err(page("the request object is valid for more than an hour"));
         }
         if claims

@@ -1,6 +1,7 @@
 //! A client's public keys, registered by value (`jwks`) or by reference (`jwks_uri`) as RFC
 //! 7591 2 names them: what `private_key_jwt` assertions (RFC 7523) are checked against.
 
+use ostiary_jwt::remote::is_allowed_url;
 use ostiary_jwt::{JwkSet, KeySet};
 use serde_json::Value;
 use url::Url;
@@ -75,14 +76,8 @@ impl ClientJwks {
             return Err(invalid("longer than 2048 bytes"));
         }
         let url = Url::parse(uri).map_err(|_| invalid("not an absolute URL"))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-        if !secure || url.fragment().is_some() || !url.username().is_empty() {
+        // What the fetcher itself will insist on, said at registration.
+        if !is_allowed_url(&url) || url.fragment().is_some() || !url.username().is_empty() {
             return Err(invalid(
                 "must be https (http only to a loopback host), without credentials or fragment",
             ));

@@ -59,6 +59,9 @@ type Entries = HashMap<(ClientId, SignedByClient), (ClientJwks, Arc<Keys>)>;
 #[derive(Debug, Default)]
 pub struct ClientKeys {
     entries: Mutex<Entries>,
+    /// Held while a `jwks_uri` is fetched: requests that miss meanwhile wait and then find
+    /// the result, so outgoing fetches never multiply with incoming requests.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl ClientKeys {
@@ -96,30 +99,44 @@ impl ClientKeys {
     ) -> Result<Arc<Keys>, &'static str> {
         let jwks = client.jwks.as_ref().ok_or("no keys registered")?;
         let entry = (client.id.clone(), kind.clone());
-        if let Some((built_from, keys)) = self.lock().get(&entry)
-            && built_from == jwks
-            && !matches!(**keys, Keys::Unreachable(at) if at.elapsed() >= UNREACHABLE_RETRY)
-        {
-            return Ok(Arc::clone(keys));
+        if let Some(keys) = self.cached(&entry, jwks) {
+            return Ok(keys);
         }
         let rules = kind.rules(&client.id);
         let keys = Arc::new(match jwks {
             ClientJwks::Value(set) => Keys::Value(rules.with_keys(KeySet::from_jwks(set))),
-            // Fetched outside the lock; two first requests may both fetch, once.
-            ClientJwks::Uri(uri) => match RemoteValidator::new(uri, rules).await {
-                Ok(remote) => Keys::Uri(remote),
-                Err(e) => {
-                    tracing::warn!(client_id = %client.id, error = %e, "client jwks_uri unusable");
-                    Keys::Unreachable(Instant::now())
+            ClientJwks::Uri(uri) => {
+                let _one_fetch_at_a_time = self.fetching.lock().await;
+                if let Some(keys) = self.cached(&entry, jwks) {
+                    return Ok(keys);
                 }
-            },
+                match RemoteValidator::new(uri, rules).await {
+                    Ok(remote) => Keys::Uri(remote),
+                    Err(e) => {
+                        tracing::warn!(client_id = %client.id, error = %e, "client jwks_uri unusable");
+                        Keys::Unreachable(Instant::now())
+                    }
+                }
+            }
         });
         let mut cache = self.lock();
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
+        if cache.len() >= MAX_CACHED
+            && let Some(evicted) = cache.keys().next().cloned()
+        {
+            // One entry goes, not all: the others' fetched key sets stay.
+            cache.remove(&evicted);
         }
         cache.insert(entry, (jwks.clone(), Arc::clone(&keys)));
         Ok(keys)
+    }
+
+    /// The keys built for `entry` from this registration, unless they are a failed fetch due
+    /// for another try.
+    fn cached(&self, entry: &(ClientId, SignedByClient), jwks: &ClientJwks) -> Option<Arc<Keys>> {
+        let cache = self.lock();
+        let (built_from, keys) = cache.get(entry)?;
+        let retry = matches!(**keys, Keys::Unreachable(at) if at.elapsed() >= UNREACHABLE_RETRY);
+        (built_from == jwks && !retry).then(|| Arc::clone(keys))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {

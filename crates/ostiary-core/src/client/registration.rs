@@ -26,7 +26,8 @@ pub struct ClientRegistration {
     pub access_token_lifetime: Option<Duration>,
     /// RS256 when not given; HS256 is refused (ID tokens are verified by the public JWKS).
     pub id_token_alg: Option<Algorithm>,
-    /// Required for `private_key_jwt`, refused for the other methods.
+    /// Required for `private_key_jwt`; clients of the other methods may register keys for the
+    /// request objects they sign (RFC 9101).
     pub jwks: Option<ClientJwks>,
     /// `--require-dpop` (RFC 9449 5.2 `dpop_bound_access_tokens`).
     pub dpop_bound_access_tokens: bool,

@@ -2,9 +2,9 @@
 //! (RFC 6749 2.3.1), a signed assertion (`private_key_jwt`, RFC 7523 2.2) or, for a public
 //! client, its id alone.
 //!
-//! Unknown client, wrong secret and wrong method all give the same `invalid_client` after the
-//! same digest comparison, so the answer never tells which and the secret check leaks no
-//! timing. Whether a client id exists may still show in timing (a cached record answers
+//! Unknown client, wrong secret and wrong method all give the same `invalid_client`; a secret
+//! is always compared in constant time, an unknown client's against a dummy hash, so the
+//! answer never tells which and the secret check leaks no timing. Whether a client id exists may still show in timing (a cached record answers
 //! faster than a database miss); client ids are not secrets (RFC 6749 2.2).
 
 mod assertion;

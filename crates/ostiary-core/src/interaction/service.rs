@@ -19,6 +19,7 @@ use crate::login::UserAuthenticator;
 use crate::secret::SecretHash;
 use crate::session::{Session, Sessions};
 use crate::store::Store;
+use crate::token::Confirmation;
 use crate::user::{User, Username};
 
 /// An interaction loaded for a post: its id, its state and its request.
@@ -70,8 +71,9 @@ impl Interactions {
         &self,
         client: &Client,
         params: Vec<(String, String)>,
+        dpop: Option<&Confirmation>,
     ) -> Result<Pushed, OAuthError> {
-        self.authorizer.push(client, params).await
+        self.authorizer.push(client, params, dpop).await
     }
 
     /// `GET`/`POST /authorize` (RFC 6749 4.1.1, OpenID Connect Core 3.1.2): checks the

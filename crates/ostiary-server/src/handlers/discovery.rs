@@ -24,6 +24,26 @@ pub const USERINFO_PATH: &str = ostiary_core::token::USERINFO_PATH;
 pub const END_SESSION_PATH: &str = "/logout";
 pub const PAR_PATH: &str = "/par";
 
+/// The URLs of the endpoints that check DPoP proofs, as advertised: what a proof's `htu`
+/// must name (RFC 9449 4.3).
+#[derive(Debug, Clone)]
+pub struct EndpointUrls {
+    pub token: String,
+    pub userinfo: String,
+    pub par: String,
+}
+
+impl EndpointUrls {
+    pub fn new(config: &Config) -> Self {
+        let base = config.issuer.trim_end_matches('/');
+        Self {
+            token: format!("{base}{TOKEN_PATH}"),
+            userinfo: format!("{base}{USERINFO_PATH}"),
+            par: format!("{base}{PAR_PATH}"),
+        }
+    }
+}
+
 /// What a client assertion's `aud` may name (RFC 7523 3, RFC 9126 2): the issuer, the token
 /// endpoint, and the other endpoints that authenticate clients.
 pub fn client_assertion_audiences(config: &Config) -> Vec<String> {

@@ -21,10 +21,12 @@ use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::client::{Client, ClientId};
+use ostiary_core::token::Confirmation;
 use ostiary_core::{ErrorCode, OAuthError};
 
 use crate::error::ApiError;
 use crate::extract::client_credentials::client_credentials;
+use crate::extract::dpop::dpop_proof;
 use crate::extract::form::OAuthForm;
 use crate::extract::source_ip::SourceIp;
 use crate::metrics::{AuthFailure, RateLimited};
@@ -39,6 +41,20 @@ pub fn no_store(body: impl IntoResponse) -> Response {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The key of the request's DPoP proof for a `POST` to `url` (the endpoint as advertised),
+/// its `jti` now spent; `None` without a `DPoP` header. For endpoints whose client is already
+/// authenticated (token, PAR), so only a known client can write replay records.
+async fn proven_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    url: &str,
+) -> Result<Option<Confirmation>, ApiError> {
+    match dpop_proof(headers)? {
+        Some(proof) => Ok(Some(state.dpop.verify(proof, "POST", url, None).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The authenticated client and the `token` parameter of an introspection or revocation

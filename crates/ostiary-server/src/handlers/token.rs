@@ -9,9 +9,9 @@ use ostiary_core::audit::{AuditEvent, AuditEventType};
 use ostiary_core::client::Client;
 use ostiary_core::token::{GrantError, Issued, TokenParams, TokenRequest};
 
-use super::{authenticate, no_store};
+use super::{authenticate, no_store, proven_key};
 use crate::error::ApiError;
-use crate::extract::dpop::{DPOP_NONCE, dpop_proof};
+use crate::extract::dpop::DPOP_NONCE;
 use crate::extract::form::OAuthForm;
 use crate::extract::source_ip::SourceIp;
 use crate::state::AppState;
@@ -24,15 +24,7 @@ pub async fn token(
 ) -> Result<Response, ApiError> {
     let client = authenticate(&state, &headers, &form, source).await?;
     let request = TokenRequest::parse(&form)?;
-    let dpop = match dpop_proof(&headers)? {
-        Some(proof) => Some(
-            state
-                .dpop
-                .verify(proof, "POST", token_endpoint(&state), None)
-                .await?,
-        ),
-        None => None,
-    };
+    let dpop = proven_key(&state, &headers, &state.urls.token).await?;
     let result = state.tokens.exchange(&client, request, dpop.as_ref()).await;
     record(&state, &client, source, &result).await;
     let issued = result.map_err(GrantError::into_error)?;
@@ -45,13 +37,6 @@ pub async fn token(
         response.headers_mut().insert(DPOP_NONCE, value);
     }
     Ok(response)
-}
-
-/// The token endpoint's URL as advertised: what a proof's `htu` must name (RFC 9449 4.3).
-fn token_endpoint(state: &AppState) -> &str {
-    state.metadata["token_endpoint"]
-        .as_str()
-        .unwrap_or_default()
 }
 
 /// Metrics and the audit trail of a token request: `token.issued` for tokens issued,

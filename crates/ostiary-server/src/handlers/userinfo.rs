@@ -51,8 +51,14 @@ pub async fn userinfo(
             no_store(Json(info))
         }
         Err(e) => match e.code() {
+            // The token was good, under the scheme it came with: only that one says why.
             ErrorCode::InsufficientScope => {
-                challenge(StatusCode::FORBIDDEN, Some("insufficient_scope"), None)
+                let base = match scheme {
+                    Scheme::Bearer => r#"Bearer realm="ostiary""#.to_owned(),
+                    Scheme::Dpop => dpop_challenge(),
+                };
+                let value = format!(r#"{base}, error="insufficient_scope", scope="openid""#);
+                respond(StatusCode::FORBIDDEN, vec![value], None)
             }
             ErrorCode::InvalidToken => {
                 challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"), None)
@@ -99,25 +105,33 @@ fn proof_refused(refused: DpopError) -> Response {
     )
 }
 
+/// The `DPoP` challenge's scheme and parameters (RFC 9449 7.1), without an error.
+fn dpop_challenge() -> String {
+    let algs = DPOP_SIGNING_ALGS.map(|a| a.as_str()).join(" ");
+    format!(r#"DPoP realm="ostiary", algs="{algs}""#)
+}
+
 /// Both schemes are offered (RFC 9449 7.1): a bound token sent as Bearer learns from the
 /// `DPoP` challenge how to present it. `error` names what failed; proof errors belong to
 /// the `DPoP` challenge only.
 fn challenge(status: StatusCode, error: Option<&str>, nonce: Option<&str>) -> Response {
-    let algs = DPOP_SIGNING_ALGS.map(|a| a.as_str()).join(" ");
     let with_error = |base: String| match error {
-        Some(code @ "insufficient_scope") => format!(r#"{base}, error="{code}", scope="openid""#),
         Some(code) => format!(r#"{base}, error="{code}""#),
         None => base,
     };
-    let dpop = with_error(format!(r#"DPoP realm="ostiary", algs="{algs}""#));
-    let bearer_error = error.filter(|e| !e.contains("dpop"));
-    let bearer = match bearer_error {
+    let dpop = with_error(dpop_challenge());
+    let bearer = match error.filter(|e| !e.contains("dpop")) {
         Some(_) => with_error(r#"Bearer realm="ostiary""#.to_owned()),
         None => r#"Bearer realm="ostiary""#.to_owned(),
     };
+    respond(status, vec![bearer, dpop], nonce)
+}
+
+/// `status` with these `WWW-Authenticate` values and, for `use_dpop_nonce`, the nonce.
+fn respond(status: StatusCode, challenges: Vec<String>, nonce: Option<&str>) -> Response {
     let mut response = no_store(status);
     let headers = response.headers_mut();
-    for value in [bearer, dpop] {
+    for value in challenges {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.append(WWW_AUTHENTICATE, value);
         }

@@ -481,3 +481,46 @@ async fn a_browser_client_may_send_proofs_and_read_the_nonce_across_origins() {
     let exposed = headers["access-control-expose-headers"].to_str().unwrap();
     assert!(exposed.contains("dpop-nonce"), "{exposed}");
 }
+
+#[tokio::test]
+async fn a_public_client_that_starts_dpop_at_a_refresh_is_bound_from_then_on() {
+    let (app, base) = crate::support::serve_app(&[]).await;
+    app.client(web_client("spa", true)).await;
+    add_user(&app).await;
+    let (code, verifier) = Browser::new(&base)
+        .obtain_code("spa", "openid offline_access")
+        .await;
+    let (_, issued) = crate::support::redeem_code(&base, "spa", None, &code, &verifier).await;
+    assert_eq!(issued["token_type"], "Bearer");
+    let token_url = format!("{base}/token");
+    let key = ClientKey::generate();
+    let refresh = |token: String, proof: Option<String>| {
+        let mut request = reqwest::Client::new().post(&token_url).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_str()),
+            ("client_id", "spa"),
+        ]);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let first = issued["refresh_token"].as_str().unwrap().to_owned();
+    let (status, bound) = refresh(first, Some(key.proof("POST", &token_url, None, None))).await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    assert_eq!(bound["token_type"], "DPoP");
+    let next = bound["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = refresh(next.clone(), None).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+    );
+    let other = ClientKey::generate().proof("POST", &token_url, None, None);
+    let (status, _) = refresh(next.clone(), Some(other)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = refresh(next, Some(key.proof("POST", &token_url, None, None))).await;
+    assert_eq!(status, StatusCode::OK);
+}

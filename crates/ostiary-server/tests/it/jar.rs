@@ -154,6 +154,11 @@ async fn bad_request_objects_are_error_pages_never_redirects() {
             "web",
             request_object(&key, &with("request_uri", json!("urn:x"))),
         ),
+        (
+            "nbf at the dawn of time",
+            "web",
+            request_object(&key, &with("nbf", json!(i64::MIN))),
+        ),
     ];
     let browser = Browser::new(&base);
     for (what, client_id, object) in cases {

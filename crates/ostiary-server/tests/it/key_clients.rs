@@ -285,3 +285,34 @@ async fn an_unreachable_jwks_uri_is_not_asked_again_for_every_assertion() {
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn concurrent_first_assertions_fetch_the_jwks_uri_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let key = ClientKey::generate();
+    let jwks: Value = serde_json::from_str(&key.jwks()).unwrap();
+    let fetches = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let jwks = jwks.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                axum::Json(jwks)
+            }
+        }),
+    );
+    let app = std::sync::Arc::new(app_with_jwks_uri(router).await);
+    let attempts: Vec<_> = (0..6)
+        .map(|_| {
+            let (app, assertion) = (app.clone(), key.assertion("svc", ISSUER));
+            tokio::spawn(async move { client_credentials(&app, &assertion).await.0 })
+        })
+        .collect();
+    for attempt in attempts {
+        assert_eq!(attempt.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}

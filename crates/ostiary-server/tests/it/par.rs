@@ -270,3 +270,74 @@ async fn clients_or_the_server_may_require_pushed_requests() {
         Some("invalid_request")
     );
 }
+
+#[tokio::test]
+async fn a_dpop_proof_sent_with_the_push_binds_the_code() {
+    let (app, base) = serve_app(&[]).await;
+    let secret = app.client(web_client("web", false)).await.unwrap();
+    add_user(&app).await;
+    let key = ClientKey::generate();
+    let par_url = format!("{base}/par");
+    let http = reqwest::Client::new();
+    let push_with_proof = |params: Vec<(String, String)>, proof: String| {
+        http.post(&par_url)
+            .basic_auth("web", Some(&secret))
+            .header("DPoP", proof)
+            .form(&params)
+            .send()
+    };
+
+    // A dpop_jkt naming another key than the proof's is refused.
+    let (challenge, verifier) = pkce();
+    let mut mismatched = code_request("web", "openid", "st", &challenge);
+    set_param(&mut mismatched, "dpop_jkt", &ClientKey::generate().jkt);
+    let response = push_with_proof(mismatched, key.proof("POST", &par_url, None, None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_dpop_proof"
+    );
+
+    let response = push_with_proof(
+        code_request("web", "openid", "st", &challenge),
+        key.proof("POST", &par_url, None, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let pushed: Value = response.json().await.unwrap();
+    let page = Browser::new(&base)
+        .sign_in_and_approve(&by_reference(
+            "web",
+            pushed["request_uri"].as_str().unwrap(),
+            &[],
+        ))
+        .await;
+    let code = page.redirect_param("code").expect("a code");
+    // Without a proof of that key the code is refused; with one it is redeemed, bound.
+    let (status, body) = redeem_code(&base, "web", Some(&secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let token_url = format!("{base}/token");
+    let response = http
+        .post(&token_url)
+        .basic_auth("web", Some(&secret))
+        .header("DPoP", key.proof("POST", &token_url, None, None))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", APP_REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(
+        jwt_claims(tokens["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.jkt
+    );
+}

@@ -142,6 +142,22 @@ macro_rules! impl_grant_store {
                 .transpose()
             }
 
+            async fn bind_grant_key(
+                &self,
+                grant_id: &str,
+                jkt: &str,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE grants SET dpop_jkt = $1 WHERE grant_id = $2 AND dpop_jkt IS NULL",
+                )
+                .bind(jkt.to_owned())
+                .bind(grant_id.to_owned())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn find_refresh_token(
                 &self,
                 token_hash: &ostiary_core::secret::SecretHash,

@@ -55,6 +55,18 @@ impl TokenService {
                 .retry_or_replay(&grant, &stored, rotated_at, presented)
                 .await;
         }
+        // RFC 9449 5: a public client that starts using DPoP binds its refresh tokens from
+        // then on (the first proof's key wins a race; the loser is refused, not bound).
+        if let Some(proof) = dpop
+            && client.is_public()
+            && grant.dpop_jkt.is_none()
+            && !self
+                .store
+                .bind_grant_key(&grant.grant_id, &proof.jkt)
+                .await?
+        {
+            return Err(invalid_grant("the refresh token is bound to another DPoP key").into());
+        }
         let scopes = match scope {
             None => grant.scopes.clone(),
             Some(requested) => narrowed_scopes(requested, &grant.scopes)?,
