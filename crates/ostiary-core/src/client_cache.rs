@@ -125,6 +125,7 @@ mod tests {
             &self,
             _: &ClientId,
             _: &SecretHash,
+            _: Option<time::OffsetDateTime>,
         ) -> Result<bool, StoreError> {
             Ok(false)
         }

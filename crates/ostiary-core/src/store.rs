@@ -46,11 +46,14 @@ pub trait ClientStore: Send + Sync {
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     /// True if a client was deleted.
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
-    /// True if the client exists (and now has this secret).
+    /// Gives a client that authenticates with a secret this one; with `keep_previous_until`
+    /// the secret it had stays valid until then, otherwise no earlier secret does. True if
+    /// the client exists and has a secret method.
     async fn update_client_secret(
         &self,
         id: &ClientId,
         hash: &SecretHash,
+        keep_previous_until: Option<OffsetDateTime>,
     ) -> Result<bool, StoreError>;
 }
 

@@ -6,7 +6,8 @@
 use ostiary_core::StoreError;
 use ostiary_core::audit::{AuditEvent, Outcome};
 use ostiary_core::client::{
-    Audience, Client, ClientId, ClientJwks, GrantType, RedirectUri, Scope, UriPolicy,
+    Audience, Client, ClientId, ClientJwks, GrantType, PreviousSecret, RedirectUri, Scope,
+    UriPolicy,
 };
 use ostiary_core::keys::{KeyState, StoredKey};
 use ostiary_core::password::PasswordHash;
@@ -46,6 +47,8 @@ pub(crate) struct ClientRow {
     pub jwks_uri: Option<String>,
     pub dpop_bound_access_tokens: bool,
     pub require_pushed_authorization_requests: bool,
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 impl ClientRow {
@@ -75,6 +78,14 @@ impl ClientRow {
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri).map(str::to_owned),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            previous_secret_hash: c
+                .previous_secret
+                .as_ref()
+                .map(|p| p.hash.as_bytes().to_vec()),
+            previous_secret_expires_at: c
+                .previous_secret
+                .as_ref()
+                .map(|p| p.expires_at.unix_timestamp()),
         }
     }
 
@@ -113,6 +124,14 @@ impl ClientRow {
             },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            previous_secret: match (self.previous_secret_hash, self.previous_secret_expires_at) {
+                (None, None) => None,
+                (Some(hash), Some(at)) => Some(PreviousSecret {
+                    hash: SecretHash::from_bytes(&hash).ok_or(StoreError::Corrupt("client"))?,
+                    expires_at: from_unix(at)?,
+                }),
+                _ => return Err(StoreError::Corrupt("client")),
+            },
         })
         .and_then(|client: Client| {
             // The schema's CHECK enforces this too; a row violating it is refused here.

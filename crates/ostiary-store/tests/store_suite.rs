@@ -29,6 +29,7 @@ store_tests!(
     duplicate_client_id_is_a_conflict,
     delete_client_removes_only_that_client,
     rotate_secret_invalidates_the_old_secret,
+    rotate_secret_keeps_the_old_one_for_an_overlap,
     rotate_secret_refuses_public_clients,
     hostile_strings_are_stored_literally,
     user_round_trips_and_usernames_ignore_case,
@@ -169,7 +170,7 @@ async fn rotate_secret_invalidates_the_old_secret(db: Database) {
         .await
         .unwrap();
     let old = registered.secret.unwrap();
-    let new = admin::rotate_secret(&*store, &registered.client.id)
+    let new = admin::rotate_secret(&*store, &SystemClock, &registered.client.id, None)
         .await
         .unwrap();
     let hash = store
@@ -179,13 +180,44 @@ async fn rotate_secret_invalidates_the_old_secret(db: Database) {
         .unwrap()
         .secret_hash
         .unwrap();
-    assert!(hash.verify(new.expose()));
+    assert!(hash.verify(new.secret.expose()));
     assert!(!hash.verify(old.expose()));
     let unknown = ClientId::parse("nope").unwrap();
     assert!(matches!(
-        admin::rotate_secret(&*store, &unknown).await,
+        admin::rotate_secret(&*store, &SystemClock, &unknown, None).await,
         Err(AdminError::NotFound(_))
     ));
+}
+
+async fn rotate_secret_keeps_the_old_one_for_an_overlap(db: Database) {
+    let store = db.store();
+    let registered = admin::register_client(&*store, &SystemClock, web_app("rot"))
+        .await
+        .unwrap();
+    let first = registered.secret.unwrap();
+    let id = registered.client.id;
+    let rotated = admin::rotate_secret(&*store, &SystemClock, &id, Some(Duration::hours(2)))
+        .await
+        .unwrap();
+    let until = rotated.previous_expires_at.expect("an overlap");
+    let client = store.find_client(&id).await.unwrap().unwrap();
+    assert!(client.secret_hash.unwrap().verify(rotated.secret.expose()));
+    let previous = client.previous_secret.expect("the old secret is kept");
+    assert!(previous.hash.verify(first.expose()));
+    assert_eq!(previous.expires_at, until);
+
+    // The next rotation without an overlap keeps nothing; with one, only the latest secret.
+    admin::rotate_secret(&*store, &SystemClock, &id, None)
+        .await
+        .unwrap();
+    let client = store.find_client(&id).await.unwrap().unwrap();
+    assert_eq!(client.previous_secret, None);
+    for bad in [Duration::days(8), Duration::ZERO, Duration::seconds(-5)] {
+        assert!(matches!(
+            admin::rotate_secret(&*store, &SystemClock, &id, Some(bad)).await,
+            Err(AdminError::Invalid(_))
+        ));
+    }
 }
 
 async fn rotate_secret_refuses_public_clients(db: Database) {
@@ -198,7 +230,7 @@ async fn rotate_secret_refuses_public_clients(db: Database) {
         .await
         .unwrap();
     assert!(
-        admin::rotate_secret(&*store, &registered.client.id)
+        admin::rotate_secret(&*store, &SystemClock, &registered.client.id, None)
             .await
             .is_err()
     );
@@ -206,7 +238,7 @@ async fn rotate_secret_refuses_public_clients(db: Database) {
     let sneaky = ostiary_core::secret::ClientSecret::generate().hash();
     assert!(
         !store
-            .update_client_secret(&registered.client.id, &sneaky)
+            .update_client_secret(&registered.client.id, &sneaky, None)
             .await
             .unwrap()
     );

@@ -5,14 +5,14 @@ use crate::Clock;
 use crate::audit::AuditEventType;
 use crate::client::{
     Client, ClientId, ClientJwks, ClientRegistration, GrantType, MAX_ACCESS_TOKEN_LIFETIME,
-    RedirectUri, RegisteredClient, TokenEndpointAuthMethod,
+    MAX_SECRET_OVERLAP, RedirectUri, RegisteredClient, TokenEndpointAuthMethod,
 };
 use crate::error::AdminError;
 use crate::secret::ClientSecret;
 use crate::store::{ClientStore, StoreError};
 use crate::validation::{InvalidInput, has_control_chars};
 use ostiary_jwt::Algorithm;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::{Actor, Admin};
 
@@ -62,22 +62,26 @@ impl Admin {
         Ok(())
     }
 
-    /// Gives a confidential client a new secret (`client.secret_rotated`); the old one stops
-    /// working once cached client records expire (`OAUTH2_CLIENT_CACHE_SECS`).
+    /// Gives a confidential client a new secret (`client.secret_rotated`). Without
+    /// `keep_old` the old one stops working once cached client records expire
+    /// (`OAUTH2_CLIENT_CACHE_SECS`); with it, both work until the overlap ends (at most
+    /// [`MAX_SECRET_OVERLAP`], 7 days), so the client's running instances can be redeployed
+    /// without failing. Any secret kept from an earlier rotation is dropped.
     ///
     /// Errors: `NotFound` for an unknown client, `Invalid` for one without a secret (public or
-    /// `private_key_jwt`), `Store`.
+    /// `private_key_jwt`) or an overlap outside 1 second to 7 days, `Store`.
     pub async fn rotate_client_secret(
         &self,
         by: &Actor,
         id: &ClientId,
-    ) -> Result<ClientSecret, AdminError> {
-        let secret = rotate_secret(&*self.store, id).await?;
+        keep_old: Option<Duration>,
+    ) -> Result<RotatedSecret, AdminError> {
+        let rotated = rotate_secret(&*self.store, &*self.clock, id, keep_old).await?;
         self.record(by, AuditEventType::ClientSecretRotated, |e| {
             e.client(id.as_str()).subject(id.as_str())
         })
         .await;
-        Ok(secret)
+        Ok(rotated)
     }
 }
 
@@ -152,6 +156,7 @@ pub async fn register_client(
         id: client_id.unwrap_or_else(ClientId::generate),
         name,
         secret_hash: secret.as_ref().map(ClientSecret::hash),
+        previous_secret: None,
         auth_method,
         grant_types,
         redirect_uris,
@@ -249,8 +254,10 @@ fn check_grant_rules(
 /// `private_key_jwt`), `Store`.
 pub async fn rotate_secret(
     store: &dyn ClientStore,
+    clock: &dyn Clock,
     id: &ClientId,
-) -> Result<ClientSecret, AdminError> {
+    keep_old: Option<Duration>,
+) -> Result<RotatedSecret, AdminError> {
     let client = store
         .find_client(id)
         .await?
@@ -265,11 +272,38 @@ pub async fn rotate_secret(
         )
         .into());
     }
+    let previous_expires_at = match keep_old {
+        None => None,
+        Some(overlap) if overlap.is_positive() && overlap <= MAX_SECRET_OVERLAP => {
+            Some(clock.now_seconds() + overlap)
+        }
+        Some(_) => {
+            return Err(InvalidInput::new(
+                "keep_old",
+                "the old secret may be kept between 1 second and 7 days",
+            )
+            .into());
+        }
+    };
     let secret = ClientSecret::generate();
-    if !store.update_client_secret(id, &secret.hash()).await? {
+    if !store
+        .update_client_secret(id, &secret.hash(), previous_expires_at)
+        .await?
+    {
         return Err(AdminError::NotFound(format!("client {id} not found")));
     }
-    Ok(secret)
+    Ok(RotatedSecret {
+        secret,
+        previous_expires_at,
+    })
+}
+
+/// A new client secret (shown once) and when the one it replaced stops working (`None`: at
+/// once).
+#[derive(Debug)]
+pub struct RotatedSecret {
+    pub secret: ClientSecret,
+    pub previous_expires_at: Option<OffsetDateTime>,
 }
 
 /// Deletes a client, recording no event: the step under [`Admin::delete_client`].

@@ -13,7 +13,7 @@ mod users;
 
 use std::sync::Arc;
 
-pub use clients::{delete_client, register_client, rotate_secret};
+pub use clients::{RotatedSecret, delete_client, register_client, rotate_secret};
 pub use tokens::{ReplacedKeys, RevokedAll};
 pub use users::{CreateUser, create_user, disable_user};
 

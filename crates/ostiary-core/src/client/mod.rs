@@ -34,6 +34,9 @@ pub struct Client {
     /// Set exactly when the client authenticates with a secret (`client_secret_basic` or
     /// `client_secret_post`).
     pub secret_hash: Option<SecretHash>,
+    /// The secret a rotation replaced, still accepted until it expires
+    /// (`client rotate-secret --keep-old`).
+    pub previous_secret: Option<PreviousSecret>,
     pub auth_method: TokenEndpointAuthMethod,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<RedirectUri>,
@@ -59,6 +62,18 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     pub created_at: OffsetDateTime,
 }
+
+/// A replaced secret kept for a rotation's overlap, so the client's running instances keep
+/// working while they are redeployed with the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub hash: SecretHash,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The longest overlap a rotation may give the old secret.
+pub const MAX_SECRET_OVERLAP: Duration = Duration::days(7);
 
 impl Client {
     pub fn is_public(&self) -> bool {

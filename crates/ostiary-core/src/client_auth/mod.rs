@@ -107,6 +107,7 @@ pub fn invalid_client() -> OAuthError {
 #[derive(Debug)]
 pub struct ClientAuthenticator {
     clients: Arc<ClientCache>,
+    clock: Arc<dyn Clock>,
     assertions: assertion::AssertionChecker,
 }
 
@@ -123,7 +124,22 @@ impl ClientAuthenticator {
     ) -> Self {
         Self {
             clients,
+            clock: clock.clone(),
             assertions: assertion::AssertionChecker::new(keys, replays, clock, audiences),
+        }
+    }
+
+    /// Whether `secret` is the client's replaced secret, within its overlap. Compared in
+    /// constant time whether or not there is one, like the current secret.
+    fn previous_secret_matches(&self, client: &Client, secret: &str) -> bool {
+        match &client.previous_secret {
+            Some(previous) => {
+                previous.hash.verify(secret) & (self.clock.now_seconds() < previous.expires_at)
+            }
+            None => {
+                let _ = SecretHash::of("").verify(secret);
+                false
+            }
         }
     }
 
@@ -153,7 +169,10 @@ impl ClientAuthenticator {
                         .await?
             }
             _ => match (&client.secret_hash, presented) {
-                (Some(hash), Some(secret)) => hash.verify(secret) & (client.auth_method == method),
+                (Some(hash), Some(secret)) => {
+                    (hash.verify(secret) | self.previous_secret_matches(&client, secret))
+                        & (client.auth_method == method)
+                }
                 (None, None) => client.is_public() && method == TokenEndpointAuthMethod::None,
                 _ => false,
             },

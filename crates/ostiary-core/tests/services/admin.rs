@@ -253,13 +253,13 @@ async fn rotating_a_secret_makes_the_old_one_fail() {
     let id = ClientId::parse("svc").unwrap();
     let new = b
         .admin
-        .rotate_client_secret(&Actor::Cli, &id)
+        .rotate_client_secret(&Actor::Cli, &id, None)
         .await
         .unwrap();
     let stored = b.store.find_client(&id).await.unwrap().unwrap();
     let hash = stored.secret_hash.unwrap();
     assert!(!hash.verify(old.expose()), "the old secret still works");
-    assert!(hash.verify(new.expose()));
+    assert!(hash.verify(new.secret.expose()));
     let events = b.audit.events();
     assert_eq!(events.len(), 2);
     assert_cli_event(
@@ -273,13 +273,16 @@ async fn rotating_a_secret_makes_the_old_one_fail() {
     spa.public = true;
     b.admin.create_client(&Actor::Cli, spa).await.unwrap();
     let spa = ClientId::parse("spa").unwrap();
-    let refused = b.admin.rotate_client_secret(&Actor::Cli, &spa).await;
+    let refused = b.admin.rotate_client_secret(&Actor::Cli, &spa, None).await;
     assert!(
         matches!(refused, Err(AdminError::Invalid(_))),
         "{refused:?}"
     );
     let unknown = ClientId::parse("nobody").unwrap();
-    let missing = b.admin.rotate_client_secret(&Actor::Cli, &unknown).await;
+    let missing = b
+        .admin
+        .rotate_client_secret(&Actor::Cli, &unknown, None)
+        .await;
     assert!(
         matches!(&missing, Err(AdminError::NotFound(m)) if m == "client nobody not found"),
         "{missing:?}"

@@ -10,7 +10,29 @@ use ostiary_jwt::Algorithm;
 use serde::Serialize;
 
 use super::context::AdminContext;
-use super::output::ClientView;
+use super::output::{ClientView, rfc3339};
+
+/// A duration as operators write one: whole seconds, or a number with `s`, `m`, `h` or `d`.
+fn parse_duration(text: &str) -> Result<time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("use a number with s, m, h or d (e.g. 12h)".into()),
+    };
+    let number: i64 = number
+        .parse()
+        .map_err(|_| "use a number with s, m, h or d (e.g. 12h)".to_owned())?;
+    number
+        .checked_mul(seconds_per_unit)
+        .map(time::Duration::seconds)
+        .ok_or_else(|| "too long".to_owned())
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -30,10 +52,14 @@ pub enum ClientCommand {
         client_id: ClientId,
     },
     /// Replace a confidential client's secret; the old one stops working within
-    /// OAUTH2_CLIENT_CACHE_SECS.
+    /// OAUTH2_CLIENT_CACHE_SECS, or when --keep-old ends.
     RotateSecret {
         #[arg(allow_hyphen_values = true)]
         client_id: ClientId,
+        /// Keep the old secret working this long too (e.g. 3600s, 90m, 12h, 7d; at most 7
+        /// days), while the client's instances are redeployed with the new one.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        keep_old: Option<time::Duration>,
     },
 }
 
@@ -160,11 +186,17 @@ pub async fn run(command: ClientCommand, ctx: &AdminContext<'_>) -> anyhow::Resu
             admin.delete_client(&Actor::Cli, &client_id).await?;
             ctx.print(&serde_json::json!({ "deleted": client_id.as_str() }))
         }
-        ClientCommand::RotateSecret { client_id } => {
-            let secret = admin.rotate_client_secret(&Actor::Cli, &client_id).await?;
+        ClientCommand::RotateSecret {
+            client_id,
+            keep_old,
+        } => {
+            let rotated = admin
+                .rotate_client_secret(&Actor::Cli, &client_id, keep_old)
+                .await?;
             ctx.print(&serde_json::json!({
                 "client_id": client_id.as_str(),
-                "client_secret": secret.expose(),
+                "client_secret": rotated.secret.expose(),
+                "previous_secret_expires_at": rotated.previous_expires_at.map(rfc3339),
             }))
         }
     }

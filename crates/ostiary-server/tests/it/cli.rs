@@ -149,6 +149,44 @@ fn rotate_secret_and_delete() {
 }
 
 #[test]
+fn rotate_secret_may_keep_the_old_one_for_a_while() {
+    let scratch = Scratch::new();
+    scratch.json(&["client", "create", "--name", "Svc", "--client-id", "svc"]);
+    let rotated = scratch.json(&["client", "rotate-secret", "svc", "--keep-old", "2h"]);
+    let until = rotated["previous_secret_expires_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        scratch.json(&["client", "show", "svc"])["previous_secret_expires_at"],
+        until.as_str()
+    );
+    let plain = scratch.json(&["client", "rotate-secret", "svc"]);
+    assert!(plain["previous_secret_expires_at"].is_null());
+    assert!(
+        scratch
+            .json(&["client", "show", "svc"])
+            .get("previous_secret_expires_at")
+            .is_none()
+    );
+    for (bad, expected) in [("8d", "7 days"), ("12x", "s, m, h or d")] {
+        let out = scratch.run(&["client", "rotate-secret", "svc", "--keep-old", bad]);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert!(stderr(&out).contains(expected), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn deleting_twice_says_not_found() {
+    let scratch = Scratch::new();
+    scratch.json(&["client", "create", "--name", "Svc", "--client-id", "svc"]);
+    scratch.json(&["client", "delete", "svc"]);
+    let again = scratch.run(&["client", "delete", "svc"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("not found"), "{}", stderr(&again));
+}
+
+#[test]
 fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
     let scratch = Scratch::new();
     let private = private_jwks();

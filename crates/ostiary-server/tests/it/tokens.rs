@@ -783,3 +783,31 @@ async fn introspection_answers_with_a_signed_jwt_when_asked() {
     let answer = introspect(&app, "svc", &secret, &token).await;
     assert_eq!(answer["active"], true);
 }
+
+/// `client rotate-secret --keep-old`: both secrets work during the overlap, the old one not
+/// after it.
+#[tokio::test]
+async fn a_rotated_secret_keeps_working_for_its_overlap_only() {
+    use ostiary_core::clock::ManualClock;
+    let clock = std::sync::Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::with_clock(&[("OAUTH2_CLIENT_CACHE_SECS", "0")], clock.clone()).await;
+    let old = app.client(machine_client("svc")).await.unwrap();
+    let id = ostiary_core::client::ClientId::parse("svc").unwrap();
+    let rotated = ostiary_core::admin::rotate_secret(
+        &*app.state.store,
+        &*clock,
+        &id,
+        Some(time::Duration::hours(1)),
+    )
+    .await
+    .unwrap();
+    let new = rotated.secret.expose().to_owned();
+    let body = "grant_type=client_credentials";
+    assert_eq!(token(&app, "svc", &old, body).await.0, StatusCode::OK);
+    assert_eq!(token(&app, "svc", &new, body).await.0, StatusCode::OK);
+    clock.advance(time::Duration::hours(1));
+    let (status, json) = token(&app, "svc", &old, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
+    assert_eq!(json["error"], "invalid_client");
+    assert_eq!(token(&app, "svc", &new, body).await.0, StatusCode::OK);
+}

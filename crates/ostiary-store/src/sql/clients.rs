@@ -14,9 +14,10 @@ macro_rules! impl_client_store {
                      grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
                      post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
                      id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens, \
-                     require_pushed_authorization_requests) \
+                     require_pushed_authorization_requests, previous_secret_hash, \
+                     previous_secret_expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18)",
+                     $16, $17, $18, $19, $20)",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -36,6 +37,8 @@ macro_rules! impl_client_store {
                 .bind(row.jwks_uri)
                 .bind(row.dpop_bound_access_tokens)
                 .bind(row.require_pushed_authorization_requests)
+                .bind(row.previous_secret_hash)
+                .bind(row.previous_secret_expires_at)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::write_error("client"))?;
@@ -108,15 +111,22 @@ macro_rules! impl_client_store {
                 &self,
                 id: &ostiary_core::client::ClientId,
                 hash: &ostiary_core::secret::SecretHash,
+                keep_previous_until: Option<time::OffsetDateTime>,
             ) -> Result<bool, ostiary_core::StoreError> {
-                // Public clients keep no secret; the schema's CHECK would refuse one anyway.
+                // The secret being replaced becomes the previous one (with its expiry) in the
+                // same statement, or no previous secret is kept at all. Clients without a
+                // secret method are left alone (the schema's CHECK would refuse a secret).
                 let done = sqlx::query(
-                    "UPDATE clients SET secret_hash = $1 \
+                    "UPDATE clients SET \
+                     previous_secret_hash = CASE WHEN $3 THEN secret_hash ELSE NULL END, \
+                     previous_secret_expires_at = $4, secret_hash = $1 \
                      WHERE client_id = $2 \
                      AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post')",
                 )
                 .bind(hash.as_bytes().to_vec())
                 .bind(id.as_str().to_owned())
+                .bind(keep_previous_until.is_some())
+                .bind(keep_previous_until.map(time::OffsetDateTime::unix_timestamp))
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::backend)?;

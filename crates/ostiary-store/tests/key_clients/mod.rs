@@ -78,11 +78,18 @@ async fn a_key_client_has_no_secret_to_rotate(db: Database) {
         .await
         .unwrap()
         .client;
-    let err = admin::rotate_secret(&*store, &client.id).await.unwrap_err();
+    let err = admin::rotate_secret(&*store, &SystemClock, &client.id, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AdminError::Invalid(_)), "{err:?}");
     // Nor can the store be made to give it one behind the service's back.
     let hash = SecretHash::of("sneaked in");
-    assert!(!store.update_client_secret(&client.id, &hash).await.unwrap());
+    assert!(
+        !store
+            .update_client_secret(&client.id, &hash, None)
+            .await
+            .unwrap()
+    );
     let found = store.find_client(&client.id).await.unwrap().unwrap();
     assert!(found.secret_hash.is_none());
 }
