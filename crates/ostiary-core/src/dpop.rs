@@ -15,8 +15,7 @@ use time::OffsetDateTime;
 
 use crate::Clock;
 use crate::error::{ErrorCode, OAuthError};
-use crate::secret::SecretHash;
-use crate::store::ReplayStore;
+use crate::store::{ReplayStore, one_time_key};
 use crate::token::Confirmation;
 
 /// How long one server nonce is issued, in seconds; the previous one is still accepted, so a
@@ -174,10 +173,7 @@ impl DpopVerifier {
             confirmation,
         } = checked;
         let now = self.clock.now().unix_timestamp();
-        let replay_key = SecretHash::of(&format!(
-            "{REPLAY_PURPOSE}\0{}\0{}",
-            checked.jkt, checked.jti
-        ));
+        let replay_key = one_time_key(REPLAY_PURPOSE, &checked.jkt, &checked.jti);
         let keep_until =
             OffsetDateTime::from_unix_timestamp(checked.iat.max(now) + JTI_RETENTION_SECS)
                 .map_err(|_| OAuthError::server_error())?;

@@ -242,6 +242,13 @@ pub trait InteractionStore: Send + Sync {
     async fn purge_expired_interactions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// The key under which `ReplayStore` remembers a one-time value: the SHA-256 of what it is
+/// (`purpose`, e.g. `dpop_proof`), what it is bound to (a client id, a key thumbprint) and the
+/// value itself, so values of different kinds or issuers never collide.
+pub fn one_time_key(purpose: &str, bound_to: &str, value: &str) -> SecretHash {
+    SecretHash::of(&format!("{purpose}\0{bound_to}\0{value}"))
+}
+
 /// One-time values (the `jti` of client assertions and DPoP proofs) remembered for as long as
 /// they could be accepted, so a replay is refused by every instance sharing the database.
 #[async_trait]

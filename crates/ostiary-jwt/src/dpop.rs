@@ -10,8 +10,6 @@ use crate::header::{self, EmbeddedKey};
 use crate::validate::{DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_LEN, ValidationError};
 use crate::{Algorithm, Jwk, VerifyingKey, b64, strict_json};
 
-/// Members that only private keys have; a proof carrying one leaked its key and is refused.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 /// Callers keep `jti`s to refuse replays; a bound keeps that store small.
 const MAX_JTI_LEN: usize = 256;
 
@@ -139,7 +137,7 @@ impl DpopValidator {
 }
 
 fn embedded_key(jwk: Map<String, Value>) -> Result<(VerifyingKey, String), ValidationError> {
-    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+    if Jwk::PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(ValidationError::InvalidHeader("jwk"));
     }
     let mut jwk: Jwk = serde_json::from_value(Value::Object(jwk))

@@ -49,6 +49,11 @@ pub struct JwkSet {
 }
 
 impl Jwk {
+    /// JWK members only private keys have (RFC 7518 6.2.2, 6.3.2, 6.4; RFC 8037 2): a key
+    /// carrying one was leaked by whoever sent it, and is refused wherever a public key is
+    /// expected (DPoP proofs, clients' registered key sets).
+    pub const PRIVATE_MEMBERS: [&'static str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
     /// RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace,
     /// base64url without padding (43 characters). `None` for an unknown `kty` or a missing
     /// required member.

@@ -118,8 +118,12 @@ impl ClientRow {
             created_at: from_unix(self.created_at)?,
             jwks: match (self.jwks, self.jwks_uri) {
                 (None, None) => None,
-                (Some(json), None) => Some(ClientJwks::from_json(&json).map_err(corrupt)?),
-                (None, Some(uri)) => Some(ClientJwks::from_uri(&uri).map_err(corrupt)?),
+                // Checked when registered; read back as stored, so a later tightening of the
+                // registration rules cannot turn an existing client into a corrupt row.
+                (Some(json), None) => Some(ClientJwks::Value(
+                    serde_json::from_str(&json).map_err(|_| StoreError::Corrupt("client"))?,
+                )),
+                (None, Some(uri)) => Some(ClientJwks::Uri(uri)),
                 (Some(_), Some(_)) => return Err(StoreError::Corrupt("client")),
             },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,

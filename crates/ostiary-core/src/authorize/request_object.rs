@@ -12,7 +12,7 @@ use super::request::single;
 use super::{AuthorizeError, Authorizer};
 use crate::client::{ClientId, SignedByClient};
 use crate::error::{ErrorCode, OAuthError};
-use crate::secret::SecretHash;
+use crate::store::one_time_key;
 
 /// The longest a request object may be valid, `nbf` to `exp`, in seconds (FAPI 2.0's bound).
 pub const MAX_REQUEST_OBJECT_LIFETIME_SECS: i64 = 3600;
@@ -75,7 +75,7 @@ impl Authorizer {
         }
         let keep_until = OffsetDateTime::from_unix_timestamp(exp.saturating_add(MAX_LEEWAY_SECS))
             .map_err(|_| page("exp is out of range"))?;
-        let once = SecretHash::of(&format!("{REPLAY_PURPOSE}\0{}\0{jti}", client.id));
+        let once = one_time_key(REPLAY_PURPOSE, client.id.as_str(), jti);
         let first_use = self
             .store
             .use_once(&once, keep_until, self.clock.now_seconds())

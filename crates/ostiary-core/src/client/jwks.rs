@@ -2,14 +2,12 @@
 //! 7591 2 names them: what `private_key_jwt` assertions (RFC 7523) are checked against.
 
 use ostiary_jwt::remote::is_allowed_url;
-use ostiary_jwt::{JwkSet, KeySet};
+use ostiary_jwt::{Jwk, JwkSet, KeySet};
 use serde_json::Value;
 use url::Url;
 
 use crate::validation::InvalidInput;
 
-/// Members only private keys have: a registration carrying one leaked the client's key.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 /// More keys than any rotation needs; a bound keeps every lookup small.
 const MAX_KEYS: usize = 16;
 /// The largest inline key set accepted, in bytes of JSON.
@@ -49,7 +47,7 @@ impl ClientJwks {
         }
         let private = keys.iter().any(|key| {
             key.as_object()
-                .is_some_and(|k| PRIVATE_MEMBERS.iter().any(|m| k.contains_key(*m)))
+                .is_some_and(|k| Jwk::PRIVATE_MEMBERS.iter().any(|m| k.contains_key(*m)))
         });
         if private {
             return Err(invalid(

@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 use crate::Clock;
 use crate::client::{Client, ClientKeys, SignedByClient};
 use crate::error::OAuthError;
-use crate::secret::SecretHash;
-use crate::store::ReplayStore;
+use crate::store::{ReplayStore, one_time_key};
 
 /// RFC 7523 2.2: the only `client_assertion_type` served.
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -91,7 +90,7 @@ impl AssertionChecker {
         // Remembered until no validator could accept it any more, whatever leeway applies.
         let keep_until = OffsetDateTime::from_unix_timestamp(exp.saturating_add(MAX_LEEWAY_SECS))
             .map_err(|_| OAuthError::server_error())?;
-        let key = SecretHash::of(&format!("{REPLAY_PURPOSE}\0{}\0{jti}", client.id));
+        let key = one_time_key(REPLAY_PURPOSE, client.id.as_str(), jti);
         let first_use = self
             .replays
             .use_once(&key, keep_until, self.clock.now_seconds())

@@ -35,22 +35,25 @@ pub struct EndpointUrls {
 
 impl EndpointUrls {
     pub fn new(config: &Config) -> Self {
-        let base = config.issuer.trim_end_matches('/');
         Self {
-            token: format!("{base}{TOKEN_PATH}"),
-            userinfo: format!("{base}{USERINFO_PATH}"),
-            par: format!("{base}{PAR_PATH}"),
+            token: endpoint_url(config, TOKEN_PATH),
+            userinfo: endpoint_url(config, USERINFO_PATH),
+            par: endpoint_url(config, PAR_PATH),
         }
     }
+}
+
+/// The URL of the endpoint at `path` under the issuer, as discovery advertises it.
+fn endpoint_url(config: &Config, path: &str) -> String {
+    format!("{}{path}", config.issuer.trim_end_matches('/'))
 }
 
 /// What a client assertion's `aud` may name (RFC 7523 3, RFC 9126 2): the issuer, the token
 /// endpoint, and the other endpoints that authenticate clients.
 pub fn client_assertion_audiences(config: &Config) -> Vec<String> {
-    let base = config.issuer.trim_end_matches('/');
     let mut audiences = vec![config.issuer.clone()];
     for path in [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH, PAR_PATH] {
-        audiences.push(format!("{base}{path}"));
+        audiences.push(endpoint_url(config, path));
     }
     audiences
 }
@@ -59,8 +62,7 @@ pub fn client_assertion_audiences(config: &Config) -> Vec<String> {
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 pub fn metadata(config: &Config) -> Value {
-    let base = config.issuer.trim_end_matches('/');
-    let endpoint = |path: &str| format!("{base}{path}");
+    let endpoint = |path: &str| endpoint_url(config, path);
     let id_token_algs: Vec<&str> = ID_TOKEN_ALGS.iter().map(|a| a.as_str()).collect();
     // From the lists the token and authorization endpoints parse with, so nothing is
     // advertised that is not served.
