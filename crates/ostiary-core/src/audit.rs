@@ -24,10 +24,14 @@ pub enum AuditEventType {
     ConsentRevoked,
     ReuseDetected,
     RevokedAll,
+    /// A user approved a device's request on the verification page (RFC 8628 3.3).
+    DeviceApproved,
+    /// A user denied a device's request on the verification page.
+    DeviceDenied,
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientSecretRotated,
@@ -45,6 +49,8 @@ impl AuditEventType {
         Self::ConsentRevoked,
         Self::ReuseDetected,
         Self::RevokedAll,
+        Self::DeviceApproved,
+        Self::DeviceDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +72,8 @@ impl AuditEventType {
             Self::ConsentRevoked => "consent.revoked",
             Self::ReuseDetected => "token.reuse_detected",
             Self::RevokedAll => "tokens.revoked_all",
+            Self::DeviceApproved => "device.approved",
+            Self::DeviceDenied => "device.denied",
         }
     }
 }

@@ -38,6 +38,13 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 8: the proof must carry the nonce the server provides in `DPoP-Nonce`.
     UseDpopNonce,
+    /// RFC 8628 3.5: the user has not yet approved or denied the device's request.
+    AuthorizationPending,
+    /// RFC 8628 3.5: still pending, and the device polls too often; its interval grows by
+    /// 5 seconds.
+    SlowDown,
+    /// RFC 8628 3.5: the device code expired; the device must start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -64,6 +71,9 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod client;
 pub mod client_auth;
 pub mod client_cache;
 pub mod clock;
+pub mod device;
 pub mod dpop;
 pub mod error;
 pub mod grant;
@@ -31,7 +32,8 @@ pub mod validation;
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
-    AuditStore, ClientStore, GrantStore, InteractionStore, KeyStore, PoolStats, PushedRequestStore,
-    ReplayStore, SessionStore, Store, StoreError, TokenStore, UserStore,
+    AuditStore, ClientStore, DeviceAuthorizationStore, GrantStore, InteractionStore, KeyStore,
+    PoolStats, PushedRequestStore, ReplayStore, SessionStore, Store, StoreError, TokenStore,
+    UserStore,
 };
 pub use validation::InvalidInput;

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::authorize::PushedRequest;
 use crate::client::{Client, ClientId};
+use crate::device::{DeviceAuthorization, DeviceStatus};
 use crate::grant::{
     AuthorizationCode, Consent, Grant, RefreshToken, RevocationReason, RevokedEverything,
     StoredRefreshToken,
@@ -186,7 +187,8 @@ pub trait GrantStore: Send + Sync {
         reason: RevocationReason,
     ) -> Result<bool, StoreError>;
     /// Revokes, as `revoke_grant` does (reason `Logout`), the live grants of a session that
-    /// are not offline, and deletes the session's unredeemed codes.
+    /// are not offline, and deletes the session's unredeemed codes and approved device
+    /// authorizations.
     async fn revoke_session_grants(&self, sid: &str, at: OffsetDateTime)
     -> Result<u64, StoreError>;
     /// Revokes, as `revoke_grant` does, every live grant of a user, or of a user and one client.
@@ -197,12 +199,13 @@ pub trait GrantStore: Send + Sync {
         at: OffsetDateTime,
         reason: RevocationReason,
     ) -> Result<u64, StoreError>;
-    /// Incident response, in one transaction: every session and every unredeemed code is
-    /// deleted, every live grant revoked as `revoke_grant` does, and every access token
-    /// issued at or before `at` is revoked by the cut-off (`is_access_token_revoked`).
+    /// Incident response, in one transaction: every session, every unredeemed code and every
+    /// unredeemed device authorization (counted as codes) is deleted, every live grant
+    /// revoked as `revoke_grant` does, and every access token issued at or before `at` is
+    /// revoked by the cut-off (`is_access_token_revoked`).
     async fn revoke_everything(&self, at: OffsetDateTime) -> Result<RevokedEverything, StoreError>;
-    /// Drops codes and refresh tokens that expired before `before`, and grants left with
-    /// neither a code nor a refresh token; how many rows in all.
+    /// Drops codes, device authorizations and refresh tokens that expired before `before`,
+    /// and grants left with neither a code nor a refresh token; how many rows in all.
     async fn purge_expired_grants(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 
     async fn find_consent(
@@ -281,6 +284,55 @@ pub trait PushedRequestStore: Send + Sync {
     async fn purge_expired_pushed_requests(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// Device authorizations (RFC 8628), found by the hash of either code. Expired ones are
+/// purged with the expired codes (`GrantStore::purge_expired_grants`); `revoke_everything`
+/// and `revoke_session_grants` void the unredeemed ones as they do codes.
+#[async_trait]
+pub trait DeviceAuthorizationStore: Send + Sync {
+    /// Fails with `Conflict` when the user code's hash is already stored.
+    async fn insert_device_authorization(
+        &self,
+        device: &DeviceAuthorization,
+    ) -> Result<(), StoreError>;
+    /// The authorization with this device code hash, in any status, expired or not.
+    async fn find_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
+    /// The authorization with this user code hash, in any status, expired or not.
+    async fn find_device_authorization_by_user_code(
+        &self,
+        user_code_hash: &SecretHash,
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
+    /// Records a poll at `at` with the interval `interval_secs` from now on, if the last
+    /// recorded poll is still `seen` (compare-and-set). False, and nothing changed, when
+    /// another poll was recorded in between, or the authorization is gone.
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+        seen: Option<OffsetDateTime>,
+        at: OffsetDateTime,
+        interval_secs: i64,
+    ) -> Result<bool, StoreError>;
+    /// Moves a pending authorization that has not expired at `at` to `status` (approved or
+    /// denied). False, and nothing changed, when it is not pending any more, expired or gone.
+    async fn settle_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        status: &DeviceStatus,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Redeems an approved authorization: marks it redeemed and inserts `grant`, with
+    /// `refresh` when one is issued, in one transaction. False, and nothing written, when it
+    /// is not approved (already redeemed by this or another instance, or voided).
+    async fn redeem_device_code(
+        &self,
+        device_code_hash: &SecretHash,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -302,6 +354,7 @@ pub trait Store:
     + InteractionStore
     + ReplayStore
     + PushedRequestStore
+    + DeviceAuthorizationStore
     + Debug
 {
     /// Readiness: the database answers a trivial query.

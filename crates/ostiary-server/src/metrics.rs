@@ -39,6 +39,20 @@ pub struct Metrics {
 pub enum AuthFailure {
     Client,
     User,
+    /// A user code at the device verification page that names no pending authorization.
+    UserCode,
+}
+
+impl AuthFailure {
+    const ALL: [Self; 3] = [Self::Client, Self::User, Self::UserCode];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::User => "user",
+            Self::UserCode => "user_code",
+        }
+    }
 }
 
 /// What a 429 limited: failed client authentications, failed logins, or a client's quota.
@@ -47,16 +61,18 @@ pub enum RateLimited {
     Client,
     Login,
     Quota,
+    UserCode,
 }
 
 impl RateLimited {
-    const ALL: [Self; 3] = [Self::Client, Self::Login, Self::Quota];
+    const ALL: [Self; 4] = [Self::Client, Self::Login, Self::Quota, Self::UserCode];
 
     fn as_str(self) -> &'static str {
         match self {
             Self::Client => "client_auth",
             Self::Login => "login",
             Self::Quota => "quota",
+            Self::UserCode => "user_code",
         }
     }
 }
@@ -140,8 +156,8 @@ impl Metrics {
         registry.register(Box::new(signing_key_age.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
         // Present from the start, so alerts on rate() have a series before the first failure.
-        for kind in ["client", "user"] {
-            failed_authentications.with_label_values(&[kind]);
+        for kind in AuthFailure::ALL {
+            failed_authentications.with_label_values(&[kind.as_str()]);
         }
         for kind in RateLimited::ALL {
             rate_limited.with_label_values(&[kind.as_str()]);
@@ -168,11 +184,9 @@ impl Metrics {
     }
 
     pub fn authentication_failed(&self, kind: AuthFailure) {
-        let kind = match kind {
-            AuthFailure::Client => "client",
-            AuthFailure::User => "user",
-        };
-        self.failed_authentications.with_label_values(&[kind]).inc();
+        self.failed_authentications
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
 
     pub fn rate_limited(&self, kind: RateLimited) {

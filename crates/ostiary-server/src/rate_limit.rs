@@ -34,6 +34,9 @@ pub enum Credential<'a> {
     /// An account on a browser that has logged into it before: the account-wide lock (which
     /// an attacker elsewhere could keep renewing) does not apply to its owner.
     KnownAccount(&'a str),
+    /// A user code typed at the device verification page (RFC 8628 5.1): a wrong one is a
+    /// guess at someone's pending device authorization. Limited per source only.
+    UserCode,
 }
 
 impl<'a> Credential<'a> {
@@ -44,6 +47,7 @@ impl<'a> Credential<'a> {
             Self::Client(id) => (Kind::Client, id, true),
             Self::Account(id) => (Kind::Account, id, true),
             Self::KnownAccount(id) => (Kind::Account, id, false),
+            Self::UserCode => (Kind::UserCode, "user_code", false),
         };
         let plausible = !id.is_empty()
             && id.len() <= 128
@@ -77,6 +81,7 @@ enum Key {
 enum Kind {
     Client,
     Account,
+    UserCode,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +142,25 @@ impl Limits {
         },
         per_credential: None,
     };
+
+    /// User codes: 10 wrong codes from one address lock it for 30 seconds, doubling up to 15
+    /// minutes. With codes drawn from 20^8 and living 10 minutes, a source gets a few dozen
+    /// guesses an hour against every pending code at once.
+    pub const USER_CODE: Self = Self {
+        per_pair: Rule {
+            threshold: 10,
+            base_lock: Duration::from_secs(30),
+            max_lock: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(15 * 60),
+        },
+        per_source: Rule {
+            threshold: 10,
+            base_lock: Duration::from_secs(30),
+            max_lock: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(15 * 60),
+        },
+        per_credential: None,
+    };
 }
 
 /// Beyond this many tracked keys, stale ones are dropped first, then everything unlocked:
@@ -166,6 +190,7 @@ impl FailureLimiter {
         let limits = match kind {
             Kind::Client => Limits::CLIENT,
             Kind::Account => Limits::LOGIN,
+            Kind::UserCode => Limits::USER_CODE,
         };
         if let Some(ip) = from.map(source) {
             keys.push((Key::Source(kind, ip), limits.per_source));

@@ -17,8 +17,8 @@ use tracing::Level;
 
 use crate::error::ApiError;
 use crate::handlers::{
-    authorize, consent, discovery, fallback, health, introspect, jwks, login, logout, par, revoke,
-    token, userinfo,
+    authorize, consent, device, device_authorization, discovery, fallback, health, introspect,
+    jwks, login, logout, par, revoke, token, userinfo,
 };
 use crate::metrics;
 use crate::pages;
@@ -27,6 +27,8 @@ use crate::state::AppState;
 /// Where the login and consent forms post; not advertised (they are pages, not endpoints).
 pub const LOGIN_PATH: &str = "/login";
 pub const CONSENT_PATH: &str = "/consent";
+/// The device verification page (RFC 8628 3.3), advertised only as `verification_uri`.
+pub const DEVICE_PATH: &str = ostiary_core::device::VERIFICATION_PATH;
 pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
 
 pub fn build(state: AppState) -> Router {
@@ -67,6 +69,14 @@ pub fn build(state: AppState) -> Router {
         )
         .route(LOGIN_PATH, get(login::login_get).post(login::login_post))
         .route(CONSENT_PATH, post(consent::consent))
+        .route(
+            DEVICE_PATH,
+            get(device::device_get).post(device::device_post),
+        )
+        .route(
+            discovery::DEVICE_AUTHORIZATION_PATH,
+            post(device_authorization::device_authorization),
+        )
         .route(
             discovery::END_SESSION_PATH,
             get(logout::logout_get).post(logout::logout_post),

@@ -9,6 +9,7 @@ use axum_extra::extract::cookie::Key;
 use ostiary_core::audit::AuditSink;
 use ostiary_core::authorize::Authorizer;
 use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
+use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::dpop::DpopVerifier;
 use ostiary_core::interaction::Interactions;
 use ostiary_core::keys::{KeyManager, KeyRing};
@@ -55,6 +56,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The browser's walks through sign-in and consent.
     pub interactions: Arc<Interactions>,
+    /// The device authorization endpoint's service (RFC 8628).
+    pub devices: Arc<DeviceAuthorizations>,
     pub sessions: Arc<Sessions>,
     pub logout: Arc<Logout>,
     /// Encrypts and authenticates the browser's cookies (from `OAUTH2_SESSION_KEY`).
@@ -138,9 +141,16 @@ impl AppState {
             AuditLog::disabled()
         };
         let sink: Arc<dyn AuditSink> = Arc::new(audit.clone());
+        let devices = Arc::new(DeviceAuthorizations::new(
+            store.clone(),
+            tokens.clients(),
+            clock.clone(),
+            &config.issuer,
+        ));
         let interactions = Arc::new(Interactions::new(
             store.clone(),
             authorizer,
+            devices.clone(),
             sessions.clone(),
             authenticator,
             sink.clone(),
@@ -166,6 +176,7 @@ impl AppState {
                 .client_quota_per_sec
                 .map(|n| Arc::new(ClientQuota::new(n))),
             interactions,
+            devices,
             sessions,
             logout,
             cookie_key: Key::from(secrets.session_key.expose_secret()),

@@ -236,12 +236,14 @@ fn check_grant_rules(
             "authorization_code needs at least one --redirect-uri",
         ));
     }
-    // Only the authorization code grant issues refresh tokens to redeem.
-    if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode)
+    // Only the grants of users issue refresh tokens to redeem.
+    if grants.contains(&GrantType::RefreshToken)
+        && !grants.contains(&GrantType::AuthorizationCode)
+        && !grants.contains(&GrantType::DeviceCode)
     {
         return Err(InvalidInput::new(
             "grant_type",
-            "refresh_token is only useful with authorization_code",
+            "refresh_token is only useful with authorization_code or the device_code grant",
         ));
     }
     Ok(())

@@ -5,8 +5,11 @@
 //! the browser's CSRF cookie, short-lived), and every page post is one
 //! [`Interactions::advance`] call that answers the next [`Step`]. The walk ends with the
 //! redirect back to the client, and the interaction with it: a form posted twice finishes
-//! once. New stages (second factors, upstream login, device approval) are new steps here.
+//! once. A device's request (RFC 8628) walks the same pages from the verification page and
+//! ends on a page of its own: the device learns the answer by polling. New stages (second
+//! factors, upstream login) are new steps here.
 
+mod device;
 pub mod record;
 mod service;
 mod state;
@@ -116,13 +119,24 @@ pub enum Step {
         client_name: String,
         username: String,
         scopes: Vec<Scope>,
-        /// The host the browser will be sent back to.
-        redirect_host: String,
+        after: AfterConsent,
     },
     /// Back to the client: a code, or an error for it (RFC 6749 4.1.2).
     Redirect(String),
+    /// A device's request was answered; the user may go back to the device.
+    DeviceAnswered(Decision),
     /// A sign-in with no application waiting succeeded.
     SignedIn,
+}
+
+/// Where the consent page's answer goes, which the page tells the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterConsent {
+    /// The browser is sent back to the client, at this host.
+    Redirect { host: String },
+    /// A device waits for it (RFC 8628): the page warns the user to continue only if they
+    /// started this on their own device (RFC 8628 5.4, remote phishing).
+    Device,
 }
 
 /// The next step, and the session this step started, if any (its cookie must be set).

@@ -5,29 +5,48 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::state::{Stage, State};
+use super::device::PendingDevice;
+use super::state::{Purpose, Stage, State};
 use super::{
-    Answer, Browser, Decision, INTERACTION_LIFETIME, Input, InteractionError, InteractionId,
-    LoginAttempts, Step, StoredInteraction,
+    AfterConsent, Answer, Browser, Decision, INTERACTION_LIFETIME, Input, InteractionError,
+    InteractionId, LoginAttempts, Step, StoredInteraction,
 };
 use crate::Clock;
 use crate::audit::{AuditEvent, AuditEventType, AuditSink};
-use crate::authorize::{AuthorizationRequest, AuthorizeError, Authorizer, Next, Pushed};
+use crate::authorize::{
+    AuthorizationRequest, AuthorizeError, Authorizer, Next, Pushed, StoredRequest,
+};
 use crate::client::Client;
+use crate::device::DeviceAuthorizations;
 use crate::error::OAuthError;
 use crate::login::UserAuthenticator;
 use crate::secret::SecretHash;
 use crate::session::{Session, Sessions};
 use crate::store::Store;
 use crate::token::Confirmation;
-use crate::user::{User, Username};
+use crate::user::{User, UserId, Username};
 
-/// An interaction loaded for a post: its id, its state and its request.
+/// An interaction loaded for a post: its id, its state and what it is for.
 struct Loaded {
     id: InteractionId,
     id_hash: SecretHash,
     state: State,
-    request: AuthorizationRequest,
+    walk: Walk,
+}
+
+/// What a loaded interaction is for, restored to live values.
+enum Walk {
+    Authorize(AuthorizationRequest),
+    Device(PendingDevice),
+}
+
+impl Walk {
+    fn client_name(&self) -> String {
+        match self {
+            Self::Authorize(request) => request.client.name.clone(),
+            Self::Device(device) => device.client.name.clone(),
+        }
+    }
 }
 
 /// The service that begins and advances interactions.
@@ -35,16 +54,18 @@ struct Loaded {
 pub struct Interactions {
     store: Arc<dyn Store>,
     authorizer: Arc<Authorizer>,
+    pub(super) devices: Arc<DeviceAuthorizations>,
     sessions: Arc<Sessions>,
     authenticator: Arc<UserAuthenticator>,
-    audit: Arc<dyn AuditSink>,
-    clock: Arc<dyn Clock>,
+    pub(super) audit: Arc<dyn AuditSink>,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Interactions {
     pub fn new(
         store: Arc<dyn Store>,
         authorizer: Arc<Authorizer>,
+        devices: Arc<DeviceAuthorizations>,
         sessions: Arc<Sessions>,
         authenticator: Arc<UserAuthenticator>,
         audit: Arc<dyn AuditSink>,
@@ -53,6 +74,7 @@ impl Interactions {
         Self {
             store,
             authorizer,
+            devices,
             sessions,
             authenticator,
             audit,
@@ -60,7 +82,7 @@ impl Interactions {
         }
     }
 
-    async fn session(&self, browser: &Browser<'_>) -> Option<Session> {
+    pub(super) async fn session(&self, browser: &Browser<'_>) -> Option<Session> {
         self.sessions.current(browser.session_token).await
     }
 
@@ -143,7 +165,7 @@ impl Interactions {
             .await?
         else {
             return Ok(Step::Login {
-                client_name: loaded.as_ref().map(|l| l.request.client.name.clone()),
+                client_name: loaded.as_ref().map(|l| l.walk.client_name()),
                 interaction: loaded.map(|l| l.id),
                 username: username.to_owned(),
                 failed: true,
@@ -165,20 +187,31 @@ impl Interactions {
             .await;
         let step = match loaded {
             None => Step::SignedIn,
-            Some(loaded) => {
-                let next = self
-                    .authorizer
-                    .decide(&loaded.request, Some(&session), true)
-                    .await;
+            Some(Loaded {
+                id,
+                id_hash,
+                state,
+                walk: Walk::Authorize(request),
+            }) => {
+                let next = self.authorizer.decide(&request, Some(&session), true).await;
                 self.proceed(
-                    Some((loaded.id, loaded.id_hash)),
-                    Some(loaded.state),
-                    loaded.request,
+                    Some((id, id_hash)),
+                    Some(state),
+                    request,
                     browser,
                     Some(&session),
                     next,
                 )
                 .await?
+            }
+            Some(Loaded {
+                id,
+                id_hash,
+                state,
+                walk: Walk::Device(device),
+            }) => {
+                self.device_step(Some((id, id_hash)), state, device, browser, Some(&session))
+                    .await?
             }
         };
         Ok(Answer {
@@ -197,7 +230,7 @@ impl Interactions {
             id,
             id_hash,
             state,
-            request,
+            walk,
         } = loaded;
         let session = self.session(browser).await;
         let consenting = session
@@ -206,29 +239,59 @@ impl Interactions {
         let Some(session) = consenting else {
             // The session ended, or another user signed in, while the page was open: the
             // decision was not theirs to make; decide afresh.
-            let next = self
-                .authorizer
-                .decide(&request, session.as_ref(), false)
-                .await;
-            return self
-                .proceed(
-                    Some((id, id_hash)),
-                    Some(state),
-                    request,
-                    browser,
-                    session.as_ref(),
-                    next,
-                )
-                .await
-                .map(Answer::from);
+            let existing = Some((id, id_hash));
+            let step = match walk {
+                Walk::Authorize(request) => {
+                    let next = self
+                        .authorizer
+                        .decide(&request, session.as_ref(), false)
+                        .await;
+                    self.proceed(
+                        existing,
+                        Some(state),
+                        request,
+                        browser,
+                        session.as_ref(),
+                        next,
+                    )
+                    .await?
+                }
+                Walk::Device(device) => {
+                    self.device_step(existing, state, device, browser, session.as_ref())
+                        .await?
+                }
+            };
+            return Ok(step.into());
         };
         // Finished before the decision takes effect: of two posts of one form, one counts.
         if !self.store.delete_interaction(&id_hash).await? {
             return Err(InteractionError::Expired);
         }
+        match walk {
+            Walk::Authorize(request) => {
+                self.answer_request(&request, session, browser, decision)
+                    .await
+            }
+            Walk::Device(device) => {
+                self.answer_device(&device, session, browser, decision)
+                    .await
+            }
+        }
+        .map(Answer::from)
+    }
+
+    /// The user's decision on an authorization request: a code or `access_denied`, at the
+    /// client's redirect URI.
+    async fn answer_request(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        browser: &Browser<'_>,
+        decision: Decision,
+    ) -> Result<Step, InteractionError> {
         let next = match decision {
             Decision::Approve => {
-                let next = self.authorizer.approve(&request, session).await;
+                let next = self.authorizer.approve(request, session).await;
                 if next.is_ok() {
                     let event = AuditEvent::new(
                         self.clock.now_seconds(),
@@ -242,12 +305,12 @@ impl Interactions {
                 }
                 next
             }
-            Decision::Deny => Ok(self.authorizer.deny(&request)),
+            Decision::Deny => Ok(self.authorizer.deny(request)),
         };
         match next {
-            Ok(Next::Redirect(url)) => Ok(Step::Redirect(url).into()),
+            Ok(Next::Redirect(url)) => Ok(Step::Redirect(url)),
             Ok(_) => Err(InteractionError::Expired),
-            Err(error) => Ok(Step::Redirect(self.client_error(&request, error)?).into()),
+            Err(error) => Ok(Step::Redirect(self.client_error(request, error)?)),
         }
     }
 
@@ -282,18 +345,15 @@ impl Interactions {
                 let mut state = state.unwrap_or_else(|| State::new(&request));
                 state.stage = Stage::Consent;
                 state.user = Some(session.user_id.to_string());
-                let username = self
-                    .store
-                    .find_user(&session.user_id)
-                    .await?
-                    .map(|u| u.username.as_str().to_owned())
-                    .unwrap_or_default();
+                let username = self.username(&session.user_id).await?;
                 let interaction = self.save(existing, &state, browser).await?;
                 Ok(Step::Consent {
                     interaction,
                     client_name: request.client.name.clone(),
                     username,
-                    redirect_host: redirect_host(&request.redirect_uri),
+                    after: AfterConsent::Redirect {
+                        host: redirect_host(&request.redirect_uri),
+                    },
                     scopes: request.scopes,
                 })
             }
@@ -312,8 +372,18 @@ impl Interactions {
         }
     }
 
+    /// The username the consent page greets.
+    pub(super) async fn username(&self, user_id: &UserId) -> Result<String, InteractionError> {
+        Ok(self
+            .store
+            .find_user(user_id)
+            .await?
+            .map(|u| u.username.as_str().to_owned())
+            .unwrap_or_default())
+    }
+
     /// Stores a new interaction, or the new state of an existing one (its life starts again).
-    async fn save(
+    pub(super) async fn save(
         &self,
         existing: Option<(InteractionId, SecretHash)>,
         state: &State,
@@ -358,17 +428,26 @@ impl Interactions {
             .filter(|s| s.expires_at > self.clock.now() && s.binding_hash.verify(browser.binding))
             .ok_or(InteractionError::Expired)?;
         let state = State::from_json(&stored.state)?;
-        let request = self
-            .authorizer
-            .restore(state.request.clone())
-            .await
-            .map_err(|_| InteractionError::Unavailable)?
-            .ok_or(InteractionError::Expired)?;
+        let walk = match &state.purpose {
+            Purpose::Authorize { request } => Walk::Authorize(
+                self.authorizer
+                    .restore(StoredRequest::clone(request))
+                    .await
+                    .map_err(|_| InteractionError::Unavailable)?
+                    .ok_or(InteractionError::Expired)?,
+            ),
+            // Answered on another page, expired, or its client gone: nothing left to decide.
+            Purpose::Device { .. } => Walk::Device(
+                self.pending_device(&state)
+                    .await?
+                    .ok_or(InteractionError::Expired)?,
+            ),
+        };
         Ok(Loaded {
             id: InteractionId(SecretString::from(id.to_owned())),
             id_hash,
             state,
-            request,
+            walk,
         })
     }
 

@@ -39,11 +39,13 @@ pub enum TokenRequest<'a> {
         scope: Option<&'a str>,
         resources: &'a [String],
     },
+    /// RFC 8628 3.4.
+    DeviceCode { device_code: &'a str },
 }
 
 impl<'a> TokenRequest<'a> {
     /// Reads the grant and its parameters. Errors, as RFC 6749 5.2 names them: a missing
-    /// `grant_type`, `code` or `refresh_token` is `invalid_request` (`"<name> is required"`);
+    /// `grant_type`, `code`, `refresh_token` or `device_code` is `invalid_request` (`"<name> is required"`);
     /// a grant this server does not serve is `unsupported_grant_type`.
     pub fn parse<P: TokenParams + ?Sized>(params: &'a P) -> Result<Self, OAuthError> {
         let grant = params
@@ -72,6 +74,9 @@ impl<'a> TokenRequest<'a> {
                 scope: params.get("scope"),
                 resources,
             },
+            GrantType::DeviceCode => Self::DeviceCode {
+                device_code: required(params, "device_code")?,
+            },
         })
     }
 
@@ -81,6 +86,7 @@ impl<'a> TokenRequest<'a> {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -153,6 +159,13 @@ mod tests {
                 resources: &[]
             }
         );
+        let form_device = form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", "d"),
+        ]);
+        let device = TokenRequest::parse(&form_device).unwrap();
+        assert_eq!(device, TokenRequest::DeviceCode { device_code: "d" });
+        assert_eq!(device.grant_type(), GrantType::DeviceCode);
     }
 
     #[test]
@@ -170,7 +183,7 @@ mod tests {
 
     #[test]
     fn missing_and_unknown_parameters_get_their_rfc_6749_errors() {
-        let cases: [(Pairs, ErrorCode, &str); 5] = [
+        let cases: [(Pairs, ErrorCode, &str); 6] = [
             (&[], ErrorCode::InvalidRequest, "grant_type is required"),
             (
                 &[("grant_type", "password")],
@@ -191,6 +204,11 @@ mod tests {
                 &[("grant_type", "refresh_token"), ("scope", "a")],
                 ErrorCode::InvalidRequest,
                 "refresh_token is required",
+            ),
+            (
+                &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+                ErrorCode::InvalidRequest,
+                "device_code is required",
             ),
         ];
         for (pairs, code, description) in cases {

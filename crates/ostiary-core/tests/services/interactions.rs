@@ -10,8 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::ErrorCode;
 use ostiary_core::audit::AuditEventType;
 use ostiary_core::authorize::Authorizer;
+use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::interaction::{
-    Answer, Browser, Decision, Input, InteractionError, Interactions, LoginAttempts, Step,
+    AfterConsent, Answer, Browser, Decision, Input, InteractionError, Interactions, LoginAttempts,
+    Step,
 };
 use ostiary_core::login::UserAuthenticator;
 use ostiary_core::password::PasswordHasher;
@@ -68,9 +70,16 @@ async fn walk() -> Walk {
     ));
     let authenticator =
         Arc::new(UserAuthenticator::new(PasswordHasher::insecure_fast_for_tests()).unwrap());
+    let devices = Arc::new(DeviceAuthorizations::new(
+        bench.store.clone(),
+        bench.tokens.clients(),
+        bench.clock.clone(),
+        ISSUER,
+    ));
     let interactions = Interactions::new(
         bench.store.clone(),
         authorizer,
+        devices,
         sessions,
         authenticator,
         audit.clone(),
@@ -182,7 +191,7 @@ async fn password_then_consent_then_a_code_for_the_client() {
     let Step::Consent {
         username,
         scopes,
-        redirect_host,
+        after,
         ..
     } = &consent.step
     else {
@@ -191,7 +200,12 @@ async fn password_then_consent_then_a_code_for_the_client() {
     assert_eq!(username, "alice");
     let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     assert_eq!(names, ["openid", "orders:read"]);
-    assert_eq!(redirect_host, "app.example.test");
+    assert_eq!(
+        after,
+        &AfterConsent::Redirect {
+            host: "app.example.test".to_owned()
+        }
+    );
     let signed_in = Browser {
         session_token: Some(token.expose()),
         ..BROWSER

@@ -23,6 +23,7 @@ pub const AUTHORIZATION_PATH: &str = "/authorize";
 pub const USERINFO_PATH: &str = ostiary_core::token::USERINFO_PATH;
 pub const END_SESSION_PATH: &str = "/logout";
 pub const PAR_PATH: &str = "/par";
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 
 /// The URLs of the endpoints that check DPoP proofs, as advertised: what a proof's `htu`
 /// must name (RFC 9449 4.3).
@@ -49,10 +50,16 @@ fn endpoint_url(config: &Config, path: &str) -> String {
 }
 
 /// What a client assertion's `aud` may name (RFC 7523 3, RFC 9126 2): the issuer, the token
-/// endpoint, and the other endpoints that authenticate clients.
+/// endpoint, and the other endpoints that authenticate clients (RFC 8628 3.1 included).
 pub fn client_assertion_audiences(config: &Config) -> Vec<String> {
     let mut audiences = vec![config.issuer.clone()];
-    for path in [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH, PAR_PATH] {
+    for path in [
+        TOKEN_PATH,
+        INTROSPECTION_PATH,
+        REVOCATION_PATH,
+        PAR_PATH,
+        DEVICE_AUTHORIZATION_PATH,
+    ] {
         audiences.push(endpoint_url(config, path));
     }
     audiences
@@ -88,6 +95,7 @@ pub fn metadata(config: &Config) -> Value {
         "revocation_endpoint": endpoint(REVOCATION_PATH),
         "pushed_authorization_request_endpoint": endpoint(PAR_PATH),
         "require_pushed_authorization_requests": config.require_par,
+        "device_authorization_endpoint": endpoint(DEVICE_AUTHORIZATION_PATH),
         "scopes_supported": OIDC_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -134,7 +142,12 @@ mod tests {
         let doc = metadata(&config);
         assert_eq!(
             doc["grant_types_supported"],
-            json!(["authorization_code", "client_credentials", "refresh_token"])
+            json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         let all = json!([
             "client_secret_basic",

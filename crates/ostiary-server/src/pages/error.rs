@@ -17,6 +17,8 @@ pub enum PageError {
     Csrf,
     /// The account and source are locked out for this long: 429 with `Retry-After`.
     TooManyAttempts(Duration),
+    /// The source typed too many wrong user codes: 429 with `Retry-After`.
+    TooManyCodes(Duration),
     /// Every Argon2 slot is taken: 503 rather than an unbounded queue of memory-hungry hashes.
     Busy,
     /// The user's own request is unusable: 400 with this text.
@@ -54,6 +56,11 @@ impl IntoResponse for PageError {
             Self::TooManyAttempts(wait) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed sign-in attempts. Wait a little and try again.".to_owned(),
+                Some(crate::error::retry_after_secs(*wait)),
+            ),
+            Self::TooManyCodes(wait) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many codes were wrong. Wait a little and try again.".to_owned(),
                 Some(crate::error::retry_after_secs(*wait)),
             ),
             Self::Busy => (

@@ -1,12 +1,12 @@
 //! Renders an interaction's next step: the login or consent page (with the browser's CSRF
-//! token and the interaction id), the 303 back to the client, or the signed-in message; and
-//! sets the session cookie when the step started a session.
+//! token and the interaction id), the 303 back to the client, or the signed-in or device
+//! message; and sets the session cookie when the step started a session.
 
 use axum::http::header::{CACHE_CONTROL, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::PrivateCookieJar;
-use ostiary_core::interaction::{Answer, Step};
+use ostiary_core::interaction::{AfterConsent, Answer, Decision, Step};
 
 use super::{ConsentPage, LoginPage, ScopeLine, message_page, page};
 use crate::state::AppState;
@@ -48,19 +48,30 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
             client_name,
             username,
             scopes,
-            redirect_host,
+            after,
         } => page(
             StatusCode::OK,
             &ConsentPage {
                 client_name: &client_name,
                 username: &username,
                 scopes: scopes.iter().map(|s| ScopeLine::new(s.as_str())).collect(),
-                redirect_host: &redirect_host,
+                redirect_host: match &after {
+                    AfterConsent::Redirect { host } => Some(host),
+                    AfterConsent::Device => None,
+                },
                 csrf,
                 interaction: interaction.expose(),
             },
         ),
         Step::SignedIn => message_page("Signed in", "You are signed in. You can close this page."),
+        Step::DeviceAnswered(Decision::Approve) => message_page(
+            "Device connected",
+            "Your device is connected. Go back to it to continue; you can close this page.",
+        ),
+        Step::DeviceAnswered(Decision::Deny) => message_page(
+            "Request denied",
+            "The device was not given access. You can close this page.",
+        ),
     };
     (jar, response).into_response()
 }

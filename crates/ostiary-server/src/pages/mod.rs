@@ -52,10 +52,22 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
-    pub redirect_host: &'a str,
+    /// Where the browser returns; `None` for a device's request (RFC 8628), which shows the
+    /// phishing warning instead.
+    pub redirect_host: Option<&'a str>,
     pub csrf: &'a str,
     /// The interaction the decision belongs to.
     pub interaction: &'a str,
+}
+
+/// The device verification page (RFC 8628 3.3): the form with the `user_code` input.
+#[derive(Debug, Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    /// Pre-filled from `verification_uri_complete`, or what was typed before a failure.
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
 }
 
 #[derive(Debug, Template)]
@@ -144,7 +156,7 @@ mod tests {
             client_name: "App",
             username: "alice",
             scopes: vec![ScopeLine::new("openid"), ScopeLine::new("custom")],
-            redirect_host: "app.example",
+            redirect_host: Some("app.example"),
             csrf: "c",
             interaction: "i",
         }
@@ -153,5 +165,38 @@ mod tests {
         assert!(html.contains(r#"name="decision" value="approve""#));
         assert!(html.contains(r#"name="decision" value="deny""#));
         assert!(html.contains("Know who you are"));
+        assert!(html.contains("sent back to app.example"));
+        assert!(!html.contains("own device"));
+    }
+
+    #[test]
+    fn a_device_consent_warns_against_codes_from_others() {
+        let html = ConsentPage {
+            client_name: "TV",
+            username: "alice",
+            scopes: vec![],
+            redirect_host: None,
+            csrf: "c",
+            interaction: "i",
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains("Only continue if you started this on your own device"));
+        assert!(!html.contains("sent back"));
+        assert!(html.contains(r#"name="decision" value="approve""#));
+    }
+
+    #[test]
+    fn the_device_page_asks_for_the_user_code() {
+        let html = DevicePage {
+            user_code: "\"><b>",
+            error: Some("<i>"),
+            csrf: "c",
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains(r#"name="user_code""#));
+        assert!(html.contains(r#"action="/device""#));
+        assert!(!html.contains("\"><b>") && !html.contains("<i>"), "{html}");
     }
 }

@@ -196,13 +196,10 @@ fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
             "password grant is not offered",
         ),
         (&["--grant-type", "magic"], "unknown grant type"),
-        // No device authorization endpoint exists, so the grant is not accepted either.
+        // Refresh tokens come only from the grants of users.
         (
-            &[
-                "--grant-type",
-                "urn:ietf:params:oauth:grant-type:device_code",
-            ],
-            "the device authorization grant (RFC 8628) is not offered",
+            &["--grant-type", "refresh_token"],
+            "refresh_token is only useful with authorization_code or the device_code grant",
         ),
         (
             &["--redirect-uri", "https://app.example.com/cb#frag"],

@@ -577,17 +577,6 @@ async fn a_repeated_known_parameter_is_named() {
 }
 
 #[tokio::test]
-async fn the_device_grant_is_unsupported_like_any_unknown_grant() {
-    let app = TestApp::new().await;
-    let secret = app.client(machine_client("svc")).await.unwrap();
-    let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=x";
-    let (status, json) = token(&app, "svc", &secret, body).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
-    assert_eq!(json["error"], "unsupported_grant_type");
-    assert_description_charset(&json);
-}
-
-#[tokio::test]
 async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
     let issuer = "https://id.example.com/tenant-a";
     let app = TestApp::with_env(&[("OAUTH2_ISSUER", issuer)]).await;
@@ -613,9 +602,14 @@ async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
         assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
         assert_eq!(
             doc["grant_types_supported"],
-            json!(["authorization_code", "client_credentials", "refresh_token"])
+            json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
-        // Only what is served: no device grant (no device endpoint), no `select_account`.
+        // Only what is served: no `select_account`.
         assert_eq!(
             doc["prompt_values_supported"],
             json!(["none", "login", "consent"])
@@ -624,6 +618,7 @@ async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
             ("authorization_endpoint", "/authorize"),
             ("userinfo_endpoint", "/userinfo"),
             ("end_session_endpoint", "/logout"),
+            ("device_authorization_endpoint", "/device_authorization"),
         ] {
             assert_eq!(doc[member], format!("{issuer}{path}"));
         }

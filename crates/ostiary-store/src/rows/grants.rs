@@ -1,9 +1,10 @@
-//! Row shapes of sessions, interactions, pushed requests, authorization codes, grants, refresh
-//! tokens and consents.
+//! Row shapes of sessions, interactions, pushed requests, authorization codes, device
+//! authorizations, grants, refresh tokens and consents.
 
 use ostiary_core::StoreError;
 use ostiary_core::authorize::PushedRequest;
 use ostiary_core::client::{ClientId, Scope};
+use ostiary_core::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
 use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, StoredRefreshToken};
 use ostiary_core::interaction::StoredInteraction;
 use ostiary_core::secret::SecretHash;
@@ -295,6 +296,74 @@ impl PushedRequestRow {
                 .map_err(|_| StoreError::Corrupt("pushed request"))?,
             params: self.params,
             expires_at: from_unix(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DeviceRow {
+    pub device_code_hash: Vec<u8>,
+    pub user_code_hash: Vec<u8>,
+    pub client_id: String,
+    pub scopes: String,
+    pub resources: String,
+    pub expires_at: i64,
+    pub interval_secs: i64,
+    pub last_polled_at: Option<i64>,
+    pub status: String,
+    pub user_id: Option<String>,
+    pub sid: Option<String>,
+    pub auth_time: Option<i64>,
+}
+
+impl DeviceRow {
+    pub fn from_device(d: &DeviceAuthorization) -> Self {
+        let approval = match &d.status {
+            DeviceStatus::Approved(approval) => Some(approval),
+            _ => None,
+        };
+        Self {
+            device_code_hash: d.device_code_hash.as_bytes().to_vec(),
+            user_code_hash: d.user_code_hash.as_bytes().to_vec(),
+            client_id: d.client_id.as_str().to_owned(),
+            scopes: scopes(&d.scopes),
+            resources: strings(&d.resources),
+            expires_at: d.expires_at.unix_timestamp(),
+            interval_secs: d.interval.whole_seconds(),
+            last_polled_at: d.last_polled_at.map(OffsetDateTime::unix_timestamp),
+            status: d.status.as_str().to_owned(),
+            user_id: approval.map(|a| a.user_id.to_string()),
+            sid: approval.map(|a| a.sid.clone()),
+            auth_time: approval.map(|a| a.auth_time.unix_timestamp()),
+        }
+    }
+
+    pub fn into_device(self) -> Result<DeviceAuthorization, StoreError> {
+        const RECORD: &str = "device authorization";
+        let corrupt = |_| StoreError::Corrupt(RECORD);
+        let status = match (self.status.as_str(), self.user_id, self.sid, self.auth_time) {
+            ("pending", ..) => DeviceStatus::Pending,
+            ("denied", ..) => DeviceStatus::Denied,
+            ("redeemed", ..) => DeviceStatus::Redeemed,
+            ("approved", Some(user_id), Some(sid), Some(auth_time)) => {
+                DeviceStatus::Approved(DeviceApproval {
+                    user_id: UserId::parse(&user_id).map_err(corrupt)?,
+                    sid,
+                    auth_time: from_unix(auth_time)?,
+                })
+            }
+            _ => return Err(StoreError::Corrupt(RECORD)),
+        };
+        Ok(DeviceAuthorization {
+            device_code_hash: hash(&self.device_code_hash, RECORD)?,
+            user_code_hash: hash(&self.user_code_hash, RECORD)?,
+            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            scopes: parse_list(&self.scopes, Scope::parse)?,
+            resources: parse_list(&self.resources, verbatim)?,
+            expires_at: from_unix(self.expires_at)?,
+            interval: time::Duration::seconds(self.interval_secs),
+            last_polled_at: optional_time(self.last_polled_at)?,
+            status,
         })
     }
 }

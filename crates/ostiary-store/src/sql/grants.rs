@@ -6,6 +6,39 @@
 //! transaction changes the row wins, every other one sees zero rows changed and writes nothing.
 
 /// Inserts a refresh token as first written (not rotated) in the transaction `$tx`.
+/// Inside the transaction `$tx`, inserts a new grant (a `&Grant`) and, when `$refresh` (an
+/// `Option<&RefreshToken>`) has one, its first refresh token; returns early from the
+/// enclosing function on a database error.
+macro_rules! insert_grant {
+    ($tx:expr, $grant:expr, $refresh:expr) => {{
+        let row = $crate::rows::GrantRow::from_grant($grant);
+        sqlx::query(
+            "INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, \
+             audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at, \
+             dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(row.grant_id)
+        .bind(row.client_id)
+        .bind(row.user_id)
+        .bind(row.sid)
+        .bind(row.offline)
+        .bind(row.scopes)
+        .bind(row.audiences)
+        .bind(row.auth_time)
+        .bind(row.created_at)
+        .bind(row.access_jti)
+        .bind(row.access_expires_at)
+        .bind(row.revoked_at)
+        .bind(row.dpop_jkt)
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::error::write_error("grant"))?;
+        if let Some(token) = $refresh {
+            $crate::sql::grants::insert_refresh_token!($tx, token);
+        }
+    }};
+}
+
 macro_rules! insert_refresh_token {
     ($tx:expr, $token:expr) => {{
         let row = $crate::rows::RefreshTokenRow::from_token($token);
@@ -98,31 +131,7 @@ macro_rules! impl_grant_store {
                     tx.rollback().await.map_err($crate::error::backend)?;
                     return Ok(false);
                 }
-                let row = $crate::rows::GrantRow::from_grant(grant);
-                sqlx::query(
-                    "INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, \
-                     audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at, \
-                     dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(row.grant_id)
-                .bind(row.client_id)
-                .bind(row.user_id)
-                .bind(row.sid)
-                .bind(row.offline)
-                .bind(row.scopes)
-                .bind(row.audiences)
-                .bind(row.auth_time)
-                .bind(row.created_at)
-                .bind(row.access_jti)
-                .bind(row.access_expires_at)
-                .bind(row.revoked_at)
-                .bind(row.dpop_jkt)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::write_error("grant"))?;
-                if let Some(token) = refresh {
-                    $crate::sql::grants::insert_refresh_token!(tx, token);
-                }
+                $crate::sql::grants::insert_grant!(tx, grant, refresh);
                 tx.commit().await.map_err($crate::error::backend)?;
                 Ok(true)
             }
@@ -256,14 +265,19 @@ macro_rules! impl_grant_store {
                 at: time::OffsetDateTime,
             ) -> Result<u64, ostiary_core::StoreError> {
                 // Offline grants (offline_access) outlive the login session by design. Codes
-                // the session has not redeemed yet die with it: redeemed later, they would
-                // create a grant bound to a session that no longer exists.
+                // and device approvals the session has not redeemed yet die with it: redeemed
+                // later, they would create a grant bound to a session that no longer exists.
                 let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM authorization_codes WHERE sid = $1 AND consumed_at IS NULL")
-                    .bind(sid.to_owned())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::error::backend)?;
+                for statement in [
+                    "DELETE FROM authorization_codes WHERE sid = $1 AND consumed_at IS NULL",
+                    "DELETE FROM device_authorizations WHERE sid = $1 AND status = 'approved'",
+                ] {
+                    sqlx::query(statement)
+                        .bind(sid.to_owned())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?;
+                }
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,
@@ -319,11 +333,17 @@ macro_rules! impl_grant_store {
                 // Codes before grants: a redemption in flight either finished first (its code
                 // row lock makes this wait, and its grant is then revoked below) or finds its
                 // code gone and issues nothing.
-                let codes = sqlx::query("DELETE FROM authorization_codes WHERE consumed_at IS NULL")
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::backend)?
-                .rows_affected();
+                let mut codes = 0;
+                for statement in [
+                    "DELETE FROM authorization_codes WHERE consumed_at IS NULL",
+                    "DELETE FROM device_authorizations WHERE status IN ('pending', 'approved')",
+                ] {
+                    codes += sqlx::query(statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?
+                        .rows_affected();
+                }
                 let reason = ostiary_core::grant::RevocationReason::RevokeAll;
                 let grants = $crate::sql::revoke::revoke_grants!(tx, at, reason, "TRUE");
                 // Every access token issued until now, including those of client_credentials
@@ -355,6 +375,7 @@ macro_rules! impl_grant_store {
                 let mut purged = 0;
                 for statement in [
                     "DELETE FROM authorization_codes WHERE expires_at < $1",
+                    "DELETE FROM device_authorizations WHERE expires_at < $1",
                     "DELETE FROM refresh_tokens WHERE expires_at < $1",
                     // A grant goes only when nothing can refer to it any more: no code whose
                     // replay must find it, no refresh token, no access token still valid.
@@ -447,4 +468,4 @@ macro_rules! impl_grant_store {
 }
 
 pub(crate) use impl_grant_store;
-pub(crate) use insert_refresh_token;
+pub(crate) use {insert_grant, insert_refresh_token};

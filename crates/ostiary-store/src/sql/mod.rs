@@ -3,6 +3,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod clients;
+pub(crate) mod device;
 pub(crate) mod grants;
 pub(crate) mod interactions;
 pub(crate) mod keys;

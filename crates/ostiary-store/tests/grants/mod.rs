@@ -4,6 +4,7 @@
 mod cleanup;
 mod codes;
 mod consents;
+mod devices;
 mod refresh;
 mod revocation;
 mod sessions;

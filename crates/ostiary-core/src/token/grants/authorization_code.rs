@@ -1,11 +1,10 @@
 //! The authorization code grant (RFC 6749 4.1.3 with PKCE, RFC 7636 4.5): a code is redeemed
 //! once, by its client, with its redirect URI and verifier, for the user's first tokens.
 
-use super::user_tokens::{OFFLINE_ACCESS, check_binding, has};
+use super::user_tokens::{NewGrant, check_binding, has};
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
-use crate::grant::Grant;
 use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
 use crate::token::Confirmation;
@@ -73,42 +72,16 @@ impl TokenService {
             &self.settings.userinfo_audience(),
         )?;
         let token_audiences = narrow_audience(resources, &audiences)?;
-        let offline = has(&code.scopes, OFFLINE_ACCESS);
-        let grant = Grant {
+        let grant = NewGrant {
             grant_id: code.grant_id.clone(),
-            client_id: client.id.clone(),
             user_id: code.user_id,
             sid: code.sid.clone(),
-            offline,
             scopes: code.scopes.clone(),
             audiences,
             auth_time: code.auth_time,
-            created_at: now,
-            access_jti: String::new(),
-            access_expires_at: now,
-            revoked_at: None,
-            // A public client has no other proof of being the refresh token's holder.
-            dpop_jkt: dpop
-                .filter(|_| client.is_public())
-                .map(|proof| proof.jkt.clone()),
         };
-        let (response, access) = self.user_tokens(
-            client,
-            &grant,
-            &grant.scopes,
-            &token_audiences,
-            code.nonce.as_deref(),
-            dpop,
-        )?;
-        let refresh = response
-            .refresh_token
-            .as_deref()
-            .map(|token| self.refresh_record(token, &grant.grant_id, now, &access));
-        let grant = Grant {
-            access_jti: access.jti,
-            access_expires_at: access.expires_at,
-            ..grant
-        };
+        let (response, grant, refresh) =
+            self.open_grant(client, grant, &token_audiences, code.nonce.as_deref(), dpop)?;
         let redeemed = self
             .store
             .redeem_code(&code_hash, now, &grant, refresh.as_ref())

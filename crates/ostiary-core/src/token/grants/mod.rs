@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 mod user_tokens;
 
@@ -19,7 +20,7 @@ use crate::user::UserId;
 pub enum Subject {
     /// `client_credentials`: the client itself (RFC 6749 4.4).
     Client(ClientId),
-    /// A user's grant (`authorization_code`, `refresh_token`).
+    /// A user's grant (`authorization_code`, `refresh_token`, `device_code`).
     User(UserId),
 }
 
@@ -122,6 +123,9 @@ impl TokenService {
             } => {
                 self.refresh_token(client, refresh_token, scope, resources, dpop)
                     .await?
+            }
+            TokenRequest::DeviceCode { device_code } => {
+                self.device_code(client, device_code, dpop).await?
             }
         };
         Ok(Issued {

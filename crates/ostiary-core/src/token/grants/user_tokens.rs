@@ -23,6 +23,17 @@ pub(super) fn has(scopes: &[Scope], name: &str) -> bool {
     scopes.iter().any(|s| s.as_str() == name)
 }
 
+/// What a new grant is made of: who authorized what, in which login session.
+pub(super) struct NewGrant {
+    pub grant_id: String,
+    pub user_id: UserId,
+    pub sid: String,
+    pub scopes: Vec<Scope>,
+    /// Every audience authorized (RFC 8707): the refresh tokens' limit.
+    pub audiences: Vec<String>,
+    pub auth_time: OffsetDateTime,
+}
+
 /// RFC 9449 5 and 10: a grant bound to a DPoP key (`bound`, from `dpop_jkt` or a public
 /// client's first proof) is used only with a proof of that key; `invalid_grant` otherwise.
 pub(super) fn check_binding(
@@ -71,6 +82,51 @@ impl TokenService {
             id_token,
         };
         Ok((response, access))
+    }
+
+    /// A new grant (`authorization_code`, `device_code`) and its first tokens: the grant to
+    /// store, with the first access token's `jti` and expiry filled in, the response, and the
+    /// refresh token's record when one is issued. A public client's grant is bound to the
+    /// DPoP key of the request, if any: it has no other proof of being the refresh token's
+    /// holder (RFC 9449 5).
+    pub(super) fn open_grant(
+        &self,
+        client: &Client,
+        grant: NewGrant,
+        token_audiences: &[String],
+        nonce: Option<&str>,
+        dpop: Option<&Confirmation>,
+    ) -> Result<(TokenResponse, Grant, Option<RefreshToken>), OAuthError> {
+        let now = self.clock.now_seconds();
+        let grant = Grant {
+            grant_id: grant.grant_id,
+            client_id: client.id.clone(),
+            user_id: grant.user_id,
+            sid: grant.sid,
+            offline: has(&grant.scopes, OFFLINE_ACCESS),
+            scopes: grant.scopes,
+            audiences: grant.audiences,
+            auth_time: grant.auth_time,
+            created_at: now,
+            access_jti: String::new(),
+            access_expires_at: now,
+            revoked_at: None,
+            dpop_jkt: dpop
+                .filter(|_| client.is_public())
+                .map(|proof| proof.jkt.clone()),
+        };
+        let (response, access) =
+            self.user_tokens(client, &grant, &grant.scopes, token_audiences, nonce, dpop)?;
+        let refresh = response
+            .refresh_token
+            .as_deref()
+            .map(|token| self.refresh_record(token, &grant.grant_id, now, &access));
+        let grant = Grant {
+            access_jti: access.jti,
+            access_expires_at: access.expires_at,
+            ..grant
+        };
+        Ok((response, grant, refresh))
     }
 
     /// The stored record of `token`, a refresh token of `grant` issued `now` with `access`.

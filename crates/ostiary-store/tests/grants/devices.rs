@@ -1,0 +1,320 @@
+//! Device authorizations (RFC 8628): found by either code, polled with compare-and-set,
+//! answered once while pending, redeemed once into a grant, voided with their session or by
+//! revoke-all, and purged after expiry.
+
+use ostiary_core::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
+
+use super::*;
+
+crate::store_tests!(
+    a_device_authorization_is_found_by_either_code_and_user_codes_are_unique,
+    polls_are_recorded_by_compare_and_set,
+    an_authorization_is_answered_once_while_pending_and_live,
+    an_approved_authorization_is_redeemed_once_into_a_grant,
+    racing_redemptions_have_one_winner,
+    logout_revoke_all_and_expiry_void_device_authorizations,
+);
+
+fn device(client: &ClientId, name: &str) -> DeviceAuthorization {
+    DeviceAuthorization {
+        device_code_hash: SecretHash::of(&format!("device-{name}")),
+        user_code_hash: SecretHash::of(&format!("user-{name}")),
+        client_id: client.clone(),
+        scopes: scopes(&["openid", "offline_access"]),
+        resources: vec!["https://api.example.com".into()],
+        expires_at: now() + Duration::minutes(10),
+        interval: Duration::seconds(5),
+        last_polled_at: None,
+        status: DeviceStatus::Pending,
+    }
+}
+
+fn approval(user: &UserId, sid: &str) -> DeviceStatus {
+    DeviceStatus::Approved(DeviceApproval {
+        user_id: *user,
+        sid: sid.into(),
+        auth_time: now() - Duration::minutes(1),
+    })
+}
+
+fn grant_for(d: &DeviceAuthorization, user: &UserId, sid: &str, grant_id: &str) -> Grant {
+    Grant {
+        grant_id: grant_id.into(),
+        client_id: d.client_id.clone(),
+        user_id: *user,
+        sid: sid.into(),
+        offline: false,
+        scopes: d.scopes.clone(),
+        audiences: d.resources.clone(),
+        auth_time: now(),
+        created_at: now(),
+        access_jti: format!("at-{grant_id}"),
+        access_expires_at: now() + Duration::minutes(5),
+        revoked_at: None,
+        dpop_jkt: None,
+    }
+}
+
+async fn a_device_authorization_is_found_by_either_code_and_user_codes_are_unique(db: Database) {
+    let store = db.store();
+    let tv = new_client(&*store, "tv").await;
+    let d = device(&tv, "one");
+    store.insert_device_authorization(&d).await.unwrap();
+    let found = store
+        .find_device_authorization(&d.device_code_hash)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(d.clone()));
+    let by_user_code = store
+        .find_device_authorization_by_user_code(&d.user_code_hash)
+        .await
+        .unwrap();
+    assert_eq!(by_user_code, Some(d.clone()));
+    assert_eq!(
+        store
+            .find_device_authorization(&d.user_code_hash)
+            .await
+            .unwrap(),
+        None,
+        "each code is looked up in its own column"
+    );
+    let same_user_code = DeviceAuthorization {
+        device_code_hash: SecretHash::of("another device"),
+        ..d.clone()
+    };
+    assert!(matches!(
+        store.insert_device_authorization(&same_user_code).await,
+        Err(ostiary_core::StoreError::Conflict(_))
+    ));
+}
+
+async fn polls_are_recorded_by_compare_and_set(db: Database) {
+    let store = db.store();
+    let tv = new_client(&*store, "tv").await;
+    let d = device(&tv, "poll");
+    store.insert_device_authorization(&d).await.unwrap();
+    let hash = &d.device_code_hash;
+    let first = now();
+    assert!(
+        store
+            .record_device_poll(hash, None, first, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_device_poll(hash, None, first, 5)
+            .await
+            .unwrap(),
+        "a second poll that saw no earlier poll lost the race"
+    );
+    let later = first + Duration::seconds(2);
+    assert!(
+        store
+            .record_device_poll(hash, Some(first), later, 10)
+            .await
+            .unwrap()
+    );
+    let stored = store
+        .find_device_authorization(hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.last_polled_at, Some(later));
+    assert_eq!(stored.interval, Duration::seconds(10));
+    assert!(
+        !store
+            .record_device_poll(&SecretHash::of("unknown"), None, later, 5)
+            .await
+            .unwrap()
+    );
+}
+
+async fn an_authorization_is_answered_once_while_pending_and_live(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let tv = new_client(&*store, "tv").await;
+    let d = device(&tv, "answer");
+    store.insert_device_authorization(&d).await.unwrap();
+    let hash = &d.device_code_hash;
+    let approved = approval(&alice, "sid-1");
+    assert!(
+        store
+            .settle_device_authorization(hash, &approved, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .settle_device_authorization(hash, &DeviceStatus::Denied, now())
+            .await
+            .unwrap(),
+        "answered once"
+    );
+    let stored = store
+        .find_device_authorization(hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, approved);
+
+    let denied = device(&tv, "denied");
+    store.insert_device_authorization(&denied).await.unwrap();
+    let denied_hash = &denied.device_code_hash;
+    assert!(
+        store
+            .settle_device_authorization(denied_hash, &DeviceStatus::Denied, now())
+            .await
+            .unwrap()
+    );
+    let stored = store
+        .find_device_authorization(denied_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, DeviceStatus::Denied);
+
+    let late = device(&tv, "late");
+    store.insert_device_authorization(&late).await.unwrap();
+    assert!(
+        !store
+            .settle_device_authorization(&late.device_code_hash, &approved, late.expires_at)
+            .await
+            .unwrap(),
+        "not after expiry"
+    );
+}
+
+async fn an_approved_authorization_is_redeemed_once_into_a_grant(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let tv = new_client(&*store, "tv").await;
+    let d = device(&tv, "redeem");
+    store.insert_device_authorization(&d).await.unwrap();
+    let hash = &d.device_code_hash;
+    let grant = grant_for(&d, &alice, "sid-1", "dg1");
+    let token = refresh("dg1", 0);
+    assert!(
+        !store
+            .redeem_device_code(hash, &grant, Some(&token))
+            .await
+            .unwrap(),
+        "a pending authorization is not redeemed"
+    );
+    assert_eq!(store.find_grant("dg1").await.unwrap(), None);
+    store
+        .settle_device_authorization(hash, &approval(&alice, "sid-1"), now())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .redeem_device_code(hash, &grant, Some(&token))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.find_grant("dg1").await.unwrap(), Some(grant.clone()));
+    assert!(
+        store
+            .find_refresh_token(&token.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let stored = store
+        .find_device_authorization(hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, DeviceStatus::Redeemed);
+    let again = grant_for(&d, &alice, "sid-1", "dg2");
+    assert!(!store.redeem_device_code(hash, &again, None).await.unwrap());
+    assert_eq!(
+        store.find_grant("dg2").await.unwrap(),
+        None,
+        "nothing written"
+    );
+}
+
+async fn racing_redemptions_have_one_winner(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let tv = new_client(&*store, "tv").await;
+    let d = device(&tv, "race");
+    store.insert_device_authorization(&d).await.unwrap();
+    store
+        .settle_device_authorization(&d.device_code_hash, &approval(&alice, "sid-1"), now())
+        .await
+        .unwrap();
+    let attempts = (0..6).map(|n| {
+        let store = store.clone();
+        let hash = d.device_code_hash.clone();
+        let grant = grant_for(&d, &alice, "sid-1", &format!("race-{n}"));
+        tokio::spawn(async move { store.redeem_device_code(&hash, &grant, None).await.unwrap() })
+    });
+    let mut winners = 0;
+    for attempt in attempts {
+        winners += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn logout_revoke_all_and_expiry_void_device_authorizations(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let tv = new_client(&*store, "tv").await;
+    // Approved in session sid-1: the session's logout voids it before it is redeemed.
+    let approved = device(&tv, "approved");
+    store.insert_device_authorization(&approved).await.unwrap();
+    store
+        .settle_device_authorization(
+            &approved.device_code_hash,
+            &approval(&alice, "sid-1"),
+            now(),
+        )
+        .await
+        .unwrap();
+    let other_session = device(&tv, "other-session");
+    store
+        .insert_device_authorization(&other_session)
+        .await
+        .unwrap();
+    store
+        .settle_device_authorization(
+            &other_session.device_code_hash,
+            &approval(&alice, "sid-2"),
+            now(),
+        )
+        .await
+        .unwrap();
+    store.revoke_session_grants("sid-1", now()).await.unwrap();
+    let find = |d: &DeviceAuthorization| {
+        let (store, hash) = (store.clone(), d.device_code_hash.clone());
+        async move { store.find_device_authorization(&hash).await.unwrap() }
+    };
+    assert_eq!(find(&approved).await, None);
+    assert!(find(&other_session).await.is_some());
+
+    // Revoke-all voids the pending and approved ones, counted as codes.
+    let pending = device(&tv, "pending");
+    store.insert_device_authorization(&pending).await.unwrap();
+    let everything = store.revoke_everything(now()).await.unwrap();
+    assert_eq!(everything.codes, 2);
+    assert_eq!(find(&pending).await, None);
+    assert_eq!(find(&other_session).await, None);
+
+    // Expired ones are purged; live ones stay.
+    let expired = DeviceAuthorization {
+        expires_at: now() - Duration::minutes(1),
+        ..device(&tv, "expired")
+    };
+    let live = device(&tv, "live");
+    store.insert_device_authorization(&expired).await.unwrap();
+    store.insert_device_authorization(&live).await.unwrap();
+    assert!(store.purge_expired_grants(now()).await.unwrap() >= 1);
+    assert_eq!(find(&expired).await, None);
+    assert!(find(&live).await.is_some());
+
+    // And they go with their client.
+    store.delete_client(&tv).await.unwrap();
+    assert_eq!(find(&live).await, None);
+}
