@@ -8,6 +8,7 @@ mod audit;
 mod authorize;
 mod cli;
 mod config;
+mod device;
 mod dpop;
 mod http;
 mod interaction;

@@ -254,6 +254,19 @@ impl Browser {
         self.post("/consent", &fields).await
     }
 
+    /// The device verification page (RFC 8628 3.3) as a user meets it: opens `path` (`/device`,
+    /// or a `verification_uri_complete`) and submits its form with `user_code`.
+    pub async fn enter_user_code(&self, path: &str, user_code: &str) -> Page {
+        let form = self.get(path).await;
+        assert_eq!(form.status, reqwest::StatusCode::OK, "{}", form.body);
+        assert!(form.body.contains(r#"action="/device""#), "{}", form.body);
+        let fields = vec![
+            ("csrf".to_owned(), form.input("csrf").expect("csrf field")),
+            ("user_code".to_owned(), user_code.to_owned()),
+        ];
+        self.post("/device", &fields).await
+    }
+
     /// Follows an authorization request as a user would: the login page (if shown), the
     /// consent page (if shown, approved), up to the redirect to the client, which is returned.
     pub async fn sign_in_and_approve(&self, params: &[(String, String)]) -> Page {

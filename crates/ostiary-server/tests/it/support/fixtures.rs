@@ -52,6 +52,24 @@ pub fn web_client(id: &str, public: bool) -> ClientRegistration {
     }
 }
 
+/// A device client `id` (RFC 8628) with refresh tokens, scopes `openid profile
+/// offline_access` and the audience `https://api.example.com`; public (no secret) or
+/// confidential.
+pub fn device_client(id: &str, public: bool) -> ClientRegistration {
+    ClientRegistration {
+        name: format!("{id} device"),
+        client_id: Some(ClientId::parse(id).unwrap()),
+        public,
+        grant_types: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+        scopes: ["openid", "profile", "offline_access"]
+            .iter()
+            .map(|s| Scope::parse(s).unwrap())
+            .collect(),
+        audiences: vec![Audience::parse("https://api.example.com").unwrap()],
+        ..ClientRegistration::default()
+    }
+}
+
 /// Creates the user `USER` (password `USER_PASSWORD`, email `USER_EMAIL`) through the CLI's
 /// code path. Cheap hashing is fine: the server verifies any Argon2id PHC string.
 pub async fn add_user(app: &TestApp) -> ostiary_core::user::User {
