@@ -30,6 +30,7 @@ pub const CONSENT_PATH: &str = "/consent";
 /// The device verification page (RFC 8628 3.3), advertised only as `verification_uri`.
 pub const DEVICE_PATH: &str = ostiary_core::device::VERIFICATION_PATH;
 pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
+pub const FAVICON_PATH: &str = "/assets/favicon.svg";
 
 pub fn build(state: AppState) -> Router {
     let body_limit = state.config.http_body_limit_bytes;
@@ -82,6 +83,7 @@ pub fn build(state: AppState) -> Router {
             get(logout::logout_get).post(logout::logout_post),
         )
         .route(STYLESHEET_PATH, get(pages::stylesheet))
+        .route(FAVICON_PATH, get(pages::favicon))
         .merge(browser_api)
         .fallback(fallback::not_found)
         .layer(axum::middleware::from_fn(pages::html_security_headers))

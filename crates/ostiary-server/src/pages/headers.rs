@@ -1,5 +1,5 @@
 //! Headers of every HTML page (strict CSP, no framing, no sniffing, no referrer, no caching)
-//! and the one stylesheet they load.
+//! and the two assets they load: the stylesheet and the icon.
 
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
@@ -17,6 +17,8 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 const STYLESHEET: &str = include_str!("../../assets/ostiary.css");
+/// Named by every page, so browsers do not ask for `/favicon.ico` (a 404 on every page view).
+const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 /// Adds the page headers to every `text/html` response.
 pub async fn html_security_headers(request: Request<axum::body::Body>, next: Next) -> Response {
@@ -39,19 +41,26 @@ pub async fn html_security_headers(request: Request<axum::body::Body>, next: Nex
 
 /// `GET /assets/ostiary.css`.
 pub async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+/// `GET /assets/favicon.svg`.
+pub async fn favicon() -> Response {
+    asset("image/svg+xml", FAVICON)
+}
+
+/// A static asset, cached for an hour.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),
             ),
             (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
 }

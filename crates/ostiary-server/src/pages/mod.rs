@@ -6,7 +6,7 @@ pub mod flow;
 mod headers;
 
 pub use error::PageError;
-pub use headers::{html_security_headers, stylesheet};
+pub use headers::{favicon, html_security_headers, stylesheet};
 
 use askama::Template;
 use axum::http::StatusCode;

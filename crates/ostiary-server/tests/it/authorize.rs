@@ -506,6 +506,17 @@ async fn pages_forbid_framing_scripts_referrers_and_caching() {
         assert!(csp.contains("default-src 'none'"), "{csp}");
         assert_eq!(header("referrer-policy"), "no-referrer");
         assert!(header("cache-control").contains("no-store"));
+        // Both assets are named, so a browser asks for nothing that 404s (no /favicon.ico).
+        assert!(page.body.contains(r#"href="/assets/favicon.svg""#));
+    }
+    for (path, content_type) in [
+        ("/assets/ostiary.css", "text/css; charset=utf-8"),
+        ("/assets/favicon.svg", "image/svg+xml"),
+    ] {
+        let asset = browser.get(path).await;
+        assert_eq!(asset.status, StatusCode::OK, "{path}");
+        assert_eq!(asset.headers["content-type"], content_type);
+        assert_eq!(asset.headers["x-content-type-options"], "nosniff");
     }
 }
 
