@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::service::Interactions;
-use super::state::{Stage, State};
+use super::service::{ConsentPage, Interactions};
+use super::state::State;
 use super::{AfterConsent, Answer, Browser, Decision, InteractionError, InteractionId, Step};
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::client::Client;
@@ -36,7 +36,7 @@ impl Interactions {
             return Ok(None);
         };
         let session = self.session(browser).await;
-        let state = State::device(&device.device_code_hash);
+        let state = State::device(&device.device_code_hash, &user_code);
         let step = self
             .device_step(
                 None,
@@ -66,38 +66,31 @@ impl Interactions {
 
     /// The page a device approval shows next: sign-in without a session, else the consent
     /// page, which a device approval always shows (a remembered consent or a client's
-    /// `skip_consent` never answers for the user: RFC 8628 5.4).
+    /// `skip_consent` never answers for the user: RFC 8628 5.4), with the user code to
+    /// compare with the device's screen.
     pub(super) async fn device_step(
         &self,
         existing: Option<(InteractionId, SecretHash)>,
-        mut state: State,
+        state: State,
         pending: PendingDevice,
         browser: &Browser<'_>,
         session: Option<&Session>,
     ) -> Result<Step, InteractionError> {
         let client_name = pending.client.name.clone();
         let Some(session) = session else {
-            state.stage = Stage::Login;
-            state.user = None;
-            let interaction = self.save(existing, &state, browser).await?;
-            return Ok(Step::Login {
-                interaction: Some(interaction),
-                client_name: Some(client_name),
-                username: String::new(),
-                failed: false,
-            });
+            return self
+                .show_login(existing, state, browser, client_name, String::new())
+                .await;
         };
-        state.stage = Stage::Consent;
-        state.user = Some(session.user_id.to_string());
-        let username = self.username(&session.user_id).await?;
-        let interaction = self.save(existing, &state, browser).await?;
-        Ok(Step::Consent {
-            interaction,
+        let page = ConsentPage {
             client_name,
-            username,
             scopes: pending.device.scopes,
-            after: AfterConsent::Device,
-        })
+            after: AfterConsent::Device {
+                user_code: state.user_code().unwrap_or_default().to_owned(),
+            },
+        };
+        self.show_consent(existing, state, browser, session, page)
+            .await
     }
 
     /// The user's decision on a device's request, recorded for the device's next poll and

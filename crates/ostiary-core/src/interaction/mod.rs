@@ -134,9 +134,10 @@ pub enum Step {
 pub enum AfterConsent {
     /// The browser is sent back to the client, at this host.
     Redirect { host: String },
-    /// A device waits for it (RFC 8628): the page warns the user to continue only if they
-    /// started this on their own device (RFC 8628 5.4, remote phishing).
-    Device,
+    /// A device waits for it (RFC 8628): the page repeats the user code and warns the user to
+    /// continue only if they started this on their own device and it shows that code (RFC
+    /// 8628 3.3.1 and 5.4, remote phishing).
+    Device { user_code: String },
 }
 
 /// The next step, and the session this step started, if any (its cookie must be set).

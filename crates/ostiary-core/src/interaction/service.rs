@@ -16,7 +16,7 @@ use crate::audit::{AuditEvent, AuditEventType, AuditSink};
 use crate::authorize::{
     AuthorizationRequest, AuthorizeError, Authorizer, Next, Pushed, StoredRequest,
 };
-use crate::client::Client;
+use crate::client::{Client, Scope};
 use crate::device::DeviceAuthorizations;
 use crate::error::OAuthError;
 use crate::login::UserAuthenticator;
@@ -24,7 +24,7 @@ use crate::secret::SecretHash;
 use crate::session::{Session, Sessions};
 use crate::store::Store;
 use crate::token::Confirmation;
-use crate::user::{User, UserId, Username};
+use crate::user::{User, Username};
 
 /// An interaction loaded for a post: its id, its state and what it is for.
 struct Loaded {
@@ -32,6 +32,13 @@ struct Loaded {
     id_hash: SecretHash,
     state: State,
     walk: Walk,
+}
+
+/// What a consent page shows besides the user it asks.
+pub(super) struct ConsentPage {
+    pub client_name: String,
+    pub scopes: Vec<Scope>,
+    pub after: AfterConsent,
 }
 
 /// What a loaded interaction is for, restored to live values.
@@ -342,48 +349,82 @@ impl Interactions {
                 Ok(Step::Redirect(url))
             }
             (Next::Consent, Some(session)) => {
-                let mut state = state.unwrap_or_else(|| State::new(&request));
-                state.stage = Stage::Consent;
-                state.user = Some(session.user_id.to_string());
-                let username = self.username(&session.user_id).await?;
-                let interaction = self.save(existing, &state, browser).await?;
-                Ok(Step::Consent {
-                    interaction,
+                let state = state.unwrap_or_else(|| State::new(&request));
+                let page = ConsentPage {
                     client_name: request.client.name.clone(),
-                    username,
                     after: AfterConsent::Redirect {
                         host: redirect_host(&request.redirect_uri),
                     },
                     scopes: request.scopes,
-                })
+                };
+                self.show_consent(existing, state, browser, session, page)
+                    .await
             }
             (Next::Login | Next::Consent, _) => {
-                let mut state = state.unwrap_or_else(|| State::new(&request));
-                state.stage = Stage::Login;
-                state.user = None;
-                let interaction = self.save(existing, &state, browser).await?;
-                Ok(Step::Login {
-                    interaction: Some(interaction),
-                    client_name: Some(request.client.name.clone()),
-                    username: request.login_hint.unwrap_or_default(),
-                    failed: false,
-                })
+                let state = state.unwrap_or_else(|| State::new(&request));
+                let username = request.login_hint.unwrap_or_default();
+                self.show_login(
+                    existing,
+                    state,
+                    browser,
+                    request.client.name.clone(),
+                    username,
+                )
+                .await
             }
         }
     }
 
-    /// The username the consent page greets.
-    pub(super) async fn username(&self, user_id: &UserId) -> Result<String, InteractionError> {
-        Ok(self
+    /// Keeps the interaction at the login page, and shows it (pre-filled with `username`).
+    pub(super) async fn show_login(
+        &self,
+        existing: Option<(InteractionId, SecretHash)>,
+        mut state: State,
+        browser: &Browser<'_>,
+        client_name: String,
+        username: String,
+    ) -> Result<Step, InteractionError> {
+        state.stage = Stage::Login;
+        state.user = None;
+        let interaction = self.save(existing, &state, browser).await?;
+        Ok(Step::Login {
+            interaction: Some(interaction),
+            client_name: Some(client_name),
+            username,
+            failed: false,
+        })
+    }
+
+    /// Keeps the interaction at the consent page of `session`'s user (the only one who may
+    /// decide), and shows it.
+    pub(super) async fn show_consent(
+        &self,
+        existing: Option<(InteractionId, SecretHash)>,
+        mut state: State,
+        browser: &Browser<'_>,
+        session: &Session,
+        page: ConsentPage,
+    ) -> Result<Step, InteractionError> {
+        state.stage = Stage::Consent;
+        state.user = Some(session.user_id.to_string());
+        let username = self
             .store
-            .find_user(user_id)
+            .find_user(&session.user_id)
             .await?
             .map(|u| u.username.as_str().to_owned())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let interaction = self.save(existing, &state, browser).await?;
+        Ok(Step::Consent {
+            interaction,
+            client_name: page.client_name,
+            username,
+            scopes: page.scopes,
+            after: page.after,
+        })
     }
 
     /// Stores a new interaction, or the new state of an existing one (its life starts again).
-    pub(super) async fn save(
+    async fn save(
         &self,
         existing: Option<(InteractionId, SecretHash)>,
         state: &State,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::InteractionError;
 use crate::authorize::{AuthorizationRequest, StoredRequest};
+use crate::device::UserCode;
 use crate::secret::SecretHash;
 
 /// The page the browser was last shown.
@@ -24,8 +25,10 @@ pub(super) enum Purpose {
     /// An authorization request, answered at the client's redirect URI.
     Authorize { request: Box<StoredRequest> },
     /// A device's request (RFC 8628 3.3), named by the SHA-256 of its device code
-    /// (base64url): answered on the page, the device learns it by polling.
-    Device { device: String },
+    /// (base64url): answered on the page, the device learns it by polling. `user_code` is
+    /// the code the user typed, as shown (`XXXX-XXXX`), for the consent page to repeat: kept
+    /// only while the interaction lives.
+    Device { device: String, user_code: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,10 +47,19 @@ impl State {
         })
     }
 
-    pub fn device(device_code_hash: &SecretHash) -> Self {
+    pub fn device(device_code_hash: &SecretHash, user_code: &UserCode) -> Self {
         Self::with(Purpose::Device {
             device: URL_SAFE_NO_PAD.encode(device_code_hash.as_bytes()),
+            user_code: user_code.display(),
         })
+    }
+
+    /// The user code of a device approval, as shown.
+    pub fn user_code(&self) -> Option<&str> {
+        match &self.purpose {
+            Purpose::Device { user_code, .. } => Some(user_code),
+            Purpose::Authorize { .. } => None,
+        }
     }
 
     fn with(purpose: Purpose) -> Self {
@@ -62,7 +74,7 @@ impl State {
     /// damaged value.
     pub fn device_code_hash(&self) -> Option<SecretHash> {
         match &self.purpose {
-            Purpose::Device { device } => URL_SAFE_NO_PAD
+            Purpose::Device { device, .. } => URL_SAFE_NO_PAD
                 .decode(device)
                 .ok()
                 .and_then(|bytes| SecretHash::from_bytes(&bytes)),
@@ -91,13 +103,14 @@ mod tests {
     #[test]
     fn a_device_state_round_trips_and_names_its_device() {
         let hash = SecretHash::of("device code");
-        let mut state = State::device(&hash);
+        let mut state = State::device(&hash, &UserCode::parse("bcdfghjk").unwrap());
         state.stage = Stage::Consent;
         let back = State::from_json(&state.to_json().unwrap()).unwrap();
         assert_eq!(back.device_code_hash(), Some(hash));
         assert_eq!(back.stage, Stage::Consent);
+        assert_eq!(back.user_code(), Some("BCDF-GHJK"));
         assert!(
-            State::from_json(r#"{"device":"!!","stage":"login","user":null}"#)
+            State::from_json(r#"{"device":"!!","user_code":"","stage":"login","user":null}"#)
                 .unwrap()
                 .device_code_hash()
                 .is_none()

@@ -39,8 +39,11 @@ pub enum TokenRequest<'a> {
         scope: Option<&'a str>,
         resources: &'a [String],
     },
-    /// RFC 8628 3.4.
-    DeviceCode { device_code: &'a str },
+    /// RFC 8628 3.4, with RFC 8707 `resource`.
+    DeviceCode {
+        device_code: &'a str,
+        resources: &'a [String],
+    },
 }
 
 impl<'a> TokenRequest<'a> {
@@ -76,6 +79,7 @@ impl<'a> TokenRequest<'a> {
             },
             GrantType::DeviceCode => Self::DeviceCode {
                 device_code: required(params, "device_code")?,
+                resources,
             },
         })
     }
@@ -164,7 +168,13 @@ mod tests {
             ("device_code", "d"),
         ]);
         let device = TokenRequest::parse(&form_device).unwrap();
-        assert_eq!(device, TokenRequest::DeviceCode { device_code: "d" });
+        assert_eq!(
+            device,
+            TokenRequest::DeviceCode {
+                device_code: "d",
+                resources: &[]
+            }
+        );
         assert_eq!(device.grant_type(), GrantType::DeviceCode);
     }
 

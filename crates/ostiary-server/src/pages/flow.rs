@@ -57,7 +57,11 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
                 scopes: scopes.iter().map(|s| ScopeLine::new(s.as_str())).collect(),
                 redirect_host: match &after {
                     AfterConsent::Redirect { host } => Some(host),
-                    AfterConsent::Device => None,
+                    AfterConsent::Device { .. } => None,
+                },
+                user_code: match &after {
+                    AfterConsent::Device { user_code } => Some(user_code),
+                    AfterConsent::Redirect { .. } => None,
                 },
                 csrf,
                 interaction: interaction.expose(),

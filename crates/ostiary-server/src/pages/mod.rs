@@ -52,9 +52,11 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
-    /// Where the browser returns; `None` for a device's request (RFC 8628), which shows the
-    /// phishing warning instead.
+    /// Where the browser returns; `None` for a device's request (RFC 8628).
     pub redirect_host: Option<&'a str>,
+    /// A device's request: the user code to compare with the device's screen, shown with
+    /// the phishing warning.
+    pub user_code: Option<&'a str>,
     pub csrf: &'a str,
     /// The interaction the decision belongs to.
     pub interaction: &'a str,
@@ -157,6 +159,7 @@ mod tests {
             username: "alice",
             scopes: vec![ScopeLine::new("openid"), ScopeLine::new("custom")],
             redirect_host: Some("app.example"),
+            user_code: None,
             csrf: "c",
             interaction: "i",
         }
@@ -176,12 +179,14 @@ mod tests {
             username: "alice",
             scopes: vec![],
             redirect_host: None,
+            user_code: Some("BCDF-GHJK"),
             csrf: "c",
             interaction: "i",
         }
         .render()
         .unwrap();
         assert!(html.contains("Only continue if you started this on your own device"));
+        assert!(html.contains("BCDF-GHJK"));
         assert!(!html.contains("sent back"));
         assert!(html.contains(r#"name="decision" value="approve""#));
     }

@@ -137,6 +137,10 @@ async fn openidconnect_crate_logs_a_device_in_through_the_pages(backend: Backend
                     consent.body.contains("started this on your own device"),
                     "the phishing warning is shown"
                 );
+                assert!(
+                    consent.body.contains(&user_code_of(&complete)),
+                    "with the code to compare"
+                );
                 let done = browser.submit_consent(&consent, "approve").await;
                 assert_eq!(done.status, StatusCode::OK, "{}", done.body);
                 assert!(done.body.contains("Device connected"), "{}", done.body);
@@ -380,17 +384,61 @@ async fn an_expired_device_code_is_expired_token_and_its_user_code_unknown() {
     let browser = Browser::new(&device.base);
     let login = browser.enter_user_code("/device", &user_code).await;
     assert!(login.is_login_form());
+    let consent = browser.submit_login(&login, USER, USER_PASSWORD).await;
+    assert!(consent.is_consent_form(), "{}", consent.body);
     device.clock.advance(Duration::minutes(10));
     let (status, json) = device.poll("tv", &device_code).await;
     assert_eq!(
         (status, error(&json)),
         (StatusCode::BAD_REQUEST, "expired_token")
     );
-    // A form opened before expiry cannot approve after it.
-    let late = browser.submit_login(&login, USER, USER_PASSWORD).await;
+    // A consent page opened before expiry cannot approve after it.
+    let late = browser.submit_consent(&consent, "approve").await;
     assert_eq!(late.status, StatusCode::BAD_REQUEST, "{}", late.body);
+    assert!(late.body.contains("expired"), "{}", late.body);
+    let (_, json) = device.poll("tv", &device_code).await;
+    assert_eq!(error(&json), "expired_token");
     let page = browser.enter_user_code("/device", &user_code).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn resource_at_the_poll_narrows_the_access_token_within_what_was_authorized() {
+    let device = Device::new().await;
+    let (device_code, user_code) = device.started().await;
+    device.answer(&user_code, "approve").await;
+    let poll = async |resource: &str| {
+        let fields = [
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code.as_str()),
+            ("resource", resource),
+        ];
+        post_client_form(&device.base, "/token", "tv", None, &fields).await
+    };
+    let (status, json) = poll("https://elsewhere.example.com").await;
+    assert_eq!(
+        (status, error(&json)),
+        (StatusCode::BAD_REQUEST, "invalid_target")
+    );
+    let (status, json) = poll("https://api.example.com").await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let access = jwt_claims(json["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], "https://api.example.com", "{access}");
+}
+
+#[tokio::test]
+async fn an_answered_request_gets_its_answer_however_early_the_poll() {
+    let device = Device::new().await;
+    let (device_code, user_code) = device.started().await;
+    assert_eq!(
+        error(&device.poll("tv", &device_code).await.1),
+        "authorization_pending"
+    );
+    device.answer(&user_code, "deny").await;
+    for _ in 0..2 {
+        let (_, json) = device.poll("tv", &device_code).await;
+        assert_eq!(error(&json), "access_denied", "not slow_down: {json}");
+    }
 }
 
 #[tokio::test]
@@ -437,9 +485,10 @@ async fn guessed_user_codes_are_locked_out_per_source() {
     let device = Device::new().await;
     let (_, user_code) = device.started().await;
     let browser = Browser::new(&device.base);
-    for guess in 0..10 {
+    // Well-formed codes, so each one is looked up and missed.
+    for guess in "BCDFGHJKLM".chars() {
         let page = browser
-            .enter_user_code("/device", &format!("BCDF-{:04}", guess))
+            .enter_user_code("/device", &format!("ZZZZ-ZZZ{guess}"))
             .await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "guess {guess}");
         assert!(page.body.contains("not valid"));

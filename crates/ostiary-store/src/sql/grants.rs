@@ -5,7 +5,6 @@
 //! refresh tokens rests on compare-and-set `UPDATE ... WHERE <not yet used>`: whichever
 //! transaction changes the row wins, every other one sees zero rows changed and writes nothing.
 
-/// Inserts a refresh token as first written (not rotated) in the transaction `$tx`.
 /// Inside the transaction `$tx`, inserts a new grant (a `&Grant`) and, when `$refresh` (an
 /// `Option<&RefreshToken>`) has one, its first refresh token; returns early from the
 /// enclosing function on a database error.
@@ -39,6 +38,7 @@ macro_rules! insert_grant {
     }};
 }
 
+/// Inserts a refresh token as first written (not rotated) in the transaction `$tx`.
 macro_rules! insert_refresh_token {
     ($tx:expr, $token:expr) => {{
         let row = $crate::rows::RefreshTokenRow::from_token($token);

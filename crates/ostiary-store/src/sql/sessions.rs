@@ -105,16 +105,20 @@ macro_rules! impl_session_store {
                 now: time::OffsetDateTime,
             ) -> Result<u64, ostiary_core::StoreError> {
                 // An expired session takes what was bound to it, as a logout does: its
-                // unredeemed codes and its grants that are not offline.
+                // unredeemed codes and device approvals, and its grants that are not offline.
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
+                for statement in [
                     "DELETE FROM authorization_codes WHERE consumed_at IS NULL \
                      AND sid IN (SELECT sid FROM sessions WHERE expires_at < $1)",
-                )
-                .bind(now.unix_timestamp())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::backend)?;
+                    "DELETE FROM device_authorizations WHERE status = 'approved' \
+                     AND sid IN (SELECT sid FROM sessions WHERE expires_at < $1)",
+                ] {
+                    sqlx::query(statement)
+                        .bind(now.unix_timestamp())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?;
+                }
                 $crate::sql::revoke::revoke_grants!(
                     tx,
                     now,

@@ -1,6 +1,6 @@
 //! Device authorizations (RFC 8628): found by either code, polled with compare-and-set,
-//! answered once while pending, redeemed once into a grant, voided with their session or by
-//! revoke-all, and purged after expiry.
+//! answered once while pending, redeemed once into a grant, voided with their session (logout
+//! or expiry) or by revoke-all, and purged after expiry.
 
 use ostiary_core::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
 
@@ -286,12 +286,29 @@ async fn logout_revoke_all_and_expiry_void_device_authorizations(db: Database) {
         )
         .await
         .unwrap();
+    // Approved in session sid-3, which expires before the device polls.
+    let expiring = device(&tv, "expiring");
+    store.insert_device_authorization(&expiring).await.unwrap();
+    store
+        .insert_session(&session(&alice, "sid-3", now() - Duration::hours(9)))
+        .await
+        .unwrap();
+    store
+        .settle_device_authorization(
+            &expiring.device_code_hash,
+            &approval(&alice, "sid-3"),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_sessions(now()).await.unwrap(), 1);
     store.revoke_session_grants("sid-1", now()).await.unwrap();
     let find = |d: &DeviceAuthorization| {
         let (store, hash) = (store.clone(), d.device_code_hash.clone());
         async move { store.find_device_authorization(&hash).await.unwrap() }
     };
     assert_eq!(find(&approved).await, None);
+    assert_eq!(find(&expiring).await, None, "its session expired");
     assert!(find(&other_session).await.is_some());
 
     // Revoke-all voids the pending and approved ones, counted as codes.

@@ -1,14 +1,13 @@
 //! The authorization code grant (RFC 6749 4.1.3 with PKCE, RFC 7636 4.5): a code is redeemed
 //! once, by its client, with its redirect URI and verifier, for the user's first tokens.
 
-use super::user_tokens::{NewGrant, check_binding, has};
+use super::user_tokens::{NewGrant, check_binding};
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
 use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
 use crate::token::Confirmation;
-use crate::token::resolve::{OPENID, narrow_audience, resolve_user_audience};
 use crate::token::service::{TokenResponse, TokenService};
 
 impl TokenService {
@@ -65,23 +64,16 @@ impl TokenService {
         }
         self.check_user(code.user_id).await?;
 
-        let audiences = resolve_user_audience(
-            &code.resources,
-            client,
-            has(&code.scopes, OPENID),
-            &self.settings.userinfo_audience(),
-        )?;
-        let token_audiences = narrow_audience(resources, &audiences)?;
         let grant = NewGrant {
             grant_id: code.grant_id.clone(),
             user_id: code.user_id,
             sid: code.sid.clone(),
-            scopes: code.scopes.clone(),
-            audiences,
+            scopes: &code.scopes,
+            resources: &code.resources,
             auth_time: code.auth_time,
         };
         let (response, grant, refresh) =
-            self.open_grant(client, grant, &token_audiences, code.nonce.as_deref(), dpop)?;
+            self.open_grant(client, grant, resources, code.nonce.as_deref(), dpop)?;
         let redeemed = self
             .store
             .redeem_code(&code_hash, now, &grant, refresh.as_ref())

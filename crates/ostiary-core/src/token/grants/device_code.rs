@@ -4,7 +4,7 @@
 
 use time::Duration;
 
-use super::user_tokens::{NewGrant, has};
+use super::user_tokens::NewGrant;
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType};
 use crate::device::{DeviceAuthorization, DeviceStatus, SLOW_DOWN_STEP};
@@ -12,7 +12,6 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::random::random_token;
 use crate::secret::SecretHash;
 use crate::token::Confirmation;
-use crate::token::resolve::{OPENID, resolve_user_audience};
 use crate::token::service::{TokenResponse, TokenService};
 
 /// Polls are counted in whole seconds, and a device that waits its interval may still be
@@ -24,11 +23,13 @@ impl TokenService {
     /// approved. Until then, each poll on time is answered `authorization_pending`; a poll
     /// earlier than the interval is `slow_down` and adds 5 seconds to the interval (RFC 8628
     /// 3.5). A denial is `access_denied`, an expired code `expired_token`, and an unknown,
-    /// spent or another client's code `invalid_grant`.
+    /// spent or another client's code `invalid_grant`. `resources` narrows the access token's
+    /// audience within the authorized ones (RFC 8707 2.2).
     pub(super) async fn device_code(
         &self,
         client: &Client,
         device_code: &str,
+        resources: &[String],
         dpop: Option<&Confirmation>,
     ) -> Result<(TokenResponse, Subject), GrantError> {
         client.require_grant(GrantType::DeviceCode)?;
@@ -44,9 +45,11 @@ impl TokenService {
                 OAuthError::new(ErrorCode::ExpiredToken, "the device code has expired").into(),
             );
         }
-        self.pace(&hash, &device).await?;
         let approval = match device.status {
             DeviceStatus::Pending => {
+                // RFC 8628 3.5: slow_down is a kind of authorization_pending; an answered
+                // request is told its answer however early the poll.
+                self.pace(&hash, &device).await?;
                 return Err(OAuthError::new(
                     ErrorCode::AuthorizationPending,
                     "the user has not answered yet",
@@ -66,21 +69,15 @@ impl TokenService {
             DeviceStatus::Approved(approval) => approval,
         };
         self.check_user(approval.user_id).await?;
-        let audiences = resolve_user_audience(
-            &device.resources,
-            client,
-            has(&device.scopes, OPENID),
-            &self.settings.userinfo_audience(),
-        )?;
         let grant = NewGrant {
             grant_id: random_token::<16>(),
             user_id: approval.user_id,
             sid: approval.sid,
-            scopes: device.scopes,
-            audiences: audiences.clone(),
+            scopes: &device.scopes,
+            resources: &device.resources,
             auth_time: approval.auth_time,
         };
-        let (response, grant, refresh) = self.open_grant(client, grant, &audiences, None, dpop)?;
+        let (response, grant, refresh) = self.open_grant(client, grant, resources, None, dpop)?;
         if !self
             .store
             .redeem_device_code(&hash, &grant, refresh.as_ref())
@@ -92,9 +89,9 @@ impl TokenService {
         Ok((response, Subject::User(grant.user_id)))
     }
 
-    /// Counts this poll, or refuses it with `slow_down` when it came before the interval
-    /// was over (the interval then grows by 5 seconds, for this and every later poll). Of
-    /// two polls racing, the one recorded second is the early one.
+    /// Counts a poll of a pending request, or refuses it with `slow_down` when it came before
+    /// the interval was over (the interval then grows by 5 seconds, for this and every later
+    /// poll). Of two polls racing, the one recorded second is the early one.
     async fn pace(
         &self,
         hash: &SecretHash,

@@ -124,8 +124,12 @@ impl TokenService {
                 self.refresh_token(client, refresh_token, scope, resources, dpop)
                     .await?
             }
-            TokenRequest::DeviceCode { device_code } => {
-                self.device_code(client, device_code, dpop).await?
+            TokenRequest::DeviceCode {
+                device_code,
+                resources,
+            } => {
+                self.device_code(client, device_code, resources, dpop)
+                    .await?
             }
         };
         Ok(Issued {

@@ -12,7 +12,7 @@ use crate::secret::SecretHash;
 use crate::token::Confirmation;
 use crate::token::access_token::IssuedAccessToken;
 use crate::token::id_token::{IdTokenClaims, at_hash};
-use crate::token::resolve::OPENID;
+use crate::token::resolve::{OPENID, narrow_audience, resolve_user_audience};
 use crate::token::service::{TokenResponse, TokenService, scope_string};
 use crate::user::UserId;
 
@@ -24,13 +24,13 @@ pub(super) fn has(scopes: &[Scope], name: &str) -> bool {
 }
 
 /// What a new grant is made of: who authorized what, in which login session.
-pub(super) struct NewGrant {
+pub(super) struct NewGrant<'a> {
     pub grant_id: String,
     pub user_id: UserId,
     pub sid: String,
-    pub scopes: Vec<Scope>,
-    /// Every audience authorized (RFC 8707): the refresh tokens' limit.
-    pub audiences: Vec<String>,
+    pub scopes: &'a [Scope],
+    /// The RFC 8707 resources the user authorized (empty: the client's default audience).
+    pub resources: &'a [String],
     pub auth_time: OffsetDateTime,
 }
 
@@ -86,26 +86,34 @@ impl TokenService {
 
     /// A new grant (`authorization_code`, `device_code`) and its first tokens: the grant to
     /// store, with the first access token's `jti` and expiry filled in, the response, and the
-    /// refresh token's record when one is issued. A public client's grant is bound to the
-    /// DPoP key of the request, if any: it has no other proof of being the refresh token's
-    /// holder (RFC 9449 5).
+    /// refresh token's record when one is issued. The grant's audiences are those the user
+    /// authorized (RFC 8707); the access token's, `requested` narrowed within them (RFC 8707
+    /// 2.2, `invalid_target` beyond). A public client's grant is bound to the DPoP key of the
+    /// request, if any: it has no other proof of being the refresh token's holder (RFC 9449 5).
     pub(super) fn open_grant(
         &self,
         client: &Client,
-        grant: NewGrant,
-        token_audiences: &[String],
+        grant: NewGrant<'_>,
+        requested: &[String],
         nonce: Option<&str>,
         dpop: Option<&Confirmation>,
     ) -> Result<(TokenResponse, Grant, Option<RefreshToken>), OAuthError> {
+        let audiences = resolve_user_audience(
+            grant.resources,
+            client,
+            has(grant.scopes, OPENID),
+            &self.settings.userinfo_audience(),
+        )?;
+        let token_audiences = narrow_audience(requested, &audiences)?;
         let now = self.clock.now_seconds();
         let grant = Grant {
             grant_id: grant.grant_id,
             client_id: client.id.clone(),
             user_id: grant.user_id,
             sid: grant.sid,
-            offline: has(&grant.scopes, OFFLINE_ACCESS),
-            scopes: grant.scopes,
-            audiences: grant.audiences,
+            offline: has(grant.scopes, OFFLINE_ACCESS),
+            scopes: grant.scopes.to_vec(),
+            audiences,
             auth_time: grant.auth_time,
             created_at: now,
             access_jti: String::new(),
@@ -116,7 +124,7 @@ impl TokenService {
                 .map(|proof| proof.jkt.clone()),
         };
         let (response, access) =
-            self.user_tokens(client, &grant, &grant.scopes, token_audiences, nonce, dpop)?;
+            self.user_tokens(client, &grant, &grant.scopes, &token_audiences, nonce, dpop)?;
         let refresh = response
             .refresh_token
             .as_deref()
