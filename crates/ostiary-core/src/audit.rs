@@ -15,6 +15,8 @@ pub enum AuditEventType {
     UserDisabled,
     KeyRotated,
     KeyRevoked,
+    /// A key sealed under a previous root secret was sealed under the current one.
+    KeyResealed,
     TokenIssued,
     TokenRevoked,
     LoginSucceeded,
@@ -31,7 +33,7 @@ pub enum AuditEventType {
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientSecretRotated,
@@ -40,6 +42,7 @@ impl AuditEventType {
         Self::UserDisabled,
         Self::KeyRotated,
         Self::KeyRevoked,
+        Self::KeyResealed,
         Self::TokenIssued,
         Self::TokenRevoked,
         Self::LoginSucceeded,
@@ -63,6 +66,7 @@ impl AuditEventType {
             Self::UserDisabled => "user.disabled",
             Self::KeyRotated => "key.rotated",
             Self::KeyRevoked => "key.revoked",
+            Self::KeyResealed => "key.resealed",
             Self::TokenIssued => "token.issued",
             Self::TokenRevoked => "token.revoked",
             Self::LoginSucceeded => "login.succeeded",

@@ -83,6 +83,18 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Revokes a key at once and erases its private part. True if the key existed.
     async fn revoke_signing_key(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Replaces a key's sealed private part `sealed` with `resealed` (the same key under
+    /// another root secret), if it is still `sealed`: false, and nothing changed, when another
+    /// process re-sealed or erased it first.
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        sealed: &[u8],
+        resealed: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Erases the private part of every retired key no longer published at `now`: it will
+    /// never sign again. How many were erased.
+    async fn erase_unpublished_private_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -135,8 +147,9 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
         seen_since: OffsetDateTime,
     ) -> Result<u64, StoreError>;
-    /// Drops sessions past their absolute lifetime, with their unredeemed codes and (as
-    /// `revoke_grant` does) their grants that are not offline; how many sessions.
+    /// Drops sessions past their absolute lifetime, with their unredeemed codes and device
+    /// approvals and (as `revoke_grant` does) their grants that are not offline; how many
+    /// sessions.
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
@@ -285,8 +298,9 @@ pub trait PushedRequestStore: Send + Sync {
 }
 
 /// Device authorizations (RFC 8628), found by the hash of either code. Expired ones are
-/// purged with the expired codes (`GrantStore::purge_expired_grants`); `revoke_everything`
-/// and `revoke_session_grants` void the unredeemed ones as they do codes.
+/// purged with the expired codes (`GrantStore::purge_expired_grants`); `revoke_everything`,
+/// `revoke_session_grants` and `purge_expired_sessions` void the unredeemed ones as they do
+/// codes.
 #[async_trait]
 pub trait DeviceAuthorizationStore: Send + Sync {
     /// Fails with `Conflict` when the user code's hash is already stored.

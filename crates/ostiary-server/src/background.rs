@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::state::{AppState, ID_TOKEN_ALGS};
+use crate::state::{AppState, ID_TOKEN_ALGS, reseal_keys};
 use crate::telemetry::error_chain;
 
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -53,11 +53,12 @@ async fn refresh_keys(state: &AppState) {
 }
 
 /// Once a minute: drops what can no longer be used (codes stay a day past expiry, so a late
-/// replay of a redeemed code still finds its grant and revokes it) and re-reads the public
-/// clients' CORS origins.
+/// replay of a redeemed code still finds its grant and revokes it), re-seals signing keys
+/// under the current root secret, and re-reads the public clients' CORS origins.
 async fn housekeeping(state: &AppState) {
     let now = state.clock.now();
     state.limiter.prune_expired();
+    reseal_keys(state.tokens.keys()).await;
     // Reads every client: once a minute, not with each key refresh.
     if let Err(e) = state.cors.refresh(&*state.store).await {
         tracing::warn!(error = %error_chain(&e), "reading CORS origins failed");

@@ -15,6 +15,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::cookies;
 use crate::error::ApiError;
 use crate::handlers::{
     authorize, consent, device, device_authorization, discovery, fallback, health, introspect,
@@ -39,6 +40,10 @@ pub fn build(state: AppState) -> Router {
     let browser_api = Router::new()
         .route(discovery::TOKEN_PATH, post(token::token))
         .route(discovery::PAR_PATH, post(par::par))
+        .route(
+            discovery::DEVICE_AUTHORIZATION_PATH,
+            post(device_authorization::device_authorization),
+        )
         .route(discovery::REVOCATION_PATH, post(revoke::revoke))
         .route(
             discovery::USERINFO_PATH,
@@ -75,10 +80,6 @@ pub fn build(state: AppState) -> Router {
             get(device::device_get).post(device::device_post),
         )
         .route(
-            discovery::DEVICE_AUTHORIZATION_PATH,
-            post(device_authorization::device_authorization),
-        )
-        .route(
             discovery::END_SESSION_PATH,
             get(logout::logout_get).post(logout::logout_post),
         )
@@ -86,6 +87,10 @@ pub fn build(state: AppState) -> Router {
         .route(FAVICON_PATH, get(pages::favicon))
         .merge(browser_api)
         .fallback(fallback::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cookies::rekey,
+        ))
         .layer(axum::middleware::from_fn(pages::html_security_headers))
         .layer(tower::util::option_layer(
             state.config.metrics_bind.is_some().then(|| {

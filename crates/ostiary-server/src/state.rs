@@ -62,6 +62,8 @@ pub struct AppState {
     pub logout: Arc<Logout>,
     /// Encrypts and authenticates the browser's cookies (from `OAUTH2_SESSION_KEY`).
     pub cookie_key: Key,
+    /// `OAUTH2_SESSION_KEY_PREVIOUS`: cookies sealed under it are re-sealed under `cookie_key`.
+    pub previous_cookie_key: Option<Key>,
     pub cookies: CookiePolicy,
     pub limiter: Arc<FailureLimiter>,
     pub password_checks: PasswordChecks,
@@ -84,6 +86,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(load_key_ring(&config, &secrets, store.clone(), clock.clone()).await?);
+        reseal_keys(&keys).await;
         let tokens = Arc::new(TokenService::new(
             store.clone(),
             keys.clone(),
@@ -180,6 +183,10 @@ impl AppState {
             sessions,
             logout,
             cookie_key: Key::from(secrets.session_key.expose_secret()),
+            previous_cookie_key: secrets
+                .session_key_previous
+                .as_ref()
+                .map(|key| Key::from(key.expose_secret())),
             cookies: CookiePolicy {
                 secure: config.secure_cookies(),
             },
@@ -229,12 +236,39 @@ pub fn key_manager(
     store: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<KeyManager> {
+    let previous = secrets
+        .jwt_secret_previous
+        .iter()
+        .map(|secret| secret.expose_secret().as_bytes());
     Ok(KeyManager::new(
         store,
         secrets.jwt_secret.expose_secret().as_bytes(),
         clock,
         PUBLISH_WINDOW,
-    )?)
+    )?
+    .with_previous_secrets(previous)?)
+}
+
+/// Seals under the current `OAUTH2_JWT_SECRET` every key still sealed under a previous one,
+/// and erases the private parts of retired keys past publication; at start and once a minute,
+/// so keys another instance made under the old secret during a rolling change move too.
+pub async fn reseal_keys(keys: &KeyRing) {
+    match keys.manager().reseal().await {
+        Ok(done) => {
+            if !done.resealed.is_empty() {
+                tracing::info!(kids = ?done.resealed, "signing keys re-sealed under the current OAUTH2_JWT_SECRET");
+            }
+            if !done.unopenable.is_empty() {
+                tracing::warn!(kids = ?done.unopenable, "signing keys that no configured OAUTH2_JWT_SECRET opens");
+            }
+            if done.erased > 0 {
+                tracing::info!(erased = done.erased, "private parts of retired keys erased");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %crate::telemetry::error_chain(&e), "re-sealing signing keys failed")
+        }
+    }
 }
 
 async fn load_key_ring(

@@ -5,6 +5,7 @@ mod grants;
 mod interactions;
 mod key_clients;
 mod pushed;
+mod sealing;
 mod support;
 
 use ostiary_core::admin;

@@ -4,7 +4,7 @@ use ostiary_jwt::Algorithm;
 
 use crate::audit::AuditEventType;
 use crate::error::AdminError;
-use crate::keys::StoredKey;
+use crate::keys::{Resealed, StoredKey};
 use crate::validation::InvalidInput;
 
 use super::{Actor, Admin};
@@ -36,6 +36,20 @@ impl Admin {
         })
         .await;
         Ok(key)
+    }
+
+    /// `ostiary keys reseal`: seals every key still sealed under a previous root secret
+    /// (`OAUTH2_JWT_SECRET_PREVIOUS`) under the current one (`key.resealed` for each), and
+    /// erases the private parts of retired keys past publication.
+    ///
+    /// Errors: `Unavailable` when built without a key manager, `Keys`.
+    pub async fn reseal_keys(&self, by: &Actor) -> Result<Resealed, AdminError> {
+        let done = self.keys()?.reseal().await?;
+        for kid in &done.resealed {
+            self.record(by, AuditEventType::KeyResealed, |e| e.subject(kid.clone()))
+                .await;
+        }
+        Ok(done)
     }
 
     /// Revokes a key at once (`key.revoked`): its private part is erased and tokens it signed

@@ -19,14 +19,27 @@ pub enum KeyManagerError {
     #[error("no signing key {0}")]
     NotFound(String),
     #[error(
-        "signing key {0} cannot be opened with the current OAUTH2_JWT_SECRET; run `ostiary keys rotate` to replace it"
+        "signing key {0} cannot be opened with OAUTH2_JWT_SECRET or any of OAUTH2_JWT_SECRET_PREVIOUS; give the secret it was sealed under as OAUTH2_JWT_SECRET_PREVIOUS, or run `ostiary keys rotate` to replace it"
     )]
     Unopenable(String),
+}
+
+/// What [`KeyManager::reseal`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Resealed {
+    /// Keys found sealed under a previous secret and now sealed under the current one.
+    pub resealed: Vec<String>,
+    /// Keys with a private part that no configured secret opens (left as they are).
+    pub unopenable: Vec<String>,
+    /// Private parts erased: retired keys no longer published.
+    pub erased: u64,
 }
 
 pub struct KeyManager {
     store: Arc<dyn KeyStore>,
     sealer: KeySealer,
+    /// Sealers of earlier root secrets (`OAUTH2_JWT_SECRET_PREVIOUS`): they only open.
+    previous: Vec<KeySealer>,
     clock: Arc<dyn Clock>,
     /// How long a retired key stays published: the longest lifetime of any token it signed.
     publish_window: Duration,
@@ -52,9 +65,23 @@ impl KeyManager {
         Ok(Self {
             store,
             sealer,
+            previous: Vec::new(),
             clock,
             publish_window,
         })
+    }
+
+    /// Also opens keys sealed under these earlier root secrets (a rolling change of
+    /// `OAUTH2_JWT_SECRET`); [`KeyManager::reseal`] moves them to the current one.
+    pub fn with_previous_secrets<'a>(
+        mut self,
+        secrets: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, KeyManagerError> {
+        for secret in secrets {
+            self.previous
+                .push(KeySealer::new(secret).map_err(|e| KeyManagerError::Crypto(e.to_string()))?);
+        }
+        Ok(self)
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -160,21 +187,67 @@ impl KeyManager {
         }
     }
 
-    /// Opens the private part of an active key.
+    /// Opens the private part of an active key, sealed under the current root secret or a
+    /// previous one.
     pub fn open(&self, key: &StoredKey) -> Result<SigningKey, KeyManagerError> {
         let unopenable = || KeyManagerError::Unopenable(key.kid.clone());
-        let pkcs8 = self
-            .sealer
-            .open(
-                &StoredKey::sealing_context(&key.kid, key.alg),
-                &key.sealed_private_key,
-            )
-            .map_err(|_| unopenable())?;
+        let pkcs8 = self.unseal(key).ok_or_else(unopenable)?.1;
         let signing = SigningKey::from_pkcs8(key.alg, &pkcs8).map_err(|_| unopenable())?;
         if signing.kid() != key.kid {
             return Err(unopenable());
         }
         Ok(signing)
+    }
+
+    /// The private part of `key` (PKCS#8) and whether the current secret opened it; `None`
+    /// when no configured secret does.
+    fn unseal(&self, key: &StoredKey) -> Option<(bool, Vec<u8>)> {
+        let context = StoredKey::sealing_context(&key.kid, key.alg);
+        if let Ok(pkcs8) = self.sealer.open(&context, &key.sealed_private_key) {
+            return Some((true, pkcs8));
+        }
+        self.previous
+            .iter()
+            .find_map(|sealer| sealer.open(&context, &key.sealed_private_key).ok())
+            .map(|pkcs8| (false, pkcs8))
+    }
+
+    /// Seals every key still sealed under a previous root secret under the current one, and
+    /// erases the private parts of retired keys no longer published. Idempotent, and safe
+    /// while other instances do the same (each key is replaced by compare-and-set). Keys no
+    /// configured secret opens are reported and left alone.
+    pub async fn reseal(&self) -> Result<Resealed, KeyManagerError> {
+        let mut done = Resealed {
+            erased: self
+                .store
+                .erase_unpublished_private_keys(self.clock.now_seconds())
+                .await?,
+            ..Resealed::default()
+        };
+        for key in self.store.list_signing_keys().await? {
+            if key.sealed_private_key.is_empty() {
+                continue;
+            }
+            match self.unseal(&key) {
+                Some((true, _)) => {}
+                Some((false, pkcs8)) => {
+                    let context = StoredKey::sealing_context(&key.kid, key.alg);
+                    let resealed = self
+                        .sealer
+                        .seal(&context, &pkcs8)
+                        .map_err(|e| KeyManagerError::Crypto(e.to_string()))?;
+                    if self
+                        .store
+                        .reseal_signing_key(&key.kid, &key.sealed_private_key, &resealed)
+                        .await?
+                    {
+                        done.resealed.push(key.kid);
+                    }
+                }
+                None => done.unopenable.push(key.kid),
+            }
+        }
+        Ok(done)
     }
 
     async fn active_kid(&self, alg: Algorithm) -> Result<Option<String>, KeyManagerError> {

@@ -4,7 +4,7 @@
 mod manager;
 mod ring;
 
-pub use manager::{KeyManager, KeyManagerError};
+pub use manager::{KeyManager, KeyManagerError, Resealed};
 pub use ring::{ActiveKey, KeyRing, KeySnapshot};
 
 use ostiary_jwt::{Algorithm, Jwk};

@@ -1,4 +1,4 @@
-//! `ostiary keys list|rotate|revoke`.
+//! `ostiary keys list|rotate|revoke|reseal`.
 
 use clap::Subcommand;
 use ostiary_core::admin::Actor;
@@ -24,6 +24,10 @@ pub enum KeysCommand {
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
+    /// Seal every signing key under the current OAUTH2_JWT_SECRET (opening those sealed
+    /// under an old one with OAUTH2_JWT_SECRET_PREVIOUS), and erase the private parts of
+    /// retired keys no longer published. A running server does the same once a minute.
+    Reseal,
 }
 
 fn parse_alg(s: &str) -> Result<Algorithm, String> {
@@ -55,7 +59,7 @@ pub async fn run(command: KeysCommand, ctx: &AdminContext<'_>) -> anyhow::Result
                 .collect();
             ctx.print(&listed)
         }
-        // Only rotation opens private parts, so only it needs the root secret.
+        // Only rotation and re-sealing open private parts, so only they need the root secret.
         KeysCommand::Rotate { alg } => {
             let key = ctx.admin_with_keys()?.rotate_key(&Actor::Cli, alg).await?;
             ctx.print(&json!({ "kid": key.kid, "alg": alg.as_str(), "state": "active" }))
@@ -63,6 +67,10 @@ pub async fn run(command: KeysCommand, ctx: &AdminContext<'_>) -> anyhow::Result
         KeysCommand::Revoke { kid } => {
             ctx.admin().revoke_key(&Actor::Cli, &kid).await?;
             ctx.print(&json!({ "kid": kid, "state": "revoked" }))
+        }
+        KeysCommand::Reseal => {
+            let done = ctx.admin_with_keys()?.reseal_keys(&Actor::Cli).await?;
+            ctx.print(&done)
         }
     }
 }

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::Config;
 use super::secrets::{
-    JWT_SECRET_FIX, SESSION_KEY_FIX, dev_secret_file, jwt_secret_weakness, parse_session_key,
+    JWT_SECRET_FIX, SESSION_KEY_FIX, dev_secret_file, jwt_secret_weakness,
+    parse_previous_jwt_secrets, parse_session_key,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,7 +46,9 @@ fn fail_in_production(config: &Config) -> Status {
 pub fn run_checks(config: &Config) -> Vec<Check> {
     vec![
         jwt_secret(config),
+        jwt_secret_previous(config),
         session_key(config),
+        session_key_previous(config),
         issuer(config),
         database_url(config),
         argon2(config),
@@ -189,6 +192,57 @@ fn session_key(config: &Config) -> Check {
             ),
             Ok(_) => check(NAME, Status::Pass, "OAUTH2_SESSION_KEY is set"),
         },
+    }
+}
+
+/// The old secrets of a rotation in progress: malformed ones are an operator error in
+/// every environment, as for the current ones.
+fn jwt_secret_previous(config: &Config) -> Check {
+    const NAME: &str = "jwt_secret_previous";
+    let Some(list) = &config.jwt_secret_previous else {
+        return check(
+            NAME,
+            Status::Pass,
+            "no OAUTH2_JWT_SECRET_PREVIOUS: no rotation in progress",
+        );
+    };
+    match parse_previous_jwt_secrets(list.expose_secret()) {
+        Err(reason) => check(
+            NAME,
+            Status::Fail,
+            format!("OAUTH2_JWT_SECRET_PREVIOUS {reason}"),
+        ),
+        Ok(previous) => check(
+            NAME,
+            Status::Pass,
+            format!(
+                "{} previous JWT secret(s): keys sealed under them are re-sealed; remove them once `ostiary keys reseal` reports nothing left",
+                previous.len()
+            ),
+        ),
+    }
+}
+
+fn session_key_previous(config: &Config) -> Check {
+    const NAME: &str = "session_key_previous";
+    let Some(key) = &config.session_key_previous else {
+        return check(
+            NAME,
+            Status::Pass,
+            "no OAUTH2_SESSION_KEY_PREVIOUS: no rotation in progress",
+        );
+    };
+    match parse_session_key(key.expose_secret()) {
+        Err(reason) => check(
+            NAME,
+            Status::Fail,
+            format!("OAUTH2_SESSION_KEY_PREVIOUS {reason}"),
+        ),
+        Ok(_) => check(
+            NAME,
+            Status::Pass,
+            "OAUTH2_SESSION_KEY_PREVIOUS is set: its cookies are re-issued under OAUTH2_SESSION_KEY; remove it to end them",
+        ),
     }
 }
 

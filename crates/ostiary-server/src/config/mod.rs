@@ -61,7 +61,12 @@ pub struct Config {
     pub database_url: SecretString,
     pub database_max_connections: u32,
     pub jwt_secret: Option<SecretString>,
+    /// Earlier root secrets, comma-separated: signing keys sealed under them still open, and
+    /// are re-sealed under `jwt_secret` (a rolling change of the root secret).
+    pub jwt_secret_previous: Option<SecretString>,
     pub session_key: Option<SecretString>,
+    /// An earlier session key: its cookies are still read, and re-issued under `session_key`.
+    pub session_key_previous: Option<SecretString>,
     pub env: Environment,
     /// `None` when `OAUTH2_METRICS_BIND=off` (development only: no listener, no per-request
     /// metrics work).
@@ -140,7 +145,9 @@ impl Config {
             database_url: SecretString::from(get("database_url").unwrap_or("sqlite://ostiary.db")),
             database_max_connections: parse_or("database_max_connections", get, 10)?,
             jwt_secret: secret("jwt_secret"),
+            jwt_secret_previous: secret("jwt_secret_previous"),
             session_key: secret("session_key"),
+            session_key_previous: secret("session_key_previous"),
             env: parse("env", get("env").unwrap_or("development"))?,
             metrics_bind: match get("metrics_bind").unwrap_or("127.0.0.1:9090") {
                 "off" => None,

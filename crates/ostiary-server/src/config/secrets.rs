@@ -1,5 +1,6 @@
 //! The root secrets: `OAUTH2_JWT_SECRET` (keys are encrypted at rest under a key derived from
-//! it) and `OAUTH2_SESSION_KEY` (session cookies). Development fills gaps; production never does.
+//! it) and `OAUTH2_SESSION_KEY` (session cookies), each with the earlier values a rotation
+//! still accepts (`_PREVIOUS`). Development fills gaps; production never does.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
@@ -22,7 +23,37 @@ pub const SESSION_KEY_FIX: &str = "generate one with: openssl rand -hex 64";
 #[derive(Debug)]
 pub struct Secrets {
     pub jwt_secret: SecretString,
+    /// `OAUTH2_JWT_SECRET_PREVIOUS`: keys sealed under these still open (and are re-sealed).
+    pub jwt_secret_previous: Vec<SecretString>,
     pub session_key: SecretBox<[u8; SESSION_KEY_BYTES]>,
+    /// `OAUTH2_SESSION_KEY_PREVIOUS`: cookies sealed under it are still read (and re-issued).
+    pub session_key_previous: Option<SecretBox<[u8; SESSION_KEY_BYTES]>>,
+}
+
+impl Secrets {
+    /// Just the current secrets, with no previous ones.
+    pub fn new(jwt_secret: SecretString, session_key: [u8; SESSION_KEY_BYTES]) -> Self {
+        Self {
+            jwt_secret,
+            jwt_secret_previous: Vec::new(),
+            session_key: SecretBox::new(Box::new(session_key)),
+            session_key_previous: None,
+        }
+    }
+}
+
+/// The earlier JWT secrets of `OAUTH2_JWT_SECRET_PREVIOUS` (comma-separated, blanks
+/// ignored), each held to the rules of a current one.
+pub fn parse_previous_jwt_secrets(list: &str) -> Result<Vec<SecretString>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+        .map(|(i, secret)| match jwt_secret_weakness(secret) {
+            Some(weakness) => Err(format!("entry {} {weakness}", i + 1)),
+            None => Ok(SecretString::from(secret.to_owned())),
+        })
+        .collect()
 }
 
 /// Why a configured JWT secret is unacceptable in production, if it is.
@@ -94,9 +125,24 @@ pub fn resolve_secrets(config: &Config) -> Result<Secrets, ConfigError> {
         }
         None => os_random_bytes::<SESSION_KEY_BYTES>(),
     };
+    let jwt_secret_previous = match &config.jwt_secret_previous {
+        Some(list) => parse_previous_jwt_secrets(list.expose_secret()).map_err(|reason| {
+            ConfigError::Refused(format!("OAUTH2_JWT_SECRET_PREVIOUS {reason}"))
+        })?,
+        None => Vec::new(),
+    };
+    let session_key_previous = match &config.session_key_previous {
+        Some(hex_key) => Some(SecretBox::new(Box::new(
+            parse_session_key(hex_key.expose_secret()).map_err(|reason| {
+                ConfigError::Refused(format!("OAUTH2_SESSION_KEY_PREVIOUS {reason}"))
+            })?,
+        ))),
+        None => None,
+    };
     Ok(Secrets {
-        jwt_secret,
-        session_key: SecretBox::new(Box::new(session_key)),
+        jwt_secret_previous,
+        session_key_previous,
+        ..Secrets::new(jwt_secret, session_key)
     })
 }
 
@@ -147,6 +193,17 @@ mod tests {
         assert!(jwt_secret_weakness(INSECURE_DEFAULT_SECRET).is_some());
         assert!(jwt_secret_weakness(&"x".repeat(20)).unwrap().contains("20"));
         assert!(jwt_secret_weakness(&"x".repeat(32)).is_none());
+    }
+
+    #[test]
+    fn previous_jwt_secrets_are_a_comma_separated_list_of_strong_secrets() {
+        let a = "a".repeat(32);
+        let b = "b".repeat(40);
+        let list = parse_previous_jwt_secrets(&format!(" {a} ,, {b},")).unwrap();
+        let exposed: Vec<&str> = list.iter().map(|s| s.expose_secret()).collect();
+        assert_eq!(exposed, [a.as_str(), b.as_str()]);
+        let err = parse_previous_jwt_secrets(&format!("{a},short")).unwrap_err();
+        assert!(err.starts_with("entry 2 is 5 characters"), "{err}");
     }
 
     #[test]

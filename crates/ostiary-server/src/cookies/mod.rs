@@ -1,7 +1,12 @@
 //! The browser's cookies: the login session and the CSRF token of the HTML forms. Both are
 //! encrypted and authenticated with `OAUTH2_SESSION_KEY` (AES-256-GCM), `HttpOnly`,
 //! `SameSite=Lax`, and in production `Secure` with the `__Host-` prefix (no other host or
-//! path can set or shadow them).
+//! path can set or shadow them). With `OAUTH2_SESSION_KEY_PREVIOUS`, cookies sealed under the
+//! previous key are re-sealed under the current one ([`rekey`]).
+
+mod rekey;
+
+pub use rekey::rekey;
 
 use axum_extra::extract::PrivateCookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -14,6 +19,13 @@ enum Name {
     Csrf,
     KnownAccount,
 }
+
+impl Name {
+    const ALL: [Self; 3] = [Self::Session, Self::Csrf, Self::KnownAccount];
+}
+
+/// How long the browser keeps the account hint (`KnownAccount`).
+const KNOWN_ACCOUNT_LIFETIME: time::Duration = time::Duration::days(90);
 
 #[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
@@ -41,8 +53,26 @@ impl CookiePolicy {
 
     pub fn with_known_account(self, jar: PrivateCookieJar, account: &str) -> PrivateCookieJar {
         let mut cookie = self.build(self.name(Name::KnownAccount), account.to_owned());
-        cookie.set_max_age(time::Duration::days(90));
+        cookie.set_max_age(KNOWN_ACCOUNT_LIFETIME);
         jar.add(cookie)
+    }
+
+    /// The cookie `name` (one of ours) with `value`, built as it is first set (the session's
+    /// lasts `session_lifetime`); `None` for a name that is not ours.
+    fn rebuilt(
+        self,
+        name: &str,
+        value: String,
+        session_lifetime: time::Duration,
+    ) -> Option<Cookie<'static>> {
+        let which = Name::ALL.into_iter().find(|n| self.name(*n) == name)?;
+        let mut cookie = self.build(self.name(which), value);
+        match which {
+            Name::Session => cookie.set_max_age(session_lifetime),
+            Name::KnownAccount => cookie.set_max_age(KNOWN_ACCOUNT_LIFETIME),
+            Name::Csrf => {}
+        }
+        Some(cookie)
     }
 
     fn build(self, name: &'static str, value: String) -> Cookie<'static> {

@@ -1,6 +1,6 @@
 //! The admin CLI as operators run it: the real binary, JSON on stdout, exit code 1 on errors.
 
-use crate::support::{Scratch, contains, stderr};
+use crate::support::{Scratch, assert_success, contains, stderr};
 use ostiary_core::user::Username;
 use ostiary_store::Database;
 
@@ -459,6 +459,55 @@ fn keys_commands_list_rotate_and_revoke() {
         let out = scratch.run(bad);
         assert_eq!(out.status.code(), Some(1), "{bad:?}");
     }
+}
+
+/// A new `OAUTH2_JWT_SECRET` offline: `keys reseal` with the old one as previous moves every
+/// key (audited), after which the new secret alone opens them and the old one alone does not.
+#[test]
+fn keys_reseal_moves_every_key_to_the_new_root_secret() {
+    let scratch = Scratch::new();
+    let (old, new) = (
+        "the-old-root-secret-of-the-cli-test",
+        "the-new-root-secret-of-the-cli-test",
+    );
+    let with = |secret: &str, previous: Option<&str>, args: &[&str]| {
+        let mut cmd = scratch.command(args);
+        cmd.env("OAUTH2_JWT_SECRET", secret);
+        if let Some(previous) = previous {
+            cmd.env("OAUTH2_JWT_SECRET_PREVIOUS", previous);
+        }
+        cmd.output().unwrap()
+    };
+    let rotated = with(old, None, &["keys", "rotate", "--alg", "ES256"]);
+    assert_success(&rotated, &["keys", "rotate"]);
+    let kid = serde_json::from_slice::<serde_json::Value>(&rotated.stdout).unwrap()["kid"].clone();
+    let reseal = |secret: &str, previous: Option<&str>| {
+        let out = with(secret, previous, &["keys", "reseal"]);
+        assert_success(&out, &["keys", "reseal"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(reseal(new, None)["unopenable"], serde_json::json!([kid]));
+
+    let done = reseal(new, Some(old));
+    assert_eq!(done["resealed"], serde_json::json!([kid]));
+    assert_eq!(done["unopenable"], serde_json::json!([]));
+    assert_eq!(
+        reseal(new, Some(old))["resealed"],
+        serde_json::json!([]),
+        "idempotent"
+    );
+    assert_eq!(reseal(new, None)["unopenable"], serde_json::json!([]));
+    assert_eq!(reseal(old, None)["unopenable"], serde_json::json!([kid]));
+    let events = scratch.json(&["audit", "list", "--type", "key.resealed"]);
+    assert_eq!(events["subject"], kid, "{events}");
+
+    let malformed = with(new, Some("short"), &["keys", "reseal"]);
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(
+        stderr(&malformed).contains("OAUTH2_JWT_SECRET_PREVIOUS entry 1"),
+        "{}",
+        stderr(&malformed)
+    );
 }
 
 /// Incident response: `tokens revoke-all --rotate-keys` gives every algorithm a new key and

@@ -20,6 +20,7 @@ mod metrics;
 mod oidc;
 mod par;
 mod refresh;
+mod rotation;
 mod serve;
 mod third_party;
 mod tokens;

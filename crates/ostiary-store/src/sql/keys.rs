@@ -81,6 +81,43 @@ macro_rules! impl_key_store {
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
             }
+
+            async fn reseal_signing_key(
+                &self,
+                kid: &str,
+                sealed: &[u8],
+                resealed: &[u8],
+            ) -> Result<bool, ostiary_core::StoreError> {
+                // Compare-and-set on the sealed bytes: of instances re-sealing at once, one
+                // writes; a key revoked meanwhile (its bytes erased) is left erased.
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET sealed_private_key = $1 \
+                     WHERE kid = $2 AND sealed_private_key = $3",
+                )
+                .bind(resealed.to_vec())
+                .bind(kid.to_owned())
+                .bind(sealed.to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn erase_unpublished_private_keys(
+                &self,
+                now: time::OffsetDateTime,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET sealed_private_key = $1 \
+                     WHERE state = 'retired' AND publish_until <= $2 AND sealed_private_key <> $1",
+                )
+                .bind(Vec::<u8>::new())
+                .bind(now.unix_timestamp())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected())
+            }
         }
 
         #[async_trait::async_trait]

@@ -9,7 +9,7 @@ use ostiary_core::client::ClientRegistration;
 use ostiary_server::config::{Config, Secrets};
 use ostiary_server::state::AppState;
 use ostiary_store::Database;
-use secrecy::{SecretBox, SecretString};
+use secrecy::SecretString;
 
 /// Which database a `TestApp` runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +74,22 @@ impl Drop for TestApp {
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
 
-/// The state `serve` would build for these settings over `store`.
+/// The root secret and session key every test app runs with, unless a test gives others.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret";
+pub const TEST_SESSION_KEY: [u8; 64] = [7u8; 64];
+
+pub fn test_secrets() -> Secrets {
+    Secrets::new(SecretString::from(TEST_JWT_SECRET), TEST_SESSION_KEY)
+}
+
+/// The state `serve` would build for these settings and secrets over `store`.
 async fn instance_state(
     url: &str,
     vars: &[(String, String)],
     store: std::sync::Arc<dyn ostiary_core::Store>,
     clock: Arc<dyn ostiary_core::Clock>,
-) -> AppState {
+    secrets: Secrets,
+) -> anyhow::Result<AppState> {
     let config = Config::from_sources(None, |var| {
         if var == "OAUTH2_DATABASE_URL" {
             return Some(url.to_owned());
@@ -88,13 +97,7 @@ async fn instance_state(
         vars.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
     })
     .expect("config");
-    let secrets = Secrets {
-        jwt_secret: SecretString::from("test-secret-test-secret-test-secret"),
-        session_key: SecretBox::new(Box::new([7u8; 64])),
-    };
-    AppState::build(config, secrets, store, clock)
-        .await
-        .expect("state")
+    AppState::build(config, secrets, store, clock).await
 }
 
 impl TestApp {
@@ -136,7 +139,9 @@ impl TestApp {
             .collect();
         let database = Database::open(&url, 4).await.expect("open");
         database.migrate().await.expect("migrate");
-        let state = instance_state(&url, &vars, database.store(), clock).await;
+        let state = instance_state(&url, &vars, database.store(), clock, test_secrets())
+            .await
+            .expect("state");
         Some(Self {
             state,
             database,
@@ -150,14 +155,24 @@ impl TestApp {
     /// Another instance on the same database and settings: its own caches and limits, as a
     /// second process behind a load balancer would have.
     pub async fn other_instance(&self) -> axum::Router {
-        let state = instance_state(
+        let state = self
+            .instance_with(test_secrets())
+            .await
+            .expect("a second instance");
+        ostiary_server::router::build(state)
+    }
+
+    /// Another instance on the same database and settings with other secrets, as it would
+    /// start (or refuse to) during a rotation of the root secret or the session key.
+    pub async fn instance_with(&self, secrets: Secrets) -> anyhow::Result<AppState> {
+        instance_state(
             &self.url,
             &self.vars,
             self.database.store(),
             self.state.clock.clone(),
+            secrets,
         )
-        .await;
-        ostiary_server::router::build(state)
+        .await
     }
 
     pub fn router(&self) -> axum::Router {
@@ -174,17 +189,21 @@ impl TestApp {
 
     /// Serves the router on an ephemeral loopback port; returns its base URL.
     pub async fn listen(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = self.router();
-        tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, service).await.expect("serve");
-        });
-        format!("http://{addr}")
+        serve_router(self.router()).await
     }
+}
+
+/// Serves `router` on an ephemeral loopback port; returns its base URL.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.expect("serve");
+    });
+    format!("http://{addr}")
 }
 
 /// A `TestApp` whose issuer is its own listen address (discovery clients check that the
