@@ -117,13 +117,30 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
-/// The audit trail is append-only: there is no way to change or remove an event here.
+/// The audit trail is append-only: there is no way to change an event here, and the only
+/// removal is of events past the retention period.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends events in one transaction: all or none.
     async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Matching events, oldest first.
     async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The id of the newest event, 0 when there is none: where a follower starts.
+    async fn latest_audit_id(&self) -> Result<i64, StoreError>;
+    /// Every event with an id above `after`, oldest first, at most `limit`, each with its id
+    /// (ids grow with each append): the cursor of `audit list --follow`.
+    async fn audit_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
+    /// Deletes up to `limit` of the oldest events recorded before `before` (retention), in
+    /// one short statement; how many.
+    async fn purge_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }
 
 #[async_trait]

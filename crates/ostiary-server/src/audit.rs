@@ -1,7 +1,9 @@
-//! The audit writer: events are queued, and a single task logs each as a structured line and
-//! appends them to the database in batches, so the token hot path neither formats log lines
-//! nor waits for a write. The queue is bounded and applies back-pressure rather than drop an event; a
-//! clean shutdown flushes it. The admin commands write theirs at once instead ([`ImmediateAudit`]).
+//! The audit writer: a response that reports a security event leaves only once its event is
+//! committed, so a crash loses no event whose response was sent. Events are queued to a
+//! single task that logs each as a structured line and appends them to the database with
+//! group commit: every event that arrived while the previous batch was being written goes
+//! into the next batch, one transaction for all, and each recorder is woken when its batch
+//! is committed. The admin commands write theirs at once instead ([`ImmediateAudit`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,12 +15,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::telemetry::error_chain;
 
 const QUEUE: usize = 16_384;
+/// The most events one transaction carries.
 const BATCH: usize = 2048;
-/// How long the writer lets events gather before it writes them.
-const WINDOW: Duration = Duration::from_millis(50);
 
 enum Command {
-    Record(AuditEvent),
+    /// An event, and its recorder waiting for the commit.
+    Record(AuditEvent, oneshot::Sender<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -47,15 +49,22 @@ impl AuditLog {
         Self { queue: None }
     }
 
+    /// Returns once the event is committed (or, when the database refuses it after a few
+    /// attempts, once that is logged with the event: the trail never stops the server).
     pub async fn record(&self, event: AuditEvent) {
         let Some(queue) = &self.queue else {
             return;
         };
-        if let Err(mpsc::error::SendError(Command::Record(event))) =
-            queue.send(Command::Record(event)).await
-        {
-            tracing::error!("audit writer stopped; event kept only in the log");
-            log_line(&event);
+        let (committed, wait) = oneshot::channel();
+        match queue.send(Command::Record(event, committed)).await {
+            Ok(()) => {
+                let _ = wait.await;
+            }
+            Err(mpsc::error::SendError(Command::Record(event, _))) => {
+                tracing::error!("audit writer stopped; event kept only in the log");
+                log_line(&event);
+            }
+            Err(_) => {}
         }
     }
 
@@ -134,32 +143,33 @@ pub fn log_line(e: &AuditEvent) {
     );
 }
 
+/// Group commit: the first event wakes the task, everything queued behind it (up to `BATCH`)
+/// joins it, one transaction writes them all, then their recorders are woken. Under load
+/// the batches grow by themselves (requests queue while a batch is written), so throughput
+/// follows the database's commit rate times the batch size, and a lone event waits for one
+/// commit only.
 async fn write(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     while let Some(first) = receiver.recv().await {
-        // Let events accumulate for a moment: senders then never wake this task one event
-        // at a time, and a busy server writes one statement per window. A flush skips it.
-        if matches!(first, Command::Record(_)) {
-            tokio::time::sleep(WINDOW).await;
-        }
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
-                Command::Record(event) => batch.push(event),
+                Command::Record(event, committed) => {
+                    batch.push(event);
+                    waiting.push(committed);
+                }
                 Command::Flush(done) => waiting.push(done),
             }
-            if batch.len() >= BATCH {
-                append(&*store, &mut batch).await;
+            if batch.len() < BATCH {
+                next = receiver.try_recv().ok();
             }
-            next = receiver.try_recv().ok();
         }
         append(&*store, &mut batch).await;
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
     }
-    append(&*store, &mut batch).await;
 }
 
 /// Writes the batch; on failure retries a few times, then gives up on the database copy (the

@@ -9,6 +9,8 @@ use crate::state::{AppState, ID_TOKEN_ALGS, reseal_keys};
 use crate::telemetry::error_chain;
 
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// Audit events deleted per statement by the retention purge.
+const AUDIT_PURGE_CHUNK: u32 = 5_000;
 const CODE_REPLAY_MEMORY: time::Duration = time::Duration::days(1);
 
 pub fn spawn(state: AppState) -> JoinHandle<()> {
@@ -53,8 +55,9 @@ async fn refresh_keys(state: &AppState) {
 }
 
 /// Once a minute: drops what can no longer be used (codes stay a day past expiry, so a late
-/// replay of a redeemed code still finds its grant and revokes it), re-seals signing keys
-/// under the current root secret, and re-reads the public clients' CORS origins.
+/// replay of a redeemed code still finds its grant and revokes it) and audit events past
+/// their retention, re-seals signing keys under the current root secret, and re-reads the
+/// public clients' CORS origins.
 async fn housekeeping(state: &AppState) {
     let now = state.clock.now();
     state.limiter.prune_expired();
@@ -95,5 +98,36 @@ async fn housekeeping(state: &AppState) {
             Ok(n) => tracing::debug!(what, purged = n, "expired records removed"),
             Err(e) => tracing::warn!(what, error = %error_chain(&e), "purging failed"),
         }
+    }
+    if let Some(days) = state.config.audit_retention_days {
+        purge_audit_trail(state, now - time::Duration::days(i64::from(days))).await;
+    }
+}
+
+/// `OAUTH2_AUDIT_RETENTION_DAYS`: events recorded before `before` go, a chunk per statement
+/// with a yield between, so the appends that responses wait for slip in between chunks.
+async fn purge_audit_trail(state: &AppState, before: time::OffsetDateTime) {
+    let mut purged = 0;
+    loop {
+        match state
+            .store
+            .purge_audit_events(before, AUDIT_PURGE_CHUNK)
+            .await
+        {
+            Ok(n) => {
+                purged += n;
+                if n < u64::from(AUDIT_PURGE_CHUNK) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "purging the audit trail failed");
+                break;
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "audit events past the retention period removed");
     }
 }

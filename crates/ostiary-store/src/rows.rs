@@ -247,6 +247,14 @@ pub(crate) struct AuditRow {
     pub reason: Option<String>,
 }
 
+/// An audit row with its id (the cursor of a follower).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NumberedAuditRow {
+    pub id: i64,
+    #[sqlx(flatten)]
+    pub row: AuditRow,
+}
+
 impl AuditRow {
     pub fn into_event(self) -> Result<AuditEvent, StoreError> {
         let corrupt = || StoreError::Corrupt("audit event");

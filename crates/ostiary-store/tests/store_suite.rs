@@ -1,6 +1,7 @@
 //! The one store test suite, run against SQLite always and PostgreSQL when configured.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test bodies are not #[test] fns
 
+mod audit_trail;
 mod grants;
 mod interactions;
 mod key_clients;

@@ -101,6 +101,20 @@ impl Admin {
         Ok(self.store.list_audit_events(query).await?)
     }
 
+    /// The id of the newest event (0 when none): where [`Admin::audit_events_after`] starts.
+    pub async fn latest_audit_id(&self) -> Result<i64, AdminError> {
+        Ok(self.store.latest_audit_id().await?)
+    }
+
+    /// Up to `limit` events with an id above `after`, oldest first, with their ids.
+    pub async fn audit_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEvent)>, AdminError> {
+        Ok(self.store.audit_events_after(after, limit).await?)
+    }
+
     /// Records a successful operation of `by`: the event is built from one stamped now, to the
     /// second (the precision events are stored with).
     async fn record(

@@ -109,6 +109,9 @@ pub struct Config {
     pub rate_limits: bool,
     /// The audit trail (only development may turn it off, to measure what it costs).
     pub audit: bool,
+    /// Audit events older than this many days are purged in the background; `None` (`0`)
+    /// keeps them for good.
+    pub audit_retention_days: Option<u32>,
     /// RFC 9449 8: every DPoP proof must carry a server nonce (`OAUTH2_DPOP_NONCE`, off by
     /// default: each client then makes one extra round trip per nonce period).
     pub dpop_nonce: bool,
@@ -225,6 +228,10 @@ impl Config {
             },
             rate_limits: parse_switch("rate_limits", get("rate_limits").unwrap_or("on"))?,
             audit: parse_switch("audit", get("audit").unwrap_or("on"))?,
+            audit_retention_days: match parse_or::<u32>("audit_retention_days", get, 90)? {
+                0 => None,
+                days => Some(days),
+            },
             dpop_nonce: parse_switch("dpop_nonce", get("dpop_nonce").unwrap_or("off"))?,
             require_par: parse_switch("require_par", get("require_par").unwrap_or("off"))?,
             client_quota_per_sec: match parse_or::<u32>("client_quota_per_sec", get, 0)? {
@@ -414,6 +421,14 @@ mod tests {
         // A short request timeout alone is valid: the body deadline follows it.
         let short = from_env(&[("OAUTH2_HTTP_REQUEST_TIMEOUT_SECS", "5")]).unwrap();
         assert_eq!(short.http_body_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn audit_retention_defaults_to_90_days_and_0_keeps_everything() {
+        assert_eq!(from_env(&[]).unwrap().audit_retention_days, Some(90));
+        let keep = from_env(&[("OAUTH2_AUDIT_RETENTION_DAYS", "0")]).unwrap();
+        assert_eq!(keep.audit_retention_days, None);
+        assert!(from_env(&[("OAUTH2_AUDIT_RETENTION_DAYS", "-1")]).is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub const SETTINGS: &[&str] = &[
     "forwarded_header",
     "rate_limits",
     "audit",
+    "audit_retention_days",
     "dpop_nonce",
     "require_par",
     "client_quota_per_sec",

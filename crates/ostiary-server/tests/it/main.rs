@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod audit_durability;
 mod authorize;
 mod cli;
 mod config;

@@ -34,6 +34,50 @@ macro_rules! impl_audit_store {
                 .map($crate::rows::AuditRow::into_event)
                 .collect()
             }
+
+            async fn latest_audit_id(&self) -> Result<i64, ostiary_core::StoreError> {
+                sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) FROM audit_events")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)
+            }
+
+            async fn audit_events_after(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<(i64, ostiary_core::audit::AuditEvent)>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::NumberedAuditRow>(
+                    "SELECT * FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .into_iter()
+                .map(|row| Ok((row.id, row.row.into_event()?)))
+                .collect()
+            }
+
+            async fn purge_audit_events(
+                &self,
+                before: time::OffsetDateTime,
+                limit: u32,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                // By id, oldest first, a bounded number at a time: each statement holds the
+                // write lock briefly, so appends (which responses wait for) are not held up.
+                let done = sqlx::query(
+                    "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
+                     WHERE at < $1 ORDER BY id LIMIT $2)",
+                )
+                .bind(before.unix_timestamp())
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }

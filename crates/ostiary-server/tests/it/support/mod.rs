@@ -1,7 +1,8 @@
 //! Shared helpers, split by concern and re-exported here so tests name them `support::NAME`:
 //! the app under test and its serving (`app`), the CLI runner (`cli`), the browser and its
 //! HTML pages (`browser`), OAuth request helpers (`oauth`), the registered clients and users
-//! (`fixtures`), and what key-holding clients sign (`jose`).
+//! (`fixtures`), what key-holding clients sign (`jose`), and the server as a child process
+//! (`process`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up fails loudly
 
 mod app;
@@ -10,6 +11,7 @@ mod cli;
 mod fixtures;
 mod jose;
 mod oauth;
+mod process;
 
 pub use app::*;
 pub use browser::*;
@@ -17,3 +19,4 @@ pub use cli::*;
 pub use fixtures::*;
 pub use jose::*;
 pub use oauth::*;
+pub use process::*;

@@ -1,0 +1,60 @@
+//! The audit trail's cursor (for `audit list --follow`) and its retention purge.
+
+use ostiary_core::audit::{AuditEvent, AuditEventType};
+use ostiary_store::Database;
+use time::{Duration, OffsetDateTime};
+
+use crate::store_tests;
+
+store_tests!(
+    followers_read_every_event_after_their_cursor_in_order,
+    retention_removes_only_old_events_a_chunk_at_a_time,
+);
+
+fn event(at: OffsetDateTime, subject: &str) -> AuditEvent {
+    AuditEvent::new(at, AuditEventType::TokenIssued, "client:svc").subject(subject)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+async fn followers_read_every_event_after_their_cursor_in_order(db: Database) {
+    let store = db.store();
+    assert_eq!(store.latest_audit_id().await.unwrap(), 0);
+    let first: Vec<_> = (0..3).map(|n| event(now(), &format!("a{n}"))).collect();
+    store.append_audit_events(&first).await.unwrap();
+    let cursor = store.latest_audit_id().await.unwrap();
+    let all = store.audit_events_after(0, 100).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all.last().unwrap().0, cursor);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "ids grow");
+    let second: Vec<_> = (0..5).map(|n| event(now(), &format!("b{n}"))).collect();
+    store.append_audit_events(&second).await.unwrap();
+    let page = store.audit_events_after(cursor, 2).await.unwrap();
+    let subjects: Vec<_> = page
+        .iter()
+        .map(|(_, e)| e.subject.clone().unwrap())
+        .collect();
+    assert_eq!(subjects, ["b0", "b1"], "oldest first, at most the limit");
+    let rest = store.audit_events_after(page[1].0, 100).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    assert_eq!(rest[2].1, second[4]);
+}
+
+async fn retention_removes_only_old_events_a_chunk_at_a_time(db: Database) {
+    let store = db.store();
+    let old: Vec<_> = (0..7)
+        .map(|n| event(now() - Duration::days(100), &format!("old{n}")))
+        .collect();
+    let recent: Vec<_> = (0..2).map(|n| event(now(), &format!("new{n}"))).collect();
+    store.append_audit_events(&old).await.unwrap();
+    store.append_audit_events(&recent).await.unwrap();
+    let cutoff = now() - Duration::days(90);
+    assert_eq!(store.purge_audit_events(cutoff, 5).await.unwrap(), 5);
+    assert_eq!(store.purge_audit_events(cutoff, 5).await.unwrap(), 2);
+    assert_eq!(store.purge_audit_events(cutoff, 5).await.unwrap(), 0);
+    let left = store.audit_events_after(0, 100).await.unwrap();
+    let left: Vec<_> = left.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(left, recent);
+}
