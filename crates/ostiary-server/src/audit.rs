@@ -17,6 +17,9 @@ use crate::telemetry::error_chain;
 const QUEUE: usize = 16_384;
 /// The most events one transaction carries.
 const BATCH: usize = 2048;
+/// How many times the writer yields to let more events join a batch before committing it,
+/// as long as each yield brought one.
+const GATHER_ROUNDS: usize = 8;
 
 enum Command {
     /// An event, and its recorder waiting for the commit.
@@ -153,16 +156,31 @@ async fn write(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>) {
     let mut waiting = Vec::new();
     while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
-        while let Some(command) = next.take() {
-            match command {
-                Command::Record(event, committed) => {
-                    batch.push(event);
-                    waiting.push(committed);
+        let mut gathering = GATHER_ROUNDS;
+        loop {
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Record(event, committed) => {
+                        batch.push(event);
+                        waiting.push(committed);
+                    }
+                    Command::Flush(done) => waiting.push(done),
                 }
-                Command::Flush(done) => waiting.push(done),
+                if batch.len() < BATCH {
+                    next = receiver.try_recv().ok();
+                }
             }
-            if batch.len() < BATCH {
-                next = receiver.try_recv().ok();
+            // Let the requests already running reach their events before committing: a
+            // commit is cheap next to the work around it, so without this the batches of a
+            // busy server stay a few events long. A lone event costs one yield.
+            if batch.is_empty() || batch.len() >= BATCH || gathering == 0 {
+                break;
+            }
+            gathering -= 1;
+            tokio::task::yield_now().await;
+            next = receiver.try_recv().ok();
+            if next.is_none() {
+                break;
             }
         }
         append(&*store, &mut batch).await;

@@ -3,7 +3,6 @@
 //! Everything dialect-specific lives in this crate; the rest of Ostiary sees `dyn Store`.
 
 mod error;
-mod pg_copy;
 mod postgres;
 mod rows;
 mod sql;

@@ -22,6 +22,7 @@ mod oidc;
 mod par;
 mod refresh;
 mod rotation;
+mod runbook;
 mod serve;
 mod third_party;
 mod tokens;

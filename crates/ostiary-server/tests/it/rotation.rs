@@ -17,8 +17,7 @@ use tower::ServiceExt;
 use crate::on_both_backends;
 use crate::support::{
     Backend, Browser, TEST_JWT_SECRET, TEST_SESSION_KEY, TestApp, USER, USER_PASSWORD, add_user,
-    code_request, form_post, machine_client, pkce, serve_app_on, serve_router, test_secrets,
-    web_client,
+    form_post, machine_client, serve_app_on, serve_router, test_secrets, web_client,
 };
 
 on_both_backends!(
@@ -117,23 +116,6 @@ async fn instances_on_the_old_and_new_root_secret_keep_serving(backend: Backend)
     assert!(refused.contains("OAUTH2_JWT_SECRET_PREVIOUS"), "{refused}");
 }
 
-/// Whether the browser is signed in at `base`: `prompt=none` gets a code, not
-/// `login_required`.
-async fn signed_in(browser: &Browser, base: &str) -> bool {
-    let (challenge, _) = pkce();
-    let mut params = code_request("web", "openid", "st", &challenge);
-    params.push(("prompt".into(), "none".into()));
-    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
-    url.query_pairs_mut().extend_pairs(&params);
-    let page = browser.get(url.as_str()).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    match page.redirect_param("error").as_deref() {
-        None => page.redirect_param("code").is_some(),
-        Some("login_required") => false,
-        Some(other) => panic!("unexpected {other}"),
-    }
-}
-
 async fn instances_on_the_old_and_new_session_key_keep_users_signed_in(backend: Backend) {
     let Some((app, old)) = serve_app_on(backend, &[], Arc::new(SystemClock)).await else {
         return;
@@ -149,30 +131,30 @@ async fn instances_on_the_old_and_new_session_key_keep_users_signed_in(backend: 
     let login = browser.get("/login").await;
     let done = browser.submit_login(&login, USER, USER_PASSWORD).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(signed_in(&browser, &old).await);
+    assert!(browser.signed_in(&old, "web").await);
 
     // Phase 1 of the rolling change: instances learn to read the new key before any
     // instance writes with it; the user stays signed in everywhere.
     let reading_new = instance(session_keys(TEST_SESSION_KEY, Some(NEW_SESSION_KEY))).await;
-    assert!(signed_in(&browser, &reading_new).await);
+    assert!(browser.signed_in(&reading_new, "web").await);
     // Phase 2: the new key, the old one still read. The cookie is re-issued under the new
     // key by the first instance on it.
     let rotating = instance(session_keys(NEW_SESSION_KEY, Some(TEST_SESSION_KEY))).await;
     let new_only = instance(session_keys(NEW_SESSION_KEY, None)).await;
     assert!(
-        !signed_in(&browser, &new_only).await,
+        !browser.signed_in(&new_only, "web").await,
         "the new key alone does not read the old cookie"
     );
     let before = browser.cookies();
-    assert!(signed_in(&browser, &rotating).await);
+    assert!(browser.signed_in(&rotating, "web").await);
     assert_ne!(browser.cookies(), before, "the cookies were re-issued");
     // Phase 2 instances and those still in phase 1 read each other's cookies.
     for base in [&reading_new, &rotating, &reading_new, &rotating] {
-        assert!(signed_in(&browser, base).await, "{base}");
+        assert!(browser.signed_in(&base, "web").await, "{base}");
     }
     // Phase 3: the previous key is gone; the cookie, re-issued in phase 2, still reads.
-    assert!(signed_in(&browser, &new_only).await);
+    assert!(browser.signed_in(&new_only, "web").await);
     // The old key alone no longer reads it: what an instance that skipped phase 1 sees,
     // and why the runbook has two phases.
-    assert!(!signed_in(&browser, &old).await);
+    assert!(!browser.signed_in(&old, "web").await);
 }

@@ -286,6 +286,23 @@ impl Browser {
         page
     }
 
+    /// Whether this browser is signed in at `base` as far as `client_id` (a client that needs
+    /// no consent) can tell: `prompt=none` gets a code, not `login_required`.
+    pub async fn signed_in(&self, base: &str, client_id: &str) -> bool {
+        let (challenge, _) = pkce();
+        let mut params = code_request(client_id, "openid", "st", &challenge);
+        params.push(("prompt".into(), "none".into()));
+        let mut url = url::Url::parse(&format!("{base}/authorize")).expect("url");
+        url.query_pairs_mut().extend_pairs(&params);
+        let page = self.get(url.as_str()).await;
+        assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER, "{}", page.body);
+        match page.redirect_param("error").as_deref() {
+            None => page.redirect_param("code").is_some(),
+            Some("login_required") => false,
+            Some(other) => panic!("unexpected {other}"),
+        }
+    }
+
     /// A code for `client_id` and `scope` after signing in and approving: (code, verifier).
     pub async fn obtain_code(&self, client_id: &str, scope: &str) -> (String, String) {
         let (challenge, verifier) = pkce();
