@@ -78,7 +78,13 @@ impl Operator {
 /// SIGTERM and a clean exit, as a rolling restart stops an instance.
 fn stop(child: Child) {
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
 }
@@ -154,7 +160,10 @@ async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backe
         &before,
     );
     let created = op
-        .command(&["user", "create", "--username", USER, "--password-stdin"], &before)
+        .command(
+            &["user", "create", "--username", USER, "--password-stdin"],
+            &before,
+        )
         .stdin(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut child| {
@@ -188,7 +197,11 @@ async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backe
     assert!(browser.signed_in(&base_b, "web").await);
     assert!(active(&base_b, &secret, &t1).await && active(&base_b, &secret, &t2).await);
     let resealed = op.run(&["keys", "reseal"], &rotating);
-    assert_eq!(resealed["resealed"], serde_json::json!([]), "the server did it");
+    assert_eq!(
+        resealed["resealed"],
+        serde_json::json!([]),
+        "the server did it"
+    );
     assert_eq!(resealed["unopenable"], serde_json::json!([]));
     let new_secret = Secrets {
         jwt: S2,
@@ -219,9 +232,18 @@ async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backe
         session_previous: Some(k1()),
     };
     let (e, base_e) = op.start(&phase_2).await;
-    assert!(browser.signed_in(&base_e, "web").await, "re-issued under the new key");
-    assert!(browser.signed_in(&base_d, "web").await, "and still read by phase 1");
+    assert!(
+        browser.signed_in(&base_e, "web").await,
+        "re-issued under the new key"
+    );
+    assert!(
+        browser.signed_in(&base_d, "web").await,
+        "and still read by phase 1"
+    );
     stop(d);
+    // Once phase 1 is gone, the browser's next visit re-issues its cookie under the new key
+    // (phase 1 had re-issued it under the old one: harmless while both read both).
+    assert!(browser.signed_in(&base_e, "web").await);
     let after = Secrets {
         jwt: S2,
         jwt_previous: None,
@@ -241,10 +263,18 @@ async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backe
     }
 
     // 4. A new client secret; the old one works for the overlap.
-    let rotated = op.run(&["client", "rotate-secret", "svc", "--keep-old", "1h"], &after);
+    let rotated = op.run(
+        &["client", "rotate-secret", "svc", "--keep-old", "1h"],
+        &after,
+    );
     let new_client_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    // Running instances see client changes within OAUTH2_CLIENT_CACHE_SECS (1 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let t4 = token(&base_f, &new_client_secret).await.unwrap();
-    assert!(token(&base_f, &secret).await.is_some(), "the old secret, within the overlap");
+    assert!(
+        token(&base_f, &secret).await.is_some(),
+        "the old secret, within the overlap"
+    );
     assert!(active(&base_f, &new_client_secret, &t4).await);
     let shown = op.run(&["client", "show", "svc"], &after);
     assert!(shown["previous_secret_expires_at"].is_string(), "{shown}");
@@ -259,7 +289,11 @@ async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backe
     assert_eq!(count("login.succeeded"), 1);
     assert_eq!(count("tokens.revoked_all"), 1);
     assert_eq!(count("client.secret_rotated"), 1);
-    assert_eq!(count("token.issued"), 5, "t1 to t4, and the old secret's token");
+    assert_eq!(
+        count("token.issued"),
+        5,
+        "t1 to t4, and the old secret's token"
+    );
     stop(f);
     if let Some(postgres) = postgres {
         postgres.drop_database().await;
