@@ -71,16 +71,10 @@ impl PgStore {
             outcome.push(e.outcome.as_str());
             reason.push(optional(&e.reason));
         }
-        // `synchronous_commit` off for this statement's transaction only: the commit is acked
-        // once it is in PostgreSQL's WAL buffers, not once they are flushed to disk. A crash of
-        // Ostiary loses nothing acked; a crash of the database server may lose its last
-        // fraction of a second of events (as a machine crash may on SQLite). Waiting for the
-        // flush would add its latency to every response that reports an event.
         sqlx::query(
-            "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)) \
-             INSERT INTO audit_events (at, event, actor, client_id, subject, source_ip, outcome, \
-             reason) SELECT u.* FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::text[]) AS u, async_commit",
+            "INSERT INTO audit_events (at, event, actor, client_id, subject, source_ip, outcome, \
+             reason) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[])",
         )
         .bind(at)
         .bind(event)

@@ -27,11 +27,6 @@ impl SqliteStore {
             // crash can lose the last transactions, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            // Every response that reports a security event waits for its audit commit, so a
-            // busy server commits often and rewrites the same few pages each time; a checkpoint
-            // copies each page once however often it was rewritten, so checkpointing ten times
-            // less often (a WAL of up to 40 MB) cuts that cost tenfold.
-            .pragma("wal_autocheckpoint", "10000")
             .busy_timeout(Duration::from_secs(5));
         create_private(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
