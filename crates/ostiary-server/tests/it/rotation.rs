@@ -150,7 +150,7 @@ async fn instances_on_the_old_and_new_session_key_keep_users_signed_in(backend: 
     assert_ne!(browser.cookies(), before, "the cookies were re-issued");
     // Phase 2 instances and those still in phase 1 read each other's cookies.
     for base in [&reading_new, &rotating, &reading_new, &rotating] {
-        assert!(browser.signed_in(&base, "web").await, "{base}");
+        assert!(browser.signed_in(base, "web").await, "{base}");
     }
     // Phase 3: the previous key is gone; the cookie, re-issued in phase 2, still reads.
     assert!(browser.signed_in(&new_only, "web").await);
