@@ -1,5 +1,6 @@
 //! Periodic work of a running server: follow key changes made by other instances or the CLI,
-//! rotate keys when automatic rotation is on, purge expired records, re-read CORS origins.
+//! rotate keys when automatic rotation is on, purge expired records and old audit events,
+//! re-read CORS origins.
 
 use std::time::Duration;
 
@@ -9,19 +10,27 @@ use crate::state::{AppState, ID_TOKEN_ALGS, reseal_keys};
 use crate::telemetry::error_chain;
 
 const PURGE_EVERY: Duration = Duration::from_secs(60);
-/// Audit events deleted per statement by the retention purge.
+/// Audit events deleted per statement by the retention purge, and the pause between two.
 const AUDIT_PURGE_CHUNK: u32 = 5_000;
+const AUDIT_PURGE_PAUSE: Duration = Duration::from_millis(100);
 const CODE_REPLAY_MEMORY: time::Duration = time::Duration::days(1);
 
 pub fn spawn(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut refresh = tokio::time::interval(state.config.key_refresh);
-        let mut purge = tokio::time::interval(PURGE_EVERY);
-        loop {
-            tokio::select! {
-                _ = refresh.tick() => refresh_keys(&state).await,
-                _ = purge.tick() => housekeeping(&state).await,
+        let periodic = async {
+            let mut refresh = tokio::time::interval(state.config.key_refresh);
+            let mut purge = tokio::time::interval(PURGE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = refresh.tick() => refresh_keys(&state).await,
+                    _ = purge.tick() => housekeeping(&state).await,
+                }
             }
+        };
+        // Side by side, so a long purge never holds up a key refresh.
+        match state.config.audit_retention_days {
+            Some(days) => tokio::join!(periodic, audit_retention(&state, days)).0,
+            None => periodic.await,
         }
     })
 }
@@ -55,9 +64,8 @@ async fn refresh_keys(state: &AppState) {
 }
 
 /// Once a minute: drops what can no longer be used (codes stay a day past expiry, so a late
-/// replay of a redeemed code still finds its grant and revokes it) and audit events past
-/// their retention, re-seals signing keys under the current root secret, and re-reads the
-/// public clients' CORS origins.
+/// replay of a redeemed code still finds its grant and revokes it), re-seals signing keys
+/// under the current root secret, and re-reads the public clients' CORS origins.
 async fn housekeeping(state: &AppState) {
     let now = state.clock.now();
     state.limiter.prune_expired();
@@ -99,35 +107,43 @@ async fn housekeeping(state: &AppState) {
             Err(e) => tracing::warn!(what, error = %error_chain(&e), "purging failed"),
         }
     }
-    if let Some(days) = state.config.audit_retention_days {
-        purge_audit_trail(state, now - time::Duration::days(i64::from(days))).await;
-    }
 }
 
-/// `OAUTH2_AUDIT_RETENTION_DAYS`: events recorded before `before` go, a chunk per statement
-/// with a yield between, so the appends that responses wait for slip in between chunks.
-async fn purge_audit_trail(state: &AppState, before: time::OffsetDateTime) {
-    let mut purged = 0;
+/// `OAUTH2_AUDIT_RETENTION_DAYS`, beside the periodic work: once a minute, events older than `days` go, a chunk per statement with a pause
+/// between, so the appends that responses wait for get the write lock in between.
+async fn audit_retention(state: &AppState, days: u32) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
     loop {
-        match state
-            .store
-            .purge_audit_events(before, AUDIT_PURGE_CHUNK)
-            .await
-        {
-            Ok(n) => {
-                purged += n;
-                if n < u64::from(AUDIT_PURGE_CHUNK) {
+        every.tick().await;
+        let Some(before) = state
+            .clock
+            .now()
+            .checked_sub(time::Duration::days(i64::from(days)))
+        else {
+            continue;
+        };
+        let mut purged = 0;
+        loop {
+            match state
+                .store
+                .purge_audit_events(before, AUDIT_PURGE_CHUNK)
+                .await
+            {
+                Ok(n) => {
+                    purged += n;
+                    if n < u64::from(AUDIT_PURGE_CHUNK) {
+                        break;
+                    }
+                    tokio::time::sleep(AUDIT_PURGE_PAUSE).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(&e), "purging the audit trail failed");
                     break;
                 }
-                tokio::task::yield_now().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "purging the audit trail failed");
-                break;
             }
         }
-    }
-    if purged > 0 {
-        tracing::info!(purged, "audit events past the retention period removed");
+        if purged > 0 {
+            tracing::info!(purged, "audit events past the retention period removed");
+        }
     }
 }

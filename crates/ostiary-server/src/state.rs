@@ -253,7 +253,19 @@ pub fn key_manager(
 /// and erases the private parts of retired keys past publication; at start and once a minute,
 /// so keys another instance made under the old secret during a rolling change move too.
 pub async fn reseal_keys(keys: &KeyRing) {
-    match keys.manager().reseal().await {
+    let manager = keys.manager();
+    if !manager.has_previous_secrets() {
+        // Nothing can be sealed under another secret: no private key is opened for nothing.
+        match manager.erase_unpublished().await {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "private parts of retired keys erased"),
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&e), "erasing retired private keys failed")
+            }
+        }
+        return;
+    }
+    match manager.reseal().await {
         Ok(done) => {
             if !done.resealed.is_empty() {
                 tracing::info!(kids = ?done.resealed, "signing keys re-sealed under the current OAUTH2_JWT_SECRET");

@@ -212,16 +212,26 @@ impl KeyManager {
             .map(|pkcs8| (false, pkcs8))
     }
 
+    /// Whether earlier root secrets were given (a change of `OAUTH2_JWT_SECRET` in progress).
+    pub fn has_previous_secrets(&self) -> bool {
+        !self.previous.is_empty()
+    }
+
+    /// Erases the private parts of retired keys no longer published; how many.
+    pub async fn erase_unpublished(&self) -> Result<u64, KeyManagerError> {
+        Ok(self
+            .store
+            .erase_unpublished_private_keys(self.clock.now_seconds())
+            .await?)
+    }
+
     /// Seals every key still sealed under a previous root secret under the current one, and
     /// erases the private parts of retired keys no longer published. Idempotent, and safe
     /// while other instances do the same (each key is replaced by compare-and-set). Keys no
     /// configured secret opens are reported and left alone.
     pub async fn reseal(&self) -> Result<Resealed, KeyManagerError> {
         let mut done = Resealed {
-            erased: self
-                .store
-                .erase_unpublished_private_keys(self.clock.now_seconds())
-                .await?,
+            erased: self.erase_unpublished().await?,
             ..Resealed::default()
         };
         for key in self.store.list_signing_keys().await? {

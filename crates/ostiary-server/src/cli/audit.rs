@@ -76,7 +76,15 @@ pub async fn run(command: AuditCommand, ctx: &AdminContext<'_>) -> anyhow::Resul
         };
         loop {
             let from = follower.from();
-            let page = admin.audit_events_after(from, FOLLOW_PAGE).await?;
+            let page = match admin.audit_events_after(from, FOLLOW_PAGE).await {
+                Ok(page) => page,
+                // The database may be restarting: keep following.
+                Err(e) => {
+                    eprintln!("reading the audit trail failed ({e}); retrying");
+                    tokio::time::sleep(FOLLOW_EVERY).await;
+                    continue;
+                }
+            };
             let full = page.len() == FOLLOW_PAGE as usize;
             let new = follower.take(page, Instant::now());
             print_lines(new.iter().filter(|e| matches(&query, e)))?;
@@ -132,8 +140,11 @@ impl Follower {
                 new.push(event);
             }
         }
+        // Waited for only a while, and only within half a page of the cursor: a page read
+        // from below the oldest one then always reaches past the cursor.
+        let oldest = self.cursor - i64::from(FOLLOW_PAGE / 2);
         self.skipped
-            .retain(|_, since| now.duration_since(*since) < LATE_COMMIT);
+            .retain(|id, since| *id > oldest && now.duration_since(*since) < LATE_COMMIT);
         new
     }
 }
@@ -191,5 +202,10 @@ mod tests {
         assert_eq!(follower.from(), 12);
         follower.take(vec![], now + LATE_COMMIT);
         assert_eq!(follower.from(), 14);
+        // Far behind the cursor, a skipped id is given up at once: every page read from
+        // below it still brings new events.
+        let far = 14 + i64::from(FOLLOW_PAGE);
+        follower.take(vec![(far, event())], now);
+        assert!(far - follower.from() <= i64::from(FOLLOW_PAGE / 2));
     }
 }

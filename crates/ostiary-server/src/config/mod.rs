@@ -124,6 +124,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 }
 
+/// The longest audit retention accepted: a century.
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
+
 impl Config {
     /// Reads the optional TOML file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -230,7 +233,13 @@ impl Config {
             audit: parse_switch("audit", get("audit").unwrap_or("on"))?,
             audit_retention_days: match parse_or::<u32>("audit_retention_days", get, 90)? {
                 0 => None,
-                days => Some(days),
+                days if days <= MAX_AUDIT_RETENTION_DAYS => Some(days),
+                _ => {
+                    return Err(invalid(
+                        "audit_retention_days",
+                        "must be at most 36500 (100 years); 0 keeps events for good",
+                    ));
+                }
             },
             dpop_nonce: parse_switch("dpop_nonce", get("dpop_nonce").unwrap_or("off"))?,
             require_par: parse_switch("require_par", get("require_par").unwrap_or("off"))?,
@@ -429,6 +438,9 @@ mod tests {
         let keep = from_env(&[("OAUTH2_AUDIT_RETENTION_DAYS", "0")]).unwrap();
         assert_eq!(keep.audit_retention_days, None);
         assert!(from_env(&[("OAUTH2_AUDIT_RETENTION_DAYS", "-1")]).is_err());
+        let century = from_env(&[("OAUTH2_AUDIT_RETENTION_DAYS", "36500")]).unwrap();
+        assert_eq!(century.audit_retention_days, Some(36_500));
+        assert!(from_env(&[("OAUTH2_AUDIT_RETENTION_DAYS", "99999999")]).is_err());
     }
 
     #[test]

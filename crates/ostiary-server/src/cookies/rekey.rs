@@ -5,7 +5,7 @@
 //! under it are simply unreadable: those browsers are signed out.
 
 use axum::extract::{Request, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -52,10 +52,19 @@ pub async fn rekey(State(state): State<AppState>, mut request: Request, next: Ne
         .iter()
         .filter_map(cookie_name)
         .collect();
+    let mut reissued = false;
     for value in set_cookies {
         if cookie_name(&value).is_some_and(|name| !set_by_handler.contains(&name)) {
             response.headers_mut().append(SET_COOKIE, value);
+            reissued = true;
         }
+    }
+    if reissued {
+        // A browser sends its session cookie for the stylesheet too, whose answer is
+        // publicly cacheable: a shared cache must never keep (and hand out) a Set-Cookie.
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

@@ -146,8 +146,13 @@ async fn instances_on_the_old_and_new_session_key_keep_users_signed_in(backend: 
         "the new key alone does not read the old cookie"
     );
     let before = browser.cookies();
-    assert!(browser.signed_in(&rotating, "web").await);
+    // Re-issued on whatever the browser asks for first, the stylesheet included, whose
+    // answer then must not be cached by anyone.
+    let css = browser.get(&format!("{rotating}/assets/ostiary.css")).await;
+    assert!(css.sets_cookie("ostiary_session"), "{:?}", css.headers);
+    assert_eq!(css.headers["cache-control"], "no-store");
     assert_ne!(browser.cookies(), before, "the cookies were re-issued");
+    assert!(browser.signed_in(&rotating, "web").await);
     // Phase 2 instances and those still in phase 1 read each other's cookies.
     for base in [&reading_new, &rotating, &reading_new, &rotating] {
         assert!(browser.signed_in(base, "web").await, "{base}");

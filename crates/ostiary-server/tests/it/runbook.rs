@@ -105,16 +105,15 @@ async fn token(base: &str, secret: &str) -> Option<String> {
 }
 
 async fn active(base: &str, secret: &str, token: &str) -> bool {
-    let json: Value = reqwest::Client::new()
+    let response = reqwest::Client::new()
         .post(format!("{base}/introspect"))
         .basic_auth("svc", Some(secret))
         .form(&[("token", token)])
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(response.status(), 200, "introspection answers");
+    let json: Value = response.json().await.unwrap();
     json["active"] == true
 }
 
@@ -165,6 +164,7 @@ async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backe
             &before,
         )
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
