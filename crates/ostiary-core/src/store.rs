@@ -85,15 +85,19 @@ pub trait KeyStore: Send + Sync {
     async fn revoke_signing_key(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Replaces a key's sealed private part `sealed` with `resealed` (the same key under
     /// another root secret), if it is still `sealed`: false, and nothing changed, when another
-    /// process re-sealed or erased it first.
+    /// process re-sealed or erased it first. The first sealing so replaced is kept as
+    /// `previous_sealed_private_key` until [`KeyStore::finish_resealing`].
     async fn reseal_signing_key(
         &self,
         kid: &str,
         sealed: &[u8],
         resealed: &[u8],
     ) -> Result<bool, StoreError>;
-    /// Erases the private part of every retired key no longer published at `now`: it will
-    /// never sign again. How many were erased.
+    /// Forgets a key's previous sealing (the change of root secret is over for it). True if
+    /// there was one.
+    async fn finish_resealing(&self, kid: &str) -> Result<bool, StoreError>;
+    /// Erases the private part (both sealings) of every retired key no longer published at
+    /// `now`: it will never sign again. How many were erased. Revoking erases both too.
     async fn erase_unpublished_private_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 

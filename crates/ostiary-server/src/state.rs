@@ -254,8 +254,13 @@ pub fn key_manager(
 /// so keys another instance made under the old secret during a rolling change move too.
 pub async fn reseal_keys(keys: &KeyRing) {
     let manager = keys.manager();
-    if !manager.has_previous_secrets() {
-        // Nothing can be sealed under another secret: no private key is opened for nothing.
+    let changing = manager.has_previous_secrets()
+        || manager.list().await.is_ok_and(|keys| {
+            keys.iter()
+                .any(|k| !k.previous_sealed_private_key.is_empty())
+        });
+    if !changing {
+        // No change of secret in progress: no private key is opened for nothing.
         match manager.erase_unpublished().await {
             Ok(0) => {}
             Ok(erased) => tracing::info!(erased, "private parts of retired keys erased"),
@@ -269,6 +274,9 @@ pub async fn reseal_keys(keys: &KeyRing) {
         Ok(done) => {
             if !done.resealed.is_empty() {
                 tracing::info!(kids = ?done.resealed, "signing keys re-sealed under the current OAUTH2_JWT_SECRET");
+            }
+            if !done.finished.is_empty() {
+                tracing::info!(kids = ?done.finished, "signing keys no longer kept under a previous OAUTH2_JWT_SECRET");
             }
             if !done.unopenable.is_empty() {
                 tracing::warn!(kids = ?done.unopenable, "signing keys that no configured OAUTH2_JWT_SECRET opens");

@@ -195,6 +195,7 @@ pub(crate) struct KeyRow {
     pub alg: String,
     pub state: String,
     pub sealed_private_key: Vec<u8>,
+    pub previous_sealed_private_key: Vec<u8>,
     pub public_jwk: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
@@ -209,6 +210,7 @@ impl KeyRow {
             alg: k.alg.as_str().to_owned(),
             state: k.state.as_str().to_owned(),
             sealed_private_key: k.sealed_private_key.clone(),
+            previous_sealed_private_key: k.previous_sealed_private_key.clone(),
             public_jwk: serde_json::to_string(&k.public_jwk)
                 .map_err(|_| StoreError::Corrupt("signing key"))?,
             created_at: k.created_at.unix_timestamp(),
@@ -225,6 +227,7 @@ impl KeyRow {
             alg: self.alg.parse().map_err(|_| corrupt())?,
             state: KeyState::parse(&self.state).ok_or_else(corrupt)?,
             sealed_private_key: self.sealed_private_key,
+            previous_sealed_private_key: self.previous_sealed_private_key,
             public_jwk: serde_json::from_str(&self.public_jwk).map_err(|_| corrupt())?,
             created_at: from_unix(self.created_at)?,
             retired_at: optional(self.retired_at)?,

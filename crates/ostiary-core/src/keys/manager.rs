@@ -31,6 +31,8 @@ pub struct Resealed {
     pub resealed: Vec<String>,
     /// Keys with a private part that no configured secret opens (left as they are).
     pub unopenable: Vec<String>,
+    /// Keys whose sealing from before the change was dropped: the change is over for them.
+    pub finished: Vec<String>,
     /// Private parts erased: retired keys no longer published.
     pub erased: u64,
 }
@@ -199,16 +201,21 @@ impl KeyManager {
         Ok(signing)
     }
 
-    /// The private part of `key` (PKCS#8) and whether the current secret opened it; `None`
-    /// when no configured secret does.
+    /// The private part of `key` (PKCS#8) and whether the current secret opened its current
+    /// sealing; `None` when no configured secret opens either sealing.
     fn unseal(&self, key: &StoredKey) -> Option<(bool, Vec<u8>)> {
         let context = StoredKey::sealing_context(&key.kid, key.alg);
         if let Ok(pkcs8) = self.sealer.open(&context, &key.sealed_private_key) {
             return Some((true, pkcs8));
         }
-        self.previous
-            .iter()
-            .find_map(|sealer| sealer.open(&context, &key.sealed_private_key).ok())
+        [&key.sealed_private_key, &key.previous_sealed_private_key]
+            .into_iter()
+            .filter(|sealed| !sealed.is_empty())
+            .find_map(|sealed| {
+                std::iter::once(&self.sealer)
+                    .chain(&self.previous)
+                    .find_map(|sealer| sealer.open(&context, sealed).ok())
+            })
             .map(|pkcs8| (false, pkcs8))
     }
 
@@ -225,21 +232,34 @@ impl KeyManager {
             .await?)
     }
 
-    /// Seals every key still sealed under a previous root secret under the current one, and
-    /// erases the private parts of retired keys no longer published. Idempotent, and safe
-    /// while other instances do the same (each key is replaced by compare-and-set). Keys no
-    /// configured secret opens are reported and left alone.
+    /// Seals every key not yet sealed under the current root secret under it (opening it
+    /// with a previous secret), and erases the private parts of retired keys no longer
+    /// published. Idempotent, and safe while other instances do the same (each key is
+    /// replaced by compare-and-set). Keys no configured secret opens are reported and left
+    /// alone.
+    ///
+    /// A key's sealing from before the change is kept (so a mistyped new secret that
+    /// re-sealed the keys locks nobody out: the others still open the old sealing), until a
+    /// manager given no previous secret finds the key sealed under its own: the change is
+    /// then over for that key, and the old sealing goes (`finished`).
     pub async fn reseal(&self) -> Result<Resealed, KeyManagerError> {
         let mut done = Resealed {
             erased: self.erase_unpublished().await?,
             ..Resealed::default()
         };
         for key in self.store.list_signing_keys().await? {
-            if key.sealed_private_key.is_empty() {
+            if key.sealed_private_key.is_empty() && key.previous_sealed_private_key.is_empty() {
                 continue;
             }
             match self.unseal(&key) {
-                Some((true, _)) => {}
+                Some((true, _)) => {
+                    if !key.previous_sealed_private_key.is_empty()
+                        && self.previous.is_empty()
+                        && self.store.finish_resealing(&key.kid).await?
+                    {
+                        done.finished.push(key.kid);
+                    }
+                }
                 Some((false, pkcs8)) => {
                     let context = StoredKey::sealing_context(&key.kid, key.alg);
                     let resealed = self
@@ -292,6 +312,7 @@ impl KeyManager {
             alg,
             state: KeyState::Active,
             sealed_private_key: sealed,
+            previous_sealed_private_key: Vec::new(),
             public_jwk,
             created_at: now,
             retired_at: None,

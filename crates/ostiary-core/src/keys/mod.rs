@@ -44,6 +44,9 @@ pub struct StoredKey {
     pub state: KeyState,
     /// Empty once revoked.
     pub sealed_private_key: Vec<u8>,
+    /// The sealing from before a change of the root secret began, kept until the change is
+    /// finished (see [`KeyManager::reseal`]); empty otherwise.
+    pub previous_sealed_private_key: Vec<u8>,
     pub public_jwk: Jwk,
     pub created_at: OffsetDateTime,
     pub retired_at: Option<OffsetDateTime>,

@@ -496,7 +496,13 @@ fn keys_reseal_moves_every_key_to_the_new_root_secret() {
         serde_json::json!([]),
         "idempotent"
     );
-    assert_eq!(reseal(new, None)["unopenable"], serde_json::json!([]));
+    let finished = reseal(new, None);
+    assert_eq!(finished["unopenable"], serde_json::json!([]));
+    assert_eq!(
+        finished["finished"],
+        serde_json::json!([kid]),
+        "the old sealing goes"
+    );
     assert_eq!(reseal(old, None)["unopenable"], serde_json::json!([kid]));
     let events = scratch.json(&["audit", "list", "--type", "key.resealed"]);
     assert_eq!(events["subject"], kid, "{events}");

@@ -70,8 +70,8 @@ macro_rules! impl_key_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 // The private part is erased: a revoked key is presumed compromised.
                 let done = sqlx::query(
-                    "UPDATE signing_keys SET state = 'revoked', revoked_at = $1, sealed_private_key = $2 \
-                     WHERE kid = $3",
+                    "UPDATE signing_keys SET state = 'revoked', revoked_at = $1, \
+                     sealed_private_key = $2, previous_sealed_private_key = $2 WHERE kid = $3",
                 )
                 .bind(at.unix_timestamp())
                 .bind(Vec::<u8>::new())
@@ -89,14 +89,31 @@ macro_rules! impl_key_store {
                 resealed: &[u8],
             ) -> Result<bool, ostiary_core::StoreError> {
                 // Compare-and-set on the sealed bytes: of instances re-sealing at once, one
-                // writes; a key revoked meanwhile (its bytes erased) is left erased.
+                // writes; a key revoked meanwhile (its bytes erased) is left erased. The first
+                // sealing replaced is kept until the change is finished.
                 let done = sqlx::query(
-                    "UPDATE signing_keys SET sealed_private_key = $1 \
+                    "UPDATE signing_keys SET sealed_private_key = $1, \
+                     previous_sealed_private_key = CASE WHEN previous_sealed_private_key = $4 \
+                     THEN $3 ELSE previous_sealed_private_key END \
                      WHERE kid = $2 AND sealed_private_key = $3",
                 )
                 .bind(resealed.to_vec())
                 .bind(kid.to_owned())
                 .bind(sealed.to_vec())
+                .bind(Vec::<u8>::new())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn finish_resealing(&self, kid: &str) -> Result<bool, ostiary_core::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET previous_sealed_private_key = $1 \
+                     WHERE kid = $2 AND previous_sealed_private_key <> $1",
+                )
+                .bind(Vec::<u8>::new())
+                .bind(kid.to_owned())
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::backend)?;
@@ -108,8 +125,10 @@ macro_rules! impl_key_store {
                 now: time::OffsetDateTime,
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query(
-                    "UPDATE signing_keys SET sealed_private_key = $1 \
-                     WHERE state = 'retired' AND publish_until <= $2 AND sealed_private_key <> $1",
+                    "UPDATE signing_keys SET sealed_private_key = $1, \
+                     previous_sealed_private_key = $1 WHERE state = 'retired' \
+                     AND publish_until <= $2 \
+                     AND (sealed_private_key <> $1 OR previous_sealed_private_key <> $1)",
                 )
                 .bind(Vec::<u8>::new())
                 .bind(now.unix_timestamp())

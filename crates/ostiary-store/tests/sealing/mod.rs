@@ -14,6 +14,7 @@ use crate::store_tests;
 
 store_tests!(
     keys_move_to_the_new_root_secret_once,
+    a_mistyped_new_secret_locks_nobody_out,
     racing_reseals_write_each_key_once,
     retired_keys_past_publication_lose_their_private_part,
 );
@@ -73,8 +74,19 @@ async fn keys_move_to_the_new_root_secret_once(db: Database) {
             "the new secret alone opens it"
         );
         assert!(
+            old.open(&key).is_ok(),
+            "its old sealing is kept while the change lasts"
+        );
+    }
+    // A manager given no previous secret finishes the change: the old sealing goes.
+    let finished = new_only.reseal().await.unwrap();
+    assert_eq!(finished.finished.len(), 2);
+    assert!(finished.resealed.is_empty());
+    for key in new_only.list().await.unwrap() {
+        assert!(key.previous_sealed_private_key.is_empty());
+        assert!(
             old.open(&key).is_err(),
-            "the old secret alone no longer does"
+            "the old secret alone no longer opens it"
         );
     }
     // A secret that opens nothing is reported, and nothing is changed.
@@ -85,6 +97,35 @@ async fn keys_move_to_the_new_root_secret_once(db: Database) {
     for key in new_only.list().await.unwrap() {
         new_only.open(&key).unwrap();
     }
+}
+
+/// One instance started with a typo in the new secret re-seals every key under the typo;
+/// instances given the intended secret still open the keys (their sealing from before the
+/// change is kept) and take them back.
+async fn a_mistyped_new_secret_locks_nobody_out(db: Database) {
+    let clock = clock();
+    let key = manager(&db, OLD, &[], clock.clone())
+        .rotate(Algorithm::Es256)
+        .await
+        .unwrap();
+    let typo = manager(
+        &db,
+        b"the new root secret of the suite, 32",
+        &[OLD],
+        clock.clone(),
+    );
+    assert_eq!(typo.reseal().await.unwrap().resealed, vec![key.kid.clone()]);
+    let intended = manager(&db, NEW, &[OLD], clock.clone());
+    let stored = intended.list().await.unwrap().pop().unwrap();
+    assert_eq!(intended.open(&stored).unwrap().kid(), key.kid);
+    assert_eq!(
+        intended.reseal().await.unwrap().resealed,
+        vec![key.kid.clone()]
+    );
+    let new_only = manager(&db, NEW, &[], clock);
+    let stored = new_only.list().await.unwrap().pop().unwrap();
+    new_only.open(&stored).unwrap();
+    assert_eq!(new_only.reseal().await.unwrap().finished, [key.kid]);
 }
 
 async fn racing_reseals_write_each_key_once(db: Database) {
