@@ -12,6 +12,7 @@
 mod device;
 pub mod record;
 mod service;
+mod sign_in;
 mod state;
 
 pub use record::StoredInteraction;

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::device::PendingDevice;
 use super::state::{Purpose, Stage, State};
 use super::{
     AfterConsent, Answer, Browser, Decision, INTERACTION_LIFETIME, Input, InteractionError,
-    InteractionId, LoginAttempts, Step, StoredInteraction,
+    InteractionId, Step, StoredInteraction,
 };
 use crate::Clock;
 use crate::audit::{AuditEvent, AuditEventType, AuditSink};
@@ -24,14 +24,13 @@ use crate::secret::SecretHash;
 use crate::session::{Session, Sessions};
 use crate::store::Store;
 use crate::token::Confirmation;
-use crate::user::{User, Username};
 
 /// An interaction loaded for a post: its id, its state and what it is for.
-struct Loaded {
-    id: InteractionId,
-    id_hash: SecretHash,
-    state: State,
-    walk: Walk,
+pub(super) struct Loaded {
+    pub id: InteractionId,
+    pub id_hash: SecretHash,
+    pub state: State,
+    pub walk: Walk,
 }
 
 /// What a consent page shows besides the user it asks.
@@ -42,13 +41,13 @@ pub(super) struct ConsentPage {
 }
 
 /// What a loaded interaction is for, restored to live values.
-enum Walk {
+pub(super) enum Walk {
     Authorize(AuthorizationRequest),
     Device(PendingDevice),
 }
 
 impl Walk {
-    fn client_name(&self) -> String {
+    pub(super) fn client_name(&self) -> String {
         match self {
             Self::Authorize(request) => request.client.name.clone(),
             Self::Device(device) => device.client.name.clone(),
@@ -59,11 +58,11 @@ impl Walk {
 /// The service that begins and advances interactions.
 #[derive(Debug)]
 pub struct Interactions {
-    store: Arc<dyn Store>,
-    authorizer: Arc<Authorizer>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) authorizer: Arc<Authorizer>,
     pub(super) devices: Arc<DeviceAuthorizations>,
-    sessions: Arc<Sessions>,
-    authenticator: Arc<UserAuthenticator>,
+    pub(super) sessions: Arc<Sessions>,
+    pub(super) authenticator: Arc<UserAuthenticator>,
     pub(super) audit: Arc<dyn AuditSink>,
     pub(super) clock: Arc<dyn Clock>,
 }
@@ -157,74 +156,6 @@ impl Interactions {
             }
             (Input::Decision(_), None) => Err(InteractionError::Expired),
         }
-    }
-
-    async fn log_in(
-        &self,
-        loaded: Option<Loaded>,
-        browser: &Browser<'_>,
-        username: &str,
-        password: &str,
-        attempts: &dyn LoginAttempts,
-    ) -> Result<Answer, InteractionError> {
-        let Some(user) = self
-            .check_password(browser, username, password, attempts)
-            .await?
-        else {
-            return Ok(Step::Login {
-                client_name: loaded.as_ref().map(|l| l.walk.client_name()),
-                interaction: loaded.map(|l| l.id),
-                username: username.to_owned(),
-                failed: true,
-            }
-            .into());
-        };
-        attempts.succeeded();
-        let (token, session) = self.sessions.start(&user, browser.session_token).await?;
-        self.audit
-            .record(
-                AuditEvent::new(
-                    self.clock.now_seconds(),
-                    AuditEventType::LoginSucceeded,
-                    format!("user:{}", user.id),
-                )
-                .subject(user.id.to_string())
-                .source_ip(browser.source_ip.map(str::to_owned)),
-            )
-            .await;
-        let step = match loaded {
-            None => Step::SignedIn,
-            Some(Loaded {
-                id,
-                id_hash,
-                state,
-                walk: Walk::Authorize(request),
-            }) => {
-                let next = self.authorizer.decide(&request, Some(&session), true).await;
-                self.proceed(
-                    Some((id, id_hash)),
-                    Some(state),
-                    request,
-                    browser,
-                    Some(&session),
-                    next,
-                )
-                .await?
-            }
-            Some(Loaded {
-                id,
-                id_hash,
-                state,
-                walk: Walk::Device(device),
-            }) => {
-                self.device_step(Some((id, id_hash)), state, device, browser, Some(&session))
-                    .await?
-            }
-        };
-        Ok(Answer {
-            step,
-            started: Some(token),
-        })
     }
 
     async fn decide_consent(
@@ -325,7 +256,7 @@ impl Interactions {
     /// page follows and removing it when the walk ends. `state` is the existing interaction's;
     /// a new one's is made only when a page follows, so a request answered at once by the
     /// redirect costs nothing more.
-    async fn proceed(
+    pub(super) async fn proceed(
         &self,
         existing: Option<(InteractionId, SecretHash)>,
         state: Option<State>,
@@ -490,50 +421,6 @@ impl Interactions {
             state,
             walk,
         })
-    }
-
-    /// The user, if the password is theirs and the account enabled. Argon2 runs on the
-    /// blocking pool; an unknown user costs the same verification. Failures are counted by
-    /// `attempts` and audited.
-    async fn check_password(
-        &self,
-        browser: &Browser<'_>,
-        username: &str,
-        password: &str,
-        attempts: &dyn LoginAttempts,
-    ) -> Result<Option<User>, InteractionError> {
-        let user = match Username::parse(username) {
-            Ok(name) => self.store.find_user_by_username(&name).await?,
-            Err(_) => None,
-        };
-        let authenticator = self.authenticator.clone();
-        let candidate = user.clone();
-        let password = SecretString::from(password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || {
-            authenticator.check(candidate.as_ref(), password.expose_secret())
-        })
-        .await
-        .unwrap_or(false);
-        attempts.verified();
-        if ok {
-            return Ok(user);
-        }
-        let locked = attempts.failed();
-        let mut event = AuditEvent::new(
-            self.clock.now_seconds(),
-            AuditEventType::LoginFailed,
-            "anonymous",
-        )
-        .source_ip(browser.source_ip.map(str::to_owned))
-        .failed(match (user.is_some(), locked) {
-            (true, false) => "wrong_password_or_disabled",
-            (true, true) => "wrong_password_or_disabled_locked_out",
-            (false, false) => "unknown_user",
-            (false, true) => "unknown_user_locked_out",
-        });
-        event.subject = user.map(|u| u.id.to_string());
-        self.audit.record(event).await;
-        Ok(None)
     }
 
     /// An error for the client, at its redirect URI.

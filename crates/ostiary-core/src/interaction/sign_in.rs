@@ -1,0 +1,124 @@
+//! Signing in with a password within an interaction (or with none waiting): the brute-force
+//! counters are the caller's, the Argon2 check runs on the blocking pool, and a success starts
+//! a session and moves the walk on.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::service::{Interactions, Loaded, Walk};
+use super::{Answer, Browser, InteractionError, LoginAttempts, Step};
+use crate::audit::{AuditEvent, AuditEventType};
+use crate::user::{User, Username};
+
+impl Interactions {
+    pub(super) async fn log_in(
+        &self,
+        loaded: Option<Loaded>,
+        browser: &Browser<'_>,
+        username: &str,
+        password: &str,
+        attempts: &dyn LoginAttempts,
+    ) -> Result<Answer, InteractionError> {
+        let Some(user) = self
+            .check_password(browser, username, password, attempts)
+            .await?
+        else {
+            return Ok(Step::Login {
+                client_name: loaded.as_ref().map(|l| l.walk.client_name()),
+                interaction: loaded.map(|l| l.id),
+                username: username.to_owned(),
+                failed: true,
+            }
+            .into());
+        };
+        attempts.succeeded();
+        let (token, session) = self.sessions.start(&user, browser.session_token).await?;
+        self.audit
+            .record(
+                AuditEvent::new(
+                    self.clock.now_seconds(),
+                    AuditEventType::LoginSucceeded,
+                    format!("user:{}", user.id),
+                )
+                .subject(user.id.to_string())
+                .source_ip(browser.source_ip.map(str::to_owned)),
+            )
+            .await;
+        let step = match loaded {
+            None => Step::SignedIn,
+            Some(Loaded {
+                id,
+                id_hash,
+                state,
+                walk: Walk::Authorize(request),
+            }) => {
+                let next = self.authorizer.decide(&request, Some(&session), true).await;
+                self.proceed(
+                    Some((id, id_hash)),
+                    Some(state),
+                    request,
+                    browser,
+                    Some(&session),
+                    next,
+                )
+                .await?
+            }
+            Some(Loaded {
+                id,
+                id_hash,
+                state,
+                walk: Walk::Device(device),
+            }) => {
+                self.device_step(Some((id, id_hash)), state, device, browser, Some(&session))
+                    .await?
+            }
+        };
+        Ok(Answer {
+            step,
+            started: Some(token),
+        })
+    }
+
+    /// The user, if the password is theirs and the account enabled. Argon2 runs on the
+    /// blocking pool; an unknown user costs the same verification. Failures are counted by
+    /// `attempts` and audited.
+    async fn check_password(
+        &self,
+        browser: &Browser<'_>,
+        username: &str,
+        password: &str,
+        attempts: &dyn LoginAttempts,
+    ) -> Result<Option<User>, InteractionError> {
+        let user = match Username::parse(username) {
+            Ok(name) => self.store.find_user_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let authenticator = self.authenticator.clone();
+        let candidate = user.clone();
+        let password = SecretString::from(password.to_owned());
+        let ok = tokio::task::spawn_blocking(move || {
+            authenticator.check(candidate.as_ref(), password.expose_secret())
+        })
+        .await
+        .unwrap_or(false);
+        attempts.verified();
+        if ok {
+            return Ok(user);
+        }
+        let locked = attempts.failed();
+        let mut event = AuditEvent::new(
+            self.clock.now_seconds(),
+            AuditEventType::LoginFailed,
+            "anonymous",
+        )
+        .source_ip(browser.source_ip.map(str::to_owned))
+        .failed(match (user.is_some(), locked) {
+            (true, false) => "wrong_password_or_disabled",
+            (true, true) => "wrong_password_or_disabled_locked_out",
+            (false, false) => "unknown_user",
+            (false, true) => "unknown_user_locked_out",
+        });
+        event.subject = user.map(|u| u.id.to_string());
+        self.audit.record(event).await;
+        Ok(None)
+    }
+}
