@@ -70,7 +70,7 @@ impl KeyRing {
         if manager.ensure_active_among(&keys, &required).await? {
             keys = manager.list().await?;
         }
-        let snapshot = build(&manager, &keys, &issuer, &required, hs256.as_ref())?;
+        let snapshot = build(&manager, &keys, &issuer, &required, hs256.as_ref(), None)?;
         Ok(Self {
             manager,
             issuer,
@@ -96,7 +96,10 @@ impl KeyRing {
     }
 
     /// Reloads when the usable keys changed (rotation or revocation by any instance or the
-    /// CLI, a retired key's window closing). Returns whether the snapshot changed.
+    /// CLI, a retired key's window closing). Returns whether the snapshot changed. A new
+    /// active key this instance's root secret cannot open (another instance made it under a
+    /// new secret) is verified by its public part, and signing goes on with the key held
+    /// until that one is revoked or no longer published.
     pub async fn refresh(&self) -> Result<bool, KeyManagerError> {
         let mut keys = self.manager.list().await?;
         if self
@@ -111,12 +114,14 @@ impl KeyRing {
         if fingerprint == self.current().fingerprint {
             return Ok(false);
         }
+        let held = self.current();
         let snapshot = build(
             &self.manager,
             &keys,
             &self.issuer,
             &self.required,
             self.hs256.as_ref(),
+            Some(&held),
         )?;
         match self.current.write() {
             Ok(mut guard) => *guard = Arc::new(snapshot),
@@ -141,6 +146,7 @@ fn build(
     issuer: &str,
     required: &[Algorithm],
     hs256: Option<&Arc<SigningKey>>,
+    held: Option<&KeySnapshot>,
 ) -> Result<KeySnapshot, KeyManagerError> {
     let now = manager.clock().now();
     let usable: Vec<_> = keys.iter().filter(|k| k.verifies_at(now)).collect();
@@ -149,16 +155,36 @@ fn build(
     let mut jwks = JwkSet::default();
     for key in &usable {
         if key.state == KeyState::Active && required.contains(&key.alg) {
-            let opened = manager.open(key)?;
-            verifying.push(opened.verifying_key().clone());
-            signing.insert(key.alg, Arc::new(opened));
-        } else {
-            match ostiary_jwt::VerifyingKey::from_jwk(&key.public_jwk) {
-                Ok(vk) => verifying.push(vk),
-                Err(e) => {
-                    tracing::error!(kid = %key.kid, error = %e, "published key does not load; left out");
+            match (manager.open(key), held) {
+                (Ok(opened), _) => {
+                    verifying.push(opened.verifying_key().clone());
+                    signing.insert(key.alg, Arc::new(opened));
+                    jwks.keys.push(key.public_jwk.clone());
                     continue;
                 }
+                // At start a key that does not open stops the server.
+                (Err(e), None) => return Err(e),
+                // A running instance whose secret does not open a new key (made under
+                // another root secret during a change) keeps signing with the key it holds
+                // while that one is still published, never with one revoked or gone; it
+                // still verifies the new key's tokens by its public part.
+                (Err(e), Some(held)) => {
+                    let kept = held
+                        .signing
+                        .get(&key.alg)
+                        .filter(|k| usable.iter().any(|u| u.kid == k.kid()));
+                    tracing::error!(kid = %key.kid, kept = kept.map(|k| k.kid()), error = %e, "the new active signing key does not open with this instance's OAUTH2_JWT_SECRET");
+                    if let Some(kept) = kept {
+                        signing.insert(key.alg, Arc::clone(kept));
+                    }
+                }
+            }
+        }
+        match ostiary_jwt::VerifyingKey::from_jwk(&key.public_jwk) {
+            Ok(vk) => verifying.push(vk),
+            Err(e) => {
+                tracing::error!(kid = %key.kid, error = %e, "published key does not load; left out");
+                continue;
             }
         }
         jwks.keys.push(key.public_jwk.clone());

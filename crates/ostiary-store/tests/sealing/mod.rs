@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use ostiary_core::clock::ManualClock;
-use ostiary_core::keys::{KeyManager, KeyManagerError, KeyState};
+use ostiary_core::keys::{KeyManager, KeyManagerError, KeyRing, KeyState};
 use ostiary_jwt::Algorithm;
 use ostiary_store::Database;
 use time::{Duration, OffsetDateTime};
@@ -14,6 +14,7 @@ use crate::store_tests;
 
 store_tests!(
     keys_move_to_the_new_root_secret_once,
+    an_instance_on_the_old_secret_follows_key_changes_it_cannot_open,
     a_mistyped_new_secret_locks_nobody_out,
     racing_reseals_write_each_key_once,
     retired_keys_past_publication_lose_their_private_part,
@@ -164,4 +165,42 @@ async fn retired_keys_past_publication_lose_their_private_part(db: Database) {
     let active = listed.iter().find(|k| k.state == KeyState::Active).unwrap();
     assert!(!active.sealed_private_key.is_empty());
     keys.open(active).unwrap();
+}
+
+/// An instance still on the old secret alone, while others rotate under the new one: it
+/// publishes and verifies the new key, signs on with the key it holds while that is
+/// published, and stops signing with it once it is revoked.
+async fn an_instance_on_the_old_secret_follows_key_changes_it_cannot_open(db: Database) {
+    let clock = clock();
+    let old = manager(&db, OLD, &[], clock.clone());
+    let ring = KeyRing::load(
+        old,
+        "https://id.example.com".into(),
+        vec![Algorithm::Es256],
+        None,
+    )
+    .await
+    .unwrap();
+    let first = ring
+        .current()
+        .signing_key(Algorithm::Es256)
+        .unwrap()
+        .kid()
+        .to_owned();
+    let new = manager(&db, NEW, &[OLD], clock);
+    new.reseal().await.unwrap();
+    let second = new.rotate(Algorithm::Es256).await.unwrap();
+    assert!(ring.refresh().await.unwrap());
+    let snapshot = ring.current();
+    assert_eq!(snapshot.signing_key(Algorithm::Es256).unwrap().kid(), first);
+    assert!(snapshot.jwks_json().contains(&second.kid));
+    new.revoke(&first).await.unwrap();
+    assert!(ring.refresh().await.unwrap());
+    let snapshot = ring.current();
+    assert!(
+        snapshot.signing_key(Algorithm::Es256).is_none(),
+        "never a revoked key"
+    );
+    assert!(!snapshot.jwks_json().contains(&first));
+    assert!(snapshot.jwks_json().contains(&second.kid));
 }
