@@ -36,7 +36,7 @@ impl Interactions {
             return Ok(None);
         };
         let session = self.session(browser).await;
-        let state = State::device(&device.device_code_hash, &user_code);
+        let state = State::device(&device.device_code_hash, &user_code, browser.binding)?;
         let step = self
             .device_step(
                 None,
@@ -86,7 +86,7 @@ impl Interactions {
             client_name,
             scopes: pending.device.scopes,
             after: AfterConsent::Device {
-                user_code: state.user_code().unwrap_or_default().to_owned(),
+                user_code: state.user_code(browser.binding).unwrap_or_default(),
             },
         };
         self.show_consent(existing, state, browser, session, page)

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_jwt::KeySealer;
 use serde::{Deserialize, Serialize};
 
 use super::InteractionError;
@@ -26,9 +27,16 @@ pub(super) enum Purpose {
     Authorize { request: Box<StoredRequest> },
     /// A device's request (RFC 8628 3.3), named by the SHA-256 of its device code
     /// (base64url): answered on the page, the device learns it by polling. `user_code` is
-    /// the code the user typed, as shown (`XXXX-XXXX`), for the consent page to repeat: kept
-    /// only while the interaction lives.
+    /// the code the user typed, as shown (`XXXX-XXXX`), for the consent page to repeat,
+    /// sealed (base64url) under a key derived from the browser binding: the database never
+    /// holds a user code in plain text, not even in a deleted row's leftover bytes.
     Device { device: String, user_code: String },
+}
+
+const USER_CODE_CONTEXT: &[u8] = b"device user code";
+
+fn user_code_sealer(binding: &str) -> Result<KeySealer, ostiary_jwt::SealError> {
+    KeySealer::for_purpose(binding.as_bytes(), b"ostiary interaction user code")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,19 +55,32 @@ impl State {
         })
     }
 
-    pub fn device(device_code_hash: &SecretHash, user_code: &UserCode) -> Self {
-        Self::with(Purpose::Device {
+    /// A device approval for the browser whose binding is `binding` (its CSRF cookie value).
+    pub fn device(
+        device_code_hash: &SecretHash,
+        user_code: &UserCode,
+        binding: &str,
+    ) -> Result<Self, InteractionError> {
+        let sealed = user_code_sealer(binding)
+            .and_then(|sealer| sealer.seal(USER_CODE_CONTEXT, user_code.display().as_bytes()))
+            .map_err(|_| InteractionError::Unavailable)?;
+        Ok(Self::with(Purpose::Device {
             device: URL_SAFE_NO_PAD.encode(device_code_hash.as_bytes()),
-            user_code: user_code.display(),
-        })
+            user_code: URL_SAFE_NO_PAD.encode(sealed),
+        }))
     }
 
-    /// The user code of a device approval, as shown.
-    pub fn user_code(&self) -> Option<&str> {
-        match &self.purpose {
-            Purpose::Device { user_code, .. } => Some(user_code),
-            Purpose::Authorize { .. } => None,
-        }
+    /// The user code of a device approval, as shown, opened with the browser's `binding`.
+    pub fn user_code(&self, binding: &str) -> Option<String> {
+        let Purpose::Device { user_code, .. } = &self.purpose else {
+            return None;
+        };
+        let sealed = URL_SAFE_NO_PAD.decode(user_code).ok()?;
+        let plain = user_code_sealer(binding)
+            .ok()?
+            .open(USER_CODE_CONTEXT, &sealed)
+            .ok()?;
+        String::from_utf8(plain).ok()
     }
 
     fn with(purpose: Purpose) -> Self {
@@ -103,12 +124,15 @@ mod tests {
     #[test]
     fn a_device_state_round_trips_and_names_its_device() {
         let hash = SecretHash::of("device code");
-        let mut state = State::device(&hash, &UserCode::parse("bcdfghjk").unwrap());
+        let code = UserCode::parse("bcdfghjk").unwrap();
+        let mut state = State::device(&hash, &code, "binding").unwrap();
+        assert!(!state.to_json().unwrap().contains("BCDF"), "sealed");
         state.stage = Stage::Consent;
         let back = State::from_json(&state.to_json().unwrap()).unwrap();
         assert_eq!(back.device_code_hash(), Some(hash));
         assert_eq!(back.stage, Stage::Consent);
-        assert_eq!(back.user_code(), Some("BCDF-GHJK"));
+        assert_eq!(back.user_code("binding").as_deref(), Some("BCDF-GHJK"));
+        assert_eq!(back.user_code("another browser"), None);
         assert!(
             State::from_json(r#"{"device":"!!","user_code":"","stage":"login","user":null}"#)
                 .unwrap()

@@ -16,10 +16,7 @@ pub async fn consent(
     source: SourceIp,
     form: FormPairs,
 ) -> Result<Response, PageError> {
-    let csrf = form.get("csrf").unwrap_or_default();
-    if !state.cookies.csrf_matches(&jar, Some(csrf)) {
-        return Err(PageError::Csrf);
-    }
+    let csrf = super::posted_csrf(&state, &jar, &form)?;
     let decision = match form.get("decision") {
         Some("approve") => Decision::Approve,
         Some("deny") => Decision::Deny,

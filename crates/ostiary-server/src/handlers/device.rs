@@ -44,10 +44,7 @@ pub async fn device_post(
     source: SourceIp,
     form: FormPairs,
 ) -> Result<Response, PageError> {
-    let csrf = form.get("csrf").unwrap_or_default();
-    if !state.cookies.csrf_matches(&jar, Some(csrf)) {
-        return Err(PageError::Csrf);
-    }
+    let csrf = super::posted_csrf(&state, &jar, &form)?;
     if let Some(wait) = state.limiter.retry_after(Credential::UserCode, source.0) {
         state.metrics.rate_limited(RateLimited::UserCode);
         return Err(PageError::TooManyCodes(wait));

@@ -43,10 +43,7 @@ pub async fn login_post(
     source: SourceIp,
     form: FormPairs,
 ) -> Result<Response, PageError> {
-    let csrf = form.get("csrf").unwrap_or_default();
-    if !state.cookies.csrf_matches(&jar, Some(csrf)) {
-        return Err(PageError::Csrf);
-    }
+    let csrf = super::posted_csrf(&state, &jar, &form)?;
     let username = form.get("username").unwrap_or_default();
     let account = username.to_ascii_lowercase();
     let limited_as = if state.cookies.known_account(&jar).as_deref() == Some(account.as_str()) {

@@ -29,12 +29,28 @@ use ostiary_core::{ErrorCode, OAuthError};
 use crate::error::ApiError;
 use crate::extract::client_credentials::client_credentials;
 use crate::extract::dpop::dpop_proof;
+use crate::extract::form::FormPairs;
 use crate::extract::form::OAuthForm;
 use crate::extract::source_ip::SourceIp;
 use crate::metrics::{AuthFailure, RateLimited};
+use crate::pages::PageError;
 use crate::rate_limit::Credential;
 use crate::state::AppState;
 use ostiary_core::audit::{AuditEvent, AuditEventType};
+
+/// The CSRF token a page's form posted, if it matches the browser's cookie; the forbidden
+/// page otherwise. It is also the browser's binding for interactions.
+fn posted_csrf<'f>(
+    state: &AppState,
+    jar: &axum_extra::extract::PrivateCookieJar,
+    form: &'f FormPairs,
+) -> Result<&'f str, PageError> {
+    let csrf = form.get("csrf").unwrap_or_default();
+    if !state.cookies.csrf_matches(jar, Some(csrf)) {
+        return Err(PageError::Csrf);
+    }
+    Ok(csrf)
+}
 
 /// Responses carrying tokens or token metadata are never cached (RFC 6749 5.1).
 pub fn no_store(body: impl IntoResponse) -> Response {

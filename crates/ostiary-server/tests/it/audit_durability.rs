@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use ostiary_core::audit::{AuditEventType, AuditQuery};
 use ostiary_store::Database;
-use ostiary_store::testing::PostgresTestDatabase;
 
 use crate::on_both_backends;
 use crate::support::{Backend, Scratch, launch};
@@ -22,16 +21,9 @@ const CLIENTS: usize = 16;
 
 async fn no_event_whose_response_was_sent_is_lost_to_a_kill(backend: Backend) {
     let scratch = Scratch::new();
-    let postgres = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match PostgresTestDatabase::create().await {
-            Some(db) => Some(db),
-            None => return,
-        },
+    let Some((url, postgres)) = scratch.database_on(backend).await else {
+        return;
     };
-    let url = postgres
-        .as_ref()
-        .map_or_else(|| scratch.database_url(), |db| db.url.clone());
     let created = scratch
         .command(&[
             "client",

@@ -24,7 +24,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, Browser, ClientKey, TestApp, USER, USER_PASSWORD, add_user, audit_events,
+    Backend, Browser, ClientKey, TestApp, USER, USER_PASSWORD, add_user, audit_events, contains,
     device_client, jwt_claims, post_client_form, serve_app_on, serve_app_with_clock, web_client,
 };
 
@@ -237,13 +237,18 @@ impl Device {
         .await
     }
 
-    /// The user enters `user_code`, signs in and answers `decision`; the final page.
+    /// The user enters `user_code` in a new browser, signs in and answers `decision`; the
+    /// final page.
     async fn answer(&self, user_code: &str, decision: &str) -> crate::support::Page {
-        let browser = Browser::new(&self.base);
-        let login = browser.enter_user_code("/device", user_code).await;
-        let consent = browser.submit_login(&login, USER, USER_PASSWORD).await;
-        browser.submit_consent(&consent, decision).await
+        answer_in(&Browser::new(&self.base), user_code, decision).await
     }
+}
+
+/// The user enters `user_code` in `browser`, signs in and answers `decision`.
+async fn answer_in(browser: &Browser, user_code: &str, decision: &str) -> crate::support::Page {
+    let login = browser.enter_user_code("/device", user_code).await;
+    let consent = browser.submit_login(&login, USER, USER_PASSWORD).await;
+    browser.submit_consent(&consent, decision).await
 }
 
 fn error(json: &Value) -> &str {
@@ -446,9 +451,7 @@ async fn the_consent_page_is_always_shown_to_a_signed_in_user() {
     let device = Device::new().await;
     let (device_code, user_code) = device.started().await;
     let browser = Browser::new(&device.base);
-    let login = browser.enter_user_code("/device", &user_code).await;
-    let consent = browser.submit_login(&login, USER, USER_PASSWORD).await;
-    browser.submit_consent(&consent, "approve").await;
+    answer_in(&browser, &user_code, "approve").await;
     // A second device for the same user and client: signed in, yet asked again.
     let (_, second_user_code) = device.started().await;
     let consent = browser.enter_user_code("/device", &second_user_code).await;
@@ -462,9 +465,7 @@ async fn logging_out_before_the_device_polls_voids_the_approval() {
     let device = Device::new().await;
     let (device_code, user_code) = device.started().await;
     let browser = Browser::new(&device.base);
-    let login = browser.enter_user_code("/device", &user_code).await;
-    let consent = browser.submit_login(&login, USER, USER_PASSWORD).await;
-    browser.submit_consent(&consent, "approve").await;
+    answer_in(&browser, &user_code, "approve").await;
     let confirm = browser.get("/logout").await;
     let fields = vec![
         ("csrf".to_owned(), confirm.input("csrf").unwrap()),
@@ -545,4 +546,24 @@ async fn a_dpop_proof_binds_the_device_tokens() {
     assert_eq!(json["token_type"], "DPoP");
     let access = jwt_claims(json["access_token"].as_str().unwrap());
     assert!(access["cnf"]["jkt"].is_string(), "{access}");
+}
+
+/// Both codes are stored as SHA-256 hashes only: neither appears in the database files, in
+/// any spelling, while the request is pending or after it was redeemed.
+#[tokio::test]
+async fn neither_code_is_stored_in_plain_text() {
+    let device = Device::new().await;
+    let (device_code, user_code) = device.started().await;
+    let normal = user_code.replace('-', "");
+    let plain = |app: &TestApp| {
+        let db = app.database_bytes();
+        [device_code.as_str(), user_code.as_str(), normal.as_str()]
+            .into_iter()
+            .any(|code| contains(&db, code.as_bytes()))
+    };
+    assert!(!plain(&device.app), "pending");
+    device.answer(&user_code, "approve").await;
+    device.clock.advance(Duration::seconds(5));
+    assert_eq!(device.poll("tv", &device_code).await.0, StatusCode::OK);
+    assert!(!plain(&device.app), "redeemed");
 }

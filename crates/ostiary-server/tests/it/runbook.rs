@@ -6,7 +6,6 @@
 
 use std::process::{Child, Command};
 
-use ostiary_store::testing::PostgresTestDatabase;
 use serde_json::Value;
 
 use crate::on_both_backends;
@@ -119,16 +118,9 @@ async fn active(base: &str, secret: &str, token: &str) -> bool {
 
 async fn the_incident_runbook_keeps_service_and_does_what_it_says(backend: Backend) {
     let scratch = Scratch::new();
-    let postgres = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match PostgresTestDatabase::create().await {
-            Some(db) => Some(db),
-            None => return,
-        },
+    let Some((url, postgres)) = scratch.database_on(backend).await else {
+        return;
     };
-    let url = postgres
-        .as_ref()
-        .map_or_else(|| scratch.database_url(), |db| db.url.clone());
     let op = Operator { scratch, url };
     let before = Secrets {
         jwt: S1,

@@ -175,6 +175,12 @@ impl TestApp {
         .await
     }
 
+    /// Every byte of the SQLite database on disk (database, WAL, shared memory).
+    pub fn database_bytes(&self) -> Vec<u8> {
+        assert!(self.postgres.is_none(), "SQLite only");
+        super::sqlite_bytes(self._dir.path(), "app.db")
+    }
+
     pub fn router(&self) -> axum::Router {
         ostiary_server::router::build(self.state.clone())
     }

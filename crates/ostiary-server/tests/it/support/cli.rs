@@ -67,21 +67,43 @@ impl Scratch {
 
     /// Every byte SQLite keeps on disk (database, WAL and shared-memory files).
     pub fn database_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(self.dir.path()).expect("read dir") {
-            let path = entry.expect("entry").path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if name.starts_with("ostiary.db") && !name.ends_with(".jwt-secret") {
-                bytes.extend(std::fs::read(&path).expect("read db file"));
+        sqlite_bytes(self.dir.path(), "ostiary.db")
+    }
+
+    /// A database for the binary on `backend`: this directory's SQLite file, or a fresh
+    /// PostgreSQL database (`None` when PostgreSQL is not configured). Its URL, and the
+    /// PostgreSQL database to drop at the end.
+    pub async fn database_on(
+        &self,
+        backend: super::Backend,
+    ) -> Option<(String, Option<ostiary_store::testing::PostgresTestDatabase>)> {
+        match backend {
+            super::Backend::Sqlite => Some((self.database_url(), None)),
+            super::Backend::Postgres => {
+                let db = ostiary_store::testing::PostgresTestDatabase::create().await?;
+                Some((db.url.clone(), Some(db)))
             }
         }
-        assert!(!bytes.is_empty(), "no database files found");
-        bytes
     }
+}
+
+/// Every byte of the SQLite files in `dir` whose names start with `prefix` (the database, its
+/// WAL and shared-memory files), for checking what is never stored in plain text.
+pub fn sqlite_bytes(dir: &Path, prefix: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with(prefix) && !name.ends_with(".jwt-secret") {
+            bytes.extend(std::fs::read(&path).expect("read db file"));
+        }
+    }
+    assert!(!bytes.is_empty(), "no database files found");
+    bytes
 }
 
 pub fn assert_success(out: &Output, args: &[&str]) {
