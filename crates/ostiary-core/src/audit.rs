@@ -181,6 +181,16 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     async fn record(&self, event: AuditEvent);
 }
 
+/// How far a segment of a server's audit journal (a local file of events written before
+/// their responses leave) has been copied into the trail: the segment's file name, unique
+/// across instances, and the byte offset just past the last copied event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalMark {
+    pub segment: String,
+    /// Bytes from the segment's start.
+    pub copied: u64,
+}
+
 /// Which events `ostiary audit list` prints: the newest `limit` matches, oldest first.
 #[derive(Debug, Clone)]
 pub struct AuditQuery {

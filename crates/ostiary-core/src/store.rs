@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditQuery};
+use crate::audit::{AuditEvent, AuditQuery, JournalMark};
 use crate::authorize::PushedRequest;
 use crate::client::{Client, ClientId};
 use crate::device::{DeviceAuthorization, DeviceStatus};
@@ -125,8 +125,18 @@ pub trait TokenStore: Send + Sync {
 /// removal is of events past the retention period.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends events in one transaction: all or none.
-    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Appends events in one transaction: all or none. With `copied`, the same transaction
+    /// records how far the audit journal segment they were read from has been copied, so a
+    /// replay after a crash neither skips nor repeats an event.
+    async fn append_audit_events(
+        &self,
+        events: &[AuditEvent],
+        copied: Option<&JournalMark>,
+    ) -> Result<(), StoreError>;
+    /// How many bytes of the journal segment `segment` are in the trail (0 when none).
+    async fn audit_journal_copied(&self, segment: &str) -> Result<u64, StoreError>;
+    /// Drops the record of a journal segment that was copied whole and deleted.
+    async fn forget_audit_journal(&self, segment: &str) -> Result<(), StoreError>;
     /// Matching events, oldest first.
     async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// The id of the newest event, 0 when there is none: where a follower starts.

@@ -10,7 +10,7 @@ use ostiary_store::Database;
 use crate::config::{Config, Secrets};
 use crate::connections::{self, Limits};
 use crate::state::AppState;
-use crate::{background, metrics, router};
+use crate::{audit, background, metrics, router};
 
 /// Descriptors kept out of the public listener's budget besides the database pool: the
 /// listeners, the metrics listener's connections, log and SQLite files, the runtime's own.
@@ -86,8 +86,16 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
-    // Every event of the requests just drained reaches the database before it closes.
-    audit.flush().await;
+    // Every event of the requests just drained reaches the database before it closes; what
+    // a database that does not answer in time leaves in the journal is replayed at next start.
+    if tokio::time::timeout(audit::CLOSE_WITHIN, audit.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the audit journal was not copied whole before shutdown; the rest is replayed at the next start"
+        );
+    }
     background.abort();
     database.close().await;
     tracing::info!("stopped");

@@ -46,7 +46,7 @@ impl PgStore {
     /// commit, that would cap the server at one batch per 40 ms. PostgreSQL text cannot hold
     /// NUL, so it becomes U+FFFD and a hostile value cannot make the batch fail.
     pub(crate) async fn append_audit_batch(
-        &self,
+        conn: &mut sqlx::PgConnection,
         events: &[ostiary_core::audit::AuditEvent],
     ) -> Result<(), ostiary_core::StoreError> {
         fn text(value: &str) -> String {
@@ -84,7 +84,7 @@ impl PgStore {
         .bind(source_ip)
         .bind(outcome)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(conn)
         .await
         .map_err(crate::error::backend)?;
         Ok(())

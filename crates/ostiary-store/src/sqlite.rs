@@ -60,7 +60,7 @@ impl SqliteStore {
     /// with `json_extract`, which re-parses every row for every column. A single statement,
     /// so the batch is written whole or not at all.
     pub(crate) async fn append_audit_batch(
-        &self,
+        conn: &mut sqlx::SqliteConnection,
         events: &[ostiary_core::audit::AuditEvent],
     ) -> Result<(), ostiary_core::StoreError> {
         let rows: Vec<_> = events
@@ -86,7 +86,7 @@ impl SqliteStore {
              value ->> 6, value ->> 7 FROM jsonb_each($1)",
         )
         .bind(rows)
-        .execute(&self.pool)
+        .execute(conn)
         .await
         .map_err(crate::error::backend)?;
         Ok(())

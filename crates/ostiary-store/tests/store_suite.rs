@@ -552,7 +552,7 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
                 .failed(awkward[i % awkward.len()])
         })
         .collect();
-    store.append_audit_events(&events).await.unwrap();
+    store.append_audit_events(&events, None).await.unwrap();
     let all = newest_events(5000);
     assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
 }
@@ -578,7 +578,7 @@ async fn a_nul_in_an_audit_field_does_not_lose_the_batch(db: Database) {
         AuditEvent::new(t0, AuditEventType::LoginFailed, "anonymous").subject("bad\0id"),
         AuditEvent::new(t0, AuditEventType::TokenIssued, "client:svc").subject("u2"),
     ];
-    store.append_audit_events(&events).await.unwrap();
+    store.append_audit_events(&events, None).await.unwrap();
     let all = newest_events(10);
     let stored = store.list_audit_events(&all).await.unwrap();
     assert_eq!(stored.len(), 3);
@@ -607,7 +607,7 @@ async fn audit_events_append_and_filter(db: Database) {
             .client("svc")
             .failed("bad_secret"),
     ];
-    store.append_audit_events(&events).await.unwrap();
+    store.append_audit_events(&events, None).await.unwrap();
     let all = newest_events(100);
     assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
     let recent = AuditQuery {

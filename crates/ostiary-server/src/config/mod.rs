@@ -109,6 +109,9 @@ pub struct Config {
     pub rate_limits: bool,
     /// The audit trail (only development may turn it off, to measure what it costs).
     pub audit: bool,
+    /// The audit journal's directory (`OAUTH2_AUDIT_JOURNAL`); `None`: the default of
+    /// [`Config::audit_journal_dir`].
+    pub audit_journal: Option<std::path::PathBuf>,
     /// Audit events older than this many days are purged in the background; `None` (`0`)
     /// keeps them for good.
     pub audit_retention_days: Option<u32>,
@@ -231,6 +234,9 @@ impl Config {
             },
             rate_limits: parse_switch("rate_limits", get("rate_limits").unwrap_or("on"))?,
             audit: parse_switch("audit", get("audit").unwrap_or("on"))?,
+            audit_journal: get("audit_journal")
+                .filter(|dir| !dir.is_empty())
+                .map(std::path::PathBuf::from),
             audit_retention_days: match parse_or::<u32>("audit_retention_days", get, 90)? {
                 0 => None,
                 days if days <= MAX_AUDIT_RETENTION_DAYS => Some(days),
@@ -314,6 +320,24 @@ impl Config {
 
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// Where the audit journal is kept: `OAUTH2_AUDIT_JOURNAL`, else beside the SQLite file
+    /// (`ostiary.db.audit-journal`), else `ostiary-audit-journal` in the working directory.
+    /// Instances may share it (each holds its own segments); it belongs on a disk that
+    /// outlives the process, as the database does.
+    pub fn audit_journal_dir(&self) -> std::path::PathBuf {
+        if let Some(dir) = &self.audit_journal {
+            return dir.clone();
+        }
+        match ostiary_store::sqlite_file(self.database_url()) {
+            Some(db) => {
+                let mut name = db.into_os_string();
+                name.push(".audit-journal");
+                name.into()
+            }
+            None => "ostiary-audit-journal".into(),
+        }
     }
 }
 
@@ -430,6 +454,30 @@ mod tests {
         // A short request timeout alone is valid: the body deadline follows it.
         let short = from_env(&[("OAUTH2_HTTP_REQUEST_TIMEOUT_SECS", "5")]).unwrap();
         assert_eq!(short.http_body_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn the_audit_journal_is_beside_the_sqlite_file_unless_set() {
+        let beside =
+            from_env(&[("OAUTH2_DATABASE_URL", "sqlite:///var/lib/ostiary/o.db")]).unwrap();
+        assert_eq!(
+            beside.audit_journal_dir(),
+            std::path::Path::new("/var/lib/ostiary/o.db.audit-journal")
+        );
+        let postgres = from_env(&[("OAUTH2_DATABASE_URL", "postgres://db/ostiary")]).unwrap();
+        assert_eq!(
+            postgres.audit_journal_dir(),
+            std::path::Path::new("ostiary-audit-journal")
+        );
+        let set = from_env(&[
+            ("OAUTH2_DATABASE_URL", "postgres://db/ostiary"),
+            ("OAUTH2_AUDIT_JOURNAL", "/srv/journal"),
+        ])
+        .unwrap();
+        assert_eq!(
+            set.audit_journal_dir(),
+            std::path::Path::new("/srv/journal")
+        );
     }
 
     #[test]

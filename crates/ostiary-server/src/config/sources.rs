@@ -43,6 +43,7 @@ pub const SETTINGS: &[&str] = &[
     "forwarded_header",
     "rate_limits",
     "audit",
+    "audit_journal",
     "audit_retention_days",
     "dpop_nonce",
     "require_par",

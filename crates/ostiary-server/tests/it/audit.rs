@@ -315,3 +315,62 @@ async fn consent_revocation_and_revoke_all_are_audited_from_the_cli() {
     assert_eq!(incident.len(), 1);
     assert_eq!(incident[0]["actor"], "cli");
 }
+
+crate::on_both_backends!(a_journal_left_by_a_stopped_process_is_replayed_once_at_start);
+
+/// A segment whose process is gone (nobody holds its lock), of which the first event was
+/// copied before the crash and the last line torn by it: the next instance to start copies
+/// the rest exactly once, skips the torn line (its response was never sent), deletes the file
+/// and forgets the segment.
+async fn a_journal_left_by_a_stopped_process_is_replayed_once_at_start(
+    backend: crate::support::Backend,
+) {
+    use ostiary_core::audit::JournalMark;
+    let Some(app) = TestApp::on(backend, &[], std::sync::Arc::new(ostiary_core::SystemClock)).await
+    else {
+        return;
+    };
+    let line = |subject: &str| {
+        format!(
+            r#"{{"at":1800000000,"event":"login.failed","actor":"client:web","client_id":"web","subject":"{subject}","source_ip":"192.0.2.7","outcome":"failure","reason":"bad_password"}}"#
+        ) + "\n"
+    };
+    let copied = line("copied");
+    let contents = copied.clone() + &line("second") + &line("third") + r#"{"at":18000"#;
+    let segment = "0000000000000001-dead.jsonl";
+    std::fs::write(app.journal_dir().join(segment), contents).unwrap();
+    let first = ostiary_core::audit::AuditEvent::new(
+        time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+        AuditEventType::LoginFailed,
+        "client:web",
+    )
+    .client("web")
+    .subject("copied")
+    .source_ip(Some("192.0.2.7".into()))
+    .failed("bad_password");
+    let mark = JournalMark {
+        segment: segment.into(),
+        copied: copied.len() as u64,
+    };
+    app.state
+        .store
+        .append_audit_events(&[first], Some(&mark))
+        .await
+        .unwrap();
+
+    let _next = app
+        .instance_with(crate::support::test_secrets())
+        .await
+        .unwrap();
+    let subjects: Vec<String> = crate::support::audit_events(&app, AuditEventType::LoginFailed)
+        .await
+        .into_iter()
+        .map(|e| e.subject.unwrap())
+        .collect();
+    assert_eq!(subjects, ["copied", "second", "third"]);
+    assert!(!app.journal_dir().join(segment).exists());
+    assert_eq!(
+        app.state.store.audit_journal_copied(segment).await.unwrap(),
+        0
+    );
+}

@@ -7,10 +7,53 @@ macro_rules! impl_audit_store {
             async fn append_audit_events(
                 &self,
                 events: &[ostiary_core::audit::AuditEvent],
+                copied: Option<&ostiary_core::audit::JournalMark>,
             ) -> Result<(), ostiary_core::StoreError> {
-                // Each backend appends a whole batch with one statement
-                // (`append_audit_batch`), so a busy server pays one round trip per batch.
-                self.append_audit_batch(events).await
+                // The whole batch is one statement (`append_audit_batch`), and the journal's
+                // mark moves in the same transaction: a crash between the two cannot make a
+                // replay copy the batch again.
+                let mut tx = self.begin_write().await?;
+                if !events.is_empty() {
+                    Self::append_audit_batch(&mut tx, events).await?;
+                }
+                if let Some(mark) = copied {
+                    sqlx::query(
+                        "INSERT INTO audit_journal (segment, copied) VALUES ($1, $2) \
+                         ON CONFLICT (segment) DO UPDATE SET copied = excluded.copied",
+                    )
+                    .bind(&mark.segment)
+                    .bind(i64::try_from(mark.copied).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::error::backend)?;
+                }
+                tx.commit().await.map_err($crate::error::backend)
+            }
+
+            async fn audit_journal_copied(
+                &self,
+                segment: &str,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let copied = sqlx::query_scalar::<_, i64>(
+                    "SELECT copied FROM audit_journal WHERE segment = $1",
+                )
+                .bind(segment)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(copied.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+            }
+
+            async fn forget_audit_journal(
+                &self,
+                segment: &str,
+            ) -> Result<(), ostiary_core::StoreError> {
+                sqlx::query("DELETE FROM audit_journal WHERE segment = $1")
+                    .bind(segment)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)?;
+                Ok(())
             }
 
             async fn list_audit_events(

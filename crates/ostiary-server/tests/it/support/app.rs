@@ -85,6 +85,7 @@ pub fn test_secrets() -> Secrets {
 /// The state `serve` would build for these settings and secrets over `store`.
 async fn instance_state(
     url: &str,
+    journal: &std::path::Path,
     vars: &[(String, String)],
     store: std::sync::Arc<dyn ostiary_core::Store>,
     clock: Arc<dyn ostiary_core::Clock>,
@@ -93,6 +94,10 @@ async fn instance_state(
     let config = Config::from_sources(None, |var| {
         if var == "OAUTH2_DATABASE_URL" {
             return Some(url.to_owned());
+        }
+        // Instances of one app share a journal directory, as instances on one host may.
+        if var == "OAUTH2_AUDIT_JOURNAL" {
+            return Some(journal.display().to_string());
         }
         vars.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
     })
@@ -139,9 +144,17 @@ impl TestApp {
             .collect();
         let database = Database::open(&url, 4).await.expect("open");
         database.migrate().await.expect("migrate");
-        let state = instance_state(&url, &vars, database.store(), clock, test_secrets())
-            .await
-            .expect("state");
+        let journal = dir.path().join("audit-journal");
+        let state = instance_state(
+            &url,
+            &journal,
+            &vars,
+            database.store(),
+            clock,
+            test_secrets(),
+        )
+        .await
+        .expect("state");
         Some(Self {
             state,
             database,
@@ -167,12 +180,18 @@ impl TestApp {
     pub async fn instance_with(&self, secrets: Secrets) -> anyhow::Result<AppState> {
         instance_state(
             &self.url,
+            &self.journal_dir(),
             &self.vars,
             self.database.store(),
             self.state.clock.clone(),
             secrets,
         )
         .await
+    }
+
+    /// The audit journal directory every instance of this app shares.
+    pub fn journal_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("audit-journal")
     }
 
     /// Every byte of the SQLite database on disk (database, WAL, shared memory).

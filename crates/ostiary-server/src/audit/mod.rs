@@ -1,0 +1,222 @@
+//! The audit writer: a response that reports a security event leaves only once its event is
+//! in the audit journal, a local append-only file ([`journal`]), so a crash of the process
+//! loses no event whose response was sent. One write per event, to the page cache: no
+//! database round trip on the request's path. A background task ([`copier`]) copies the
+//! journal into the database in large batches, each with the journal offset it reached in the
+//! same transaction; a segment left by a process that died is replayed, exactly once, at the
+//! next start or by any instance sharing the journal directory within seconds. The admin
+//! commands write their events at once instead ([`ImmediateAudit`]).
+
+mod copier;
+mod journal;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ostiary_core::audit::{AuditEvent, AuditSink};
+use ostiary_core::{Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::telemetry::error_chain;
+use journal::Segment;
+
+/// How long shutdown waits for the journal to reach the database; what is left then is
+/// replayed at the next start.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    /// `None` when the trail is off (`OAUTH2_AUDIT=off`, development only).
+    inner: Option<Arc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    journal: Arc<Mutex<Active>>,
+    copier: mpsc::UnboundedSender<copier::Request>,
+}
+
+/// The segment events are appended to now.
+#[derive(Debug)]
+struct Active {
+    /// `None` once closed: events then go straight to the database.
+    segment: Option<Arc<Segment>>,
+    /// Bytes appended: every whole line below it was acknowledged.
+    len: u64,
+    /// A write failed (the disk is full, say): the segment may end in a torn line, so
+    /// nothing more is appended to it until the copier starts a new one.
+    broken: bool,
+}
+
+impl AuditLog {
+    /// Replays what processes that died left in the journal directory `dir` (created
+    /// owner-only where missing), opens this process's own segment and starts the copier,
+    /// which ends when every `AuditLog` clone is dropped.
+    ///
+    /// Errors: the directory cannot be created or written, or a replay cannot reach the
+    /// database (the server must not start and append behind events it could not copy).
+    pub async fn start(store: Arc<dyn Store>, dir: &Path) -> anyhow::Result<Self> {
+        let failed = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("the audit journal in {}: {e}", dir.display())
+        };
+        journal::open_dir(dir).map_err(|e| failed(&e))?;
+        let replayed = copier::replay_orphans(&*store, dir)
+            .await
+            .map_err(|e| failed(&e))?;
+        if replayed > 0 {
+            tracing::warn!(
+                events = replayed,
+                "audit events of a process that stopped before copying them were replayed"
+            );
+        }
+        let segment = Arc::new(Segment::create(dir).map_err(|e| failed(&e))?);
+        let journal = Arc::new(Mutex::new(Active {
+            segment: Some(segment.clone()),
+            len: 0,
+            broken: false,
+        }));
+        let (requests, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(copier::run(
+            copier::Copier::new(store.clone(), dir.to_owned(), journal.clone(), segment),
+            receiver,
+        ));
+        Ok(Self {
+            inner: Some(Arc::new(Inner {
+                store,
+                journal,
+                copier: requests,
+            })),
+        })
+    }
+
+    /// Records nothing.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// Returns once the event is in the journal. Should the journal refuse it (a full disk),
+    /// the event goes straight to the database instead; should that fail too, it is logged:
+    /// the trail never stops the server.
+    pub async fn record(&self, event: AuditEvent) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        log_line(&event);
+        let mut line = Vec::with_capacity(256);
+        journal::encode(&event, &mut line);
+        if inner.append(&line) {
+            return;
+        }
+        if let Err(e) = inner.store.append_audit_events(&[event], None).await {
+            tracing::error!(error = %error_chain(&e), "writing an audit event failed");
+        }
+    }
+
+    /// Returns once every event recorded before the call is in the database (or a copy
+    /// failed: it is retried, and the events stay in the journal).
+    pub async fn flush(&self) {
+        self.ask(copier::Request::Flush).await;
+    }
+
+    /// Copies the journal to the database and deletes this process's segments; events
+    /// recorded afterwards go straight to the database. For shutdown, within [`CLOSE_WITHIN`].
+    pub async fn close(&self) {
+        self.ask(copier::Request::Close).await;
+    }
+
+    async fn ask(&self, request: fn(oneshot::Sender<()>) -> copier::Request) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let (done, answered) = oneshot::channel();
+        if inner.copier.send(request(done)).is_ok() {
+            let _ = answered.await;
+        }
+    }
+}
+
+impl Inner {
+    /// Appends whole lines to the active segment; false when there is none or it failed.
+    fn append(&self, lines: &[u8]) -> bool {
+        let mut active = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(segment) = active.segment.as_ref().filter(|_| !active.broken) else {
+            return false;
+        };
+        match segment.append(lines) {
+            Ok(()) => {
+                active.len += lines.len() as u64;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the audit journal refused a write; events go to the database until a new segment opens");
+                active.broken = true;
+                false
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for AuditLog {
+    async fn record(&self, event: AuditEvent) {
+        AuditLog::record(self, event).await;
+    }
+}
+
+/// The admin commands' audit writer: each event is logged and appended at once (a command has
+/// no queue to drain before it exits). A failed append is kept, and [`ImmediateAudit::check`]
+/// turns it into the command's error, so a command whose event was not written fails.
+#[derive(Debug)]
+pub struct ImmediateAudit {
+    store: Arc<dyn Store>,
+    failure: Mutex<Option<StoreError>>,
+}
+
+impl ImmediateAudit {
+    /// A writer appending to `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The first append that failed since the last check, if any.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for ImmediateAudit {
+    async fn record(&self, event: AuditEvent) {
+        log_line(&event);
+        if let Err(e) = self.store.append_audit_events(&[event], None).await {
+            tracing::error!(error = %error_chain(&e), "writing an audit event failed");
+            let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+            failure.get_or_insert(e);
+        }
+    }
+}
+
+/// Every event is also a structured log line (target `audit`).
+pub fn log_line(e: &AuditEvent) {
+    tracing::info!(
+        target: "audit",
+        event = e.event.as_str(),
+        actor = %e.actor,
+        client_id = e.client_id.as_deref(),
+        subject = e.subject.as_deref(),
+        source_ip = e.source_ip.as_deref(),
+        outcome = e.outcome.as_str(),
+        reason = e.reason.as_deref(),
+        "audit event"
+    );
+}
