@@ -32,6 +32,7 @@ pub struct Metrics {
     db_connections: IntGaugeVec,
     active_sessions: IntGauge,
     rate_limited: IntCounterVec,
+    audit_journal_pending: IntGauge,
 }
 
 /// Which credential failed: a client's, or a user's password (MFA when it comes).
@@ -146,6 +147,11 @@ impl Metrics {
             ),
             &["kind"],
         )?;
+        let audit_journal_pending = IntGauge::new(
+            "oauth2_server_audit_journal_pending_bytes",
+            "Audit journal bytes not yet copied to the database (grows while it refuses them)",
+        )?;
+        registry.register(Box::new(audit_journal_pending.clone()))?;
         registry.register(Box::new(active_sessions.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
@@ -176,6 +182,7 @@ impl Metrics {
             db_connections,
             active_sessions,
             rate_limited,
+            audit_journal_pending,
         })
     }
 
@@ -220,6 +227,8 @@ impl Metrics {
         self.db_connections
             .with_label_values(&["max"])
             .set(i64::from(pool.max));
+        self.audit_journal_pending
+            .set(i64::try_from(state.audit.pending_bytes()).unwrap_or(i64::MAX));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(out)

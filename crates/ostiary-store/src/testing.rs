@@ -50,6 +50,22 @@ impl PostgresTestDatabase {
         })
     }
 
+    /// Runs `sql` in the database: for tests that take part of the schema away to see the
+    /// server survive a database that refuses its writes.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = match PgConnection::connect(&self.url).await {
+            Ok(conn) => conn,
+            Err(e) => panic!("cannot reach test database {}: {e}", self.name),
+        };
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+        {
+            panic!("test SQL {sql:?} failed: {e}");
+        }
+        conn.close().await.ok();
+    }
+
     /// Drops the database, ending any connection still open to it.
     pub async fn drop_database(self) {
         if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {

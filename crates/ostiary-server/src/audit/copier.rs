@@ -6,6 +6,7 @@
 //! journal, none is dropped.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -64,6 +65,11 @@ pub(super) struct Copier {
     current: Held,
     /// Segments closed (by size, or a failed write) and not yet copied whole.
     closed: Vec<(Held, u64)>,
+    /// Bytes appended to the current segment, as of the last round.
+    appended: u64,
+    /// Bytes of the journal not yet copied, as of the last round: the backlog a refusing
+    /// database leaves, published as a metric.
+    pending: Arc<AtomicU64>,
 }
 
 impl Copier {
@@ -72,6 +78,7 @@ impl Copier {
         dir: PathBuf,
         journal: Arc<Mutex<Active>>,
         current: Arc<Segment>,
+        pending: Arc<AtomicU64>,
     ) -> Self {
         Self {
             store,
@@ -82,7 +89,20 @@ impl Copier {
                 copied: 0,
             },
             closed: Vec::new(),
+            appended: 0,
+            pending,
         }
+    }
+
+    /// Publishes how many bytes wait to be copied.
+    fn count_pending(&self) {
+        let closed: u64 = self
+            .closed
+            .iter()
+            .map(|(held, end)| end.saturating_sub(held.copied))
+            .sum();
+        let current = self.appended.saturating_sub(self.current.copied);
+        self.pending.store(closed + current, Ordering::Relaxed);
     }
 
     /// Copies what every held segment has now; on `closing`, first takes the active segment
@@ -118,6 +138,7 @@ impl Copier {
             }
             active.len
         };
+        self.appended = appended;
         while let Some((held, end)) = self.closed.first_mut() {
             held.copied = copy(&*self.store, &held.segment, held.copied, *end)
                 .await?
@@ -231,6 +252,7 @@ pub(super) async fn run(mut copier: Copier, mut requests: mpsc::UnboundedReceive
             },
         }
         let copied = copier.round(closing).await;
+        copier.count_pending();
         if let Err(e) = &copied {
             tracing::error!(error = %e, "copying the audit journal failed; its events wait on disk");
         }

@@ -310,7 +310,10 @@ fn audit(config: &Config) -> Check {
         config,
         "audit",
         config.audit,
-        "security events are written to the audit trail",
+        &format!(
+            "security events are written to the audit trail, through the journal in {}",
+            config.audit_journal_dir().display()
+        ),
         "OAUTH2_AUDIT=off: security events are not recorded",
     )
 }

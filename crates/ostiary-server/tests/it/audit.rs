@@ -374,3 +374,45 @@ async fn a_journal_left_by_a_stopped_process_is_replayed_once_at_start(
         0
     );
 }
+
+/// While PostgreSQL refuses the copy (its table taken away), token requests are still
+/// answered, their events wait in the journal and the pending-bytes gauge says so; once the
+/// table is back, every event is copied, once.
+#[tokio::test]
+async fn events_wait_in_the_journal_while_the_database_refuses_them() {
+    use crate::support::{Backend, form_post};
+    use tower::ServiceExt;
+    let Some(app) = TestApp::on(
+        Backend::Postgres,
+        &[],
+        std::sync::Arc::new(ostiary_core::SystemClock),
+    )
+    .await
+    else {
+        return;
+    };
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    app.postgres_execute("ALTER TABLE audit_events RENAME TO audit_events_parked")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let request = form_post(
+            "/token",
+            "grant_type=client_credentials",
+            Some(("svc", &secret)),
+        );
+        let response = app.router().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    app.state.audit.flush().await;
+    assert!(app.state.audit.pending_bytes() > 0, "the copy was refused");
+
+    app.postgres_execute("ALTER TABLE audit_events_parked RENAME TO audit_events")
+        .await
+        .unwrap();
+    // The copier retries after a pause that doubles from 50 ms; a flush asks at once.
+    app.state.audit.flush().await;
+    assert_eq!(app.state.audit.pending_bytes(), 0);
+    let issued = crate::support::audit_events(&app, AuditEventType::TokenIssued).await;
+    assert_eq!(issued.len(), 3);
+}

@@ -189,6 +189,12 @@ impl TestApp {
         .await
     }
 
+    /// Runs `sql` in the app's PostgreSQL database; `None` on SQLite.
+    pub async fn postgres_execute(&self, sql: &str) -> Option<()> {
+        self.postgres.as_ref()?.execute(sql).await;
+        Some(())
+    }
+
     /// The audit journal directory every instance of this app shares.
     pub fn journal_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("audit-journal")
