@@ -1,7 +1,7 @@
 //! The audit writer: a response that reports a security event leaves only once its event is
-//! in the audit journal, a local append-only file ([`journal`]), so a crash of the process
+//! in the audit journal, a local append-only file (`journal.rs`), so a crash of the process
 //! loses no event whose response was sent. One write per event, to the page cache: no
-//! database round trip on the request's path. A background task ([`copier`]) copies the
+//! database round trip on the request's path. A background task (`copier.rs`) copies the
 //! journal into the database in large batches, each with the journal offset it reached in the
 //! same transaction; a segment left by a process that died is replayed, exactly once, at the
 //! next start or by any instance sharing the journal directory within seconds. The admin
