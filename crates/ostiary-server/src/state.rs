@@ -12,7 +12,7 @@ use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
 use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::dpop::DpopVerifier;
 use ostiary_core::interaction::Interactions;
-use ostiary_core::keys::{Hs256Keys, KeyManager, KeyRing};
+use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::login::UserAuthenticator;
 use ostiary_core::logout::Logout;
 use ostiary_core::password::PasswordHasher;
@@ -20,7 +20,7 @@ use ostiary_core::session::{SessionSettings, Sessions};
 use ostiary_core::token::{TokenService, TokenSettings};
 use ostiary_core::{Clock, KeyStore, Store};
 use ostiary_jwt::{Algorithm, SigningKey, derive_subkey};
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{ExposeSecret, SecretBox};
 use serde_json::Value;
 
 use crate::audit::AuditLog;
@@ -291,17 +291,6 @@ pub async fn reseal_keys(keys: &KeyRing) {
     }
 }
 
-/// The HS256 access-token key derived from a root secret; its `kid` derives from the key, so
-/// tokens of each secret name theirs.
-fn hs256_key(root_secret: &SecretString) -> anyhow::Result<SigningKey> {
-    let key = derive_subkey(
-        root_secret.expose_secret().as_bytes(),
-        b"ostiary hs256 access tokens",
-    )?;
-    let kid = format!("hs256-{}", &hex::encode(derive_subkey(&key, b"kid")?)[..16]);
-    Ok(SigningKey::hs256(kid, &key))
-}
-
 async fn load_key_ring(
     config: &Config,
     secrets: &Secrets,
@@ -311,15 +300,12 @@ async fn load_key_ring(
     let manager = key_manager(secrets, store, clock)?;
     let alg = config.access_token_alg;
     let hs256 = if alg == Algorithm::Hs256 {
-        let previous = secrets
-            .jwt_secret_previous
-            .iter()
-            .map(|secret| Ok(hs256_key(secret)?.verifying_key().clone()))
-            .collect::<anyhow::Result<_>>()?;
-        Some(Hs256Keys {
-            signing: hs256_key(&secrets.jwt_secret)?,
-            previous,
-        })
+        let key = derive_subkey(
+            secrets.jwt_secret.expose_secret().as_bytes(),
+            b"ostiary hs256 access tokens",
+        )?;
+        let kid = format!("hs256-{}", &hex::encode(derive_subkey(&key, b"kid")?)[..16]);
+        Some(SigningKey::hs256(kid, &key))
     } else {
         None
     };

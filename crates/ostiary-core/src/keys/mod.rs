@@ -5,7 +5,7 @@ mod manager;
 mod ring;
 
 pub use manager::{KeyManager, KeyManagerError, Resealed};
-pub use ring::{ActiveKey, Hs256Keys, KeyRing, KeySnapshot};
+pub use ring::{ActiveKey, KeyRing, KeySnapshot};
 
 use ostiary_jwt::{Algorithm, Jwk};
 use time::OffsetDateTime;

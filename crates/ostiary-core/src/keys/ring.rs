@@ -45,23 +45,14 @@ impl KeySnapshot {
     }
 }
 
-/// The HS256 access-token keys, when the operator chose symmetric access tokens: the key
-/// this instance signs with (derived from `OAUTH2_JWT_SECRET`) and the keys derived from the
-/// previous root secrets, whose tokens still verify during a change of secret.
-#[derive(Debug)]
-pub struct Hs256Keys {
-    pub signing: SigningKey,
-    pub previous: Vec<ostiary_jwt::VerifyingKey>,
-}
-
 #[derive(Debug)]
 pub struct KeyRing {
     manager: KeyManager,
     issuer: String,
     /// Algorithms that must always have an active key.
     required: Vec<Algorithm>,
-    /// Configured HS256 keys, if the operator chose symmetric access tokens.
-    hs256: Option<Arc<Hs256>>,
+    /// Configured HS256 key, if the operator chose symmetric access tokens.
+    hs256: Option<Arc<SigningKey>>,
     current: RwLock<Arc<KeySnapshot>>,
 }
 
@@ -72,14 +63,9 @@ impl KeyRing {
         manager: KeyManager,
         issuer: String,
         required: Vec<Algorithm>,
-        hs256: Option<Hs256Keys>,
+        hs256: Option<SigningKey>,
     ) -> Result<Self, KeyManagerError> {
-        let hs256 = hs256.map(|keys| {
-            Arc::new(Hs256 {
-                signing: Arc::new(keys.signing),
-                previous: keys.previous,
-            })
-        });
+        let hs256 = hs256.map(Arc::new);
         let mut keys = manager.list().await?;
         if manager.ensure_active_among(&keys, &required).await? {
             keys = manager.list().await?;
@@ -145,13 +131,6 @@ impl KeyRing {
     }
 }
 
-/// [`Hs256Keys`] as the ring holds them, the signing key shared with each snapshot.
-#[derive(Debug)]
-struct Hs256 {
-    signing: Arc<SigningKey>,
-    previous: Vec<ostiary_jwt::VerifyingKey>,
-}
-
 fn fingerprint<'a>(keys: impl Iterator<Item = &'a super::StoredKey>) -> Vec<(String, KeyState)> {
     let mut fingerprint: Vec<_> = keys.map(|k| (k.kid.clone(), k.state)).collect();
     fingerprint.sort_by(|a, b| a.0.cmp(&b.0));
@@ -166,7 +145,7 @@ fn build(
     keys: &[super::StoredKey],
     issuer: &str,
     required: &[Algorithm],
-    hs256: Option<&Arc<Hs256>>,
+    hs256: Option<&Arc<SigningKey>>,
     held: Option<&KeySnapshot>,
 ) -> Result<KeySnapshot, KeyManagerError> {
     let now = manager.clock().now();
@@ -211,9 +190,8 @@ fn build(
         jwks.keys.push(key.public_jwk.clone());
     }
     if let Some(hs) = hs256 {
-        verifying.push(hs.signing.verifying_key().clone());
-        verifying.extend(hs.previous.iter().cloned());
-        signing.insert(Algorithm::Hs256, Arc::clone(&hs.signing));
+        verifying.push(hs.verifying_key().clone());
+        signing.insert(Algorithm::Hs256, Arc::clone(hs));
     }
     let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| r#"{"keys":[]}"#.into());
     let active = usable
