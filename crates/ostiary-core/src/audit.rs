@@ -138,11 +138,12 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event of `actor` (cut to [`MAX_FIELD_BYTES`]).
     pub fn new(at: OffsetDateTime, event: AuditEventType, actor: impl Into<String>) -> Self {
         Self {
             at,
             event,
-            actor: actor.into(),
+            actor: bounded(actor.into()),
             client_id: None,
             subject: None,
             source_ip: None,
@@ -151,13 +152,15 @@ impl AuditEvent {
         }
     }
 
+    /// The client the event concerns, cut to [`MAX_FIELD_BYTES`].
     pub fn client(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
+        self.client_id = Some(bounded(client_id.into()));
         self
     }
 
+    /// The user, key or token the event is about, cut to [`MAX_FIELD_BYTES`].
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.subject = Some(subject.into());
+        self.subject = Some(bounded(subject.into()));
         self
     }
 
@@ -166,9 +169,10 @@ impl AuditEvent {
         self
     }
 
+    /// A failure, for `reason` (cut to [`MAX_FIELD_BYTES`]).
     pub fn failed(mut self, reason: impl Into<String>) -> Self {
         self.outcome = Outcome::Failure;
-        self.reason = Some(reason.into());
+        self.reason = Some(bounded(reason.into()));
         self
     }
 }
@@ -183,12 +187,32 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
 
 /// How far a segment of a server's audit journal (a local file of events written before
 /// their responses leave) has been copied into the trail: the segment's file name, unique
-/// across instances, and the byte offset just past the last copied event.
+/// across instances, and the byte offsets before and after the events copied with it. The
+/// mark moves only from `from` (compare-and-set), so a batch whose commit was reported lost
+/// but happened cannot be copied twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalMark {
     pub segment: String,
-    /// Bytes from the segment's start.
+    /// Where the copy started: the mark the store must hold (0 for a segment it has none of).
+    pub from: u64,
+    /// Bytes from the segment's start, just past the last copied event.
     pub copied: u64,
+}
+
+/// The most bytes kept of a value recorded in an event (a client id from a failed request can
+/// be as long as the request body): a bounded journal line and a row every backend stores.
+pub const MAX_FIELD_BYTES: usize = 256;
+
+/// `value` cut to [`MAX_FIELD_BYTES`] at a character boundary.
+fn bounded(mut value: String) -> String {
+    if value.len() > MAX_FIELD_BYTES {
+        let mut end = MAX_FIELD_BYTES;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    value
 }
 
 /// Which events `ostiary audit list` prints: the newest `limit` matches, oldest first.
@@ -203,6 +227,26 @@ pub struct AuditQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_values_are_bounded_at_a_character_boundary() {
+        let long = "é".repeat(MAX_FIELD_BYTES);
+        let event = AuditEvent::new(OffsetDateTime::UNIX_EPOCH, AuditEventType::LoginFailed, "x")
+            .client(long.clone())
+            .subject("short");
+        let client = event.client_id.unwrap();
+        assert_eq!(client.len(), MAX_FIELD_BYTES);
+        assert!(long.starts_with(&client));
+        assert_eq!(event.subject.as_deref(), Some("short"));
+        let odd = format!("a{long}");
+        let cut = bounded(odd.clone());
+        assert_eq!(
+            cut.len(),
+            MAX_FIELD_BYTES - 1,
+            "not inside a two-byte character"
+        );
+        assert!(odd.starts_with(&cut));
+    }
 
     #[test]
     fn event_types_round_trip() {

@@ -126,8 +126,9 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends events in one transaction: all or none. With `copied`, the same transaction
-    /// records how far the audit journal segment they were read from has been copied, so a
-    /// replay after a crash neither skips nor repeats an event.
+    /// moves the mark of the audit journal segment they were read from, from `copied.from`
+    /// to `copied.copied`, so a replay after a crash neither skips nor repeats an event.
+    /// Errors: `Conflict` (nothing written) when the store's mark is not at `copied.from`.
     async fn append_audit_events(
         &self,
         events: &[AuditEvent],

@@ -9,7 +9,12 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
         // SQLSTATE class 22, data exception (PostgreSQL: a NUL in text, an invalid byte
         // sequence, a number out of range): the input is at fault, not the database, and
         // retrying cannot help.
-        sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")) => {
+        // Class 54, program limit exceeded (an index row too large), is the input's fault too.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("54")) =>
+        {
             StoreError::Unstorable(Box::new(e))
         }
         _ => StoreError::Backend(Box::new(e)),

@@ -1,16 +1,18 @@
 //! Copies the audit journal into the database: every [`COPY_EVERY`], whatever was appended,
 //! in batches of up to [`journal::READ_BYTES`] per transaction, each moving the segment's
-//! mark in the store with it. Starts a new segment past [`SEGMENT_BYTES`] and deletes the old
-//! one once copied; replays the segments of processes that are gone every [`SWEEP_EVERY`].
-//! A database that refuses a batch is retried with a growing pause: the events wait in the
-//! journal, none is dropped.
+//! mark in the store with it (compare-and-set: a batch is never copied twice). Starts a new
+//! segment past [`SEGMENT_BYTES`] and deletes the old one once copied; replays the segments
+//! of processes that are gone every [`SWEEP_EVERY`]. A database that fails is retried with a
+//! growing pause (the events wait in the journal); an event it refuses as a value (never
+//! expected: fields are bounded) and a line that is not an event are set aside in the
+//! journal's rejected file rather than blocking the rest.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ostiary_core::audit::JournalMark;
+use ostiary_core::audit::{AuditEvent, JournalMark};
 use ostiary_core::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,9 +23,10 @@ use crate::telemetry::error_chain;
 /// How often the journal is copied: the most an event lags behind its response in the
 /// database (`audit list`) while the database keeps up.
 const COPY_EVERY: Duration = Duration::from_millis(50);
-/// The longest pause between attempts while the database refuses the copy.
+/// The longest pause between attempts while the database fails.
 const RETRY_AT_MOST: Duration = Duration::from_secs(5);
-/// A segment this long is closed and a new one started.
+/// A segment this long is closed and a new one started (unless an older one still waits to
+/// be copied: while the database is away, one segment grows rather than many stay open).
 const SEGMENT_BYTES: u64 = 8 << 20;
 /// How often the directory is searched for segments of processes that are gone.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -45,10 +48,20 @@ pub(super) enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Journal(e) => write!(f, "reading the journal: {e}"),
+            Self::Journal(e) => write!(f, "the journal: {e}"),
             Self::Store(e) => write!(f, "writing to the database: {}", error_chain(e)),
         }
     }
+}
+
+/// How far the copy is, for the pending-bytes gauge: read with the journal's lock held,
+/// against the bytes appended so far.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// Bytes of the current segment in the database.
+    pub current_copied: AtomicU64,
+    /// Bytes of closed segments not yet in the database.
+    pub closed_pending: AtomicU64,
 }
 
 /// A segment this process wrote, and how much of it is in the database.
@@ -60,104 +73,121 @@ struct Held {
 pub(super) struct Copier {
     store: Arc<dyn Store>,
     dir: PathBuf,
+    /// The database's fingerprint, which starts the name of every segment meant for it.
+    database: String,
     journal: Arc<Mutex<Active>>,
     /// The segment appends go to.
     current: Held,
-    /// Segments closed (by size, or a failed write) and not yet copied whole.
+    /// Segments closed (by size, or a failed write), each with its length, not yet copied.
     closed: Vec<(Held, u64)>,
-    /// Bytes appended to the current segment, as of the last round.
-    appended: u64,
-    /// Bytes of the journal not yet copied, as of the last round: the backlog a refusing
-    /// database leaves, published as a metric.
-    pending: Arc<AtomicU64>,
+    progress: Arc<Progress>,
 }
 
 impl Copier {
     pub fn new(
         store: Arc<dyn Store>,
         dir: PathBuf,
+        database: String,
         journal: Arc<Mutex<Active>>,
         current: Arc<Segment>,
-        pending: Arc<AtomicU64>,
+        progress: Arc<Progress>,
     ) -> Self {
         Self {
             store,
             dir,
+            database,
             journal,
             current: Held {
                 segment: current,
                 copied: 0,
             },
             closed: Vec::new(),
-            appended: 0,
-            pending,
+            progress,
         }
-    }
-
-    /// Publishes how many bytes wait to be copied.
-    fn count_pending(&self) {
-        let closed: u64 = self
-            .closed
-            .iter()
-            .map(|(held, end)| end.saturating_sub(held.copied))
-            .sum();
-        let current = self.appended.saturating_sub(self.current.copied);
-        self.pending.store(closed + current, Ordering::Relaxed);
     }
 
     /// Copies what every held segment has now; on `closing`, first takes the active segment
     /// out of service, so that nothing is appended behind the copy.
     async fn round(&mut self, closing: bool) -> Result<(), Failure> {
-        let appended = {
-            let journal = self.journal.clone();
-            let mut active = journal.lock().unwrap_or_else(PoisonError::into_inner);
-            let appended = active.len;
-            let full = active.broken || appended >= SEGMENT_BYTES;
-            if closing {
-                active.segment = None;
-            } else if full {
-                match Segment::create(&self.dir) {
-                    Ok(next) => {
-                        let next = Arc::new(next);
-                        active.segment = Some(next.clone());
-                        active.len = 0;
-                        active.broken = false;
-                        let old = std::mem::replace(
-                            &mut self.current,
-                            Held {
-                                segment: next,
-                                copied: 0,
-                            },
-                        );
-                        self.closed.push((old, appended));
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "starting a new audit journal segment failed")
-                    }
-                }
-            }
-            active.len
-        };
-        self.appended = appended;
+        let appended = self.rotate_or_close(closing);
         while let Some((held, end)) = self.closed.first_mut() {
-            held.copied = copy(&*self.store, &held.segment, held.copied, *end)
-                .await?
-                .0;
+            let copied = copy(
+                &*self.store,
+                &self.dir,
+                &held.segment,
+                &mut held.copied,
+                *end,
+            )
+            .await;
+            self.count_closed();
+            copied?;
             let (held, _) = self.closed.remove(0);
             self.retire(&held.segment).await;
         }
-        self.current.copied = copy(
+        let copied = copy(
             &*self.store,
+            &self.dir,
             &self.current.segment,
-            self.current.copied,
+            &mut self.current.copied,
             appended,
         )
-        .await?
-        .0;
+        .await;
+        self.progress
+            .current_copied
+            .store(self.current.copied, Ordering::Relaxed);
+        copied?;
         if closing {
             self.retire(&self.current.segment.clone()).await;
         }
         Ok(())
+    }
+
+    /// Under the journal's lock: closes the active segment (when closing), or starts a new
+    /// one when it is full or broken; returns the current segment's appended length.
+    fn rotate_or_close(&mut self, closing: bool) -> u64 {
+        let journal = self.journal.clone();
+        let mut active = journal.lock().unwrap_or_else(PoisonError::into_inner);
+        if closing {
+            active.segment = None;
+            return active.len;
+        }
+        let full = active.len >= SEGMENT_BYTES && self.closed.is_empty();
+        if !(active.broken || full) {
+            return active.len;
+        }
+        match Segment::create(&self.dir, &self.database) {
+            Ok(next) => {
+                let next = Arc::new(next);
+                let old = std::mem::replace(
+                    &mut self.current,
+                    Held {
+                        segment: next.clone(),
+                        copied: 0,
+                    },
+                );
+                self.closed.push((old, active.len));
+                active.segment = Some(next);
+                active.len = 0;
+                active.broken = false;
+                self.progress.current_copied.store(0, Ordering::Relaxed);
+                self.count_closed();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "starting a new audit journal segment failed");
+            }
+        }
+        active.len
+    }
+
+    fn count_closed(&self) {
+        let pending = self
+            .closed
+            .iter()
+            .map(|(held, end)| end.saturating_sub(held.copied))
+            .sum();
+        self.progress
+            .closed_pending
+            .store(pending, Ordering::Relaxed);
     }
 
     /// Deletes a segment copied whole, then its mark (a mark left behind by a crash between
@@ -173,49 +203,112 @@ impl Copier {
     }
 }
 
-/// Copies the whole lines of `segment` between `from` and `to` (bytes), one transaction per
-/// read; returns how far it got and how many events it copied.
+/// Copies the whole lines of `segment` from `*copied` up to `to` (bytes), one transaction per
+/// read, moving `*copied` with each commit; returns how many events it copied. After a
+/// failed commit `*copied` is re-read from the store (the commit may have happened).
 async fn copy(
     store: &dyn Store,
+    dir: &std::path::Path,
     segment: &Segment,
-    mut from: u64,
+    copied: &mut u64,
     to: u64,
-) -> Result<(u64, usize), Failure> {
-    let mut events = 0;
+) -> Result<usize, Failure> {
+    let mut count = 0;
     loop {
-        let lines = segment.read(from, to).map_err(Failure::Journal)?;
-        if lines.end == from {
-            return Ok((from, events));
+        let lines = segment.read(*copied, to).map_err(Failure::Journal)?;
+        if lines.end == *copied {
+            return Ok(count);
         }
-        if lines.skipped > 0 {
-            tracing::warn!(segment = %segment.name, lines = lines.skipped, "audit journal lines that are not events were skipped");
+        if !lines.rejected.is_empty() {
+            tracing::warn!(segment = %segment.name, "audit journal lines that are not events were set aside in {}", journal::REJECTED);
+            journal::reject(dir, &lines.rejected).map_err(Failure::Journal)?;
         }
+        let (events, ends): (Vec<AuditEvent>, Vec<u64>) = lines.events.into_iter().unzip();
+        let batch = ends.len();
         let mark = JournalMark {
             segment: segment.name.clone(),
+            from: *copied,
             copied: lines.end,
         };
-        store
-            .append_audit_events(&lines.events, Some(&mark))
-            .await
-            .map_err(Failure::Store)?;
-        events += lines.events.len();
-        from = lines.end;
+        match store.append_audit_events(&events, Some(&mark)).await {
+            Ok(()) => *copied = lines.end,
+            Err(StoreError::Unstorable(e)) => {
+                tracing::error!(error = %error_chain(&StoreError::Unstorable(e)), "the database refused an audit batch; copying it event by event");
+                copy_one_by_one(store, dir, segment, copied, events, ends, lines.end).await?;
+            }
+            Err(e) => return Err(resync(store, segment, copied, e).await),
+        }
+        count += batch;
     }
 }
 
-/// Copies every segment in `dir` that no live process holds, from where its mark says, and
-/// deletes it; returns how many events were copied.
+/// The batch of [`copy`] that the database refused as a value, one event per transaction:
+/// the events it refuses go to the rejected file, the others to the trail.
+async fn copy_one_by_one(
+    store: &dyn Store,
+    dir: &std::path::Path,
+    segment: &Segment,
+    copied: &mut u64,
+    events: Vec<AuditEvent>,
+    ends: Vec<u64>,
+    end: u64,
+) -> Result<(), Failure> {
+    let mut pieces: Vec<(Option<AuditEvent>, u64)> =
+        events.into_iter().map(Some).zip(ends).collect();
+    // Rejected lines after the last event still move the mark.
+    pieces.push((None, end));
+    for (event, end) in pieces {
+        if end <= *copied {
+            continue;
+        }
+        let mark = JournalMark {
+            segment: segment.name.clone(),
+            from: *copied,
+            copied: end,
+        };
+        let batch: Vec<AuditEvent> = event.iter().cloned().collect();
+        match store.append_audit_events(&batch, Some(&mark)).await {
+            Ok(()) => {}
+            Err(StoreError::Unstorable(_)) if !batch.is_empty() => {
+                let mut line = Vec::new();
+                journal::encode(&batch[0], &mut line);
+                journal::reject(dir, &line).map_err(Failure::Journal)?;
+                tracing::error!(segment = %segment.name, "an audit event the database refuses was set aside in {}", journal::REJECTED);
+                if let Err(e) = store.append_audit_events(&[], Some(&mark)).await {
+                    return Err(resync(store, segment, copied, e).await);
+                }
+            }
+            Err(e) => return Err(resync(store, segment, copied, e).await),
+        }
+        *copied = end;
+    }
+    Ok(())
+}
+
+/// After a failed commit: where the store's mark is (the commit may have happened after all,
+/// or another copy moved it), so that the next attempt starts there.
+async fn resync(store: &dyn Store, segment: &Segment, copied: &mut u64, e: StoreError) -> Failure {
+    if let Ok(mark) = store.audit_journal_copied(&segment.name).await {
+        *copied = mark;
+    }
+    Failure::Store(e)
+}
+
+/// Copies every segment for `database` in `dir` that no live process holds, from where its
+/// mark says, and deletes it; returns how many events were copied.
 pub(super) async fn replay_orphans(
     store: &dyn Store,
     dir: &std::path::Path,
+    database: &str,
 ) -> Result<usize, Failure> {
     let mut events = 0;
-    for orphan in journal::claim_orphans(dir).map_err(Failure::Journal)? {
-        let from = store
+    for orphan in journal::claim_orphans(dir, database).map_err(Failure::Journal)? {
+        let mut copied = store
             .audit_journal_copied(&orphan.name)
             .await
             .map_err(Failure::Store)?;
-        events += copy(store, &orphan, from, u64::MAX).await?.1;
+        events += copy(store, dir, &orphan, &mut copied, u64::MAX).await?;
+        // What is left is a line its process was killed while writing: never acknowledged.
         orphan.remove().map_err(Failure::Journal)?;
         if let Err(e) = store.forget_audit_journal(&orphan.name).await {
             tracing::warn!(error = %error_chain(&e), "forgetting a replayed audit journal segment failed");
@@ -252,13 +345,12 @@ pub(super) async fn run(mut copier: Copier, mut requests: mpsc::UnboundedReceive
             },
         }
         let copied = copier.round(closing).await;
-        copier.count_pending();
-        if let Err(e) = &copied {
-            tracing::error!(error = %e, "copying the audit journal failed; its events wait on disk");
-        }
-        pause = match copied {
+        pause = match &copied {
             Ok(()) => COPY_EVERY,
-            Err(_) => (pause * 2).min(RETRY_AT_MOST),
+            Err(e) => {
+                tracing::error!(error = %e, "copying the audit journal failed; its events wait on disk");
+                (pause * 2).min(RETRY_AT_MOST)
+            }
         };
         for done in waiting {
             let _ = done.send(());
@@ -268,7 +360,7 @@ pub(super) async fn run(mut copier: Copier, mut requests: mpsc::UnboundedReceive
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = tokio::time::Instant::now();
-            match replay_orphans(&*copier.store, &copier.dir).await {
+            match replay_orphans(&*copier.store, &copier.dir, &copier.database).await {
                 Ok(0) => {}
                 Ok(events) => tracing::warn!(
                     events,

@@ -1,7 +1,10 @@
 //! The audit journal on disk: a directory of segment files, each one process's events as JSON
 //! lines. A segment is created under a temporary name, locked (`flock`) and only then given
 //! its final name, and stays locked while its process holds it: a segment whose lock can be
-//! taken belongs to a process that is gone, and any instance sharing the directory replays it.
+//! taken belongs to a process that is gone, and any instance sharing the directory (on one
+//! host: `flock` is not to be trusted over a network file system) replays it. Segment names
+//! start with the database's fingerprint, so that an instance replays only segments meant
+//! for its own database. Lines that cannot be stored are set aside in [`REJECTED`].
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -16,8 +19,13 @@ use time::OffsetDateTime;
 /// A segment's file name ends so; a segment being created ends in `.new`.
 const EXTENSION: &str = "jsonl";
 
-/// The most bytes one copy reads from a segment: thousands of events, far above any one line.
+/// The most bytes one copy reads from a segment: thousands of events, far above any one line
+/// (an event's fields are bounded by `AuditEvent`).
 pub(super) const READ_BYTES: usize = 1 << 20;
+
+/// Where lines that are not events, or events the database refuses, are kept (never read
+/// back by the server; for the operator). Not a segment name.
+pub(super) const REJECTED: &str = "rejected.log";
 
 /// Opens (creating it owner-only where missing) the journal directory: it holds who did what
 /// from where, as the database does.
@@ -26,6 +34,32 @@ pub(super) fn open_dir(dir: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
+}
+
+/// Refuses a journal directory that another user owns or may write to: anyone who can put a
+/// file in it can put forged events into the audit trail. `ours` is a file this process
+/// just created there (its owner is this process's user).
+pub(super) fn check_dir(dir: &Path, ours: &Path) -> io::Result<()> {
+    let dir_meta = std::fs::metadata(dir)?;
+    let uid = std::fs::metadata(ours)?.uid();
+    if dir_meta.uid() != uid || dir_meta.mode() & 0o022 != 0 {
+        return Err(io::Error::other(format!(
+            "must be owned by the server's user and writable by no one else (mode {:o}); \
+             chmod 700 it",
+            dir_meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Appends whole lines to [`REJECTED`] (owner-only).
+pub(super) fn reject(dir: &Path, lines: &[u8]) -> io::Result<()> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(dir.join(REJECTED))?
+        .write_all(lines)
 }
 
 /// One segment file, held (open and locked) by this process.
@@ -38,10 +72,11 @@ pub(super) struct Segment {
 }
 
 impl Segment {
-    /// A new, empty segment in `dir`, locked before any other process can see it.
-    pub fn create(dir: &Path) -> io::Result<Self> {
+    /// A new, empty segment in `dir` for the database `database` (its fingerprint), locked
+    /// before any other process can see it.
+    pub fn create(dir: &Path, database: &str) -> io::Result<Self> {
         let name = format!(
-            "{:016x}-{}.{EXTENSION}",
+            "{database}-{:016x}-{}.{EXTENSION}",
             OffsetDateTime::now_utc().unix_timestamp_nanos(),
             ostiary_core::random::random_token::<12>()
         );
@@ -52,13 +87,24 @@ impl Segment {
             .create_new(true)
             .mode(0o600)
             .open(&creating)?;
-        file.try_lock().map_err(|e| match e {
-            TryLockError::Error(e) => e,
-            TryLockError::WouldBlock => io::Error::other("a new segment was locked by another"),
-        })?;
         let path = dir.join(&name);
-        std::fs::rename(&creating, &path)?;
+        let locked = file
+            .try_lock()
+            .map_err(|e| match e {
+                TryLockError::Error(e) => e,
+                TryLockError::WouldBlock => io::Error::other("a new segment was locked"),
+            })
+            .and_then(|()| std::fs::rename(&creating, &path));
+        if let Err(e) = locked {
+            let _ = std::fs::remove_file(&creating);
+            return Err(e);
+        }
         Ok(Self { name, path, file })
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Appends whole lines (one `write` where the kernel takes it all: a process killed in it
@@ -68,7 +114,7 @@ impl Segment {
     }
 
     /// The whole lines from byte `from`, up to [`READ_BYTES`] and up to byte `to`: the events
-    /// (undecodable lines skipped, and counted) and the offset just past the last whole line.
+    /// (lines that are not one set apart) and the offset just past the last whole line.
     pub fn read(&self, from: u64, to: u64) -> io::Result<Lines> {
         let want = usize::try_from(to.saturating_sub(from))
             .unwrap_or(usize::MAX)
@@ -84,7 +130,15 @@ impl Segment {
             }
         }
         buf.truncate(filled);
-        Ok(decode(&buf, from))
+        let mut lines = decode(&buf, from);
+        // A full read without a line end: no event is this long, so it is damage; set aside
+        // what was read, and the rest of that line fails to parse on the next read.
+        if lines.end == from && filled == READ_BYTES {
+            lines.rejected = buf;
+            lines.rejected.push(b'\n');
+            lines.end = from + filled as u64;
+        }
+        Ok(lines)
     }
 
     /// Deletes the file; the lock goes when the handle is dropped, after it.
@@ -96,43 +150,71 @@ impl Segment {
 /// What [`Segment::read`] found.
 #[derive(Debug, Default)]
 pub(super) struct Lines {
-    pub events: Vec<AuditEvent>,
+    /// Each event, with the offset just past its line.
+    pub events: Vec<(AuditEvent, u64)>,
     /// The offset just past the last whole line read.
     pub end: u64,
-    /// Lines that were not an event (a torn write, or damage on disk): skipped.
-    pub skipped: usize,
+    /// Whole lines that were not an event (damage on disk, or an event type this version
+    /// does not know), for [`reject`].
+    pub rejected: Vec<u8>,
 }
 
-/// Takes every segment of `dir` that no live process holds: an instance that stopped (or was
-/// killed) before its journal was copied whole. Segments of running processes are locked and
-/// left alone; a segment deleted in the meantime by its owner is passed over.
-pub(super) fn claim_orphans(dir: &Path) -> io::Result<Vec<Segment>> {
+/// Takes every segment of `dir` for the database `database` that no live process holds: an
+/// instance that stopped (or was killed) before its journal was copied whole. Segments of
+/// running processes are locked and left alone; one deleted in the meantime by its owner is
+/// passed over, and so is anything that is not a regular file of the directory's owner (a
+/// file that cannot be taken is logged and left for the operator).
+pub(super) fn claim_orphans(dir: &Path, database: &str) -> io::Result<Vec<Segment>> {
+    let owner = std::fs::metadata(dir)?.uid();
+    let prefix = format!("{database}-");
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.ends_with(&format!(".{EXTENSION}")))
+        .filter(|name| name.starts_with(&prefix) && name.ends_with(&format!(".{EXTENSION}")))
         .collect();
     names.sort();
     let mut orphans = Vec::new();
     for name in names {
         let path = dir.join(&name);
-        let file = match OpenOptions::new().read(true).append(true).open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => continue,
-            Err(TryLockError::Error(e)) => return Err(e),
+        match claim(&path, owner) {
+            Ok(Some(file)) => orphans.push(Segment { name, path, file }),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(segment = %path.display(), error = %e, "an audit journal segment cannot be replayed; left in place");
+            }
         }
-        // Its owner deletes a segment before letting go of it: no link left means copied.
-        if file.metadata()?.nlink() == 0 {
-            continue;
-        }
-        orphans.push(Segment { name, path, file });
     }
     Ok(orphans)
+}
+
+/// The segment at `path`, locked, if it is an orphan: a regular file of `owner` that no
+/// process holds and that its owner has not deleted.
+fn claim(path: &Path, owner: u32) -> io::Result<Option<File>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() && meta.uid() == owner => {}
+        Ok(_) => {
+            return Err(io::Error::other(
+                "not a regular file of the directory's owner",
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let file = match OpenOptions::new().read(true).append(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(None),
+        Err(TryLockError::Error(e)) => return Err(e),
+    }
+    // Its owner deletes a segment before letting go of it: no link left means copied.
+    if file.metadata()?.nlink() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(file))
 }
 
 /// One event as a journal line. Borrowed where it can be: a value with an escape in it
@@ -187,10 +269,15 @@ fn decode(buf: &[u8], from: u64) -> Lines {
         end: from + last as u64 + 1,
         ..Lines::default()
     };
+    let mut at = from;
     for line in buf[..last].split(|&b| b == b'\n') {
+        at += line.len() as u64 + 1;
         match parse(line) {
-            Some(event) => lines.events.push(event),
-            None => lines.skipped += 1,
+            Some(event) => lines.events.push((event, at)),
+            None => {
+                lines.rejected.extend_from_slice(line);
+                lines.rejected.push(b'\n');
+            }
         }
     }
     lines
@@ -227,22 +314,30 @@ mod tests {
         .failed("bad_password")
     }
 
-    #[test]
-    fn events_round_trip_through_lines_even_with_newlines_in_values() {
-        let events = [event("alice"), event("line\nbreak \"quoted\""), event("")];
-        let mut out = Vec::new();
-        for e in &events {
-            encode(e, &mut out);
-        }
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 3);
-        let lines = decode(&out, 100);
-        assert_eq!(lines.events, events);
-        assert_eq!(lines.end, 100 + out.len() as u64);
-        assert_eq!(lines.skipped, 0);
+    fn events(lines: &Lines) -> Vec<AuditEvent> {
+        lines.events.iter().map(|(e, _)| e.clone()).collect()
     }
 
     #[test]
-    fn a_torn_last_line_is_left_and_a_damaged_line_skipped() {
+    fn events_round_trip_through_lines_even_with_newlines_in_values() {
+        let events_in = [event("alice"), event("line\nbreak \"quoted\""), event("")];
+        let mut out = Vec::new();
+        let mut ends = Vec::new();
+        for e in &events_in {
+            encode(e, &mut out);
+            ends.push(100 + out.len() as u64);
+        }
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 3);
+        let lines = decode(&out, 100);
+        assert_eq!(events(&lines), events_in);
+        let read_ends: Vec<u64> = lines.events.iter().map(|(_, end)| *end).collect();
+        assert_eq!(read_ends, ends, "each event knows where its line ends");
+        assert_eq!(lines.end, 100 + out.len() as u64);
+        assert!(lines.rejected.is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_left_and_a_damaged_line_set_aside() {
         let mut out = Vec::new();
         encode(&event("a"), &mut out);
         out.extend_from_slice(b"{\"at\":1,\"garbage\n");
@@ -251,42 +346,82 @@ mod tests {
         encode(&event("c"), &mut out);
         out.truncate(out.len() - 5);
         let lines = decode(&out, 0);
-        assert_eq!(lines.events, [event("a"), event("b")]);
-        assert_eq!(lines.skipped, 1);
+        assert_eq!(events(&lines), [event("a"), event("b")]);
+        assert_eq!(lines.rejected, b"{\"at\":1,\"garbage\n");
         assert_eq!(lines.end, whole, "the torn line is not consumed");
         assert_eq!(decode(b"{\"at\":", 7).end, 7, "no whole line");
     }
 
     #[test]
-    fn a_held_segment_is_nobody_elses_and_a_dropped_one_is_an_orphan() {
+    fn a_read_that_finds_no_line_end_in_a_full_buffer_sets_it_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let held = Segment::create(dir.path()).unwrap();
+        let segment = Segment::create(dir.path(), "db").unwrap();
+        let mut long = vec![b'x'; READ_BYTES + 10];
+        long.push(b'\n');
+        segment.append(&long).unwrap();
+        let mut line = Vec::new();
+        encode(&event("after"), &mut line);
+        segment.append(&line).unwrap();
+        let first = segment.read(0, u64::MAX).unwrap();
+        assert_eq!(first.end, READ_BYTES as u64);
+        assert!(first.events.is_empty());
+        let second = segment.read(first.end, u64::MAX).unwrap();
+        assert_eq!(events(&second), [event("after")]);
+        assert_eq!(
+            second.rejected, b"xxxxxxxxxx\n",
+            "the rest of the long line"
+        );
+    }
+
+    #[test]
+    fn a_held_segment_is_nobody_elses_and_a_dropped_one_is_an_orphan_of_its_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = Segment::create(dir.path(), "db").unwrap();
         let mut line = Vec::new();
         encode(&event("a"), &mut line);
         held.append(&line).unwrap();
-        let dropped = Segment::create(dir.path()).unwrap();
+        let dropped = Segment::create(dir.path(), "db").unwrap();
         dropped.append(&line).unwrap();
         dropped.append(&line).unwrap();
         let dropped_name = dropped.name.clone();
         drop(dropped);
+        drop(Segment::create(dir.path(), "otherdb").unwrap());
+        std::os::unix::fs::symlink(
+            held.path(),
+            dir.path().join(format!("db-{EXTENSION}-link.{EXTENSION}")),
+        )
+        .unwrap();
 
-        let orphans = claim_orphans(dir.path()).unwrap();
-        assert_eq!(orphans.len(), 1);
-        assert_eq!(orphans[0].name, dropped_name);
+        let orphans = claim_orphans(dir.path(), "db").unwrap();
+        let names: Vec<_> = orphans.iter().map(|o| o.name.clone()).collect();
+        assert_eq!(
+            names,
+            [dropped_name],
+            "not the held one, another database's or a link"
+        );
         let read = orphans[0].read(0, u64::MAX).unwrap();
         assert_eq!(read.events.len(), 2);
         assert!(
-            claim_orphans(dir.path()).unwrap().is_empty(),
+            claim_orphans(dir.path(), "db").unwrap().is_empty(),
             "claimed: held now"
         );
         for orphan in orphans {
             orphan.remove().unwrap();
         }
         assert_eq!(held.read(0, u64::MAX).unwrap().events.len(), 1, "untouched");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, std::slice::from_ref(&held.name));
+        assert_eq!(claim_orphans(dir.path(), "otherdb").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_directory_others_may_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal");
+        open_dir(&journal).unwrap();
+        let segment = Segment::create(&journal, "db").unwrap();
+        check_dir(&journal, segment.path()).unwrap();
+        std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let refused = check_dir(&journal, segment.path()).unwrap_err().to_string();
+        assert!(refused.contains("mode 770"), "{refused}");
     }
 }

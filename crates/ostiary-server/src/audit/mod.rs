@@ -11,7 +11,7 @@ mod copier;
 mod journal;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,8 +37,7 @@ struct Inner {
     store: Arc<dyn Store>,
     journal: Arc<Mutex<Active>>,
     copier: mpsc::UnboundedSender<copier::Request>,
-    /// Journal bytes not yet in the database, as of the copier's last round.
-    pending: Arc<AtomicU64>,
+    progress: Arc<copier::Progress>,
 }
 
 /// The segment events are appended to now.
@@ -55,17 +54,28 @@ struct Active {
 
 impl AuditLog {
     /// Replays what processes that died left in the journal directory `dir` (created
-    /// owner-only where missing), opens this process's own segment and starts the copier,
-    /// which ends when every `AuditLog` clone is dropped.
+    /// owner-only where missing) for the database `database_url`, opens this process's own
+    /// segment and starts the copier, which ends when every `AuditLog` clone is dropped.
     ///
-    /// Errors: the directory cannot be created or written, or a replay cannot reach the
-    /// database (the server must not start and append behind events it could not copy).
-    pub async fn start(store: Arc<dyn Store>, dir: &Path) -> anyhow::Result<Self> {
+    /// Errors: the directory cannot be created or written, another user owns it or may write
+    /// to it, or a replay cannot reach the database (the server must not start and append
+    /// behind events it could not copy).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        dir: &Path,
+        database_url: &str,
+    ) -> anyhow::Result<Self> {
         let failed = |e: &dyn std::fmt::Display| {
             anyhow::anyhow!("the audit journal in {}: {e}", dir.display())
         };
+        let database = database_fingerprint(database_url)?;
         journal::open_dir(dir).map_err(|e| failed(&e))?;
-        let replayed = copier::replay_orphans(&*store, dir)
+        let segment = Arc::new(Segment::create(dir, &database).map_err(|e| failed(&e))?);
+        if let Err(e) = journal::check_dir(dir, segment.path()) {
+            let _ = segment.remove();
+            return Err(failed(&e));
+        }
+        let replayed = copier::replay_orphans(&*store, dir, &database)
             .await
             .map_err(|e| failed(&e))?;
         if replayed > 0 {
@@ -74,20 +84,20 @@ impl AuditLog {
                 "audit events of a process that stopped before copying them were replayed"
             );
         }
-        let segment = Arc::new(Segment::create(dir).map_err(|e| failed(&e))?);
         let journal = Arc::new(Mutex::new(Active {
             segment: Some(segment.clone()),
             len: 0,
             broken: false,
         }));
         let (requests, receiver) = mpsc::unbounded_channel();
-        let pending = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(copier::Progress::default());
         let copier = copier::Copier::new(
             store.clone(),
             dir.to_owned(),
+            database,
             journal.clone(),
             segment,
-            pending.clone(),
+            progress.clone(),
         );
         tokio::spawn(copier::run(copier, receiver));
         Ok(Self {
@@ -95,7 +105,7 @@ impl AuditLog {
                 store,
                 journal,
                 copier: requests,
-                pending,
+                progress,
             })),
         })
     }
@@ -123,12 +133,18 @@ impl AuditLog {
         }
     }
 
-    /// Bytes of the journal that were waiting for the database at the copier's last round
-    /// (about every 50 ms): near zero while the database keeps up.
+    /// Bytes of the journal not yet in the database: near zero while the database keeps up,
+    /// growing while it fails or the copier is stuck.
     pub fn pending_bytes(&self) -> u64 {
-        self.inner
-            .as_ref()
-            .map_or(0, |inner| inner.pending.load(Ordering::Relaxed))
+        let Some(inner) = &self.inner else {
+            return 0;
+        };
+        // Under the lock the copier rotates with: the appended length and the progress agree.
+        let active = inner.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = active
+            .len
+            .saturating_sub(inner.progress.current_copied.load(Ordering::Relaxed));
+        current + inner.progress.closed_pending.load(Ordering::Relaxed)
     }
 
     /// Returns once every event recorded before the call is in the database (or a copy
@@ -152,6 +168,21 @@ impl AuditLog {
             let _ = answered.await;
         }
     }
+}
+
+/// What starts the name of every segment meant for the database at `url`: a digest of the
+/// URL without its password, so that an instance replays only its own database's segments
+/// even where several deployments share a journal directory.
+pub fn database_fingerprint(url: &str) -> anyhow::Result<String> {
+    let identity = match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
+    };
+    let digest = ostiary_jwt::derive_subkey(identity.as_bytes(), b"ostiary audit journal")?;
+    Ok(hex::encode(&digest[..6]))
 }
 
 impl Inner {

@@ -337,8 +337,13 @@ async fn a_journal_left_by_a_stopped_process_is_replayed_once_at_start(
     };
     let copied = line("copied");
     let contents = copied.clone() + &line("second") + &line("third") + r#"{"at":18000"#;
-    let segment = "0000000000000001-dead.jsonl";
+    let database = ostiary_server::audit::database_fingerprint(app.database_url()).unwrap();
+    let segment = format!("{database}-0000000000000001-dead.jsonl");
+    let segment = segment.as_str();
     std::fs::write(app.journal_dir().join(segment), contents).unwrap();
+    // Another database's segment in the same directory is not this one's to replay.
+    let foreign = "0123456789ab-0000000000000002-other.jsonl";
+    std::fs::write(app.journal_dir().join(foreign), line("foreign")).unwrap();
     let first = ostiary_core::audit::AuditEvent::new(
         time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
         AuditEventType::LoginFailed,
@@ -350,6 +355,7 @@ async fn a_journal_left_by_a_stopped_process_is_replayed_once_at_start(
     .failed("bad_password");
     let mark = JournalMark {
         segment: segment.into(),
+        from: 0,
         copied: copied.len() as u64,
     };
     app.state
@@ -369,6 +375,7 @@ async fn a_journal_left_by_a_stopped_process_is_replayed_once_at_start(
         .collect();
     assert_eq!(subjects, ["copied", "second", "third"]);
     assert!(!app.journal_dir().join(segment).exists());
+    assert!(app.journal_dir().join(foreign).exists());
     assert_eq!(
         app.state.store.audit_journal_copied(segment).await.unwrap(),
         0

@@ -117,9 +117,11 @@ async fn no_event_whose_response_was_sent_is_lost_to_a_kill(backend: Backend) {
     if let Some(postgres) = postgres {
         postgres.drop_database().await;
     }
+    // Each client had at most one request in flight when the server was killed, whose
+    // event may be recorded without its response having arrived; more would be duplicates.
     assert!(
-        recorded >= answered,
-        "{answered} token responses were received, {recorded} token.issued events survived"
+        (answered..=answered + CLIENTS).contains(&recorded),
+        "{answered} token responses were received, {recorded} token.issued events recorded"
     );
 }
 

@@ -9,23 +9,30 @@ macro_rules! impl_audit_store {
                 events: &[ostiary_core::audit::AuditEvent],
                 copied: Option<&ostiary_core::audit::JournalMark>,
             ) -> Result<(), ostiary_core::StoreError> {
-                // The whole batch is one statement (`append_audit_batch`), and the journal's
-                // mark moves in the same transaction: a crash between the two cannot make a
-                // replay copy the batch again.
+                // The mark moves first, and only from where the copy started: a batch whose
+                // commit happened but was reported lost finds the mark moved on and writes
+                // nothing (`Conflict`). The events are one statement (`append_audit_batch`)
+                // in the same transaction.
                 let mut tx = self.begin_write().await?;
-                if !events.is_empty() {
-                    Self::append_audit_batch(&mut tx, events).await?;
-                }
                 if let Some(mark) = copied {
-                    sqlx::query(
-                        "INSERT INTO audit_journal (segment, copied) VALUES ($1, $2) \
-                         ON CONFLICT (segment) DO UPDATE SET copied = excluded.copied",
+                    let offset = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                    let moved = sqlx::query(
+                        "INSERT INTO audit_journal (segment, copied) VALUES ($1, $3) \
+                         ON CONFLICT (segment) DO UPDATE SET copied = excluded.copied \
+                         WHERE audit_journal.copied = $2",
                     )
                     .bind(&mark.segment)
-                    .bind(i64::try_from(mark.copied).unwrap_or(i64::MAX))
+                    .bind(offset(mark.from))
+                    .bind(offset(mark.copied))
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::error::backend)?;
+                    if moved.rows_affected() != 1 {
+                        return Err(ostiary_core::StoreError::Conflict("audit journal mark"));
+                    }
+                }
+                if !events.is_empty() {
+                    Self::append_audit_batch(&mut tx, events).await?;
                 }
                 tx.commit().await.map_err($crate::error::backend)
             }

@@ -63,23 +63,33 @@ async fn retention_removes_only_old_events_a_chunk_at_a_time(db: Database) {
 
 async fn a_journal_mark_moves_with_its_events_per_segment(db: Database) {
     let store = db.store();
-    let mark = |segment: &str, copied| JournalMark {
+    let mark = |segment: &str, from, copied| JournalMark {
         segment: segment.to_owned(),
+        from,
         copied,
     };
     assert_eq!(store.audit_journal_copied("a.jsonl").await.unwrap(), 0);
     let batch: Vec<_> = (0..3).map(|n| event(now(), &format!("j{n}"))).collect();
     store
-        .append_audit_events(&batch, Some(&mark("a.jsonl", 600)))
+        .append_audit_events(&batch, Some(&mark("a.jsonl", 0, 600)))
         .await
         .unwrap();
     store
-        .append_audit_events(&batch[..1], Some(&mark("a.jsonl", 800)))
+        .append_audit_events(&batch[..1], Some(&mark("a.jsonl", 600, 800)))
         .await
         .unwrap();
+    // A batch copied again from where an earlier copy started (its commit was reported
+    // lost, but happened): refused, nothing written.
+    let again = store
+        .append_audit_events(&batch[..1], Some(&mark("a.jsonl", 600, 800)))
+        .await;
+    assert!(
+        matches!(again, Err(ostiary_core::StoreError::Conflict(_))),
+        "{again:?}"
+    );
     // Only lines that were not events: the mark moves, nothing is appended.
     store
-        .append_audit_events(&[], Some(&mark("b.jsonl", 40)))
+        .append_audit_events(&[], Some(&mark("b.jsonl", 0, 40)))
         .await
         .unwrap();
     assert_eq!(store.audit_journal_copied("a.jsonl").await.unwrap(), 800);
