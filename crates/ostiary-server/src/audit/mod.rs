@@ -268,3 +268,6 @@ pub fn log_line(e: &AuditEvent) {
         "audit event"
     );
 }
+
+#[cfg(test)]
+mod tests;
