@@ -134,6 +134,9 @@ pub trait AuditStore: Send + Sync {
         events: &[AuditEvent],
         copied: Option<&JournalMark>,
     ) -> Result<(), StoreError>;
+    /// The identity of this database for the audit journal: `candidate` (random, from the
+    /// caller) if it has none yet, else the one it has.
+    async fn audit_journal_database(&self, candidate: &str) -> Result<String, StoreError>;
     /// How many bytes of the journal segment `segment` are in the trail (0 when none).
     async fn audit_journal_copied(&self, segment: &str) -> Result<u64, StoreError>;
     /// Drops the record of a journal segment that was copied whole and deleted.

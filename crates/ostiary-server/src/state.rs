@@ -139,12 +139,7 @@ impl AppState {
                 .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?,
         );
         let audit = if config.audit {
-            AuditLog::start(
-                store.clone(),
-                &config.audit_journal_dir(),
-                config.database_url(),
-            )
-            .await?
+            AuditLog::start(store.clone(), &config.audit_journal_dir()).await?
         } else {
             AuditLog::disabled()
         };

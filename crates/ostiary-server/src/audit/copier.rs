@@ -73,7 +73,7 @@ struct Held {
 pub(super) struct Copier {
     store: Arc<dyn Store>,
     dir: PathBuf,
-    /// The database's fingerprint, which starts the name of every segment meant for it.
+    /// The database's identity, which starts the name of every segment meant for it.
     database: String,
     journal: Arc<Mutex<Active>>,
     /// The segment appends go to.
@@ -151,8 +151,9 @@ impl Copier {
             active.segment = None;
             return active.len;
         }
-        let full = active.len >= SEGMENT_BYTES && self.closed.is_empty();
-        if !(active.broken || full) {
+        // One closed segment at a time: while the database is away, the current one grows
+        // (or, broken, stays out of use) rather than a file being opened every round.
+        if !self.closed.is_empty() || !(active.broken || active.len >= SEGMENT_BYTES) {
             return active.len;
         }
         match Segment::create(&self.dir, &self.database) {
@@ -206,7 +207,7 @@ impl Copier {
 /// Copies the whole lines of `segment` from `*copied` up to `to` (bytes), one transaction per
 /// read, moving `*copied` with each commit; returns how many events it copied. After a
 /// failed commit `*copied` is re-read from the store (the commit may have happened).
-async fn copy(
+pub(super) async fn copy(
     store: &dyn Store,
     dir: &std::path::Path,
     segment: &Segment,
@@ -218,10 +219,6 @@ async fn copy(
         let lines = segment.read(*copied, to).map_err(Failure::Journal)?;
         if lines.end == *copied {
             return Ok(count);
-        }
-        if !lines.rejected.is_empty() {
-            tracing::warn!(segment = %segment.name, "audit journal lines that are not events were set aside in {}", journal::REJECTED);
-            journal::reject(dir, &lines.rejected).map_err(Failure::Journal)?;
         }
         let (events, ends): (Vec<AuditEvent>, Vec<u64>) = lines.events.into_iter().unzip();
         let batch = ends.len();
@@ -238,6 +235,8 @@ async fn copy(
             }
             Err(e) => return Err(resync(store, segment, copied, e).await),
         }
+        // Only once the mark has passed them: a failed attempt does not set them aside twice.
+        set_aside(dir, segment, &lines.rejected, "lines that are not events");
         count += batch;
     }
 }
@@ -270,19 +269,34 @@ async fn copy_one_by_one(
         match store.append_audit_events(&batch, Some(&mark)).await {
             Ok(()) => {}
             Err(StoreError::Unstorable(_)) if !batch.is_empty() => {
-                let mut line = Vec::new();
-                journal::encode(&batch[0], &mut line);
-                journal::reject(dir, &line).map_err(Failure::Journal)?;
-                tracing::error!(segment = %segment.name, "an audit event the database refuses was set aside in {}", journal::REJECTED);
                 if let Err(e) = store.append_audit_events(&[], Some(&mark)).await {
                     return Err(resync(store, segment, copied, e).await);
                 }
+                let mut line = Vec::new();
+                journal::encode(&batch[0], &mut line);
+                set_aside(dir, segment, &line, "an event the database refuses");
             }
             Err(e) => return Err(resync(store, segment, copied, e).await),
         }
         *copied = end;
     }
     Ok(())
+}
+
+/// Appends `lines` (whole lines, possibly none) to the journal's rejected file, logging what
+/// and how it went: they are past the mark already, so a failure here loses only them.
+fn set_aside(dir: &std::path::Path, segment: &Segment, lines: &[u8], what: &str) {
+    if lines.is_empty() {
+        return;
+    }
+    match journal::reject(dir, lines) {
+        Ok(()) => {
+            tracing::warn!(segment = %segment.name, "audit journal: {what} set aside in {}", journal::REJECTED)
+        }
+        Err(e) => {
+            tracing::error!(segment = %segment.name, error = %e, "audit journal: {what} could not be set aside and are lost")
+        }
+    }
 }
 
 /// After a failed commit: where the store's mark is (the commit may have happened after all,
@@ -307,9 +321,21 @@ pub(super) async fn replay_orphans(
             .audit_journal_copied(&orphan.name)
             .await
             .map_err(Failure::Store)?;
-        events += copy(store, dir, &orphan, &mut copied, u64::MAX).await?;
+        // A segment that cannot be read is left (and logged) for the operator; the database
+        // failing stops the replay, to be tried again.
+        match copy(store, dir, &orphan, &mut copied, u64::MAX).await {
+            Ok(copied) => events += copied,
+            Err(Failure::Journal(e)) => {
+                tracing::error!(segment = %orphan.name, error = %e, "an orphaned audit journal segment cannot be read; left in place");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         // What is left is a line its process was killed while writing: never acknowledged.
-        orphan.remove().map_err(Failure::Journal)?;
+        if let Err(e) = orphan.remove() {
+            tracing::error!(segment = %orphan.name, error = %e, "deleting a replayed audit journal segment failed");
+            continue;
+        }
         if let Err(e) = store.forget_audit_journal(&orphan.name).await {
             tracing::warn!(error = %error_chain(&e), "forgetting a replayed audit journal segment failed");
         }

@@ -3,8 +3,8 @@
 //! its final name, and stays locked while its process holds it: a segment whose lock can be
 //! taken belongs to a process that is gone, and any instance sharing the directory (on one
 //! host: `flock` is not to be trusted over a network file system) replays it. Segment names
-//! start with the database's fingerprint, so that an instance replays only segments meant
-//! for its own database. Lines that cannot be stored are set aside in [`REJECTED`].
+//! start with the database's identity (kept in the database), so that an instance replays
+//! only segments meant for its own database. Lines that cannot be stored are set aside in [`REJECTED`].
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -72,7 +72,7 @@ pub(super) struct Segment {
 }
 
 impl Segment {
-    /// A new, empty segment in `dir` for the database `database` (its fingerprint), locked
+    /// A new, empty segment in `dir` for the database `database` (its identity), locked
     /// before any other process can see it.
     pub fn create(dir: &Path, database: &str) -> io::Result<Self> {
         let name = format!(

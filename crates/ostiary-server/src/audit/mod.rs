@@ -54,30 +54,36 @@ struct Active {
 
 impl AuditLog {
     /// Replays what processes that died left in the journal directory `dir` (created
-    /// owner-only where missing) for the database `database_url`, opens this process's own
-    /// segment and starts the copier, which ends when every `AuditLog` clone is dropped.
+    /// owner-only where missing) for this database, opens this process's own segment and
+    /// starts the copier, which ends when every `AuditLog` clone is dropped.
     ///
     /// Errors: the directory cannot be created or written, another user owns it or may write
-    /// to it, or a replay cannot reach the database (the server must not start and append
-    /// behind events it could not copy).
-    pub async fn start(
-        store: Arc<dyn Store>,
-        dir: &Path,
-        database_url: &str,
-    ) -> anyhow::Result<Self> {
+    /// to it, or the database cannot be reached to replay (the server must not start and
+    /// append behind events it could not copy).
+    pub async fn start(store: Arc<dyn Store>, dir: &Path) -> anyhow::Result<Self> {
         let failed = |e: &dyn std::fmt::Display| {
             anyhow::anyhow!("the audit journal in {}: {e}", dir.display())
         };
-        let database = database_fingerprint(database_url)?;
+        let candidate = hex::encode(ostiary_core::random::os_random_bytes::<16>());
+        let database = store
+            .audit_journal_database(&candidate)
+            .await
+            .map_err(|e| failed(&error_chain(&e)))?;
         journal::open_dir(dir).map_err(|e| failed(&e))?;
         let segment = Arc::new(Segment::create(dir, &database).map_err(|e| failed(&e))?);
-        if let Err(e) = journal::check_dir(dir, segment.path()) {
-            let _ = segment.remove();
-            return Err(failed(&e));
-        }
-        let replayed = copier::replay_orphans(&*store, dir, &database)
-            .await
-            .map_err(|e| failed(&e))?;
+        let replayed = match journal::check_dir(dir, segment.path()) {
+            Ok(()) => copier::replay_orphans(&*store, dir, &database)
+                .await
+                .map_err(|e| failed(&e)),
+            Err(e) => Err(failed(&e)),
+        };
+        let replayed = match replayed {
+            Ok(replayed) => replayed,
+            Err(e) => {
+                let _ = segment.remove();
+                return Err(e);
+            }
+        };
         if replayed > 0 {
             tracing::warn!(
                 events = replayed,
@@ -168,21 +174,6 @@ impl AuditLog {
             let _ = answered.await;
         }
     }
-}
-
-/// What starts the name of every segment meant for the database at `url`: a digest of the
-/// URL without its password, so that an instance replays only its own database's segments
-/// even where several deployments share a journal directory.
-pub fn database_fingerprint(url: &str) -> anyhow::Result<String> {
-    let identity = match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => url.to_owned(),
-    };
-    let digest = ostiary_jwt::derive_subkey(identity.as_bytes(), b"ostiary audit journal")?;
-    Ok(hex::encode(&digest[..6]))
 }
 
 impl Inner {

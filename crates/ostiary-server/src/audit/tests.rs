@@ -50,9 +50,7 @@ async fn a_broken_segment_is_replaced_and_every_event_copied_once() {
     database.migrate().await.unwrap();
     let store = database.store();
     let journal = dir.path().join("journal");
-    let audit = AuditLog::start(store.clone(), &journal, &url)
-        .await
-        .unwrap();
+    let audit = AuditLog::start(store.clone(), &journal).await.unwrap();
     let first = segments(&journal);
     assert_eq!(first.len(), 1);
 
@@ -98,4 +96,83 @@ async fn a_broken_segment_is_replaced_and_every_event_copied_once() {
         0,
         "marks forgotten"
     );
+}
+
+async fn sqlite_store(dir: &Path) -> (ostiary_store::Database, Arc<dyn Store>) {
+    let url = format!("sqlite://{}", dir.join("o.db").display());
+    let database = ostiary_store::Database::open(&url, 2).await.unwrap();
+    database.migrate().await.unwrap();
+    let store = database.store();
+    (database, store)
+}
+
+fn lines(events: &[AuditEvent]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in events {
+        journal::encode(e, &mut out);
+    }
+    out
+}
+
+/// A commit that happened but was reported lost: the store's mark has moved past the batch,
+/// so the copy is refused, reads the mark back and copies nothing twice.
+#[tokio::test]
+async fn a_copy_whose_batch_is_already_in_reads_the_mark_back_and_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_database, store) = sqlite_store(dir.path()).await;
+    let segment = Segment::create(dir.path(), "db").unwrap();
+    let batch: Vec<_> = (0..3).map(event).collect();
+    let bytes = lines(&batch);
+    segment.append(&bytes).unwrap();
+    let end = bytes.len() as u64;
+    let committed = mark(&segment, 0, end);
+    store
+        .append_audit_events(&batch, Some(&committed))
+        .await
+        .unwrap();
+
+    let mut copied = 0;
+    let refused = copier::copy(&*store, dir.path(), &segment, &mut copied, end).await;
+    assert!(matches!(
+        refused,
+        Err(copier::Failure::Store(StoreError::Conflict(_)))
+    ));
+    assert_eq!(copied, end, "the mark read back");
+    let again = copier::copy(&*store, dir.path(), &segment, &mut copied, end).await;
+    assert!(matches!(again, Ok(0)));
+    assert_eq!(subjects(&*store).await, ["t0", "t1", "t2"]);
+}
+
+/// An orphan with a damaged line: its events are copied, the line set aside once, the file
+/// deleted.
+#[tokio::test]
+async fn a_replayed_orphan_sets_a_damaged_line_aside_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_database, store) = sqlite_store(dir.path()).await;
+    let orphan = Segment::create(dir.path(), "db").unwrap();
+    let mut bytes = lines(&[event(0)]);
+    bytes.extend_from_slice(b"{\"damaged\"\n");
+    bytes.extend(lines(&[event(1)]));
+    orphan.append(&bytes).unwrap();
+    drop(orphan);
+
+    let replayed = copier::replay_orphans(&*store, dir.path(), "db").await;
+    assert!(matches!(replayed, Ok(2)));
+    assert_eq!(subjects(&*store).await, ["t0", "t1"]);
+    let rejected = std::fs::read(dir.path().join(journal::REJECTED)).unwrap();
+    assert_eq!(rejected, b"{\"damaged\"\n");
+    assert!(segments(dir.path()).is_empty());
+    assert!(matches!(
+        copier::replay_orphans(&*store, dir.path(), "db").await,
+        Ok(0)
+    ));
+}
+
+/// A mark of `segment` from `from` to `copied`.
+fn mark(segment: &Segment, from: u64, copied: u64) -> ostiary_core::audit::JournalMark {
+    ostiary_core::audit::JournalMark {
+        segment: segment.name.clone(),
+        from,
+        copied,
+    }
 }

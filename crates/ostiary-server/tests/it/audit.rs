@@ -337,7 +337,12 @@ async fn a_journal_left_by_a_stopped_process_is_replayed_once_at_start(
     };
     let copied = line("copied");
     let contents = copied.clone() + &line("second") + &line("third") + r#"{"at":18000"#;
-    let database = ostiary_server::audit::database_fingerprint(app.database_url()).unwrap();
+    let database = app
+        .state
+        .store
+        .audit_journal_database("not the first")
+        .await
+        .unwrap();
     let segment = format!("{database}-0000000000000001-dead.jsonl");
     let segment = segment.as_str();
     std::fs::write(app.journal_dir().join(segment), contents).unwrap();

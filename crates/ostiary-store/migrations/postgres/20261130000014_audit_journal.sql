@@ -5,3 +5,11 @@ CREATE TABLE audit_journal (
     segment TEXT PRIMARY KEY,
     copied BIGINT NOT NULL
 );
+
+-- The database's own identity, which names the journal segments meant for it: an instance
+-- replays only segments of its database, whatever URL it reaches it by. One row, made by
+-- the first server to ask (nothing is seeded here).
+CREATE TABLE audit_journal_database (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    id TEXT NOT NULL
+);

@@ -16,8 +16,12 @@ macro_rules! impl_audit_store {
                 let mut tx = self.begin_write().await?;
                 if let Some(mark) = copied {
                     let offset = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                    // A segment without a mark takes one only from 0; one with a mark moves
+                    // only from where it is.
                     let moved = sqlx::query(
-                        "INSERT INTO audit_journal (segment, copied) VALUES ($1, $3) \
+                        "INSERT INTO audit_journal (segment, copied) \
+                         SELECT $1, CAST($3 AS BIGINT) WHERE CAST($2 AS BIGINT) = 0 \
+                         OR EXISTS (SELECT 1 FROM audit_journal WHERE segment = $1) \
                          ON CONFLICT (segment) DO UPDATE SET copied = excluded.copied \
                          WHERE audit_journal.copied = $2",
                     )
@@ -35,6 +39,24 @@ macro_rules! impl_audit_store {
                     Self::append_audit_batch(&mut tx, events).await?;
                 }
                 tx.commit().await.map_err($crate::error::backend)
+            }
+
+            async fn audit_journal_database(
+                &self,
+                candidate: &str,
+            ) -> Result<String, ostiary_core::StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_journal_database (only_row, id) VALUES (1, $1) \
+                     ON CONFLICT (only_row) DO NOTHING",
+                )
+                .bind(candidate)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                sqlx::query_scalar::<_, String>("SELECT id FROM audit_journal_database")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)
             }
 
             async fn audit_journal_copied(

@@ -11,6 +11,7 @@ store_tests!(
     followers_read_every_event_after_their_cursor_in_order,
     retention_removes_only_old_events_a_chunk_at_a_time,
     a_journal_mark_moves_with_its_events_per_segment,
+    the_database_keeps_the_first_journal_identity_it_is_given,
 );
 
 fn event(at: OffsetDateTime, subject: &str) -> AuditEvent {
@@ -95,7 +96,29 @@ async fn a_journal_mark_moves_with_its_events_per_segment(db: Database) {
     assert_eq!(store.audit_journal_copied("a.jsonl").await.unwrap(), 800);
     assert_eq!(store.audit_journal_copied("b.jsonl").await.unwrap(), 40);
     assert_eq!(store.audit_events_after(0, 100).await.unwrap().len(), 4);
+    // A segment the store has no mark of takes one only from 0.
+    let unknown = store
+        .append_audit_events(&batch[..1], Some(&mark("c.jsonl", 100, 200)))
+        .await;
+    assert!(
+        matches!(unknown, Err(ostiary_core::StoreError::Conflict(_))),
+        "{unknown:?}"
+    );
+    assert_eq!(store.audit_journal_copied("c.jsonl").await.unwrap(), 0);
+    assert_eq!(store.audit_events_after(0, 100).await.unwrap().len(), 4);
     store.forget_audit_journal("a.jsonl").await.unwrap();
     assert_eq!(store.audit_journal_copied("a.jsonl").await.unwrap(), 0);
     assert_eq!(store.audit_journal_copied("b.jsonl").await.unwrap(), 40);
+}
+
+async fn the_database_keeps_the_first_journal_identity_it_is_given(db: Database) {
+    let store = db.store();
+    assert_eq!(
+        store.audit_journal_database("first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.audit_journal_database("second").await.unwrap(),
+        "first"
+    );
 }
