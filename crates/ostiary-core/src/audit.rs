@@ -13,6 +13,10 @@ pub enum AuditEventType {
     ClientAuthenticationFailed,
     UserCreated,
     UserDisabled,
+    /// A disabled account was enabled again.
+    UserEnabled,
+    /// An operator set a user's password (the user's sessions and grants end with it).
+    UserPasswordSet,
     KeyRotated,
     KeyRevoked,
     /// A key sealed under a previous root secret was sealed under the current one.
@@ -33,13 +37,15 @@ pub enum AuditEventType {
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientSecretRotated,
         Self::ClientAuthenticationFailed,
         Self::UserCreated,
         Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserPasswordSet,
         Self::KeyRotated,
         Self::KeyRevoked,
         Self::KeyResealed,
@@ -64,6 +70,8 @@ impl AuditEventType {
             Self::ClientAuthenticationFailed => "client.authentication_failed",
             Self::UserCreated => "user.created",
             Self::UserDisabled => "user.disabled",
+            Self::UserEnabled => "user.enabled",
+            Self::UserPasswordSet => "user.password_set",
             Self::KeyRotated => "key.rotated",
             Self::KeyRevoked => "key.revoked",
             Self::KeyResealed => "key.resealed",

@@ -66,6 +66,18 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
     /// True if the user exists.
     async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError>;
+    /// Replaces a user's password hash; true if the user exists.
+    async fn set_user_password(
+        &self,
+        id: &UserId,
+        password_hash: &crate::password::PasswordHash,
+    ) -> Result<bool, StoreError>;
+    /// Every user, by username, at most `limit` after the username `after` (a page).
+    async fn list_users(
+        &self,
+        after: Option<&Username>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError>;
 }
 
 #[async_trait]

@@ -37,6 +37,7 @@ store_tests!(
     user_round_trips_and_usernames_ignore_case,
     duplicate_username_is_a_conflict,
     disable_user_marks_the_account,
+    users_are_listed_in_pages_and_take_new_password_hashes,
     keys_rotate_retire_and_revoke,
     concurrent_activation_keeps_one_active_key_per_algorithm,
     sealed_keys_open_only_with_the_root_secret,
@@ -314,6 +315,52 @@ async fn duplicate_username_is_a_conflict(db: Database) {
         .await;
         assert_eq!(result.is_ok(), expect_ok, "{name}: {result:?}");
     }
+}
+
+async fn users_are_listed_in_pages_and_take_new_password_hashes(db: Database) {
+    let store = db.store();
+    let hasher = PasswordHasher::insecure_fast_for_tests();
+    for name in ["mallory", "bob", "alice"] {
+        admin::create_user(
+            &*store,
+            &hasher,
+            &SystemClock,
+            Username::parse(name).unwrap(),
+            None,
+            Password::new(SecretString::from("password one")).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let names = |users: Vec<ostiary_core::user::User>| -> Vec<String> {
+        users
+            .into_iter()
+            .map(|u| u.username.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(store.list_users(None, 10).await.unwrap()),
+        ["alice", "bob", "mallory"]
+    );
+    let bob = Username::parse("bob").unwrap();
+    assert_eq!(
+        names(store.list_users(Some(&bob), 1).await.unwrap()),
+        ["mallory"]
+    );
+    let user = store.find_user_by_username(&bob).await.unwrap().unwrap();
+    let new_hash = hasher
+        .hash(&Password::new(SecretString::from("password two")).unwrap())
+        .unwrap();
+    assert!(store.set_user_password(&user.id, &new_hash).await.unwrap());
+    let stored = store.find_user(&user.id).await.unwrap().unwrap();
+    assert!(hasher.verify("password two", &stored.password_hash));
+    assert!(
+        !store
+            .set_user_password(&ostiary_core::user::UserId::generate(), &new_hash)
+            .await
+            .unwrap(),
+        "no such user"
+    );
 }
 
 async fn disable_user_marks_the_account(db: Database) {

@@ -1,4 +1,5 @@
-//! Users: creating and disabling accounts, and the consents they gave.
+//! Users: creating, listing, disabling and enabling accounts, setting passwords, and the
+//! consents they gave.
 
 use crate::Clock;
 use crate::audit::AuditEventType;
@@ -62,6 +63,76 @@ impl Admin {
         Ok(user)
     }
 
+    /// Enables a disabled account again (`user.enabled`): it may log in; its ended sessions
+    /// and revoked grants stay ended. Returns the user as it now is.
+    ///
+    /// Errors: `NotFound` for an unknown username, `Store`.
+    pub async fn enable_user(&self, by: &Actor, username: &Username) -> Result<User, AdminError> {
+        let mut user = self.find_user(username).await?;
+        if !self.store.set_user_disabled(&user.id, false).await? {
+            return Err(not_found(username));
+        }
+        user.disabled = false;
+        self.record(by, AuditEventType::UserEnabled, |e| {
+            e.subject(user.id.to_string())
+        })
+        .await;
+        Ok(user)
+    }
+
+    /// Sets a user's password (`user.password_set`) and ends what the old one opened: the
+    /// user's sessions end and their grants (refresh tokens, with the access tokens issued
+    /// under them) are revoked, as after a compromise. Hashing is deliberately slow.
+    ///
+    /// Errors: `Unavailable` when built without a hasher, `Invalid` for a password that
+    /// cannot be hashed, `NotFound` for an unknown username, `Store`.
+    pub async fn set_password(
+        &self,
+        by: &Actor,
+        username: &Username,
+        password: Password,
+    ) -> Result<User, AdminError> {
+        let mut user = self.find_user(username).await?;
+        user.password_hash = hash(self.hasher()?, &password)?;
+        if !self
+            .store
+            .set_user_password(&user.id, &user.password_hash)
+            .await?
+        {
+            return Err(not_found(username));
+        }
+        end_sessions_and_grants(
+            &*self.store,
+            &*self.clock,
+            &user.id,
+            RevocationReason::PasswordSet,
+        )
+        .await?;
+        self.record(by, AuditEventType::UserPasswordSet, |e| {
+            e.subject(user.id.to_string())
+        })
+        .await;
+        Ok(user)
+    }
+
+    /// Users by username, at most `limit` after `after` (reading records nothing).
+    ///
+    /// Errors: `Store`.
+    pub async fn list_users(
+        &self,
+        after: Option<&Username>,
+        limit: u32,
+    ) -> Result<Vec<User>, AdminError> {
+        Ok(self.store.list_users(after, limit).await?)
+    }
+
+    /// One user (reading records nothing).
+    ///
+    /// Errors: `NotFound` for an unknown username, `Store`.
+    pub async fn show_user(&self, username: &Username) -> Result<User, AdminError> {
+        self.find_user(username).await
+    }
+
     /// A user and the consents they gave, ordered by client id (reading records nothing).
     ///
     /// Errors: `NotFound` for an unknown username, `Store`.
@@ -103,8 +174,39 @@ impl Admin {
         self.store
             .find_user_by_username(username)
             .await?
-            .ok_or_else(|| AdminError::NotFound(format!("user {} not found", username.as_str())))
+            .ok_or_else(|| not_found(username))
     }
+}
+
+fn not_found(username: &Username) -> AdminError {
+    AdminError::NotFound(format!("user {} not found", username.as_str()))
+}
+
+fn hash(
+    hasher: &PasswordHasher,
+    password: &Password,
+) -> Result<crate::password::PasswordHash, AdminError> {
+    hasher.hash(password).map_err(|e| {
+        AdminError::Invalid(InvalidInput::new(
+            "password",
+            format!("could not be hashed: {e}"),
+        ))
+    })
+}
+
+/// Ends a user's sessions and revokes their grants (refresh tokens and the access tokens
+/// issued under them), for `reason`.
+async fn end_sessions_and_grants(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    user_id: &UserId,
+    reason: RevocationReason,
+) -> Result<(), AdminError> {
+    store.delete_user_sessions(user_id).await?;
+    store
+        .revoke_user_grants(user_id, None, clock.now_seconds(), reason)
+        .await?;
+    Ok(())
 }
 
 /// Creates an account, recording no event: the step under [`Admin::create_user`], which test
@@ -120,12 +222,7 @@ pub async fn create_user(
     email: Option<Email>,
     password: Password,
 ) -> Result<User, AdminError> {
-    let password_hash = hasher.hash(&password).map_err(|e| {
-        AdminError::Invalid(InvalidInput::new(
-            "password",
-            format!("could not be hashed: {e}"),
-        ))
-    })?;
+    let password_hash = hash(hasher, &password)?;
     let user = User {
         id: UserId::generate(),
         username,
@@ -153,23 +250,14 @@ pub async fn disable_user(
     clock: &dyn Clock,
     username: &Username,
 ) -> Result<User, AdminError> {
-    let not_found = || AdminError::NotFound(format!("user {} not found", username.as_str()));
     let mut user = store
         .find_user_by_username(username)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| not_found(username))?;
     if !store.set_user_disabled(&user.id, true).await? {
-        return Err(not_found());
+        return Err(not_found(username));
     }
-    store.delete_user_sessions(&user.id).await?;
-    store
-        .revoke_user_grants(
-            &user.id,
-            None,
-            clock.now_seconds(),
-            RevocationReason::UserDisabled,
-        )
-        .await?;
+    end_sessions_and_grants(store, clock, &user.id, RevocationReason::UserDisabled).await?;
     user.disabled = true;
     Ok(user)
 }

@@ -17,10 +17,12 @@ pub enum RevocationReason {
     ConsentWithdrawn,
     /// Incident response: `ostiary tokens revoke-all`.
     RevokeAll,
+    /// An operator set the user's password (`ostiary user set-password`).
+    PasswordSet,
 }
 
 impl RevocationReason {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::ClientRequest,
         Self::ReuseDetected,
         Self::Logout,
@@ -28,6 +30,7 @@ impl RevocationReason {
         Self::UserDisabled,
         Self::ConsentWithdrawn,
         Self::RevokeAll,
+        Self::PasswordSet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl RevocationReason {
             Self::UserDisabled => "user_disabled",
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::RevokeAll => "revoke_all",
+            Self::PasswordSet => "password_set",
         }
     }
 

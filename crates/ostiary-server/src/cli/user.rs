@@ -30,6 +30,33 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         username: Username,
     },
+    /// Enable a disabled user again: it may log in (ended sessions and revoked tokens stay so).
+    Enable {
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+    },
+    /// Set a user's password, read from stdin; the user's sessions and refresh tokens end.
+    SetPassword {
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+        /// Read the password from stdin (required: argv is visible to other local users).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users as JSON, by username (no password hashes).
+    List {
+        /// Start after this username (the last one of the previous page).
+        #[arg(long, allow_hyphen_values = true)]
+        after: Option<Username>,
+        /// At most this many users (1 to 10000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
+    /// Show one user as JSON (no password hash).
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+    },
     /// List the clients a user has consented to, with the scopes.
     Consents {
         #[arg(allow_hyphen_values = true)]
@@ -73,6 +100,33 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
                 "disabled": true,
             }))
         }
+        UserCommand::Enable { username } => {
+            let user = ctx.admin().enable_user(&Actor::Cli, &username).await?;
+            ctx.print(&user_json(&user))
+        }
+        UserCommand::SetPassword { username, .. } => {
+            let password = Password::new(read_password_from_stdin()?)?;
+            let user = ctx
+                .admin_with_hasher()?
+                .set_password(&Actor::Cli, &username, password)
+                .await?;
+            ctx.print(&serde_json::json!({
+                "user_id": user.id.to_string(),
+                "username": user.username.as_str(),
+                "password_set": true,
+                "sessions_ended": true,
+            }))
+        }
+        UserCommand::List { after, limit } => {
+            let users = ctx.admin().list_users(after.as_ref(), limit).await?;
+            ctx.print(&serde_json::json!({
+                "users": users.iter().map(user_json).collect::<Vec<_>>(),
+            }))
+        }
+        UserCommand::Show { username } => {
+            let user = ctx.admin().show_user(&username).await?;
+            ctx.print(&user_json(&user))
+        }
         UserCommand::Consents { username } => {
             let (user, consents) = ctx.admin().list_consents(&username).await?;
             let consents: Vec<_> = consents
@@ -102,6 +156,17 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
             }))
         }
     }
+}
+
+/// A user as the commands print it: never the password hash.
+fn user_json(user: &ostiary_core::user::User) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": user.id.to_string(),
+        "username": user.username.as_str(),
+        "email": user.email.as_ref().map(|e| e.as_str()),
+        "disabled": user.disabled,
+        "created_at": rfc3339(user.created_at),
+    })
 }
 
 /// The whole of stdin, less one trailing newline (what `echo` or a here-string adds).

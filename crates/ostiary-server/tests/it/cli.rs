@@ -410,6 +410,96 @@ async fn user_disable_marks_the_account() {
     );
 }
 
+#[tokio::test]
+async fn users_are_listed_shown_enabled_and_given_new_passwords() {
+    let scratch = Scratch::new();
+    for name in ["frank", "erin"] {
+        let out = scratch.run_with_stdin(
+            &["user", "create", "--username", name, "--password-stdin"],
+            "the first passphrase",
+        );
+        assert_success(&out, &["user", "create"]);
+    }
+    let listed = scratch.run(&["user", "list"]);
+    assert_success(&listed, &["user", "list"]);
+    assert!(!contains(&listed.stdout, b"argon2"), "no password hash");
+    let names = |json: &serde_json::Value| -> Vec<String> {
+        json["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(names(&listed), ["erin", "frank"]);
+    let page = scratch.json(&["user", "list", "--limit", "1"]);
+    assert_eq!(names(&page), ["erin"]);
+    let next = scratch.json(&["user", "list", "--after", "erin", "--limit", "1"]);
+    assert_eq!(names(&next), ["frank"]);
+    assert_eq!(
+        scratch.run(&["user", "list", "--limit", "0"]).status.code(),
+        Some(1)
+    );
+
+    let shown = scratch.json(&["user", "show", "erin"]);
+    assert_eq!(shown["username"], "erin");
+    assert_eq!(shown["disabled"], false);
+    assert!(shown["created_at"].is_string());
+    assert!(shown.get("password_hash").is_none());
+    scratch.json(&["user", "disable", "erin"]);
+    assert_eq!(scratch.json(&["user", "show", "erin"])["disabled"], true);
+    assert_eq!(scratch.json(&["user", "enable", "erin"])["disabled"], false);
+    assert_eq!(scratch.json(&["user", "show", "erin"])["disabled"], false);
+
+    let new_password = "the second passphrase";
+    let set = scratch.run_with_stdin(
+        &["user", "set-password", "erin", "--password-stdin"],
+        &format!("{new_password}\n"),
+    );
+    assert_success(&set, &["user", "set-password"]);
+    let db = Database::open(&scratch.database_url(), 1).await.unwrap();
+    let erin = db
+        .store()
+        .find_user_by_username(&Username::parse("erin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let hasher = ostiary_core::password::PasswordHasher::new(Default::default()).unwrap();
+    assert!(hasher.verify(new_password, &erin.password_hash));
+    assert!(!hasher.verify("the first passphrase", &erin.password_hash));
+    assert!(!contains(
+        &scratch.database_bytes(),
+        new_password.as_bytes()
+    ));
+    for (args, stdin) in [
+        (
+            &["user", "set-password", "nobody", "--password-stdin"][..],
+            "long enough pw",
+        ),
+        (
+            &["user", "set-password", "erin", "--password-stdin"][..],
+            "short",
+        ),
+        (&["user", "set-password", "erin"][..], "long enough pw"),
+        (&["user", "enable", "nobody"][..], ""),
+        (&["user", "show", "nobody"][..], ""),
+    ] {
+        assert_eq!(
+            scratch.run_with_stdin(args, stdin).status.code(),
+            Some(1),
+            "{args:?}"
+        );
+    }
+    let events = |event: &str| {
+        let out = scratch.run(&["audit", "list", "--type", event]);
+        assert_success(&out, &["audit", "list"]);
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(events("user.enabled"), 1);
+    assert_eq!(events("user.password_set"), 1);
+}
+
 #[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let scratch = Scratch::new();

@@ -64,6 +64,39 @@ macro_rules! impl_user_store {
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
             }
+
+            async fn set_user_password(
+                &self,
+                id: &ostiary_core::user::UserId,
+                password_hash: &ostiary_core::password::PasswordHash,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
+                    .bind(password_hash.as_str())
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn list_users(
+                &self,
+                after: Option<&ostiary_core::user::Username>,
+                limit: u32,
+            ) -> Result<Vec<ostiary_core::user::User>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::UserRow>(
+                    "SELECT * FROM users WHERE ($1 IS NULL OR username > $1) \
+                     ORDER BY username LIMIT $2",
+                )
+                .bind(after.map(|u| u.as_str().to_owned()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .into_iter()
+                .map($crate::rows::UserRow::into_user)
+                .collect()
+            }
         }
     };
 }
