@@ -42,6 +42,7 @@ pub enum ClientCommand {
     List,
     /// One client as JSON (never its secret).
     Show {
+        /// The client's id (generated ids are base64url and may start with `-`).
         #[arg(allow_hyphen_values = true)]
         client_id: ClientId,
     },
@@ -54,6 +55,7 @@ pub enum ClientCommand {
     /// Replace a confidential client's secret; the old one stops working within
     /// OAUTH2_CLIENT_CACHE_SECS, or when --keep-old ends.
     RotateSecret {
+        /// The client's id (generated ids are base64url and may start with `-`).
         #[arg(allow_hyphen_values = true)]
         client_id: ClientId,
         /// Keep the old secret working this long too (e.g. 3600s, 90m, 12h, 7d; at most 7
@@ -65,6 +67,7 @@ pub enum ClientCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The name shown to users on the consent page.
     #[arg(long)]
     name: String,
     /// Chosen id (letters, digits, - . _ ~); generated when absent.
@@ -73,8 +76,13 @@ pub struct CreateArgs {
     /// A public client (native or browser app): no secret, authenticates with `none`.
     #[arg(long)]
     public: bool,
+    /// A grant the client may use, repeatable: authorization_code, refresh_token,
+    /// client_credentials, urn:ietf:params:oauth:grant-type:device_code (implicit and
+    /// password do not exist here). Default: authorization_code and refresh_token for a
+    /// public client or one with redirect URIs, client_credentials otherwise.
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<GrantType>,
+    /// A redirect URI, repeatable, matched exactly (https; http only for loopback, any port).
     #[arg(long = "redirect-uri", value_name = "URI")]
     redirect_uris: Vec<String>,
     /// May be repeated or space-separated.
@@ -86,6 +94,7 @@ pub struct CreateArgs {
     /// For a resource server: an audience whose tokens this client may introspect.
     #[arg(long = "introspect-audience", value_name = "URI")]
     introspect_audiences: Vec<Audience>,
+    /// Where RP-initiated logout may send the browser back to, repeatable, matched exactly.
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
     /// How the client authenticates: client_secret_basic (default), client_secret_post,

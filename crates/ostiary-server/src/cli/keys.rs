@@ -1,4 +1,4 @@
-//! `ostiary keys list|rotate|revoke|reseal`.
+//! `ostiary keys list|rotate [--alg A | --all]|revoke|reseal`.
 
 use clap::Subcommand;
 use ostiary_core::admin::Actor;
@@ -15,8 +15,12 @@ pub enum KeysCommand {
     /// Create a new active key; the previous active key of that algorithm is retired and
     /// stays published until every token it signed has expired.
     Rotate {
+        /// The key's algorithm: ES256, RS256 or EdDSA (HS256 derives from OAUTH2_JWT_SECRET).
         #[arg(long, default_value = "ES256", value_parser = parse_alg)]
         alg: Algorithm,
+        /// Rotate the keys of every algorithm the server signs with (ES256, RS256, EdDSA).
+        #[arg(long, conflicts_with = "alg")]
+        all: bool,
     },
     /// Revoke a key at once: tokens it signed stop validating (incident response).
     Revoke {
@@ -60,9 +64,18 @@ pub async fn run(command: KeysCommand, ctx: &AdminContext<'_>) -> anyhow::Result
             ctx.print(&listed)
         }
         // Only rotation and re-sealing open private parts, so only they need the root secret.
-        KeysCommand::Rotate { alg } => {
+        KeysCommand::Rotate { alg, all: false } => {
             let key = ctx.admin_with_keys()?.rotate_key(&Actor::Cli, alg).await?;
             ctx.print(&json!({ "kid": key.kid, "alg": alg.as_str(), "state": "active" }))
+        }
+        KeysCommand::Rotate { all: true, .. } => {
+            let admin = ctx.admin_with_keys()?;
+            let mut rotated = Vec::new();
+            for alg in Algorithm::ASYMMETRIC {
+                let key = admin.rotate_key(&Actor::Cli, alg).await?;
+                rotated.push(json!({ "kid": key.kid, "alg": alg.as_str(), "state": "active" }));
+            }
+            ctx.print(&rotated)
         }
         KeysCommand::Revoke { kid } => {
             ctx.admin().revoke_key(&Actor::Cli, &kid).await?;

@@ -25,7 +25,7 @@ use crate::telemetry::{self, LogFormat};
 #[derive(Debug, Parser)]
 #[command(
     name = "ostiary",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("OSTIARY_COMMIT"), ")"),
     about = "OAuth 2.1 and OpenID Connect authorization server"
 )]
 pub struct Cli {
@@ -66,6 +66,15 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
+    /// Print a completion script for SHELL to stdout (e.g. `ostiary completions bash >
+    /// /etc/bash_completion.d/ostiary`).
+    Completions {
+        /// bash, elvish, fish, powershell or zsh.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout (e.g. `ostiary man > ostiary.1`).
+    Man,
 }
 
 pub fn main() -> ExitCode {
@@ -102,8 +111,25 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Generated from the command tree alone: no configuration needed.
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "ostiary", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .context("writing the manual page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Completions { .. } | Command::Man => {}
         Command::Serve { no_migrate } => {
             let checks = run_checks(&config);
             for check in &checks {
@@ -149,4 +175,37 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
     let database = Database::open(config.database_url(), 2).await?;
     database.migrate().await?;
     Ok(database)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every flag of every command says what it is for in `--help`, and
+    /// positional values too.
+    #[test]
+    fn every_command_and_flag_is_described() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "ostiary", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:#?}");
+    }
 }

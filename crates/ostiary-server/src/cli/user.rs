@@ -17,8 +17,10 @@ use super::output::rfc3339;
 pub enum UserCommand {
     /// Create a user; the password is read from stdin, never from the command line.
     Create {
+        /// The login name: ASCII letters, digits and . _ - @ +, compared case-insensitively.
         #[arg(long)]
         username: Username,
+        /// The user's email address, kept for the operator.
         #[arg(long)]
         email: Option<Email>,
         /// Read the password from stdin (required: argv is visible to other local users).
@@ -27,16 +29,19 @@ pub enum UserCommand {
     },
     /// Disable a user: its sessions and refresh tokens stop working at once.
     Disable {
+        /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
     },
     /// Enable a disabled user again: it may log in (ended sessions and revoked tokens stay so).
     Enable {
+        /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
     },
     /// Set a user's password, read from stdin; the user's sessions and refresh tokens end.
     SetPassword {
+        /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
         /// Read the password from stdin (required: argv is visible to other local users).
@@ -54,19 +59,23 @@ pub enum UserCommand {
     },
     /// Show one user as JSON (no password hash).
     Show {
+        /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
     },
     /// List the clients a user has consented to, with the scopes.
     Consents {
+        /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
     },
     /// Withdraw a user's consent for a client; the client's refresh tokens for the user are
     /// revoked with it.
     RevokeConsent {
+        /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
+        /// The client whose consent is withdrawn.
         #[arg(long, allow_hyphen_values = true)]
         client: ClientId,
     },

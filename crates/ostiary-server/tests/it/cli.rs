@@ -501,6 +501,43 @@ async fn users_are_listed_shown_enabled_and_given_new_passwords() {
 }
 
 #[test]
+fn version_completions_and_the_manual_page_need_no_configuration() {
+    let scratch = Scratch::new();
+    // A configuration that would refuse every command that reads it.
+    let version = scratch
+        .command(&["--version"])
+        .env("OAUTH2_BIND", "not an address")
+        .output()
+        .unwrap();
+    assert_success(&version, &["--version"]);
+    let version = String::from_utf8(version.stdout).unwrap();
+    let commit = version
+        .trim()
+        .strip_suffix(')')
+        .and_then(|v| v.split_once("(commit "))
+        .map(|(_, commit)| commit.to_owned())
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{version}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = scratch
+            .command(&["completions", shell])
+            .env("OAUTH2_BIND", "not an address")
+            .output()
+            .unwrap();
+        assert_success(&out, &["completions", shell]);
+        assert!(contains(&out.stdout, b"set-password"), "{shell}");
+    }
+    let man = scratch.run(&["man"]);
+    assert_success(&man, &["man"]);
+    assert!(contains(&man.stdout, b".TH ostiary"));
+    assert_eq!(scratch.run(&["completions", "tcsh"]).status.code(), Some(1));
+}
+
+#[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let scratch = Scratch::new();
     assert_eq!(scratch.run(&["frobnicate"]).status.code(), Some(1));
@@ -541,9 +578,32 @@ fn keys_commands_list_rotate_and_revoke() {
     assert_eq!(revoked["state"], "revoked");
     assert!(!String::from_utf8_lossy(&scratch.run(&["keys", "list"]).stdout).contains("sealed"));
 
+    // Every algorithm at once: three new active keys, the EdDSA one replacing `second`.
+    let all = scratch.json(&["keys", "rotate", "--all"]);
+    let algs: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs, ["ES256", "RS256", "EdDSA"]);
+    let listed = scratch.json(&["keys", "list"]);
+    let active: Vec<&serde_json::Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["state"] == "active")
+        .map(|k| &k["kid"])
+        .collect();
+    assert_eq!(active.len(), 3);
+    for key in all.as_array().unwrap() {
+        assert!(active.contains(&&key["kid"]));
+    }
+
     for bad in [
         &["keys", "rotate", "--alg", "HS256"][..],
         &["keys", "rotate", "--alg", "none"],
+        &["keys", "rotate", "--all", "--alg", "RS256"],
         &["keys", "revoke", "nope"],
     ] {
         let out = scratch.run(bad);
