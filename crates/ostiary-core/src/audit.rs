@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 pub enum AuditEventType {
     ClientCreated,
     ClientDeleted,
+    /// An operator changed a client's settings (`client update`).
+    ClientUpdated,
     ClientSecretRotated,
     ClientAuthenticationFailed,
     UserCreated,
@@ -37,9 +39,10 @@ pub enum AuditEventType {
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::ClientCreated,
         Self::ClientDeleted,
+        Self::ClientUpdated,
         Self::ClientSecretRotated,
         Self::ClientAuthenticationFailed,
         Self::UserCreated,
@@ -66,6 +69,7 @@ impl AuditEventType {
         match self {
             Self::ClientCreated => "client.created",
             Self::ClientDeleted => "client.deleted",
+            Self::ClientUpdated => "client.updated",
             Self::ClientSecretRotated => "client.secret_rotated",
             Self::ClientAuthenticationFailed => "client.authentication_failed",
             Self::UserCreated => "user.created",

@@ -129,6 +129,9 @@ mod tests {
         ) -> Result<bool, StoreError> {
             Ok(false)
         }
+        async fn update_client_settings(&self, _: &Client) -> Result<bool, StoreError> {
+            Ok(false)
+        }
     }
 
     async fn setup(ttl: Duration) -> (Arc<CountingStore>, ClientCache, ClientId) {

@@ -47,6 +47,10 @@ pub trait ClientStore: Send + Sync {
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     /// True if a client was deleted.
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
+    /// Stores a client's settings: name, grant types, redirect and post-logout URIs, scopes,
+    /// audiences, consent, lifetime, ID token algorithm, DPoP and PAR requirements (not its
+    /// id, authentication method, keys or secrets). True if the client exists.
+    async fn update_client_settings(&self, client: &Client) -> Result<bool, StoreError>;
     /// Gives a client that authenticates with a secret this one; with `keep_previous_until`
     /// the secret it had stays valid until then, otherwise no earlier secret does. True if
     /// the client exists and has a secret method.

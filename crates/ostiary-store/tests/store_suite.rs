@@ -31,6 +31,7 @@ store_tests!(
     duplicate_client_id_is_a_conflict,
     delete_client_removes_only_that_client,
     rotate_secret_invalidates_the_old_secret,
+    client_settings_are_replaced_and_the_rest_kept,
     rotate_secret_keeps_the_old_one_for_an_overlap,
     rotate_secret_refuses_public_clients,
     hostile_strings_are_stored_literally,
@@ -165,6 +166,28 @@ async fn delete_client_removes_only_that_client(db: Database) {
         Err(AdminError::NotFound(_))
     ));
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+async fn client_settings_are_replaced_and_the_rest_kept(db: Database) {
+    let store = db.store();
+    let registered = admin::register_client(&*store, &SystemClock, web_app("upd"))
+        .await
+        .unwrap();
+    let mut changed = registered.client.clone();
+    changed.name = "Renamed".into();
+    changed.redirect_uris = vec![RedirectUri::parse("https://new.example.com/cb", POLICY).unwrap()];
+    changed.scopes = vec![Scope::parse("openid").unwrap()];
+    changed.audiences = Vec::new();
+    changed.skip_consent = true;
+    changed.access_token_lifetime = Some(Duration::seconds(60));
+    changed.require_pushed_authorization_requests = true;
+    assert!(store.update_client_settings(&changed).await.unwrap());
+    let stored = store.find_client(&changed.id).await.unwrap().unwrap();
+    assert_eq!(stored, changed);
+    assert_eq!(stored.secret_hash, registered.client.secret_hash);
+    let mut unknown = changed.clone();
+    unknown.id = ClientId::parse("nope").unwrap();
+    assert!(!store.update_client_settings(&unknown).await.unwrap());
 }
 
 async fn rotate_secret_invalidates_the_old_secret(db: Database) {

@@ -115,14 +115,7 @@ pub async fn register_client(
         require_pushed_authorization_requests,
     } = registration;
 
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || has_control_chars(&name) {
-        return Err(InvalidInput::new(
-            "name",
-            format!("must be 1 to {MAX_NAME_LEN} printable characters"),
-        )
-        .into());
-    }
+    let name = check_name(&name)?;
 
     let auth_method = match (public, auth_method) {
         (true, None | Some(TokenEndpointAuthMethod::None)) => TokenEndpointAuthMethod::None,
@@ -182,6 +175,18 @@ pub async fn register_client(
     Ok(RegisteredClient { client, secret })
 }
 
+/// The client's display name, trimmed: 1 to 200 printable characters.
+pub(super) fn check_name(name: &str) -> Result<String, InvalidInput> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || has_control_chars(&name) {
+        return Err(InvalidInput::new(
+            "name",
+            format!("must be 1 to {MAX_NAME_LEN} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
 /// `private_key_jwt` needs keys to check assertions with. Clients of the other methods may
 /// register keys too, for the request objects they sign (RFC 9101).
 fn check_jwks(
@@ -197,7 +202,7 @@ fn check_jwks(
     Ok(())
 }
 
-fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput> {
+pub(super) fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput> {
     match alg.unwrap_or(Algorithm::Rs256) {
         Algorithm::Hs256 => Err(InvalidInput::new(
             "id_token_alg",
@@ -207,7 +212,7 @@ fn check_id_token_alg(alg: Option<Algorithm>) -> Result<Algorithm, InvalidInput>
     }
 }
 
-fn check_lifetime(lifetime: Option<Duration>) -> Result<Option<Duration>, InvalidInput> {
+pub(super) fn check_lifetime(lifetime: Option<Duration>) -> Result<Option<Duration>, InvalidInput> {
     match lifetime {
         Some(l) if l < Duration::seconds(1) || l > MAX_ACCESS_TOKEN_LIFETIME => {
             Err(InvalidInput::new(
@@ -219,7 +224,7 @@ fn check_lifetime(lifetime: Option<Duration>) -> Result<Option<Duration>, Invali
     }
 }
 
-fn check_grant_rules(
+pub(super) fn check_grant_rules(
     is_public: bool,
     grants: &[GrantType],
     redirect_uris: &[RedirectUri],
@@ -319,7 +324,7 @@ pub async fn delete_client(store: &dyn ClientStore, id: &ClientId) -> Result<(),
     }
 }
 
-fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+pub(super) fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         if !out.contains(&item) {

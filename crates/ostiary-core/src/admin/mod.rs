@@ -6,6 +6,7 @@
 //! operation and render its result. None of them writes an audit event itself, so an
 //! operation is audited the same way whichever front end asked for it.
 
+mod client_update;
 mod clients;
 mod keys;
 mod tokens;
@@ -13,6 +14,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use client_update::ClientUpdate;
 pub use clients::{RotatedSecret, delete_client, register_client, rotate_secret};
 pub use tokens::{ReplacedKeys, RevokedAll};
 pub use users::{CreateUser, create_user, disable_user};

@@ -1,4 +1,4 @@
-//! `ostiary client create|list|show|delete|rotate-secret`.
+//! `ostiary client create|list|show|update|delete|rotate-secret`.
 
 use clap::{Args, Subcommand};
 use ostiary_core::admin::Actor;
@@ -46,6 +46,9 @@ pub enum ClientCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: ClientId,
     },
+    /// Change a client's settings (as create checks them); lists given replace the
+    /// registered ones. Running servers see the change within OAUTH2_CLIENT_CACHE_SECS.
+    Update(Box<super::client_update::UpdateArgs>),
     /// Delete a client.
     Delete {
         /// Generated ids are base64url and may start with `-`.
@@ -189,6 +192,15 @@ pub async fn run(command: ClientCommand, ctx: &AdminContext<'_>) -> anyhow::Resu
         }
         ClientCommand::Show { client_id } => {
             let client = admin.find_client(&client_id).await?;
+            ctx.print(&ClientView::from(&client))
+        }
+        ClientCommand::Update(args) => {
+            let policy = UriPolicy {
+                allow_insecure_http: !ctx.config().is_production(),
+            };
+            let id = args.client_id.clone();
+            let update = args.update(policy)?;
+            let client = admin.update_client(&Actor::Cli, &id, update).await?;
             ctx.print(&ClientView::from(&client))
         }
         ClientCommand::Delete { client_id } => {

@@ -5,6 +5,7 @@
 
 mod audit;
 mod client;
+mod client_update;
 mod context;
 mod keys;
 mod output;

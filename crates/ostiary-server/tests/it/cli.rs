@@ -176,6 +176,101 @@ fn rotate_secret_may_keep_the_old_one_for_a_while() {
     }
 }
 
+#[tokio::test]
+async fn a_client_is_updated_under_the_rules_of_create_and_keeps_its_id_and_secret() {
+    let scratch = Scratch::new();
+    let created = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Web",
+        "--client-id",
+        "web",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--scope",
+        "openid",
+        "--audience",
+        "https://api.example.com",
+        "--access-token-lifetime",
+        "300",
+    ]);
+    let db = Database::open(&scratch.database_url(), 1).await.unwrap();
+    let id = ostiary_core::client::ClientId::parse("web").unwrap();
+    let secret_hash = |db: &Database| {
+        let store = db.store();
+        let id = id.clone();
+        async move { store.find_client(&id).await.unwrap().unwrap().secret_hash }
+    };
+    let hash_before = secret_hash(&db).await;
+
+    let updated = scratch.json(&[
+        "client",
+        "update",
+        "web",
+        "--name",
+        "Web, renamed",
+        "--redirect-uri",
+        "https://new.example.com/cb",
+        "--redirect-uri",
+        "https://new.example.com/cb2",
+        "--scope",
+        "openid profile",
+        "--clear",
+        "audiences",
+        "--access-token-lifetime",
+        "0",
+        "--require-par",
+        "true",
+    ]);
+    assert_eq!(updated["client_id"], "web");
+    assert_eq!(updated["name"], "Web, renamed");
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://new.example.com/cb", "https://new.example.com/cb2"])
+    );
+    assert_eq!(updated["scopes"], serde_json::json!(["openid", "profile"]));
+    assert_eq!(updated["audiences"], serde_json::json!([]));
+    assert!(
+        updated.get("access_token_lifetime").is_none(),
+        "the server's"
+    );
+    assert_eq!(updated["require_pushed_authorization_requests"], true);
+    assert_eq!(
+        updated["grant_types"], created["grant_types"],
+        "not given: kept"
+    );
+    assert_eq!(scratch.json(&["client", "show", "web"]), updated);
+    assert_eq!(secret_hash(&db).await, hash_before, "the secret stays");
+
+    for bad in [
+        &["client", "update", "web", "--grant-type", "refresh_token"][..],
+        &["client", "update", "web", "--name", " "],
+        &["client", "update", "web", "--redirect-uri", "not a uri"],
+        &[
+            "client", "update", "web", "--clear", "scopes", "--scope", "openid",
+        ],
+        &[
+            "client",
+            "update",
+            "web",
+            "--access-token-lifetime",
+            "86401",
+        ],
+        &["client", "update", "web", "--id-token-alg", "HS256"],
+        &["client", "update", "nobody", "--name", "x"],
+    ] {
+        assert_eq!(scratch.run(bad).status.code(), Some(1), "{bad:?}");
+    }
+    assert_eq!(
+        scratch.json(&["client", "show", "web"]),
+        updated,
+        "nothing changed"
+    );
+    let events = scratch.run(&["audit", "list", "--type", "client.updated"]);
+    assert_eq!(String::from_utf8(events.stdout).unwrap().lines().count(), 1);
+}
+
 #[test]
 fn deleting_twice_says_not_found() {
     let scratch = Scratch::new();

@@ -45,6 +45,38 @@ macro_rules! impl_client_store {
                 Ok(())
             }
 
+            async fn update_client_settings(
+                &self,
+                client: &ostiary_core::client::Client,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let row = $crate::rows::ClientRow::from_client(client);
+                let done = sqlx::query(
+                    "UPDATE clients SET name = $2, grant_types = $3, redirect_uris = $4, \
+                     scopes = $5, audiences = $6, introspect_audiences = $7, \
+                     post_logout_redirect_uris = $8, skip_consent = $9, \
+                     access_token_lifetime_secs = $10, id_token_alg = $11, \
+                     dpop_bound_access_tokens = $12, require_pushed_authorization_requests = $13 \
+                     WHERE client_id = $1",
+                )
+                .bind(row.client_id)
+                .bind(row.name)
+                .bind(row.grant_types)
+                .bind(row.redirect_uris)
+                .bind(row.scopes)
+                .bind(row.audiences)
+                .bind(row.introspect_audiences)
+                .bind(row.post_logout_redirect_uris)
+                .bind(row.skip_consent)
+                .bind(row.access_token_lifetime_secs)
+                .bind(row.id_token_alg)
+                .bind(row.dpop_bound_access_tokens)
+                .bind(row.require_pushed_authorization_requests)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn find_client(
                 &self,
                 id: &ostiary_core::client::ClientId,
