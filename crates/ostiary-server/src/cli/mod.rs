@@ -33,8 +33,8 @@ pub struct Cli {
     /// TOML configuration file; OAUTH2_* environment variables override it.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Log line format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log line format on stderr (also OAUTH2_LOG_FORMAT).
+    #[arg(long, global = true, value_enum, env = "OAUTH2_LOG_FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,

@@ -20,7 +20,7 @@ use url::Url;
 
 pub use checks::{Check, Status, run_checks};
 pub use secrets::{INSECURE_DEFAULT_SECRET, Secrets, resolve_secrets};
-pub use sources::env_var;
+pub use sources::{SECRET_SETTINGS, SETTINGS, env_var};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

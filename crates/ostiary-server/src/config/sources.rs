@@ -1,4 +1,5 @@
-//! Where settings come from: a TOML file, overridden by `OAUTH2_*` environment variables.
+//! Where settings come from: a TOML file, overridden by `OAUTH2_*` environment variables
+//! (and, for secrets, by the files `OAUTH2_*_FILE` names).
 //!
 //! Both are read into one flat map of raw strings keyed by setting name, so every setting is
 //! parsed (and its errors reported) in exactly one place whichever source it came from.
@@ -55,6 +56,38 @@ pub fn env_var(setting: &str) -> String {
     format!("OAUTH2_{}", setting.to_ascii_uppercase())
 }
 
+/// The settings that hold secrets: each may instead be read from the file that
+/// `OAUTH2_<NAME>_FILE` names (a container secret, a systemd credential), so the value is in
+/// no process environment.
+pub const SECRET_SETTINGS: &[&str] = &[
+    "database_url",
+    "jwt_secret",
+    "jwt_secret_previous",
+    "session_key",
+    "session_key_previous",
+];
+
+/// The value of a secret setting read from `path`: the whole file less one trailing newline.
+/// Errors name the variable and the path, never the content.
+fn read_secret_file(var: &str, path: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        var: var.to_owned(),
+        reason,
+    };
+    let mut value = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("cannot read {path}: {}", e.kind())))?;
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    if value.is_empty() {
+        return Err(invalid(format!("{path} is empty")));
+    }
+    Ok(value)
+}
+
 /// Raw values: the file first, each environment variable replacing the file's value.
 pub fn collect(
     file: Option<&Path>,
@@ -75,6 +108,19 @@ pub fn collect(
         if let Some(value) = env(&env_var(setting)) {
             raw.insert(setting, value);
         }
+    }
+    for &setting in SECRET_SETTINGS {
+        let var = format!("{}_FILE", env_var(setting));
+        let Some(path) = env(&var) else {
+            continue;
+        };
+        if env(&env_var(setting)).is_some() {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!("{} is set too: give one or the other", env_var(setting)),
+            });
+        }
+        raw.insert(setting, read_secret_file(&var, &path)?);
     }
     Ok(raw)
 }
@@ -114,6 +160,61 @@ fn read_toml(text: &str, raw: &mut BTreeMap<&'static str, String>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_read_from_the_files_their_file_variables_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("jwt");
+        std::fs::write(&secret, "a secret from a file, not the environment\n").unwrap();
+        let crlf = dir.path().join("session");
+        std::fs::write(&crlf, "ab".repeat(64) + "\r\n").unwrap();
+        let (secret_path, crlf_path) = (secret.display().to_string(), crlf.display().to_string());
+        let raw = collect(None, |var| match var {
+            "OAUTH2_JWT_SECRET_FILE" => Some(secret_path.clone()),
+            "OAUTH2_SESSION_KEY_FILE" => Some(crlf_path.clone()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            raw["jwt_secret"],
+            "a secret from a file, not the environment"
+        );
+        assert_eq!(raw["session_key"], "ab".repeat(64));
+
+        let both = collect(None, |var| match var {
+            "OAUTH2_JWT_SECRET_FILE" => Some(secret_path.clone()),
+            "OAUTH2_JWT_SECRET" => Some("x".repeat(40)),
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            both.contains("OAUTH2_JWT_SECRET_FILE") && both.contains("one or the other"),
+            "{both}"
+        );
+
+        let missing = collect(None, |var| {
+            (var == "OAUTH2_DATABASE_URL_FILE").then(|| "/nonexistent/ostiary-db-url".to_owned())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("/nonexistent/ostiary-db-url"), "{missing}");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty_path = empty.display().to_string();
+        assert!(
+            collect(None, |var| {
+                (var == "OAUTH2_SESSION_KEY_PREVIOUS_FILE").then(|| empty_path.clone())
+            })
+            .is_err()
+        );
+        // Only secrets have file variants.
+        let issuer = collect(None, |var| {
+            (var == "OAUTH2_ISSUER_FILE").then(|| secret_path.clone())
+        })
+        .unwrap();
+        assert!(!issuer.contains_key("issuer"));
+    }
 
     #[test]
     fn env_overrides_file_and_tables_flatten() {

@@ -632,6 +632,74 @@ fn version_completions_and_the_manual_page_need_no_configuration() {
     assert_eq!(scratch.run(&["completions", "tcsh"]).status.code(), Some(1));
 }
 
+/// The annotated example configuration names every setting and passes `check-config` as a
+/// production configuration, its secrets given as files.
+#[test]
+fn the_example_configuration_is_complete_and_passes_check_config() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ostiary.example.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    use ostiary_server::config::{SECRET_SETTINGS, SETTINGS};
+    for setting in SETTINGS {
+        // Secrets are named in the comments (they belong in the environment or files); the
+        // database URL has a value as long as it holds no password.
+        let named = if SECRET_SETTINGS.contains(setting) && *setting != "database_url" {
+            text.lines()
+                .any(|l| l.starts_with('#') && l.contains(setting))
+        } else {
+            text.lines().any(|l| l.starts_with(&format!("{setting} =")))
+        };
+        assert!(named, "{setting} is missing from ostiary.example.toml");
+    }
+    let scratch = Scratch::new();
+    let jwt = scratch.dir.path().join("jwt");
+    std::fs::write(&jwt, format!("{}\n", "7f".repeat(32))).unwrap();
+    let session = scratch.dir.path().join("session");
+    std::fs::write(&session, format!("{}\n", "a5".repeat(64))).unwrap();
+    let out = scratch
+        .command(&["--config", example, "check-config"])
+        .env("OAUTH2_JWT_SECRET_FILE", &jwt)
+        .env("OAUTH2_SESSION_KEY_FILE", &session)
+        .output()
+        .unwrap();
+    assert_success(&out, &["check-config"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&"7f".repeat(32)) && !text.contains(&"a5".repeat(64)));
+}
+
+#[test]
+fn oauth2_log_format_json_makes_every_log_line_json() {
+    let scratch = Scratch::new();
+    let out = scratch
+        .command(&["serve"])
+        .env("OAUTH2_ENV", "production")
+        .env("OAUTH2_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "production without secrets refuses"
+    );
+    let logged: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .filter(|l| !l.starts_with("error:"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l["check"] == "jwt_secret" && l["level"] == "ERROR")
+    );
+    let bad = scratch
+        .command(&["client", "list"])
+        .env("OAUTH2_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
+
 #[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let scratch = Scratch::new();
