@@ -189,8 +189,6 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Ends a session; the ended session if it existed.
     async fn delete_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
-    /// Ends every session of a user; how many.
-    async fn delete_user_sessions(&self, user_id: &UserId) -> Result<u64, StoreError>;
     /// Sessions within their absolute lifetime (`expires_at > now`) and used since
     /// `seen_since`: the live sessions, for metrics.
     async fn count_live_sessions(
@@ -260,6 +258,25 @@ pub trait GrantStore: Send + Sync {
         &self,
         user_id: &UserId,
         client_id: Option<&ClientId>,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<u64, StoreError>;
+    /// Ends everything a user's credentials opened, in one transaction (a disabled account, a
+    /// password an operator replaced): the user's sessions, unredeemed codes and approved
+    /// device authorizations are deleted and every live grant of the user, offline ones too,
+    /// revoked as `revoke_grant` does, counted under `reason`. Returns the grants revoked.
+    async fn end_user_access(
+        &self,
+        user_id: &UserId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<u64, StoreError>;
+    /// Ends what a client holds, in one transaction: its unredeemed codes and approved device
+    /// authorizations are deleted and its live grants revoked as `revoke_grant` does, counted
+    /// under `reason`. Returns the grants revoked.
+    async fn revoke_client_grants(
+        &self,
+        client_id: &ClientId,
         at: OffsetDateTime,
         reason: RevocationReason,
     ) -> Result<u64, StoreError>;

@@ -194,17 +194,16 @@ fn hash(
     })
 }
 
-/// Ends a user's sessions and revokes their grants (refresh tokens and the access tokens
-/// issued under them), for `reason`.
+/// Ends what the user's credentials opened: sessions, unredeemed codes, approved device
+/// authorizations, and grants (refresh tokens and the access tokens issued under them).
 async fn end_sessions_and_grants(
     store: &dyn Store,
     clock: &dyn Clock,
     user_id: &UserId,
     reason: RevocationReason,
 ) -> Result<(), AdminError> {
-    store.delete_user_sessions(user_id).await?;
     store
-        .revoke_user_grants(user_id, None, clock.now_seconds(), reason)
+        .end_user_access(user_id, clock.now_seconds(), reason)
         .await?;
     Ok(())
 }

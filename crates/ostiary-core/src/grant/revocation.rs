@@ -19,10 +19,12 @@ pub enum RevocationReason {
     RevokeAll,
     /// An operator set the user's password (`ostiary user set-password`).
     PasswordSet,
+    /// An operator narrowed what the client may ask for (`ostiary client update`).
+    ClientNarrowed,
 }
 
 impl RevocationReason {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::ClientRequest,
         Self::ReuseDetected,
         Self::Logout,
@@ -31,6 +33,7 @@ impl RevocationReason {
         Self::ConsentWithdrawn,
         Self::RevokeAll,
         Self::PasswordSet,
+        Self::ClientNarrowed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl RevocationReason {
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::RevokeAll => "revoke_all",
             Self::PasswordSet => "password_set",
+            Self::ClientNarrowed => "client_narrowed",
         }
     }
 

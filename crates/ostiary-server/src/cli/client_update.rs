@@ -37,8 +37,8 @@ pub struct UpdateArgs {
     /// Where RP-initiated logout may return to, repeatable; replace the registered ones.
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
-    /// Empty a list: scopes, audiences, introspect-audiences or post-logout-redirect-uris
-    /// (repeatable).
+    /// Empty a list: redirect-uris (once no grant needs them), scopes, audiences,
+    /// introspect-audiences or post-logout-redirect-uris (repeatable).
     #[arg(long, value_enum, value_name = "LIST")]
     clear: Vec<List>,
     /// Whether users are asked for consent: true for a first-party client that skips it.
@@ -61,6 +61,7 @@ pub struct UpdateArgs {
 /// A list `--clear` empties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum List {
+    RedirectUris,
     Scopes,
     Audiences,
     IntrospectAudiences,
@@ -78,7 +79,7 @@ impl UpdateArgs {
         Ok(ClientUpdate {
             name: self.name,
             grant_types: Some(self.grant_types).filter(|g| !g.is_empty()),
-            redirect_uris: Some(parse_uris(&self.redirect_uris)?).filter(|u| !u.is_empty()),
+            redirect_uris: list(clear, List::RedirectUris, parse_uris(&self.redirect_uris)?)?,
             scopes: list(clear, List::Scopes, self.scopes)?,
             audiences: list(clear, List::Audiences, self.audiences)?,
             introspect_audiences: list(

@@ -1,4 +1,4 @@
-//! `ostiary user create|disable|consents|revoke-consent`.
+//! `ostiary user create|disable|enable|set-password|list|show|consents|revoke-consent`.
 
 use std::io::Read;
 

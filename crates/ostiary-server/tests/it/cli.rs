@@ -195,6 +195,17 @@ async fn a_client_is_updated_under_the_rules_of_create_and_keeps_its_id_and_secr
         "--access-token-lifetime",
         "300",
     ]);
+    scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "SPA",
+        "--client-id",
+        "spa",
+        "--public",
+        "--redirect-uri",
+        "https://spa.example.com/cb",
+    ]);
     let db = Database::open(&scratch.database_url(), 1).await.unwrap();
     let id = ostiary_core::client::ClientId::parse("web").unwrap();
     let secret_hash = |db: &Database| {
@@ -259,6 +270,15 @@ async fn a_client_is_updated_under_the_rules_of_create_and_keeps_its_id_and_secr
         ],
         &["client", "update", "web", "--id-token-alg", "HS256"],
         &["client", "update", "nobody", "--name", "x"],
+        &["client", "update", "web"],
+        &["client", "update", "web", "--clear", "redirect-uris"],
+        &[
+            "client",
+            "update",
+            "spa",
+            "--grant-type",
+            "client_credentials",
+        ],
     ] {
         assert_eq!(scratch.run(bad).status.code(), Some(1), "{bad:?}");
     }
@@ -547,13 +567,39 @@ async fn users_are_listed_shown_enabled_and_given_new_passwords() {
     assert_eq!(scratch.json(&["user", "enable", "erin"])["disabled"], false);
     assert_eq!(scratch.json(&["user", "show", "erin"])["disabled"], false);
 
+    // A browser signed in as erin, which the new password must sign out.
+    let db = Database::open(&scratch.database_url(), 1).await.unwrap();
+    let erin_id = db
+        .store()
+        .find_user_by_username(&Username::parse("erin").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let signed_in = ostiary_core::session::Session {
+        id_hash: ostiary_core::secret::SecretHash::of("erin's cookie"),
+        sid: "sid-erin".into(),
+        user_id: erin_id,
+        auth_time: now,
+        last_seen: now,
+        expires_at: now + time::Duration::hours(1),
+    };
+    db.store().insert_session(&signed_in).await.unwrap();
+
     let new_password = "the second passphrase";
     let set = scratch.run_with_stdin(
         &["user", "set-password", "erin", "--password-stdin"],
         &format!("{new_password}\n"),
     );
     assert_success(&set, &["user", "set-password"]);
-    let db = Database::open(&scratch.database_url(), 1).await.unwrap();
+    assert_eq!(
+        db.store().find_session(&signed_in.id_hash).await.unwrap(),
+        None,
+        "signed out"
+    );
     let erin = db
         .store()
         .find_user_by_username(&Username::parse("erin").unwrap())
@@ -612,11 +658,18 @@ fn version_completions_and_the_manual_page_need_no_configuration() {
         .and_then(|v| v.split_once("(commit "))
         .map(|(_, commit)| commit.to_owned())
         .unwrap_or_else(|| panic!("{version}"));
-    assert!(
-        commit == "unknown"
-            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
-        "{version}"
-    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    match head {
+        // Built from this checkout: its commit (build.rs reruns when HEAD moves).
+        Some(head) => assert_eq!(commit, head, "{version}"),
+        None => assert_eq!(commit, "unknown", "{version}"),
+    }
     for shell in ["bash", "zsh", "fish"] {
         let out = scratch
             .command(&["completions", shell])
@@ -657,6 +710,8 @@ fn the_example_configuration_is_complete_and_passes_check_config() {
     std::fs::write(&session, format!("{}\n", "a5".repeat(64))).unwrap();
     let out = scratch
         .command(&["--config", example, "check-config"])
+        // The example's own database URL, not the scratch one.
+        .env_remove("OAUTH2_DATABASE_URL")
         .env("OAUTH2_JWT_SECRET_FILE", &jwt)
         .env("OAUTH2_SESSION_KEY_FILE", &session)
         .output()

@@ -320,6 +320,66 @@ macro_rules! impl_grant_store {
                 Ok(revoked)
             }
 
+            async fn end_user_access(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+                at: time::OffsetDateTime,
+                reason: ostiary_core::grant::RevocationReason,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                // Codes and approvals before grants, as in revoke_everything: a redemption in
+                // flight either finished first (its grant is revoked below) or finds its code
+                // gone and issues nothing.
+                let mut tx = self.begin_write().await?;
+                for statement in [
+                    "DELETE FROM sessions WHERE user_id = $1",
+                    "DELETE FROM authorization_codes WHERE user_id = $1 AND consumed_at IS NULL",
+                    "DELETE FROM device_authorizations WHERE user_id = $1 AND status = 'approved'",
+                ] {
+                    sqlx::query(statement)
+                        .bind(user_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?;
+                }
+                let revoked = $crate::sql::revoke::revoke_grants!(
+                    tx,
+                    at,
+                    reason,
+                    "g.user_id = $2",
+                    user_id.to_string()
+                );
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(revoked)
+            }
+
+            async fn revoke_client_grants(
+                &self,
+                client_id: &ostiary_core::client::ClientId,
+                at: time::OffsetDateTime,
+                reason: ostiary_core::grant::RevocationReason,
+            ) -> Result<u64, ostiary_core::StoreError> {
+                let mut tx = self.begin_write().await?;
+                for statement in [
+                    "DELETE FROM authorization_codes WHERE client_id = $1 AND consumed_at IS NULL",
+                    "DELETE FROM device_authorizations WHERE client_id = $1 AND status = 'approved'",
+                ] {
+                    sqlx::query(statement)
+                        .bind(client_id.as_str().to_owned())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::error::backend)?;
+                }
+                let revoked = $crate::sql::revoke::revoke_grants!(
+                    tx,
+                    at,
+                    reason,
+                    "g.client_id = $2",
+                    client_id.as_str().to_owned()
+                );
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(revoked)
+            }
+
             async fn revoke_everything(
                 &self,
                 at: time::OffsetDateTime,

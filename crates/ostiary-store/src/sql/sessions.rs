@@ -88,18 +88,6 @@ macro_rules! impl_session_store {
                 .transpose()
             }
 
-            async fn delete_user_sessions(
-                &self,
-                user_id: &ostiary_core::user::UserId,
-            ) -> Result<u64, ostiary_core::StoreError> {
-                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id.to_string())
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::error::backend)?;
-                Ok(done.rows_affected())
-            }
-
             async fn purge_expired_sessions(
                 &self,
                 now: time::OffsetDateTime,

@@ -1,6 +1,6 @@
 //! Device authorizations (RFC 8628): found by either code, polled with compare-and-set,
 //! answered once while pending, redeemed once into a grant, voided with their session (logout
-//! or expiry) or by revoke-all, and purged after expiry.
+//! or expiry), by revoke-all or with the user's access, and purged after expiry.
 
 use ostiary_core::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
 
@@ -13,6 +13,8 @@ crate::store_tests!(
     an_approved_authorization_is_redeemed_once_into_a_grant,
     racing_redemptions_have_one_winner,
     logout_revoke_all_and_expiry_void_device_authorizations,
+    ending_a_users_access_takes_sessions_codes_approvals_and_every_grant,
+    revoking_a_clients_grants_takes_its_codes_and_approvals_too,
 );
 
 fn device(client: &ClientId, name: &str) -> DeviceAuthorization {
@@ -334,4 +336,116 @@ async fn logout_revoke_all_and_expiry_void_device_authorizations(db: Database) {
     // And they go with their client.
     store.delete_client(&tv).await.unwrap();
     assert_eq!(find(&live).await, None);
+}
+
+/// What a disabled account or a replaced password ends: the user's sessions, unredeemed codes,
+/// approved device authorizations and every grant, offline ones too; nothing of another user.
+async fn ending_a_users_access_takes_sessions_codes_approvals_and_every_grant(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let bob = new_user(&*store, "bob").await;
+    let web = new_client(&*store, "web").await;
+    let t = now();
+    let alices = session(&alice, "sid-a", t);
+    let bobs = session(&bob, "sid-b", t);
+    store.insert_session(&alices).await.unwrap();
+    store.insert_session(&bobs).await.unwrap();
+    let alice_code = code(&web, &alice, "sid-a", "alice-code");
+    let bob_code = code(&web, &bob, "sid-b", "bob-code");
+    store.insert_code(&alice_code).await.unwrap();
+    store.insert_code(&bob_code).await.unwrap();
+    let approved = device(&web, "alice-tv");
+    store.insert_device_authorization(&approved).await.unwrap();
+    store
+        .settle_device_authorization(&approved.device_code_hash, &approval(&alice, "sid-a"), t)
+        .await
+        .unwrap();
+    issue(&*store, &web, &alice, "sid-a", "alice-online", false).await;
+    issue(&*store, &web, &alice, "sid-a", "alice-offline", true).await;
+    issue(&*store, &web, &bob, "sid-b", "bob-online", false).await;
+
+    let revoked = store
+        .end_user_access(
+            &alice,
+            t,
+            ostiary_core::grant::RevocationReason::PasswordSet,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, 2);
+    assert_eq!(store.find_session(&alices.id_hash).await.unwrap(), None);
+    assert_eq!(store.find_code(&alice_code.code_hash).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_device_authorization(&approved.device_code_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!live(&*store, "alice-online").await);
+    assert!(!live(&*store, "alice-offline").await);
+    assert!(store.find_session(&bobs.id_hash).await.unwrap().is_some());
+    assert!(
+        store
+            .find_code(&bob_code.code_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(live(&*store, "bob-online").await);
+    let counts = store.revocation_counts().await.unwrap();
+    assert!(
+        counts.contains(&(ostiary_core::grant::RevocationReason::PasswordSet, 2)),
+        "{counts:?}"
+    );
+}
+
+/// A client narrowed by its operator loses what it holds; another client keeps its own.
+async fn revoking_a_clients_grants_takes_its_codes_and_approvals_too(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let other = new_client(&*store, "other").await;
+    let web_code = code(&web, &alice, "sid-a", "web-code");
+    let other_code = code(&other, &alice, "sid-a", "other-code");
+    store.insert_code(&web_code).await.unwrap();
+    store.insert_code(&other_code).await.unwrap();
+    let approved = device(&web, "web-tv");
+    store.insert_device_authorization(&approved).await.unwrap();
+    store
+        .settle_device_authorization(
+            &approved.device_code_hash,
+            &approval(&alice, "sid-a"),
+            now(),
+        )
+        .await
+        .unwrap();
+    issue(&*store, &web, &alice, "sid-a", "web-grant", true).await;
+    issue(&*store, &other, &alice, "sid-a", "other-grant", true).await;
+
+    let reason = ostiary_core::grant::RevocationReason::ClientNarrowed;
+    assert_eq!(
+        store
+            .revoke_client_grants(&web, now(), reason)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.find_code(&web_code.code_hash).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_device_authorization(&approved.device_code_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!live(&*store, "web-grant").await);
+    assert!(
+        store
+            .find_code(&other_code.code_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(live(&*store, "other-grant").await);
 }

@@ -63,8 +63,18 @@ async fn user_sessions_end_together_and_expired_ones_are_purged(db: Database) {
     }
     let b = session(&bob, "b1", t);
     store.insert_session(&b).await.unwrap();
-    assert_eq!(store.delete_user_sessions(&alice).await.unwrap(), 2);
-    assert_eq!(store.delete_user_sessions(&alice).await.unwrap(), 0);
+    store
+        .end_user_access(
+            &alice,
+            t,
+            ostiary_core::grant::RevocationReason::UserDisabled,
+        )
+        .await
+        .unwrap();
+    for sid in ["a1", "a2"] {
+        let gone = session(&alice, sid, t).id_hash;
+        assert_eq!(store.find_session(&gone).await.unwrap(), None);
+    }
     assert!(store.find_session(&b.id_hash).await.unwrap().is_some());
 
     let expired = Session {
