@@ -77,13 +77,10 @@ impl AuditLog {
                 .map_err(|e| failed(&e)),
             Err(e) => Err(failed(&e)),
         };
-        let replayed = match replayed {
-            Ok(replayed) => replayed,
-            Err(e) => {
-                let _ = segment.remove();
-                return Err(e);
-            }
-        };
+        // A start that fails leaves no empty segment behind for the next one to sweep.
+        let replayed = replayed.inspect_err(|_| {
+            let _ = segment.remove();
+        })?;
         if replayed > 0 {
             tracing::warn!(
                 events = replayed,

@@ -268,16 +268,7 @@ macro_rules! impl_grant_store {
                 // and device approvals the session has not redeemed yet die with it: redeemed
                 // later, they would create a grant bound to a session that no longer exists.
                 let mut tx = self.begin_write().await?;
-                for statement in [
-                    "DELETE FROM authorization_codes WHERE sid = $1 AND consumed_at IS NULL",
-                    "DELETE FROM device_authorizations WHERE sid = $1 AND status = 'approved'",
-                ] {
-                    sqlx::query(statement)
-                        .bind(sid.to_owned())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::error::backend)?;
-                }
+                $crate::sql::revoke::void_unredeemed!(tx, "sid", sid.to_owned());
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,
@@ -326,21 +317,13 @@ macro_rules! impl_grant_store {
                 at: time::OffsetDateTime,
                 reason: ostiary_core::grant::RevocationReason,
             ) -> Result<u64, ostiary_core::StoreError> {
-                // Codes and approvals before grants, as in revoke_everything: a redemption in
-                // flight either finished first (its grant is revoked below) or finds its code
-                // gone and issues nothing.
                 let mut tx = self.begin_write().await?;
-                for statement in [
-                    "DELETE FROM sessions WHERE user_id = $1",
-                    "DELETE FROM authorization_codes WHERE user_id = $1 AND consumed_at IS NULL",
-                    "DELETE FROM device_authorizations WHERE user_id = $1 AND status = 'approved'",
-                ] {
-                    sqlx::query(statement)
-                        .bind(user_id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::error::backend)?;
-                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::error::backend)?;
+                $crate::sql::revoke::void_unredeemed!(tx, "user_id", user_id.to_string());
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,
@@ -359,16 +342,7 @@ macro_rules! impl_grant_store {
                 reason: ostiary_core::grant::RevocationReason,
             ) -> Result<u64, ostiary_core::StoreError> {
                 let mut tx = self.begin_write().await?;
-                for statement in [
-                    "DELETE FROM authorization_codes WHERE client_id = $1 AND consumed_at IS NULL",
-                    "DELETE FROM device_authorizations WHERE client_id = $1 AND status = 'approved'",
-                ] {
-                    sqlx::query(statement)
-                        .bind(client_id.as_str().to_owned())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::error::backend)?;
-                }
+                $crate::sql::revoke::void_unredeemed!(tx, "client_id", client_id.as_str().to_owned());
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
                     at,

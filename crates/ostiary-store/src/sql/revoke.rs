@@ -77,4 +77,34 @@ macro_rules! count_revocations {
     }};
 }
 
-pub(crate) use {count_revocations, revoke_grants};
+/// Inside the write transaction `$tx`, deletes the unredeemed codes and approved device
+/// authorizations whose `$column` (`sid`, `user_id` or `client_id`) is `$value`: what would
+/// still become a grant after the grants matching it are revoked. Run it before
+/// `revoke_grants!`, so that a redemption in flight either finished first (its grant is then
+/// revoked) or finds its code gone. Returns early from the enclosing function on a database
+/// error.
+macro_rules! void_unredeemed {
+    ($tx:expr, $column:literal, $value:expr) => {{
+        let value: String = $value;
+        for statement in [
+            concat!(
+                "DELETE FROM authorization_codes WHERE ",
+                $column,
+                " = $1 AND consumed_at IS NULL"
+            ),
+            concat!(
+                "DELETE FROM device_authorizations WHERE ",
+                $column,
+                " = $1 AND status = 'approved'"
+            ),
+        ] {
+            sqlx::query(statement)
+                .bind(value.clone())
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::error::backend)?;
+        }
+    }};
+}
+
+pub(crate) use {count_revocations, revoke_grants, void_unredeemed};
