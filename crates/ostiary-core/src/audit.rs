@@ -36,10 +36,14 @@ pub enum AuditEventType {
     DeviceApproved,
     /// A user denied a device's request on the verification page.
     DeviceDenied,
+    /// An operator issued an initial access token for dynamic registration (RFC 7591 3).
+    RegistrationTokenCreated,
+    /// An operator revoked an initial access token.
+    RegistrationTokenRevoked,
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 25] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientUpdated,
@@ -63,6 +67,8 @@ impl AuditEventType {
         Self::RevokedAll,
         Self::DeviceApproved,
         Self::DeviceDenied,
+        Self::RegistrationTokenCreated,
+        Self::RegistrationTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +96,8 @@ impl AuditEventType {
             Self::RevokedAll => "tokens.revoked_all",
             Self::DeviceApproved => "device.approved",
             Self::DeviceDenied => "device.denied",
+            Self::RegistrationTokenCreated => "registration_token.created",
+            Self::RegistrationTokenRevoked => "registration_token.revoked",
         }
     }
 }

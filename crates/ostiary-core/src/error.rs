@@ -45,6 +45,10 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 3.5: the device code expired; the device must start again.
     ExpiredToken,
+    /// RFC 7591 3.2.2: a client metadata field is invalid or breaks a registration rule.
+    InvalidClientMetadata,
+    /// RFC 7591 3.2.2: a redirect URI (or post-logout redirect URI) is invalid.
+    InvalidRedirectUri,
 }
 
 impl ErrorCode {
@@ -74,6 +78,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
         }
     }
 }

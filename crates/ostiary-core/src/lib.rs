@@ -22,6 +22,7 @@ pub mod logout;
 pub mod password;
 pub mod pkce;
 pub mod random;
+pub mod registration;
 pub mod secret;
 pub mod session;
 pub mod store;
@@ -33,7 +34,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
     AuditStore, ClientStore, DeviceAuthorizationStore, GrantStore, InteractionStore, KeyStore,
-    PoolStats, PushedRequestStore, ReplayStore, SessionStore, Store, StoreError, TokenStore,
-    UserStore,
+    PoolStats, PushedRequestStore, RegistrationStore, ReplayStore, SessionStore, Store, StoreError,
+    TokenStore, UserStore,
 };
 pub use validation::InvalidInput;

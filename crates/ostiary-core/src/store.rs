@@ -17,6 +17,7 @@ use crate::grant::{
 };
 use crate::interaction::record::StoredInteraction;
 use crate::keys::StoredKey;
+use crate::registration::RegistrationToken;
 use crate::secret::SecretHash;
 use crate::session::Session;
 use crate::user::{User, UserId, Username};
@@ -60,6 +61,47 @@ pub trait ClientStore: Send + Sync {
         hash: &SecretHash,
         keep_previous_until: Option<OffsetDateTime>,
     ) -> Result<bool, StoreError>;
+}
+
+/// Dynamic client registration (RFC 7591, RFC 7592): the operator's initial access tokens
+/// and the registration access tokens of the clients that registered themselves (both as
+/// SHA-256 hashes only).
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Fails with `Conflict` when the token id or hash is taken.
+    async fn insert_registration_token(&self, token: &RegistrationToken) -> Result<(), StoreError>;
+    /// Every initial access token not yet purged (spent and expired ones too), oldest first.
+    async fn list_registration_tokens(&self) -> Result<Vec<RegistrationToken>, StoreError>;
+    /// True if a token was deleted.
+    async fn delete_registration_token(&self, token_id: &str) -> Result<bool, StoreError>;
+    /// The initial access token with this hash, usable or not.
+    async fn find_registration_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<RegistrationToken>, StoreError>;
+    /// Stores a client that registered itself, with the hash of its registration access
+    /// token, in one transaction that, with `spending`, also counts one use of that initial
+    /// access token (by id). False, and nothing written, when that token can no longer be
+    /// used at `now` (expired, spent or revoked meanwhile). `Conflict` when the client id is
+    /// taken.
+    async fn insert_registered_client(
+        &self,
+        client: &Client,
+        access_token_hash: &SecretHash,
+        spending: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// The hash of a self-registered client's registration access token; `None` for an
+    /// unknown client or one an operator registered.
+    async fn find_registration_access_token(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<SecretHash>, StoreError>;
+    /// Drops initial access tokens that expired before `now`; returns how many.
+    async fn purge_expired_registration_tokens(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -437,6 +479,7 @@ pub trait Store:
     + ReplayStore
     + PushedRequestStore
     + DeviceAuthorizationStore
+    + RegistrationStore
     + Debug
 {
     /// Readiness: the database answers a trivial query.

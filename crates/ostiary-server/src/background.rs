@@ -93,6 +93,10 @@ async fn housekeeping(state: &AppState) {
             state.store.purge_expired_replay_keys(now).await,
         ),
         (
+            "registration tokens",
+            state.store.purge_expired_registration_tokens(now).await,
+        ),
+        (
             "grants",
             state
                 .store

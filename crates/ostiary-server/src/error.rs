@@ -1,6 +1,6 @@
 //! The one rendering of protocol errors (RFC 6749 5.2): JSON body, `Cache-Control: no-store`,
-//! 401 with `WWW-Authenticate` for `invalid_client`, 503 when the store is unavailable,
-//! `DPoP-Nonce` with `use_dpop_nonce`.
+//! 401 with `WWW-Authenticate` for `invalid_client` and `invalid_token`, 503 when the store is
+//! unavailable, `DPoP-Nonce` with `use_dpop_nonce`.
 
 use axum::Json;
 use axum::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -92,11 +92,21 @@ impl IntoResponse for ApiError {
         if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
             headers.insert(DPOP_NONCE, nonce);
         }
-        if self.error.code() == ErrorCode::InvalidClient {
-            headers.insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="ostiary", charset="UTF-8""#),
-            );
+        match self.error.code() {
+            ErrorCode::InvalidClient => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="ostiary", charset="UTF-8""#),
+                );
+            }
+            // RFC 6750 3: a refused Bearer token (the registration endpoints' tokens).
+            ErrorCode::InvalidToken => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="ostiary", error="invalid_token""#),
+                );
+            }
+            _ => {}
         }
         response
     }

@@ -37,6 +37,9 @@ pub enum Credential<'a> {
     /// A user code typed at the device verification page (RFC 8628 5.1): a wrong one is a
     /// guess at someone's pending device authorization. Limited per source only.
     UserCode,
+    /// An initial access token presented at the registration endpoint (RFC 7591 3): 256
+    /// random bits, so a wrong one is a mistake or probing. Limited per source only.
+    RegistrationToken,
 }
 
 impl<'a> Credential<'a> {
@@ -48,6 +51,7 @@ impl<'a> Credential<'a> {
             Self::Account(id) => (Kind::Account, id, true),
             Self::KnownAccount(id) => (Kind::Account, id, false),
             Self::UserCode => (Kind::UserCode, "user_code", false),
+            Self::RegistrationToken => (Kind::Registration, "initial_access_token", false),
         };
         let plausible = !id.is_empty()
             && id.len() <= 128
@@ -82,6 +86,7 @@ enum Kind {
     Client,
     Account,
     UserCode,
+    Registration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -188,7 +193,7 @@ impl FailureLimiter {
         let (kind, id, account_wide) = credential.key();
         let mut keys = Vec::with_capacity(3);
         let limits = match kind {
-            Kind::Client => Limits::CLIENT,
+            Kind::Client | Kind::Registration => Limits::CLIENT,
             Kind::Account => Limits::LOGIN,
             Kind::UserCode => Limits::USER_CODE,
         };

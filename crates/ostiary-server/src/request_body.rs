@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ostiary_core::{ErrorCode, OAuthError};
@@ -34,6 +34,26 @@ impl BodyRules {
             timeout: config.http_body_timeout,
         }
     }
+}
+
+/// 415 (`invalid_request`) unless the request's `Content-Type` is `mime` (parameters such as
+/// `charset` aside, case-insensitive).
+pub fn require_type(headers: &HeaderMap, mime: &'static str) -> Result<(), ApiError> {
+    let matches = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|given| given.trim().eq_ignore_ascii_case(mime));
+    if matches {
+        return Ok(());
+    }
+    Err(ApiError::with_status(
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("the body must be {mime}"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ))
 }
 
 /// The whole body: 413 (`invalid_request`) at once when `Content-Length` exceeds the limit,

@@ -7,6 +7,7 @@ use axum::http::header::STRICT_TRANSPORT_SECURITY;
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ostiary_core::registration::RegistrationMode;
 use ostiary_core::{ErrorCode, OAuthError};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -19,7 +20,7 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::handlers::{
     authorize, consent, device, device_authorization, discovery, fallback, health, introspect,
-    jwks, login, logout, par, revoke, token, userinfo,
+    jwks, login, logout, par, register, revoke, token, userinfo,
 };
 use crate::metrics;
 use crate::pages;
@@ -37,7 +38,7 @@ pub fn build(state: AppState) -> Router {
     let body_limit = state.config.http_body_limit_bytes;
     let timeout = state.config.http_request_timeout;
     // What a browser app calls directly: CORS applies here and nowhere else.
-    let browser_api = Router::new()
+    let mut browser_api = Router::new()
         .route(discovery::TOKEN_PATH, post(token::token))
         .route(discovery::PAR_PATH, post(par::par))
         .route(
@@ -57,8 +58,18 @@ pub fn build(state: AppState) -> Router {
         .route(
             "/.well-known/openid-configuration",
             get(discovery::metadata_document),
-        )
-        .layer(state.cors.clone().layer());
+        );
+    if state.config.registration != RegistrationMode::Off {
+        browser_api = browser_api
+            .route(discovery::REGISTRATION_PATH, post(register::register))
+            .route(
+                discovery::CLIENT_CONFIGURATION_PATH,
+                get(register::read)
+                    .put(register::update)
+                    .delete(register::delete),
+            );
+    }
+    let browser_api = browser_api.layer(state.cors.clone().layer());
     let hsts = state.config.is_production().then(|| {
         SetResponseHeaderLayer::if_not_present(
             STRICT_TRANSPORT_SECURITY,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
+use ostiary_core::admin::Admin;
 use ostiary_core::audit::AuditSink;
 use ostiary_core::authorize::Authorizer;
-use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
+use ostiary_core::client::{MAX_ACCESS_TOKEN_LIFETIME, UriPolicy};
 use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::dpop::DpopVerifier;
 use ostiary_core::interaction::Interactions;
@@ -16,6 +17,7 @@ use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::login::UserAuthenticator;
 use ostiary_core::logout::Logout;
 use ostiary_core::password::PasswordHasher;
+use ostiary_core::registration::{RegistrationPolicy, Registrations};
 use ostiary_core::session::{SessionSettings, Sessions};
 use ostiary_core::token::{TokenService, TokenSettings};
 use ostiary_core::{Clock, KeyStore, Store};
@@ -69,6 +71,8 @@ pub struct AppState {
     pub password_checks: PasswordChecks,
     pub cors: Arc<CorsOrigins>,
     pub quota: Option<Arc<ClientQuota>>,
+    /// Dynamic client registration and its management (RFC 7591, RFC 7592).
+    pub registrations: Arc<Registrations>,
 }
 
 impl FromRef<AppState> for Key {
@@ -164,8 +168,23 @@ impl AppState {
             tokens.clients(),
             keys,
             config.issuer.clone(),
-            sink,
+            sink.clone(),
             clock.clone(),
+        ));
+        let urls = discovery::EndpointUrls::new(&config);
+        let registrations = Arc::new(Registrations::new(
+            Admin::new(store.clone(), sink, clock.clone()),
+            store.clone(),
+            clock.clone(),
+            RegistrationPolicy {
+                mode: config.registration,
+                scopes: config.registration_scopes.clone(),
+                audiences: config.registration_audiences.clone(),
+                uri_policy: UriPolicy {
+                    allow_insecure_http: !config.is_production(),
+                },
+                endpoint: urls.registration.clone(),
+            },
         ));
         Ok(Self {
             limiter: Arc::new(FailureLimiter::new(config.rate_limits)),
@@ -191,7 +210,8 @@ impl AppState {
                 secure: config.secure_cookies(),
             },
             metadata: Arc::new(discovery::metadata(&config)),
-            urls: Arc::new(discovery::EndpointUrls::new(&config)),
+            urls: Arc::new(urls),
+            registrations,
             metrics: Arc::new(Metrics::new()?),
             audit,
             store,

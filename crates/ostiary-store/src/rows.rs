@@ -293,3 +293,27 @@ fn parse_list<T, E>(
 fn from_unix(seconds: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| StoreError::Corrupt("timestamp"))
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RegistrationTokenRow {
+    pub token_id: String,
+    pub token_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: i64,
+    pub uses: i64,
+}
+
+impl RegistrationTokenRow {
+    pub fn into_token(self) -> Result<ostiary_core::registration::RegistrationToken, StoreError> {
+        let corrupt = || StoreError::Corrupt("registration token");
+        Ok(ostiary_core::registration::RegistrationToken {
+            token_id: self.token_id,
+            token_hash: SecretHash::from_bytes(&self.token_hash).ok_or_else(corrupt)?,
+            created_at: from_unix(self.created_at)?,
+            expires_at: from_unix(self.expires_at)?,
+            max_uses: u32::try_from(self.max_uses).map_err(|_| corrupt())?,
+            uses: u32::try_from(self.uses).map_err(|_| corrupt())?,
+        })
+    }
+}

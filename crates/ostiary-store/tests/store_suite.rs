@@ -6,6 +6,7 @@ mod grants;
 mod interactions;
 mod key_clients;
 mod pushed;
+mod registrations;
 mod sealing;
 mod support;
 

@@ -96,6 +96,33 @@ pub async fn register_client(
     clock: &dyn Clock,
     registration: ClientRegistration,
 ) -> Result<RegisteredClient, AdminError> {
+    let registered = new_client(clock, registration)?;
+    store
+        .insert_client(&registered.client)
+        .await
+        .map_err(|e| taken(e, &registered.client.id))?;
+    Ok(registered)
+}
+
+/// A taken client id as the registration's fault; any other store error as it is.
+pub(super) fn taken(e: StoreError, id: &ClientId) -> AdminError {
+    match e {
+        StoreError::Conflict(_) => AdminError::Invalid(InvalidInput::new(
+            "client_id",
+            format!("{id} is already registered"),
+        )),
+        other => other.into(),
+    }
+}
+
+/// The client a registration makes once it meets every rule, with its new secret if it has
+/// one; nothing stored yet.
+///
+/// Errors: `Invalid` for a registration that breaks a rule.
+pub(super) fn new_client(
+    clock: &dyn Clock,
+    registration: ClientRegistration,
+) -> Result<RegisteredClient, AdminError> {
     let ClientRegistration {
         name,
         client_id,
@@ -136,11 +163,8 @@ pub async fn register_client(
 
     let redirect_uris = dedup(redirect_uris);
     let grant_types = match dedup(grant_types) {
-        given if !given.is_empty() => given,
-        _ if is_public || !redirect_uris.is_empty() => {
-            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-        }
-        _ => vec![GrantType::ClientCredentials],
+        given if given.is_empty() => default_grant_types(is_public, &redirect_uris),
+        given => given,
     };
     check_grant_rules(is_public, &grant_types, &redirect_uris)?;
 
@@ -165,14 +189,17 @@ pub async fn register_client(
         require_pushed_authorization_requests,
         created_at: clock.now_seconds(),
     };
-    store.insert_client(&client).await.map_err(|e| match e {
-        StoreError::Conflict(_) => AdminError::Invalid(InvalidInput::new(
-            "client_id",
-            format!("{} is already registered", client.id),
-        )),
-        other => other.into(),
-    })?;
     Ok(RegisteredClient { client, secret })
+}
+
+/// The grants of a registration that names none: the code and refresh grants for a public
+/// client or one with redirect URIs, `client_credentials` otherwise.
+fn default_grant_types(is_public: bool, redirect_uris: &[RedirectUri]) -> Vec<GrantType> {
+    if is_public || !redirect_uris.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        vec![GrantType::ClientCredentials]
+    }
 }
 
 /// The client's display name, trimmed: 1 to 200 printable characters.

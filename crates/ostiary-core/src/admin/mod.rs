@@ -9,6 +9,7 @@
 mod client_update;
 mod clients;
 mod keys;
+mod registrations;
 mod tokens;
 mod users;
 
@@ -32,9 +33,13 @@ use crate::store::Store;
 pub enum Actor {
     /// An operator at the `ostiary` command line (`cli`).
     Cli,
-    /// A client acting through an API, such as an admin API or dynamic registration
-    /// (`client:<id>`, as the token endpoint's events name clients).
+    /// A client acting through an API, such as an admin API or its own registration (RFC
+    /// 7592) (`client:<id>`, as the token endpoint's events name clients).
     Client(ClientId),
+    /// Someone registering a client at the registration endpoint (RFC 7591): with the id of
+    /// the initial access token they presented (`registration:<token id>`), or none under open
+    /// registration (`registration:open`).
+    Registration(Option<String>),
 }
 
 impl Actor {
@@ -43,6 +48,8 @@ impl Actor {
         match self {
             Self::Cli => "cli".to_owned(),
             Self::Client(id) => format!("client:{id}"),
+            Self::Registration(Some(token_id)) => format!("registration:{token_id}"),
+            Self::Registration(None) => "registration:open".to_owned(),
         }
     }
 }
@@ -155,5 +162,8 @@ mod tests {
         assert_eq!(Actor::Cli.audit_name(), "cli");
         let id = ClientId::parse("ops-console").unwrap();
         assert_eq!(Actor::Client(id).audit_name(), "client:ops-console");
+        let token = Actor::Registration(Some("Ab3-x_Yz9QwE".into()));
+        assert_eq!(token.audit_name(), "registration:Ab3-x_Yz9QwE");
+        assert_eq!(Actor::Registration(None).audit_name(), "registration:open");
     }
 }

@@ -13,7 +13,7 @@ use super::context::AdminContext;
 use super::output::{ClientView, rfc3339};
 
 /// A duration as operators write one: whole seconds, or a number with `s`, `m`, `h` or `d`.
-fn parse_duration(text: &str) -> Result<time::Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<time::Duration, String> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),
         None => (text, "s"),

@@ -9,6 +9,7 @@ mod client_update;
 mod context;
 mod keys;
 mod output;
+mod registration_token;
 mod tokens;
 mod user;
 
@@ -65,6 +66,9 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591).
+    #[command(subcommand)]
+    RegistrationToken(registration_token::RegistrationTokenCommand),
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
     /// Print a completion script for SHELL to stdout (e.g. `ostiary completions bash >
@@ -158,6 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(command, &AdminContext::open(&config).await?).await?,
         Command::Tokens(command) => {
             tokens::run(command, &AdminContext::open(&config).await?).await?
+        }
+        Command::RegistrationToken(command) => {
+            registration_token::run(command, &AdminContext::open(&config).await?).await?
         }
         Command::CheckConfig => {
             let checks = run_checks(&config);

@@ -5,6 +5,8 @@ use ostiary_core::password::PasswordHasher;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+use ostiary_core::registration::RegistrationMode;
+
 use super::Config;
 use super::secrets::{
     JWT_SECRET_FIX, SESSION_KEY_FIX, dev_secret_file, jwt_secret_weakness,
@@ -59,6 +61,7 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         audit(config),
         cors(config),
         trusted_proxies(config),
+        registration(config),
     ]
 }
 
@@ -110,6 +113,37 @@ fn cors(config: &Config) -> Check {
         )
     };
     check(NAME, Status::Pass, message)
+}
+
+/// Open registration lets anyone store clients (bounded by the registration policy): a
+/// warning, never a failure, since an MCP deployment may want exactly that.
+fn registration(config: &Config) -> Check {
+    const NAME: &str = "registration";
+    let scopes: Vec<&str> = config
+        .registration_scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let scopes = scopes.join(" ");
+    match config.registration {
+        RegistrationMode::Off => check(NAME, Status::Pass, "dynamic client registration is off"),
+        RegistrationMode::Token => check(
+            NAME,
+            Status::Pass,
+            format!(
+                "dynamic client registration needs an initial access token; registered \
+                 clients may ask for: {scopes}"
+            ),
+        ),
+        RegistrationMode::Open => check(
+            NAME,
+            Status::Warn,
+            format!(
+                "OAUTH2_REGISTRATION=open: anyone may register a client (user grants only, \
+                 consent always asked, scopes among: {scopes})"
+            ),
+        ),
+    }
 }
 
 fn trusted_proxies(config: &Config) -> Check {

@@ -12,8 +12,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ostiary_core::client::MAX_ACCESS_TOKEN_LIFETIME;
+use ostiary_core::client::{Audience, MAX_ACCESS_TOKEN_LIFETIME, Scope};
 use ostiary_core::password::Argon2Params;
+use ostiary_core::registration::RegistrationMode;
 use ostiary_jwt::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -125,6 +126,15 @@ pub struct Config {
     /// Browser origins allowed by CORS besides public clients' registered ones; empty
     /// (the default) and no public web clients: CORS is off.
     pub cors_origins: Vec<String>,
+    /// Who may use the registration endpoint (RFC 7591): `off`, `token` (the default: with an
+    /// initial access token) or `open` (`OAUTH2_REGISTRATION`).
+    pub registration: RegistrationMode,
+    /// The scopes a dynamically registered client may ask for (`OAUTH2_REGISTRATION_SCOPES`,
+    /// default `openid profile email offline_access`).
+    pub registration_scopes: Vec<Scope>,
+    /// The RFC 8707 resources a dynamically registered client may get tokens for
+    /// (`OAUTH2_REGISTRATION_AUDIENCES`, default none).
+    pub registration_audiences: Vec<Audience>,
 }
 
 /// The longest audit retention accepted: a century.
@@ -255,6 +265,15 @@ impl Config {
             },
             cors_origins: list(get("cors_origins"))
                 .map(|o| parse_origin(&o))
+                .collect::<Result<_, _>>()?,
+            registration: parse("registration", get("registration").unwrap_or("token"))?,
+            registration_scopes: list(Some(
+                get("registration_scopes").unwrap_or("openid profile email offline_access"),
+            ))
+            .map(|s| parse("registration_scopes", &s))
+            .collect::<Result<_, _>>()?,
+            registration_audiences: list(get("registration_audiences"))
+                .map(|a| parse("registration_audiences", &a))
                 .collect::<Result<_, _>>()?,
         };
         if config.session_idle.is_zero() || config.session_lifetime < config.session_idle {

@@ -50,6 +50,9 @@ pub const SETTINGS: &[&str] = &[
     "require_par",
     "client_quota_per_sec",
     "cors_origins",
+    "registration",
+    "registration_scopes",
+    "registration_audiences",
 ];
 
 pub fn env_var(setting: &str) -> String {

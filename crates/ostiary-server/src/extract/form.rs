@@ -7,8 +7,6 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
 use ostiary_core::{ErrorCode, OAuthError};
 
 use crate::error::ApiError;
@@ -143,24 +141,7 @@ impl FromRequest<AppState> for FormPairs {
 /// The body of an `application/x-www-form-urlencoded` request: 415 for any other type; read
 /// within the body limit and deadline (`request_body::read`).
 async fn form_body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    let is_form = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(ApiError::with_status(
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "the body must be application/x-www-form-urlencoded",
-            ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ));
-    }
+    request_body::require_type(request.headers(), "application/x-www-form-urlencoded")?;
     let (parts, body) = request.into_parts();
     request_body::read(&parts.headers, body, BodyRules::of(&state.config)).await
 }

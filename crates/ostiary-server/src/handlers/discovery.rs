@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use ostiary_core::authorize::Prompt;
 use ostiary_core::client::{GrantType, TokenEndpointAuthMethod};
 use ostiary_core::dpop::DPOP_SIGNING_ALGS;
+use ostiary_core::registration::RegistrationMode;
 use ostiary_core::token::INTROSPECTION_SIGNING_ALG;
 use serde_json::{Value, json};
 
@@ -24,12 +25,17 @@ pub const USERINFO_PATH: &str = ostiary_core::token::USERINFO_PATH;
 pub const END_SESSION_PATH: &str = "/logout";
 pub const PAR_PATH: &str = "/par";
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+/// RFC 7591 3; each client's configuration endpoint (RFC 7592) is `/register/<client_id>`.
+pub const REGISTRATION_PATH: &str = "/register";
+/// RFC 7592 2: a self-registered client's configuration endpoint (route syntax).
+pub const CLIENT_CONFIGURATION_PATH: &str = "/register/{client_id}";
 
 /// The URLs of the endpoints that check DPoP proofs, as advertised: what a proof's `htu`
 /// must name (RFC 9449 4.3).
 #[derive(Debug, Clone)]
 pub struct EndpointUrls {
     pub token: String,
+    pub registration: String,
     pub userinfo: String,
     pub par: String,
 }
@@ -38,6 +44,7 @@ impl EndpointUrls {
     pub fn new(config: &Config) -> Self {
         Self {
             token: endpoint_url(config, TOKEN_PATH),
+            registration: endpoint_url(config, REGISTRATION_PATH),
             userinfo: endpoint_url(config, USERINFO_PATH),
             par: endpoint_url(config, PAR_PATH),
         }
@@ -84,7 +91,14 @@ pub fn metadata(config: &Config) -> Value {
         .collect();
     // private_key_jwt assertions and DPoP proofs: the asymmetric algorithms ostiary-jwt checks.
     let assertion_algs: Vec<&str> = DPOP_SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
-    json!({
+    // What registered clients may ask for is supported too (RFC 8414 2).
+    let mut scopes: Vec<&str> = OIDC_SCOPES.to_vec();
+    for scope in &config.registration_scopes {
+        if !scopes.contains(&scope.as_str()) {
+            scopes.push(scope.as_str());
+        }
+    }
+    let mut metadata = json!({
         "issuer": config.issuer,
         "authorization_endpoint": endpoint(AUTHORIZATION_PATH),
         "token_endpoint": endpoint(TOKEN_PATH),
@@ -96,7 +110,7 @@ pub fn metadata(config: &Config) -> Value {
         "pushed_authorization_request_endpoint": endpoint(PAR_PATH),
         "require_pushed_authorization_requests": config.require_par,
         "device_authorization_endpoint": endpoint(DEVICE_AUTHORIZATION_PATH),
-        "scopes_supported": OIDC_SCOPES,
+        "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": grant_types,
@@ -122,7 +136,11 @@ pub fn metadata(config: &Config) -> Value {
         "request_object_signing_alg_values_supported": assertion_algs,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
-    })
+    });
+    if config.registration != RegistrationMode::Off {
+        metadata["registration_endpoint"] = json!(endpoint(REGISTRATION_PATH));
+    }
+    metadata
 }
 
 pub async fn metadata_document(State(state): State<AppState>) -> impl IntoResponse {

@@ -4,13 +4,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::ErrorCode;
 use ostiary_core::dpop::{DPOP_SIGNING_ALGS, DpopError};
 
 use super::no_store;
+use crate::extract::authorization::{Scheme, credentials};
 use crate::extract::dpop::{DPOP_NONCE, dpop_proof};
 use crate::state::AppState;
 
@@ -65,33 +66,6 @@ pub async fn userinfo(
             }
             _ => crate::error::ApiError::from(e).into_response(),
         },
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    Bearer,
-    Dpop,
-}
-
-/// The scheme and token of `Authorization: Bearer|DPoP <token>` (scheme case-insensitive,
-/// RFC 7235 2.1); one header only.
-fn credentials(headers: &HeaderMap) -> Option<(Scheme, &str)> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return None;
-    };
-    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
-    let token = token.trim();
-    if token.is_empty() || token.contains(' ') {
-        return None;
-    }
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Some((Scheme::Bearer, token))
-    } else if scheme.eq_ignore_ascii_case("dpop") {
-        Some((Scheme::Dpop, token))
-    } else {
-        None
     }
 }
 

@@ -940,3 +940,63 @@ fn ids_starting_with_a_hyphen_are_arguments_not_flags() {
         stderr(&out)
     );
 }
+
+#[test]
+fn registration_tokens_are_created_listed_and_revoked_and_stored_as_hashes() {
+    let scratch = Scratch::new();
+    let created = scratch.json(&[
+        "registration-token",
+        "create",
+        "--expires",
+        "2h",
+        "--max-uses",
+        "3",
+    ]);
+    let token = created["registration_token"].as_str().expect("shown once");
+    assert_eq!(token.len(), 43, "256-bit base64url token");
+    assert_eq!(created["max_uses"], 3);
+    assert_eq!(created["uses"], 0);
+    let id = created["token_id"].as_str().unwrap().to_owned();
+    let created_at = time::OffsetDateTime::parse(
+        created["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires_at = time::OffsetDateTime::parse(
+        created["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires_at - created_at, time::Duration::hours(2));
+    assert!(!contains(&scratch.database_bytes(), token.as_bytes()));
+
+    let listed = scratch.json(&["registration-token", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["token_id"], id.as_str());
+    assert!(listed[0].get("registration_token").is_none());
+
+    assert_eq!(
+        scratch.json(&["registration-token", "revoke", &id])["revoked"],
+        id.as_str()
+    );
+    assert_eq!(
+        scratch.json(&["registration-token", "list"]),
+        serde_json::json!([])
+    );
+    let again = scratch.run(&["registration-token", "revoke", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("not found"), "{}", stderr(&again));
+
+    for bad in [
+        &["registration-token", "create", "--max-uses", "0"][..],
+        &["registration-token", "create", "--expires", "366d"][..],
+        &["registration-token", "create", "--expires", "soon"][..],
+    ] {
+        let out = scratch.run(bad);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+    }
+    assert_eq!(
+        scratch.json(&["registration-token", "list"]),
+        serde_json::json!([])
+    );
+}

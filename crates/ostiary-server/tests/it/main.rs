@@ -21,6 +21,7 @@ mod metrics;
 mod oidc;
 mod par;
 mod refresh;
+mod registration;
 mod rotation;
 mod runbook;
 mod serve;

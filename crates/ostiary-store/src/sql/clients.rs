@@ -9,36 +9,7 @@ macro_rules! impl_client_store {
                 client: &ostiary_core::client::Client,
             ) -> Result<(), ostiary_core::StoreError> {
                 let row = $crate::rows::ClientRow::from_client(client);
-                sqlx::query(
-                    "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
-                     grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
-                     post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
-                     id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens, \
-                     require_pushed_authorization_requests, previous_secret_hash, \
-                     previous_secret_expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19, $20)",
-                )
-                .bind(row.client_id)
-                .bind(row.name)
-                .bind(row.secret_hash)
-                .bind(row.token_endpoint_auth_method)
-                .bind(row.grant_types)
-                .bind(row.redirect_uris)
-                .bind(row.scopes)
-                .bind(row.audiences)
-                .bind(row.introspect_audiences)
-                .bind(row.post_logout_redirect_uris)
-                .bind(row.skip_consent)
-                .bind(row.access_token_lifetime_secs)
-                .bind(row.id_token_alg)
-                .bind(row.created_at)
-                .bind(row.jwks)
-                .bind(row.jwks_uri)
-                .bind(row.dpop_bound_access_tokens)
-                .bind(row.require_pushed_authorization_requests)
-                .bind(row.previous_secret_hash)
-                .bind(row.previous_secret_expires_at)
+                $crate::sql::clients::insert_client!(row)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::error::write_error("client"))?;
@@ -169,3 +140,43 @@ macro_rules! impl_client_store {
 }
 
 pub(crate) use impl_client_store;
+
+/// The statement storing a new client, bound to its row (`ClientRow`): shared by operator
+/// registration and self-registration, which runs it inside a transaction.
+macro_rules! insert_client {
+    ($row:expr) => {{
+        let row = $row;
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, \
+             grant_types, redirect_uris, scopes, audiences, introspect_audiences, \
+             post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
+             id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens, \
+             require_pushed_authorization_requests, previous_secret_hash, \
+             previous_secret_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20)",
+        )
+        .bind(row.client_id)
+        .bind(row.name)
+        .bind(row.secret_hash)
+        .bind(row.token_endpoint_auth_method)
+        .bind(row.grant_types)
+        .bind(row.redirect_uris)
+        .bind(row.scopes)
+        .bind(row.audiences)
+        .bind(row.introspect_audiences)
+        .bind(row.post_logout_redirect_uris)
+        .bind(row.skip_consent)
+        .bind(row.access_token_lifetime_secs)
+        .bind(row.id_token_alg)
+        .bind(row.created_at)
+        .bind(row.jwks)
+        .bind(row.jwks_uri)
+        .bind(row.dpop_bound_access_tokens)
+        .bind(row.require_pushed_authorization_requests)
+        .bind(row.previous_secret_hash)
+        .bind(row.previous_secret_expires_at)
+    }};
+}
+
+pub(crate) use insert_client;

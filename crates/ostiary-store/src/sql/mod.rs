@@ -8,6 +8,7 @@ pub(crate) mod grants;
 pub(crate) mod interactions;
 pub(crate) mod keys;
 pub(crate) mod pushed;
+pub(crate) mod registrations;
 pub(crate) mod replays;
 pub(crate) mod revoke;
 pub(crate) mod sessions;
