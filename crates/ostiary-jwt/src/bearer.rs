@@ -2,16 +2,18 @@
 //! tokens) and, when the `RemoteValidator` from the application state is configured for it,
 //! RFC 9449 `Authorization: DPoP` with its proof, answered with `WWW-Authenticate` challenges.
 
+mod challenge;
+
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OriginalUri};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 
 use crate::remote::{DpopConfig, DpopFailure, RemoteValidator};
 use crate::validate::{Claims, ValidationError};
+use challenge::Scheme;
+pub use challenge::{BearerError, DpopChallenge, Refusal};
 
 /// The request header carrying the DPoP proof (RFC 9449 section 4.1).
 const DPOP: &str = "dpop";
@@ -24,6 +26,9 @@ const DPOP: &str = "dpop";
 /// bound to a key (`cnf`) is refused. With it, `Authorization: DPoP <token>` plus one `DPoP`
 /// proof header is accepted too (RFC 9449 section 7.1), for bound tokens only; bound tokens
 /// are still refused as Bearer (section 7.2). [`dpop_jkt`](Self::dpop_jkt) tells which.
+///
+/// With [`RemoteValidator::with_resource_metadata`], every challenge of a rejection also
+/// names the resource's RFC 9728 metadata URL (`resource_metadata`, section 5.1).
 #[derive(Debug, Clone)]
 pub struct BearerClaims(
     /// The claims, validated by the state's [`RemoteValidator`] (which the application
@@ -39,9 +44,9 @@ impl BearerClaims {
         if granted.split(' ').any(|s| s == scope) {
             Ok(())
         } else if self.dpop_jkt().is_some() {
-            Err(BearerError::Dpop(DpopChallenge::insufficient_scope(scope)))
+            Err(Refusal::Dpop(DpopChallenge::insufficient_scope(scope)).into())
         } else {
-            Err(BearerError::InsufficientScope(scope.to_owned()))
+            Err(Refusal::InsufficientScope(scope.to_owned()).into())
         }
     }
 
@@ -56,217 +61,6 @@ impl BearerClaims {
     }
 }
 
-/// Why a request was refused, answered as RFC 6750 section 3 says: a status and a
-/// `WWW-Authenticate: Bearer` challenge, and no body. A resource that also accepts DPoP
-/// answers with [`BearerError::Dpop`] instead.
-#[derive(Debug)]
-pub enum BearerError {
-    /// No credentials: 401 with a bare challenge (RFC 6750 3.1).
-    Missing,
-    /// Malformed request (two Authorization headers, an empty Bearer credential): 400.
-    InvalidRequest,
-    /// 401 `invalid_token`, with a fixed description of the failed check.
-    InvalidToken(&'static str),
-    /// 403 `insufficient_scope`.
-    InsufficientScope(String),
-    /// A refusal by a resource configured for DPoP as well (RFC 9449 sections 7.1 and 7.2),
-    /// whatever the scheme of the request: it challenges for both schemes.
-    Dpop(DpopChallenge),
-}
-
-/// The scheme whose challenge carries the error; the other scheme's is advertised bare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    Bearer,
-    Dpop,
-    /// The scheme is unknown (two Authorization headers) or beside the point (no
-    /// credentials): both challenges carry the same error, if any.
-    Both,
-}
-
-/// How a resource that accepts both Bearer and DPoP refuses a request: a status, an error code
-/// of RFC 6750 section 3.1 or RFC 9449 section 7.1 with a fixed description, and a
-/// `WWW-Authenticate` value per scheme, the one carrying the error first; the DPoP one lists
-/// the accepted proof algorithms (`algs`).
-///
-/// | refusal | status | challenges |
-/// |---|---|---|
-/// | no credentials, or another scheme | 401 | `Bearer`; `DPoP algs="ES256 RS256 EdDSA"` |
-/// | two Authorization headers, an empty credential | 400 | `invalid_request` |
-/// | invalid token, bound token as Bearer, unbound token as DPoP, proof of another key | 401 | `invalid_token` |
-/// | no or several `DPoP` headers, invalid or replayed proof | 401 | `DPoP error="invalid_dpop_proof"` |
-/// | scope not granted | 403 | `insufficient_scope` under the request's scheme only |
-/// | replay cache full | 503 | none; `Retry-After` in seconds |
-#[derive(Debug, Clone)]
-pub struct DpopChallenge {
-    status: StatusCode,
-    scheme: Scheme,
-    error: Option<&'static str>,
-    description: Option<&'static str>,
-    scope: Option<String>,
-    /// The `algs` parameter; `None` where the configuration is not at hand (403 from
-    /// [`BearerClaims::require_scope`], where the client's proof was accepted anyway).
-    algs: Option<String>,
-    retry_after: Option<u64>,
-}
-
-impl DpopChallenge {
-    fn new(status: StatusCode, scheme: Scheme, dpop: &DpopConfig) -> Self {
-        Self {
-            status,
-            scheme,
-            error: None,
-            description: None,
-            scope: None,
-            algs: Some(dpop.algs_param()),
-            retry_after: None,
-        }
-    }
-
-    fn missing(dpop: &DpopConfig) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, Scheme::Both, dpop)
-    }
-
-    fn invalid_request(scheme: Scheme, dpop: &DpopConfig) -> Self {
-        Self {
-            error: Some("invalid_request"),
-            ..Self::new(StatusCode::BAD_REQUEST, scheme, dpop)
-        }
-    }
-
-    fn invalid_token(scheme: Scheme, why: &'static str, dpop: &DpopConfig) -> Self {
-        Self {
-            error: Some("invalid_token"),
-            description: Some(why),
-            ..Self::new(StatusCode::UNAUTHORIZED, scheme, dpop)
-        }
-    }
-
-    fn invalid_proof(why: &'static str, dpop: &DpopConfig) -> Self {
-        Self {
-            error: Some("invalid_dpop_proof"),
-            description: Some(why),
-            ..Self::new(StatusCode::UNAUTHORIZED, Scheme::Dpop, dpop)
-        }
-    }
-
-    fn busy(retry_after: u64, dpop: &DpopConfig) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, Scheme::Dpop, dpop)
-        }
-    }
-
-    fn insufficient_scope(scope: &str) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            scheme: Scheme::Dpop,
-            error: Some("insufficient_scope"),
-            description: None,
-            scope: Some(scope.to_owned()),
-            algs: None,
-            retry_after: None,
-        }
-    }
-
-    /// The response status: 400, 401, 403 or 503.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The error code (`invalid_request`, `invalid_token`, `invalid_dpop_proof`,
-    /// `insufficient_scope`), or `None` when credentials are missing or the server is busy.
-    pub fn error(&self) -> Option<&'static str> {
-        self.error
-    }
-
-    /// The fixed `error_description`, if any: never text from the request.
-    pub fn description(&self) -> Option<&'static str> {
-        self.description
-    }
-
-    /// The `WWW-Authenticate` values, the one carrying the error first. A 403 challenges only
-    /// under the request's scheme, and a 503 not at all: neither asks for other credentials.
-    fn challenges(&self) -> Vec<String> {
-        let mut params = Vec::new();
-        if let Some(error) = self.error {
-            params.push(format!(r#"error="{error}""#));
-        }
-        if let Some(description) = self.description {
-            params.push(format!(r#"error_description="{description}""#));
-        }
-        if let Some(scope) = &self.scope {
-            params.push(format!(r#"scope="{scope}""#));
-        }
-        let with_params = |scheme: &str, params: &[String]| {
-            if params.is_empty() {
-                scheme.to_owned()
-            } else {
-                format!("{scheme} {}", params.join(", "))
-            }
-        };
-        let dpop = |params: &[String]| {
-            let mut params = params.to_vec();
-            if let Some(algs) = &self.algs {
-                params.push(format!(r#"algs="{algs}""#));
-            }
-            with_params("DPoP", &params)
-        };
-        match (self.status, self.scheme) {
-            (StatusCode::SERVICE_UNAVAILABLE, _) => Vec::new(),
-            (StatusCode::FORBIDDEN, Scheme::Dpop) => vec![dpop(&params)],
-            (StatusCode::FORBIDDEN, _) => vec![with_params("Bearer", &params)],
-            (_, Scheme::Bearer) => vec![with_params("Bearer", &params), dpop(&[])],
-            (_, Scheme::Dpop) => vec![dpop(&params), "Bearer".to_owned()],
-            (_, Scheme::Both) => vec![with_params("Bearer", &params), dpop(&params)],
-        }
-    }
-}
-
-impl IntoResponse for BearerError {
-    fn into_response(self) -> Response {
-        let (status, challenges, retry_after) = match &self {
-            Self::Missing => (StatusCode::UNAUTHORIZED, vec!["Bearer".to_owned()], None),
-            Self::InvalidRequest => (
-                StatusCode::BAD_REQUEST,
-                vec![r#"Bearer error="invalid_request""#.to_owned()],
-                None,
-            ),
-            Self::InvalidToken(why) => (
-                StatusCode::UNAUTHORIZED,
-                vec![format!(
-                    r#"Bearer error="invalid_token", error_description="{why}""#
-                )],
-                None,
-            ),
-            Self::InsufficientScope(scope) => (
-                StatusCode::FORBIDDEN,
-                vec![format!(
-                    r#"Bearer error="insufficient_scope", scope="{scope}""#
-                )],
-                None,
-            ),
-            Self::Dpop(challenge) => (
-                challenge.status,
-                challenge.challenges(),
-                challenge.retry_after,
-            ),
-        };
-        let mut response = status.into_response();
-        for challenge in challenges {
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().append(WWW_AUTHENTICATE, value);
-            }
-        }
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
 impl<S> FromRequestParts<S> for BearerClaims
 where
     Arc<RemoteValidator>: FromRef<S>,
@@ -276,10 +70,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Arc::<RemoteValidator>::from_ref(state);
-        match validator.dpop() {
+        let result = match validator.dpop() {
             Some(dpop) => bearer_or_dpop(parts, &validator, dpop).await,
             None => bearer_only(parts, &validator).await,
-        }
+        };
+        // RFC 9728 5.1: every challenge names the metadata URL when the resource has one.
+        result.map_err(|refusal| {
+            BearerError::for_resource(refusal, validator.resource_metadata.clone())
+        })
     }
 }
 
@@ -319,29 +117,26 @@ fn authorization(parts: &Parts) -> Authorization<'_> {
 }
 
 /// RFC 6750 only: what every resource without a DPoP configuration answers.
-async fn bearer_only(
-    parts: &Parts,
-    validator: &RemoteValidator,
-) -> Result<BearerClaims, BearerError> {
+async fn bearer_only(parts: &Parts, validator: &RemoteValidator) -> Result<BearerClaims, Refusal> {
     let token = match authorization(parts) {
-        Authorization::Absent => return Err(BearerError::Missing),
-        Authorization::Malformed => return Err(BearerError::InvalidRequest),
+        Authorization::Absent => return Err(Refusal::Missing),
+        Authorization::Malformed => return Err(Refusal::InvalidRequest),
         // Another authentication scheme (DPoP included): answer with the one accepted.
         Authorization::Present { scheme, .. } if !scheme.eq_ignore_ascii_case("bearer") => {
-            return Err(BearerError::Missing);
+            return Err(Refusal::Missing);
         }
         Authorization::Present { credential: "", .. } => {
-            return Err(BearerError::InvalidRequest);
+            return Err(Refusal::InvalidRequest);
         }
         Authorization::Present { credential, .. } => credential,
     };
     let claims = validator
         .validate(token, unix_now())
         .await
-        .map_err(|e| BearerError::InvalidToken(describe(&e)))?;
+        .map_err(|e| Refusal::InvalidToken(describe(&e)))?;
     // RFC 9449 7.2: a DPoP-bound token presented as a plain Bearer token is refused.
     if claims.all.contains_key("cnf") {
-        return Err(BearerError::InvalidToken(
+        return Err(Refusal::InvalidToken(
             "the token is bound to a proof-of-possession key",
         ));
     }
@@ -353,8 +148,8 @@ async fn bearer_or_dpop(
     parts: &Parts,
     validator: &RemoteValidator,
     dpop: &DpopConfig,
-) -> Result<BearerClaims, BearerError> {
-    let refuse = |challenge| Err(BearerError::Dpop(challenge));
+) -> Result<BearerClaims, Refusal> {
+    let refuse = |challenge| Err(Refusal::Dpop(challenge));
     let (scheme, token) = match authorization(parts) {
         Authorization::Absent => return refuse(DpopChallenge::missing(dpop)),
         Authorization::Malformed => {

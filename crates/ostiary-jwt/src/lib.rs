@@ -17,7 +17,10 @@
 //! JWKS and, given a `remote::DpopConfig`, checks DPoP-bound requests (RFC 9449 section 7:
 //! token, proof, key binding, replay); `axum` adds `bearer::BearerClaims`, an extractor that
 //! answers as RFC 6750 says, and accepts the DPoP scheme too when the validator is configured
-//! for it (see the `resource_server` example).
+//! for it (see the `resource_server` example). `remote` also adds
+//! `protected_resource::ProtectedResourceMetadata`, the RFC 9728 document a resource server
+//! publishes about itself; with `axum` it comes with a router serving it at its well-known
+//! path, and the extractor's challenges name it (`resource_metadata`, RFC 9728 section 5.1).
 #![warn(missing_docs)]
 
 mod alg;
@@ -28,6 +31,8 @@ mod dpop;
 mod encode;
 mod header;
 mod jwk;
+#[cfg(feature = "remote")]
+pub mod protected_resource;
 #[cfg(feature = "remote")]
 pub mod remote;
 #[cfg(feature = "remote")]

@@ -47,6 +47,9 @@ pub struct RemoteValidator {
     max_age: Duration,
     /// Set by `with_dpop` (in `resource_dpop`): DPoP accepted besides Bearer.
     pub(crate) dpop: Option<DpopResource>,
+    /// Set by `with_resource_metadata` (in `protected_resource`): the RFC 9728 metadata URL
+    /// that the extractor's challenges name.
+    pub(crate) resource_metadata: Option<Arc<str>>,
 }
 
 impl RemoteValidator {
@@ -72,6 +75,7 @@ impl RemoteValidator {
             min_interval: Duration::from_secs(30),
             max_age: Duration::from_secs(300),
             dpop: None,
+            resource_metadata: None,
         })
     }
 

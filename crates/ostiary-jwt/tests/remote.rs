@@ -1,5 +1,6 @@
 //! Resource-server features: key sets from a configured JWKS URL with rate-limited refresh,
-//! and the axum extractor with RFC 6750 answers, and RFC 9449 (DPoP) ones when configured.
+//! and the axum extractor with RFC 6750 answers, and RFC 9449 (DPoP) ones when configured;
+//! RFC 9728 protected resource metadata and the challenges naming it.
 //! DPoP proofs here are made by a third-party JOSE library, `jsonwebtoken`.
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
@@ -13,7 +14,10 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use ostiary_jwt::bearer::{BearerClaims, BearerError};
+use ostiary_jwt::bearer::{BearerClaims, BearerError, Refusal};
+use ostiary_jwt::protected_resource::{
+    MetadataError, ProtectedResourceMetadata, WELL_KNOWN_PATH, metadata_location,
+};
 use ostiary_jwt::remote::{DpopConfig, RemoteValidator};
 use ostiary_jwt::{
     Algorithm, JwkSet, KeySet, Profile, SigningKey, ValidationError, Validator, encode,
@@ -311,6 +315,14 @@ struct Api {
 }
 
 async fn start_api(dpop: Option<DpopConfig>) -> Api {
+    start_api_with(dpop, None).await
+}
+
+/// [`start_api`], also publishing `metadata` (its route merged, its URL in the challenges).
+async fn start_api_with(
+    dpop: Option<DpopConfig>,
+    metadata: Option<ProtectedResourceMetadata>,
+) -> Api {
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
     let jwks = Jwks::default();
     jwks.set
@@ -326,10 +338,12 @@ async fn start_api(dpop: Option<DpopConfig>) -> Api {
     let routes = Router::new()
         .route("/orders", get(whoami).post(whoami))
         .route("/admin", get(admin));
-    let app = routes
-        .clone()
-        .nest("/v1", routes)
-        .with_state(Arc::new(validator));
+    let mut app = routes.clone().nest("/v1", routes);
+    if let Some(metadata) = metadata {
+        validator = validator.with_resource_metadata(&metadata);
+        app = app.merge(metadata.router());
+    }
+    let app = app.with_state(Arc::new(validator));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -896,4 +910,518 @@ async fn without_dpop_configured_the_dpop_scheme_gets_the_bearer_challenge() {
             r#"Bearer error="invalid_token", error_description="the token is bound to a proof-of-possession key""#
         ]
     );
+}
+
+// --- Protected resource metadata (RFC 9728) ---
+
+/// The API's resource identifier, with a path as an MCP server's has, and its metadata URL.
+const RESOURCE: &str = "https://api.example.com/mcp";
+const METADATA_URL: &str = "https://api.example.com/.well-known/oauth-protected-resource/mcp";
+
+fn metadata() -> ProtectedResourceMetadata {
+    ProtectedResourceMetadata::new(RESOURCE)
+        .unwrap()
+        .with_authorization_server(ISS)
+        .unwrap()
+        .with_scopes_supported(["orders:read", "admin"])
+        .unwrap()
+}
+
+/// The auth-param every challenge ends with when the metadata is configured.
+fn named() -> String {
+    format!(r#"resource_metadata="{METADATA_URL}""#)
+}
+
+#[test]
+fn the_metadata_url_inserts_the_well_known_path_between_host_and_path() {
+    let root = "/.well-known/oauth-protected-resource";
+    for (resource, url, path) in [
+        (
+            "https://api.example.com",
+            "https://api.example.com/.well-known/oauth-protected-resource",
+            root,
+        ),
+        (
+            "https://api.example.com/",
+            "https://api.example.com/.well-known/oauth-protected-resource",
+            root,
+        ),
+        (
+            "https://api.example.com/mcp",
+            METADATA_URL,
+            "/.well-known/oauth-protected-resource/mcp",
+        ),
+        // The terminating slash is removed before the insertion (RFC 9728 3.1).
+        (
+            "https://api.example.com/mcp/",
+            METADATA_URL,
+            "/.well-known/oauth-protected-resource/mcp",
+        ),
+        (
+            "https://api.example.com/v1/orders",
+            "https://api.example.com/.well-known/oauth-protected-resource/v1/orders",
+            "/.well-known/oauth-protected-resource/v1/orders",
+        ),
+        (
+            "https://api.example.com:8443/mcp",
+            "https://api.example.com:8443/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource/mcp",
+        ),
+        (
+            "http://127.0.0.1:3000",
+            "http://127.0.0.1:3000/.well-known/oauth-protected-resource",
+            root,
+        ),
+        (
+            "http://[::1]:3000/v1",
+            "http://[::1]:3000/.well-known/oauth-protected-resource/v1",
+            "/.well-known/oauth-protected-resource/v1",
+        ),
+        (
+            "https://api.example.com/caf%C3%A9",
+            "https://api.example.com/.well-known/oauth-protected-resource/caf%C3%A9",
+            "/.well-known/oauth-protected-resource/caf%C3%A9",
+        ),
+    ] {
+        let location = metadata_location(resource).unwrap();
+        assert_eq!(location.url(), url, "{resource}");
+        assert_eq!(location.path(), path, "{resource}");
+        // It goes into a quoted-string as is.
+        assert!(
+            location
+                .url()
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+            "{url}"
+        );
+        // The document derives the same location and keeps the identifier as given.
+        let metadata = ProtectedResourceMetadata::new(resource).unwrap();
+        assert_eq!(metadata.resource(), resource);
+        assert_eq!(metadata.location(), &location);
+    }
+    assert_eq!(WELL_KNOWN_PATH, root);
+}
+
+#[test]
+fn resource_identifiers_with_a_query_a_fragment_or_another_scheme_are_refused() {
+    for bad in [
+        "https://api.example.com/mcp?tenant=1",
+        "https://api.example.com/?",
+        "https://api.example.com/mcp#top",
+        "https://api.example.com#",
+        "https://user:pw@api.example.com/mcp",
+        "ftp://api.example.com/mcp",
+        "urn:example:api",
+        "file:///srv/api",
+        "api.example.com/mcp",
+        "/mcp",
+        "",
+        // Segments axum would take for captures: the document could not be routed.
+        "https://api.example.com/:id",
+        "https://api.example.com/v1/*rest",
+    ] {
+        let refused = MetadataError::Resource(bad.to_owned());
+        assert_eq!(metadata_location(bad), Err(refused.clone()), "{bad}");
+        assert_eq!(ProtectedResourceMetadata::new(bad), Err(refused), "{bad}");
+    }
+    // Valid URLs that the URL standard writes otherwise: published in one spelling, they would
+    // be compared in another.
+    for (given, normal) in [
+        ("https://API.example.com/mcp", "https://api.example.com/mcp"),
+        (
+            "https://api.example.com:443/mcp",
+            "https://api.example.com/mcp",
+        ),
+        (
+            "https://api.example.com/a/../mcp",
+            "https://api.example.com/mcp",
+        ),
+        (
+            " https://api.example.com/mcp",
+            "https://api.example.com/mcp",
+        ),
+        (
+            "https://api.example.com/caf\u{e9}",
+            "https://api.example.com/caf%C3%A9",
+        ),
+    ] {
+        assert_eq!(
+            metadata_location(given),
+            Err(MetadataError::ResourceNotNormal {
+                given: given.to_owned(),
+                normal: normal.to_owned()
+            }),
+            "{given}"
+        );
+    }
+}
+
+#[test]
+fn the_metadata_document_lists_what_is_configured_and_omits_the_rest() {
+    let minimal = ProtectedResourceMetadata::new("https://api.example.com").unwrap();
+    assert_eq!(
+        serde_json::to_value(&minimal).unwrap(),
+        json!({ "resource": "https://api.example.com", "bearer_methods_supported": ["header"] })
+    );
+
+    let full = metadata()
+        // Repeats are ignored.
+        .with_authorization_server(ISS)
+        .unwrap()
+        .with_authorization_server("https://id.example.com/tenant-2")
+        .unwrap()
+        .with_scopes_supported(["orders:read".to_owned()])
+        .unwrap()
+        .with_jwks_uri("https://api.example.com/jwks.json")
+        .unwrap()
+        .with_resource_name("Orders API")
+        .with_resource_documentation("https://docs.example.com/orders?lang=en")
+        .unwrap()
+        .with_resource_signing_alg_values_supported(&[Algorithm::Es256])
+        .with_dpop(
+            &DpopConfig::new("https://api.example.com")
+                .unwrap()
+                .allow_only(&[Algorithm::EdDsa, Algorithm::Es256]),
+        );
+    assert_eq!(
+        serde_json::to_value(&full).unwrap(),
+        json!({
+            "resource": RESOURCE,
+            "authorization_servers": [ISS, "https://id.example.com/tenant-2"],
+            "jwks_uri": "https://api.example.com/jwks.json",
+            "scopes_supported": ["orders:read", "admin"],
+            "bearer_methods_supported": ["header"],
+            "resource_signing_alg_values_supported": ["ES256"],
+            "resource_name": "Orders API",
+            "resource_documentation": "https://docs.example.com/orders?lang=en",
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
+            "dpop_bound_access_tokens_required": false,
+        })
+    );
+    let text = serde_json::to_string(&full).unwrap();
+    assert!(
+        text.starts_with(r#"{"resource":"https://api.example.com/mcp","#),
+        "{text}"
+    );
+}
+
+#[test]
+fn invalid_authorization_servers_urls_and_scopes_are_refused() {
+    for bad in [
+        "https://id.example.com?tenant=1",
+        "https://id.example.com/#",
+        "id.example.com",
+        "ftp://id.example.com",
+        " https://id.example.com",
+        "https://id.example.com/\tx",
+        "https://u:p@id.example.com",
+    ] {
+        assert_eq!(
+            metadata().with_authorization_server(bad),
+            Err(MetadataError::Url {
+                field: "authorization_servers",
+                value: bad.to_owned()
+            }),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        metadata().with_jwks_uri("https://api.example.com/jwks.json#k"),
+        Err(MetadataError::Url {
+            field: "jwks_uri",
+            value: "https://api.example.com/jwks.json#k".to_owned()
+        })
+    );
+    assert_eq!(
+        metadata().with_resource_documentation("javascript:alert(1)"),
+        Err(MetadataError::Url {
+            field: "resource_documentation",
+            value: "javascript:alert(1)".to_owned()
+        })
+    );
+    for bad in ["", "orders read", "a\"b", "a\\b", "caf\u{e9}"] {
+        assert_eq!(
+            metadata().with_scopes_supported([bad]),
+            Err(MetadataError::Scope(bad.to_owned())),
+            "{bad:?}"
+        );
+    }
+    // The positive twins: an issuer with a path, a jwks_uri with a query.
+    let fine = metadata()
+        .with_authorization_server("http://127.0.0.1:8080/realms/a")
+        .unwrap()
+        .with_jwks_uri("https://api.example.com/jwks.json?v=2")
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&fine).unwrap()["authorization_servers"],
+        json!([ISS, "http://127.0.0.1:8080/realms/a"])
+    );
+}
+
+#[tokio::test]
+async fn the_metadata_document_is_served_as_json_at_its_well_known_path() {
+    let api = start_api_with(None, Some(metadata())).await;
+    let url = format!("{}/.well-known/oauth-protected-resource/mcp", api.base);
+    let response = api.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "resource": RESOURCE,
+            "authorization_servers": [ISS],
+            "scopes_supported": ["orders:read", "admin"],
+            "bearer_methods_supported": ["header"],
+        })
+    );
+    // GET only; and the origin's bare well-known path would be another resource's document.
+    let post = api.http.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    let bare = api
+        .http
+        .get(format!("{}{WELL_KNOWN_PATH}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 404);
+}
+
+#[tokio::test]
+async fn with_resource_metadata_every_bearer_401_names_the_metadata_url() {
+    let api = start_api_with(None, Some(metadata())).await;
+    let orders = format!("{}/orders", api.base);
+    let named = named();
+
+    let missing = api.http.get(&orders).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(challenges(&missing), [format!("Bearer {named}")]);
+    let basic = api
+        .http
+        .get(&orders)
+        .basic_auth("a", Some("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(challenges(&basic), [format!("Bearer {named}")]);
+
+    let mut expired = claims(now() - 3600);
+    expired["exp"] = json!(now() - 3000);
+    let expired = encode(&api.key, "at+jwt", &expired).unwrap();
+    for (token, description) in [
+        ("garbage", "the token is malformed"),
+        (expired.as_str(), "the token has expired"),
+    ] {
+        let response = api
+            .http
+            .get(&orders)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenges(&response),
+            [format!(
+                r#"Bearer error="invalid_token", error_description="{description}", {named}"#
+            )]
+        );
+    }
+    let empty = api
+        .http
+        .get(&orders)
+        .header("authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400);
+    assert_eq!(
+        challenges(&empty),
+        [format!(r#"Bearer error="invalid_request", {named}"#)]
+    );
+
+    // A valid token passes without a challenge, and the claims' own 403 does not know the
+    // metadata (see the next test for adding it).
+    let token = api.token(None);
+    let ok = api
+        .http
+        .get(&orders)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(challenges(&ok).is_empty());
+    let forbidden = api
+        .http
+        .get(format!("{}/admin", api.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(
+        challenges(&forbidden),
+        [r#"Bearer error="insufficient_scope", scope="admin""#]
+    );
+}
+
+#[test]
+fn a_refusal_can_name_the_metadata_url_and_quotes_its_values() {
+    use axum::response::IntoResponse;
+
+    let error = BearerError::from(Refusal::InsufficientScope("admin".into()))
+        .with_resource_metadata(&metadata());
+    assert_eq!(error.resource_metadata(), Some(METADATA_URL));
+    assert!(matches!(error.refusal(), Refusal::InsufficientScope(s) if s == "admin"));
+    let response = error.into_response();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        format!(
+            r#"Bearer error="insufficient_scope", scope="admin", {}"#,
+            named()
+        )
+    );
+    // A value with `"` or `\` is escaped as quoted-pairs (RFC 7235), not left to end the
+    // string early.
+    let response = BearerError::from(Refusal::InsufficientScope(r#"a"b\c"#.into())).into_response();
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="insufficient_scope", scope="a\"b\\c""#
+    );
+}
+
+#[tokio::test]
+async fn with_dpop_and_resource_metadata_both_challenges_name_the_metadata_url() {
+    let dpop = DpopConfig::new(ORIGIN).unwrap();
+    let api = start_api_with(Some(dpop.clone()), Some(metadata().with_dpop(&dpop))).await;
+    let orders = format!("{}/orders", api.base);
+    let named = named();
+
+    let missing = api.http.get(&orders).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(
+        challenges(&missing),
+        [
+            format!("Bearer {named}"),
+            format!("DPoP {ALL_ALGS}, {named}")
+        ]
+    );
+    let invalid = api
+        .http
+        .get(&orders)
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 401);
+    assert_eq!(
+        challenges(&invalid),
+        [
+            format!(
+                r#"Bearer error="invalid_token", error_description="the token is malformed", {named}"#
+            ),
+            format!("DPoP {ALL_ALGS}, {named}"),
+        ]
+    );
+    let client = ProofKey::generate();
+    let token = api.token(Some(&client.jkt));
+    let unproven = api.dpop_get("/orders", &token, &[]).send().await.unwrap();
+    assert_eq!(unproven.status(), 401);
+    assert_eq!(
+        challenges(&unproven),
+        [
+            format!(
+                r#"DPoP error="invalid_dpop_proof", error_description="exactly one DPoP proof header is required", {ALL_ALGS}, {named}"#
+            ),
+            format!("Bearer {named}"),
+        ]
+    );
+    let proof = client.proof("GET", &format!("{ORIGIN}/orders"), &token);
+    let proven = api
+        .dpop_get("/orders", &token, &[&proof])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proven.status(), 200);
+    assert!(challenges(&proven).is_empty());
+
+    // The document says what the extractor does: DPoP accepted, not required.
+    let document: Value = api
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["dpop_signing_alg_values_supported"],
+        json!(["ES256", "RS256", "EdDSA"])
+    );
+    assert_eq!(document["dpop_bound_access_tokens_required"], json!(false));
+}
+
+#[tokio::test]
+async fn without_resource_metadata_no_challenge_names_one() {
+    for dpop in [None, Some(DpopConfig::new(ORIGIN).unwrap())] {
+        let with_dpop = dpop.is_some();
+        let api = start_api(dpop).await;
+        let missing = api
+            .http
+            .get(format!("{}/orders", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 401);
+        let expected = if with_dpop {
+            vec!["Bearer".to_owned(), format!("DPoP {ALL_ALGS}")]
+        } else {
+            vec!["Bearer".to_owned()]
+        };
+        assert_eq!(challenges(&missing), expected);
+        let invalid = api
+            .http
+            .get(format!("{}/orders", api.base))
+            .bearer_auth("garbage")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invalid.status(), 401);
+        assert!(
+            challenges(&invalid)
+                .iter()
+                .all(|c| !c.contains("resource_metadata")),
+            "{:?}",
+            challenges(&invalid)
+        );
+        // Nor is a document served.
+        let document = api
+            .http
+            .get(format!("{}{WELL_KNOWN_PATH}/mcp", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(document.status(), 404);
+    }
+
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let jwks = Jwks::default();
+    jwks.set
+        .lock()
+        .unwrap()
+        .keys
+        .push(key.public_jwk().unwrap().clone());
+    let validator = RemoteValidator::new(&jwks_server(jwks).await, rules())
+        .await
+        .unwrap();
+    assert_eq!(validator.resource_metadata_url(), None);
+    let validator = validator.with_resource_metadata(&metadata());
+    assert_eq!(validator.resource_metadata_url(), Some(METADATA_URL));
 }
