@@ -113,7 +113,8 @@ fn narrowed(before: &Client, after: &Client) -> bool {
         c.grant_types
             .iter()
             .copied()
-            .filter(|g| *g != GrantType::ClientCredentials)
+            // Neither holds a grant of a user's: losing them leaves nothing to revoke.
+            .filter(|g| !matches!(g, GrantType::ClientCredentials | GrantType::TokenExchange))
             .collect()
     };
     lost(&before.scopes, &after.scopes)

@@ -262,6 +262,13 @@ pub(super) fn check_grant_rules(
             "client_credentials needs a confidential client; a public client has no secret",
         ));
     }
+    // Whoever holds a public client's id could exchange the tokens it received.
+    if is_public && grants.contains(&GrantType::TokenExchange) {
+        return Err(InvalidInput::new(
+            "grant_type",
+            "token exchange needs a confidential client; a public client proves nothing",
+        ));
+    }
     if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(InvalidInput::new(
             "redirect_uri",

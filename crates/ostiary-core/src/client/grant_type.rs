@@ -15,15 +15,19 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 8628 3.4: `urn:ietf:params:oauth:grant-type:device_code`.
     DeviceCode,
+    /// RFC 8693 2.1: `urn:ietf:params:oauth:grant-type:token-exchange`. A confidential client
+    /// exchanges a token of a user's for one naming itself as the acting party (`act`).
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant served, in the order discovery lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         Self::AuthorizationCode,
         Self::ClientCredentials,
         Self::RefreshToken,
         Self::DeviceCode,
+        Self::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +36,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }

@@ -44,11 +44,25 @@ pub enum TokenRequest<'a> {
         device_code: &'a str,
         resources: &'a [String],
     },
+    /// RFC 8693 2.1. `subject_token_type` is required with `subject_token`, as
+    /// `actor_token_type` is with `actor_token`; the grant checks their values.
+    TokenExchange {
+        subject_token: &'a str,
+        subject_token_type: &'a str,
+        actor_token: Option<&'a str>,
+        requested_token_type: Option<&'a str>,
+        scope: Option<&'a str>,
+        /// RFC 8693 `resource` (absolute URIs) and `audience` (logical names), both
+        /// repeatable: the targets of the new token.
+        resources: &'a [String],
+        audiences: &'a [String],
+    },
 }
 
 impl<'a> TokenRequest<'a> {
     /// Reads the grant and its parameters. Errors, as RFC 6749 5.2 names them: a missing
-    /// `grant_type`, `code`, `refresh_token` or `device_code` is `invalid_request` (`"<name> is required"`);
+    /// `grant_type`, `code`, `refresh_token`, `device_code`, `subject_token` or
+    /// `subject_token_type` is `invalid_request` (`"<name> is required"`);
     /// a grant this server does not serve is `unsupported_grant_type`.
     pub fn parse<P: TokenParams + ?Sized>(params: &'a P) -> Result<Self, OAuthError> {
         let grant = params
@@ -81,6 +95,21 @@ impl<'a> TokenRequest<'a> {
                 device_code: required(params, "device_code")?,
                 resources,
             },
+            GrantType::TokenExchange => {
+                let actor_token = params.get("actor_token");
+                if actor_token.is_some() {
+                    required(params, "actor_token_type")?;
+                }
+                Self::TokenExchange {
+                    subject_token: required(params, "subject_token")?,
+                    subject_token_type: required(params, "subject_token_type")?,
+                    actor_token,
+                    requested_token_type: params.get("requested_token_type"),
+                    scope: params.get("scope"),
+                    resources,
+                    audiences: params.all("audience"),
+                }
+            }
         })
     }
 
@@ -91,6 +120,7 @@ impl<'a> TokenRequest<'a> {
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::DeviceCode { .. } => GrantType::DeviceCode,
+            Self::TokenExchange { .. } => GrantType::TokenExchange,
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 2.2.1: what a token exchange issued (`access_token` is in the
+    /// `access_token` member whatever its type); absent for the other grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 #[derive(Debug)]
@@ -176,15 +180,7 @@ impl TokenService {
         else {
             return Ok(Introspection::inactive());
         };
-        let issued_to_caller = client_id == caller.id;
-        let meant_for_caller = claims.aud.iter().any(|aud| {
-            aud == caller.id.as_str()
-                || caller
-                    .introspect_audiences
-                    .iter()
-                    .any(|a| a.as_str() == aud)
-        });
-        if !(issued_to_caller || meant_for_caller) {
+        if client_id != caller.id && !meant_for(caller, &claims.aud) {
             return Ok(Introspection::inactive());
         }
         if self.clients.find(&client_id).await?.is_none() {
@@ -305,6 +301,18 @@ impl TokenService {
             .await?;
         Ok(Some(jti))
     }
+}
+
+/// Whether a token with these audiences is meant for `caller`: it names the client's id, or an
+/// audience the client introspects (a resource server's).
+pub(super) fn meant_for(caller: &Client, audiences: &[String]) -> bool {
+    audiences.iter().any(|aud| {
+        aud == caller.id.as_str()
+            || caller
+                .introspect_audiences
+                .iter()
+                .any(|a| a.as_str() == aud)
+    })
 }
 
 /// The `token_type` introspection gives a refresh token: the name RFC 7009 2.1 uses for its

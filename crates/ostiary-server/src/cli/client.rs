@@ -80,7 +80,8 @@ pub struct CreateArgs {
     #[arg(long)]
     public: bool,
     /// A grant the client may use, repeatable: authorization_code, refresh_token,
-    /// client_credentials, urn:ietf:params:oauth:grant-type:device_code (implicit and
+    /// client_credentials, urn:ietf:params:oauth:grant-type:device_code,
+    /// urn:ietf:params:oauth:grant-type:token-exchange (confidential clients; implicit and
     /// password do not exist here). Default: authorization_code and refresh_token for a
     /// public client or one with redirect URIs, client_credentials otherwise.
     #[arg(long = "grant-type", value_name = "GRANT")]

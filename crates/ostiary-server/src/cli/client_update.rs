@@ -15,7 +15,8 @@ pub struct UpdateArgs {
     name: Option<String>,
     /// The grants the client may use, repeatable; replaces the registered ones:
     /// authorization_code, refresh_token, client_credentials,
-    /// urn:ietf:params:oauth:grant-type:device_code.
+    /// urn:ietf:params:oauth:grant-type:device_code,
+    /// urn:ietf:params:oauth:grant-type:token-exchange.
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<GrantType>,
     /// The redirect URIs, repeatable; replace the registered ones (matched exactly; https,

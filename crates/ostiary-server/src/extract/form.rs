@@ -1,6 +1,6 @@
 //! `application/x-www-form-urlencoded` bodies of the OAuth endpoints, parsed strictly:
 //! a repeated parameter is an error (RFC 6749 3.1, 3.2), except those defined to repeat
-//! (`resource`, RFC 8707); empty values count as absent (RFC 6749 3.1).
+//! (`resource`, RFC 8707; `audience`, RFC 8693); empty values count as absent (RFC 6749 3.1).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -13,11 +13,12 @@ use crate::error::ApiError;
 use crate::request_body::{self, BodyRules};
 use crate::state::AppState;
 
-const REPEATABLE: [&str; 1] = ["resource"];
+/// RFC 8707 `resource`, and RFC 8693 2.1 `audience`.
+const REPEATABLE: [&str; 2] = ["resource", "audience"];
 
 /// The parameters the form endpoints (token, revocation, introspection) define: the only
 /// names an error may repeat back. Any other name is the requester's text and is not echoed.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 19] = [
     "grant_type",
     "code",
     "redirect_uri",
@@ -31,6 +32,12 @@ const KNOWN: [&str; 13] = [
     "client_assertion_type",
     "token",
     "token_type_hint",
+    "audience",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
 ];
 
 /// A repeated parameter (RFC 6749 3.1): named when it is one of ours, spelled from our own

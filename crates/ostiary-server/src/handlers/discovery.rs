@@ -164,7 +164,8 @@ mod tests {
                 "authorization_code",
                 "client_credentials",
                 "refresh_token",
-                "urn:ietf:params:oauth:grant-type:device_code"
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
         );
         let all = json!([

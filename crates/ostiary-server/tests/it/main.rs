@@ -26,4 +26,5 @@ mod rotation;
 mod runbook;
 mod serve;
 mod third_party;
+mod token_exchange;
 mod tokens;

@@ -606,7 +606,8 @@ async fn discovery_lists_what_is_implemented_with_the_exact_issuer() {
                 "authorization_code",
                 "client_credentials",
                 "refresh_token",
-                "urn:ietf:params:oauth:grant-type:device_code"
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
         );
         // Only what is served: no `select_account`.

@@ -39,6 +39,7 @@ impl TokenService {
             scope,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         };
         Ok((response, Subject::Client(client.id.clone())))
     }

@@ -6,6 +6,7 @@ mod authorization_code;
 mod client_credentials;
 mod device_code;
 mod refresh_token;
+mod token_exchange;
 mod user_tokens;
 
 use super::access_token::Confirmation;
@@ -22,6 +23,8 @@ pub enum Subject {
     Client(ClientId),
     /// A user's grant (`authorization_code`, `refresh_token`, `device_code`).
     User(UserId),
+    /// A token exchange (RFC 8693): the subject of the token exchanged, as it named it.
+    Delegated(String),
 }
 
 impl std::fmt::Display for Subject {
@@ -29,6 +32,7 @@ impl std::fmt::Display for Subject {
         match self {
             Self::Client(id) => std::fmt::Display::fmt(id, f),
             Self::User(id) => std::fmt::Display::fmt(id, f),
+            Self::Delegated(sub) => f.write_str(sub),
         }
     }
 }
@@ -130,6 +134,26 @@ impl TokenService {
             } => {
                 self.device_code(client, device_code, resources, dpop)
                     .await?
+            }
+            TokenRequest::TokenExchange {
+                subject_token,
+                subject_token_type,
+                actor_token,
+                requested_token_type,
+                scope,
+                resources,
+                audiences,
+            } => {
+                let request = token_exchange::Exchange {
+                    subject_token,
+                    subject_token_type,
+                    actor_token,
+                    requested_token_type,
+                    scope,
+                    resources,
+                    audiences,
+                };
+                self.token_exchange(client, request, dpop).await?
             }
         };
         Ok(Issued {

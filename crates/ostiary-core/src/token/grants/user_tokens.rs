@@ -80,6 +80,7 @@ impl TokenService {
             scope,
             refresh_token,
             id_token,
+            issued_token_type: None,
         };
         Ok((response, access))
     }
