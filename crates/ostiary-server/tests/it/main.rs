@@ -17,6 +17,7 @@ mod jar;
 mod key_clients;
 mod limits;
 mod logout;
+mod mcp;
 mod metrics;
 mod oidc;
 mod par;
