@@ -28,8 +28,8 @@ pub struct AccessTokenSpec<'a> {
     /// `cnf` (RFC 7800 3.1): the DPoP key the token is bound to (RFC 9449 6.1); omitted
     /// when `None`, for a bearer token.
     pub cnf: Option<&'a Confirmation>,
-    /// `act` (RFC 8693 4.1): who acts for the subject; omitted when `None`. No grant sets it
-    /// yet: this is the room token exchange fills.
+    /// `act` (RFC 8693 4.1): who acts for the subject; omitted when `None`. Set by token
+    /// exchange only.
     pub act: Option<&'a Actor>,
 }
 
@@ -102,6 +102,22 @@ pub(super) struct IssuedAccessToken {
     pub lifetime: Duration,
     /// `token_type` of the response: `DPoP` for a bound token (RFC 9449 5), else `Bearer`.
     pub token_type: &'static str,
+}
+
+impl IssuedAccessToken {
+    /// The answer of a grant that issues an access token alone (RFC 6749 5.1): no refresh
+    /// token, no ID token.
+    pub(super) fn into_response(self, scope: Option<String>) -> super::service::TokenResponse {
+        super::service::TokenResponse {
+            access_token: self.token,
+            token_type: self.token_type.to_owned(),
+            expires_in: self.lifetime.whole_seconds(),
+            scope,
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: None,
+        }
+    }
 }
 
 impl TokenService {

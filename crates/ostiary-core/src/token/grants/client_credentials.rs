@@ -32,15 +32,9 @@ impl TokenService {
             dpop,
         );
         let issued = self.issue_access_token(&spec)?;
-        let response = TokenResponse {
-            access_token: issued.token,
-            token_type: issued.token_type.to_owned(),
-            expires_in: issued.lifetime.whole_seconds(),
-            scope,
-            refresh_token: None,
-            id_token: None,
-            issued_token_type: None,
-        };
-        Ok((response, Subject::Client(client.id.clone())))
+        Ok((
+            issued.into_response(scope),
+            Subject::Client(client.id.clone()),
+        ))
     }
 }

@@ -117,16 +117,8 @@ impl TokenService {
             self.access_token_spec(client, &subject.sub, &audiences, scope.as_deref(), dpop);
         spec.lifetime = spec.lifetime.min(remaining);
         spec.act = Some(&act);
-        let issued = self.issue_access_token(&spec)?;
-        let response = TokenResponse {
-            access_token: issued.token,
-            token_type: issued.token_type.to_owned(),
-            expires_in: issued.lifetime.whole_seconds(),
-            scope,
-            refresh_token: None,
-            id_token: None,
-            issued_token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
-        };
+        let mut response = self.issue_access_token(&spec)?.into_response(scope);
+        response.issued_token_type = Some(ACCESS_TOKEN_TYPE.to_owned());
         Ok((response, Subject::Delegated(subject.sub)))
     }
 
