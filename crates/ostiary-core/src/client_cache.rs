@@ -129,7 +129,11 @@ mod tests {
         ) -> Result<bool, StoreError> {
             Ok(false)
         }
-        async fn update_client_settings(&self, _: &Client) -> Result<bool, StoreError> {
+        async fn update_client_settings(
+            &self,
+            _: &Client,
+            _: Option<time::OffsetDateTime>,
+        ) -> Result<bool, StoreError> {
             Ok(false)
         }
     }

@@ -50,8 +50,14 @@ pub trait ClientStore: Send + Sync {
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
     /// Stores a client's settings: name, grant types, redirect and post-logout URIs, scopes,
     /// audiences, consent, lifetime, ID token algorithm, DPoP and PAR requirements (not its
-    /// id, authentication method, keys or secrets). True if the client exists.
-    async fn update_client_settings(&self, client: &Client) -> Result<bool, StoreError>;
+    /// id, authentication method, keys or secrets). With `narrowed_at`, the same transaction
+    /// voids the client's unredeemed codes and approved device requests and revokes its
+    /// grants (reason `client_narrowed`). True if the client exists.
+    async fn update_client_settings(
+        &self,
+        client: &Client,
+        narrowed_at: Option<OffsetDateTime>,
+    ) -> Result<bool, StoreError>;
     /// Gives a client that authenticates with a secret this one; with `keep_previous_until`
     /// the secret it had stays valid until then, otherwise no earlier secret does. True if
     /// the client exists and has a secret method.
@@ -263,6 +269,15 @@ pub trait GrantStore: Send + Sync {
         refresh: Option<&RefreshToken>,
     ) -> Result<bool, StoreError>;
     async fn find_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Whether `user_id` still holds a live (unrevoked) grant of `client_id` from the login
+    /// session `sid`: what an ID token of that session stands for, once logout, revocation,
+    /// a replay or revoke-all has revoked it.
+    async fn has_live_grant(
+        &self,
+        client_id: &ClientId,
+        user_id: &UserId,
+        sid: &str,
+    ) -> Result<bool, StoreError>;
     /// Binds an unbound grant to the DPoP key `jkt` (RFC 9449 5: a public client's refresh
     /// tokens). False, and nothing changed, when the grant is already bound or gone.
     async fn bind_grant_key(&self, grant_id: &str, jkt: &str) -> Result<bool, StoreError>;
@@ -310,15 +325,6 @@ pub trait GrantStore: Send + Sync {
     async fn end_user_access(
         &self,
         user_id: &UserId,
-        at: OffsetDateTime,
-        reason: RevocationReason,
-    ) -> Result<u64, StoreError>;
-    /// Ends what a client holds, in one transaction: its unredeemed codes and approved device
-    /// authorizations are deleted and its live grants revoked as `revoke_grant` does, counted
-    /// under `reason`. Returns the grants revoked.
-    async fn revoke_client_grants(
-        &self,
-        client_id: &ClientId,
         at: OffsetDateTime,
         reason: RevocationReason,
     ) -> Result<u64, StoreError>;

@@ -59,7 +59,8 @@ impl CorsOrigins {
             .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
                 origin.to_str().is_ok_and(|o| self.allows(o))
             }))
-            .allow_methods([Method::GET, Method::POST])
+            // PUT and DELETE: a client managing its registration (RFC 7592).
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

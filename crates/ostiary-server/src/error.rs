@@ -19,6 +19,9 @@ pub struct ApiError {
     retry_after: Option<std::time::Duration>,
     /// RFC 9449 8: the nonce a `use_dpop_nonce` answer tells the client to use.
     dpop_nonce: Option<String>,
+    /// RFC 6750 3.1: a request that sent no token gets the bare `Bearer` challenge, without
+    /// an error code.
+    no_token: bool,
 }
 
 impl ApiError {
@@ -29,6 +32,16 @@ impl ApiError {
             status: Some(StatusCode::TOO_MANY_REQUESTS),
             retry_after: Some(retry_after),
             dpop_nonce: None,
+            no_token: false,
+        }
+    }
+
+    /// `invalid_token` for a request that sent no token at all: 401 with the bare `Bearer`
+    /// challenge (RFC 6750 3.1).
+    pub fn no_token(description: &'static str) -> Self {
+        Self {
+            no_token: true,
+            ..OAuthError::new(ErrorCode::InvalidToken, description).into()
         }
     }
 
@@ -39,6 +52,7 @@ impl ApiError {
             status: Some(status),
             retry_after: None,
             dpop_nonce: None,
+            no_token: false,
         }
     }
 }
@@ -50,6 +64,7 @@ impl From<OAuthError> for ApiError {
             status: None,
             retry_after: None,
             dpop_nonce: None,
+            no_token: false,
         }
     }
 }
@@ -103,7 +118,11 @@ impl IntoResponse for ApiError {
             ErrorCode::InvalidToken => {
                 headers.insert(
                     WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer realm="ostiary", error="invalid_token""#),
+                    HeaderValue::from_static(if self.no_token {
+                        r#"Bearer realm="ostiary""#
+                    } else {
+                        r#"Bearer realm="ostiary", error="invalid_token""#
+                    }),
                 );
             }
             _ => {}

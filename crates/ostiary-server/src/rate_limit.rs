@@ -40,6 +40,9 @@ pub enum Credential<'a> {
     /// An initial access token presented at the registration endpoint (RFC 7591 3): 256
     /// random bits, so a wrong one is a mistake or probing. Limited per source only.
     RegistrationToken,
+    /// A client registered without an initial access token (`OAUTH2_REGISTRATION=open`):
+    /// not a failure, but each one stores a client, so a source gets a budget of them.
+    OpenRegistration,
 }
 
 impl<'a> Credential<'a> {
@@ -52,6 +55,7 @@ impl<'a> Credential<'a> {
             Self::KnownAccount(id) => (Kind::Account, id, false),
             Self::UserCode => (Kind::UserCode, "user_code", false),
             Self::RegistrationToken => (Kind::Registration, "initial_access_token", false),
+            Self::OpenRegistration => (Kind::OpenRegistration, "open_registration", false),
         };
         let plausible = !id.is_empty()
             && id.len() <= 128
@@ -87,6 +91,7 @@ enum Kind {
     Account,
     UserCode,
     Registration,
+    OpenRegistration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +173,26 @@ impl Limits {
     };
 }
 
+impl Limits {
+    /// Open registration: 20 clients from one address within an hour, then a minute's
+    /// wait, doubling up to an hour.
+    pub const OPEN_REGISTRATION: Self = Self {
+        per_pair: Rule {
+            threshold: 20,
+            base_lock: Duration::from_secs(60),
+            max_lock: Duration::from_secs(3600),
+            window: Duration::from_secs(3600),
+        },
+        per_source: Rule {
+            threshold: 20,
+            base_lock: Duration::from_secs(60),
+            max_lock: Duration::from_secs(3600),
+            window: Duration::from_secs(3600),
+        },
+        per_credential: None,
+    };
+}
+
 /// Beyond this many tracked keys, stale ones are dropped first, then everything unlocked:
 /// memory stays bounded under a flood of addresses.
 const MAX_KEYS: usize = 100_000;
@@ -196,6 +221,7 @@ impl FailureLimiter {
             Kind::Client | Kind::Registration => Limits::CLIENT,
             Kind::Account => Limits::LOGIN,
             Kind::UserCode => Limits::USER_CODE,
+            Kind::OpenRegistration => Limits::OPEN_REGISTRATION,
         };
         if let Some(ip) = from.map(source) {
             keys.push((Key::Source(kind, ip), limits.per_source));

@@ -182,13 +182,13 @@ async fn client_settings_are_replaced_and_the_rest_kept(db: Database) {
     changed.skip_consent = true;
     changed.access_token_lifetime = Some(Duration::seconds(60));
     changed.require_pushed_authorization_requests = true;
-    assert!(store.update_client_settings(&changed).await.unwrap());
+    assert!(store.update_client_settings(&changed, None).await.unwrap());
     let stored = store.find_client(&changed.id).await.unwrap().unwrap();
     assert_eq!(stored, changed);
     assert_eq!(stored.secret_hash, registered.client.secret_hash);
     let mut unknown = changed.clone();
     unknown.id = ClientId::parse("nope").unwrap();
-    assert!(!store.update_client_settings(&unknown).await.unwrap());
+    assert!(!store.update_client_settings(&unknown, None).await.unwrap());
 }
 
 async fn rotate_secret_invalidates_the_old_secret(db: Database) {

@@ -6,7 +6,6 @@ use time::Duration;
 use crate::audit::AuditEventType;
 use crate::client::{Audience, Client, ClientId, GrantType, RedirectUri, Scope};
 use crate::error::AdminError;
-use crate::grant::RevocationReason;
 use crate::validation::InvalidInput;
 use ostiary_jwt::Algorithm;
 
@@ -85,19 +84,15 @@ impl Admin {
         let before = self.find_client(id).await?;
         let mut client = before.clone();
         apply(&mut client, update)?;
-        if !self.store.update_client_settings(&client).await? {
-            return Err(AdminError::NotFound(format!("client {id} not found")));
-        }
         // Grants carry the scopes and audiences they were given: once the client may no
         // longer have some of them, what it holds is revoked rather than left wider.
-        if narrowed(&before, &client) {
-            self.store
-                .revoke_client_grants(
-                    id,
-                    self.clock.now_seconds(),
-                    RevocationReason::ClientNarrowed,
-                )
-                .await?;
+        let narrowed_at = narrowed(&before, &client).then(|| self.clock.now_seconds());
+        if !self
+            .store
+            .update_client_settings(&client, narrowed_at)
+            .await?
+        {
+            return Err(AdminError::NotFound(format!("client {id} not found")));
         }
         self.record(by, AuditEventType::ClientUpdated, |e| {
             e.client(id.as_str()).subject(id.as_str())

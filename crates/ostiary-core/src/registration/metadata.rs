@@ -15,6 +15,9 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::validation::InvalidInput;
 use ostiary_jwt::Algorithm;
 
+/// The grants anyone may register for under open registration.
+pub const USER_GRANTS: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
 /// The most redirect URIs (and, apart, post-logout redirect URIs) a registration may list.
 pub const MAX_REGISTERED_URIS: usize = 32;
 
@@ -45,9 +48,10 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
-    /// The registration these metadata ask for, as client `id`, under `policy`.
-    /// `client_credentials` only where `may_act_alone` (the caller decides: a registration
-    /// made with an operator's initial access token, or a client that already has it).
+    /// The registration these metadata ask for, as client `id`, under `policy`. Unless
+    /// `vouched` (registered with an operator's initial access token), only the code and
+    /// refresh grants: `client_credentials` would act with no user, the device grant suits
+    /// phishing by a name anyone can choose, and token exchange acts for users elsewhere.
     ///
     /// What is not given takes RFC 7591's defaults: `client_secret_basic`, and the code grant
     /// (with refresh tokens); the scopes default to every scope the
@@ -60,7 +64,7 @@ impl ClientMetadata {
         self,
         id: ClientId,
         policy: &RegistrationPolicy,
-        may_act_alone: bool,
+        vouched: bool,
     ) -> Result<ClientRegistration, OAuthError> {
         let auth_method = match &self.token_endpoint_auth_method {
             Some(method) => method.parse().map_err(refused)?,
@@ -74,10 +78,10 @@ impl ClientMetadata {
             }
             given => given,
         };
-        if grant_types.contains(&GrantType::ClientCredentials) && !may_act_alone {
+        if !vouched && grant_types.iter().any(|g| !USER_GRANTS.contains(g)) {
             return Err(invalid_metadata(
-                "client_credentials needs an initial access token from the operator: a \
-                 client registered openly acts only for users",
+                "grant_types: a client registered without an initial access token from the \
+                 operator may use authorization_code and refresh_token only",
             ));
         }
         check_response_types(self.response_types.as_deref(), &grant_types)?;
@@ -187,9 +191,10 @@ pub(crate) fn invalid_metadata(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, description)
 }
 
-/// A registered client in the RFC 7591 3.2.1 (and RFC 7592 3) shape. The client secret and
-/// the registration access token appear only in the answer that issued them.
-#[derive(Debug, Serialize)]
+/// A registered client in the RFC 7591 3.2.1 (and RFC 7592 3) shape, with its registration
+/// access token, and the client secret only in the answer that issued it. Its `Debug` shows
+/// neither credential.
+#[derive(Serialize)]
 pub struct RegisteredMetadata<'a> {
     pub client_id: &'a str,
     /// Unix seconds.
@@ -199,8 +204,8 @@ pub struct RegisteredMetadata<'a> {
     /// 0: the secret does not expire (RFC 7591 3.2.1); present with a secret only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registration_access_token: Option<&'a str>,
+    /// RFC 7592 3: in every answer; the one presented, when it is not new.
+    pub registration_access_token: &'a str,
     pub registration_client_uri: String,
     pub client_name: &'a str,
     pub token_endpoint_auth_method: &'static str,
@@ -219,16 +224,26 @@ pub struct RegisteredMetadata<'a> {
     pub require_pushed_authorization_requests: bool,
 }
 
+impl std::fmt::Debug for RegisteredMetadata<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredMetadata")
+            .field("client_id", &self.client_id)
+            .field("registration_client_uri", &self.registration_client_uri)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> RegisteredMetadata<'a> {
-    /// `client` as registered, its configuration endpoint under `registration_endpoint`.
-    pub fn of(client: &'a Client, registration_endpoint: &str) -> Self {
+    /// `client` as registered, its configuration endpoint under `registration_endpoint`, and
+    /// its registration access token.
+    pub fn of(client: &'a Client, registration_endpoint: &str, access_token: &'a str) -> Self {
         let code = client.allows_grant(GrantType::AuthorizationCode);
         Self {
             client_id: client.id.as_str(),
             client_id_issued_at: client.created_at.unix_timestamp(),
             client_secret: None,
             client_secret_expires_at: None,
-            registration_access_token: None,
+            registration_access_token: access_token,
             registration_client_uri: format!("{registration_endpoint}/{}", client.id),
             client_name: &client.name,
             token_endpoint_auth_method: client.auth_method.as_str(),
@@ -254,11 +269,10 @@ impl<'a> RegisteredMetadata<'a> {
         }
     }
 
-    /// With the credentials issued in this answer.
-    pub fn issued(mut self, client_secret: Option<&'a str>, access_token: &'a str) -> Self {
+    /// With the client secret issued in this answer, which does not expire.
+    pub fn with_secret(mut self, client_secret: Option<&'a str>) -> Self {
         self.client_secret_expires_at = client_secret.map(|_| 0);
         self.client_secret = client_secret;
-        self.registration_access_token = Some(access_token);
         self
     }
 }

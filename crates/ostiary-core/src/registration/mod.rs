@@ -8,7 +8,7 @@ mod token;
 
 use std::str::FromStr;
 
-pub use metadata::{ClientMetadata, MAX_REGISTERED_URIS, RegisteredMetadata};
+pub use metadata::{ClientMetadata, MAX_REGISTERED_URIS, RegisteredMetadata, USER_GRANTS};
 pub use service::{Registered, Registrations};
 pub use token::{
     DEFAULT_REGISTRATION_TOKEN_LIFETIME, MAX_REGISTRATION_TOKEN_LIFETIME,

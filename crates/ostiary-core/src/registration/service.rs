@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use ostiary_jwt::Algorithm;
 
-use super::metadata::{invalid_metadata, refused};
+use super::metadata::{USER_GRANTS, invalid_metadata, refused};
 use super::{ClientMetadata, RegistrationMode, RegistrationPolicy, RegistrationToken};
 use crate::admin::{Actor, Admin, ClientUpdate};
-use crate::client::{Client, ClientId, GrantType};
+use crate::client::{Client, ClientId};
 use crate::error::{AdminError, ErrorCode, OAuthError, error_chain};
 use crate::secret::{ClientSecret, SecretHash};
 use crate::{Clock, Store};
@@ -132,7 +132,7 @@ impl Registrations {
     /// its default), under the rules of registration; a change that takes a scope or a grant
     /// away revokes the client's grants, as `client update` does. The authentication method
     /// and the keys cannot change (a new client is registered instead), nor can a client
-    /// gain `client_credentials`.
+    /// gain a grant beyond the code and refresh grants.
     ///
     /// Errors: `invalid_token` as for [`Registrations::read`]; `invalid_client_metadata` when
     /// `client_id` is not the client's, `client_secret` is sent and is not its secret, or a
@@ -159,8 +159,17 @@ impl Registrations {
                 return Err(invalid_metadata("client_secret is not this client's"));
             }
         }
-        let may_act_alone = client.allows_grant(GrantType::ClientCredentials);
-        let wanted = metadata.into_registration(client.id.clone(), &self.policy, may_act_alone)?;
+        let wanted = metadata.into_registration(client.id.clone(), &self.policy, true)?;
+        // What an initial access token vouched for may be kept, never gained by an update.
+        let gained = wanted
+            .grant_types
+            .iter()
+            .any(|g| !USER_GRANTS.contains(g) && !client.allows_grant(*g));
+        if gained {
+            return Err(invalid_metadata(
+                "grant_types: an update may add authorization_code and refresh_token only",
+            ));
+        }
         if wanted.auth_method != Some(client.auth_method) {
             return Err(invalid_metadata(
                 "token_endpoint_auth_method cannot change: register a new client",

@@ -139,8 +139,8 @@ fn registration(config: &Config) -> Check {
             NAME,
             Status::Warn,
             format!(
-                "OAUTH2_REGISTRATION=open: anyone may register a client (user grants only, \
-                 consent always asked, scopes among: {scopes})"
+                "OAUTH2_REGISTRATION=open: anyone may register a client (the code and refresh \
+                 grants only, consent always asked, scopes among: {scopes})"
             ),
         ),
     }

@@ -30,8 +30,9 @@ pub const REGISTRATION_PATH: &str = "/register";
 /// RFC 7592 2: a self-registered client's configuration endpoint (route syntax).
 pub const CLIENT_CONFIGURATION_PATH: &str = "/register/{client_id}";
 
-/// The URLs of the endpoints that check DPoP proofs, as advertised: what a proof's `htu`
-/// must name (RFC 9449 4.3).
+/// Endpoint URLs as advertised that handlers need: those checking DPoP proofs (what a
+/// proof's `htu` must name, RFC 9449 4.3) and the registration endpoint (under which each
+/// client's configuration endpoint is, RFC 7592).
 #[derive(Debug, Clone)]
 pub struct EndpointUrls {
     pub token: String,

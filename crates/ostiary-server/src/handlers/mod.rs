@@ -109,7 +109,8 @@ async fn authenticate(
         Ok(client) => client,
         Err(e) if e.code() == ErrorCode::InvalidClient => {
             let claimed = credentials.ok().map(|c| c.client_id().to_owned());
-            return Err(client_failure(state, claimed, source, e).await);
+            let limited_as = Credential::Client(claimed.as_deref().unwrap_or(""));
+            return Err(client_failure(state, limited_as, claimed.as_deref(), source, e).await);
         }
         Err(e) => return Err(e.into()),
     };
@@ -127,15 +128,17 @@ async fn authenticate(
     Ok(client)
 }
 
-/// A failed client authentication: 429 while the source is locked (not even counted), else
-/// counted and audited as `invalid_client`.
+/// A failed client authentication (a wrong client secret or assertion, or a wrong token at
+/// the registration endpoints): 429 while the source is locked for `limited_as` (not even
+/// counted), else counted and audited as `client.authentication_failed` with the error's
+/// code as reason, naming the `claimed` client.
 async fn client_failure(
     state: &AppState,
-    claimed: Option<String>,
+    limited_as: Credential<'_>,
+    claimed: Option<&str>,
     source: SourceIp,
     error: OAuthError,
 ) -> ApiError {
-    let limited_as = Credential::Client(claimed.as_deref().unwrap_or(""));
     if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
         state.metrics.rate_limited(RateLimited::Client);
         return ApiError::rate_limited(wait, "too many failed client authentications; retry later");
@@ -155,7 +158,9 @@ async fn client_failure(
     });
     // The claimed id is the requester's text: only a well-formed client id is recorded, so a
     // hostile one (control characters, 64 KiB) never reaches the audit trail or the logs.
-    event.client_id = claimed.filter(|id| ClientId::parse(id).is_ok());
+    event.client_id = claimed
+        .filter(|id| ClientId::parse(id).is_ok())
+        .map(str::to_owned);
     state.audit.record(event).await;
     error.into()
 }

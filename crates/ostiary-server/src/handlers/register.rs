@@ -12,12 +12,12 @@ use ostiary_core::client::Client;
 use ostiary_core::registration::RegisteredMetadata;
 use ostiary_core::{ErrorCode, OAuthError};
 
-use super::no_store;
+use super::{client_failure, no_store};
 use crate::error::ApiError;
 use crate::extract::authorization::bearer_token;
 use crate::extract::client_metadata::MetadataBody;
 use crate::extract::source_ip::SourceIp;
-use crate::metrics::{AuthFailure, RateLimited};
+use crate::metrics::RateLimited;
 use crate::rate_limit::Credential;
 use crate::state::AppState;
 
@@ -30,20 +30,35 @@ pub async fn register(
     MetadataBody(metadata): MetadataBody,
 ) -> Result<Response, ApiError> {
     let token = bearer_token(&headers);
-    let limited_as = Credential::RegistrationToken;
-    if token.is_some() {
-        not_locked(&state, limited_as, source)?;
-    }
+    // Guesses at initial access tokens are limited like client secrets; registrations
+    // without one, which each store a client, get a budget per source.
+    let limited_as = match token {
+        Some(_) => Credential::RegistrationToken,
+        None => Credential::OpenRegistration,
+    };
+    not_locked(&state, limited_as, source)?;
     let registered = match state.registrations.register(token, metadata).await {
         Ok(registered) => registered,
-        Err(e) if e.code() == ErrorCode::InvalidToken && token.is_some() => {
-            return Err(failed(&state, limited_as, source, e));
+        Err(e) if e.code() == ErrorCode::InvalidToken => {
+            return Err(match token {
+                Some(_) => client_failure(&state, limited_as, None, source, e).await,
+                None => {
+                    ApiError::no_token("registration needs an initial access token (RFC 7591 3)")
+                }
+            });
         }
         Err(e) => return Err(e.into()),
     };
+    if token.is_none() {
+        state.limiter.failed(limited_as, source.0);
+    }
     let secret = registered.client_secret.as_ref().map(|s| s.expose());
-    let answer = RegisteredMetadata::of(&registered.client, endpoint(&state))
-        .issued(secret, registered.registration_access_token.expose());
+    let answer = RegisteredMetadata::of(
+        &registered.client,
+        endpoint(&state),
+        registered.registration_access_token.expose(),
+    )
+    .with_secret(secret);
     Ok(no_store((StatusCode::CREATED, Json(answer))))
 }
 
@@ -55,12 +70,11 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = access_token(&state, &client_id, &headers, source)?;
-    let client = state
-        .registrations
-        .read(&client_id, token)
-        .await
-        .map_err(|e| refused(&state, &client_id, source, e))?;
-    Ok(configuration(&state, &client))
+    let client = match state.registrations.read(&client_id, token).await {
+        Ok(done) => done,
+        Err(e) => return Err(refused(&state, &client_id, source, e).await),
+    };
+    Ok(configuration(&state, &client, token))
 }
 
 /// RFC 7592 2.2: replaces the client's metadata, answered with the result.
@@ -72,12 +86,15 @@ pub async fn update(
     MetadataBody(metadata): MetadataBody,
 ) -> Result<Response, ApiError> {
     let token = access_token(&state, &client_id, &headers, source)?;
-    let client = state
+    let client = match state
         .registrations
         .update(&client_id, token, metadata)
         .await
-        .map_err(|e| refused(&state, &client_id, source, e))?;
-    Ok(configuration(&state, &client))
+    {
+        Ok(done) => done,
+        Err(e) => return Err(refused(&state, &client_id, source, e).await),
+    };
+    Ok(configuration(&state, &client, token))
 }
 
 /// RFC 7592 2.3: deletes the client, answered `204 No Content`.
@@ -88,11 +105,9 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = access_token(&state, &client_id, &headers, source)?;
-    state
-        .registrations
-        .delete(&client_id, token)
-        .await
-        .map_err(|e| refused(&state, &client_id, source, e))?;
+    if let Err(e) = state.registrations.delete(&client_id, token).await {
+        return Err(refused(&state, &client_id, source, e).await);
+    }
     Ok(no_store(StatusCode::NO_CONTENT))
 }
 
@@ -121,8 +136,14 @@ fn endpoint(state: &AppState) -> &str {
     &state.registrations.policy().endpoint
 }
 
-fn configuration(state: &AppState, client: &Client) -> Response {
-    no_store(Json(RegisteredMetadata::of(client, endpoint(state))))
+/// RFC 7592 3: the client's configuration with the registration access token it presented
+/// (not rotated: it stays valid).
+fn configuration(state: &AppState, client: &Client, access_token: &str) -> Response {
+    no_store(Json(RegisteredMetadata::of(
+        client,
+        endpoint(state),
+        access_token,
+    )))
 }
 
 /// The request's registration access token, unless the source is locked out for this client.
@@ -134,18 +155,15 @@ fn access_token<'h>(
 ) -> Result<&'h str, ApiError> {
     not_locked(state, Credential::Client(client_id), source)?;
     bearer_token(headers).ok_or_else(|| {
-        OAuthError::new(
-            ErrorCode::InvalidToken,
-            "send the registration access token as a Bearer token (RFC 7592 2)",
-        )
-        .into()
+        ApiError::no_token("send the registration access token as a Bearer token (RFC 7592 2)")
     })
 }
 
-/// A management request's error; a refused token counts against the source.
-fn refused(state: &AppState, client_id: &str, source: SourceIp, e: OAuthError) -> ApiError {
+/// A management request's error; a refused token counts against the source and is audited.
+async fn refused(state: &AppState, client_id: &str, source: SourceIp, e: OAuthError) -> ApiError {
     if e.code() == ErrorCode::InvalidToken {
-        failed(state, Credential::Client(client_id), source, e)
+        let limited_as = Credential::Client(client_id);
+        client_failure(state, limited_as, Some(client_id), source, e).await
     } else {
         e.into()
     }
@@ -162,21 +180,9 @@ fn not_locked(
             state.metrics.rate_limited(RateLimited::Client);
             Err(ApiError::rate_limited(
                 wait,
-                "too many refused registration tokens; retry later",
+                "too many registrations or refused tokens from this source; retry later",
             ))
         }
         None => Ok(()),
     }
-}
-
-/// A refused token: counted against the source, answered with its `invalid_token`.
-fn failed(
-    state: &AppState,
-    credential: Credential<'_>,
-    source: SourceIp,
-    e: OAuthError,
-) -> ApiError {
-    state.metrics.authentication_failed(AuthFailure::Client);
-    state.limiter.failed(credential, source.0);
-    e.into()
 }

@@ -1,6 +1,6 @@
 //! An MCP-style client end to end: it knows only the resource's URL, is refused with a 401
 //! naming the resource's metadata (RFC 9728), finds Ostiary there and in Ostiary's metadata
-//! (RFC 8414), registers itself (RFC 7591), runs the code flow with PKCE and `resource`
+//! (RFC 8414), registers itself (RFC 7591, with an initial access token), runs the code flow with PKCE and `resource`
 //! (RFC 8707) at authorize, token and refresh, calls the resource, and exchanges its token for
 //! one aimed at a second resource (RFC 8693) which that resource accepts.
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::routing::get;
 use ostiary_core::SystemClock;
+use ostiary_core::admin::{Actor, Admin};
 use ostiary_jwt::bearer::BearerClaims;
 use ostiary_jwt::protected_resource::ProtectedResourceMetadata;
 use ostiary_jwt::remote::RemoteValidator;
@@ -83,7 +84,6 @@ async fn an_mcp_client_finds_registers_signs_in_and_delegates(backend: Backend) 
     let tools = format!("{tools_origin}/tools");
     let audiences = format!("{mcp} {tools}");
     let vars = [
-        ("OAUTH2_REGISTRATION", "open"),
         (
             "OAUTH2_REGISTRATION_SCOPES",
             "openid offline_access mcp:tools",
@@ -129,9 +129,20 @@ async fn an_mcp_client_finds_registers_signs_in_and_delegates(backend: Backend) 
     let scopes = server["scopes_supported"].as_array().unwrap();
     assert!(scopes.contains(&json!("mcp:tools")));
 
-    // 3. Registration (RFC 7591).
+    // 3. Registration (RFC 7591), with the initial access token the operator gave the agent's
+    // developer: without one, a client could not be registered for token exchange.
+    let admin = Admin::new(
+        app.state.store.clone(),
+        Arc::new(app.state.audit.clone()),
+        Arc::new(SystemClock),
+    );
+    let (_, initial_access_token) = admin
+        .create_registration_token(&Actor::Cli, None, None)
+        .await
+        .unwrap();
     let registration = reqwest::Client::new()
         .post(server["registration_endpoint"].as_str().unwrap())
+        .bearer_auth(initial_access_token.expose())
         .json(&json!({
             "client_name": "MCP agent",
             "redirect_uris": [APP_REDIRECT],

@@ -202,7 +202,7 @@ async fn a_client_reads_updates_and_deletes_its_registration(backend: Backend) {
     assert_eq!(read["client_id"], client_id.as_str());
     assert_eq!(read["redirect_uris"], json!([APP_REDIRECT]));
     assert!(read.get("client_secret").is_none());
-    assert!(read.get("registration_access_token").is_none());
+    assert_eq!(read["registration_access_token"], access.as_str());
     for token in [None, Some("wrong"), Some(other_access)] {
         let (status, headers, refused) = call(reqwest::Method::GET, &uri, token, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
@@ -314,11 +314,28 @@ async fn a_client_reads_updates_and_deletes_its_registration(backend: Backend) {
 #[tokio::test]
 async fn registration_needs_a_usable_initial_access_token_by_default() {
     let (app, base) = serve_app(&[]).await;
-    let (status, refused) = register(&base, None, &web_metadata()).await;
+    // No token at all: the bare challenge (RFC 6750 3.1); a wrong one: invalid_token.
+    let url = format!("{base}/register");
+    let (status, headers, refused) =
+        call(reqwest::Method::POST, &url, None, Some(&web_metadata())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
     assert_eq!(refused["error"], "invalid_token");
-    let (status, _) = register(&base, Some("a-guess"), &web_metadata()).await;
+    assert_eq!(headers["www-authenticate"], r#"Bearer realm="ostiary""#);
+    let (status, headers, _) = call(
+        reqwest::Method::POST,
+        &url,
+        Some("a-guess"),
+        Some(&web_metadata()),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer realm="ostiary", error="invalid_token""#
+    );
+    let failures = audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
+    assert_eq!(failures.len(), 1, "the guess is audited");
+    assert_eq!(failures[0].reason.as_deref(), Some("invalid_token"));
     // Spent: a token of two uses registers two clients, then none.
     let (token, _) = initial_access_token(&app, 2).await;
     for _ in 0..2 {
@@ -363,6 +380,9 @@ async fn hostile_metadata_is_refused_as_rfc_7591_says() {
         json!({ "grant_types": ["password"] }),
         json!({ "grant_types": ["implicit"] }),
         json!({ "grant_types": ["client_credentials"] }),
+        // Without the operator's token: the code and refresh grants only.
+        json!({ "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"] }),
+        json!({ "grant_types": ["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"] }),
         json!({ "response_types": ["token"] }),
         json!({ "response_types": ["code"], "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"] }),
         json!({ "scope": "openid admin" }),
@@ -449,7 +469,8 @@ async fn open_registration_acts_for_users_only_unless_the_operator_vouches() {
         refused["error_description"]
             .as_str()
             .unwrap()
-            .contains("initial access token")
+            .contains("initial access token"),
+        "{refused}"
     );
     // With the operator's token, a machine client may register and use its grant.
     let (token, _) = initial_access_token(&app, 1).await;
@@ -504,4 +525,38 @@ async fn guessing_initial_access_tokens_locks_the_source() {
     let (status, _) = register(&base, Some(&token), &web_metadata()).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(app.state.store.list_clients().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn open_registration_gives_each_source_a_budget() {
+    let (app, base) = serve_app(&[("OAUTH2_REGISTRATION", "open")]).await;
+    for i in 0..20 {
+        let (status, body) = register(&base, None, &web_metadata()).await;
+        assert_eq!(status, StatusCode::CREATED, "registration {i}: {body}");
+    }
+    let (status, refused) = register(&base, None, &web_metadata()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert_eq!(app.state.store.list_clients().await.unwrap().len(), 20);
+    // The operator's token is another budget: it still registers.
+    let (token, _) = initial_access_token(&app, 1).await;
+    let (status, body) = register(&base, Some(&token), &web_metadata()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn a_wrong_registration_access_token_is_counted_and_audited() {
+    let (app, base) = serve_app(&[("OAUTH2_REGISTRATION", "open")]).await;
+    let (_, registered) = register(&base, None, &web_metadata()).await;
+    let client_id = registered["client_id"].as_str().unwrap();
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let (status, _, _) = call(reqwest::Method::GET, uri, Some("wrong"), None).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let failures = audit_events(&app, AuditEventType::ClientAuthenticationFailed).await;
+    assert!(failures.len() >= 10, "{failures:?}");
+    assert_eq!(failures[0].client_id.as_deref(), Some(client_id));
 }

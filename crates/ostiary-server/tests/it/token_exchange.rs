@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, Browser, TestApp, add_user, audit_events, code_request, jwt_claims, pkce,
-    post_client_form, serve_app, serve_app_on, web_client,
+    Backend, Browser, ClientKey, TestApp, add_user, audit_events, code_request, jwt_claims, pkce,
+    post_client_form, serve_app, serve_app_on, serve_app_with_clock, web_client,
 };
+use ostiary_core::clock::ManualClock;
 
 on_both_backends!(an_agent_exchanges_a_users_token_for_another_resource);
 
@@ -263,10 +264,222 @@ async fn malformed_foreign_and_revoked_subject_tokens_are_refused() {
     // A public client cannot be registered for the grant at all.
     let mut public = agent("public");
     public.public = true;
-    let refused =
-        ostiary_core::admin::register_client(&*app.state.store, &SystemClock, public).await;
+    let refused = ostiary_core::admin::register_client(&*app.state.store, &SystemClock, public)
+        .await
+        .unwrap_err();
+    let ostiary_core::AdminError::Invalid(refused) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(refused.field, "grant_type");
     assert!(
-        refused.is_err(),
-        "a public client was registered for token exchange"
+        refused
+            .reason
+            .contains("token exchange needs a confidential client")
+    );
+}
+
+#[tokio::test]
+async fn the_exchanged_token_never_outlives_its_subject() {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let (app, base) = serve_app_with_clock(&[], clock.clone()).await;
+    let secret = setup(&app).await;
+    let tokens = user_tokens(&base, "agent", &secret, "openid orders:read").await;
+    let subject = tokens["access_token"].as_str().unwrap();
+    clock.advance(time::Duration::minutes(10));
+    let fields = [
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", API_B),
+    ];
+    let (status, exchanged) = exchange(&base, "agent", &secret, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    assert_eq!(exchanged["expires_in"], 300, "15 minutes less the 10 gone");
+    let claims = jwt_claims(exchanged["access_token"].as_str().unwrap());
+    assert_eq!(claims["exp"], jwt_claims(subject)["exp"]);
+    // Past its expiry (within the validator's leeway too) it is exchanged no more.
+    clock.advance(time::Duration::minutes(5));
+    let (status, refused) = exchange(&base, "agent", &secret, &fields).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_request");
+}
+
+/// Exchanges `id_token` of `agent` for a token for API B.
+async fn exchange_id_token(base: &str, secret: &str, id_token: &str) -> (StatusCode, Value) {
+    let fields = [
+        ("subject_token", id_token),
+        ("subject_token_type", ID_TOKEN),
+        ("resource", API_B),
+    ];
+    exchange(base, "agent", secret, &fields).await
+}
+
+#[tokio::test]
+async fn an_id_token_stands_for_its_grant_and_dies_with_it() {
+    let (app, base) = serve_app(&[]).await;
+    let secret = setup(&app).await;
+    // Revoking the grant's refresh token revokes the grant: its ID token goes with it.
+    let tokens = user_tokens(&base, "agent", &secret, "openid offline_access orders:read").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(
+        exchange_id_token(&base, &secret, id_token).await.0,
+        StatusCode::OK
+    );
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, _) = post_client_form(
+        &base,
+        "/revoke",
+        "agent",
+        Some(&secret),
+        &[("token", refresh)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = exchange_id_token(&base, &secret, id_token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_request");
+
+    // Incident response: revoke-all ends every grant, and with them every ID token.
+    let tokens = user_tokens(&base, "agent", &secret, "openid orders:read").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(
+        exchange_id_token(&base, &secret, id_token).await.0,
+        StatusCode::OK
+    );
+    app.state
+        .store
+        .revoke_everything(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let (status, refused) = exchange_id_token(&base, &secret, id_token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+}
+
+#[tokio::test]
+async fn a_disabled_user_delegates_nothing_and_no_scope_is_no_token() {
+    let (app, base) = serve_app(&[]).await;
+    let secret = setup(&app).await;
+    // A client whose scopes share nothing with the subject token gets no empty token.
+    let mut stranger = agent("stranger");
+    stranger.scopes = vec![Scope::parse("billing").unwrap()];
+    stranger.introspect_audiences = vec![Audience::parse(API_A).unwrap()];
+    let stranger_secret = app.client(stranger).await.unwrap();
+    let tokens = user_tokens(&base, "agent", &secret, "openid orders:read").await;
+    let subject = tokens["access_token"].as_str().unwrap();
+    let fields = [
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", API_B),
+    ];
+    let (status, refused) = exchange(&base, "stranger", &stranger_secret, &fields).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_scope");
+
+    let username = ostiary_core::user::Username::parse(crate::support::USER).unwrap();
+    ostiary_core::admin::disable_user(&*app.state.store, &SystemClock, &username)
+        .await
+        .unwrap();
+    let (status, refused) = exchange(&base, "agent", &secret, &fields).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_request");
+}
+
+/// A client of the API at `own` for the token exchange grant only: it introspects its own
+/// tokens and may ask tokens for `next`.
+fn api_client(id: &str, own: &str, next: &str) -> ClientRegistration {
+    let mut api = agent(id);
+    api.grant_types = vec![GrantType::TokenExchange];
+    api.redirect_uris.clear();
+    api.introspect_audiences = vec![Audience::parse(own).unwrap()];
+    api.audiences = vec![Audience::parse(next).unwrap()];
+    api
+}
+
+#[tokio::test]
+async fn a_resource_server_acts_on_with_the_token_it_received() {
+    let (app, base) = serve_app(&[]).await;
+    let secret = setup(&app).await;
+    let a_secret = app.client(api_client("api-a", API_A, API_B)).await.unwrap();
+    let tokens = user_tokens(&base, "agent", &secret, "openid orders:read").await;
+    let fields = [
+        ("subject_token", tokens["access_token"].as_str().unwrap()),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", API_B),
+    ];
+    let (status, exchanged) = exchange(&base, "api-a", &a_secret, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let claims = jwt_claims(exchanged["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], "api-a");
+    assert_eq!(claims["act"], serde_json::json!({ "sub": "api-a" }));
+
+    // A second hop nests the first actor: B's client acts for the user after A.
+    let b_secret = app.client(api_client("api-b", API_B, API_A)).await.unwrap();
+    let fields = [
+        ("subject_token", exchanged["access_token"].as_str().unwrap()),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", API_A),
+    ];
+    let (status, again) = exchange(&base, "api-b", &b_secret, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let claims = jwt_claims(again["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["act"],
+        serde_json::json!({ "sub": "api-b", "act": { "sub": "api-a" } })
+    );
+}
+
+/// Posts `fields` to `/token` as the client `machine`, with a `DPoP` header when given.
+async fn post_as_machine(
+    base: &str,
+    secret: &str,
+    fields: &[(&str, &str)],
+    proof: Option<String>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth("machine", Some(secret))
+        .form(fields);
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_dpop_bound_subject_is_exchanged_only_with_its_key() {
+    let (app, base) = serve_app(&[]).await;
+    let mut machine = agent("machine");
+    machine.grant_types = vec![GrantType::ClientCredentials, GrantType::TokenExchange];
+    machine.redirect_uris.clear();
+    let secret = app.client(machine).await.unwrap();
+    let key = ClientKey::generate();
+    let token_url = format!("{base}/token");
+    let proof = |key: &ClientKey| Some(key.proof("POST", &token_url, None, None));
+    let own = [
+        ("grant_type", "client_credentials"),
+        ("resource", API_A),
+        ("scope", "orders:read"),
+    ];
+    let (status, bound) = post_as_machine(&base, &secret, &own, proof(&key)).await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    assert_eq!(bound["token_type"], "DPoP");
+    let subject = bound["access_token"].as_str().unwrap();
+    let fields = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", API_B),
+    ];
+    for wrong in [None, proof(&ClientKey::generate())] {
+        let (status, refused) = post_as_machine(&base, &secret, &fields, wrong).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(refused["error"], "invalid_request");
+    }
+    let (status, exchanged) = post_as_machine(&base, &secret, &fields, proof(&key)).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    assert_eq!(exchanged["token_type"], "DPoP");
+    assert_eq!(
+        jwt_claims(exchanged["access_token"].as_str().unwrap())["cnf"],
+        jwt_claims(subject)["cnf"]
     );
 }

@@ -19,8 +19,10 @@ macro_rules! impl_client_store {
             async fn update_client_settings(
                 &self,
                 client: &ostiary_core::client::Client,
+                narrowed_at: Option<time::OffsetDateTime>,
             ) -> Result<bool, ostiary_core::StoreError> {
                 let row = $crate::rows::ClientRow::from_client(client);
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE clients SET name = $2, grant_types = $3, redirect_uris = $4, \
                      scopes = $5, audiences = $6, introspect_audiences = $7, \
@@ -42,10 +44,27 @@ macro_rules! impl_client_store {
                 .bind(row.id_token_alg)
                 .bind(row.dpop_bound_access_tokens)
                 .bind(row.require_pushed_authorization_requests)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err($crate::error::backend)?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                // In the same transaction: a narrowed client never keeps, even briefly or after
+                // a failure, grants wider than its registration.
+                if let Some(at) = narrowed_at {
+                    let id = client.id.as_str().to_owned();
+                    $crate::sql::revoke::void_unredeemed!(tx, "client_id", id.clone());
+                    $crate::sql::revoke::revoke_grants!(
+                        tx,
+                        at,
+                        ostiary_core::grant::RevocationReason::ClientNarrowed,
+                        "g.client_id = $2",
+                        id.clone()
+                    );
+                }
+                tx.commit().await.map_err($crate::error::backend)?;
+                Ok(true)
             }
 
             async fn find_client(

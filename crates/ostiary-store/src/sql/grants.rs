@@ -136,6 +136,25 @@ macro_rules! impl_grant_store {
                 Ok(true)
             }
 
+            async fn has_live_grant(
+                &self,
+                client_id: &ostiary_core::client::ClientId,
+                user_id: &ostiary_core::user::UserId,
+                sid: &str,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let found: Option<String> = sqlx::query_scalar(
+                    "SELECT grant_id FROM grants WHERE client_id = $1 AND user_id = $2 \
+                     AND sid = $3 AND revoked_at IS NULL LIMIT 1",
+                )
+                .bind(client_id.as_str().to_owned())
+                .bind(user_id.to_string())
+                .bind(sid.to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?;
+                Ok(found.is_some())
+            }
+
             async fn find_grant(
                 &self,
                 grant_id: &str,
@@ -330,25 +349,6 @@ macro_rules! impl_grant_store {
                     reason,
                     "g.user_id = $2",
                     user_id.to_string()
-                );
-                tx.commit().await.map_err($crate::error::backend)?;
-                Ok(revoked)
-            }
-
-            async fn revoke_client_grants(
-                &self,
-                client_id: &ostiary_core::client::ClientId,
-                at: time::OffsetDateTime,
-                reason: ostiary_core::grant::RevocationReason,
-            ) -> Result<u64, ostiary_core::StoreError> {
-                let mut tx = self.begin_write().await?;
-                $crate::sql::revoke::void_unredeemed!(tx, "client_id", client_id.as_str().to_owned());
-                let revoked = $crate::sql::revoke::revoke_grants!(
-                    tx,
-                    at,
-                    reason,
-                    "g.client_id = $2",
-                    client_id.as_str().to_owned()
                 );
                 tx.commit().await.map_err($crate::error::backend)?;
                 Ok(revoked)

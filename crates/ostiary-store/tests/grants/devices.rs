@@ -423,13 +423,13 @@ async fn revoking_a_clients_grants_takes_its_codes_and_approvals_too(db: Databas
     issue(&*store, &web, &alice, "sid-a", "web-grant", true).await;
     issue(&*store, &other, &alice, "sid-a", "other-grant", true).await;
 
-    let reason = ostiary_core::grant::RevocationReason::ClientNarrowed;
-    assert_eq!(
+    // A narrowing update of the client ends what it holds, in the same transaction.
+    let client = store.find_client(&web).await.unwrap().unwrap();
+    assert!(
         store
-            .revoke_client_grants(&web, now(), reason)
+            .update_client_settings(&client, Some(now()))
             .await
-            .unwrap(),
-        1
+            .unwrap()
     );
     assert_eq!(store.find_code(&web_code.code_hash).await.unwrap(), None);
     assert_eq!(

@@ -55,11 +55,12 @@ struct SubjectToken {
 impl TokenService {
     /// RFC 8693 2.2: an access token for `client` acting for the subject token's subject.
     ///
-    /// Errors: `unauthorized_client` unless the client is registered for the grant;
+    /// Errors: `unauthorized_client` unless the client is confidential and registered for the
+    /// grant;
     /// `invalid_request` for an unsupported token type, an `actor_token`, or a subject token
     /// that is invalid, expired, revoked, not issued to or meant for the client, or bound to
     /// a key the request did not prove; `invalid_scope` for a scope the subject token does
-    /// not carry or the client is not registered for; `invalid_target` for a target that is
+    /// not carry or the client is not registered for, or when none would be left; `invalid_target` for a target that is
     /// neither registered for the client nor an audience of the subject token.
     pub(super) async fn token_exchange(
         &self,
@@ -68,6 +69,14 @@ impl TokenService {
         dpop: Option<&Confirmation>,
     ) -> Result<(TokenResponse, Subject), OAuthError> {
         client.require_grant(GrantType::TokenExchange)?;
+        // Registration refuses the grant to public clients; checked again here, where it
+        // matters, since a public client proves nothing about who is exchanging.
+        if client.is_public() {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "token exchange needs a confidential client",
+            ));
+        }
         if exchange.actor_token.is_some() {
             return Err(invalid_request(
                 "actor_token is not accepted: the acting party is the authenticated client",
@@ -107,7 +116,12 @@ impl TokenService {
         }
         let scopes = delegated_scope(exchange.scope, &subject.scopes, client)?;
         let audiences = exchange_audience(&exchange, &subject.audiences, client)?;
+        // Within the validator's leeway a token just past `exp` still validates: it is not
+        // exchanged for a token with no time left.
         let remaining = Duration::seconds(subject.exp - self.clock.now().unix_timestamp());
+        if !remaining.is_positive() {
+            return Err(invalid_request("the subject token has expired"));
+        }
         let act = Actor {
             sub: client.id.to_string(),
             act: subject.act.map(Box::new),
@@ -169,7 +183,8 @@ impl TokenService {
         })
     }
 
-    /// An ID token this server issued to `caller`, unexpired, of a user still enabled. It
+    /// An ID token this server issued to `caller`, unexpired, of a user still enabled, whose
+    /// session's grant to `caller` is still live. It
     /// carries no scope: what the user delegated is what they consented to for this client
     /// (everything it is registered for, for a first-party client).
     async fn subject_id_token(
@@ -201,6 +216,13 @@ impl TokenService {
             .require_enabled_user(&sub)
             .await
             .map_err(|()| invalid())?;
+        // An ID token cannot be revoked itself: it stands for the grant of its session, and
+        // is exchanged only while that grant lives (not after logout, revocation of its
+        // refresh token, a replay or revoke-all).
+        let sid = claims.str("sid").ok_or_else(invalid)?;
+        if !self.store.has_live_grant(&caller.id, &user_id, sid).await? {
+            return Err(invalid());
+        }
         let scopes = if caller.skip_consent {
             caller
                 .scopes
@@ -235,7 +257,8 @@ impl TokenService {
 }
 
 /// The scope of the new token: the requested scopes (all the subject token carries without
-/// `scope`), each carried by the subject token and registered for the acting client.
+/// `scope`), each carried by the subject token and registered for the acting client; never
+/// none, so a client cannot act for a user with nothing the user delegated.
 fn delegated_scope(
     requested: Option<&str>,
     delegated: &[String],
@@ -244,8 +267,19 @@ fn delegated_scope(
     let allowed = |name: &str| {
         delegated.iter().any(|d| d == name) && client.scopes.iter().any(|s| s.as_str() == name)
     };
+    let nothing = || {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the subject token carries no scope this client is registered for",
+        )
+    };
     let Some(requested) = requested else {
-        return Ok(delegated.iter().filter(|d| allowed(d)).cloned().collect());
+        let scopes: Vec<String> = delegated.iter().filter(|d| allowed(d)).cloned().collect();
+        return if scopes.is_empty() {
+            Err(nothing())
+        } else {
+            Ok(scopes)
+        };
     };
     let mut scopes: Vec<String> = Vec::new();
     for name in requested.split(' ').filter(|s| !s.is_empty()) {
@@ -258,6 +292,9 @@ fn delegated_scope(
         if !scopes.iter().any(|s| s == name) {
             scopes.push(name.to_owned());
         }
+    }
+    if scopes.is_empty() {
+        return Err(nothing());
     }
     Ok(scopes)
 }
