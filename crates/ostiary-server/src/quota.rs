@@ -1,46 +1,43 @@
 //! Optional per-client quota on authenticated requests (`OAUTH2_CLIENT_QUOTA_PER_SEC`), off
-//! by default: a fixed one-second window per client, in memory, per instance.
+//! by default: governor's GCRA per client, in memory, per instance.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// `per_second` requests a second for each client, with bursts of at most that many: a
+/// client never gets twice its quota across a second's boundary, as a fixed window allows.
 #[derive(Debug)]
 pub struct ClientQuota {
-    per_second: u32,
-    start: Instant,
-    windows: Mutex<HashMap<String, (u64, u32)>>,
+    limiter: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
 }
 
-/// Bounded memory: the map restarts past this many clients.
+/// Beyond this many tracked clients, those back at a full allowance are dropped: only
+/// authenticated clients are counted, so this bounds memory against a very large registry.
 const MAX_CLIENTS: usize = 100_000;
 
 impl ClientQuota {
+    /// A quota of `per_second` (at least 1) requests a second per client.
     pub fn new(per_second: u32) -> Self {
+        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         Self {
-            per_second,
-            start: Instant::now(),
-            windows: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::keyed(Quota::per_second(rate)),
+            clock: DefaultClock::default(),
         }
     }
 
-    /// Counts one request; how long to wait when the client is over its quota.
+    /// Counts one request of `client_id`; how long to wait when it is over its quota.
     pub fn check(&self, client_id: &str) -> Option<Duration> {
-        let elapsed = self.start.elapsed();
-        let second = elapsed.as_secs();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= MAX_CLIENTS && !windows.contains_key(client_id) {
-            windows.clear();
+        if self.limiter.len() >= MAX_CLIENTS {
+            self.limiter.retain_recent();
         }
-        let window = windows.entry(client_id.to_owned()).or_insert((second, 0));
-        if window.0 != second {
-            *window = (second, 0);
+        match self.limiter.check_key(&client_id.to_owned()) {
+            Ok(()) => None,
+            Err(not_until) => Some(not_until.wait_time_from(self.clock.now())),
         }
-        if window.1 >= self.per_second {
-            return Some(Duration::from_secs(second + 1).saturating_sub(elapsed));
-        }
-        window.1 += 1;
-        None
     }
 }
 
@@ -49,11 +46,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn over_quota_waits_for_the_next_second() {
+    fn over_quota_waits_and_clients_are_limited_apart() {
         let quota = ClientQuota::new(3);
         assert!((0..3).all(|_| quota.check("a").is_none()));
         let wait = quota.check("a").expect("limited");
-        assert!(wait <= Duration::from_secs(1));
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(quota.check("b").is_none(), "clients are limited separately");
+    }
+
+    #[test]
+    fn the_allowance_comes_back_at_the_rate() {
+        let quota = ClientQuota::new(1000);
+        assert!((0..1000).all(|_| quota.check("a").is_none()));
+        assert!(quota.check("a").is_some());
+        // One request's worth of time (1 ms at 1000 a second) restores one request.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(quota.check("a").is_none());
     }
 }
