@@ -88,7 +88,7 @@ impl RegistrationPolicy {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidClientMetadata,
                     format!(
-                        "scope {name:?} is not offered to registered clients; offered: {}",
+                        "scope '{name}' is not offered to registered clients; offered: {}",
                         offered.join(" ")
                     ),
                 ));
@@ -130,7 +130,11 @@ mod tests {
         );
         let err = p.scopes_for(Some("openid admin")).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidClientMetadata);
-        assert!(err.description().contains("\"admin\""));
+        assert!(
+            err.description().contains("'admin'"),
+            "{}",
+            err.description()
+        );
     }
 
     #[test]
