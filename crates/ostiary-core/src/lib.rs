@@ -19,6 +19,7 @@ pub mod interaction;
 pub mod keys;
 pub mod login;
 pub mod logout;
+pub mod metadata_document;
 pub mod password;
 pub mod pkce;
 pub mod random;
