@@ -5,12 +5,16 @@
 //! deleted client or a rotated secret stops working on every instance within that time, with
 //! no cross-instance messaging. Misses are never cached: a new client works at once, and
 //! unknown ids cannot fill the cache.
+//!
+//! A miss on a URL id goes to the metadata documents (when offered) instead of the store:
+//! a hit costs the same for every client, and ordinary ids never pay for documents.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientId};
+use crate::metadata_document::MetadataDocuments;
 use crate::store::{ClientStore, StoreError};
 
 /// Beyond this many cached clients the cache starts over (bounded memory).
@@ -20,6 +24,8 @@ pub struct ClientCache {
     store: Arc<dyn ClientStore>,
     ttl: Duration,
     entries: RwLock<HashMap<ClientId, (Arc<Client>, Instant)>>,
+    /// Where URL ids are looked up; `None`: they are unknown clients.
+    documents: Option<Arc<MetadataDocuments>>,
 }
 
 impl std::fmt::Debug for ClientCache {
@@ -37,7 +43,14 @@ impl ClientCache {
             store,
             ttl,
             entries: RwLock::new(HashMap::new()),
+            documents: None,
         }
+    }
+
+    /// URL ids name metadata documents, looked up in `documents`.
+    pub fn with_metadata_documents(mut self, documents: Arc<MetadataDocuments>) -> Self {
+        self.documents = Some(documents);
+        self
     }
 
     pub async fn find(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
@@ -55,7 +68,15 @@ impl ClientCache {
         // Timestamped before the read: a record read just before a change never outlives
         // the ttl measured from that change.
         let read_at = Instant::now();
-        let Some(client) = self.store.find_client(id).await? else {
+        let found = if id.is_metadata_document() {
+            match &self.documents {
+                Some(documents) => documents.find(id).await?,
+                None => None,
+            }
+        } else {
+            self.store.find_client(id).await?
+        };
+        let Some(client) = found else {
             self.entries
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

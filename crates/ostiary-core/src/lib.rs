@@ -19,6 +19,7 @@ pub mod interaction;
 pub mod keys;
 pub mod login;
 pub mod logout;
+pub mod metadata_document;
 pub mod password;
 pub mod pkce;
 pub mod random;
@@ -33,8 +34,8 @@ pub mod validation;
 pub use clock::{Clock, SystemClock};
 pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
-    AuditStore, ClientStore, DeviceAuthorizationStore, GrantStore, InteractionStore, KeyStore,
-    PoolStats, PushedRequestStore, RegistrationStore, ReplayStore, SessionStore, Store, StoreError,
-    TokenStore, UserStore,
+    AuditStore, ClientStore, DeviceAuthorizationStore, DocumentClientStore, GrantStore,
+    InteractionStore, KeyStore, PoolStats, PushedRequestStore, RegistrationStore, ReplayStore,
+    SessionStore, Store, StoreError, TokenStore, UserStore,
 };
 pub use validation::InvalidInput;

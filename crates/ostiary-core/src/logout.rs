@@ -133,7 +133,7 @@ impl Logout {
         };
         let client = match client_id {
             Some(id) => Some(
-                match ClientId::parse(&id) {
+                match ClientId::parse_any(&id) {
                     Ok(id) => self.clients.find(&id).await.ok().flatten(),
                     Err(_) => None,
                 }

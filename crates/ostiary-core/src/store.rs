@@ -69,6 +69,33 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Clients described by client ID metadata documents (their id is the document's URL): when
+/// each stored copy was fetched and until when it is used, shared by every instance.
+#[async_trait]
+pub trait DocumentClientStore: Send + Sync {
+    /// Stores a client with the times of its document's fetch, in one transaction. Fails
+    /// with `Conflict` when the client id is taken.
+    async fn insert_document_client(
+        &self,
+        client: &Client,
+        fetched_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Until when the stored copy of the client's document is used; `None` for an unknown
+    /// client or one not from a document.
+    async fn document_expires_at(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// Records a new fetch of an existing client's document; false when the client is gone.
+    async fn record_document_fetch(
+        &self,
+        id: &ClientId,
+        fetched_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Dynamic client registration (RFC 7591, RFC 7592): the operator's initial access tokens
 /// and the registration access tokens of the clients that registered themselves (both as
 /// SHA-256 hashes only).
@@ -486,6 +513,7 @@ pub trait Store:
     + PushedRequestStore
     + DeviceAuthorizationStore
     + RegistrationStore
+    + DocumentClientStore
     + Debug
 {
     /// Readiness: the database answers a trivial query.

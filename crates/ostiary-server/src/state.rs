@@ -16,6 +16,7 @@ use ostiary_core::interaction::Interactions;
 use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::login::UserAuthenticator;
 use ostiary_core::logout::Logout;
+use ostiary_core::metadata_document::{DocumentPolicy, MetadataDocuments};
 use ostiary_core::password::PasswordHasher;
 use ostiary_core::registration::{RegistrationPolicy, Registrations};
 use ostiary_core::session::{SessionSettings, Sessions};
@@ -91,20 +92,56 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(load_key_ring(&config, &secrets, store.clone(), clock.clone()).await?);
         reseal_keys(&keys).await;
-        let tokens = Arc::new(TokenService::new(
-            store.clone(),
-            keys.clone(),
-            clock.clone(),
-            TokenSettings {
-                issuer: config.issuer.clone(),
-                access_token_alg: config.access_token_alg,
-                access_token_lifetime: duration(config.access_token_lifetime)?,
-                client_cache_ttl: config.client_cache,
-                refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
-                refresh_grace: duration(config.refresh_grace)?,
-                client_assertion_audiences: discovery::client_assertion_audiences(&config),
+        let audit = if config.audit {
+            AuditLog::start(store.clone(), &config.audit_journal_dir()).await?
+        } else {
+            AuditLog::disabled()
+        };
+        let sink: Arc<dyn AuditSink> = Arc::new(audit.clone());
+        let urls = discovery::EndpointUrls::new(&config);
+        let registration_policy = RegistrationPolicy {
+            mode: config.registration,
+            scopes: config.registration_scopes.clone(),
+            audiences: config.registration_audiences.clone(),
+            uri_policy: UriPolicy {
+                allow_insecure_http: !config.is_production(),
             },
-        ));
+            endpoint: urls.registration.clone(),
+        };
+        let token_settings = TokenSettings {
+            issuer: config.issuer.clone(),
+            access_token_alg: config.access_token_alg,
+            access_token_lifetime: duration(config.access_token_lifetime)?,
+            client_cache_ttl: config.client_cache,
+            refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
+            refresh_grace: duration(config.refresh_grace)?,
+            client_assertion_audiences: discovery::client_assertion_audiences(&config),
+        };
+        let document_policy = DocumentPolicy {
+            hosts: config.client_metadata_hosts.clone(),
+            loopback_http: !config.is_production(),
+        };
+        let tokens = Arc::new(if document_policy.is_enabled() {
+            // Metadata document clients are checked as registrations are, under the same
+            // operator policy (scopes, audiences, redirect URI rules).
+            let documents = MetadataDocuments::new(
+                document_policy,
+                registration_policy.clone(),
+                Admin::new(store.clone(), sink.clone(), clock.clone()),
+                store.clone(),
+                clock.clone(),
+            )
+            .context("the HTTP client for client metadata documents")?;
+            TokenService::with_metadata_documents(
+                store.clone(),
+                keys.clone(),
+                clock.clone(),
+                token_settings,
+                Arc::new(documents),
+            )
+        } else {
+            TokenService::new(store.clone(), keys.clone(), clock.clone(), token_settings)
+        });
         let dpop_nonce_key = if config.dpop_nonce {
             let key = derive_subkey(
                 secrets.jwt_secret.expose_secret().as_bytes(),
@@ -142,12 +179,6 @@ impl AppState {
             UserAuthenticator::new(PasswordHasher::new(config.argon2)?)
                 .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?,
         );
-        let audit = if config.audit {
-            AuditLog::start(store.clone(), &config.audit_journal_dir()).await?
-        } else {
-            AuditLog::disabled()
-        };
-        let sink: Arc<dyn AuditSink> = Arc::new(audit.clone());
         let devices = Arc::new(DeviceAuthorizations::new(
             store.clone(),
             tokens.clients(),
@@ -171,20 +202,11 @@ impl AppState {
             sink.clone(),
             clock.clone(),
         ));
-        let urls = discovery::EndpointUrls::new(&config);
         let registrations = Arc::new(Registrations::new(
             Admin::new(store.clone(), sink, clock.clone()),
             store.clone(),
             clock.clone(),
-            RegistrationPolicy {
-                mode: config.registration,
-                scopes: config.registration_scopes.clone(),
-                audiences: config.registration_audiences.clone(),
-                uri_policy: UriPolicy {
-                    allow_insecure_http: !config.is_production(),
-                },
-                endpoint: urls.registration.clone(),
-            },
+            registration_policy,
         ));
         Ok(Self {
             limiter: Arc::new(FailureLimiter::new(config.rate_limits)),

@@ -102,6 +102,7 @@ crate::sql::replays::impl_replay_store!(PgStore);
 crate::sql::pushed::impl_pushed_request_store!(PgStore);
 crate::sql::device::impl_device_authorization_store!(PgStore);
 crate::sql::registrations::impl_registration_store!(PgStore);
+crate::sql::documents::impl_document_client_store!(PgStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {

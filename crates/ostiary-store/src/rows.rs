@@ -93,7 +93,7 @@ impl ClientRow {
     pub fn into_client(self) -> Result<Client, StoreError> {
         let corrupt = |_| StoreError::Corrupt("client");
         Ok(Client {
-            id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            id: ClientId::parse_any(&self.client_id).map_err(corrupt)?,
             name: self.name,
             secret_hash: match self.secret_hash {
                 Some(bytes) => {

@@ -124,6 +124,7 @@ crate::sql::replays::impl_replay_store!(SqliteStore);
 crate::sql::pushed::impl_pushed_request_store!(SqliteStore);
 crate::sql::device::impl_device_authorization_store!(SqliteStore);
 crate::sql::registrations::impl_registration_store!(SqliteStore);
+crate::sql::documents::impl_document_client_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for SqliteStore {

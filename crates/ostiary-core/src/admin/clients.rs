@@ -96,6 +96,19 @@ pub async fn register_client(
     clock: &dyn Clock,
     registration: ClientRegistration,
 ) -> Result<RegisteredClient, AdminError> {
+    // A URL id names a metadata document: a client registered under it would stand in for
+    // whoever serves that document.
+    if registration
+        .client_id
+        .as_ref()
+        .is_some_and(ClientId::is_metadata_document)
+    {
+        return Err(InvalidInput::new(
+            "client_id",
+            "a URL is reserved for client ID metadata documents",
+        )
+        .into());
+    }
     let registered = new_client(clock, registration)?;
     store
         .insert_client(&registered.client)

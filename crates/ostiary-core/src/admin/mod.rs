@@ -8,6 +8,7 @@
 
 mod client_update;
 mod clients;
+mod documents;
 mod keys;
 mod registrations;
 mod tokens;
@@ -40,6 +41,9 @@ pub enum Actor {
     /// the initial access token they presented (`registration:<token id>`), or none under open
     /// registration (`registration:open`).
     Registration(Option<String>),
+    /// The server itself, storing the client a fetched client ID metadata document describes
+    /// (`metadata_document`).
+    MetadataDocument,
 }
 
 impl Actor {
@@ -50,6 +54,7 @@ impl Actor {
             Self::Client(id) => format!("client:{id}"),
             Self::Registration(Some(token_id)) => format!("registration:{token_id}"),
             Self::Registration(None) => "registration:open".to_owned(),
+            Self::MetadataDocument => "metadata_document".to_owned(),
         }
     }
 }
@@ -165,5 +170,6 @@ mod tests {
         let token = Actor::Registration(Some("Ab3-x_Yz9QwE".into()));
         assert_eq!(token.audit_name(), "registration:Ab3-x_Yz9QwE");
         assert_eq!(Actor::Registration(None).audit_name(), "registration:open");
+        assert_eq!(Actor::MetadataDocument.audit_name(), "metadata_document");
     }
 }

@@ -143,7 +143,7 @@ impl Authorizer {
             .and_then(|uri| uri.strip_prefix(REQUEST_URI_PREFIX))
             .ok_or_else(|| invalid("request_uri is not one this server issued"))?;
         let unusable = || invalid("request_uri is unknown, used, expired or another client's");
-        let client_id = ClientId::parse(client_id).map_err(|_| unusable())?;
+        let client_id = ClientId::parse_any(client_id).map_err(|_| unusable())?;
         // Taken only with its own client's id: a request_uri presented for another client
         // is not spent (whoever holds it and names the right client spends it, and is sent
         // through the real client's flow to its registered redirect URI).

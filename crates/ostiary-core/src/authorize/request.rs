@@ -106,7 +106,7 @@ async fn client_and_redirect(
 ) -> Result<(Arc<Client>, String), OAuthError> {
     let client_id = single(params, "client_id")?.ok_or(invalid("client_id is required"))?;
     let unknown = || invalid("the client is unknown");
-    let client_id = ClientId::parse(client_id).map_err(|_| unknown())?;
+    let client_id = ClientId::parse_any(client_id).map_err(|_| unknown())?;
     let client = clients.find(&client_id).await?.ok_or_else(unknown)?;
     // OpenID Connect requires it, and OAuth 2.1 whenever several are registered: always
     // requiring it means no request is ever answered at a URI the client did not name.

@@ -36,7 +36,7 @@ impl Authorizer {
         let client_id = value("client_id").ok_or_else(|| page("client_id is required"))?;
         let request = value("request").ok_or_else(|| page("request must be sent once"))?;
         let unknown = || page("the client is unknown");
-        let client_id = ClientId::parse(client_id).map_err(|_| unknown())?;
+        let client_id = ClientId::parse_any(client_id).map_err(|_| unknown())?;
         let client = self
             .clients
             .find(&client_id)

@@ -57,7 +57,7 @@ impl StoredRequest {
         clients: &ClientCache,
         userinfo_audience: &str,
     ) -> Result<Option<AuthorizationRequest>, StoreError> {
-        let Ok(client_id) = ClientId::parse(&self.client_id) else {
+        let Ok(client_id) = ClientId::parse_any(&self.client_id) else {
             return Ok(None);
         };
         let Some(client) = clients.find(&client_id).await? else {

@@ -151,7 +151,7 @@ impl ClientAuthenticator {
     ) -> Result<Arc<Client>, OAuthError> {
         let method = credentials.method();
         let presented = credentials.secret();
-        let client = match ClientId::parse(credentials.client_id()) {
+        let client = match ClientId::parse_any(credentials.client_id()) {
             Ok(id) => self.clients.find(&id).await?,
             Err(_) => None,
         };

@@ -84,6 +84,7 @@ impl Interactions {
         };
         let page = ConsentPage {
             client_name,
+            client_host: pending.client.id.document_host(),
             scopes: pending.device.scopes,
             after: AfterConsent::Device {
                 user_code: state.user_code(browser.binding).unwrap_or_default(),

@@ -118,6 +118,9 @@ pub enum Step {
     Consent {
         interaction: InteractionId,
         client_name: String,
+        /// For a client described by a metadata document: the host serving it, which vouches
+        /// for the client (its name is only the client's own claim).
+        client_host: Option<String>,
         username: String,
         scopes: Vec<Scope>,
         after: AfterConsent,

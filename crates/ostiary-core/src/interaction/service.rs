@@ -36,6 +36,8 @@ pub(super) struct Loaded {
 /// What a consent page shows besides the user it asks.
 pub(super) struct ConsentPage {
     pub client_name: String,
+    /// The metadata document's host, for a client that has one.
+    pub client_host: Option<String>,
     pub scopes: Vec<Scope>,
     pub after: AfterConsent,
 }
@@ -283,6 +285,7 @@ impl Interactions {
                 let state = state.unwrap_or_else(|| State::new(&request));
                 let page = ConsentPage {
                     client_name: request.client.name.clone(),
+                    client_host: request.client.id.document_host(),
                     after: AfterConsent::Redirect {
                         host: redirect_host(&request.redirect_uri),
                     },
@@ -348,6 +351,7 @@ impl Interactions {
         Ok(Step::Consent {
             interaction,
             client_name: page.client_name,
+            client_host: page.client_host,
             username,
             scopes: page.scopes,
             after: page.after,

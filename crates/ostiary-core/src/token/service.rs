@@ -18,6 +18,7 @@ use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{Grant, RevocationReason, StoredRefreshToken};
 use crate::keys::KeyRing;
+use crate::metadata_document::MetadataDocuments;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -90,7 +91,31 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         settings: TokenSettings,
     ) -> Self {
-        let clients = Arc::new(ClientCache::new(store.clone(), settings.client_cache_ttl));
+        let clients = ClientCache::new(store.clone(), settings.client_cache_ttl);
+        Self::with_clients(clients, store, keys, clock, settings)
+    }
+
+    /// A service whose clients include those of client ID metadata documents (URL ids).
+    pub fn with_metadata_documents(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        settings: TokenSettings,
+        documents: Arc<MetadataDocuments>,
+    ) -> Self {
+        let clients = ClientCache::new(store.clone(), settings.client_cache_ttl)
+            .with_metadata_documents(documents);
+        Self::with_clients(clients, store, keys, clock, settings)
+    }
+
+    fn with_clients(
+        clients: ClientCache,
+        store: Arc<dyn Store>,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        settings: TokenSettings,
+    ) -> Self {
+        let clients = Arc::new(clients);
         let client_keys = Arc::new(ClientKeys::default());
         let authenticator = ClientAuthenticator::new(
             clients.clone(),
@@ -176,7 +201,7 @@ impl TokenService {
     ) -> Result<Introspection, OAuthError> {
         let Some(client_id) = claims
             .str("client_id")
-            .and_then(|id| ClientId::parse(id).ok())
+            .and_then(|id| ClientId::parse_any(id).ok())
         else {
             return Ok(Introspection::inactive());
         };

@@ -42,17 +42,20 @@ pub enum ClientCommand {
     List,
     /// One client as JSON (never its secret).
     Show {
-        /// The client's id (generated ids are base64url and may start with `-`).
-        #[arg(allow_hyphen_values = true)]
+        /// The client's id (generated ids are base64url and may start with `-`), or the URL
+        /// of a client ID metadata document the server stored.
+        #[arg(allow_hyphen_values = true, value_parser = ClientId::parse_any)]
         client_id: ClientId,
     },
     /// Change a client's settings (as create checks them); lists given replace the
     /// registered ones. Running servers see the change within OAUTH2_CLIENT_CACHE_SECS.
     Update(Box<super::client_update::UpdateArgs>),
-    /// Delete a client.
+    /// Delete a client. A metadata document client goes with everything it holds, and its
+    /// document is fetched anew at its next use.
     Delete {
-        /// Generated ids are base64url and may start with `-`.
-        #[arg(allow_hyphen_values = true)]
+        /// Generated ids are base64url and may start with `-`; a metadata document client's
+        /// id is its URL.
+        #[arg(allow_hyphen_values = true, value_parser = ClientId::parse_any)]
         client_id: ClientId,
     },
     /// Replace a confidential client's secret; the old one stops working within
@@ -73,7 +76,8 @@ pub struct CreateArgs {
     /// The name shown to users on the consent page.
     #[arg(long)]
     name: String,
-    /// Chosen id (letters, digits, - . _ ~); generated when absent.
+    /// Chosen id (letters, digits, - . _ ~); generated when absent. Never a URL: URLs name
+    /// client ID metadata documents, which the server fetches itself.
     #[arg(long, allow_hyphen_values = true)]
     client_id: Option<ClientId>,
     /// A public client (native or browser app): no secret, authenticates with `none`.

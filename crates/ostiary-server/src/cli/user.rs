@@ -75,8 +75,8 @@ pub enum UserCommand {
         /// The username (case-insensitive).
         #[arg(allow_hyphen_values = true)]
         username: Username,
-        /// The client whose consent is withdrawn.
-        #[arg(long, allow_hyphen_values = true)]
+        /// The client whose consent is withdrawn (a metadata document client by its URL).
+        #[arg(long, allow_hyphen_values = true, value_parser = ClientId::parse_any)]
         client: ClientId,
     },
 }

@@ -28,7 +28,7 @@ pub struct Check {
     pub message: String,
 }
 
-fn check(name: &'static str, status: Status, message: impl Into<String>) -> Check {
+pub(super) fn check(name: &'static str, status: Status, message: impl Into<String>) -> Check {
     Check {
         name,
         status,
@@ -62,6 +62,7 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         cors(config),
         trusted_proxies(config),
         registration(config),
+        super::document_checks::client_metadata(config),
     ]
 }
 

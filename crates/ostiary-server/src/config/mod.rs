@@ -1,6 +1,7 @@
 //! Configuration: parsed and validated once at startup, then passed around explicitly.
 
 mod checks;
+mod document_checks;
 mod secrets;
 mod sources;
 
@@ -13,6 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ostiary_core::client::{Audience, MAX_ACCESS_TOKEN_LIFETIME, Scope};
+use ostiary_core::metadata_document::HostAllowList;
 use ostiary_core::password::Argon2Params;
 use ostiary_core::registration::RegistrationMode;
 use ostiary_jwt::Algorithm;
@@ -135,6 +137,10 @@ pub struct Config {
     /// The RFC 8707 resources a dynamically registered client may get tokens for
     /// (`OAUTH2_REGISTRATION_AUDIENCES`, default none).
     pub registration_audiences: Vec<Audience>,
+    /// Hosts whose `https` URLs may be client ids, naming client ID metadata documents
+    /// (`OAUTH2_CLIENT_METADATA_HOSTS`: names or `*.example.com` patterns); empty (the
+    /// default) turns them off.
+    pub client_metadata_hosts: HostAllowList,
 }
 
 /// The longest audit retention accepted: a century.
@@ -275,6 +281,10 @@ impl Config {
             registration_audiences: list(get("registration_audiences"))
                 .map(|a| parse("registration_audiences", &a))
                 .collect::<Result<_, _>>()?,
+            client_metadata_hosts: parse(
+                "client_metadata_hosts",
+                get("client_metadata_hosts").unwrap_or_default(),
+            )?,
         };
         if config.session_idle.is_zero() || config.session_lifetime < config.session_idle {
             return Err(invalid(
@@ -470,6 +480,7 @@ mod tests {
         assert_eq!(config.http_idle_timeout, Duration::from_secs(10));
         assert_eq!(config.http_body_timeout, Duration::from_secs(10));
         assert_eq!(config.http_max_connections, None);
+        assert!(config.client_metadata_hosts.is_empty());
         // A short request timeout alone is valid: the body deadline follows it.
         let short = from_env(&[("OAUTH2_HTTP_REQUEST_TIMEOUT_SECS", "5")]).unwrap();
         assert_eq!(short.http_body_timeout, Duration::from_millis(2500));
@@ -535,6 +546,8 @@ mod tests {
             ("OAUTH2_HTTP_BODY_TIMEOUT_SECS", "0"),
             ("OAUTH2_HTTP_BODY_TIMEOUT_SECS", "30"),
             ("OAUTH2_HTTP_MAX_CONNECTIONS", "many"),
+            ("OAUTH2_CLIENT_METADATA_HOSTS", "https://app.example.com"),
+            ("OAUTH2_CLIENT_METADATA_HOSTS", "*"),
         ] {
             let err = from_env(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value}: {err}");

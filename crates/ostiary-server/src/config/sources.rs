@@ -53,6 +53,7 @@ pub const SETTINGS: &[&str] = &[
     "registration",
     "registration_scopes",
     "registration_audiences",
+    "client_metadata_hosts",
 ];
 
 pub fn env_var(setting: &str) -> String {

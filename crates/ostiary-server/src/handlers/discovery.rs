@@ -141,6 +141,11 @@ pub fn metadata(config: &Config) -> Value {
     if config.registration != RegistrationMode::Off {
         metadata["registration_endpoint"] = json!(endpoint(REGISTRATION_PATH));
     }
+    // draft-ietf-oauth-client-id-metadata-document: URL client ids are fetched, from the
+    // hosts the operator allows.
+    if !config.client_metadata_hosts.is_empty() {
+        metadata["client_id_metadata_document_supported"] = json!(true);
+    }
     metadata
 }
 

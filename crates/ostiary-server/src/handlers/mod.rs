@@ -157,9 +157,15 @@ async fn client_failure(
         error.code().as_str()
     });
     // The claimed id is the requester's text: only a well-formed client id is recorded, so a
-    // hostile one (control characters, 64 KiB) never reaches the audit trail or the logs.
+    // hostile one (control characters, 64 KiB) never reaches the audit trail or the logs; a
+    // URL only on a host the operator allows for metadata documents.
     event.client_id = claimed
-        .filter(|id| ClientId::parse(id).is_ok())
+        .filter(|id| match ClientId::parse_any(id) {
+            Ok(id) => id
+                .document_url()
+                .is_none_or(|url| state.config.client_metadata_hosts.allows(&url)),
+            Err(_) => false,
+        })
         .map(str::to_owned);
     state.audit.record(event).await;
     error.into()

@@ -46,6 +46,7 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
         Step::Consent {
             interaction,
             client_name,
+            client_host,
             username,
             scopes,
             after,
@@ -53,6 +54,7 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
             StatusCode::OK,
             &ConsentPage {
                 client_name: &client_name,
+                client_host: client_host.as_deref(),
                 username: &username,
                 scopes: scopes.iter().map(|s| ScopeLine::new(s.as_str())).collect(),
                 redirect_host: match &after {

@@ -50,6 +50,8 @@ pub struct LoginPage<'a> {
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub client_name: &'a str,
+    /// The host serving a metadata document client's document: who vouches for it.
+    pub client_host: Option<&'a str>,
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
     /// Where the browser returns; `None` for a device's request (RFC 8628).
@@ -156,6 +158,7 @@ mod tests {
     fn consent_has_both_decisions() {
         let html = ConsentPage {
             client_name: "App",
+            client_host: None,
             username: "alice",
             scopes: vec![ScopeLine::new("openid"), ScopeLine::new("custom")],
             redirect_host: Some("app.example"),
@@ -170,12 +173,36 @@ mod tests {
         assert!(html.contains("Know who you are"));
         assert!(html.contains("sent back to app.example"));
         assert!(!html.contains("own device"));
+        assert!(!html.contains("Published by"));
+    }
+
+    #[test]
+    fn a_metadata_document_client_shows_its_host_apart_from_its_claimed_name() {
+        let html = ConsentPage {
+            client_name: "<b>Your Bank</b>",
+            client_host: Some("agent.example.com"),
+            username: "alice",
+            scopes: vec![],
+            redirect_host: Some("agent.example.com"),
+            user_code: None,
+            csrf: "c",
+            interaction: "i",
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.contains(r#"Published by <strong class="host">agent.example.com</strong>"#),
+            "{html}"
+        );
+        assert!(html.contains("own claim"));
+        assert!(!html.contains("<b>Your Bank</b>"), "the name is escaped");
     }
 
     #[test]
     fn a_device_consent_warns_against_codes_from_others() {
         let html = ConsentPage {
             client_name: "TV",
+            client_host: None,
             username: "alice",
             scopes: vec![],
             redirect_host: None,

@@ -322,6 +322,11 @@ fn bad_client_input_is_refused_with_exit_1_and_nothing_written() {
         ),
         (&["--redirect-uri", "javascript:alert(1)"], "not allowed"),
         (&["--client-id", "has space"], "client_id"),
+        // A URL would stand in for whoever serves that client ID metadata document.
+        (
+            &["--client-id", "https://app.example.com/client.json"],
+            "reserved for client ID metadata documents",
+        ),
         (&["--scope", "bad\"scope"], "scope"),
         (
             &["--public", "--grant-type", "client_credentials"],

@@ -8,6 +8,7 @@ mod audit;
 mod audit_durability;
 mod authorize;
 mod cli;
+mod client_metadata;
 mod config;
 mod device;
 mod dpop;

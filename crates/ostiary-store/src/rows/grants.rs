@@ -112,7 +112,7 @@ impl CodeRow {
         Ok(AuthorizationCode {
             code_hash: hash(&self.code_hash, "authorization code")?,
             grant_id: self.grant_id,
-            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            client_id: ClientId::parse_any(&self.client_id).map_err(corrupt)?,
             user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
             sid: self.sid,
             redirect_uri: self.redirect_uri,
@@ -168,7 +168,7 @@ impl GrantRow {
         let corrupt = |_| StoreError::Corrupt("grant");
         Ok(Grant {
             grant_id: self.grant_id,
-            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            client_id: ClientId::parse_any(&self.client_id).map_err(corrupt)?,
             user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
             sid: self.sid,
             offline: self.offline,
@@ -254,7 +254,7 @@ impl ConsentRow {
         let corrupt = |_| StoreError::Corrupt("consent");
         Ok(Consent {
             user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
-            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            client_id: ClientId::parse_any(&self.client_id).map_err(corrupt)?,
             scopes: parse_list(&self.scopes, Scope::parse)?,
             granted_at: from_unix(self.granted_at)?,
         })
@@ -292,7 +292,7 @@ impl PushedRequestRow {
     pub fn into_pushed(self) -> Result<PushedRequest, StoreError> {
         Ok(PushedRequest {
             id_hash: hash(&self.id_hash, "pushed request")?,
-            client_id: ClientId::parse(&self.client_id)
+            client_id: ClientId::parse_any(&self.client_id)
                 .map_err(|_| StoreError::Corrupt("pushed request"))?,
             params: self.params,
             expires_at: from_unix(self.expires_at)?,
@@ -357,7 +357,7 @@ impl DeviceRow {
         Ok(DeviceAuthorization {
             device_code_hash: hash(&self.device_code_hash, RECORD)?,
             user_code_hash: hash(&self.user_code_hash, RECORD)?,
-            client_id: ClientId::parse(&self.client_id).map_err(corrupt)?,
+            client_id: ClientId::parse_any(&self.client_id).map_err(corrupt)?,
             scopes: parse_list(&self.scopes, Scope::parse)?,
             resources: parse_list(&self.resources, verbatim)?,
             expires_at: from_unix(self.expires_at)?,

@@ -4,6 +4,7 @@
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod device;
+pub(crate) mod documents;
 pub(crate) mod grants;
 pub(crate) mod interactions;
 pub(crate) mod keys;
