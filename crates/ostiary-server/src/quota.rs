@@ -50,7 +50,10 @@ mod tests {
         let quota = ClientQuota::new(3);
         assert!((0..3).all(|_| quota.check("a").is_none()));
         let wait = quota.check("a").expect("limited");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(quota.check("b").is_none(), "clients are limited separately");
     }
 

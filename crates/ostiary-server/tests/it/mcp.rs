@@ -1,8 +1,9 @@
 //! An MCP-style client end to end: it knows only the resource's URL, is refused with a 401
 //! naming the resource's metadata (RFC 9728), finds Ostiary there and in Ostiary's metadata
-//! (RFC 8414), registers itself (RFC 7591, with an initial access token), runs the code flow with PKCE and `resource`
-//! (RFC 8707) at authorize, token and refresh, calls the resource, and exchanges its token for
-//! one aimed at a second resource (RFC 8693) which that resource accepts.
+//! (RFC 8414), registers itself (RFC 7591, with an initial access token), runs the code flow
+//! with PKCE and `resource` (RFC 8707) at authorize, token and refresh, calls the resource,
+//! and exchanges its token for one aimed at a second resource (RFC 8693) which that resource
+//! accepts; a second client introduces itself by a client ID metadata document instead.
 
 use std::sync::Arc;
 
@@ -19,8 +20,8 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{
-    APP_REDIRECT, Backend, Browser, add_user, code_request, jwt_claims, pkce, post_client_form,
-    serve_app_on,
+    APP_REDIRECT, Backend, Browser, DocumentServer, Reply, add_user, code_request, jwt_claims,
+    pkce, post_client_form, serve_app_on,
 };
 
 on_both_backends!(an_mcp_client_finds_registers_signs_in_and_delegates);
@@ -83,7 +84,9 @@ async fn an_mcp_client_finds_registers_signs_in_and_delegates(backend: Backend) 
     let mcp = format!("{mcp_origin}/mcp");
     let tools = format!("{tools_origin}/tools");
     let audiences = format!("{mcp} {tools}");
+    let documents = DocumentServer::start().await;
     let vars = [
+        ("OAUTH2_CLIENT_METADATA_HOSTS", "127.0.0.1"),
         (
             "OAUTH2_REGISTRATION_SCOPES",
             "openid offline_access mcp:tools",
@@ -126,6 +129,7 @@ async fn an_mcp_client_finds_registers_signs_in_and_delegates(backend: Backend) 
     .await;
     assert_eq!(server["issuer"], issuer.as_str());
     assert_eq!(server["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(server["client_id_metadata_document_supported"], true);
     let scopes = server["scopes_supported"].as_array().unwrap();
     assert!(scopes.contains(&json!("mcp:tools")));
 
@@ -226,4 +230,48 @@ async fn an_mcp_client_finds_registers_signs_in_and_delegates(backend: Backend) 
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["sub"], user.as_str());
     assert_eq!(answer["act"], json!({ "sub": client_id }));
+
+    // 7. A second client registers by a metadata document instead (served on loopback): its
+    // id is the document's URL; public, it runs the same flow with the resource.
+    let document_id = documents.url("/mcp-client.json");
+    documents.serve(
+        "/mcp-client.json",
+        Reply::json(&json!({
+            "client_id": document_id,
+            "client_name": "MCP inspector",
+            "redirect_uris": [APP_REDIRECT],
+            "token_endpoint_auth_method": "none",
+            "scope": "offline_access mcp:tools",
+        })),
+    );
+    let (challenge, verifier) = pkce();
+    let mut params = code_request(&document_id, "offline_access mcp:tools", "st", &challenge);
+    params.push(("resource".into(), mcp.clone()));
+    let page = Browser::new(&issuer).sign_in_and_approve(&params).await;
+    let code = page.redirect_param("code").expect("a code");
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", APP_REDIRECT),
+        ("code_verifier", verifier.as_str()),
+        ("resource", mcp.as_str()),
+    ];
+    let (status, tokens) = post_client_form(&issuer, "/token", &document_id, None, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("resource", mcp.as_str()),
+    ];
+    let (status, refreshed) =
+        post_client_form(&issuer, "/token", &document_id, None, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let (status, _, answer) = get_json(&mcp, refreshed["access_token"].as_str()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["sub"], user.as_str());
+    assert_eq!(
+        documents.requests("/mcp-client.json"),
+        1,
+        "fetched once, then stored"
+    );
 }
