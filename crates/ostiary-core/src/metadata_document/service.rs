@@ -25,7 +25,7 @@ const MAX_FAILURES: usize = 10_000;
 /// Metadata document clients: fetched, checked, stored (a client row, so that codes, grants
 /// and consents can refer to it) and kept fresh.
 ///
-/// A copy is used until it expires ([`freshness`](super::freshness): the document's
+/// A copy is used until it expires (the `freshness` module: the document's
 /// `max-age` within a minute and a day, an hour without one). Then the document is fetched
 /// again, and if that fails the client is unknown: the stale copy is not used, since the
 /// document may have been withdrawn or changed on purpose (a compromised client, redirect
