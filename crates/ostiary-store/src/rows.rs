@@ -48,6 +48,7 @@ pub(crate) struct ClientRow {
     pub jwks_uri: Option<String>,
     pub dpop_bound_access_tokens: bool,
     pub require_pushed_authorization_requests: bool,
+    pub impersonation: bool,
     pub previous_secret_hash: Option<Vec<u8>>,
     pub previous_secret_expires_at: Option<i64>,
 }
@@ -79,6 +80,7 @@ impl ClientRow {
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri).map(str::to_owned),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            impersonation: c.impersonation,
             previous_secret_hash: c
                 .previous_secret
                 .as_ref()
@@ -129,6 +131,7 @@ impl ClientRow {
             },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            impersonation: self.impersonation,
             previous_secret: match (self.previous_secret_hash, self.previous_secret_expires_at) {
                 (None, None) => None,
                 (Some(hash), Some(at)) => Some(PreviousSecret {

@@ -9,7 +9,9 @@ use crate::error::AdminError;
 use crate::validation::InvalidInput;
 use ostiary_jwt::Algorithm;
 
-use super::clients::{check_grant_rules, check_id_token_alg, check_lifetime, check_name, dedup};
+use super::clients::{
+    check_grant_rules, check_id_token_alg, check_impersonation, check_lifetime, check_name, dedup,
+};
 use super::{Actor, Admin};
 
 /// What to change; each `Some` replaces what is registered (a list as a whole).
@@ -28,6 +30,7 @@ pub struct ClientUpdate {
     pub id_token_alg: Option<Algorithm>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub impersonation: Option<bool>,
 }
 
 impl ClientUpdate {
@@ -46,6 +49,7 @@ impl ClientUpdate {
             id_token_alg,
             dpop_bound_access_tokens,
             require_pushed_authorization_requests,
+            impersonation,
         } = self;
         name.is_none()
             && grant_types.is_none()
@@ -59,6 +63,7 @@ impl ClientUpdate {
             && id_token_alg.is_none()
             && dpop_bound_access_tokens.is_none()
             && require_pushed_authorization_requests.is_none()
+            && impersonation.is_none()
     }
 }
 
@@ -173,6 +178,10 @@ fn apply(client: &mut Client, update: ClientUpdate) -> Result<(), InvalidInput> 
     if let Some(par) = update.require_pushed_authorization_requests {
         client.require_pushed_authorization_requests = par;
     }
+    if let Some(impersonation) = update.impersonation {
+        client.impersonation = impersonation;
+    }
+    check_impersonation(client.impersonation, &client.grant_types)?;
     check_grant_rules(
         client.is_public(),
         &client.grant_types,
@@ -206,6 +215,7 @@ mod tests {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            impersonation: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
         }
     }

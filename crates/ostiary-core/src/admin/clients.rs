@@ -153,6 +153,7 @@ pub(super) fn new_client(
         jwks,
         dpop_bound_access_tokens,
         require_pushed_authorization_requests,
+        impersonation,
     } = registration;
 
     let name = check_name(&name)?;
@@ -180,6 +181,7 @@ pub(super) fn new_client(
         given => given,
     };
     check_grant_rules(is_public, &grant_types, &redirect_uris)?;
+    check_impersonation(impersonation, &grant_types)?;
 
     let secret = auth_method.uses_secret().then(ClientSecret::generate);
     let client = Client {
@@ -200,9 +202,25 @@ pub(super) fn new_client(
         jwks,
         dpop_bound_access_tokens,
         require_pushed_authorization_requests,
+        impersonation,
         created_at: clock.now_seconds(),
     };
     Ok(RegisteredClient { client, secret })
+}
+
+/// Impersonation is a kind of token exchange: without the grant it would mean nothing, and a
+/// flag that means nothing hides a mistake.
+pub(super) fn check_impersonation(
+    impersonation: bool,
+    grants: &[GrantType],
+) -> Result<(), InvalidInput> {
+    if impersonation && !grants.contains(&GrantType::TokenExchange) {
+        return Err(InvalidInput::new(
+            "impersonation",
+            "impersonation needs the urn:ietf:params:oauth:grant-type:token-exchange grant",
+        ));
+    }
+    Ok(())
 }
 
 /// The grants of a registration that names none: the code and refresh grants for a public

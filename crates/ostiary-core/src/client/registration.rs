@@ -33,6 +33,9 @@ pub struct ClientRegistration {
     pub dpop_bound_access_tokens: bool,
     /// `--require-par` (RFC 9126 6 `require_pushed_authorization_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// `--allow-impersonation`: token exchanges without `act` (RFC 8693 1.1); needs the token
+    /// exchange grant.
+    pub impersonation: bool,
 }
 
 /// A stored client and, for confidential clients, its secret: shown once, never again.

@@ -130,6 +130,8 @@ impl ClientMetadata {
             require_pushed_authorization_requests: self
                 .require_pushed_authorization_requests
                 .unwrap_or(false),
+            // Only an operator may let a client act as the user itself.
+            impersonation: false,
         })
     }
 }

@@ -124,6 +124,10 @@ pub struct CreateArgs {
     /// Authorization requests are accepted only pushed to the PAR endpoint first (RFC 9126).
     #[arg(long)]
     require_par: bool,
+    /// Token exchanges by this client are impersonation (RFC 8693 1.1): the tokens name the
+    /// user alone, without the `act` claim naming the client. Needs the token-exchange grant.
+    #[arg(long)]
+    allow_impersonation: bool,
     /// First-party client: users are not asked for consent.
     #[arg(long)]
     skip_consent: bool,
@@ -165,6 +169,7 @@ impl CreateArgs {
             },
             dpop_bound_access_tokens: self.require_dpop,
             require_pushed_authorization_requests: self.require_par,
+            impersonation: self.allow_impersonation,
         })
     }
 }

@@ -57,6 +57,9 @@ pub struct UpdateArgs {
     /// Whether authorization requests must be pushed first (RFC 9126).
     #[arg(long, value_name = "BOOL")]
     require_par: Option<bool>,
+    /// Whether token exchanges by this client are impersonation (no `act`, RFC 8693 1.1).
+    #[arg(long, value_name = "BOOL")]
+    allow_impersonation: Option<bool>,
 }
 
 /// A list `--clear` empties.
@@ -100,6 +103,7 @@ impl UpdateArgs {
             id_token_alg: self.id_token_alg,
             dpop_bound_access_tokens: self.require_dpop,
             require_pushed_authorization_requests: self.require_par,
+            impersonation: self.allow_impersonation,
         })
     }
 }

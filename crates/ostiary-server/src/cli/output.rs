@@ -47,6 +47,8 @@ pub struct ClientView<'a> {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 6 (`--require-par`).
     pub require_pushed_authorization_requests: bool,
+    /// `--allow-impersonation`: token exchanges without `act` (RFC 8693 1.1).
+    pub impersonation: bool,
     /// When the secret replaced by `rotate-secret --keep-old` stops working.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<String>,
@@ -77,6 +79,7 @@ impl<'a> From<&'a Client> for ClientView<'a> {
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            impersonation: c.impersonation,
             previous_secret_expires_at: c.previous_secret.as_ref().map(|p| rfc3339(p.expires_at)),
             created_at: rfc3339(c.created_at),
         }

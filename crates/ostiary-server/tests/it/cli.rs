@@ -1005,3 +1005,45 @@ fn registration_tokens_are_created_listed_and_revoked_and_stored_as_hashes() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn impersonation_is_an_operators_choice_for_token_exchange_clients() {
+    let scratch = Scratch::new();
+    let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let created = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Twin",
+        "--client-id",
+        "twin",
+        "--grant-type",
+        exchange,
+        "--allow-impersonation",
+    ]);
+    assert_eq!(created["impersonation"], true);
+    let updated = scratch.json(&["client", "update", "twin", "--allow-impersonation", "false"]);
+    assert_eq!(updated["impersonation"], false);
+    let plain = scratch.json(&[
+        "client",
+        "create",
+        "--name",
+        "Plain",
+        "--client-id",
+        "plain",
+    ]);
+    assert_eq!(plain["impersonation"], false);
+    let refused = scratch.run(&[
+        "client",
+        "create",
+        "--name",
+        "Flag",
+        "--allow-impersonation",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("token-exchange"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -483,3 +483,36 @@ async fn a_dpop_bound_subject_is_exchanged_only_with_its_key() {
         jwt_claims(subject)["cnf"]
     );
 }
+
+#[tokio::test]
+async fn only_a_client_registered_for_it_impersonates() {
+    let (app, base) = serve_app(&[]).await;
+    add_user(&app).await;
+    let mut twin = agent("twin");
+    twin.impersonation = true;
+    let secret = app.client(twin).await.unwrap();
+    let tokens = user_tokens(&base, "twin", &secret, "openid orders:read").await;
+    let subject = tokens["access_token"].as_str().unwrap();
+    let fields = [
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", API_B),
+    ];
+    let (status, exchanged) = exchange(&base, "twin", &secret, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let claims = jwt_claims(exchanged["access_token"].as_str().unwrap());
+    assert!(claims.get("act").is_none(), "{claims}");
+    assert_eq!(claims["sub"], jwt_claims(subject)["sub"]);
+    assert_eq!(claims["aud"], API_B);
+
+    // The flag means nothing without the grant, and is refused so.
+    let mut flag_only = web_client("flag-only", false);
+    flag_only.impersonation = true;
+    let refused = ostiary_core::admin::register_client(&*app.state.store, &SystemClock, flag_only)
+        .await
+        .unwrap_err();
+    let ostiary_core::AdminError::Invalid(refused) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(refused.field, "impersonation");
+}

@@ -28,8 +28,8 @@ macro_rules! impl_client_store {
                      scopes = $5, audiences = $6, introspect_audiences = $7, \
                      post_logout_redirect_uris = $8, skip_consent = $9, \
                      access_token_lifetime_secs = $10, id_token_alg = $11, \
-                     dpop_bound_access_tokens = $12, require_pushed_authorization_requests = $13 \
-                     WHERE client_id = $1",
+                     dpop_bound_access_tokens = $12, require_pushed_authorization_requests = $13, \
+                     impersonation = $14 WHERE client_id = $1",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -44,6 +44,7 @@ macro_rules! impl_client_store {
                 .bind(row.id_token_alg)
                 .bind(row.dpop_bound_access_tokens)
                 .bind(row.require_pushed_authorization_requests)
+                .bind(row.impersonation)
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::error::backend)?;
@@ -171,9 +172,9 @@ macro_rules! insert_client {
              post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
              id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens, \
              require_pushed_authorization_requests, previous_secret_hash, \
-             previous_secret_expires_at) \
+             previous_secret_expires_at, impersonation) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19, $20)",
+             $16, $17, $18, $19, $20, $21)",
         )
         .bind(row.client_id)
         .bind(row.name)
@@ -195,6 +196,7 @@ macro_rules! insert_client {
         .bind(row.require_pushed_authorization_requests)
         .bind(row.previous_secret_hash)
         .bind(row.previous_secret_expires_at)
+        .bind(row.impersonation)
     }};
 }
 

@@ -1,8 +1,9 @@
 //! The token exchange grant (RFC 8693): a confidential client presents a token of a user's (an
 //! access token issued to it or meant for it, or an ID token issued to it) and gets an access
 //! token for one of its registered resources that names it as the acting party (`act`,
-//! delegation; impersonation is never issued). The new token is never wider than the subject
-//! token, never outlives it, and is bound to the subject token's DPoP key when it had one.
+//! delegation), or, for a client an operator registered for impersonation, the subject alone.
+//! The new token is never wider than the subject token, never outlives it, and is bound to the
+//! subject token's DPoP key when it had one.
 
 use ostiary_jwt::{Algorithm, Claims, Profile, Validator};
 use serde_json::Value;
@@ -122,15 +123,17 @@ impl TokenService {
         if !remaining.is_positive() {
             return Err(invalid_request("the subject token has expired"));
         }
-        let act = Actor {
+        // Delegation names the client (over any earlier actor); a client registered for
+        // impersonation gets a token naming the subject alone (RFC 8693 1.1).
+        let act = (!client.impersonation).then(|| Actor {
             sub: client.id.to_string(),
             act: subject.act.map(Box::new),
-        };
+        });
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
         let mut spec =
             self.access_token_spec(client, &subject.sub, &audiences, scope.as_deref(), dpop);
         spec.lifetime = spec.lifetime.min(remaining);
-        spec.act = Some(&act);
+        spec.act = act.as_ref();
         let mut response = self.issue_access_token(&spec)?.into_response(scope);
         response.issued_token_type = Some(ACCESS_TOKEN_TYPE.to_owned());
         Ok((response, Subject::Delegated(subject.sub)))
