@@ -42,11 +42,18 @@ impl DocumentPolicy {
         !self.hosts.is_empty()
     }
 
-    /// The document URL of `id`, when it names a document this server may fetch.
+    /// The document URL of `id`, when it names a document this server may fetch: on an
+    /// allowed host, over https on its default port (another port would let anyone who may
+    /// name a client probe the host's other services), or plain http to loopback where
+    /// allowed.
     pub fn url_of(&self, id: &ClientId) -> Option<Url> {
         let url = id.document_url()?;
         // `ClientId` already holds plain http to loopback hosts only.
-        let scheme = url.scheme() == "https" || (self.loopback_http && url.scheme() == "http");
+        let scheme = match url.scheme() {
+            "https" => url.port().is_none(),
+            "http" => self.loopback_http,
+            _ => false,
+        };
         (scheme && self.hosts.allows(&url)).then_some(url)
     }
 }
@@ -88,7 +95,12 @@ mod tests {
         let production = policy("127.0.0.1 localhost", false);
         assert_eq!(url_of(&production, "http://127.0.0.1:4000/c"), None);
         assert_eq!(url_of(&production, "http://localhost:4000/c"), None);
-        assert!(url_of(&production, "https://localhost:4000/c").is_some());
+        assert!(url_of(&production, "https://localhost/c").is_some());
+        assert_eq!(
+            url_of(&production, "https://localhost:4000/c"),
+            None,
+            "https on its default port only"
+        );
         let development = policy("127.0.0.1 localhost", true);
         assert!(url_of(&development, "http://127.0.0.1:4000/c").is_some());
         assert!(url_of(&development, "http://localhost:4000/c").is_some());

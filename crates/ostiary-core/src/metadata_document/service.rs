@@ -44,6 +44,36 @@ pub struct MetadataDocuments {
     in_flight: Mutex<HashMap<ClientId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// One lookup's place in `in_flight`: taken on entry, given back when the lookup ends however
+/// it ends (a request dropped mid-fetch included), so the map never keeps a lock of a lookup
+/// that is gone.
+struct InFlight<'a> {
+    owner: &'a MetadataDocuments,
+    id: &'a ClientId,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(owner: &'a MetadataDocuments, id: &'a ClientId) -> Self {
+        let lock = Arc::clone(owner.lock_in_flight().entry(id.clone()).or_default());
+        Self { owner, id, lock }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.owner.lock_in_flight();
+        // Only this lookup's lock: a later request may have put a new one there already.
+        // Lookups still waiting on this one keep their own handle to it.
+        if in_flight
+            .get(self.id)
+            .is_some_and(|lock| Arc::ptr_eq(lock, &self.lock))
+        {
+            in_flight.remove(self.id);
+        }
+    }
+}
+
 impl std::fmt::Debug for MetadataDocuments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetadataDocuments")
@@ -102,25 +132,15 @@ impl MetadataDocuments {
         if self.failed_recently(id) {
             return Ok(None);
         }
-        let flight = self.flight(id);
-        let turn = flight.lock().await;
+        let flight = InFlight::enter(self, id);
+        let _turn = flight.lock.lock().await;
         // Whoever held the lock before may have fetched it, or failed to.
-        let result = match self.fresh(id).await {
+        match self.fresh(id).await {
             Ok(Some(client)) => Ok(Some(client)),
             Ok(None) if self.failed_recently(id) => Ok(None),
             Ok(None) => self.fetch(id, &url).await,
             Err(e) => Err(e),
-        };
-        drop(turn);
-        let mut in_flight = self.lock_in_flight();
-        // Only this fetch's lock: a later request may have put a new one there already.
-        if in_flight
-            .get(id)
-            .is_some_and(|lock| Arc::ptr_eq(lock, &flight))
-        {
-            in_flight.remove(id);
         }
-        result
     }
 
     /// The stored client, if its copy has not expired.
@@ -135,6 +155,12 @@ impl MetadataDocuments {
         match self.fetch_and_store(id, url).await {
             Ok(client) => Ok(Some(client)),
             Err(Failure::Store(e)) => Err(e),
+            // Our own fetch slots were full: nothing is known about the document, and
+            // remembering it would let whoever filled them lock the client out for longer.
+            Err(Failure::Fetch(FetchError::Busy)) => {
+                tracing::warn!(client_id = %id, "client metadata document not fetched: busy");
+                Ok(None)
+            }
             Err(failure) => {
                 tracing::warn!(client_id = %id, reason = %failure, "client metadata document not usable");
                 self.remember_failure(id);
@@ -178,8 +204,10 @@ impl MetadataDocuments {
         failures.insert(id.clone(), now + retry);
     }
 
-    fn flight(&self, id: &ClientId) -> Arc<tokio::sync::Mutex<()>> {
-        Arc::clone(self.lock_in_flight().entry(id.clone()).or_default())
+    /// Lookups holding a place in `in_flight` now (for tests of its bound).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn lookups_in_flight(&self) -> usize {
+        self.lock_in_flight().len()
     }
 
     fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, OffsetDateTime>> {

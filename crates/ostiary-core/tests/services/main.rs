@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod admin;
+mod documents;
 mod interactions;
 mod support;
 mod tokens;

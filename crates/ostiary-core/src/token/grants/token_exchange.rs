@@ -152,7 +152,7 @@ impl TokenService {
         let claims = self.validate(token).map_err(|_| invalid())?;
         let issued_to = claims
             .str("client_id")
-            .and_then(|id| ClientId::parse(id).ok())
+            .and_then(|id| ClientId::parse_any(id).ok())
             .ok_or_else(invalid)?;
         if issued_to != caller.id && !meant_for(caller, &claims.aud) {
             return Err(invalid());
