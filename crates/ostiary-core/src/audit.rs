@@ -40,10 +40,13 @@ pub enum AuditEventType {
     RegistrationTokenCreated,
     /// An operator revoked an initial access token.
     RegistrationTokenRevoked,
+    /// A call to the admin HTTP API, refused or not: the route as `subject` (`GET
+    /// /v1/clients/{client_id}`), the answer's status as `reason` when it failed.
+    AdminRequest,
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientUpdated,
@@ -69,6 +72,7 @@ impl AuditEventType {
         Self::DeviceDenied,
         Self::RegistrationTokenCreated,
         Self::RegistrationTokenRevoked,
+        Self::AdminRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +102,7 @@ impl AuditEventType {
             Self::DeviceDenied => "device.denied",
             Self::RegistrationTokenCreated => "registration_token.created",
             Self::RegistrationTokenRevoked => "registration_token.revoked",
+            Self::AdminRequest => "admin.request",
         }
     }
 }
@@ -241,6 +246,9 @@ pub struct AuditQuery {
     pub since: Option<OffsetDateTime>,
     pub event: Option<AuditEventType>,
     pub subject: Option<String>,
+    /// Only events with an id below this one: the page before one whose oldest event had
+    /// this id.
+    pub before: Option<i64>,
     pub limit: u32,
 }
 

@@ -232,8 +232,12 @@ pub trait AuditStore: Send + Sync {
     async fn audit_journal_copied(&self, segment: &str) -> Result<u64, StoreError>;
     /// Drops the record of a journal segment that was copied whole and deleted.
     async fn forget_audit_journal(&self, segment: &str) -> Result<(), StoreError>;
-    /// Matching events, oldest first.
-    async fn list_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The newest `query.limit` matching events, oldest first, each with its id (ids grow
+    /// with each append; `query.before` pages back from an earlier page's first id).
+    async fn list_audit_events(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
     /// The id of the newest event, 0 when there is none: where a follower starts.
     async fn latest_audit_id(&self) -> Result<i64, StoreError>;
     /// Every event with an id above `after`, oldest first, at most `limit`, each with its id
@@ -264,6 +268,15 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Ends a session; the ended session if it existed.
     async fn delete_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
+    /// A user's sessions within their absolute lifetime (`expires_at > now`), newest login
+    /// first, at most `limit`: what an operator sees of where the user is signed in. Idle
+    /// expiry is the core's decision, so sessions idle too long are listed too.
+    async fn list_user_sessions(
+        &self,
+        user_id: &UserId,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError>;
     /// Sessions within their absolute lifetime (`expires_at > now`) and used since
     /// `seen_since`: the live sessions, for metrics.
     async fn count_live_sessions(

@@ -626,7 +626,16 @@ async fn a_large_audit_batch_is_written_whole_and_in_order(db: Database) {
         .collect();
     store.append_audit_events(&events, None).await.unwrap();
     let all = newest_events(5000);
-    assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
+    assert_eq!(listed(&*store, &all).await.unwrap(), events);
+}
+
+/// The events `query` lists, without their ids.
+async fn listed(
+    store: &dyn ostiary_core::Store,
+    query: &ostiary_core::audit::AuditQuery,
+) -> Result<Vec<ostiary_core::audit::AuditEvent>, ostiary_core::StoreError> {
+    let numbered = store.list_audit_events(query).await?;
+    Ok(numbered.into_iter().map(|(_, event)| event).collect())
 }
 
 /// The newest `limit` audit events, unfiltered.
@@ -635,6 +644,7 @@ fn newest_events(limit: u32) -> ostiary_core::audit::AuditQuery {
         since: None,
         event: None,
         subject: None,
+        before: None,
         limit,
     }
 }
@@ -652,7 +662,7 @@ async fn a_nul_in_an_audit_field_does_not_lose_the_batch(db: Database) {
     ];
     store.append_audit_events(&events, None).await.unwrap();
     let all = newest_events(10);
-    let stored = store.list_audit_events(&all).await.unwrap();
+    let stored = listed(&*store, &all).await.unwrap();
     assert_eq!(stored.len(), 3);
     assert_eq!(stored[0], events[0]);
     assert_eq!(stored[2], events[2]);
@@ -681,17 +691,17 @@ async fn audit_events_append_and_filter(db: Database) {
     ];
     store.append_audit_events(&events, None).await.unwrap();
     let all = newest_events(100);
-    assert_eq!(store.list_audit_events(&all).await.unwrap(), events);
+    assert_eq!(listed(&*store, &all).await.unwrap(), events);
     let recent = AuditQuery {
         since: Some(t0),
         ..all.clone()
     };
-    assert_eq!(store.list_audit_events(&recent).await.unwrap().len(), 2);
+    assert_eq!(listed(&*store, &recent).await.unwrap().len(), 2);
     let failed = AuditQuery {
         event: Some(AuditEventType::ClientAuthenticationFailed),
         ..all.clone()
     };
-    let found = store.list_audit_events(&failed).await.unwrap();
+    let found = listed(&*store, &failed).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].outcome, Outcome::Failure);
     assert_eq!(found[0].reason.as_deref(), Some("bad_secret"));
@@ -700,15 +710,37 @@ async fn audit_events_append_and_filter(db: Database) {
         ..all.clone()
     };
     assert_eq!(
-        store.list_audit_events(&by_subject).await.unwrap(),
+        listed(&*store, &by_subject).await.unwrap(),
         vec![events[1].clone()]
     );
-    let newest = AuditQuery { limit: 1, ..all };
+    let newest = AuditQuery {
+        limit: 1,
+        ..all.clone()
+    };
     assert_eq!(
-        store.list_audit_events(&newest).await.unwrap(),
+        listed(&*store, &newest).await.unwrap(),
         vec![events[2].clone()],
         "newest, oldest first"
     );
+
+    // Paging back: each page's first id is where the next (older) page ends.
+    let page = AuditQuery { limit: 2, ..all };
+    let newer = store.list_audit_events(&page).await.unwrap();
+    assert_eq!(newer.len(), 2);
+    assert!(newer[0].0 < newer[1].0, "ids grow, oldest first");
+    assert_eq!(newer[1].1, events[2]);
+    let older = AuditQuery {
+        before: Some(newer[0].0),
+        ..page.clone()
+    };
+    let older = store.list_audit_events(&older).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].1, events[0]);
+    let none = AuditQuery {
+        before: Some(older[0].0),
+        ..page
+    };
+    assert!(store.list_audit_events(&none).await.unwrap().is_empty());
 }
 
 async fn client_id_token_alg_round_trips(db: Database) {

@@ -110,8 +110,12 @@ impl Admin {
         self
     }
 
-    /// Security events matching `query`, oldest first (reading records nothing).
-    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AdminError> {
+    /// The newest `query.limit` security events matching `query`, oldest first, each with
+    /// its id (reading records nothing).
+    pub async fn audit_events(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Vec<(i64, AuditEvent)>, AdminError> {
         Ok(self.store.list_audit_events(query).await?)
     }
 

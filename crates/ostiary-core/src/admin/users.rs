@@ -7,11 +7,16 @@ use crate::client::ClientId;
 use crate::error::AdminError;
 use crate::grant::{Consent, RevocationReason};
 use crate::password::{Password, PasswordHasher};
+use crate::session::Session;
 use crate::store::{Store, StoreError, UserStore};
 use crate::user::{Email, User, UserId, Username};
 use crate::validation::InvalidInput;
 
 use super::{Actor, Admin};
+
+/// The most sessions [`Admin::list_sessions`] lists: a user signed in on more devices than
+/// this is a case for `disable`, not for reading.
+pub const MAX_LISTED_SESSIONS: u32 = 1000;
 
 /// A new account as an operator asks for it: the password already through its policy.
 #[derive(Debug)]
@@ -143,6 +148,22 @@ impl Admin {
         let user = self.find_user(username).await?;
         let consents = self.store.list_consents(&user.id).await?;
         Ok((user, consents))
+    }
+
+    /// A user and their sessions within their absolute lifetime, newest login first, at
+    /// most [`MAX_LISTED_SESSIONS`] (reading records nothing).
+    ///
+    /// Errors: `NotFound` for an unknown username, `Store`.
+    pub async fn list_sessions(
+        &self,
+        username: &Username,
+    ) -> Result<(User, Vec<Session>), AdminError> {
+        let user = self.find_user(username).await?;
+        let sessions = self
+            .store
+            .list_user_sessions(&user.id, self.clock.now_seconds(), MAX_LISTED_SESSIONS)
+            .await?;
+        Ok((user, sessions))
     }
 
     /// Withdraws what a user allowed a client and revokes the grants that client holds for the

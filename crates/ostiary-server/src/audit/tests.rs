@@ -29,6 +29,7 @@ async fn subjects(store: &dyn Store) -> Vec<String> {
         since: None,
         event: None,
         subject: None,
+        before: None,
         limit: 100,
     };
     let mut subjects: Vec<String> = store
@@ -36,7 +37,7 @@ async fn subjects(store: &dyn Store) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.subject.unwrap())
+        .map(|(_, e)| e.subject.unwrap())
         .collect();
     subjects.sort();
     subjects

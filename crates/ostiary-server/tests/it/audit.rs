@@ -109,9 +109,13 @@ async fn token_endpoint_events_carry_client_and_source_ip() {
         since: None,
         event: None,
         subject: None,
+        before: None,
         limit: 100,
     };
-    let events = app.state.store.list_audit_events(&query).await.unwrap();
+    let events: Vec<_> = (app.state.store.list_audit_events(&query).await.unwrap())
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
     let kinds: Vec<AuditEventType> = events.iter().map(|e| e.event).collect();
     assert_eq!(
         kinds,

@@ -108,6 +108,7 @@ async fn no_event_whose_response_was_sent_is_lost_to_a_kill(backend: Backend) {
             since: None,
             event: Some(AuditEventType::TokenIssued),
             subject: None,
+            before: None,
             limit: u32::MAX,
         })
         .await

@@ -88,22 +88,23 @@ macro_rules! impl_audit_store {
             async fn list_audit_events(
                 &self,
                 query: &ostiary_core::audit::AuditQuery,
-            ) -> Result<Vec<ostiary_core::audit::AuditEvent>, ostiary_core::StoreError> {
-                sqlx::query_as::<_, $crate::rows::AuditRow>(
+            ) -> Result<Vec<(i64, ostiary_core::audit::AuditEvent)>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::NumberedAuditRow>(
                     "SELECT * FROM (SELECT * FROM audit_events \
                      WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR event = $2) \
-                     AND ($3 IS NULL OR subject = $3) ORDER BY id DESC LIMIT $4) AS recent \
-                     ORDER BY id",
+                     AND ($3 IS NULL OR subject = $3) AND ($4 IS NULL OR id < $4) \
+                     ORDER BY id DESC LIMIT $5) AS recent ORDER BY id",
                 )
                 .bind(query.since.map(time::OffsetDateTime::unix_timestamp))
                 .bind(query.event.map(|e| e.as_str()))
                 .bind(query.subject.clone())
+                .bind(query.before)
                 .bind(i64::from(query.limit))
                 .fetch_all(&self.pool)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
-                .map($crate::rows::AuditRow::into_event)
+                .map(|row| Ok((row.id, row.row.into_event()?)))
                 .collect()
             }
 

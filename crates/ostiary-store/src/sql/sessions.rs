@@ -25,6 +25,27 @@ macro_rules! impl_session_store {
                 Ok(())
             }
 
+            async fn list_user_sessions(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+                now: time::OffsetDateTime,
+                limit: u32,
+            ) -> Result<Vec<ostiary_core::session::Session>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    "SELECT * FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+                     ORDER BY auth_time DESC, sid LIMIT $3",
+                )
+                .bind(user_id.to_string())
+                .bind(now.unix_timestamp())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .into_iter()
+                .map($crate::rows::SessionRow::into_session)
+                .collect()
+            }
+
             async fn count_live_sessions(
                 &self,
                 now: time::OffsetDateTime,

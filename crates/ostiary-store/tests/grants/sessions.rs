@@ -5,6 +5,7 @@ use super::*;
 crate::store_tests!(
     sessions_insert_find_touch_delete,
     user_sessions_end_together_and_expired_ones_are_purged,
+    a_users_live_sessions_are_listed_newest_login_first,
     a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_expires,
 );
 
@@ -85,6 +86,34 @@ async fn user_sessions_end_together_and_expired_ones_are_purged(db: Database) {
     assert_eq!(store.purge_expired_sessions(t).await.unwrap(), 1);
     assert_eq!(store.find_session(&expired.id_hash).await.unwrap(), None);
     assert!(store.find_session(&b.id_hash).await.unwrap().is_some());
+}
+
+async fn a_users_live_sessions_are_listed_newest_login_first(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let bob = new_user(&*store, "bob").await;
+    let t = now();
+    let older = session(&alice, "a-older", t - Duration::hours(2));
+    let newer = session(&alice, "a-newer", t - Duration::minutes(5));
+    let expired = Session {
+        expires_at: t - Duration::seconds(1),
+        ..session(&alice, "a-expired", t - Duration::hours(9))
+    };
+    for s in [&older, &newer, &expired, &session(&bob, "b1", t)] {
+        store.insert_session(s).await.unwrap();
+    }
+    let listed = store.list_user_sessions(&alice, t, 10).await.unwrap();
+    assert_eq!(listed, vec![newer.clone(), older]);
+    let first = store.list_user_sessions(&alice, t, 1).await.unwrap();
+    assert_eq!(first, vec![newer]);
+    let nobody = new_user(&*store, "carol").await;
+    assert!(
+        store
+            .list_user_sessions(&nobody, t, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_expires(

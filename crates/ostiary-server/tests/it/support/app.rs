@@ -307,8 +307,12 @@ pub async fn audit_events(
             since: None,
             event: Some(event),
             subject: None,
+            before: None,
             limit: 1000,
         })
         .await
         .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
 }
