@@ -3,6 +3,7 @@
 //! (`TokenService::exchange`), one file per grant under `grants/`.
 
 mod access_token;
+mod admin_access;
 mod grants;
 pub(crate) mod id_token;
 mod introspection;
@@ -13,6 +14,9 @@ mod service;
 mod userinfo;
 
 pub use access_token::{AccessTokenClaims, AccessTokenSpec, Actor, Confirmation};
+pub use admin_access::{
+    ADMIN_AUDIENCE_PATH, ADMIN_READ_SCOPE, ADMIN_SCOPE, AdminAccess, AdminCaller, admin_audience,
+};
 pub use grants::{GrantError, Issued, Subject};
 pub use introspection::{INTROSPECTION_JWT_MEDIA_TYPE, INTROSPECTION_SIGNING_ALG, Introspection};
 pub use request::{TokenParams, TokenRequest};
