@@ -1,5 +1,6 @@
 //! The one rendering of protocol errors (RFC 6749 5.2): JSON body, `Cache-Control: no-store`,
-//! 401 with `WWW-Authenticate` for `invalid_client` and `invalid_token`, 503 when the store is
+//! 401 with `WWW-Authenticate` for `invalid_client` and `invalid_token` (403 with it for
+//! `insufficient_scope`), 503 when the store is
 //! unavailable, `DPoP-Nonce` with `use_dpop_nonce`.
 
 use axum::Json;
@@ -123,6 +124,15 @@ impl IntoResponse for ApiError {
                     } else {
                         r#"Bearer realm="ostiary", error="invalid_token""#
                     }),
+                );
+            }
+            // RFC 6750 3.1: a valid token without the scope the call needs.
+            ErrorCode::InsufficientScope => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="ostiary", error="insufficient_scope""#,
+                    ),
                 );
             }
             _ => {}

@@ -1,5 +1,6 @@
 //! Ostiary's HTTP server: configuration, the router and its handlers, and the admin CLI.
 
+pub mod admin_api;
 pub mod audit;
 pub mod background;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod router;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod views;

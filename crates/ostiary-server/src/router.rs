@@ -16,6 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::config::Config;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::handlers::{
@@ -35,8 +36,6 @@ pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
 pub const FAVICON_PATH: &str = "/assets/favicon.svg";
 
 pub fn build(state: AppState) -> Router {
-    let body_limit = state.config.http_body_limit_bytes;
-    let timeout = state.config.http_request_timeout;
     // What a browser app calls directly: CORS applies here and nowhere else.
     let mut browser_api = Router::new()
         .route(discovery::TOKEN_PATH, post(token::token))
@@ -76,7 +75,8 @@ pub fn build(state: AppState) -> Router {
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         )
     });
-    Router::new()
+    let config = state.config.clone();
+    let router = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route(discovery::INTROSPECTION_PATH, post(introspect::introspect))
@@ -108,22 +108,27 @@ pub fn build(state: AppState) -> Router {
                 axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track)
             }),
         ))
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .option_layer(hsts)
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(CatchPanicLayer::custom(panicked))
-                .layer(HandleErrorLayer::new(timed_out))
-                .timeout(timeout)
-                .layer(DefaultBodyLimit::max(body_limit)),
-        )
+        .with_state(state);
+    common_layers(router, &config).layer(tower::util::option_layer(hsts))
+}
+
+/// The layers every listener's requests pass through (the public one and the admin one): a
+/// request id, a log span, a panic answered as 500, the request timeout, the body limit.
+pub fn common_layers(router: Router, config: &Config) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CatchPanicLayer::custom(panicked))
+            .layer(HandleErrorLayer::new(timed_out))
+            .timeout(config.http_request_timeout)
+            .layer(DefaultBodyLimit::max(config.http_body_limit_bytes)),
+    )
 }
 
 /// Logs the path only: query strings can carry codes and tokens, which never reach logs.

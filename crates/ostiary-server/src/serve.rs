@@ -10,7 +10,7 @@ use ostiary_store::Database;
 use crate::config::{Config, Secrets};
 use crate::connections::{self, Limits};
 use crate::state::AppState;
-use crate::{audit, background, metrics, router};
+use crate::{admin_api, audit, background, metrics, router};
 
 /// Descriptors kept out of the public listener's budget besides the database pool: the
 /// listeners, the metrics listener's connections, log and SQLite files, the runtime's own.
@@ -19,6 +19,8 @@ const RESERVED_DESCRIPTORS: u64 = 64;
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The metrics listener serves a scraper or two; its own small cap keeps it off the budget.
 const METRICS_MAX_CONNECTIONS: usize = 16;
+/// The admin API serves operators' automation: a few connections at a time.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::Result<()> {
     // First, before the database and the listeners take descriptors of their own.
@@ -50,7 +52,18 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         ),
         None => None,
     };
+    let admin_listener = match config.admin_bind {
+        Some(addr) => Some(
+            connections::bind(addr)
+                .with_context(|| format!("could not listen on {addr} (OAUTH2_ADMIN_BIND)"))?,
+        ),
+        None => None,
+    };
     let state = AppState::build(config, secrets, database.store(), Arc::new(SystemClock)).await?;
+    let admin_router = match admin_listener {
+        Some(listener) => Some((listener, admin_api::router(state.clone())?)),
+        None => None,
+    };
     let background = background::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "listening");
     let (stop, stopped) = tokio::sync::watch::channel(());
@@ -72,6 +85,24 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         }
         None => None,
     };
+    let admin_server = match admin_router {
+        Some((listener, router)) => {
+            tracing::info!(addr = %listener.local_addr()?, "admin API listening");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(connections::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+                Limits {
+                    max_connections: ADMIN_MAX_CONNECTIONS,
+                    ..limits
+                },
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
     let audit = state.audit.clone();
     connections::serve(
         listener,
@@ -83,8 +114,8 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         },
     )
     .await;
-    if let Some(metrics_server) = metrics_server {
-        let _ = metrics_server.await;
+    for server in [metrics_server, admin_server].into_iter().flatten() {
+        let _ = server.await;
     }
     // Every event of the requests just drained reaches the database before it closes; what
     // a database that does not answer in time leaves in the journal is replayed at next start.

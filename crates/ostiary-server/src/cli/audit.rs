@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::context::AdminContext;
-use super::output::rfc3339;
+use crate::views::AuditEventView;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -62,13 +62,14 @@ pub async fn run(command: AuditCommand, ctx: &AdminContext<'_>) -> anyhow::Resul
         since,
         event,
         subject,
+        before: None,
         limit,
     };
     let admin = ctx.admin();
     // Taken before the listing, so nothing recorded meanwhile is missed.
     let cursor = admin.latest_audit_id().await?;
     let events = admin.audit_events(&query).await?;
-    print_lines(events.iter())?;
+    print_lines(events.iter().map(|(_, e)| e))?;
     if follow {
         let mut follower = Follower {
             cursor,
@@ -152,17 +153,8 @@ impl Follower {
 fn print_lines<'a>(events: impl Iterator<Item = &'a AuditEvent>) -> anyhow::Result<()> {
     let mut lines = String::new();
     for e in events {
-        let line = serde_json::json!({
-            "at": rfc3339(e.at),
-            "event": e.event.as_str(),
-            "actor": e.actor,
-            "client_id": e.client_id,
-            "subject": e.subject,
-            "source_ip": e.source_ip,
-            "outcome": e.outcome.as_str(),
-            "reason": e.reason,
-        });
-        lines.push_str(&line.to_string());
+        let line = serde_json::to_string(&AuditEventView::from(e))?;
+        lines.push_str(&line);
         lines.push('\n');
     }
     if lines.is_empty() {

@@ -10,7 +10,7 @@ use ostiary_jwt::Algorithm;
 use serde::Serialize;
 
 use super::context::AdminContext;
-use super::output::{ClientView, rfc3339};
+use crate::views::{ClientView, rfc3339};
 
 /// A duration as operators write one: whole seconds, or a number with `s`, `m`, `h` or `d`.
 pub(super) fn parse_duration(text: &str) -> Result<time::Duration, String> {

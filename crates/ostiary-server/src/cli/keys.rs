@@ -6,7 +6,7 @@ use ostiary_jwt::Algorithm;
 use serde_json::json;
 
 use super::context::AdminContext;
-use super::output::rfc3339;
+use crate::views::KeyView;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -47,21 +47,7 @@ pub async fn run(command: KeysCommand, ctx: &AdminContext<'_>) -> anyhow::Result
     match command {
         KeysCommand::List => {
             let keys = ctx.admin().list_keys().await?;
-            let listed: Vec<_> = keys
-                .iter()
-                .map(|k| {
-                    json!({
-                        "kid": k.kid,
-                        "alg": k.alg.as_str(),
-                        "state": k.state.as_str(),
-                        "created_at": rfc3339(k.created_at),
-                        "retired_at": k.retired_at.map(rfc3339),
-                        "publish_until": k.publish_until.map(rfc3339),
-                        "revoked_at": k.revoked_at.map(rfc3339),
-                    })
-                })
-                .collect();
-            ctx.print(&listed)
+            ctx.print(&keys.iter().map(KeyView::from).collect::<Vec<_>>())
         }
         // Only rotation and re-sealing open private parts, so only they need the root secret.
         KeysCommand::Rotate { alg, all: false } => {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::client::parse_duration;
 use super::context::AdminContext;
-use super::output::rfc3339;
+use crate::views::rfc3339;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistrationTokenCommand {

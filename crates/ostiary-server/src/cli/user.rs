@@ -11,7 +11,7 @@ use ostiary_core::user::{Email, Username};
 use secrecy::SecretString;
 
 use super::context::AdminContext;
-use super::output::rfc3339;
+use crate::views::{ConsentView, UserView};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -111,7 +111,7 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
         }
         UserCommand::Enable { username } => {
             let user = ctx.admin().enable_user(&Actor::Cli, &username).await?;
-            ctx.print(&user_json(&user))
+            ctx.print(&UserView::from(&user))
         }
         UserCommand::SetPassword { username, .. } => {
             let password = Password::new(read_password_from_stdin()?)?;
@@ -129,25 +129,16 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
         UserCommand::List { after, limit } => {
             let users = ctx.admin().list_users(after.as_ref(), limit).await?;
             ctx.print(&serde_json::json!({
-                "users": users.iter().map(user_json).collect::<Vec<_>>(),
+                "users": users.iter().map(UserView::from).collect::<Vec<_>>(),
             }))
         }
         UserCommand::Show { username } => {
             let user = ctx.admin().show_user(&username).await?;
-            ctx.print(&user_json(&user))
+            ctx.print(&UserView::from(&user))
         }
         UserCommand::Consents { username } => {
             let (user, consents) = ctx.admin().list_consents(&username).await?;
-            let consents: Vec<_> = consents
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "client_id": c.client_id.as_str(),
-                        "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                        "granted_at": rfc3339(c.granted_at),
-                    })
-                })
-                .collect();
+            let consents: Vec<_> = consents.iter().map(ConsentView::from).collect();
             ctx.print(&serde_json::json!({
                 "user_id": user.id.to_string(),
                 "consents": consents,
@@ -165,17 +156,6 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
             }))
         }
     }
-}
-
-/// A user as the commands print it: never the password hash.
-fn user_json(user: &ostiary_core::user::User) -> serde_json::Value {
-    serde_json::json!({
-        "user_id": user.id.to_string(),
-        "username": user.username.as_str(),
-        "email": user.email.as_ref().map(|e| e.as_str()),
-        "disabled": user.disabled,
-        "created_at": rfc3339(user.created_at),
-    })
 }
 
 /// The whole of stdin, less one trailing newline (what `echo` or a here-string adds).

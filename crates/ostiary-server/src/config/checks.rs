@@ -55,6 +55,7 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         database_url(config),
         argon2(config),
         metrics_listener(config),
+        admin_listener(config),
         access_token_alg(config),
         secure_cookies(config),
         rate_limits(config),
@@ -337,6 +338,45 @@ fn metrics_listener(config: &Config) -> Check {
             fail_in_production(config),
             "OAUTH2_METRICS_BIND=off: no metrics are collected or served",
         ),
+    }
+}
+
+/// The admin API shares no port with the public or the metrics listener, and is best kept
+/// to loopback or a private network.
+fn admin_listener(config: &Config) -> Check {
+    const NAME: &str = "admin_listener";
+    let Some(admin) = config.admin_bind else {
+        return check(
+            NAME,
+            Status::Pass,
+            "no admin API (OAUTH2_ADMIN_BIND is off)",
+        );
+    };
+    let shares = |other: std::net::SocketAddr| {
+        other.port() == admin.port()
+            && (other.ip() == admin.ip()
+                || other.ip().is_unspecified()
+                || admin.ip().is_unspecified())
+    };
+    if shares(config.bind) || config.metrics_bind.is_some_and(shares) {
+        return check(
+            NAME,
+            Status::Fail,
+            "OAUTH2_ADMIN_BIND must differ from OAUTH2_BIND and OAUTH2_METRICS_BIND: the admin \
+             API is never on the public port",
+        );
+    }
+    if admin.ip().is_loopback() {
+        check(NAME, Status::Pass, format!("admin API on {admin}"))
+    } else {
+        check(
+            NAME,
+            Status::Warn,
+            format!(
+                "admin API on {admin}, reachable beyond this machine: keep that address on a \
+                 private network"
+            ),
+        )
     }
 }
 

@@ -74,6 +74,9 @@ pub struct Config {
     /// `None` when `OAUTH2_METRICS_BIND=off` (development only: no listener, no per-request
     /// metrics work).
     pub metrics_bind: Option<SocketAddr>,
+    /// The admin HTTP API's listen address (`OAUTH2_ADMIN_BIND`); `None` (the default, or
+    /// `off`): no admin API.
+    pub admin_bind: Option<SocketAddr>,
     pub argon2: Argon2Params,
     pub http_body_limit_bytes: usize,
     /// A request not answered within this time, its body read included, gets 503 (a body
@@ -177,6 +180,10 @@ impl Config {
             metrics_bind: match get("metrics_bind").unwrap_or("127.0.0.1:9090") {
                 "off" => None,
                 addr => Some(parse("metrics_bind", addr)?),
+            },
+            admin_bind: match get("admin_bind").unwrap_or("off") {
+                "off" => None,
+                addr => Some(parse("admin_bind", addr)?),
             },
             argon2: Argon2Params {
                 memory_kib: parse_or("argon2_memory_kib", get, defaults.memory_kib)?,
@@ -329,6 +336,20 @@ impl Config {
             return Err(invalid(
                 "http_body_timeout_secs",
                 "must be less than http_request_timeout_secs",
+            ));
+        }
+        // The admin scopes are the operator's to grant: a client registering itself, or
+        // described by a metadata document, never gets them.
+        if let Some(admin) = config.registration_scopes.iter().find(|s| {
+            [
+                ostiary_core::token::ADMIN_SCOPE,
+                ostiary_core::token::ADMIN_READ_SCOPE,
+            ]
+            .contains(&s.as_str())
+        }) {
+            return Err(invalid(
+                "registration_scopes",
+                format!("must not include the admin scope {}", admin.as_str()),
             ));
         }
         if config.database_max_connections == 0 {

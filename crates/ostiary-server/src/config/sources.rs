@@ -22,6 +22,7 @@ pub const SETTINGS: &[&str] = &[
     "session_key_previous",
     "env",
     "metrics_bind",
+    "admin_bind",
     "argon2_memory_kib",
     "argon2_iterations",
     "argon2_parallelism",

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod admin_api;
 mod audit;
 mod audit_durability;
 mod authorize;
