@@ -1,4 +1,4 @@
-//! The `ostiary` command line: `serve` and the admin commands of GUIDE.md section 1.
+//! The `ostiary` command line: `serve` and the admin commands of docs/contract.md.
 //!
 //! Admin commands print JSON on stdout; errors go to stderr with exit code 1 (usage errors
 //! included, so scripts need to check one code).
@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use ostiary_store::Database;
 
 use self::context::AdminContext;
-use crate::config::{Config, Status, resolve_secrets, run_checks};
+use crate::config::{Config, Status, render_reference, resolve_secrets, run_checks};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -71,6 +71,9 @@ enum Command {
     RegistrationToken(registration_token::RegistrationTokenCommand),
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
+    /// Print the configuration reference (Markdown) to stdout: every setting with its
+    /// values and default (docs/configuration.md is this output).
+    ConfigReference,
     /// Print a completion script for SHELL to stdout (e.g. `ostiary completions bash >
     /// /etc/bash_completion.d/ostiary`).
     Completions {
@@ -116,11 +119,11 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Generated from the command tree alone: no configuration needed.
-    match cli.command {
+    // Generated from the command tree or the settings table alone: no configuration needed.
+    match &cli.command {
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "ostiary", &mut std::io::stdout());
+            clap_complete::generate(*shell, &mut command, "ostiary", &mut std::io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
         Command::Man => {
@@ -130,11 +133,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("writing the manual page")?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::ConfigReference => {
+            output::print_raw(&render_reference())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Completions { .. } | Command::Man => {}
+        Command::Completions { .. } | Command::Man | Command::ConfigReference => {}
         Command::Serve { no_migrate } => {
             let checks = run_checks(&config);
             for check in &checks {
