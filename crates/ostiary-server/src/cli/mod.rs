@@ -7,6 +7,7 @@ mod audit;
 mod client;
 mod client_update;
 mod context;
+mod healthcheck;
 mod keys;
 mod output;
 mod registration_token;
@@ -74,6 +75,14 @@ enum Command {
     /// Print the configuration reference (Markdown) to stdout: every setting with its
     /// values and default (docs/configuration.md is this output).
     ConfigReference,
+    /// Ask a running server's /readyz and exit 0 only if it answers ready (a container
+    /// health check); prints {"url", "status", "ready"}.
+    Healthcheck {
+        /// The URL to ask; default: /readyz on OAUTH2_BIND (on loopback when it is
+        /// 0.0.0.0 or [::]).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Print a completion script for SHELL to stdout (e.g. `ostiary completions bash >
     /// /etc/bash_completion.d/ostiary`).
     Completions {
@@ -137,11 +146,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_raw(&render_reference())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Healthcheck { url: Some(url) } => return healthcheck::run(url).await,
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Completions { .. } | Command::Man | Command::ConfigReference => {}
+        Command::Completions { .. }
+        | Command::Man
+        | Command::ConfigReference
+        | Command::Healthcheck { url: Some(_) } => {}
+        Command::Healthcheck { url: None } => {
+            return healthcheck::run(&healthcheck::ready_url(config.bind)).await;
+        }
         Command::Serve { no_migrate } => {
             let checks = run_checks(&config);
             for check in &checks {
