@@ -1,7 +1,7 @@
 //! Brute-force defence: failed authentications are counted per source address, per
 //! (credential, source) pair and per credential, and a key that failed too often is refused
-//! for a growing while. Successes are never counted: limits stop guessing, not use (GUIDE
-//! section 1). State is in memory, per instance.
+//! for a growing while. Successes are never counted: limits stop guessing, not use
+//! (docs/contract.md). State is in memory, per instance.
 //!
 //! The lock that a legitimate user meets is the one on their own address or their own
 //! (account, address) pair; the per-account lock across all addresses has a much higher

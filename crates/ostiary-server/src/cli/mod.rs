@@ -1,4 +1,4 @@
-//! The `ostiary` command line: `serve` and the admin commands of GUIDE.md section 1.
+//! The `ostiary` command line: `serve` and the admin commands of docs/contract.md.
 //!
 //! Admin commands print JSON on stdout; errors go to stderr with exit code 1 (usage errors
 //! included, so scripts need to check one code).
@@ -7,6 +7,7 @@ mod audit;
 mod client;
 mod client_update;
 mod context;
+mod healthcheck;
 mod keys;
 mod output;
 mod registration_token;
@@ -21,7 +22,7 @@ use clap::{Parser, Subcommand};
 use ostiary_store::Database;
 
 use self::context::AdminContext;
-use crate::config::{Config, Status, resolve_secrets, run_checks};
+use crate::config::{Config, Status, render_reference, resolve_secrets, run_checks};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -71,6 +72,17 @@ enum Command {
     RegistrationToken(registration_token::RegistrationTokenCommand),
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
+    /// Print the configuration reference (Markdown) to stdout: every setting with its
+    /// values and default (docs/configuration.md is this output).
+    ConfigReference,
+    /// Ask a running server's /readyz and exit 0 only if it answers ready (a container
+    /// health check); prints {"url", "status", "ready"}.
+    Healthcheck {
+        /// The URL to ask; default: /readyz on OAUTH2_BIND (on loopback when it is
+        /// 0.0.0.0 or [::]).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Print a completion script for SHELL to stdout (e.g. `ostiary completions bash >
     /// /etc/bash_completion.d/ostiary`).
     Completions {
@@ -116,11 +128,11 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Generated from the command tree alone: no configuration needed.
-    match cli.command {
+    // Generated from the command tree or the settings table alone: no configuration needed.
+    match &cli.command {
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "ostiary", &mut std::io::stdout());
+            clap_complete::generate(*shell, &mut command, "ostiary", &mut std::io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
         Command::Man => {
@@ -130,11 +142,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("writing the manual page")?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::ConfigReference => {
+            output::print_raw(&render_reference())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Healthcheck { url: Some(url) } => return healthcheck::run(url).await,
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Completions { .. } | Command::Man => {}
+        Command::Completions { .. }
+        | Command::Man
+        | Command::ConfigReference
+        | Command::Healthcheck { url: Some(_) } => {}
+        Command::Healthcheck { url: None } => {
+            return healthcheck::run(&healthcheck::ready_url(config.bind)).await;
+        }
         Command::Serve { no_migrate } => {
             let checks = run_checks(&config);
             for check in &checks {

@@ -2,7 +2,9 @@
 
 mod checks;
 mod document_checks;
+mod reference;
 mod secrets;
+mod settings;
 mod sources;
 
 use ipnet::IpNet;
@@ -22,8 +24,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 pub use checks::{Check, Status, run_checks};
+pub use reference::render_reference;
 pub use secrets::{INSECURE_DEFAULT_SECRET, Secrets, resolve_secrets};
-pub use sources::{SECRET_SETTINGS, SETTINGS, env_var};
+pub use settings::{DefaultValue, SETTINGS, Setting, setting};
+pub use sources::env_var;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -160,91 +164,84 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let raw = sources::collect(file, env)?;
-        let get = |setting: &str| raw.get(setting).map(String::as_str);
+        // A setting not given has its default from the table, parsed as if it were given.
+        let get = |name: &str| {
+            raw.get(name)
+                .map(String::as_str)
+                .or_else(|| setting(name).and_then(Setting::default_value))
+        };
         let secret = |setting: &str| {
             get(setting)
                 .filter(|s| !s.is_empty())
                 .map(SecretString::from)
         };
-        let defaults = Argon2Params::default();
         let config = Self {
-            issuer: parse_issuer(get("issuer").unwrap_or("http://127.0.0.1:8080"))?,
-            bind: parse("bind", get("bind").unwrap_or("127.0.0.1:8080"))?,
-            database_url: SecretString::from(get("database_url").unwrap_or("sqlite://ostiary.db")),
-            database_max_connections: parse_or("database_max_connections", get, 10)?,
+            issuer: parse_issuer(value("issuer", get)?)?,
+            bind: parse_setting("bind", get)?,
+            database_url: SecretString::from(value("database_url", get)?),
+            database_max_connections: parse_setting("database_max_connections", get)?,
             jwt_secret: secret("jwt_secret"),
             jwt_secret_previous: secret("jwt_secret_previous"),
             session_key: secret("session_key"),
             session_key_previous: secret("session_key_previous"),
-            env: parse("env", get("env").unwrap_or("development"))?,
-            metrics_bind: match get("metrics_bind").unwrap_or("127.0.0.1:9090") {
+            env: parse_setting("env", get)?,
+            metrics_bind: match value("metrics_bind", get)? {
                 "off" => None,
                 addr => Some(parse("metrics_bind", addr)?),
             },
-            admin_bind: match get("admin_bind").unwrap_or("off") {
+            admin_bind: match value("admin_bind", get)? {
                 "off" => None,
                 addr => Some(parse("admin_bind", addr)?),
             },
             argon2: Argon2Params {
-                memory_kib: parse_or("argon2_memory_kib", get, defaults.memory_kib)?,
-                iterations: parse_or("argon2_iterations", get, defaults.iterations)?,
-                parallelism: parse_or("argon2_parallelism", get, defaults.parallelism)?,
+                memory_kib: parse_setting("argon2_memory_kib", get)?,
+                iterations: parse_setting("argon2_iterations", get)?,
+                parallelism: parse_setting("argon2_parallelism", get)?,
             },
-            http_body_limit_bytes: parse_or("http_body_limit_bytes", get, 64 * 1024)?,
-            http_request_timeout: Duration::from_secs(parse_or(
+            http_body_limit_bytes: parse_setting("http_body_limit_bytes", get)?,
+            http_request_timeout: Duration::from_secs(parse_setting(
                 "http_request_timeout_secs",
                 get,
-                30,
             )?),
-            http_header_timeout: Duration::from_secs(parse_or(
+            http_header_timeout: Duration::from_secs(parse_setting(
                 "http_header_timeout_secs",
                 get,
-                10,
             )?),
-            http_idle_timeout: Duration::from_secs(parse_or("http_idle_timeout_secs", get, 10)?),
+            http_idle_timeout: Duration::from_secs(parse_setting("http_idle_timeout_secs", get)?),
             // Unset: 10 s, or half the request timeout where that is shorter, so a short
             // request timeout alone stays a valid configuration.
             http_body_timeout: match get("http_body_timeout_secs") {
                 Some(value) => Duration::from_secs(parse("http_body_timeout_secs", value)?),
                 None => Duration::from_secs(10)
-                    .min(Duration::from_secs(parse_or("http_request_timeout_secs", get, 30)?) / 2),
+                    .min(Duration::from_secs(parse_setting("http_request_timeout_secs", get)?) / 2),
             },
-            http_max_connections: match parse_or::<usize>("http_max_connections", get, 0)? {
+            http_max_connections: match parse_setting::<usize>("http_max_connections", get)? {
                 0 => None,
                 n => Some(n),
             },
-            access_token_alg: parse(
-                "access_token_alg",
-                get("access_token_alg").unwrap_or("ES256"),
-            )?,
-            access_token_lifetime: Duration::from_secs(parse_or(
+            access_token_alg: parse_setting("access_token_alg", get)?,
+            access_token_lifetime: Duration::from_secs(parse_setting(
                 "access_token_lifetime_secs",
                 get,
-                DEFAULT_ACCESS_TOKEN_LIFETIME_SECS,
             )?),
-            key_rotation: match parse_or::<u64>("key_rotation_days", get, 0)? {
+            key_rotation: match parse_setting::<u64>("key_rotation_days", get)? {
                 0 => None,
                 days => Some(Duration::from_secs(days * 86_400)),
             },
-            key_refresh: Duration::from_secs(parse_or("key_refresh_secs", get, 2)?),
-            client_cache: Duration::from_secs(parse_or("client_cache_secs", get, 1)?),
-            session_idle: Duration::from_secs(parse_or("session_idle_secs", get, 12 * 3600)?),
-            session_lifetime: Duration::from_secs(parse_or(
-                "session_lifetime_secs",
-                get,
-                7 * 86_400,
-            )?),
-            refresh_token_lifetime: Duration::from_secs(parse_or(
+            key_refresh: Duration::from_secs(parse_setting("key_refresh_secs", get)?),
+            client_cache: Duration::from_secs(parse_setting("client_cache_secs", get)?),
+            session_idle: Duration::from_secs(parse_setting("session_idle_secs", get)?),
+            session_lifetime: Duration::from_secs(parse_setting("session_lifetime_secs", get)?),
+            refresh_token_lifetime: Duration::from_secs(parse_setting(
                 "refresh_token_lifetime_secs",
                 get,
-                30 * 86_400,
             )?),
-            refresh_grace: Duration::from_secs(parse_or("refresh_grace_secs", get, 10)?),
+            refresh_grace: Duration::from_secs(parse_setting("refresh_grace_secs", get)?),
             proxies: ProxyConfig {
                 trusted: list(get("trusted_proxies"))
                     .map(|p| parse_network(&p))
                     .collect::<Result<_, _>>()?,
-                header: match get("forwarded_header").unwrap_or("x-forwarded-for") {
+                header: match value("forwarded_header", get)? {
                     "x-forwarded-for" => ForwardedHeader::XForwardedFor,
                     "forwarded" => ForwardedHeader::Forwarded,
                     _ => {
@@ -255,12 +252,12 @@ impl Config {
                     }
                 },
             },
-            rate_limits: parse_switch("rate_limits", get("rate_limits").unwrap_or("on"))?,
-            audit: parse_switch("audit", get("audit").unwrap_or("on"))?,
+            rate_limits: parse_switch("rate_limits", value("rate_limits", get)?)?,
+            audit: parse_switch("audit", value("audit", get)?)?,
             audit_journal: get("audit_journal")
                 .filter(|dir| !dir.is_empty())
                 .map(std::path::PathBuf::from),
-            audit_retention_days: match parse_or::<u32>("audit_retention_days", get, 90)? {
+            audit_retention_days: match parse_setting::<u32>("audit_retention_days", get)? {
                 0 => None,
                 days if days <= MAX_AUDIT_RETENTION_DAYS => Some(days),
                 _ => {
@@ -270,21 +267,19 @@ impl Config {
                     ));
                 }
             },
-            dpop_nonce: parse_switch("dpop_nonce", get("dpop_nonce").unwrap_or("off"))?,
-            require_par: parse_switch("require_par", get("require_par").unwrap_or("off"))?,
-            client_quota_per_sec: match parse_or::<u32>("client_quota_per_sec", get, 0)? {
+            dpop_nonce: parse_switch("dpop_nonce", value("dpop_nonce", get)?)?,
+            require_par: parse_switch("require_par", value("require_par", get)?)?,
+            client_quota_per_sec: match parse_setting::<u32>("client_quota_per_sec", get)? {
                 0 => None,
                 n => Some(n),
             },
             cors_origins: list(get("cors_origins"))
                 .map(|o| parse_origin(&o))
                 .collect::<Result<_, _>>()?,
-            registration: parse("registration", get("registration").unwrap_or("token"))?,
-            registration_scopes: list(Some(
-                get("registration_scopes").unwrap_or("openid profile email offline_access"),
-            ))
-            .map(|s| parse("registration_scopes", &s))
-            .collect::<Result<_, _>>()?,
+            registration: parse_setting("registration", get)?,
+            registration_scopes: list(get("registration_scopes"))
+                .map(|s| parse("registration_scopes", &s))
+                .collect::<Result<_, _>>()?,
             registration_audiences: list(get("registration_audiences"))
                 .map(|a| parse("registration_audiences", &a))
                 .collect::<Result<_, _>>()?,
@@ -407,15 +402,21 @@ where
         .map_err(|e| invalid(setting, format!("{value:?}: {e}")))
 }
 
-fn parse_or<'a, T: FromStr>(
+/// The value of a setting that always has one: given, or its default from the table.
+fn value<'a>(setting: &str, get: impl Fn(&str) -> Option<&'a str>) -> Result<&'a str, ConfigError> {
+    // Only a row without a default value could miss; the defaults test parses every one.
+    get(setting).ok_or_else(|| invalid(setting, "has no default in config/settings.rs"))
+}
+
+/// A setting that always has a value, parsed.
+fn parse_setting<'a, T: FromStr>(
     setting: &str,
     get: impl Fn(&str) -> Option<&'a str>,
-    default: T,
 ) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    get(setting).map_or(Ok(default), |v| parse(setting, v))
+    parse(setting, value(setting, get)?)
 }
 
 /// An absolute http(s) URL without query or fragment (RFC 8414 section 2), kept as written.
@@ -505,6 +506,37 @@ mod tests {
         // A short request timeout alone is valid: the body deadline follows it.
         let short = from_env(&[("OAUTH2_HTTP_REQUEST_TIMEOUT_SECS", "5")]).unwrap();
         assert_eq!(short.http_body_timeout, Duration::from_millis(2500));
+    }
+
+    /// A setting given its documented default behaves as one not given at all, and the
+    /// table's defaults are the constants the code states elsewhere.
+    #[test]
+    fn the_documented_defaults_are_the_real_ones() {
+        let unset = from_env(&[]).unwrap();
+        for s in SETTINGS {
+            let Some(default) = s.default_value() else {
+                continue;
+            };
+            let var = env_var(s.name);
+            let given = from_env(&[(&var, default)]).unwrap_or_else(|e| panic!("{var}: {e}"));
+            assert_eq!(
+                format!("{given:?}"),
+                format!("{unset:?}"),
+                "{var}={default}"
+            );
+            // Secrets are redacted in Debug.
+            assert_eq!(given.database_url(), unset.database_url(), "{var}");
+        }
+        assert_eq!(unset.argon2, Argon2Params::default());
+        assert_eq!(
+            unset.access_token_lifetime,
+            Duration::from_secs(DEFAULT_ACCESS_TOKEN_LIFETIME_SECS)
+        );
+        assert_eq!(unset.audit_retention_days, Some(90));
+        // The settings without a default value are absent or derived, as their text says.
+        assert!(unset.jwt_secret_previous.is_none() && unset.session_key_previous.is_none());
+        assert!(unset.proxies.trusted.is_empty() && unset.cors_origins.is_empty());
+        assert!(unset.registration_audiences.is_empty() && unset.audit_journal.is_none());
     }
 
     #[test]

@@ -8,69 +8,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::ConfigError;
+use super::settings::SETTINGS;
 
-/// Every setting, by its name in the file (nested tables join with `_`); the environment
-/// variable is the upper-cased name with the `OAUTH2_` prefix.
-pub const SETTINGS: &[&str] = &[
-    "issuer",
-    "bind",
-    "database_url",
-    "database_max_connections",
-    "jwt_secret",
-    "jwt_secret_previous",
-    "session_key",
-    "session_key_previous",
-    "env",
-    "metrics_bind",
-    "admin_bind",
-    "argon2_memory_kib",
-    "argon2_iterations",
-    "argon2_parallelism",
-    "http_body_limit_bytes",
-    "http_request_timeout_secs",
-    "http_header_timeout_secs",
-    "http_idle_timeout_secs",
-    "http_body_timeout_secs",
-    "http_max_connections",
-    "access_token_alg",
-    "access_token_lifetime_secs",
-    "key_rotation_days",
-    "key_refresh_secs",
-    "client_cache_secs",
-    "session_idle_secs",
-    "session_lifetime_secs",
-    "refresh_token_lifetime_secs",
-    "refresh_grace_secs",
-    "trusted_proxies",
-    "forwarded_header",
-    "rate_limits",
-    "audit",
-    "audit_journal",
-    "audit_retention_days",
-    "dpop_nonce",
-    "require_par",
-    "client_quota_per_sec",
-    "cors_origins",
-    "registration",
-    "registration_scopes",
-    "registration_audiences",
-    "client_metadata_hosts",
-];
-
+/// The environment variable of a setting: `OAUTH2_` and its name in capitals.
 pub fn env_var(setting: &str) -> String {
     format!("OAUTH2_{}", setting.to_ascii_uppercase())
 }
-
-/// The settings that hold secrets: each may instead be read from the file that
-/// `OAUTH2_<NAME>_FILE` names (a container secret, a systemd credential), so the value is in
-/// no process environment.
-pub const SECRET_SETTINGS: &[&str] = &[
-    "database_url",
-    "jwt_secret",
-    "jwt_secret_previous",
-    "session_key",
-    "session_key_previous",
-];
 
 /// The value of a secret setting read from `path`: the whole file less one trailing newline.
 /// Errors name the variable and the path, never the content.
@@ -109,12 +52,14 @@ pub fn collect(
             reason,
         })?;
     }
-    for &setting in SETTINGS {
-        if let Some(value) = env(&env_var(setting)) {
-            raw.insert(setting, value);
+    for setting in SETTINGS {
+        if let Some(value) = env(&env_var(setting.name)) {
+            raw.insert(setting.name, value);
         }
     }
-    for &setting in SECRET_SETTINGS {
+    // Secrets may come from the file `OAUTH2_<NAME>_FILE` names (a container secret, a
+    // systemd credential), so the value is in no process environment.
+    for setting in SETTINGS.iter().filter(|s| s.secret).map(|s| s.name) {
         let var = format!("{}_FILE", env_var(setting));
         let Some(path) = env(&var) else {
             continue;
@@ -144,7 +89,8 @@ fn read_toml(text: &str, raw: &mut BTreeMap<&'static str, String>) -> Result<(),
     for (key, value) in flat {
         let setting = SETTINGS
             .iter()
-            .find(|s| **s == key)
+            .map(|s| s.name)
+            .find(|s| *s == key)
             .ok_or_else(|| format!("unknown setting {key:?}"))?;
         let value = match value {
             toml::Value::String(s) => s,
@@ -249,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn env_var_names_keep_the_seed_prefix() {
+    fn env_var_names_have_the_oauth2_prefix() {
         assert_eq!(env_var("jwt_secret"), "OAUTH2_JWT_SECRET");
     }
 }

@@ -11,6 +11,7 @@ mod authorize;
 mod cli;
 mod client_metadata;
 mod config;
+mod deploy;
 mod device;
 mod dpop;
 mod http;

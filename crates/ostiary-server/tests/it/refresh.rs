@@ -332,7 +332,8 @@ async fn a_code_is_bound_to_its_redirect_uri() {
     }
 }
 
-/// GUIDE section 3: refresh tokens, codes and session ids are stored as SHA-256 hashes only.
+/// A security invariant (docs/architecture.md): refresh tokens, codes and session ids are
+/// stored as SHA-256 hashes only.
 #[tokio::test]
 async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
     let (app, base) = crate::support::serve_app(&[]).await;
