@@ -19,3 +19,4 @@ pub mod router;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
