@@ -54,6 +54,9 @@ pub const SETTINGS: &[&str] = &[
     "registration_scopes",
     "registration_audiences",
     "client_metadata_hosts",
+    "tls_cert",
+    "tls_key",
+    "tls_reload_secs",
 ];
 
 pub fn env_var(setting: &str) -> String {
