@@ -60,31 +60,45 @@ pub(super) fn tls_check(config: &Config) -> Check {
         files.cert.display(),
         config.tls_reload.as_secs()
     );
-    let Ok(issuer) = url::Url::parse(&config.issuer) else {
-        return check(NAME, Status::Pass, served);
-    };
-    if issuer.scheme() != "https" {
-        return check(
-            NAME,
-            Status::Warn,
-            format!(
-                "{served}; but OAUTH2_ISSUER {} is not https: discovery advertises URLs this \
-                 listener does not answer",
+    let mut concerns = Vec::new();
+    if let Ok(issuer) = url::Url::parse(&config.issuer) {
+        if issuer.scheme() != "https" {
+            concerns.push(format!(
+                "OAUTH2_ISSUER {} is not https: discovery advertises URLs this listener does \
+                 not answer",
                 config.issuer
-            ),
-        );
+            ));
+        } else if let Some(host) = issuer.host()
+            && !tls::valid_for_host(&key, &host)
+        {
+            concerns.push(format!(
+                "the certificate is not valid for {host}, the issuer's host: clients \
+                 connecting to the issuer will refuse it"
+            ));
+        }
     }
-    match issuer.host() {
-        Some(host) if !tls::valid_for_host(&key, &host) => check(
+    // A warning, not a refusal: secret volumes are often mounted world-readable (0644 is
+    // Kubernetes' default), where no other user shares the file system.
+    if readable_by_others(&files.key) {
+        concerns.push(format!(
+            "the key file {} is readable by every user of this machine (chmod o-r)",
+            files.key.display()
+        ));
+    }
+    if concerns.is_empty() {
+        check(NAME, Status::Pass, served)
+    } else {
+        check(
             NAME,
             Status::Warn,
-            format!(
-                "{served}; but the certificate is not valid for {host}, the issuer's host: \
-                 clients connecting to the issuer will refuse it"
-            ),
-        ),
-        _ => check(NAME, Status::Pass, served),
+            format!("{served}; but {}", concerns.join("; ")),
+        )
     }
+}
+
+fn readable_by_others(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0)
 }
 
 #[cfg(test)]

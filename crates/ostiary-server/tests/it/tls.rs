@@ -3,6 +3,7 @@
 //! 1.2 and 1.3 are spoken, and a plain or silent client gets nothing but a closed socket.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -95,10 +96,12 @@ impl TestCa {
 
 const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-/// Replaces `path` by a rename, as a renewal should: no reader sees it half written.
+/// Replaces `path` by a rename, as a renewal should: no reader sees it half written. Owner
+/// only, as a key file should be.
 fn replace(path: &Path, contents: &str) {
     let tmp = path.with_extension("new");
     std::fs::write(&tmp, contents).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
 
@@ -490,7 +493,8 @@ fn check_config_describes_the_certificate_it_will_serve() {
             .contains("TLS 1.2 and 1.3"),
         "{good}"
     );
-    // A certificate for another host than the issuer's, or an http issuer: warnings.
+    // A certificate for another host than the issuer's, an http issuer, a key file anyone
+    // may read: warnings.
     let other = check("https://id.example.com");
     assert_eq!(other["status"], "warn", "{other}");
     assert!(
@@ -500,4 +504,14 @@ fn check_config_describes_the_certificate_it_will_serve() {
             .contains("id.example.com")
     );
     assert_eq!(check("http://127.0.0.1:8080")["status"], "warn");
+    std::fs::set_permissions(files.key(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let readable = check("https://127.0.0.1:8443");
+    assert_eq!(readable["status"], "warn", "{readable}");
+    assert!(
+        readable["message"]
+            .as_str()
+            .unwrap()
+            .contains("readable by every user"),
+        "{readable}"
+    );
 }
