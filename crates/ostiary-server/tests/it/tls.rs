@@ -2,215 +2,18 @@
 //! be served are refused at start and kept out while running, ALPN picks HTTP/2, only TLS
 //! 1.2 and 1.3 are spoken, and a plain or silent client gets nothing but a closed socket.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http;
-use ostiary_server::connections::{self, Limits};
-use ostiary_server::tls::{Tls, TlsFiles};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::ServerName;
-use rustls::pki_types::pem::PemObject;
-use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ostiary_server::tls::Tls;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
-use crate::support::{Scratch, TestApp, free_port, wait_until_up};
-
-/// A certificate authority made for one test, so no key is ever checked in.
-struct TestCa {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
-}
-
-/// A server certificate for 127.0.0.1 issued by the test CA.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-impl TestCa {
-    fn new() -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Ostiary test CA");
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self { params, key, pem }
-    }
-
-    fn issue(&self) -> Leaf {
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        let cert = params
-            .signed_by(&key, &Issuer::from_params(&self.params, &self.key))
-            .unwrap();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-        }
-    }
-
-    /// A rustls client trusting this CA only, offering `versions` and `alpn`.
-    fn client(
-        &self,
-        versions: &[&'static SupportedProtocolVersion],
-        alpn: &[&[u8]],
-    ) -> TlsConnector {
-        let mut roots = RootCertStore::empty();
-        let (added, _) = roots.add_parsable_certificates(
-            rustls::pki_types::CertificateDer::pem_slice_iter(self.pem.as_bytes())
-                .map(Result::unwrap),
-        );
-        assert_eq!(added, 1);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(versions)
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        TlsConnector::from(Arc::new(config))
-    }
-
-    /// A reqwest client trusting this CA only, reporting the certificate it was shown.
-    fn reqwest(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(self.pem.as_bytes()).unwrap()])
-            .tls_info(true)
-            .build()
-            .unwrap()
-    }
-}
-
-const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-/// Replaces `path` by a rename, as a renewal should: no reader sees it half written. Owner
-/// only, as a key file should be.
-fn replace(path: &Path, contents: &str) {
-    let tmp = path.with_extension("new");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-/// The two PEM files in a directory of their own.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn holding(leaf: &Leaf) -> Self {
-        let files = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        files.renew(leaf);
-        files
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.path().join("fullchain.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.dir.path().join("privkey.pem")
-    }
-
-    /// Key first: until the certificate follows, the pair does not match and is not served.
-    fn renew(&self, leaf: &Leaf) {
-        replace(&self.key(), &leaf.key_pem);
-        replace(&self.cert(), &leaf.cert_pem);
-    }
-
-    fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            cert: self.cert(),
-            key: self.key(),
-        }
-    }
-}
-
-/// `app`'s router served with `tls` on a loopback port, by the same accept loop
-/// as `serve`, headers (and so handshakes) due within a second.
-async fn serve_tls(app: &TestApp, tls: Tls) -> SocketAddr {
-    let listener = connections::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let limits = Limits {
-        max_connections: 16,
-        header_timeout: Duration::from_secs(1),
-        idle_timeout: Duration::from_secs(5),
-    };
-    let service = app
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(connections::serve(
-        listener,
-        service,
-        limits,
-        Some(tls),
-        std::future::pending(),
-    ));
-    addr
-}
-
-async fn connect(addr: SocketAddr, client: &TlsConnector) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    client
-        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
-        .await
-}
-
-/// The certificate a new connection is shown.
-async fn presented(addr: SocketAddr, client: &TlsConnector) -> Vec<u8> {
-    let stream = connect(addr, client).await.unwrap();
-    stream.get_ref().1.peer_certificates().unwrap()[0].to_vec()
-}
-
-/// Everything the peer sends until it closes (or fails: a TLS peer may close without
-/// close_notify).
-async fn read_all(stream: &mut (impl AsyncReadExt + Unpin)) -> Vec<u8> {
-    let mut received = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
-            Ok(Ok(0) | Err(_)) => return received,
-            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
-            Err(_) => panic!("the server kept the connection open"),
-        }
-    }
-}
-
-/// `GET /healthz` over HTTP/1.1 on `stream`: the response's head and body.
-async fn healthz_http1(mut stream: impl AsyncReadExt + AsyncWriteExt + Unpin) -> String {
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    String::from_utf8(read_all(&mut stream).await).unwrap()
-}
-
-/// Polls until a new connection is shown `der`, or fails after `within`.
-async fn until_presented(addr: SocketAddr, client: &TlsConnector, der: &[u8], within: Duration) {
-    let deadline = Instant::now() + within;
-    while presented(addr, client).await != der {
-        assert!(
-            Instant::now() < deadline,
-            "the renewed certificate was not served"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::support::{
+    Scratch, TLS_BOTH, TestApp, TestCa, TlsDir, free_port, healthz_http1, presented_cert,
+    read_until_closed, replace_file, serve_tls, tls_connect, until_presented, wait_until_up,
+};
 
 /// The issue's demonstration, through the real binary: served over TLS, the files replaced
 /// by a renewal, the new certificate shown on the next connection by the same process.
@@ -218,7 +21,7 @@ async fn until_presented(addr: SocketAddr, client: &TlsConnector, der: &[u8], wi
 async fn a_certificate_renewed_on_disk_is_served_on_the_next_connection_without_a_restart() {
     let ca = TestCa::new();
     let (first, second) = (ca.issue(), ca.issue());
-    let files = Files::holding(&first);
+    let files = TlsDir::holding(&first);
     let scratch = Scratch::new();
     let port = free_port();
     let base = format!("https://127.0.0.1:{port}");
@@ -299,21 +102,21 @@ async fn a_certificate_renewed_on_disk_is_served_on_the_next_connection_without_
 async fn files_that_cannot_be_served_keep_the_certificate_in_use() {
     let ca = TestCa::new();
     let (first, second) = (ca.issue(), ca.issue());
-    let files = Files::holding(&first);
+    let files = TlsDir::holding(&first);
     let app = TestApp::new().await;
     let tls = Tls::load(files.tls_files()).unwrap();
     let _watch = tls.watch(Duration::from_millis(20));
     let addr = serve_tls(&app, tls).await;
-    let client = ca.client(BOTH, &[]);
-    assert_eq!(presented(addr, &client).await, first.der);
+    let client = ca.client(TLS_BOTH, &[]);
+    assert_eq!(presented_cert(addr, &client).await, first.der);
 
     // Written in place and caught half way; then a certificate whose key is not there.
     std::fs::write(files.cert(), &second.cert_pem[..second.cert_pem.len() / 2]).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(presented(addr, &client).await, first.der);
-    replace(&files.cert(), &second.cert_pem);
+    assert_eq!(presented_cert(addr, &client).await, first.der);
+    replace_file(&files.cert(), &second.cert_pem);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let stream = connect(addr, &client).await.unwrap();
+    let stream = tls_connect(addr, &client).await.unwrap();
     assert_eq!(
         stream.get_ref().1.peer_certificates().unwrap()[0].as_ref(),
         first.der
@@ -321,7 +124,7 @@ async fn files_that_cannot_be_served_keep_the_certificate_in_use() {
     assert!(healthz_http1(stream).await.starts_with("HTTP/1.1 200"));
 
     // The key arrives: the pair is whole and served.
-    replace(&files.key(), &second.key_pem);
+    replace_file(&files.key(), &second.key_pem);
     until_presented(addr, &client, &second.der, Duration::from_secs(5)).await;
 }
 
@@ -329,12 +132,12 @@ async fn files_that_cannot_be_served_keep_the_certificate_in_use() {
 async fn alpn_chooses_http2_and_http1_is_still_served() {
     let ca = TestCa::new();
     let leaf = ca.issue();
-    let files = Files::holding(&leaf);
+    let files = TlsDir::holding(&leaf);
     let app = TestApp::new().await;
     let addr = serve_tls(&app, Tls::load(files.tls_files()).unwrap()).await;
 
-    let h2_client = ca.client(BOTH, &[b"h2", b"http/1.1"]);
-    let stream = connect(addr, &h2_client).await.unwrap();
+    let h2_client = ca.client(TLS_BOTH, &[b"h2", b"http/1.1"]);
+    let stream = tls_connect(addr, &h2_client).await.unwrap();
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (send, connection) = h2::client::handshake(stream).await.unwrap();
     tokio::spawn(connection);
@@ -348,7 +151,7 @@ async fn alpn_chooses_http2_and_http1_is_still_served() {
     assert_eq!(response.version(), http::Version::HTTP_2);
 
     for alpn in [&[&b"http/1.1"[..]][..], &[]] {
-        let stream = connect(addr, &ca.client(BOTH, alpn)).await.unwrap();
+        let stream = tls_connect(addr, &ca.client(TLS_BOTH, alpn)).await.unwrap();
         let expected = alpn.first().copied();
         assert_eq!(stream.get_ref().1.alpn_protocol(), expected);
         let response = healthz_http1(stream).await;
@@ -360,14 +163,16 @@ async fn alpn_chooses_http2_and_http1_is_still_served() {
 async fn tls_1_2_and_1_3_clients_are_served() {
     let ca = TestCa::new();
     let leaf = ca.issue();
-    let files = Files::holding(&leaf);
+    let files = TlsDir::holding(&leaf);
     let app = TestApp::new().await;
     let addr = serve_tls(&app, Tls::load(files.tls_files()).unwrap()).await;
     for (version, expected) in [
         (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
         (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
     ] {
-        let stream = connect(addr, &ca.client(&[version], &[])).await.unwrap();
+        let stream = tls_connect(addr, &ca.client(&[version], &[]))
+            .await
+            .unwrap();
         assert_eq!(stream.get_ref().1.protocol_version(), Some(expected));
         assert!(healthz_http1(stream).await.starts_with("HTTP/1.1 200"));
     }
@@ -380,22 +185,22 @@ async fn tls_1_2_and_1_3_clients_are_served() {
 async fn plain_http_and_silent_clients_are_closed_and_tls_goes_on() {
     let ca = TestCa::new();
     let leaf = ca.issue();
-    let files = Files::holding(&leaf);
+    let files = TlsDir::holding(&leaf);
     let app = TestApp::new().await;
     let addr = serve_tls(&app, Tls::load(files.tls_files()).unwrap()).await;
-    let client = ca.client(BOTH, &[]);
+    let client = ca.client(TLS_BOTH, &[]);
 
     let silent = TcpStream::connect(addr).await.unwrap();
     let plain = healthz_http1(TcpStream::connect(addr).await.unwrap()).await;
     assert!(!plain.contains("200"), "plain HTTP was answered: {plain:?}");
-    let stream = connect(addr, &client).await.unwrap();
+    let stream = tls_connect(addr, &client).await.unwrap();
     assert!(healthz_http1(stream).await.starts_with("HTTP/1.1 200"));
 
     let started = Instant::now();
     let mut silent = silent;
-    assert!(read_all(&mut silent).await.is_empty());
+    assert!(read_until_closed(&mut silent).await.is_empty());
     assert!(started.elapsed() < Duration::from_secs(3));
-    let stream = connect(addr, &client).await.unwrap();
+    let stream = tls_connect(addr, &client).await.unwrap();
     assert!(healthz_http1(stream).await.starts_with("HTTP/1.1 200"));
 }
 
@@ -403,8 +208,8 @@ async fn plain_http_and_silent_clients_are_closed_and_tls_goes_on() {
 fn startup_and_check_config_refuse_a_key_that_does_not_match_the_certificate() {
     let ca = TestCa::new();
     let (leaf, other) = (ca.issue(), ca.issue());
-    let files = Files::holding(&leaf);
-    replace(&files.key(), &other.key_pem);
+    let files = TlsDir::holding(&leaf);
+    replace_file(&files.key(), &other.key_pem);
     let scratch = Scratch::new();
     let env = [
         ("OAUTH2_TLS_CERT", files.cert()),
@@ -465,7 +270,7 @@ fn a_certificate_without_its_key_is_a_configuration_error_naming_both() {
 fn check_config_describes_the_certificate_it_will_serve() {
     let ca = TestCa::new();
     let leaf = ca.issue();
-    let files = Files::holding(&leaf);
+    let files = TlsDir::holding(&leaf);
     let scratch = Scratch::new();
     let check = |issuer: &str| {
         let out = scratch
