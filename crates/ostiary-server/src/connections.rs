@@ -1,5 +1,5 @@
 //! The accept loop of every listener: a cap on open connections, header and idle timeouts,
-//! HTTP/2 keep-alive pings, and the drain on shutdown.
+//! HTTP/2 keep-alive pings, the drain on shutdown, and TLS where the listener has it.
 //!
 //! `axum::serve` offers none of these (its hyper builder cannot be configured), so this is
 //! its loop with hyper-util's builder configured: a socket that trickles its headers, sends
@@ -18,10 +18,13 @@ use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
+
+use crate::tls::Tls;
 
 /// What every connection of one listener is held to.
 #[derive(Debug, Clone, Copy)]
@@ -66,11 +69,13 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and returns
-/// once every open connection has finished its requests and closed.
+/// once every open connection has finished its requests and closed. With `tls`, every
+/// connection is a TLS one (its handshake held to the header timeout); without, plain HTTP.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     limits: Limits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let builder = Arc::new(builder(limits));
@@ -109,17 +114,25 @@ pub async fn serve(
             },
         };
         let Ok(service) = app.clone().oneshot(Peer(peer)).await;
-        tokio::spawn(connection(
-            stream,
-            service,
-            builder.clone(),
-            limits,
-            Held {
-                _permit: permit,
-                _open: opened.clone(),
-            },
-            stopped.clone(),
-        ));
+        let held = Held {
+            _permit: permit,
+            _open: opened.clone(),
+        };
+        let (builder, mut stopped, tls) = (builder.clone(), stopped.clone(), tls.clone());
+        tokio::spawn(async move {
+            let Some(tls) = tls else {
+                return connection(stream, service, builder, limits, held, stopped).await;
+            };
+            // In the connection's own task, so a slow handshake holds up no other; its
+            // permit is held meanwhile, and shutdown does not wait for it.
+            let stream = tokio::select! {
+                stream = tls.accept(stream, limits.header_timeout) => stream,
+                _ = stopped.changed() => None,
+            };
+            if let Some(stream) = stream {
+                connection(stream, service, builder, limits, held, stopped).await;
+            }
+        });
     }
     drop(listener);
     drop(stop);
@@ -209,15 +222,18 @@ impl Drop for ActivityGuard {
     }
 }
 
-/// One connection: served by hyper, watched for idleness, closed at shutdown.
-async fn connection(
-    stream: TcpStream,
+/// One connection (TCP, or TLS once its handshake is done): served by hyper, watched for
+/// idleness, closed at shutdown.
+async fn connection<S>(
+    stream: S,
     service: axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<SocketAddr>>,
     builder: Arc<Builder<TokioExecutor>>,
     limits: Limits,
     _held: Held,
     mut stopped: watch::Receiver<()>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let requests = activity.clone();
     let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {

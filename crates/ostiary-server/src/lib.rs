@@ -20,4 +20,5 @@ pub mod router;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod views;

@@ -10,6 +10,7 @@ use ostiary_store::Database;
 use crate::config::{Config, Secrets};
 use crate::connections::{self, Limits};
 use crate::state::AppState;
+use crate::tls::Tls;
 use crate::{admin_api, audit, background, metrics, router};
 
 /// Descriptors kept out of the public listener's budget besides the database pool: the
@@ -39,6 +40,11 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         descriptor_limit = descriptors,
         "connection limits"
     );
+    // Before the database: files that cannot be served stop the start at once.
+    let tls = match &config.tls {
+        Some(files) => Some(Tls::load(files.clone()).context("could not load the TLS files")?),
+        None => None,
+    };
     let database = Database::open(config.database_url(), config.database_max_connections).await?;
     if migrate {
         database.migrate().await?;
@@ -52,6 +58,8 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         ),
         None => None,
     };
+    // The watcher ends with the last clone of `tls`, when the public listener has drained.
+    let _reload = tls.as_ref().map(|tls| tls.watch(config.tls_reload));
     let admin_listener = match config.admin_bind {
         Some(addr) => Some(
             connections::bind(addr)
@@ -65,7 +73,12 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         None => None,
     };
     let background = background::spawn(state.clone());
-    tracing::info!(addr = %listener.local_addr()?, issuer = %state.config.issuer, "listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        issuer = %state.config.issuer,
+        tls = tls.is_some(),
+        "listening"
+    );
     let (stop, stopped) = tokio::sync::watch::channel(());
     let metrics_server = match metrics_listener {
         Some(listener) => {
@@ -78,6 +91,8 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
                     max_connections: METRICS_MAX_CONNECTIONS,
                     ..limits
                 },
+                // Plain HTTP: the metrics listener serves a local scraper.
+                None,
                 async move {
                     let _ = stopped.changed().await;
                 },
@@ -96,6 +111,9 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
                     max_connections: ADMIN_MAX_CONNECTIONS,
                     ..limits
                 },
+                // Admin tokens are bearer credentials: with native TLS configured, they
+                // travel over it here too (the same certificate).
+                tls.clone(),
                 async move {
                     let _ = stopped.changed().await;
                 },
@@ -108,6 +126,7 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         listener,
         router::build(state).into_make_service_with_connect_info::<SocketAddr>(),
         limits,
+        tls,
         async move {
             shutdown_signal().await;
             let _ = stop.send(());

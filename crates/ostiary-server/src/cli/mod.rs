@@ -146,7 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_raw(&render_reference())?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Healthcheck { url: Some(url) } => return healthcheck::run(url).await,
+        Command::Healthcheck { url: Some(url) } => return healthcheck::run(url, false).await,
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
@@ -156,7 +156,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::ConfigReference
         | Command::Healthcheck { url: Some(_) } => {}
         Command::Healthcheck { url: None } => {
-            return healthcheck::run(&healthcheck::ready_url(config.bind)).await;
+            let url = healthcheck::ready_url(config.bind, config.tls.is_some());
+            return healthcheck::run(&url, true).await;
         }
         Command::Serve { no_migrate } => {
             let checks = run_checks(&config);

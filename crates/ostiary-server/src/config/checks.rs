@@ -64,6 +64,7 @@ pub fn run_checks(config: &Config) -> Vec<Check> {
         trusted_proxies(config),
         registration(config),
         super::document_checks::client_metadata(config),
+        super::tls::tls_check(config),
     ]
 }
 

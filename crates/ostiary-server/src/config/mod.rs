@@ -6,6 +6,7 @@ mod reference;
 mod secrets;
 mod settings;
 mod sources;
+mod tls;
 
 use ipnet::IpNet;
 
@@ -148,6 +149,11 @@ pub struct Config {
     /// (`OAUTH2_CLIENT_METADATA_HOSTS`: names or `*.example.com` patterns); empty (the
     /// default) turns them off.
     pub client_metadata_hosts: HostAllowList,
+    /// Native TLS on the public listener (`OAUTH2_TLS_CERT`, `OAUTH2_TLS_KEY`); `None`: plain
+    /// HTTP, with TLS ended by a proxy in front.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// How often the TLS files are checked for a renewal (`OAUTH2_TLS_RELOAD_SECS`).
+    pub tls_reload: Duration,
 }
 
 /// The longest audit retention accepted: a century.
@@ -287,6 +293,8 @@ impl Config {
                 "client_metadata_hosts",
                 get("client_metadata_hosts").unwrap_or_default(),
             )?,
+            tls: tls::files(get("tls_cert"), get("tls_key"))?,
+            tls_reload: Duration::from_secs(parse_setting("tls_reload_secs", get)?),
         };
         if config.session_idle.is_zero() || config.session_lifetime < config.session_idle {
             return Err(invalid(
@@ -320,6 +328,8 @@ impl Config {
             ("http_header_timeout_secs", config.http_header_timeout),
             ("http_idle_timeout_secs", config.http_idle_timeout),
             ("http_body_timeout_secs", config.http_body_timeout),
+            // Zero would check the files in a busy loop.
+            ("tls_reload_secs", config.tls_reload),
         ] {
             if value.is_zero() {
                 return Err(invalid(setting, "must be at least 1"));

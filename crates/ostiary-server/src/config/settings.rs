@@ -120,7 +120,36 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Where the admin HTTP API and its OpenAPI document (`GET /openapi.json`) are \
               served, never on the public port. Callers present `client_credentials` access \
               tokens for the audience `{issuer}/admin` with the scope `ostiary:admin` (or \
-              `ostiary:admin:read` for reads). Keep it on loopback or a private network.",
+              `ostiary:admin:read` for reads). Keep it on loopback or a private network; with \
+              `tls_cert` it is served over TLS too, with the same certificate.",
+    },
+    Setting {
+        name: "tls_cert",
+        section: SERVER,
+        values: "a PEM file: the certificate chain, server certificate first",
+        default: Unset("none: plain HTTP (TLS at a proxy in front)"),
+        secret: false,
+        doc: "Native TLS on `bind` (with `tls_key`; both or neither): TLS 1.3 and 1.2 only, \
+              HTTP/2 or HTTP/1.1 by ALPN. The files are re-read when they change, so a renewed \
+              certificate is served from the next connection without a restart; files that \
+              cannot be served keep the previous certificate.",
+    },
+    Setting {
+        name: "tls_key",
+        section: SERVER,
+        values: "a PEM file: the private key of `tls_cert` (readable by its owner only)",
+        default: Unset("none"),
+        secret: false,
+        doc: "The private key of the certificate in `tls_cert`.",
+    },
+    Setting {
+        name: "tls_reload_secs",
+        section: SERVER,
+        values: "seconds, at least 1",
+        default: Value("5"),
+        secret: false,
+        doc: "How often the TLS files are checked for a change: a renewal is served within \
+              this time, and a check costs two `stat` calls.",
     },
     Setting {
         name: "jwt_secret",

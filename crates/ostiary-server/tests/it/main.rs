@@ -30,5 +30,6 @@ mod rotation;
 mod runbook;
 mod serve;
 mod third_party;
+mod tls;
 mod token_exchange;
 mod tokens;

@@ -2,7 +2,8 @@
 //! the app under test and its serving (`app`), the CLI runner (`cli`), the browser and its
 //! HTML pages (`browser`), OAuth request helpers (`oauth`), the registered clients and users
 //! (`fixtures`), what key-holding clients sign (`jose`), the server as a child process
-//! (`process`), and a server of client ID metadata documents (`documents`).
+//! (`process`), a server of client ID metadata documents (`documents`), and certificates and
+//! clients for TLS (`tls`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up fails loudly
 
 mod app;
@@ -13,6 +14,7 @@ mod fixtures;
 mod jose;
 mod oauth;
 mod process;
+mod tls;
 
 pub use app::*;
 pub use browser::*;
@@ -22,3 +24,4 @@ pub use fixtures::*;
 pub use jose::*;
 pub use oauth::*;
 pub use process::*;
+pub use tls::*;
