@@ -9,21 +9,24 @@
 //! A miss on a URL id goes to the metadata documents (when offered) instead of the store:
 //! a hit costs the same for every client, and ordinary ids never pay for documents.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
 
 use crate::client::{Client, ClientId};
 use crate::metadata_document::MetadataDocuments;
 use crate::store::{ClientStore, StoreError};
 
-/// Beyond this many cached clients the cache starts over (bounded memory).
-const MAX_ENTRIES: usize = 10_000;
+/// The most clients kept in memory (bounded memory whatever ids arrive); past it, the least
+/// used are evicted first.
+const MAX_ENTRIES: u64 = 10_000;
 
 pub struct ClientCache {
     store: Arc<dyn ClientStore>,
     ttl: Duration,
-    entries: RwLock<HashMap<ClientId, (Arc<Client>, Instant)>>,
+    /// Each record with when its read began; `None` when `ttl` is zero.
+    entries: Option<Cache<ClientId, (Arc<Client>, Instant)>>,
     /// Where URL ids are looked up; `None`: they are unknown clients.
     documents: Option<Arc<MetadataDocuments>>,
 }
@@ -39,10 +42,16 @@ impl std::fmt::Debug for ClientCache {
 impl ClientCache {
     /// `ttl` zero reads the database on every lookup.
     pub fn new(store: Arc<dyn ClientStore>, ttl: Duration) -> Self {
+        let entries = (!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(ttl)
+                .build()
+        });
         Self {
             store,
             ttl,
-            entries: RwLock::new(HashMap::new()),
+            entries,
             documents: None,
         }
     }
@@ -54,19 +63,13 @@ impl ClientCache {
     }
 
     pub async fn find(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
-        if !self.ttl.is_zero() {
-            let entries = self
-                .entries
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((client, fetched)) = entries.get(id)
-                && fetched.elapsed() < self.ttl
-            {
-                return Ok(Some(Arc::clone(client)));
-            }
+        // The cache's own expiry counts from the insert; the read began earlier, and a
+        // record read just before a change must not outlive the ttl measured from it.
+        if let Some((client, read_at)) = self.entries.as_ref().and_then(|e| e.get(id))
+            && read_at.elapsed() < self.ttl
+        {
+            return Ok(Some(client));
         }
-        // Timestamped before the read: a record read just before a change never outlives
-        // the ttl measured from that change.
         let read_at = Instant::now();
         let found = if id.is_metadata_document() {
             match &self.documents {
@@ -77,21 +80,13 @@ impl ClientCache {
             self.store.find_client(id).await?
         };
         let Some(client) = found else {
-            self.entries
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(id);
+            if let Some(entries) = &self.entries {
+                entries.invalidate(id);
+            }
             return Ok(None);
         };
         let client = Arc::new(client);
-        if !self.ttl.is_zero() {
-            let mut entries = self
-                .entries
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
+        if let Some(entries) = &self.entries {
             entries.insert(id.clone(), (Arc::clone(&client), read_at));
         }
         Ok(Some(client))

@@ -21,8 +21,9 @@ const MAX_PAGE: u32 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Only events at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Only events of this type (e.g. `client.created`).
+    /// Only events of this type (e.g. `client.created`; the document lists them all).
     pub event: Option<String>,
     /// Only events about this user, key, token or route.
     pub subject: Option<String>,

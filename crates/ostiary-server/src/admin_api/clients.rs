@@ -9,6 +9,7 @@ use ostiary_core::client::{
     Audience, ClientId, ClientJwks, ClientRegistration, GrantType, RedirectUri, Scope,
     TokenEndpointAuthMethod,
 };
+use ostiary_core::token::AdminCaller;
 use ostiary_jwt::Algorithm;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -49,6 +50,7 @@ pub struct NewClient {
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// `client_secret_basic` (default), `client_secret_post`, `private_key_jwt` or `none`.
+    #[schema(pattern = "^(client_secret_basic|client_secret_post|private_key_jwt|none)$")]
     pub token_endpoint_auth_method: Option<String>,
     /// The client's public keys (a JWK set), for `private_key_jwt` and request objects.
     #[schema(value_type = Option<Object>)]
@@ -59,8 +61,11 @@ pub struct NewClient {
     #[serde(default)]
     pub skip_consent: bool,
     /// Access token lifetime in seconds (1 to 86400); absent: the server's.
+    #[serde(default, deserialize_with = "some_whole")]
+    #[schema(minimum = 1, maximum = 86_400)]
     pub access_token_lifetime: Option<u32>,
     /// RS256 (default), ES256 or EdDSA.
+    #[schema(pattern = "^(RS256|ES256|EdDSA)$")]
     pub id_token_alg: Option<String>,
     /// RFC 9449: every token request must carry a DPoP proof.
     #[serde(default)]
@@ -86,8 +91,8 @@ pub struct ClientPatch {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub skip_consent: Option<bool>,
     /// Seconds (1 to 86400); `null`: back to the server's default.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[serde(default, deserialize_with = "present_whole")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 86_400)]
     pub access_token_lifetime: Option<Option<u32>>,
     pub id_token_alg: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
@@ -95,11 +100,39 @@ pub struct ClientPatch {
     pub impersonation: Option<bool>,
 }
 
+/// A whole number of seconds, written as JSON writes numbers: `600` or `600.0` (JSON Schema's
+/// `integer` includes both).
+fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = f64::deserialize(deserializer)?;
+    if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
+        // Whole and in range: the conversion is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(number as u32)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{number} is not a whole number of seconds"
+        )))
+    }
+}
+
+fn some_whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    Option::<WholeSeconds>::deserialize(deserializer).map(|n| n.map(|WholeSeconds(n)| n))
+}
+
 /// A field given, even as `null` (`Some(None)`), as opposed to absent (`None`, by default).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+fn present_whole<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
+) -> Result<Option<Option<u32>>, D::Error> {
+    some_whole(deserializer).map(Some)
+}
+
+/// [`whole`] where an `Option` of it is read.
+struct WholeSeconds(u32);
+
+impl<'de> Deserialize<'de> for WholeSeconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        whole(deserializer).map(Self)
+    }
 }
 
 /// A created client, with its secret: shown this once.
@@ -117,7 +150,8 @@ pub struct CreatedClient<'a> {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// Seconds (at most 7 days); absent or 0: the old secret stops at once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 0, maximum = 604_800)]
     pub keep_old: u32,
 }
 
@@ -181,7 +215,7 @@ pub async fn show(
 }
 
 /// Changes a client's settings, checked as a registration is; one that takes a scope,
-/// audience or grant away revokes the client's grants.
+/// audience or grant away revokes the client's grants. Not the calling client's own (409).
 #[utoipa::path(patch, path = "/v1/clients/{client_id}", tag = "clients",
     security(("bearer" = ["ostiary:admin"])), request_body = ClientPatch,
     params(("client_id" = String, Path, description = "The client's id")),
@@ -193,6 +227,7 @@ pub async fn update(
     Json(patch): Json<ClientPatch>,
 ) -> Result<Json<serde_json::Value>, AdminApiError> {
     let id = client_id_of(&client_id)?;
+    not_itself(&caller, &id)?;
     let update = client_update(patch, &api)?;
     let client = api
         .admin
@@ -201,7 +236,7 @@ pub async fn update(
     render(&ClientView::from(&client))
 }
 
-/// Deletes a client with everything it holds.
+/// Deletes a client with everything it holds; not the calling client (409).
 #[utoipa::path(delete, path = "/v1/clients/{client_id}", tag = "clients",
     security(("bearer" = ["ostiary:admin"])),
     params(("client_id" = String, Path, description = "The client's id, or a metadata document's URL")),
@@ -212,6 +247,7 @@ pub async fn delete(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AdminApiError> {
     let id = client_id_of(&client_id)?;
+    not_itself(&caller, &id)?;
     api.admin
         .delete_client(&Actor::Client(caller.client_id), &id)
         .await?;
@@ -240,6 +276,19 @@ pub async fn rotate_secret(
         client_secret: rotated.secret.expose().to_owned(),
         previous_secret_expires_at: rotated.previous_expires_at.map(rfc3339),
     }))
+}
+
+/// Automation cannot lock itself out: the calling client is changed or deleted with the CLI
+/// or by another admin client (409). Rotating its own secret stays allowed.
+fn not_itself(caller: &AdminCaller, id: &ClientId) -> Result<(), AdminApiError> {
+    if &caller.client_id == id {
+        return Err(AdminApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "an admin client cannot change or delete itself through the admin API",
+        ));
+    }
+    Ok(())
 }
 
 fn client_id_of(text: &str) -> Result<ClientId, AdminApiError> {

@@ -25,7 +25,8 @@ pub struct KeyList<'a> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
-    /// RS256, ES256 or EdDSA.
+    /// RS256, ES256 or EdDSA (HS256 keys derive from the root secret and are not rotated).
+    #[schema(pattern = "^(RS256|ES256|EdDSA)$")]
     pub alg: String,
 }
 

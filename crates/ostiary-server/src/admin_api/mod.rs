@@ -24,7 +24,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ostiary_core::admin::Admin;
-use ostiary_core::audit::AuditSink;
+use ostiary_core::audit::{AuditEventType, AuditSink};
 use ostiary_core::client::UriPolicy;
 use ostiary_core::password::PasswordHasher;
 use serde::Serialize;
@@ -99,9 +99,38 @@ impl utoipa::Modify for BearerScheme {
     }
 }
 
+/// Lists the audit event types `GET /v1/audit?event=` accepts, from the core's own list
+/// (applied once the routes are in the document).
+struct AuditEventTypes;
+
+impl utoipa::Modify for AuditEventTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let Some(operation) = openapi
+            .paths
+            .paths
+            .get_mut("/v1/audit")
+            .and_then(|item| item.get.as_mut())
+        else {
+            return;
+        };
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if parameter.name == "event" {
+                let names = AuditEventType::ALL.map(AuditEventType::as_str);
+                parameter.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(names))
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
 /// The routes and the OpenAPI document describing them, from one list.
 fn api() -> (Router<AdminApi>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
@@ -117,7 +146,9 @@ fn api() -> (Router<AdminApi>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(tokens::revoke_all))
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&AuditEventTypes, &mut openapi);
+    (router, openapi)
 }
 
 /// The OpenAPI 3.1 document of the admin API, as JSON.

@@ -44,6 +44,7 @@ pub struct NewPassword {
 #[into_params(parameter_in = Query)]
 pub struct UserPage {
     /// Start after this username (the `next_after` of the previous page).
+    #[param(pattern = r"^[A-Za-z0-9._@+-]{1,64}$")]
     pub after: Option<String>,
     /// At most this many users (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]

@@ -433,6 +433,28 @@ mod tests {
     const GOOD_SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     #[test]
+    fn the_admin_api_never_shares_the_public_or_metrics_port() {
+        let check = |vars: &[(&str, &str)]| status(&run_checks(&config(vars)), "admin_listener");
+        assert_eq!(check(&[]), Status::Pass, "off");
+        assert_eq!(
+            check(&[("OAUTH2_ADMIN_BIND", "127.0.0.1:9091")]),
+            Status::Pass
+        );
+        for shared in ["127.0.0.1:8080", "0.0.0.0:8080", "127.0.0.1:9090"] {
+            assert_eq!(
+                check(&[("OAUTH2_ADMIN_BIND", shared)]),
+                Status::Fail,
+                "{shared}"
+            );
+        }
+        assert_eq!(
+            check(&[("OAUTH2_ADMIN_BIND", "10.0.0.5:9091")]),
+            Status::Warn,
+            "beyond loopback"
+        );
+    }
+
+    #[test]
     fn production_refuses_short_default_and_missing_secrets() {
         let key = "ab".repeat(64);
         for secret in [

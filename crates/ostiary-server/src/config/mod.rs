@@ -500,6 +500,21 @@ mod tests {
     }
 
     #[test]
+    fn self_registered_clients_never_get_the_admin_scopes() {
+        for scope in ["ostiary:admin", "ostiary:admin:read"] {
+            let scopes = format!("openid {scope}");
+            let refused = from_env(&[("OAUTH2_REGISTRATION_SCOPES", scopes.as_str())]);
+            let Err(ConfigError::Invalid { var, reason }) = refused else {
+                panic!("{scope} accepted as a registration scope");
+            };
+            assert_eq!(var, "OAUTH2_REGISTRATION_SCOPES");
+            assert!(reason.contains(scope), "{reason}");
+        }
+        let admin = from_env(&[("OAUTH2_ADMIN_BIND", "127.0.0.1:9091")]).unwrap();
+        assert_eq!(admin.admin_bind.unwrap().to_string(), "127.0.0.1:9091");
+    }
+
+    #[test]
     fn defaults_match_the_guide() {
         let config = from_env(&[]).unwrap();
         assert_eq!(config.issuer, "http://127.0.0.1:8080");
@@ -513,6 +528,7 @@ mod tests {
         assert_eq!(config.http_body_timeout, Duration::from_secs(10));
         assert_eq!(config.http_max_connections, None);
         assert!(config.client_metadata_hosts.is_empty());
+        assert_eq!(config.admin_bind, None, "no admin API unless asked for");
         // A short request timeout alone is valid: the body deadline follows it.
         let short = from_env(&[("OAUTH2_HTTP_REQUEST_TIMEOUT_SECS", "5")]).unwrap();
         assert_eq!(short.http_body_timeout, Duration::from_millis(2500));

@@ -323,6 +323,17 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
     );
     assert!(older["next_before"].is_null());
 
+    // The caller cannot lock itself out.
+    admin
+        .ok(
+            "PATCH",
+            "/v1/clients/ops",
+            Some(json!({ "scopes": ["read"] })),
+            409,
+        )
+        .await;
+    admin.ok("DELETE", "/v1/clients/ops", None, 409).await;
+
     // Deleting a client; incident response, after which the caller's own token is spent.
     admin.ok("DELETE", "/v1/clients/batch", None, 204).await;
     admin.ok("GET", "/v1/clients/batch", None, 404).await;
@@ -362,7 +373,7 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
     }
     // ...and every call is in the trail with its route and outcome.
     let calls = audit_events(&admin.app, AuditEventType::AdminRequest).await;
-    assert_eq!(calls.len(), 28, "{calls:#?}");
+    assert_eq!(calls.len(), 30, "{calls:#?}");
     let subjects: Vec<&str> = calls.iter().filter_map(|e| e.subject.as_deref()).collect();
     for route in [
         "POST /v1/clients",
@@ -387,6 +398,8 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
         [
             ("404", "client:ops"),
             ("404", "client:ops"),
+            ("409", "client:ops"),
+            ("409", "client:ops"),
             ("404", "client:ops"),
             ("401", "anonymous"),
         ]
