@@ -66,6 +66,9 @@ mod tests {
         let wait = quota.check("a").expect("over the quota");
         assert!(wait <= Duration::from_millis(100), "{wait:?}");
         std::thread::sleep(Duration::from_millis(150));
-        assert!(quota.check("a").is_none(), "one request's allowance is back");
+        assert!(
+            quota.check("a").is_none(),
+            "one request's allowance is back"
+        );
     }
 }

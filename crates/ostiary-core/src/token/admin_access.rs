@@ -2,7 +2,7 @@
 //! (`client_credentials`), issued for the admin API's audience with an admin scope.
 
 use super::service::TokenService;
-use crate::client::ClientId;
+use crate::client::{ClientId, GrantType};
 use crate::error::{ErrorCode, OAuthError};
 
 /// Every admin operation, reads and changes alike.
@@ -32,7 +32,9 @@ pub enum AdminAccess {
 /// The client behind a verified admin token, and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminCaller {
+    /// The client the token was issued to: the actor of what the call changes.
     pub client_id: ClientId,
+    /// What its token's scope still allows.
     pub access: AdminAccess,
 }
 
@@ -46,11 +48,12 @@ fn invalid_token() -> OAuthError {
 impl TokenService {
     /// The client an admin API request acts for. The token must verify as this server's
     /// RFC 9068 access token (strict RFC 8725 validation by `ostiary-jwt`), name
-    /// `{issuer}/admin` among its audiences, be the client's own (`sub` is its `client_id`,
+    /// `{issuer}/admin` as its only audience, be the client's own (`sub` is its `client_id`,
     /// no `act`: a `client_credentials` token, not one a user or another party holds), be
     /// unrevoked, and be a bearer token (a DPoP-bound token would need a proof of its key,
-    /// which the admin API does not take). Its client must still exist and still be
-    /// registered with the admin scope the token carries: a client narrowed or deleted loses
+    /// which the admin API does not take). Its client must still exist, be no newer than the
+    /// token, and still be registered for the admin audience, `client_credentials` and the
+    /// admin scope the token carries: a client narrowed or deleted loses
     /// the API whatever tokens it holds, once its cached record expires
     /// (`OAUTH2_CLIENT_CACHE_SECS`, 1 s by default).
     ///
@@ -61,7 +64,10 @@ impl TokenService {
     /// Errors: `invalid_token` for any of the above.
     pub async fn admin_caller(&self, token: &str) -> Result<AdminCaller, OAuthError> {
         let claims = self.validate(token).map_err(|_| invalid_token())?;
-        if !claims.aud.contains(&admin_audience(&self.settings.issuer))
+        let audience = admin_audience(&self.settings.issuer);
+        // The admin audience alone: a token that also names another API is in that API's
+        // hands too, and must not be replayable here.
+        if claims.aud != [audience.as_str()]
             || claims.all.contains_key("cnf")
             || claims.all.contains_key("act")
         {
@@ -75,10 +81,20 @@ impl TokenService {
         if self.is_revoked(&claims).await? {
             return Err(invalid_token());
         }
+        // The client as it is now: still registered for the admin API and for
+        // client_credentials, and no newer than the token (a client deleted and created again
+        // under the same id does not inherit the old one's tokens).
         let client = self
             .clients
             .find(&client_id)
             .await?
+            .filter(|c| {
+                c.audiences.iter().any(|a| a.as_str() == audience)
+                    && c.grant_types.contains(&GrantType::ClientCredentials)
+                    && claims
+                        .iat
+                        .is_some_and(|iat| iat >= c.created_at.unix_timestamp())
+            })
             .ok_or_else(invalid_token)?;
         let still_registered = |scope: &str| client.scopes.iter().any(|s| s.as_str() == scope);
         let granted = |scope: &str| {

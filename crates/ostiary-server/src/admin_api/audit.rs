@@ -46,7 +46,7 @@ pub struct NumberedEvent<'a> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage<'a> {
     pub events: Vec<NumberedEvent<'a>>,
-    /// The `before` of the next (older) page; null when this page is the last.
+    /// The `before` of the next (older) page; null when this page was not full (the last).
     pub next_before: Option<i64>,
 }
 

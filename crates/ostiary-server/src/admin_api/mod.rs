@@ -19,8 +19,9 @@ mod users;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ostiary_core::admin::Admin;
@@ -28,6 +29,7 @@ use ostiary_core::audit::{AuditEventType, AuditSink};
 use ostiary_core::client::UriPolicy;
 use ostiary_core::password::PasswordHasher;
 use serde::Serialize;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -177,6 +179,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     };
     let authenticated = routes
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -188,6 +191,11 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             get(move || async move { ([(CONTENT_TYPE, "application/json")], document) }),
         )
         .merge(authenticated);
+    // Answers carry client secrets and user records: no cache keeps any of them.
+    let router = router.layer(SetResponseHeaderLayer::if_not_present(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
     Ok(crate::router::common_layers(router, &state.config))
 }
 
@@ -205,4 +213,12 @@ fn render(view: &impl Serialize) -> Result<Json<serde_json::Value>, AdminApiErro
 
 async fn not_found() -> impl IntoResponse {
     AdminApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    AdminApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "the endpoint does not take this method",
+    )
 }

@@ -55,7 +55,7 @@ pub struct UserPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserList<'a> {
     pub users: Vec<UserView<'a>>,
-    /// The `after` of the next page; null on the last page.
+    /// The `after` of the next page; null when this page was not full (the last one).
     pub next_after: Option<&'a str>,
 }
 

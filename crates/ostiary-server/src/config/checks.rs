@@ -353,8 +353,10 @@ fn admin_listener(config: &Config) -> Check {
             "no admin API (OAUTH2_ADMIN_BIND is off)",
         );
     };
+    // Port 0 (any free port, as tests bind) never collides.
     let shares = |other: std::net::SocketAddr| {
-        other.port() == admin.port()
+        other.port() != 0
+            && other.port() == admin.port()
             && (other.ip() == admin.ip()
                 || other.ip().is_unspecified()
                 || admin.ip().is_unspecified())

@@ -474,6 +474,30 @@ async fn calls_without_a_fitting_token_are_refused_and_audited(backend: Backend)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // A token that also names another API is in that API's hands too: refused here.
+    let mut both = admin_client("both", "ostiary:admin");
+    both.audiences
+        .push(Audience::parse("https://api.example.com").unwrap());
+    let secret = admin.app.client(both).await.unwrap();
+    let shared = token(&admin.app, "both", &secret).await;
+    let (status, _, _) = admin.call("GET", "/v1/users", Some(&shared), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a token for two audiences"
+    );
+    // Nothing is cached on the way: answers may carry secrets.
+    let (status, headers, _) = admin
+        .call("GET", "/v1/users", Some(&admin.full), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-store");
+    let (status, _, json) = admin
+        .call("PUT", "/v1/clients", Some(&admin.full), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(json["error"], "invalid_request");
+
     let calls = audit_events(&admin.app, AuditEventType::AdminRequest).await;
     let outcomes: Vec<(&str, Option<&str>)> = calls
         .iter()
@@ -493,6 +517,9 @@ async fn calls_without_a_fitting_token_are_refused_and_audited(backend: Backend)
             ("client:ops", None),
             ("client:auditor", Some("403")),
             ("anonymous", Some("401")),
+            ("anonymous", Some("401")),
+            ("client:ops", None),
+            ("client:ops", Some("405")),
         ]
     );
     assert!(calls.iter().all(|e| e.subject.is_some()));
