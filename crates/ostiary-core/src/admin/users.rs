@@ -16,7 +16,7 @@ use super::{Actor, Admin};
 
 /// The most sessions [`Admin::list_sessions`] lists: a user signed in on more devices than
 /// this is a case for `disable`, not for reading.
-pub const MAX_LISTED_SESSIONS: u32 = 1000;
+const MAX_LISTED_SESSIONS: u32 = 1000;
 
 /// A new account as an operator asks for it: the password already through its policy.
 #[derive(Debug)]
@@ -151,7 +151,7 @@ impl Admin {
     }
 
     /// A user and their sessions within their absolute lifetime, newest login first, at
-    /// most [`MAX_LISTED_SESSIONS`] (reading records nothing).
+    /// most `MAX_LISTED_SESSIONS`, 1000 (reading records nothing).
     ///
     /// Errors: `NotFound` for an unknown username, `Store`.
     pub async fn list_sessions(

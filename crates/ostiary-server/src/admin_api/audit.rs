@@ -9,11 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AdminApiError, Problem};
 use super::extract::{Json, Query};
-use super::{AdminApi, render};
+use super::{AdminApi, page_limit, render};
 use crate::views::AuditEventView;
-
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
 
 /// Which events.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -58,12 +55,7 @@ pub async fn list(
     State(api): State<AdminApi>,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Json<serde_json::Value>, AdminApiError> {
-    let limit = filter.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AdminApiError::invalid(format!(
-            "limit must be 1 to {MAX_PAGE}"
-        )));
-    }
+    let limit = page_limit(filter.limit)?;
     let query = AuditQuery {
         since: filter
             .since

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{AdminApiError, Problem};
 use super::extract::{Json, Path};
-use super::{AdminApi, render};
+use super::{AdminApi, client_id_of, render};
 use crate::views::{ClientView, rfc3339};
 
 /// A new client, as `ostiary client create` takes it.
@@ -289,10 +289,6 @@ fn not_itself(caller: &AdminCaller, id: &ClientId) -> Result<(), AdminApiError> 
         ));
     }
     Ok(())
-}
-
-fn client_id_of(text: &str) -> Result<ClientId, AdminApiError> {
-    ClientId::parse_any(text).map_err(|e| AdminApiError::not_found(e.to_string()))
 }
 
 /// Each text parsed as a `T`; the first that does not parse is the error.

@@ -4,7 +4,7 @@
 //!
 //! Callers authenticate with `client_credentials` access tokens issued by this server for
 //! the audience `{issuer}/admin` with the scope `ostiary:admin` (everything) or
-//! `ostiary:admin:read` (reads); see [`auth`]. Every call is audited (`admin.request`), and
+//! `ostiary:admin:read` (reads), checked in `auth.rs`. Every call is audited (`admin.request`), and
 //! each change also records its own event with the client as actor.
 
 mod audit;
@@ -26,7 +26,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use ostiary_core::admin::Admin;
 use ostiary_core::audit::{AuditEventType, AuditSink};
-use ostiary_core::client::UriPolicy;
+use ostiary_core::client::{ClientId, UriPolicy};
 use ostiary_core::password::PasswordHasher;
 use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -209,6 +209,23 @@ fn render(view: &impl Serialize) -> Result<Json<serde_json::Value>, AdminApiErro
             "the answer could not be rendered",
         )
     })
+}
+
+/// A page's size: 100 unless asked, 1 to 1000.
+fn page_limit(asked: Option<u32>) -> Result<u32, AdminApiError> {
+    const DEFAULT: u32 = 100;
+    const MAX: u32 = 1000;
+    let limit = asked.unwrap_or(DEFAULT);
+    if !(1..=MAX).contains(&limit) {
+        return Err(AdminApiError::invalid(format!("limit must be 1 to {MAX}")));
+    }
+    Ok(limit)
+}
+
+/// The client a path names; an id that cannot exist is not found (404), like one that does
+/// not.
+fn client_id_of(text: &str) -> Result<ClientId, AdminApiError> {
+    ClientId::parse_any(text).map_err(|e| AdminApiError::not_found(e.to_string()))
 }
 
 async fn not_found() -> impl IntoResponse {

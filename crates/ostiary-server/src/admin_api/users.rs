@@ -5,7 +5,6 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ostiary_core::admin::{Actor, CreateUser};
-use ostiary_core::client::ClientId;
 use ostiary_core::password::Password;
 use ostiary_core::user::{Email, Username};
 use secrecy::SecretString;
@@ -15,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{AdminApiError, Problem};
 use super::extract::{Json, Path, Query};
-use super::{AdminApi, render};
+use super::{AdminApi, client_id_of, page_limit, render};
 use crate::views::{ConsentView, SessionView, UserView};
 
 /// A new account.
@@ -73,9 +72,6 @@ pub struct ConsentList<'a> {
     pub consents: Vec<ConsentView<'a>>,
 }
 
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
-
 fn username(text: &str) -> Result<Username, AdminApiError> {
     Username::parse(text).map_err(|e| AdminApiError::not_found(e.to_string()))
 }
@@ -88,12 +84,7 @@ pub async fn list(
     State(api): State<AdminApi>,
     Query(page): Query<UserPage>,
 ) -> Result<Json<serde_json::Value>, AdminApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AdminApiError::invalid(format!(
-            "limit must be 1 to {MAX_PAGE}"
-        )));
-    }
+    let limit = page_limit(page.limit)?;
     let after = page.after.as_deref().map(Username::parse).transpose()?;
     let users = api.admin.list_users(after.as_ref(), limit).await?;
     let full = users.len() == limit as usize;
@@ -236,8 +227,7 @@ pub async fn revoke_consent(
     Extension(Caller(caller)): Extension<Caller>,
     Path((name, client_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AdminApiError> {
-    let client =
-        ClientId::parse_any(&client_id).map_err(|e| AdminApiError::not_found(e.to_string()))?;
+    let client = client_id_of(&client_id)?;
     api.admin
         .revoke_consent(&Actor::Client(caller.client_id), &username(&name)?, &client)
         .await?;
