@@ -3,6 +3,7 @@
 
 mod manager;
 mod ring;
+mod verified;
 
 pub use manager::{KeyManager, KeyManagerError, Resealed};
 pub use ring::{ActiveKey, KeyRing, KeySnapshot};

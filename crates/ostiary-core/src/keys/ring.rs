@@ -5,8 +5,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use ostiary_jwt::{Algorithm, JwkSet, KeySet, Profile, SigningKey, Validator};
+use ostiary_jwt::{
+    Algorithm, Claims, JwkSet, KeySet, Profile, SigningKey, ValidationError, Validator,
+};
 
+use super::verified::VerifiedTokens;
 use super::{KeyManager, KeyManagerError, KeyState};
 
 /// An active key as metrics and operators see it.
@@ -23,6 +26,8 @@ pub struct KeySnapshot {
     active: Vec<ActiveKey>,
     jwks_json: String,
     introspection_validator: Validator,
+    /// Tokens `introspection_validator` accepted, dropped with this snapshot.
+    verified: VerifiedTokens,
     fingerprint: Vec<(String, KeyState)>,
 }
 
@@ -42,6 +47,15 @@ impl KeySnapshot {
     /// tokens for itself must check the audience.
     pub fn introspection_validator(&self) -> &Validator {
         &self.introspection_validator
+    }
+
+    /// This issuer's access token `token` validated at `now` (Unix seconds) by the
+    /// [`introspection_validator`](Self::introspection_validator), without the signature
+    /// check when this snapshot verified the same token before (see `keys/verified.rs`).
+    /// The audience, revocation and client are the caller's to check, as for the validator.
+    pub fn validate_access_token(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
+        self.verified
+            .validate(&self.introspection_validator, token, now)
     }
 }
 
@@ -214,6 +228,7 @@ fn build(
             KeySet::new(verifying),
         )
         .audience_checked_by_caller(),
+        verified: VerifiedTokens::new(),
         fingerprint: fingerprint(usable.into_iter()),
     })
 }

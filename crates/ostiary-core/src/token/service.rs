@@ -164,10 +164,7 @@ impl TokenService {
 
     pub(super) fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
         let now = self.clock.now().unix_timestamp();
-        self.keys
-            .current()
-            .introspection_validator()
-            .validate(token, now)
+        self.keys.current().validate_access_token(token, now)
     }
 
     /// RFC 7662, for confidential clients. An access token is described to the client it
