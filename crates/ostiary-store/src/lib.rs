@@ -70,7 +70,7 @@ impl Database {
     /// Waits for connections to be returned and closes them (flushes SQLite's WAL cleanly).
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(s) => s.pool.close().await,
+            Self::Sqlite(s) => s.close().await,
             Self::Postgres(s) => s.pool.close().await,
         }
     }

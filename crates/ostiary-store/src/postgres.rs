@@ -26,6 +26,11 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Where statements that write go: the one pool (PostgreSQL runs writers side by side).
+    pub(crate) fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn migrate(&self) -> Result<(), OpenError> {
         MIGRATOR.run(&self.pool).await.map_err(OpenError::Migrate)
     }

@@ -50,7 +50,7 @@ macro_rules! impl_audit_store {
                      ON CONFLICT (only_row) DO NOTHING",
                 )
                 .bind(candidate)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 sqlx::query_scalar::<_, String>("SELECT id FROM audit_journal_database")
@@ -79,7 +79,7 @@ macro_rules! impl_audit_store {
             ) -> Result<(), ostiary_core::StoreError> {
                 sqlx::query("DELETE FROM audit_journal WHERE segment = $1")
                     .bind(segment)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(())
@@ -146,7 +146,7 @@ macro_rules! impl_audit_store {
                 )
                 .bind(before.unix_timestamp())
                 .bind(i64::from(limit))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

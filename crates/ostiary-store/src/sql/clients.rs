@@ -10,7 +10,7 @@ macro_rules! impl_client_store {
             ) -> Result<(), ostiary_core::StoreError> {
                 let row = $crate::rows::ClientRow::from_client(client);
                 $crate::sql::clients::insert_client!(row)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::write_error("client"))?;
                 Ok(())
@@ -150,7 +150,7 @@ macro_rules! impl_client_store {
                 .bind(id.as_str().to_owned())
                 .bind(keep_previous_until.is_some())
                 .bind(keep_previous_until.map(time::OffsetDateTime::unix_timestamp))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)

@@ -65,7 +65,7 @@ macro_rules! impl_document_client_store {
                 .bind(id.as_str().to_owned())
                 .bind(fetched_at.unix_timestamp())
                 .bind(expires_at.unix_timestamp())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)

@@ -87,7 +87,7 @@ macro_rules! impl_grant_store {
                 .bind(row.expires_at)
                 .bind(row.consumed_at)
                 .bind(row.dpop_jkt)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::write_error("authorization code"))?;
                 Ok(())
@@ -180,7 +180,7 @@ macro_rules! impl_grant_store {
                 )
                 .bind(jkt.to_owned())
                 .bind(grant_id.to_owned())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -461,7 +461,7 @@ macro_rules! impl_grant_store {
                 .bind(row.client_id)
                 .bind(row.scopes)
                 .bind(row.granted_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::write_error("consent"))?;
                 Ok(())
@@ -476,7 +476,7 @@ macro_rules! impl_grant_store {
                     sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
                         .bind(user_id.to_string())
                         .bind(client_id.as_str().to_owned())
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)

@@ -25,7 +25,7 @@ macro_rules! impl_key_store {
                 publish_until: time::OffsetDateTime,
             ) -> Result<(), ostiary_core::StoreError> {
                 let row = $crate::rows::KeyRow::from_key(key)?;
-                let mut tx = self.pool.begin().await.map_err($crate::error::backend)?;
+                let mut tx = self.writer().begin().await.map_err($crate::error::backend)?;
                 if let Some(old) = replacing {
                     // Compare-and-set: only the key this caller saw as active is retired.
                     let done = sqlx::query(
@@ -76,7 +76,7 @@ macro_rules! impl_key_store {
                 .bind(at.unix_timestamp())
                 .bind(Vec::<u8>::new())
                 .bind(kid.to_owned())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -101,7 +101,7 @@ macro_rules! impl_key_store {
                 .bind(kid.to_owned())
                 .bind(sealed.to_vec())
                 .bind(Vec::<u8>::new())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -114,7 +114,7 @@ macro_rules! impl_key_store {
                 )
                 .bind(Vec::<u8>::new())
                 .bind(kid.to_owned())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -132,7 +132,7 @@ macro_rules! impl_key_store {
                 )
                 .bind(Vec::<u8>::new())
                 .bind(now.unix_timestamp())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())
@@ -214,7 +214,7 @@ macro_rules! impl_key_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

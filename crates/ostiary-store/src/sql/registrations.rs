@@ -19,7 +19,7 @@ macro_rules! impl_registration_store {
                 .bind(token.expires_at.unix_timestamp())
                 .bind(i64::from(token.max_uses))
                 .bind(i64::from(token.uses))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::write_error("registration token"))?;
                 Ok(())
@@ -46,7 +46,7 @@ macro_rules! impl_registration_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM registration_tokens WHERE token_id = $1")
                     .bind(token_id.to_owned())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -136,7 +136,7 @@ macro_rules! impl_registration_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM registration_tokens WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

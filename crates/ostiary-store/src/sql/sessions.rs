@@ -19,7 +19,7 @@ macro_rules! impl_session_store {
                 .bind(row.auth_time)
                 .bind(row.last_seen)
                 .bind(row.expires_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::write_error("session"))?;
                 Ok(())
@@ -86,7 +86,7 @@ macro_rules! impl_session_store {
                 sqlx::query("UPDATE sessions SET last_seen = $1 WHERE id_hash = $2")
                     .bind(last_seen.unix_timestamp())
                     .bind(id_hash.as_bytes().to_vec())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(())
@@ -102,7 +102,7 @@ macro_rules! impl_session_store {
                     "DELETE FROM sessions WHERE id_hash = $1 RETURNING *",
                 )
                 .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.writer())
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::SessionRow::into_session)

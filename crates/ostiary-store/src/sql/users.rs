@@ -19,7 +19,7 @@ macro_rules! impl_user_store {
                 .bind(row.password_hash)
                 .bind(row.disabled)
                 .bind(row.created_at)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err($crate::error::write_error("user"))?;
                 Ok(())
@@ -59,7 +59,7 @@ macro_rules! impl_user_store {
                 let done = sqlx::query("UPDATE users SET disabled = $1 WHERE user_id = $2")
                     .bind(disabled)
                     .bind(id.to_string())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -73,7 +73,7 @@ macro_rules! impl_user_store {
                 let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
                     .bind(password_hash.as_str())
                     .bind(id.to_string())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
