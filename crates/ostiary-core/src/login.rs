@@ -1,10 +1,7 @@
 //! Checking a username and password without revealing, by answer or by time, whether the
 //! account exists.
 
-use secrecy::SecretString;
-
-use crate::password::{Password, PasswordHash, PasswordHasher};
-use crate::random::random_token;
+use crate::password::{PasswordHash, PasswordHasher};
 use crate::user::User;
 
 #[derive(Debug)]
@@ -17,9 +14,7 @@ pub struct UserAuthenticator {
 
 impl UserAuthenticator {
     pub fn new(hasher: PasswordHasher) -> Result<Self, argon2::password_hash::Error> {
-        let unguessable = Password::new(SecretString::from(random_token::<32>()))
-            .map_err(|_| argon2::password_hash::Error::Password)?;
-        let decoy = hasher.hash(&unguessable)?;
+        let decoy = hasher.unmatchable()?;
         Ok(Self { hasher, decoy })
     }
 
@@ -42,7 +37,9 @@ impl UserAuthenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::Password;
     use crate::user::{UserId, Username};
+    use secrecy::SecretString;
 
     fn user(hasher: &PasswordHasher, disabled: bool) -> User {
         User {

@@ -189,6 +189,23 @@ impl PasswordHasher {
         Ok(PasswordHash(phc.to_string()))
     }
 
+    /// A hash at this hasher's cost that no password matches: a random salt and a random
+    /// 32-byte output, never computed. Checking a candidate against it costs one full Argon2
+    /// computation, as against a real hash, while making it costs nothing (no Argon2 memory
+    /// block allocated at start, which the allocator would then keep).
+    pub fn unmatchable(&self) -> Result<PasswordHash, argon2::password_hash::Error> {
+        let salt = SaltString::generate(&mut OsRng);
+        let output = crate::random::os_random_bytes::<32>();
+        let phc = Phc {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13 as u32),
+            params: self.argon2.params().try_into()?,
+            salt: Some(salt.as_salt()),
+            hash: Some(argon2::password_hash::Output::new(&output)?),
+        };
+        Ok(PasswordHash(phc.to_string()))
+    }
+
     /// Verifies a password as typed: prepared as when it was set (RFC 8265 OpaqueString), then
     /// checked with the cost recorded in the hash, so raising the cost keeps old hashes valid.
     ///
@@ -299,6 +316,29 @@ mod tests {
             parallelism: 1,
         };
         assert!(alt.meets_minimum());
+    }
+
+    #[test]
+    fn an_unmatchable_hash_has_the_cost_of_a_real_one_and_matches_nothing() {
+        let hasher = PasswordHasher::new(Argon2Params {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        let real = hasher.hash(&password("correct horse").unwrap()).unwrap();
+        let unmatchable = hasher.unmatchable().unwrap();
+        // $argon2id$v=19$m=19456,t=2,p=1$salt$output: the same algorithm, version, cost and
+        // lengths, so a verification against it does the same work.
+        let fields =
+            |h: &PasswordHash| h.as_str().split('$').map(str::to_owned).collect::<Vec<_>>();
+        let (real, fake) = (fields(&real), fields(&unmatchable));
+        assert_eq!(real[..4], fake[..4]);
+        assert_eq!(real[4].len(), fake[4].len());
+        assert_eq!(real[5].len(), fake[5].len());
+        assert_ne!(real[4], fake[4]);
+        assert!(!hasher.verify("correct horse", &unmatchable));
+        assert!(!hasher.verify("", &unmatchable));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub fn init(format: LogFormat, default_level: &str) -> WorkerGuard {
     // is empty (and at exit): one write to stderr per burst instead of one per line.
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        // The channel to the writer thread is allocated whole at start (the default, 128 000
+        // lines, is about 4 MiB); a burst beyond this many lines waits for the writer.
+        .buffered_lines_limit(8192)
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     // Colour codes only for a person at a terminal: in a file or a log collector they are
     // noise, and writing them costs every line.
