@@ -217,7 +217,8 @@ pub const SETTINGS: &[Setting] = &[
         values: "at least 1",
         default: Value("10"),
         secret: false,
-        doc: "The size of the connection pool.",
+        doc: "The size of the connection pool. On SQLite these connections read, and one \
+              more connection does every write, in the order the writes arrive.",
     },
     Setting {
         name: "argon2_memory_kib",
