@@ -6,7 +6,8 @@
 --
 -- Environment (set by bench/run.sh): BENCH_CLIENT_ID and BENCH_WEB_BASIC (base64 id:secret) of
 -- the web client, BENCH_COOKIE (the Cookie header of the signed-in browser),
--- BENCH_REDIRECT_URI, BENCH_SCOPE (default "openid").
+-- BENCH_REDIRECT_URI, BENCH_SCOPE (default "openid"), BENCH_AUTHORIZE_PATH (the authorization
+-- endpoint's path, default "/authorize"; bench/reference/run.sh sets node-oidc-provider's "/auth").
 --
 -- wrk calls request() when a connection may send and response() when one answered, without
 -- saying which connection: codes go into a queue shared by the thread's connections, and a
@@ -27,7 +28,8 @@ local function urlencode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", string.byte(c)) end))
 end
 
-local authorize_path = "/authorize?response_type=code&client_id=" .. urlencode(client_id)
+local authorize_path = (os.getenv("BENCH_AUTHORIZE_PATH") or "/authorize")
+  .. "?response_type=code&client_id=" .. urlencode(client_id)
   .. "&redirect_uri=" .. urlencode(redirect_uri)
   .. "&scope=" .. urlencode(scope)
   .. "&state=bench"

@@ -18,10 +18,11 @@ ROUND_DURATION=${BENCH_ROUND_DURATION:-4s}
 PHASES=${BENCH_PHASES:-signing token dpop introspect compare code refresh}
 # A prebuilt server binary to measure instead of building this checkout's (to compare builds).
 BIN=${BENCH_BIN:-}
+# The ID token algorithm of the user flows' client: RS256 (the server's default), ES256 or EdDSA.
+ID_TOKEN_ALG=${BENCH_ID_TOKEN_ALG:-RS256}
 
-phase() {
-  [[ " $PHASES " == *" $1 "* ]]
-}
+# shellcheck source=bench/wrk.sh
+source bench/wrk.sh
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
@@ -78,36 +79,6 @@ stop_servers() {
   kill "${servers[@]}" 2>/dev/null || true
   wait "${servers[@]}" 2>/dev/null || true
   servers=()
-}
-
-# wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx cpu", cpu being the server's CPU
-# time per request in µs (user + system of the process in $measured_pid, which wrk's own
-# work, Lua scripts included, does not touch).
-wrk_run() {
-  local name=$1 url=$2 script=${3:-}
-  local out ticks_before ticks_after
-  ticks_before=$(cpu_ticks "$measured_pid")
-  if [ -n "$script" ]; then
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
-  else
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
-  fi
-  ticks_after=$(cpu_ticks "$measured_pid")
-  echo "$out" >"$work/$name.wrk"
-  local rps p50 p99 non2xx requests cpu
-  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
-  p50=$(awk '$1=="50%" { print $2 }' <<<"$out")
-  p99=$(awk '$1=="99%" { print $2 }' <<<"$out")
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
-  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-  cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
-    'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "?" }')
-  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0} $cpu"
-}
-
-# cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.
-cpu_ticks() {
-  awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 # ratio A B: A/B to three places.
@@ -173,11 +144,6 @@ code_exchange() {
     -d "code_verifier=$PKCE_VERIFIER" "$base/token"
 }
 
-# wrk_ops NAME: the operations line that code.lua and refresh.lua print at the end.
-wrk_ops() {
-  sed -n 's/^ops: //p' "$work/$1.wrk"
-}
-
 bench_backend() {
   local backend=$1 url
   case $backend in
@@ -207,7 +173,7 @@ bench_backend() {
   if phase code || phase refresh; then
     created=$("$bin" client create --name bench-web --grant-type authorization_code \
       --grant-type refresh_token --redirect-uri "$BENCH_REDIRECT_URI" --scope "openid offline_access" \
-      --skip-consent)
+      --skip-consent --id-token-alg "$ID_TOKEN_ALG")
     export BENCH_CLIENT_ID BENCH_CLIENT_SECRET
     BENCH_CLIENT_ID=$(sed -n 's/.*"client_id": "\(.*\)".*/\1/p' <<<"$created")
     BENCH_CLIENT_SECRET=$(sed -n 's/.*"client_secret": "\(.*\)".*/\1/p' <<<"$created")
@@ -218,6 +184,10 @@ bench_backend() {
   start_server "$work/server-$backend.log"
   local on_pid=$server_pid
   measured_pid=$on_pid
+  # Idle: started and answering, nothing served yet but the readiness probe.
+  sleep 1
+  local idle_rss_kib
+  idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$on_pid/status")
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -325,7 +295,7 @@ bench_backend() {
   phase dpop && echo "dpop: $(wrk_ops dpop_client_credentials)"
   phase code && echo "code: $(wrk_ops code)"
   phase refresh && echo "refresh: $(wrk_ops refresh)"
-  echo "server peak RSS: $((rss_kib / 1024)) MiB"
+  echo "server RSS: idle $((idle_rss_kib / 1024)) MiB, peak $((rss_kib / 1024)) MiB"
   if phase compare; then
     on=$(median "${on_rates[@]}")
     off=$(median "${off_rates[@]}")
@@ -339,7 +309,7 @@ bench_backend() {
 }
 
 echo "wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per endpoint; $(nproc) cores;" \
-  "phases: health $PHASES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "ID tokens $ID_TOKEN_ALG; phases: health $PHASES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for backend in $BACKENDS; do
   bench_backend "$backend"
 done
