@@ -51,5 +51,7 @@ pub use encode::encode;
 pub use jwk::{Jwk, JwkSet};
 pub use sealing::{KeySealer, SealError, derive_subkey};
 pub use signing_key::{KeyError, SigningKey};
-pub use validate::{Claims, MAX_LEEWAY_SECS, Profile, ValidationError, Validator};
+pub use validate::{
+    Claims, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY_SECS, Profile, ValidationError, Validator,
+};
 pub use verifying_key::{KeySet, VerifyingKey};

@@ -25,8 +25,7 @@ pub struct KeySnapshot {
     signing: HashMap<Algorithm, Arc<SigningKey>>,
     active: Vec<ActiveKey>,
     jwks_json: String,
-    introspection_validator: Validator,
-    /// Tokens `introspection_validator` accepted, dropped with this snapshot.
+    /// The introspection validator, with the tokens it accepted (dropped with this snapshot).
     verified: VerifiedTokens,
     fingerprint: Vec<(String, KeyState)>,
 }
@@ -46,7 +45,7 @@ impl KeySnapshot {
     /// and revocation only, which decide per caller what it may learn. Anything that accepts
     /// tokens for itself must check the audience.
     pub fn introspection_validator(&self) -> &Validator {
-        &self.introspection_validator
+        self.verified.validator()
     }
 
     /// This issuer's access token `token` validated at `now` (Unix seconds) by the
@@ -54,8 +53,7 @@ impl KeySnapshot {
     /// check when this snapshot verified the same token before (see `keys/verified.rs`).
     /// The audience, revocation and client are the caller's to check, as for the validator.
     pub fn validate_access_token(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
-        self.verified
-            .validate(&self.introspection_validator, token, now)
+        self.verified.validate(token, now)
     }
 }
 
@@ -221,14 +219,10 @@ fn build(
         signing,
         active,
         jwks_json,
-        introspection_validator: Validator::new(
-            Profile::AccessToken,
-            issuer,
-            "",
-            KeySet::new(verifying),
-        )
-        .audience_checked_by_caller(),
-        verified: VerifiedTokens::new(),
+        verified: VerifiedTokens::new(
+            Validator::new(Profile::AccessToken, issuer, "", KeySet::new(verifying))
+                .audience_checked_by_caller(),
+        ),
         fingerprint: fingerprint(usable.into_iter()),
     })
 }
