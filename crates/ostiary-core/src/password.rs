@@ -190,18 +190,25 @@ impl PasswordHasher {
     }
 
     /// A hash at this hasher's cost that no password matches: a random salt and a random
-    /// 32-byte output, never computed. Checking a candidate against it costs one full Argon2
+    /// output of the hasher's length (32 bytes), never computed. Checking a candidate against it costs one full Argon2
     /// computation, as against a real hash, while making it costs nothing (no Argon2 memory
     /// block allocated at start, which the allocator would then keep).
     pub fn unmatchable(&self) -> Result<PasswordHash, argon2::password_hash::Error> {
         let salt = SaltString::generate(&mut OsRng);
-        let output = crate::random::os_random_bytes::<32>();
+        let len = self
+            .argon2
+            .params()
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let output = crate::random::os_random_bytes::<64>();
         let phc = Phc {
             algorithm: argon2::ARGON2ID_IDENT,
             version: Some(Version::V0x13 as u32),
             params: self.argon2.params().try_into()?,
             salt: Some(salt.as_salt()),
-            hash: Some(argon2::password_hash::Output::new(&output)?),
+            hash: Some(argon2::password_hash::Output::new(
+                output.get(..len).unwrap_or(&output),
+            )?),
         };
         Ok(PasswordHash(phc.to_string()))
     }
