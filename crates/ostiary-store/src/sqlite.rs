@@ -36,17 +36,24 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         create_private(options.get_filename())?;
         // The connections are in this process: checking one before each use (a round trip
-        // to its thread) proves nothing the statement itself would not.
-        let writer = SqlitePoolOptions::new()
+        // to its thread) proves nothing the statement itself would not. A request waits for
+        // a connection as long as for PostgreSQL's.
+        let pool_options = || {
+            SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(5))
+        };
+        // The writer connects first: it creates the file and switches it to WAL.
+        let writer = pool_options()
             .max_connections(1)
-            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(OpenError::Connect)?;
-        let pool = SqlitePoolOptions::new()
+        // Readers cannot write at all, so a write sent to them by mistake fails at once
+        // instead of competing with the writer.
+        let pool = pool_options()
             .max_connections(max_connections)
-            .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(OpenError::Connect)?;
         Ok(Self { pool, writer })

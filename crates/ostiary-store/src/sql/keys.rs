@@ -25,7 +25,7 @@ macro_rules! impl_key_store {
                 publish_until: time::OffsetDateTime,
             ) -> Result<(), ostiary_core::StoreError> {
                 let row = $crate::rows::KeyRow::from_key(key)?;
-                let mut tx = self.writer().begin().await.map_err($crate::error::backend)?;
+                let mut tx = self.begin_write().await?;
                 if let Some(old) = replacing {
                     // Compare-and-set: only the key this caller saw as active is retired.
                     let done = sqlx::query(
