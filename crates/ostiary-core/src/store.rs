@@ -12,8 +12,8 @@ use crate::authorize::PushedRequest;
 use crate::client::{Client, ClientId};
 use crate::device::{DeviceAuthorization, DeviceStatus};
 use crate::grant::{
-    AuthorizationCode, Consent, Grant, RefreshToken, RevocationReason, RevokedEverything,
-    StoredRefreshToken,
+    AuthorizationCode, Consent, Grant, RefreshFamily, RefreshToken, RevocationReason,
+    RevokedEverything, StoredRefreshToken,
 };
 use crate::interaction::record::StoredInteraction;
 use crate::keys::StoredKey;
@@ -325,6 +325,12 @@ pub trait GrantStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> Result<Option<StoredRefreshToken>, StoreError>;
+    /// The refresh token `token_hash` with its grant and its user's standing, in one read;
+    /// `None` when no such token is stored.
+    async fn find_refresh_family(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row and
     /// clearing the answers of every earlier token of the family (presenting `old` proves
     /// their rotations were received, so their grace is over). False, and nothing written,

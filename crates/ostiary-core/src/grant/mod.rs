@@ -4,6 +4,7 @@ mod records;
 mod revocation;
 
 pub use records::{
-    AuthorizationCode, Consent, Grant, RefreshToken, RevokedEverything, StoredRefreshToken,
+    AuthorizationCode, Consent, Grant, RefreshFamily, RefreshToken, RevokedEverything,
+    StoredRefreshToken,
 };
 pub use revocation::RevocationReason;

@@ -79,6 +79,16 @@ pub struct StoredRefreshToken {
     pub rotation_answer: Option<Vec<u8>>,
 }
 
+/// A refresh token with its grant and its user's standing, read together: what every use of a
+/// refresh token (rotation, introspection, revocation) needs first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    pub token: StoredRefreshToken,
+    pub grant: Grant,
+    /// The grant's user is disabled (`ostiary user disable`): the family is unusable.
+    pub user_disabled: bool,
+}
+
 /// What a user allowed a client: remembered so the consent page is shown only for new scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {

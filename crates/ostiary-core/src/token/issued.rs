@@ -6,7 +6,7 @@ use ostiary_jwt::Claims;
 
 use super::service::TokenService;
 use crate::error::OAuthError;
-use crate::grant::{Grant, StoredRefreshToken};
+use crate::grant::RefreshFamily;
 use crate::secret::SecretHash;
 
 /// A token of this server, as found: nothing about its use is decided yet.
@@ -15,9 +15,9 @@ pub(super) enum IssuedToken {
     /// An access token: a JWT of this issuer whose signature and lifetime were verified
     /// (revocation not yet checked).
     Access(Claims),
-    /// A refresh token and its grant (rotation, expiry and revocation not yet checked),
-    /// boxed: they are several times the size of an access token's claims.
-    Refresh(Box<(StoredRefreshToken, Grant)>),
+    /// A refresh token with its grant and user (rotation, expiry, revocation and the user's
+    /// standing not yet checked), boxed: several times the size of an access token's claims.
+    Refresh(Box<RefreshFamily>),
 }
 
 impl TokenService {
@@ -32,21 +32,10 @@ impl TokenService {
             return Ok(self.validate(presented).ok().map(IssuedToken::Access));
         }
         Ok(self
-            .find_refresh(&SecretHash::of(presented))
+            .store
+            .find_refresh_family(&SecretHash::of(presented))
             .await?
-            .map(|found| IssuedToken::Refresh(Box::new(found))))
-    }
-
-    /// A refresh token by its hash, with its grant.
-    pub(super) async fn find_refresh(
-        &self,
-        hash: &SecretHash,
-    ) -> Result<Option<(StoredRefreshToken, Grant)>, OAuthError> {
-        let Some(stored) = self.store.find_refresh_token(hash).await? else {
-            return Ok(None);
-        };
-        let grant = self.store.find_grant(&stored.token.grant_id).await?;
-        Ok(grant.map(|grant| (stored, grant)))
+            .map(|family| IssuedToken::Refresh(Box::new(family))))
     }
 }
 

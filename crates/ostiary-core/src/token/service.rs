@@ -16,7 +16,7 @@ use crate::client::{Client, ClientId, ClientKeys};
 use crate::client_auth::{self, ClientAuthenticator, ClientCredentials};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
-use crate::grant::{Grant, RevocationReason, StoredRefreshToken};
+use crate::grant::{RefreshFamily, RevocationReason};
 use crate::keys::KeyRing;
 use crate::metadata_document::MetadataDocuments;
 use crate::store::Store;
@@ -184,10 +184,7 @@ impl TokenService {
         match self.find_issued(token).await? {
             None => Ok(Introspection::inactive()),
             Some(IssuedToken::Access(claims)) => self.introspect_access(caller, claims).await,
-            Some(IssuedToken::Refresh(found)) => {
-                let (stored, grant) = &*found;
-                self.introspect_refresh(caller, stored, grant).await
-            }
+            Some(IssuedToken::Refresh(family)) => Ok(self.introspect_refresh(caller, &family)),
         }
     }
 
@@ -237,25 +234,22 @@ impl TokenService {
 
     /// A refresh token is active for its own client while it is the family's newest (not
     /// rotated), unexpired, its grant unrevoked and its user enabled.
-    async fn introspect_refresh(
-        &self,
-        caller: &Client,
-        stored: &StoredRefreshToken,
-        grant: &Grant,
-    ) -> Result<Introspection, OAuthError> {
+    fn introspect_refresh(&self, caller: &Client, family: &RefreshFamily) -> Introspection {
+        let RefreshFamily {
+            token: stored,
+            grant,
+            user_disabled,
+        } = family;
         let now = self.clock.now_seconds();
         let live = grant.client_id == caller.id
             && stored.rotated_at.is_none()
             && grant.revoked_at.is_none()
+            && !user_disabled
             && now < stored.token.expires_at;
         if !live {
-            return Ok(Introspection::inactive());
+            return Introspection::inactive();
         }
-        let user = self.store.find_user(&grant.user_id).await?;
-        if user.is_none_or(|u| u.disabled) {
-            return Ok(Introspection::inactive());
-        }
-        Ok(Introspection {
+        Introspection {
             active: true,
             scope: scope_string(&grant.scopes),
             client_id: Some(grant.client_id.to_string()),
@@ -265,7 +259,7 @@ impl TokenService {
             exp: Some(stored.token.expires_at.unix_timestamp()),
             iat: Some(stored.token.issued_at.unix_timestamp()),
             ..Introspection::inactive()
-        })
+        }
     }
 
     /// Whether a verified access token was revoked: by its `jti`, or by the cut-off of
@@ -291,8 +285,8 @@ impl TokenService {
         };
         let claims = match self.find_issued(token).await? {
             None => return Ok(None),
-            Some(IssuedToken::Refresh(found)) => {
-                let grant = &found.1;
+            Some(IssuedToken::Refresh(family)) => {
+                let grant = &family.grant;
                 if grant.client_id != caller.id {
                     return Err(other_client());
                 }

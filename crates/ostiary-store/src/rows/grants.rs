@@ -5,7 +5,9 @@ use ostiary_core::StoreError;
 use ostiary_core::authorize::PushedRequest;
 use ostiary_core::client::{ClientId, Scope};
 use ostiary_core::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
-use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, StoredRefreshToken};
+use ostiary_core::grant::{
+    AuthorizationCode, Consent, Grant, RefreshFamily, RefreshToken, StoredRefreshToken,
+};
 use ostiary_core::interaction::StoredInteraction;
 use ostiary_core::secret::SecretHash;
 use ostiary_core::session::Session;
@@ -228,6 +230,42 @@ impl RefreshTokenRow {
             },
             rotated_at: optional_time(self.rotated_at)?,
             rotation_answer: self.rotation_answer,
+        })
+    }
+}
+
+/// A refresh token joined with its grant and its user's `disabled` flag; the token's
+/// `access_jti` and `access_expires_at` come renamed (`token_...`), as the grant has its own.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RefreshFamilyRow {
+    #[sqlx(flatten)]
+    pub grant: GrantRow,
+    pub token_hash: Vec<u8>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub token_access_jti: String,
+    pub token_access_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub rotation_answer: Option<Vec<u8>>,
+    pub user_disabled: bool,
+}
+
+impl RefreshFamilyRow {
+    pub fn into_family(self) -> Result<RefreshFamily, StoreError> {
+        let token = RefreshTokenRow {
+            token_hash: self.token_hash,
+            grant_id: self.grant.grant_id.clone(),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            access_jti: self.token_access_jti,
+            access_expires_at: self.token_access_expires_at,
+            rotated_at: self.rotated_at,
+            rotation_answer: self.rotation_answer,
+        };
+        Ok(RefreshFamily {
+            token: token.into_stored()?,
+            grant: self.grant.into_grant()?,
+            user_disabled: self.user_disabled,
         })
     }
 }

@@ -202,6 +202,30 @@ macro_rules! impl_grant_store {
                 .transpose()
             }
 
+            async fn find_refresh_family(
+                &self,
+                token_hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<Option<ostiary_core::grant::RefreshFamily>, ostiary_core::StoreError> {
+                // The token's two columns that the grant also has are renamed; the grant's
+                // are read under their own names.
+                sqlx::query_as::<_, $crate::rows::RefreshFamilyRow>(
+                    "SELECT g.*, r.token_hash, r.issued_at, r.expires_at, \
+                     r.access_jti AS token_access_jti, \
+                     r.access_expires_at AS token_access_expires_at, \
+                     r.rotated_at, r.rotation_answer, u.disabled AS user_disabled \
+                     FROM refresh_tokens r \
+                     JOIN grants g ON g.grant_id = r.grant_id \
+                     JOIN users u ON u.user_id = g.user_id \
+                     WHERE r.token_hash = $1",
+                )
+                .bind(token_hash.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map($crate::rows::RefreshFamilyRow::into_family)
+                .transpose()
+            }
+
             async fn rotate_refresh_token(
                 &self,
                 old: &ostiary_core::secret::SecretHash,

@@ -7,6 +7,7 @@ crate::store_tests!(
     using_a_successor_ends_the_grace_of_earlier_tokens,
     concurrent_rotations_have_one_winner,
     rotation_is_refused_once_the_grant_is_revoked,
+    a_refresh_family_is_read_whole,
 );
 
 async fn refresh_token_rotates_once(db: Database) {
@@ -219,4 +220,56 @@ async fn rotation_is_refused_once_the_grant_is_revoked(db: Database) {
         store.find_refresh_token(&next.token_hash).await.unwrap(),
         None
     );
+}
+
+/// One read gives the token as `find_refresh_token` does, its grant as `find_grant` does,
+/// and whether the user is disabled.
+async fn a_refresh_family_is_read_whole(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    issue(&*store, &web, &alice, "sid-1", "g1", true).await;
+    let first = refresh("g1", 0);
+    let family = |hash: SecretHash| {
+        let store = store.clone();
+        async move { store.find_refresh_family(&hash).await.unwrap() }
+    };
+    let found = family(first.token_hash.clone()).await.unwrap();
+    let token = store
+        .find_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let grant = store.find_grant("g1").await.unwrap().unwrap();
+    // The token's and the grant's access_jti differ: neither may be read for the other.
+    assert_ne!(token.token.access_jti, grant.access_jti);
+    assert_eq!((&found.token, &found.grant), (&token, &grant));
+    assert!(!found.user_disabled);
+
+    // Rotated, its answer comes along; the successor is a family member of its own.
+    let second = refresh("g1", 1);
+    assert!(
+        store
+            .rotate_refresh_token(&first.token_hash, now(), b"sealed answer", &second)
+            .await
+            .unwrap()
+    );
+    let found = family(first.token_hash.clone()).await.unwrap();
+    assert_eq!(
+        found.token.rotation_answer.as_deref(),
+        Some(&b"sealed answer"[..])
+    );
+    assert_eq!(
+        family(second.token_hash.clone()).await.unwrap().token.token,
+        second
+    );
+
+    assert!(store.set_user_disabled(&alice, true).await.unwrap());
+    assert!(
+        family(second.token_hash.clone())
+            .await
+            .unwrap()
+            .user_disabled
+    );
+    assert_eq!(family(SecretHash::of("no such token")).await, None);
 }

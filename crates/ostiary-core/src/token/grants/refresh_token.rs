@@ -9,7 +9,7 @@ use super::user_tokens::check_binding;
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType, Scope};
 use crate::error::OAuthError;
-use crate::grant::{Grant, StoredRefreshToken};
+use crate::grant::{Grant, RefreshFamily, StoredRefreshToken};
 use crate::secret::SecretHash;
 use crate::token::Confirmation;
 use crate::token::resolve::{narrow_audience, resolve_scope};
@@ -34,7 +34,12 @@ impl TokenService {
         client.require_grant(GrantType::RefreshToken)?;
         let invalid = || invalid_grant("the refresh token is invalid, expired or revoked");
         let hash = SecretHash::of(presented);
-        let Some((stored, grant)) = self.find_refresh(&hash).await? else {
+        let Some(RefreshFamily {
+            token: stored,
+            grant,
+            user_disabled,
+        }) = self.store.find_refresh_family(&hash).await?
+        else {
             return Err(invalid().into());
         };
         if grant.client_id != client.id {
@@ -44,7 +49,9 @@ impl TokenService {
         if grant.revoked_at.is_some() || now >= stored.token.expires_at {
             return Err(invalid().into());
         }
-        self.check_user(grant.user_id).await?;
+        if user_disabled {
+            return Err(invalid_grant("the user is disabled or gone").into());
+        }
         check_binding(
             grant.dpop_jkt.as_deref(),
             dpop,
