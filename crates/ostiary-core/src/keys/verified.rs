@@ -105,7 +105,7 @@ impl VerifiedTokens {
         }
         let claims = self.validator.validate(token, now)?;
         if let Some(exp) = claims.exp.filter(|exp| now < *exp) {
-            let left = u64::try_from(exp - now).unwrap_or(0);
+            let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
             let verified = Verified {
                 claims: claims.clone(),
                 verified_at: now,

@@ -5,7 +5,7 @@
 use ostiary_jwt::KeySealer;
 use time::OffsetDateTime;
 
-use super::user_tokens::check_binding;
+use super::user_tokens::{check_binding, user_unusable};
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType, Scope};
 use crate::error::OAuthError;
@@ -50,7 +50,7 @@ impl TokenService {
             return Err(invalid().into());
         }
         if user_disabled {
-            return Err(invalid_grant("the user is disabled or gone").into());
+            return Err(user_unusable().into());
         }
         check_binding(
             grant.dpop_jkt.as_deref(),

@@ -195,7 +195,7 @@ impl TokenService {
         let user = self.store.find_user(&user_id).await?;
         match user {
             Some(user) if !user.disabled => Ok(()),
-            _ => Err(invalid_grant("the user is disabled or gone")),
+            _ => Err(user_unusable()),
         }
     }
 
@@ -224,4 +224,9 @@ impl TokenService {
             error: invalid_grant("the grant was already used; it has been revoked"),
         }
     }
+}
+
+/// What a grant of a disabled or deleted user answers.
+pub(super) fn user_unusable() -> OAuthError {
+    invalid_grant("the user is disabled or gone")
 }
