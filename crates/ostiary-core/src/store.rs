@@ -12,8 +12,8 @@ use crate::authorize::PushedRequest;
 use crate::client::{Client, ClientId};
 use crate::device::{DeviceAuthorization, DeviceStatus};
 use crate::grant::{
-    AuthorizationCode, Consent, Grant, RefreshFamily, RefreshToken, RevocationReason,
-    RevokedEverything, StoredRefreshToken,
+    AuthorizationCode, Consent, Grant, PresentedCode, RefreshFamily, RefreshToken,
+    RevocationReason, RevokedEverything, StoredRefreshToken,
 };
 use crate::interaction::record::StoredInteraction;
 use crate::keys::StoredKey;
@@ -298,6 +298,12 @@ pub trait GrantStore: Send + Sync {
         &self,
         code_hash: &SecretHash,
     ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// The code `code_hash` with its user's standing, in one read; `None` when no such code
+    /// is stored.
+    async fn find_presented_code(
+        &self,
+        code_hash: &SecretHash,
+    ) -> Result<Option<PresentedCode>, StoreError>;
     /// Redeems a code: marks it consumed and inserts `grant` (whose id is the code's
     /// `grant_id`), with `refresh` when one is issued, all in one transaction. False, and
     /// nothing written, when the code was already consumed (by this or another instance).

@@ -4,7 +4,7 @@ mod records;
 mod revocation;
 
 pub use records::{
-    AuthorizationCode, Consent, Grant, RefreshFamily, RefreshToken, RevokedEverything,
-    StoredRefreshToken,
+    AuthorizationCode, Consent, Grant, PresentedCode, RefreshFamily, RefreshToken,
+    RevokedEverything, StoredRefreshToken,
 };
 pub use revocation::RevocationReason;

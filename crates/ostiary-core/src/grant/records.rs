@@ -79,6 +79,15 @@ pub struct StoredRefreshToken {
     pub rotation_answer: Option<Vec<u8>>,
 }
 
+/// An authorization code with its user's standing, read together: what its redemption needs
+/// first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedCode {
+    pub code: AuthorizationCode,
+    /// The code's user is disabled (`ostiary user disable`): the code redeems nothing.
+    pub user_disabled: bool,
+}
+
 /// A refresh token with its grant and its user's standing, read together: what every use of a
 /// refresh token (rotation, introspection, revocation) needs first.
 #[derive(Debug, Clone, PartialEq, Eq)]

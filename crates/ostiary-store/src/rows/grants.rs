@@ -234,6 +234,14 @@ impl RefreshTokenRow {
     }
 }
 
+/// An authorization code joined with its user's `disabled` flag.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PresentedCodeRow {
+    #[sqlx(flatten)]
+    pub code: CodeRow,
+    pub user_disabled: bool,
+}
+
 /// A refresh token joined with its grant and its user's `disabled` flag; the token's
 /// `access_jti` and `access_expires_at` come renamed (`token_...`), as the grant has its own.
 #[derive(Debug, sqlx::FromRow)]

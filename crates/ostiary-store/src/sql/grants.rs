@@ -109,6 +109,27 @@ macro_rules! impl_grant_store {
                 .transpose()
             }
 
+            async fn find_presented_code(
+                &self,
+                code_hash: &ostiary_core::secret::SecretHash,
+            ) -> Result<Option<ostiary_core::grant::PresentedCode>, ostiary_core::StoreError> {
+                sqlx::query_as::<_, $crate::rows::PresentedCodeRow>(
+                    "SELECT c.*, u.disabled AS user_disabled FROM authorization_codes c \
+                     JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
+                )
+                .bind(code_hash.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::error::backend)?
+                .map(|row| {
+                    Ok(ostiary_core::grant::PresentedCode {
+                        code: row.code.into_code()?,
+                        user_disabled: row.user_disabled,
+                    })
+                })
+                .transpose()
+            }
+
             async fn redeem_code(
                 &self,
                 code_hash: &ostiary_core::secret::SecretHash,

@@ -5,6 +5,7 @@ use super::*;
 crate::store_tests!(
     code_round_trips_and_redeems_once,
     concurrent_redemptions_have_one_winner,
+    a_presented_code_comes_with_its_users_standing,
 );
 
 async fn code_round_trips_and_redeems_once(db: Database) {
@@ -116,4 +117,26 @@ async fn concurrent_redemptions_have_one_winner(db: Database) {
         }
     }
     assert_eq!(written, 1);
+}
+
+/// One read gives the code as `find_code` does and whether its user is disabled.
+async fn a_presented_code_comes_with_its_users_standing(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let c = code(&web, &alice, "sid-1", "g1");
+    store.insert_code(&c).await.unwrap();
+    let presented = store.find_presented_code(&c.code_hash).await.unwrap();
+    assert_eq!(
+        presented,
+        Some(PresentedCode {
+            code: c.clone(),
+            user_disabled: false
+        })
+    );
+    assert!(store.set_user_disabled(&alice, true).await.unwrap());
+    let presented = store.find_presented_code(&c.code_hash).await.unwrap();
+    assert!(presented.is_some_and(|p| p.user_disabled && p.code == c));
+    let unknown = SecretHash::of("no such code");
+    assert_eq!(store.find_presented_code(&unknown).await.unwrap(), None);
 }

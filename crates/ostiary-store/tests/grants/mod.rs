@@ -16,7 +16,9 @@ use ostiary_core::client::{ClientId, ClientRegistration, RedirectUri, Scope, Uri
 use ostiary_core::grant::RevocationReason::{
     ClientRequest, ConsentWithdrawn, RevokeAll, UserDisabled,
 };
-use ostiary_core::grant::{AuthorizationCode, Consent, Grant, RefreshToken, RevokedEverything};
+use ostiary_core::grant::{
+    AuthorizationCode, Consent, Grant, PresentedCode, RefreshToken, RevokedEverything,
+};
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::secret::SecretHash;
 use ostiary_core::session::Session;

@@ -1,10 +1,11 @@
 //! The authorization code grant (RFC 6749 4.1.3 with PKCE, RFC 7636 4.5): a code is redeemed
 //! once, by its client, with its redirect URI and verifier, for the user's first tokens.
 
-use super::user_tokens::{NewGrant, check_binding};
+use super::user_tokens::{NewGrant, check_binding, user_unusable};
 use super::{GrantError, Subject, invalid_grant};
 use crate::client::{Client, GrantType};
 use crate::error::{ErrorCode, OAuthError};
+use crate::grant::PresentedCode;
 use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
 use crate::token::Confirmation;
@@ -26,7 +27,11 @@ impl TokenService {
     ) -> Result<(TokenResponse, Subject), GrantError> {
         client.require_grant(GrantType::AuthorizationCode)?;
         let code_hash = SecretHash::of(code);
-        let Some(code) = self.store.find_code(&code_hash).await? else {
+        let Some(PresentedCode {
+            code,
+            user_disabled,
+        }) = self.store.find_presented_code(&code_hash).await?
+        else {
             return Err(invalid_grant("the code is invalid").into());
         };
         let now = self.clock.now_seconds();
@@ -62,7 +67,9 @@ impl TokenService {
         if now >= code.expires_at {
             return Err(invalid_grant("the code has expired").into());
         }
-        self.check_user(code.user_id).await?;
+        if user_disabled {
+            return Err(user_unusable().into());
+        }
 
         let grant = NewGrant {
             grant_id: code.grant_id.clone(),
