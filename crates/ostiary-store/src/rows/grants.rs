@@ -6,7 +6,8 @@ use ostiary_core::authorize::PushedRequest;
 use ostiary_core::client::{ClientId, Scope};
 use ostiary_core::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
 use ostiary_core::grant::{
-    AuthorizationCode, Consent, Grant, RefreshFamily, RefreshToken, StoredRefreshToken,
+    AuthorizationCode, Consent, Grant, PresentedCode, RefreshFamily, RefreshToken,
+    StoredRefreshToken,
 };
 use ostiary_core::interaction::StoredInteraction;
 use ostiary_core::secret::SecretHash;
@@ -240,6 +241,15 @@ pub(crate) struct PresentedCodeRow {
     #[sqlx(flatten)]
     pub code: CodeRow,
     pub user_disabled: bool,
+}
+
+impl PresentedCodeRow {
+    pub fn into_presented(self) -> Result<PresentedCode, StoreError> {
+        Ok(PresentedCode {
+            code: self.code.into_code()?,
+            user_disabled: self.user_disabled,
+        })
+    }
 }
 
 /// A refresh token joined with its grant and its user's `disabled` flag; the token's

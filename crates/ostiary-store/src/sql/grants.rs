@@ -121,12 +121,7 @@ macro_rules! impl_grant_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::error::backend)?
-                .map(|row| {
-                    Ok(ostiary_core::grant::PresentedCode {
-                        code: row.code.into_code()?,
-                        user_disabled: row.user_disabled,
-                    })
-                })
+                .map($crate::rows::PresentedCodeRow::into_presented)
                 .transpose()
             }
 
