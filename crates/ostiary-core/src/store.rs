@@ -19,7 +19,7 @@ use crate::interaction::record::StoredInteraction;
 use crate::keys::StoredKey;
 use crate::registration::RegistrationToken;
 use crate::secret::SecretHash;
-use crate::session::Session;
+use crate::session::{PresentedSession, Session};
 use crate::user::{User, UserId, Username};
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +260,12 @@ pub trait AuditStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
     async fn find_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
+    /// The session `id_hash` with its user's standing, in one read, expired or not; `None`
+    /// when no such session is stored.
+    async fn find_presented_session(
+        &self,
+        id_hash: &SecretHash,
+    ) -> Result<Option<PresentedSession>, StoreError>;
     /// Records use of the session (for its idle lifetime).
     async fn touch_session(
         &self,

@@ -18,8 +18,8 @@ use time::{Duration, OffsetDateTime};
 mod grants;
 
 pub(crate) use grants::{
-    CodeRow, ConsentRow, DeviceRow, GrantRow, InteractionRow, PresentedCodeRow, PushedRequestRow,
-    RefreshFamilyRow, RefreshTokenRow, SessionRow,
+    CodeRow, ConsentRow, DeviceRow, GrantRow, InteractionRow, PresentedCodeRow,
+    PresentedSessionRow, PushedRequestRow, RefreshFamilyRow, RefreshTokenRow, SessionRow,
 };
 
 /// Registered URIs were checked against the deployment's policy when they were written.

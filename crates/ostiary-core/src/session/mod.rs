@@ -26,6 +26,14 @@ pub struct Session {
     pub expires_at: OffsetDateTime,
 }
 
+/// A session with its user's standing, read together: what resuming it from a cookie needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedSession {
+    pub session: Session,
+    /// The session's user is disabled (`ostiary user disable`): the session is over.
+    pub user_disabled: bool,
+}
+
 /// How long a session lasts: idle (since last use) and absolute (since login).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use time::Duration;
 
-use super::{Session, SessionSettings, SessionToken};
+use super::{PresentedSession, Session, SessionSettings, SessionToken};
 use crate::Clock;
 use crate::random::random_token;
 use crate::secret::SecretHash;
@@ -75,19 +75,18 @@ impl Sessions {
     /// The live session a cookie names: within both lifetimes, its user still enabled.
     pub async fn resume(&self, token: &str) -> Result<Option<Session>, StoreError> {
         let id_hash = SecretHash::of(token);
-        let Some(session) = self.store.find_session(&id_hash).await? else {
+        let Some(PresentedSession {
+            session,
+            user_disabled,
+        }) = self.store.find_presented_session(&id_hash).await?
+        else {
             return Ok(None);
         };
         let now = self.clock.now();
         if now >= session.expires_at || now >= session.last_seen + self.settings.idle {
             return Ok(None);
         }
-        let enabled = self
-            .store
-            .find_user(&session.user_id)
-            .await?
-            .is_some_and(|u| !u.disabled);
-        if !enabled {
+        if user_disabled {
             return Ok(None);
         }
         if now - session.last_seen >= TOUCH_INTERVAL {

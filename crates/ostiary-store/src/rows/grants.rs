@@ -11,7 +11,7 @@ use ostiary_core::grant::{
 };
 use ostiary_core::interaction::StoredInteraction;
 use ostiary_core::secret::SecretHash;
-use ostiary_core::session::Session;
+use ostiary_core::session::{PresentedSession, Session};
 use ostiary_core::user::UserId;
 use time::OffsetDateTime;
 
@@ -231,6 +231,23 @@ impl RefreshTokenRow {
             },
             rotated_at: optional_time(self.rotated_at)?,
             rotation_answer: self.rotation_answer,
+        })
+    }
+}
+
+/// A session joined with its user's `disabled` flag.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PresentedSessionRow {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub user_disabled: bool,
+}
+
+impl PresentedSessionRow {
+    pub fn into_presented(self) -> Result<PresentedSession, StoreError> {
+        Ok(PresentedSession {
+            session: self.session.into_session()?,
+            user_disabled: self.user_disabled,
         })
     }
 }

@@ -21,7 +21,7 @@ use ostiary_core::grant::{
 };
 use ostiary_core::password::{Password, PasswordHasher};
 use ostiary_core::secret::SecretHash;
-use ostiary_core::session::Session;
+use ostiary_core::session::{PresentedSession, Session};
 use ostiary_core::user::{UserId, Username};
 use ostiary_core::{Store, SystemClock};
 use ostiary_store::Database;

@@ -7,6 +7,7 @@ crate::store_tests!(
     user_sessions_end_together_and_expired_ones_are_purged,
     a_users_live_sessions_are_listed_newest_login_first,
     a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_expires,
+    a_presented_session_comes_with_its_users_standing,
 );
 
 async fn sessions_insert_find_touch_delete(db: Database) {
@@ -152,4 +153,24 @@ async fn a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_
     assert!(revoked(&*store, "at-old-online").await);
     assert!(live(&*store, "old-offline").await);
     assert_eq!(store.find_code(&old_code.code_hash).await.unwrap(), None);
+}
+
+/// One read gives the session as `find_session` does and whether its user is disabled.
+async fn a_presented_session_comes_with_its_users_standing(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let s = session(&alice, "sid-1", now());
+    store.insert_session(&s).await.unwrap();
+    assert_eq!(
+        store.find_presented_session(&s.id_hash).await.unwrap(),
+        Some(PresentedSession {
+            session: s.clone(),
+            user_disabled: false
+        })
+    );
+    assert!(store.set_user_disabled(&alice, true).await.unwrap());
+    let presented = store.find_presented_session(&s.id_hash).await.unwrap();
+    assert!(presented.is_some_and(|p| p.user_disabled && p.session == s));
+    let unknown = SecretHash::of("no such cookie");
+    assert_eq!(store.find_presented_session(&unknown).await.unwrap(), None);
 }
