@@ -259,7 +259,14 @@ pub trait AuditStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
-    async fn find_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError>;
+    /// The session `id_hash`, expired or not: [`find_presented_session`](Self::find_presented_session)
+    /// without the user's standing.
+    async fn find_session(&self, id_hash: &SecretHash) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .find_presented_session(id_hash)
+            .await?
+            .map(|p| p.session))
+    }
     /// The session `id_hash` with its user's standing, in one read, expired or not; `None`
     /// when no such session is stored.
     async fn find_presented_session(
@@ -300,10 +307,14 @@ pub trait SessionStore: Send + Sync {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// The code `code_hash`: [`find_presented_code`](Self::find_presented_code) without the
+    /// user's standing.
     async fn find_code(
         &self,
         code_hash: &SecretHash,
-    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(self.find_presented_code(code_hash).await?.map(|p| p.code))
+    }
     /// The code `code_hash` with its user's standing, in one read; `None` when no such code
     /// is stored.
     async fn find_presented_code(
@@ -333,10 +344,14 @@ pub trait GrantStore: Send + Sync {
     /// Binds an unbound grant to the DPoP key `jkt` (RFC 9449 5: a public client's refresh
     /// tokens). False, and nothing changed, when the grant is already bound or gone.
     async fn bind_grant_key(&self, grant_id: &str, jkt: &str) -> Result<bool, StoreError>;
+    /// The refresh token `token_hash`: [`find_refresh_family`](Self::find_refresh_family)
+    /// without its grant and user.
     async fn find_refresh_token(
         &self,
         token_hash: &SecretHash,
-    ) -> Result<Option<StoredRefreshToken>, StoreError>;
+    ) -> Result<Option<StoredRefreshToken>, StoreError> {
+        Ok(self.find_refresh_family(token_hash).await?.map(|f| f.token))
+    }
     /// The refresh token `token_hash` with its grant and its user's standing, in one read;
     /// `None` when no such token is stored.
     async fn find_refresh_family(

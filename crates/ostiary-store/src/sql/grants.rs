@@ -93,22 +93,6 @@ macro_rules! impl_grant_store {
                 Ok(())
             }
 
-            async fn find_code(
-                &self,
-                code_hash: &ostiary_core::secret::SecretHash,
-            ) -> Result<Option<ostiary_core::grant::AuthorizationCode>, ostiary_core::StoreError>
-            {
-                sqlx::query_as::<_, $crate::rows::CodeRow>(
-                    "SELECT * FROM authorization_codes WHERE code_hash = $1",
-                )
-                .bind(code_hash.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::error::backend)?
-                .map($crate::rows::CodeRow::into_code)
-                .transpose()
-            }
-
             async fn find_presented_code(
                 &self,
                 code_hash: &ostiary_core::secret::SecretHash,
@@ -200,22 +184,6 @@ macro_rules! impl_grant_store {
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
-            }
-
-            async fn find_refresh_token(
-                &self,
-                token_hash: &ostiary_core::secret::SecretHash,
-            ) -> Result<Option<ostiary_core::grant::StoredRefreshToken>, ostiary_core::StoreError>
-            {
-                sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
-                    "SELECT * FROM refresh_tokens WHERE token_hash = $1",
-                )
-                .bind(token_hash.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::error::backend)?
-                .map($crate::rows::RefreshTokenRow::into_stored)
-                .transpose()
             }
 
             async fn find_refresh_family(

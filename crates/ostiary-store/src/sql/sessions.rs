@@ -62,22 +62,6 @@ macro_rules! impl_session_store {
                 Ok(u64::try_from(count).unwrap_or(0))
             }
 
-            async fn find_session(
-                &self,
-                id_hash: &ostiary_core::secret::SecretHash,
-            ) -> Result<Option<ostiary_core::session::Session>, ostiary_core::StoreError> {
-                // Expired sessions are returned too: the core decides what expiry means.
-                sqlx::query_as::<_, $crate::rows::SessionRow>(
-                    "SELECT * FROM sessions WHERE id_hash = $1",
-                )
-                .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::error::backend)?
-                .map($crate::rows::SessionRow::into_session)
-                .transpose()
-            }
-
             async fn find_presented_session(
                 &self,
                 id_hash: &ostiary_core::secret::SecretHash,
