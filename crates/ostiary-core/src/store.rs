@@ -560,6 +560,7 @@ pub trait Store:
     + DeviceAuthorizationStore
     + RegistrationStore
     + DocumentClientStore
+    + crate::bff::BffSessionStore
     + Debug
 {
     /// Readiness: the database answers a trivial query.

@@ -108,6 +108,7 @@ crate::sql::pushed::impl_pushed_request_store!(PgStore);
 crate::sql::device::impl_device_authorization_store!(PgStore);
 crate::sql::registrations::impl_registration_store!(PgStore);
 crate::sql::documents::impl_document_client_store!(PgStore);
+crate::sql::bff_sessions::impl_bff_session_store!(PgStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {

@@ -320,3 +320,29 @@ impl RegistrationTokenRow {
         })
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct BffSessionRow {
+    pub id_hash: Vec<u8>,
+    pub sub: String,
+    pub sid: Option<String>,
+    pub sealed: Vec<u8>,
+    pub version: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl BffSessionRow {
+    pub fn into_session(self) -> Result<ostiary_core::bff::BffSession, StoreError> {
+        Ok(ostiary_core::bff::BffSession {
+            id_hash: SecretHash::from_bytes(&self.id_hash)
+                .ok_or(StoreError::Corrupt("bff session"))?,
+            sub: self.sub,
+            sid: self.sid,
+            sealed: self.sealed,
+            version: self.version,
+            created_at: from_unix(self.created_at)?,
+            expires_at: from_unix(self.expires_at)?,
+        })
+    }
+}

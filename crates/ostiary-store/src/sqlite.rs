@@ -158,6 +158,7 @@ crate::sql::pushed::impl_pushed_request_store!(SqliteStore);
 crate::sql::device::impl_device_authorization_store!(SqliteStore);
 crate::sql::registrations::impl_registration_store!(SqliteStore);
 crate::sql::documents::impl_document_client_store!(SqliteStore);
+crate::sql::bff_sessions::impl_bff_session_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl ostiary_core::Store for SqliteStore {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test bodies are not #[test] fns
 
 mod audit_trail;
+mod bff_sessions;
 mod documents;
 mod grants;
 mod interactions;

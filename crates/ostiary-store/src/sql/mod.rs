@@ -2,6 +2,7 @@
 //! same statements here, so one body serves both; each macro is expanded once per backend.
 
 pub(crate) mod audit;
+pub(crate) mod bff_sessions;
 pub(crate) mod clients;
 pub(crate) mod device;
 pub(crate) mod documents;
