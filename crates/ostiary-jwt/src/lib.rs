@@ -47,7 +47,7 @@ mod verifying_key;
 
 pub use alg::Algorithm;
 pub use dpop::{DpopProof, DpopValidator};
-pub use encode::encode;
+pub use encode::{encode, encode_with_jwk};
 pub use jwk::{Jwk, JwkSet};
 pub use sealing::{KeySealer, SealError, derive_subkey};
 pub use signing_key::{KeyError, SigningKey};
