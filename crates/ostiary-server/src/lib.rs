@@ -3,6 +3,7 @@
 pub mod admin_api;
 pub mod audit;
 pub mod background;
+pub mod bff;
 pub mod cli;
 pub mod config;
 pub mod connections;

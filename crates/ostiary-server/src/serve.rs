@@ -192,7 +192,7 @@ fn connection_cap(configured: Option<usize>, descriptors: u64, pool: u32) -> usi
 }
 
 /// SIGTERM (orchestrators) or SIGINT (a terminal): stop accepting, finish in-flight requests.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

@@ -70,6 +70,14 @@ enum Command {
     /// Initial access tokens for dynamic client registration (RFC 7591).
     #[command(subcommand)]
     RegistrationToken(registration_token::RegistrationTokenCommand),
+    /// Run the backend-for-frontend for single-page apps: its own listener and settings,
+    /// read from the file given by --config (docs/guides/bff.md).
+    Bff {
+        /// Print the public JWK set of client_private_key_file (to register the BFF's client
+        /// with `client create --jwks`) and exit.
+        #[arg(long)]
+        print_jwks: bool,
+    },
     /// Run the startup checks (production checklist) without starting.
     CheckConfig,
     /// Print the configuration reference (Markdown) to stdout: every setting with its
@@ -107,7 +115,7 @@ pub fn main() -> ExitCode {
         }
     };
     let default_level = match cli.command {
-        Command::Serve { .. } => "info",
+        Command::Serve { .. } | Command::Bff { print_jwks: false } => "info",
         _ => "warn",
     };
     let _log_writer = telemetry::init(cli.log_format, default_level);
@@ -147,6 +155,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Healthcheck { url: Some(url) } => return healthcheck::run(url, false).await,
+        Command::Bff { print_jwks } => {
+            let path = cli
+                .config
+                .as_deref()
+                .context("ostiary bff needs its settings file: --config PATH")?;
+            let config = crate::bff::config::BffConfig::load(path)?;
+            if *print_jwks {
+                output::print_raw(&crate::bff::client_jwks(&config)?)?;
+            } else {
+                crate::bff::run(config).await?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
@@ -154,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions { .. }
         | Command::Man
         | Command::ConfigReference
+        | Command::Bff { .. }
         | Command::Healthcheck { url: Some(_) } => {}
         Command::Healthcheck { url: None } => {
             let url = healthcheck::ready_url(config.bind, config.tls.is_some());

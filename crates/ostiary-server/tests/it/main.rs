@@ -8,6 +8,7 @@ mod admin_api;
 mod audit;
 mod audit_durability;
 mod authorize;
+mod bff;
 mod cli;
 mod client_metadata;
 mod config;

@@ -195,6 +195,11 @@ impl TestApp {
         Some(())
     }
 
+    /// The URL of the app's database.
+    pub fn database_url(&self) -> &str {
+        &self.url
+    }
+
     /// The audit journal directory every instance of this app shares.
     pub fn journal_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("audit-journal")
