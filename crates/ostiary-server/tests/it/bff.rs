@@ -11,8 +11,10 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use ostiary_core::SystemClock;
 use ostiary_core::client::{
-    Audience, ClientId, ClientRegistration, GrantType, RedirectUri, Scope, UriPolicy,
+    Audience, ClientId, ClientJwks, ClientRegistration, GrantType, RedirectUri, Scope,
+    TokenEndpointAuthMethod, UriPolicy,
 };
+use ostiary_core::secret::SecretHash;
 use ostiary_jwt::bearer::BearerClaims;
 use ostiary_jwt::remote::{DpopConfig, RemoteValidator};
 use ostiary_jwt::{KeySet, Profile, Validator};
@@ -114,27 +116,43 @@ fn registration(bff: &str, lifetime: Option<Duration>) -> ClientRegistration {
 
 /// Starts everything; `lifetime` is the access tokens' (short ones make every call refresh).
 async fn setup(backend: Backend, lifetime: Option<Duration>) -> Option<Setup> {
+    setup_with(backend, lifetime, None).await
+}
+
+/// `setup`, the BFF authenticating with the PKCS#8 PEM key at `private_key` when given
+/// (`private_key_jwt`, its public key registered), with a client secret otherwise.
+async fn setup_with(
+    backend: Backend,
+    lifetime: Option<Duration>,
+    private_key: Option<(&std::path::Path, ostiary_jwt::JwkSet)>,
+) -> Option<Setup> {
     let (app, as_base) = serve_app_on(backend, &[], Arc::new(SystemClock)).await?;
     add_user(&app).await;
     let api = api(&as_base).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bff = format!("http://{}", listener.local_addr().unwrap());
-    let secret = app.client(registration(&bff, lifetime)).await.unwrap();
-    let database_url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}",
-            app.journal_dir().with_file_name("bff.db").display()
+    let mut registration = registration(&bff, lifetime);
+    let credentials = match private_key {
+        Some((path, jwks)) => {
+            registration.auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+            registration.jwks = Some(ClientJwks::Value(jwks));
+            app.client(registration).await;
+            format!("client_private_key_file = \"{}\"", path.display())
+        }
+        None => format!(
+            "client_secret = \"{}\"",
+            app.client(registration).await.unwrap()
         ),
-        // The BFF's sessions beside the server's tables, in the test's own database.
-        Backend::Postgres => app.database_url().to_owned(),
     };
+    // The BFF's sessions beside the server's tables, as a small deployment may keep them.
+    let database_url = app.database_url().to_owned();
     let config = BffConfig::parse(
         &format!(
             r#"
             origin = "{bff}"
             issuer = "{as_base}"
             client_id = "{CLIENT_ID}"
-            client_secret = "{secret}"
+            {credentials}
             scopes = ["openid", "profile", "offline_access", "orders:read"]
             database_url = "{database_url}"
             session_secret = "0123456789abcdef0123456789abcdef-bff"
@@ -572,4 +590,124 @@ async fn a_forged_or_foreign_callback_is_refused() {
         let (_, back_to) = setup.sign_in_returning(elsewhere).await;
         assert_eq!(back_to, "/", "{elsewhere}");
     }
+}
+
+#[tokio::test]
+async fn a_bff_with_a_private_key_signs_in_with_private_key_jwt() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let key = ostiary_jwt::SigningKey::generate(ostiary_jwt::Algorithm::Es256).unwrap();
+    let der = key.to_pkcs8().unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let path = dir.path().join("bff-key.pem");
+    std::fs::write(
+        &path,
+        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
+    )
+    .unwrap();
+    // The key set `ostiary bff --print-jwks` prints is the one registered.
+    let config = BffConfig::parse(
+        &format!(
+            "origin = \"http://127.0.0.1:1\"\nissuer = \"http://127.0.0.1:2\"\nclient_id = \"c\"\n\
+             client_private_key_file = \"{}\"\nsession_secret = \"{}\"\n",
+            path.display(),
+            "s".repeat(32)
+        ),
+        |_| None,
+    )
+    .unwrap();
+    let printed: ostiary_jwt::JwkSet =
+        serde_json::from_str(&ostiary_server::bff::client_jwks(&config).unwrap()).unwrap();
+    assert_eq!(printed.keys, [key.public_jwk().unwrap().clone()]);
+    let setup = setup_with(Backend::Sqlite, None, Some((&path, printed)))
+        .await
+        .unwrap();
+    let cookie = setup.sign_in().await;
+    let orders = setup
+        .call(reqwest::Method::GET, "/api/orders/orders", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orders.status(), StatusCode::OK);
+}
+
+/// A logout token (Back-Channel Logout 1.0 section 2.4) for the BFF's client, signed by `key`.
+fn logout_token(
+    setup: &Setup,
+    key: &ostiary_jwt::SigningKey,
+    sid: Option<&str>,
+    sub: Option<&str>,
+) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut claims = json!({
+        "iss": setup.as_base,
+        "aud": CLIENT_ID,
+        "iat": now,
+        "exp": now + 120,
+        "jti": format!("logout-{now}-{sid:?}-{sub:?}"),
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    if let Some(sid) = sid {
+        claims["sid"] = sid.into();
+    }
+    if let Some(sub) = sub {
+        claims["sub"] = sub.into();
+    }
+    ostiary_jwt::encode(key, "logout+jwt", &claims).unwrap()
+}
+
+#[tokio::test]
+async fn back_channel_logout_ends_the_sessions_it_names() {
+    let setup = setup(Backend::Sqlite, None).await.unwrap();
+    let first = setup.sign_in().await;
+    let second = setup.sign_in().await;
+    let stored = |cookie: &str| {
+        let id = cookie.split_once('=').unwrap().1.to_owned();
+        let store = setup.app.state.store.clone();
+        async move { store.find_bff_session(&SecretHash::of(&id)).await.unwrap() }
+    };
+    let sid = stored(&first)
+        .await
+        .unwrap()
+        .sid
+        .expect("the ID token's sid");
+    let sub = stored(&first).await.unwrap().sub;
+    let snapshot = setup.app.state.tokens.keys().current();
+    let server_key = [ostiary_jwt::Algorithm::Es256, ostiary_jwt::Algorithm::Rs256]
+        .into_iter()
+        .find_map(|alg| snapshot.signing_key(alg))
+        .unwrap();
+    let post = |token: String| {
+        setup
+            .http
+            .post(format!("{}/bff/backchannel-logout", setup.bff))
+            .form(&[("logout_token", token)])
+            .send()
+    };
+    // A token the server did not sign ends nothing.
+    let stranger = ostiary_jwt::SigningKey::generate(ostiary_jwt::Algorithm::Es256).unwrap();
+    let forged = post(logout_token(&setup, &stranger, Some(&sid), None))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(stored(&first).await.is_some());
+    // The server's token for the first session's sid ends that one only.
+    let by_sid = post(logout_token(&setup, server_key, Some(&sid), None))
+        .await
+        .unwrap();
+    assert_eq!(by_sid.status(), StatusCode::OK);
+    assert!(stored(&first).await.is_none());
+    assert!(stored(&second).await.is_some());
+    let user = setup
+        .call(reqwest::Method::GET, "/bff/user", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), StatusCode::UNAUTHORIZED);
+    // A token naming the subject alone ends the rest of the user's sessions.
+    let by_sub = post(logout_token(&setup, server_key, None, Some(&sub)))
+        .await
+        .unwrap();
+    assert_eq!(by_sub.status(), StatusCode::OK);
+    assert!(stored(&second).await.is_none());
 }
