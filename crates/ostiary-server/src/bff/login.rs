@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,8 +47,9 @@ pub struct LoginQuery {
 /// `GET /bff/login?return_to=/path`: 303 to the authorization server.
 pub async fn login(
     State(bff): State<Arc<Bff>>,
-    Query(query): Query<LoginQuery>,
+    query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Result<Response, BffError> {
+    let Query(query) = query.map_err(|_| BffError::BadRequest("the query is malformed"))?;
     let pending = Pending {
         state: random_token::<32>(),
         nonce: random_token::<32>(),
@@ -108,8 +110,9 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(bff): State<Arc<Bff>>,
     headers: HeaderMap,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Result<Response, BffError> {
+    let Query(query) = query.map_err(|_| BffError::BadRequest("the query is malformed"))?;
     let pending = cookies::get(&headers, LOGIN)
         .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
         .and_then(|sealed| bff.login_sealer.open(LOGIN_CONTEXT, &sealed).ok())

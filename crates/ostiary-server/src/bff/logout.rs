@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::secret::SecretHash;
@@ -73,8 +74,13 @@ pub struct LogoutToken {
 /// ended; 400 `invalid_request` for a token that does not validate (section 2.8).
 pub async fn backchannel(
     State(bff): State<Arc<Bff>>,
-    Form(form): Form<LogoutToken>,
+    form: Result<Form<LogoutToken>, FormRejection>,
 ) -> Result<Response, BffError> {
+    let Form(form) = form.map_err(|_| {
+        BffError::BadRequest(
+            "expected a form (application/x-www-form-urlencoded) with logout_token",
+        )
+    })?;
     let claims = bff
         .auth
         .logout_tokens

@@ -115,9 +115,10 @@ impl Bff {
             .route("/bff/backchannel-logout", post(logout::backchannel))
             .route("/api/{*rest}", any(proxy::forward))
             .with_state(self.clone());
-        if let Some(dir) = &self.config.static_dir {
-            router = router.fallback_service(tower_http::services::ServeDir::new(dir));
-        }
+        router = match &self.config.static_dir {
+            Some(dir) => router.fallback_service(tower_http::services::ServeDir::new(dir)),
+            None => router.fallback(|| async { error::BffError::NotFound }),
+        };
         // The pages the BFF serves run only their own scripts and post forms only to this
         // origin and, on the way to signing out, the server's.
         let csp = format!(

@@ -581,6 +581,35 @@ async fn a_forged_or_foreign_callback_is_refused() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
     }
+    // Malformed input gets the BFF's JSON error, never a bare framework message.
+    let duplicated = setup
+        .http
+        .get(format!("{}/bff/callback?state=a&state=b", setup.bff))
+        .send()
+        .await
+        .unwrap();
+    let json_post = setup
+        .http
+        .post(format!("{}/bff/backchannel-logout", setup.bff))
+        .json(&json!({"logout_token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let unknown = setup
+        .http
+        .get(format!("{}/bff/nothing", setup.bff))
+        .send()
+        .await
+        .unwrap();
+    for (response, status, error) in [
+        (duplicated, StatusCode::BAD_REQUEST, "invalid_request"),
+        (json_post, StatusCode::BAD_REQUEST, "invalid_request"),
+        (unknown, StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        assert_eq!(response.status(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], error);
+    }
     // A return_to elsewhere is replaced by the SPA's root.
     for elsewhere in [
         "//evil.example/x",
