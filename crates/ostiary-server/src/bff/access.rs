@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::Bff;
 use super::error::BffError;
-use super::login::{now, unavailable};
+use super::login::{now, shown_claims, unavailable};
 use super::session::{AccessToken, Open};
 use super::upstream::TokenError;
 
@@ -127,13 +127,15 @@ async fn refresh(
             return Err(unavailable(e));
         }
     };
+    // A new ID token (OpenID Connect Core 12.2) brings the user's claims up to date; one
+    // that does not validate, or names another user, changes nothing.
     if let Some(id_token) = response.id_token {
         match bff.auth.id_tokens.validate(&id_token, now()).await {
             Ok(claims)
                 if claims.sub.as_deref()
                     == open.tokens.claims.get("sub").and_then(|s| s.as_str()) =>
             {
-                open.tokens.id_token = id_token.into();
+                open.tokens.claims = shown_claims(claims.all);
             }
             _ => tracing::warn!("a refreshed ID token was refused; the session keeps the first"),
         }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::random::random_token;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -199,7 +199,6 @@ pub async fn callback(
     let sid = claims.str("sid").map(str::to_owned);
     let tokens = Tokens {
         refresh_token: response.refresh_token,
-        id_token: SecretString::from(id_token),
         claims: shown_claims(claims.all.clone()),
         access: vec![AccessToken {
             audience: audience.map(str::to_owned),
@@ -247,7 +246,7 @@ pub async fn user(
 
 /// The claims the SPA may show: what the ID token says about the user, not the protocol's
 /// own members (audience, times, nonce, hashes, session id).
-fn shown_claims(
+pub(super) fn shown_claims(
     claims: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Map<String, serde_json::Value> {
     const PROTOCOL: [&str; 11] = [

@@ -12,7 +12,6 @@ use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::secret::SecretHash;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::Bff;
@@ -39,10 +38,7 @@ pub async fn logout(
             if let Some(token) = &open.tokens.refresh_token {
                 bff.auth.revoke(token).await;
             }
-            if let Some(url) = bff
-                .auth
-                .end_session_url(open.tokens.id_token.expose_secret(), &home)
-            {
+            if let Some(url) = bff.auth.end_session_url(&home) {
                 location = url;
             }
         } else {

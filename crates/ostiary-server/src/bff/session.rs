@@ -19,9 +19,6 @@ use time::{Duration, OffsetDateTime};
 pub struct Tokens {
     #[serde(serialize_with = "expose_optional")]
     pub refresh_token: Option<SecretString>,
-    /// The last ID token: the `id_token_hint` of RP-initiated logout.
-    #[serde(serialize_with = "expose")]
-    pub id_token: SecretString,
     /// The ID token's claims, as `/bff/user` shows them.
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// One access token per audience the session has called.

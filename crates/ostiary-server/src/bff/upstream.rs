@@ -207,14 +207,13 @@ impl AuthServer {
 
     /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 section 2): where the
     /// browser goes to end its session at the server, then back to `post_logout_redirect_uri`.
-    pub fn end_session_url(
-        &self,
-        id_token_hint: &str,
-        post_logout_redirect_uri: &str,
-    ) -> Option<String> {
+    /// The client is named by `client_id`, not by an `id_token_hint`: that would put an ID
+    /// token in the browser's address bar and history, and no token reaches the browser. The
+    /// server then asks the user to confirm, which also keeps other sites from signing them
+    /// out.
+    pub fn end_session_url(&self, post_logout_redirect_uri: &str) -> Option<String> {
         let mut url = url::Url::parse(self.discovery.end_session_endpoint.as_deref()?).ok()?;
         url.query_pairs_mut()
-            .append_pair("id_token_hint", id_token_hint)
             .append_pair("client_id", &self.client_id)
             .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
         Some(url.into())

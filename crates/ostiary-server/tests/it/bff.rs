@@ -366,7 +366,9 @@ async fn the_spa_signs_in_calls_the_api_and_signs_out_without_seeing_a_token(bac
         .await
         .unwrap();
     assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    assert_no_token("the logout redirect", &format!("{:?}", logout.headers()));
     let to = location(&logout);
+    assert!(!to.contains("id_token_hint"), "{to}");
     assert!(
         to.starts_with(&format!("{}/", setup.as_base)) && to.contains("post_logout_redirect_uri="),
         "{to}"
