@@ -20,6 +20,9 @@ pub struct BffSession {
     pub sealed: Vec<u8>,
     /// Raised by every token update, so two updates of one session cannot both land.
     pub version: i64,
+    /// Until when a caller holds the right to refresh (see `claim_bff_refresh`); others
+    /// wait for its tokens instead of asking.
+    pub refresh_claimed_until: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     /// The session ends here whatever happens (its absolute lifetime).
     pub expires_at: OffsetDateTime,

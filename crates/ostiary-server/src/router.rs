@@ -16,7 +16,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::Config;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::handlers::{
@@ -109,12 +108,23 @@ pub fn build(state: AppState) -> Router {
             }),
         ))
         .with_state(state);
-    common_layers(router, &config).layer(tower::util::option_layer(hsts))
+    common_layers(
+        router,
+        config.http_request_timeout,
+        config.http_body_limit_bytes,
+    )
+    .layer(tower::util::option_layer(hsts))
 }
 
-/// The layers every listener's requests pass through (the public one and the admin one): a
-/// request id, a log span, a panic answered as 500, the request timeout, the body limit.
-pub fn common_layers(router: Router, config: &Config) -> Router {
+/// The layers every listener's requests pass through (the public one, the admin one, the
+/// BFF's): a request id, a log span (the path only), a panic answered as 500, a deadline for
+/// the whole request (`request_timeout`; 503 past it), and `body_limit` bytes for bodies read
+/// by extractors.
+pub fn common_layers(
+    router: Router,
+    request_timeout: std::time::Duration,
+    body_limit: usize,
+) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -126,8 +136,8 @@ pub fn common_layers(router: Router, config: &Config) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(CatchPanicLayer::custom(panicked))
             .layer(HandleErrorLayer::new(timed_out))
-            .timeout(config.http_request_timeout)
-            .layer(DefaultBodyLimit::max(config.http_body_limit_bytes)),
+            .timeout(request_timeout)
+            .layer(DefaultBodyLimit::max(body_limit)),
     )
 }
 

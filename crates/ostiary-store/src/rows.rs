@@ -328,6 +328,7 @@ pub(crate) struct BffSessionRow {
     pub sid: Option<String>,
     pub sealed: Vec<u8>,
     pub version: i64,
+    pub refresh_claimed_until: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -341,6 +342,7 @@ impl BffSessionRow {
             sid: self.sid,
             sealed: self.sealed,
             version: self.version,
+            refresh_claimed_until: self.refresh_claimed_until.map(from_unix).transpose()?,
             created_at: from_unix(self.created_at)?,
             expires_at: from_unix(self.expires_at)?,
         })

@@ -196,7 +196,11 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ));
-    Ok(crate::router::common_layers(router, &state.config))
+    Ok(crate::router::common_layers(
+        router,
+        state.config.http_request_timeout,
+        state.config.http_body_limit_bytes,
+    ))
 }
 
 /// Renders a view borrowed from the records it shows.

@@ -16,9 +16,12 @@ use super::upstream::TokenError;
 /// Seconds before expiry that a token is replaced: it must not expire on the way to the API.
 const MARGIN_SECS: i64 = 30;
 /// How long one instance may hold the right to refresh a session.
-const CLAIM_SECS: i64 = 20;
+const CLAIM_SECS: i64 = 60;
+/// How long a refresh may take (the token request, its nonce retry, a key set fetch): well
+/// below `CLAIM_SECS`.
+pub(super) const REFRESH_WITHIN: Duration = Duration::from_secs(30);
 /// How often a caller waiting for another's refresh looks again.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(100);
 
 /// What a forwarded call presents: the token and, for a DPoP-bound one, the key.
 #[derive(Debug)]
@@ -65,16 +68,22 @@ pub async fn access_token(
             return Err(BffError::LoginRequired);
         }
         let at = OffsetDateTime::now_utc();
-        let claimed = bff
-            .sessions
-            .store
-            .claim_bff_refresh(
-                &open.record.id_hash,
-                open.record.version,
-                at,
-                at + time::Duration::seconds(CLAIM_SECS),
-            )
-            .await?;
+        // Held by another request that is refreshing: wait for its tokens without writing.
+        let held = open
+            .record
+            .refresh_claimed_until
+            .is_some_and(|until| until > at);
+        let claimed = !held
+            && bff
+                .sessions
+                .store
+                .claim_bff_refresh(
+                    &open.record.id_hash,
+                    open.record.version,
+                    at,
+                    at + time::Duration::seconds(CLAIM_SECS),
+                )
+                .await?;
         if claimed {
             return refresh(bff, open, audience).await;
         }
@@ -108,17 +117,24 @@ async fn refresh(
     if let Some(audience) = audience {
         params.push(("resource", audience));
     }
-    let response = match bff.auth.token(&params, dpop_key.as_ref()).await {
+    // Well within the claim: a refresh that outlived it could race the next claimant's.
+    let response = tokio::time::timeout(REFRESH_WITHIN, bff.auth.token(&params, dpop_key.as_ref()))
+        .await
+        .unwrap_or_else(|_| {
+            Err(TokenError::Unavailable(anyhow::anyhow!(
+                "the refresh took too long"
+            )))
+        });
+    let response = match response {
         Ok(response) => response,
-        Err(TokenError::Refused(error)) => {
+        Err(TokenError::Refused(error)) if error == "invalid_grant" => {
             // The family ended (revoked, reused, the user disabled): so does the session.
-            tracing::info!(
-                error,
-                "the session's refresh token was refused; session ended"
-            );
+            tracing::info!("the session's refresh token was refused; session ended");
             bff.sessions.store.delete_bff_session(&id_hash).await?;
             return Err(BffError::LoginRequired);
         }
+        // Anything else (a quota, a proof the server did not like, a secret being rotated)
+        // says nothing about the session: it stays, and a later call tries again.
         Err(e) => {
             bff.sessions
                 .store
@@ -150,11 +166,23 @@ async fn refresh(
         expires_at: now() + response.expires_in.unwrap_or(60),
     });
     if !bff.sessions.update(&open, &open.tokens).await? {
-        // Ended meanwhile (logout): what was just issued is revoked with it.
-        if let Some(token) = &open.tokens.refresh_token {
-            bff.auth.revoke(token).await;
+        if bff
+            .sessions
+            .store
+            .find_bff_session(&id_hash)
+            .await?
+            .is_some()
+        {
+            // Updated by another caller after all: its tokens stand, and this access token
+            // is still good for this one call.
+            tracing::warn!("a BFF session was updated while this request refreshed it");
+        } else {
+            // Ended meanwhile (logout): what was just issued is revoked with it.
+            if let Some(token) = &open.tokens.refresh_token {
+                bff.auth.revoke(token).await;
+            }
+            return Err(BffError::LoginRequired);
         }
-        return Err(BffError::LoginRequired);
     }
     let token = open
         .tokens

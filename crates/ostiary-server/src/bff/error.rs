@@ -21,6 +21,10 @@ pub enum BffError {
     /// 404 `not_found`: no route for the path.
     #[error("no such route")]
     NotFound,
+    /// 405 `method_not_allowed`: a method not forwarded to APIs (only GET, HEAD, POST, PUT,
+    /// PATCH and DELETE are).
+    #[error("this method is not forwarded")]
+    MethodNotAllowed,
     /// 413 `request_too_large`.
     #[error("the request body is too large")]
     TooLarge,
@@ -46,6 +50,7 @@ impl IntoResponse for BffError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
             Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             Self::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "gateway_timeout"),

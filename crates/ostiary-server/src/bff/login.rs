@@ -130,15 +130,20 @@ pub async fn callback(
             "the state does not match this sign-in",
         ));
     }
-    // RFC 9207: a response naming another issuer is a mix-up attack.
-    if query
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != bff.config.issuer)
-    {
-        return Err(BffError::BadRequest(
-            "the response comes from another issuer",
-        ));
+    // RFC 9207: a response naming another issuer, or none from a server that names itself,
+    // may be a mix-up attack.
+    match query.iss.as_deref() {
+        Some(iss) if iss != bff.config.issuer => {
+            return Err(BffError::BadRequest(
+                "the response comes from another issuer",
+            ));
+        }
+        None if bff.auth.sends_iss() => {
+            return Err(BffError::BadRequest(
+                "the response does not name its issuer",
+            ));
+        }
+        _ => {}
     }
     if query.error.is_some() {
         // The user declined or the server refused: back to the SPA, signed out.
@@ -192,6 +197,15 @@ pub async fn callback(
     if !nonce_matches {
         return Err(BffError::BadRequest("the ID token is not for this sign-in"));
     }
+    // OpenID Connect Core 3.1.3.7, steps 4 and 5: a token for several audiences names this
+    // client as the party it was issued to.
+    let azp = claims.str("azp");
+    if azp.is_some_and(|azp| azp != bff.config.client_id) || (claims.aud.len() > 1 && azp.is_none())
+    {
+        return Err(BffError::BadGateway(
+            "the ID token was issued to another party",
+        ));
+    }
     let sub = claims
         .sub
         .clone()
@@ -208,12 +222,18 @@ pub async fn callback(
         }],
         dpop_key: dpop.map(|(_, der)| der),
     };
-    // A session this browser had before ends: one browser, one session.
-    if let Some(previous) = cookies::get(&headers, SESSION) {
+    // A session this browser had before ends, its refresh token with it: one browser, one
+    // session.
+    if let Some(previous) = cookies::get(&headers, SESSION)
+        && let Some(previous) = bff.sessions.find(previous).await?
+    {
         bff.sessions
             .store
-            .delete_bff_session(&ostiary_core::secret::SecretHash::of(previous))
+            .delete_bff_session(&previous.record.id_hash)
             .await?;
+        if let Some(token) = &previous.tokens.refresh_token {
+            bff.auth.revoke(token).await;
+        }
     }
     let id = bff.sessions.create(sub, sid, &tokens).await?;
     let mut response = redirect(&pending.return_to, Some(cookies::clear(LOGIN, "Lax")));
@@ -264,6 +284,7 @@ fn local_path(return_to: Option<&str>) -> String {
     match return_to {
         Some(path)
             if path.starts_with('/')
+                && path.is_ascii()
                 && !path.starts_with("//")
                 && !path.starts_with("/\\")
                 && path.len() <= 2048
@@ -313,6 +334,7 @@ mod tests {
             "evil",
             "/a\\b",
             "/a\nb",
+            "/caf\u{e9}",
             "",
         ] {
             assert_eq!(local_path(Some(hostile)), "/", "{hostile:?}");

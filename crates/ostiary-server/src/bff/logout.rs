@@ -86,6 +86,16 @@ pub async fn backchannel(
             tracing::warn!(error = %e, "a logout token was refused");
             BffError::BadRequest("the logout token is not valid")
         })?;
+    // Section 2.6 step 7: a logout token is used once (its jti, until it expires).
+    let (Some(jti), Some(exp)) = (claims.jti.as_deref(), claims.exp) else {
+        return Err(BffError::BadRequest("the logout token is not valid"));
+    };
+    let at = time::OffsetDateTime::now_utc();
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(at);
+    let key = SecretHash::of(&format!("bff logout token {jti}"));
+    if !bff.sessions.store.use_once(&key, expires_at, at).await? {
+        return Err(BffError::BadRequest("the logout token was used before"));
+    }
     let ended = match (claims.str("sid"), claims.sub.as_deref()) {
         (Some(sid), _) => bff.sessions.store.delete_bff_sessions_by_sid(sid).await?,
         (None, Some(sub)) => bff.sessions.store.delete_bff_sessions_by_sub(sub).await?,

@@ -127,6 +127,11 @@ impl Bff {
             origin_of(&self.config.issuer)
         );
         let set = |name, value: HeaderValue| SetResponseHeaderLayer::if_not_present(name, value);
+        // A request may wait for an API and, before it, for a refresh.
+        let deadline = Duration::from_secs(u64::from(self.config.upstream_timeout_secs))
+            + access::REFRESH_WITHIN
+            + Duration::from_secs(10);
+        let router = crate::router::common_layers(router, deadline, 64 * 1024);
         router
             .layer(set(
                 header::CONTENT_SECURITY_POLICY,

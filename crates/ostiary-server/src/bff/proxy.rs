@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use secrecy::ExposeSecret;
@@ -20,9 +20,23 @@ use super::guard;
 use super::jwt;
 use super::target;
 
+/// The methods an API is called with.
+const FORWARDED_METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
 /// Request headers never forwarded: hop-by-hop ones (RFC 9110 section 7.6.1), the browser's
-/// credentials and the BFF's own, and what describes the browser's connection to the BFF.
-const DROPPED_REQUEST_HEADERS: [&str; 17] = [
+/// credentials and the BFF's own, and what describes (or claims to describe) the browser's
+/// connection to the BFF.
+const DROPPED_REQUEST_HEADERS: [&str; 21] = [
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "cf-connecting-ip",
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -66,10 +80,14 @@ pub async fn forward(
     body: Body,
 ) -> Result<Response, BffError> {
     guard::check_call(&method, &headers, &bff.config.origin)?;
+    if !FORWARDED_METHODS.contains(&method) {
+        return Err(BffError::MethodNotAllowed);
+    }
     let (route, url) = target::resolve(&bff.config, uri.path(), uri.query())?;
     let id = cookies::get(&headers, SESSION).ok_or(BffError::LoginRequired)?;
-    let body = read_body(body, bff.config.max_request_bytes).await?;
+    // The session first: no body is read for a request without one.
     let credential = access_token(&bff, id, route.audience.as_deref()).await?;
+    let body = read_body(body, bff.config.max_request_bytes).await?;
     let mut response = send(&bff, &method, &url, &headers, &body, &credential, None).await?;
     // RFC 9449 section 9: the API asks for its nonce in the proof; once.
     if let Some(nonce) = nonce_asked(&response, &credential) {
@@ -175,10 +193,24 @@ async fn pass_back(mut upstream: reqwest::Response, limit: usize) -> Result<Resp
     }
     let mut response = (upstream.status(), body).into_response();
     for (name, value) in upstream.headers() {
-        if !dropped(name, upstream.headers(), &DROPPED_RESPONSE_HEADERS) {
+        if !dropped(name, upstream.headers(), &DROPPED_RESPONSE_HEADERS)
+            && !name.as_str().starts_with("access-control-")
+        {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
+    // An API's answer is data on the SPA's origin, never a page or a script there: whatever
+    // it declares, it runs nothing, is framed nowhere, and is not sniffed into HTML.
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     Ok(response)
 }
 
@@ -199,7 +231,6 @@ fn dropped(name: &HeaderName, headers: &HeaderMap, list: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
     fn credentials_hop_by_hop_and_connection_named_headers_are_dropped() {

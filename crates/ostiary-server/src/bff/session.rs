@@ -156,6 +156,7 @@ impl Sessions {
             sub,
             sid,
             version: 0,
+            refresh_claimed_until: None,
             created_at: now,
             expires_at: now + self.lifetime,
         };
@@ -173,11 +174,19 @@ impl Sessions {
             self.store.delete_bff_session(&id_hash).await?;
             return Ok(None);
         }
-        let plain = Zeroizing::new(
-            self.sealer
-                .open(record.id_hash.as_bytes(), &record.sealed)?,
-        );
-        let tokens = serde_json::from_slice(&plain)?;
+        let opened = self
+            .sealer
+            .open(record.id_hash.as_bytes(), &record.sealed)
+            .map(Zeroizing::new)
+            .ok()
+            .and_then(|plain| serde_json::from_slice(&plain).ok());
+        let Some(tokens) = opened else {
+            // Sealed under another session_secret (rotated) or damaged: the session is lost
+            // to this BFF, and the user signs in again.
+            tracing::warn!("a BFF session does not open with this session_secret; ended");
+            self.store.delete_bff_session(&id_hash).await?;
+            return Ok(None);
+        };
         Ok(Some(Open { record, tokens }))
     }
 
@@ -194,5 +203,49 @@ impl Sessions {
         // The plaintext tokens are overwritten before their memory is freed.
         let plain = Zeroizing::new(serde_json::to_vec(tokens)?);
         Ok(self.sealer.seal(id_hash.as_bytes(), &plain)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens {
+            refresh_token: Some(SecretString::from("rt")),
+            claims: serde_json::Map::new(),
+            access: Vec::new(),
+            dpop_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_sealed_under_another_secret_ends_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bff.db").display());
+        let database = ostiary_store::Database::open(&url, 2).await.unwrap();
+        database.migrate().await.unwrap();
+        let sessions = |secret: &str| {
+            Sessions::new(
+                database.store(),
+                &SecretString::from(secret.to_owned()),
+                3600,
+            )
+            .unwrap()
+        };
+        let (before, after) = (sessions(&"a".repeat(32)), sessions(&"b".repeat(32)));
+        let id = before
+            .create("alice".into(), None, &tokens())
+            .await
+            .unwrap();
+        let id = id.expose_secret();
+        let open = before.find(id).await.unwrap().unwrap();
+        assert_eq!(open.tokens.refresh_token.unwrap().expose_secret(), "rt");
+        // Under another secret it does not open: the session ends, the request is not a 500.
+        assert!(after.find(id).await.unwrap().is_none());
+        assert!(
+            before.find(id).await.unwrap().is_none(),
+            "the row was not removed"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Where a call to `/api/<prefix>/<rest>` goes: the route's upstream plus `<rest>`, and never
-//! anywhere else. A path that could climb out of the upstream's base path, or that a server
-//! might decode into one (dot segments, encoded slashes, backslashes, encoded dots or
-//! percent signs, empty segments), is refused rather than normalised.
+//! anywhere else. Each segment of `<rest>` must be plain (see `safe_segment`): a path that
+//! could climb out of the upstream's base path, or that some server might decode or
+//! normalise into one, is refused rather than normalised.
 
 use url::Url;
 
@@ -47,16 +47,35 @@ pub fn resolve<'a>(
     Ok((route, url))
 }
 
+/// A path segment made only of what RFC 3986 calls pchar, less `;` (servers that strip
+/// `;params` would read `..;` as `..`): unreserved characters, the sub-delimiters `!$&'()*+,=`,
+/// `:` and `@`, and percent-escapes of other printable ASCII. Refused: escapes of `.`, `/`,
+/// `\`, `%` and `;`, of control characters and of bytes past ASCII (overlong or look-alike
+/// encodings a server may normalise into `.` or `/`), raw non-ASCII, and segments of dots
+/// only.
 fn safe_segment(segment: &str) -> bool {
-    const REFUSED_ESCAPES: [&str; 5] = ["%2e", "%2f", "%5c", "%25", "%00"];
-    let lower = segment.to_ascii_lowercase();
-    !segment.is_empty()
-        && segment != "."
-        && segment != ".."
-        && !REFUSED_ESCAPES.iter().any(|e| lower.contains(e))
-        && !segment
-            .chars()
-            .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    if segment.is_empty() || segment.bytes().all(|b| b == b'.') {
+        return false;
+    }
+    let bytes = segment.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let escaped = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                match escaped {
+                    Some(b) if (0x20..0x7f).contains(&b) && !b"./\\%;".contains(&b) => i += 3,
+                    _ => return false,
+                }
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -92,6 +111,8 @@ mod tests {
         assert_eq!(url.as_str(), "http://127.0.0.1:3000/v1");
         let (_, url) = resolve(&config, "/api/root/a%20b", None).unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:4000/a%20b");
+        let (_, url) = resolve(&config, "/api/root/v1.2/a-b_c~d:e@f,g=h", None).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:4000/v1.2/a-b_c~d:e@f,g=h");
     }
 
     #[test]
@@ -113,6 +134,16 @@ mod tests {
             "/api/orders/http://evil.example/",
             "/api/orders/a%00b",
             "/api/orders/a//b",
+            "/api/orders/x/..;/..;/admin",
+            "/api/orders/x/..%3b/admin",
+            "/api/orders/%c0%ae%c0%ae/admin",
+            "/api/orders/\u{ff0e}\u{ff0e}/admin",
+            "/api/orders/%ef%bc%8e%ef%bc%8e/admin",
+            "/api/orders/.../admin",
+            "/api/orders/a%1fb",
+            "/api/orders/a%zz",
+            "/api/orders/a%4",
+            "/api/orders/a\"b",
         ] {
             assert!(
                 matches!(resolve(&config, path, None), Err(BffError::BadRequest(_))),

@@ -26,6 +26,8 @@ struct Discovery {
     pushed_authorization_request_endpoint: Option<String>,
     #[serde(default)]
     dpop_signing_alg_values_supported: Vec<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 /// What the token endpoint gave (RFC 6749 section 5.1).
@@ -152,6 +154,13 @@ impl AuthServer {
             dpop,
             nonce: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The server puts `iss` in its authorization responses (RFC 9207 section 3), so one
+    /// without it is refused (section 2.4).
+    pub fn sends_iss(&self) -> bool {
+        self.discovery
+            .authorization_response_iss_parameter_supported
     }
 
     /// Where the browser goes to sign in: the authorization endpoint with `params`, or, when

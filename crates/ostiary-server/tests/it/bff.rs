@@ -340,6 +340,13 @@ async fn the_spa_signs_in_calls_the_api_and_signs_out_without_seeing_a_token(bac
         .await
         .unwrap();
     assert!(echo.headers().get("set-cookie").is_none());
+    // The API's answer runs nothing on the SPA's origin, whatever it is.
+    assert!(
+        echo.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("sandbox")
+    );
     let (status, body) = assert_response_has_no_token("the echo", echo).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let echo: Value = serde_json::from_str(&body).unwrap();
@@ -428,6 +435,17 @@ async fn calls_without_the_csrf_header_or_from_another_origin_are_refused() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "forbidden", "{case}");
     }
+    // Only the methods of an API are forwarded.
+    let trace = setup
+        .call(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            "/api/orders/echo",
+            &cookie,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace.status(), StatusCode::METHOD_NOT_ALLOWED);
     // /bff/user asks for the header too, and logout for the origin.
     let user = setup
         .http
@@ -489,6 +507,8 @@ async fn paths_that_try_to_leave_the_upstream_are_refused() {
         "/api/orders/%252e%252e/admin",
         "/api/orders//evil.example/orders",
         "/api/orders/http://evil.example/orders",
+        "/api/orders/x/..;/..;/admin",
+        "/api/orders/%c0%ae%c0%ae/admin",
     ] {
         assert_eq!(raw_get(&setup.bff, path, &cookie).await, 400, "{path}");
     }
@@ -723,10 +743,12 @@ async fn back_channel_logout_ends_the_sessions_it_names() {
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
     assert!(stored(&first).await.is_some());
     // The server's token for the first session's sid ends that one only.
-    let by_sid = post(logout_token(&setup, server_key, Some(&sid), None))
-        .await
-        .unwrap();
+    let token = logout_token(&setup, server_key, Some(&sid), None);
+    let by_sid = post(token.clone()).await.unwrap();
     assert_eq!(by_sid.status(), StatusCode::OK);
+    // A logout token is used once.
+    let replayed = post(token).await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
     assert!(stored(&first).await.is_none());
     assert!(stored(&second).await.is_some());
     let user = setup
@@ -741,4 +763,37 @@ async fn back_channel_logout_ends_the_sessions_it_names() {
         .unwrap();
     assert_eq!(by_sub.status(), StatusCode::OK);
     assert!(stored(&second).await.is_none());
+}
+
+#[tokio::test]
+async fn a_refresh_refused_for_another_reason_than_the_grant_keeps_the_session() {
+    let setup = setup(Backend::Sqlite, Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let cookie = setup.sign_in().await;
+    // The client's secret is rotated at the server before the BFF is given the new one: its
+    // refreshes fail as invalid_client, which says nothing about the user's session.
+    ostiary_core::admin::rotate_secret(
+        &*setup.app.state.store,
+        &SystemClock,
+        &ClientId::parse(CLIENT_ID).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    // The server's client cache holds a client for a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let call = setup
+        .call(reqwest::Method::GET, "/api/orders/orders", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(call.headers().contains_key("retry-after"));
+    let user = setup
+        .call(reqwest::Method::GET, "/bff/user", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), StatusCode::OK);
 }

@@ -9,15 +9,16 @@ macro_rules! impl_bff_session_store {
                 session: &ostiary_core::bff::BffSession,
             ) -> Result<(), ostiary_core::StoreError> {
                 sqlx::query(
-                    "INSERT INTO bff_sessions \
-                     (id_hash, sub, sid, sealed, version, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO bff_sessions (id_hash, sub, sid, sealed, version, \
+                     refresh_claimed_until, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(session.id_hash.as_bytes().to_vec())
                 .bind(&session.sub)
                 .bind(&session.sid)
                 .bind(&session.sealed)
                 .bind(session.version)
+                .bind(session.refresh_claimed_until.map(|t| t.unix_timestamp()))
                 .bind(session.created_at.unix_timestamp())
                 .bind(session.expires_at.unix_timestamp())
                 .execute(self.writer())
@@ -31,8 +32,8 @@ macro_rules! impl_bff_session_store {
                 id_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::bff::BffSession>, ostiary_core::StoreError> {
                 sqlx::query_as::<_, $crate::rows::BffSessionRow>(
-                    "SELECT id_hash, sub, sid, sealed, version, created_at, expires_at \
-                     FROM bff_sessions WHERE id_hash = $1",
+                    "SELECT id_hash, sub, sid, sealed, version, refresh_claimed_until, \
+                     created_at, expires_at FROM bff_sessions WHERE id_hash = $1",
                 )
                 .bind(id_hash.as_bytes().to_vec())
                 .fetch_optional(&self.pool)

@@ -27,6 +27,7 @@ fn session(id: &str, sub: &str, sid: Option<&str>) -> BffSession {
         sid: sid.map(Into::into),
         sealed: vec![0, 1, 2, 255],
         version: 0,
+        refresh_claimed_until: None,
         created_at: now(),
         expires_at: now() + Duration::hours(8),
     }
@@ -63,6 +64,8 @@ async fn one_claimant_refreshes_and_only_from_the_current_version(db: Database) 
     store.insert_bff_session(&one).await.unwrap();
     let until = now() + Duration::seconds(15);
     assert!(store.claim_bff_refresh(id, 0, now(), until).await.unwrap());
+    let claimed = store.find_bff_session(id).await.unwrap().unwrap();
+    assert_eq!(claimed.refresh_claimed_until, Some(until));
     // Held: nobody else, not even at the same version, until the claim runs out.
     assert!(!store.claim_bff_refresh(id, 0, now(), until).await.unwrap());
     assert!(
@@ -76,6 +79,7 @@ async fn one_claimant_refreshes_and_only_from_the_current_version(db: Database) 
     assert!(!store.update_bff_session(id, 0, b"stale").await.unwrap());
     let stored = store.find_bff_session(id).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.sealed.as_slice()), (1, &b"new"[..]));
+    assert_eq!(stored.refresh_claimed_until, None);
     assert!(!store.claim_bff_refresh(id, 0, now(), until).await.unwrap());
     assert!(store.claim_bff_refresh(id, 1, now(), until).await.unwrap());
     // A released claim can be taken again at once; the tokens are unchanged.
