@@ -173,6 +173,12 @@ impl BffConfig {
         if !file.scopes.iter().any(|s| s == "openid") {
             bail!("scopes must include openid: the BFF signs users in with OpenID Connect");
         }
+        if !file.routes.is_empty() && !file.scopes.iter().any(|s| s == "offline_access") {
+            bail!(
+                "scopes must include offline_access when routes are configured: API tokens \
+                 come from the refresh token"
+            );
+        }
         if file.session_lifetime_secs < 60 {
             bail!("session_lifetime_secs must be at least 60");
         }
@@ -331,6 +337,8 @@ mod tests {
         assert!(parse("client_private_key_file = \"k.pem\"\n").is_err());
         let no_openid = parse("scopes = [\"profile\"]\n");
         assert!(no_openid.is_err());
+        let route = "[[routes]]\nprefix = \"a\"\nupstream = \"http://127.0.0.1:1\"\n";
+        assert!(parse(&format!("scopes = [\"openid\"]\n{route}")).is_err());
     }
 
     #[test]

@@ -211,15 +211,31 @@ pub async fn callback(
         .clone()
         .ok_or(BffError::BadGateway("the ID token has no sub"))?;
     let sid = claims.str("sid").map(str::to_owned);
+    let access = AccessToken {
+        audience: audience.map(str::to_owned),
+        expires_at: now() + response.expires_in.unwrap_or(60),
+        token_type: response.token_type,
+        token: response.access_token,
+    };
+    let mut shown = shown_claims(claims.all.clone());
+    // The ID token carries little about the user; userinfo has the rest (profile, email).
+    if audience.is_none() || audience == bff.auth.userinfo_endpoint() {
+        let key = dpop.as_ref().map(|(key, _)| key);
+        match bff.auth.userinfo(&access, key).await {
+            // OpenID Connect Core 5.3.2: only claims about the same subject.
+            Ok(more) if more.get("sub").and_then(|s| s.as_str()) == Some(sub.as_str()) => {
+                for (name, value) in shown_claims(more) {
+                    shown.entry(name).or_insert(value);
+                }
+            }
+            Ok(_) => tracing::warn!("userinfo named another subject; its claims are not shown"),
+            Err(e) => tracing::warn!(error = ostiary_core::error_chain(&e), "userinfo failed"),
+        }
+    }
     let tokens = Tokens {
         refresh_token: response.refresh_token,
-        claims: shown_claims(claims.all.clone()),
-        access: vec![AccessToken {
-            audience: audience.map(str::to_owned),
-            expires_at: now() + response.expires_in.unwrap_or(60),
-            token_type: response.token_type,
-            token: response.access_token,
-        }],
+        claims: shown,
+        access: vec![access],
         dpop_key: dpop.map(|(_, der)| der),
     };
     // A session this browser had before ends, its refresh token with it: one browser, one

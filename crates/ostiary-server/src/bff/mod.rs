@@ -76,15 +76,21 @@ impl Bff {
         }))
     }
 
-    /// The distinct audiences of the routes, in their order.
+    /// The audiences a sign-in asks for (RFC 8707 `resource`): the userinfo endpoint first
+    /// (the token the code buys is for it), then the routes' distinct audiences. None when no
+    /// route names one: the server's defaults then, which include userinfo.
     fn audiences(&self) -> impl Iterator<Item = &str> {
-        let mut seen: Vec<&str> = Vec::new();
-        for audience in self
+        let routes = self
             .config
             .routes
             .iter()
-            .filter_map(|r| r.audience.as_deref())
-        {
+            .filter_map(|r| r.audience.as_deref());
+        let userinfo = self
+            .auth
+            .userinfo_endpoint()
+            .filter(|_| routes.clone().next().is_some());
+        let mut seen: Vec<&str> = Vec::new();
+        for audience in userinfo.into_iter().chain(routes) {
             if !seen.contains(&audience) {
                 seen.push(audience);
             }
@@ -142,9 +148,11 @@ impl Bff {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ))
+            // Not `no-referrer`: with it, browsers send `Origin: null` on the page's own form
+            // posts, which the origin check must refuse.
             .layer(set(
                 header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
+                HeaderValue::from_static("same-origin"),
             ))
             .layer(set(
                 header::X_FRAME_OPTIONS,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::config::{BffConfig, ClientCredentials};
 use super::jwt;
+use super::session::AccessToken;
 
 /// The members of the server's discovery document (RFC 8414, OpenID Connect Discovery) the
 /// BFF uses.
@@ -22,6 +23,7 @@ struct Discovery {
     token_endpoint: String,
     jwks_uri: String,
     end_session_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
     pushed_authorization_request_endpoint: Option<String>,
     #[serde(default)]
@@ -226,6 +228,62 @@ impl AuthServer {
             .append_pair("client_id", &self.client_id)
             .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
         Some(url.into())
+    }
+
+    /// The userinfo endpoint's URL: also the audience of the tokens it accepts (RFC 8707
+    /// resource), as Ostiary names it.
+    pub fn userinfo_endpoint(&self) -> Option<&str> {
+        self.discovery.userinfo_endpoint.as_deref()
+    }
+
+    /// The user's claims from the userinfo endpoint (OpenID Connect Core 5.3), with an
+    /// access token meant for it; retries once with the nonce a DPoP server asks for.
+    pub async fn userinfo(
+        &self,
+        token: &AccessToken,
+        dpop_key: Option<&SigningKey>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+        let unavailable = |e: anyhow::Error| TokenError::Unavailable(e);
+        let endpoint = self
+            .userinfo_endpoint()
+            .ok_or_else(|| unavailable(anyhow::anyhow!("the server has no userinfo endpoint")))?;
+        let bound = dpop_key.filter(|_| token.token_type.eq_ignore_ascii_case("dpop"));
+        let mut nonce: Option<String> = None;
+        for _ in 0..2 {
+            let mut request = self.http.get(endpoint);
+            let secret = token.token.expose_secret();
+            request = match bound {
+                Some(key) => {
+                    let proof =
+                        jwt::dpop_proof(key, "GET", endpoint, Some(secret), nonce.as_deref())
+                            .map_err(|e| unavailable(e.into()))?;
+                    request
+                        .header("authorization", format!("DPoP {secret}"))
+                        .header("dpop", proof)
+                }
+                None => request.header("authorization", format!("Bearer {secret}")),
+            };
+            let response = request.send().await.map_err(|e| unavailable(e.into()))?;
+            let status = response.status();
+            let asked = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_limited(response).await.map_err(unavailable)?;
+            if status.is_success() {
+                return serde_json::from_slice(&body).map_err(|e| unavailable(e.into()));
+            }
+            match asked {
+                Some(asked) if status == reqwest::StatusCode::UNAUTHORIZED && nonce.is_none() => {
+                    nonce = Some(asked);
+                }
+                _ => break,
+            }
+        }
+        Err(unavailable(anyhow::anyhow!(
+            "the userinfo endpoint refused the token"
+        )))
     }
 
     /// POSTs a form with the client's authentication and, with a key, a DPoP proof; retries

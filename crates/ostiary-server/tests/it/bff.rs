@@ -315,6 +315,8 @@ async fn the_spa_signs_in_calls_the_api_and_signs_out_without_seeing_a_token(bac
     assert_eq!(status, StatusCode::OK);
     let claims: Value = serde_json::from_str(&body).unwrap();
     assert!(claims["sub"].is_string());
+    // What userinfo adds to the ID token's few claims.
+    assert_eq!(claims["preferred_username"], USER, "{claims}");
     assert!(claims.get("nonce").is_none() && claims.get("aud").is_none());
 
     let orders = setup
