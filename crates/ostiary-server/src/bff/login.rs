@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::random::random_token;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -22,7 +22,7 @@ use super::cookies::{self, LOGIN, LOGIN_LIFETIME_SECS, SESSION};
 use super::error::BffError;
 use super::guard;
 use super::jwt::s256;
-use super::session::{AccessToken, Tokens, new_dpop_key};
+use super::session::{AccessToken, Tokens, new_dpop_key, open_dpop_key};
 use super::upstream::TokenError;
 
 /// One sign-in in progress, sealed into the login cookie.
@@ -34,6 +34,10 @@ struct Pending {
     return_to: String,
     /// Unix seconds after which the sign-in is refused.
     expires_at: i64,
+    /// The session's DPoP key (see `new_dpop_key`), when the server offers DPoP: its
+    /// thumbprint went out as `dpop_jkt`, so the code is redeemed only with it.
+    #[serde(serialize_with = "super::session::expose_optional")]
+    dpop_key: Option<SecretString>,
 }
 
 /// Authenticated data of the login cookie's sealing: it opens as nothing else.
@@ -50,12 +54,22 @@ pub async fn login(
     query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Result<Response, BffError> {
     let Query(query) = query.map_err(|_| BffError::BadRequest("the query is malformed"))?;
+    let dpop = if bff.auth.dpop {
+        Some(new_dpop_key()?)
+    } else {
+        None
+    };
+    let dpop_jkt = dpop
+        .as_ref()
+        .and_then(|(key, _)| key.public_jwk())
+        .and_then(ostiary_jwt::Jwk::thumbprint);
     let pending = Pending {
         state: random_token::<32>(),
         nonce: random_token::<32>(),
         code_verifier: random_token::<32>(),
         return_to: local_path(query.return_to.as_deref()),
         expires_at: now() + LOGIN_LIFETIME_SECS,
+        dpop_key: dpop.map(|(_, der)| der),
     };
     let challenge = s256(&pending.code_verifier);
     let scope = bff.config.scopes.join(" ");
@@ -70,6 +84,10 @@ pub async fn login(
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ];
+    // RFC 9449 section 10: the code is bound to the session's key.
+    if let Some(jkt) = &dpop_jkt {
+        params.push(("dpop_jkt", jkt.as_str()));
+    }
     // RFC 8707: every API's audience is authorized now; each token asks for one of them.
     for audience in bff.audiences() {
         params.push(("resource", audience));
@@ -155,10 +173,9 @@ pub async fn callback(
     let code = query
         .code
         .ok_or(BffError::BadRequest("the response carries no code"))?;
-    let dpop = if bff.auth.dpop {
-        Some(new_dpop_key()?)
-    } else {
-        None
+    let dpop = match pending.dpop_key {
+        Some(der) => Some((open_dpop_key(&der)?, der)),
+        None => None,
     };
     let redirect_uri = bff.config.redirect_uri();
     let audience = bff.audiences().next();

@@ -63,7 +63,10 @@ fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(secret.expose_secret())
 }
 
-fn expose_optional<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn expose_optional<S: Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match secret {
         Some(secret) => s.serialize_some(secret.expose_secret()),
         None => s.serialize_none(),
@@ -91,13 +94,17 @@ impl Tokens {
 
     /// The key the session's tokens are bound to.
     pub fn dpop_signing_key(&self) -> anyhow::Result<Option<SigningKey>> {
-        use base64::Engine;
-        let Some(key) = &self.dpop_key else {
-            return Ok(None);
-        };
-        let der = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key.expose_secret())?;
-        Ok(Some(SigningKey::from_pkcs8(Algorithm::Es256, &der)?))
+        self.dpop_key.as_ref().map(open_dpop_key).transpose()
     }
+}
+
+/// The key of a PKCS#8 document made by [`new_dpop_key`].
+pub fn open_dpop_key(encoded: &SecretString) -> anyhow::Result<SigningKey> {
+    use base64::Engine;
+    let der = Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.expose_secret())?,
+    );
+    Ok(SigningKey::from_pkcs8(Algorithm::Es256, &der)?)
 }
 
 /// A new ES256 key for binding a session's tokens, and its PKCS#8 document (base64url).

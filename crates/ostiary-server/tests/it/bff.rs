@@ -219,14 +219,14 @@ impl Setup {
     /// Signs in as the SPA's user would, through the server's login page; returns the
     /// session cookie's `name=value`.
     async fn sign_in(&self) -> String {
-        let (cookie, back_to) = self.sign_in_returning("/after").await;
+        let (cookie, back_to, _) = self.sign_in_returning("/after").await;
         assert_eq!(back_to, "/after");
         cookie
     }
 
-    /// Signs in from `/bff/login?return_to=...`; the session cookie and where the callback
-    /// sends the browser.
-    async fn sign_in_returning(&self, return_to: &str) -> (String, String) {
+    /// Signs in from `/bff/login?return_to=...`; the session cookie, where the callback
+    /// sends the browser, and the code it redeemed.
+    async fn sign_in_returning(&self, return_to: &str) -> (String, String, String) {
         let start = self
             .http
             .get(format!("{}/bff/login?return_to={return_to}", self.bff))
@@ -288,7 +288,8 @@ impl Setup {
                 .any(|c| c.starts_with("__Host-ostiary-bff-login=;"))
         );
         assert_response_has_no_token("the callback", back).await;
-        (session.split(';').next().unwrap().to_owned(), back_to)
+        let code = crate::support::query_param(&callback, "code").unwrap();
+        (session.split(';').next().unwrap().to_owned(), back_to, code)
     }
 
     fn call(&self, method: reqwest::Method, path: &str, cookie: &str) -> reqwest::RequestBuilder {
@@ -304,7 +305,27 @@ async fn the_spa_signs_in_calls_the_api_and_signs_out_without_seeing_a_token(bac
     let Some(setup) = setup(backend, None).await else {
         return;
     };
-    let cookie = setup.sign_in().await;
+    let (cookie, _, code) = setup.sign_in_returning("/").await;
+    // The code was bound to the session's DPoP key (RFC 9449 section 10) and asked for the
+    // userinfo endpoint and the API (RFC 8707).
+    let code = setup
+        .app
+        .state
+        .store
+        .find_code(&SecretHash::of(&code))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(code.dpop_jkt.is_some());
+    assert!(
+        code.resources.contains(&API_AUDIENCE.to_owned()),
+        "{:?}",
+        code.resources
+    );
+    assert!(
+        code.resources
+            .contains(&format!("{}/userinfo", setup.as_base))
+    );
     let user = setup
         .call(reqwest::Method::GET, "/bff/user", &cookie)
         .send()
@@ -640,7 +661,7 @@ async fn a_forged_or_foreign_callback_is_refused() {
         "https://evil.example/",
         "/%5Cevil.example",
     ] {
-        let (_, back_to) = setup.sign_in_returning(elsewhere).await;
+        let (_, back_to, _) = setup.sign_in_returning(elsewhere).await;
         assert_eq!(back_to, "/", "{elsewhere}");
     }
 }
