@@ -1,7 +1,6 @@
 //! Signing in: `/bff/login` starts an authorization-code flow with PKCE (OAuth 2.1 section
-//! 4.1, pushed with PAR where the server offers it) and `/bff/callback` finishes it, checks
-//! the ID token, and gives the browser a session cookie. `/bff/user` shows the SPA who is
-//! signed in.
+//! 4.1, pushed with PAR and bound with DPoP where the server offers them), which
+//! `/bff/callback` finishes (`callback.rs`). `/bff/user` shows the SPA who is signed in.
 
 use std::sync::Arc;
 
@@ -13,35 +12,34 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::random::random_token;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::Bff;
-use super::cookies::{self, LOGIN, LOGIN_LIFETIME_SECS, SESSION};
+use super::cookies::{self, LOGIN, LOGIN_LIFETIME_SECS};
 use super::error::BffError;
 use super::guard;
 use super::jwt::s256;
-use super::session::{AccessToken, Tokens, new_dpop_key, open_dpop_key};
+use super::session::new_dpop_key;
 use super::upstream::TokenError;
 
 /// One sign-in in progress, sealed into the login cookie.
 #[derive(Serialize, Deserialize)]
-struct Pending {
-    state: String,
-    nonce: String,
-    code_verifier: String,
-    return_to: String,
+pub(super) struct Pending {
+    pub state: String,
+    pub nonce: String,
+    pub code_verifier: String,
+    pub return_to: String,
     /// Unix seconds after which the sign-in is refused.
-    expires_at: i64,
+    pub expires_at: i64,
     /// The session's DPoP key (see `new_dpop_key`), when the server offers DPoP: its
     /// thumbprint went out as `dpop_jkt`, so the code is redeemed only with it.
     #[serde(serialize_with = "super::session::expose_optional")]
-    dpop_key: Option<SecretString>,
+    pub dpop_key: Option<SecretString>,
 }
 
 /// Authenticated data of the login cookie's sealing: it opens as nothing else.
-const LOGIN_CONTEXT: &[u8] = b"bff login";
+pub(super) const LOGIN_CONTEXT: &[u8] = b"bff login";
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -115,173 +113,6 @@ pub async fn login(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
-}
-
-/// `GET /bff/callback`: the code for tokens, the tokens into a new session, 303 to where the
-/// sign-in started.
-pub async fn callback(
-    State(bff): State<Arc<Bff>>,
-    headers: HeaderMap,
-    query: Result<Query<CallbackQuery>, QueryRejection>,
-) -> Result<Response, BffError> {
-    let Query(query) = query.map_err(|_| BffError::BadRequest("the query is malformed"))?;
-    let pending = cookies::get(&headers, LOGIN)
-        .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
-        .and_then(|sealed| bff.login_sealer.open(LOGIN_CONTEXT, &sealed).ok())
-        .and_then(|plain| serde_json::from_slice::<Pending>(&plain).ok())
-        .filter(|p| p.expires_at > now())
-        .ok_or(BffError::BadRequest(
-            "no sign-in is in progress; start again",
-        ))?;
-    let state_matches = query
-        .state
-        .as_deref()
-        .is_some_and(|s| bool::from(s.as_bytes().ct_eq(pending.state.as_bytes())));
-    if !state_matches {
-        return Err(BffError::BadRequest(
-            "the state does not match this sign-in",
-        ));
-    }
-    // RFC 9207: a response naming another issuer, or none from a server that names itself,
-    // may be a mix-up attack.
-    match query.iss.as_deref() {
-        Some(iss) if iss != bff.config.issuer => {
-            return Err(BffError::BadRequest(
-                "the response comes from another issuer",
-            ));
-        }
-        None if bff.auth.sends_iss() => {
-            return Err(BffError::BadRequest(
-                "the response does not name its issuer",
-            ));
-        }
-        _ => {}
-    }
-    if query.error.is_some() {
-        // The user declined or the server refused: back to the SPA, signed out.
-        return Ok(redirect(
-            &pending.return_to,
-            Some(cookies::clear(LOGIN, "Lax")),
-        ));
-    }
-    let code = query
-        .code
-        .ok_or(BffError::BadRequest("the response carries no code"))?;
-    let dpop = match pending.dpop_key {
-        Some(der) => Some((open_dpop_key(&der)?, der)),
-        None => None,
-    };
-    let redirect_uri = bff.config.redirect_uri();
-    let audience = bff.audiences().next();
-    let mut params = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", redirect_uri.as_str()),
-        ("code_verifier", pending.code_verifier.as_str()),
-    ];
-    if let Some(audience) = audience {
-        params.push(("resource", audience));
-    }
-    let response = bff
-        .auth
-        .token(&params, dpop.as_ref().map(|(key, _)| key))
-        .await
-        .map_err(|e| match e {
-            TokenError::Refused(_) => BffError::BadRequest("the code was refused; start again"),
-            TokenError::Unavailable(e) => unavailable(TokenError::Unavailable(e)),
-        })?;
-    let id_token = response
-        .id_token
-        .ok_or(BffError::BadGateway("the server sent no ID token"))?;
-    let claims = bff
-        .auth
-        .id_tokens
-        .validate(&id_token, now())
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the ID token of a sign-in was refused");
-            BffError::BadGateway("the server's ID token is not valid")
-        })?;
-    let nonce_matches = claims
-        .str("nonce")
-        .is_some_and(|n| bool::from(n.as_bytes().ct_eq(pending.nonce.as_bytes())));
-    if !nonce_matches {
-        return Err(BffError::BadRequest("the ID token is not for this sign-in"));
-    }
-    // OpenID Connect Core 3.1.3.7, steps 4 and 5: a token for several audiences names this
-    // client as the party it was issued to.
-    let azp = claims.str("azp");
-    if azp.is_some_and(|azp| azp != bff.config.client_id) || (claims.aud.len() > 1 && azp.is_none())
-    {
-        return Err(BffError::BadGateway(
-            "the ID token was issued to another party",
-        ));
-    }
-    let sub = claims
-        .sub
-        .clone()
-        .ok_or(BffError::BadGateway("the ID token has no sub"))?;
-    let sid = claims.str("sid").map(str::to_owned);
-    let access = AccessToken {
-        audience: audience.map(str::to_owned),
-        expires_at: now() + response.expires_in.unwrap_or(60),
-        token_type: response.token_type,
-        token: response.access_token,
-    };
-    let mut shown = shown_claims(claims.all.clone());
-    // The ID token carries little about the user; userinfo has the rest (profile, email).
-    if audience.is_none() || audience == bff.auth.userinfo_endpoint() {
-        let key = dpop.as_ref().map(|(key, _)| key);
-        match bff.auth.userinfo(&access, key).await {
-            // OpenID Connect Core 5.3.2: only claims about the same subject.
-            Ok(more) if more.get("sub").and_then(|s| s.as_str()) == Some(sub.as_str()) => {
-                for (name, value) in shown_claims(more) {
-                    shown.entry(name).or_insert(value);
-                }
-            }
-            Ok(_) => tracing::warn!("userinfo named another subject; its claims are not shown"),
-            Err(e) => tracing::warn!(error = ostiary_core::error_chain(&e), "userinfo failed"),
-        }
-    }
-    let tokens = Tokens {
-        refresh_token: response.refresh_token,
-        claims: shown,
-        access: vec![access],
-        dpop_key: dpop.map(|(_, der)| der),
-    };
-    // A session this browser had before ends, its refresh token with it: one browser, one
-    // session.
-    if let Some(previous) = cookies::get(&headers, SESSION)
-        && let Some(previous) = bff.sessions.find(previous).await?
-    {
-        bff.sessions
-            .store
-            .delete_bff_session(&previous.record.id_hash)
-            .await?;
-        if let Some(token) = &previous.tokens.refresh_token {
-            bff.auth.revoke(token).await;
-        }
-    }
-    let id = bff.sessions.create(sub, sid, &tokens).await?;
-    let mut response = redirect(&pending.return_to, Some(cookies::clear(LOGIN, "Lax")));
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set(
-            SESSION,
-            id.expose_secret(),
-            "Strict",
-            i64::from(bff.config.session_lifetime_secs),
-        ),
-    );
-    Ok(response)
-}
-
 /// `GET /bff/user` (with `X-CSRF: 1`): the ID token's claims about the user, as JSON.
 pub async fn user(
     State(bff): State<Arc<Bff>>,
@@ -329,7 +160,7 @@ fn local_path(return_to: Option<&str>) -> String {
     }
 }
 
-fn redirect(location: &str, cookie: Option<header::HeaderValue>) -> Response {
+pub(super) fn redirect(location: &str, cookie: Option<header::HeaderValue>) -> Response {
     let mut response =
         (StatusCode::SEE_OTHER, [(header::CACHE_CONTROL, "no-store")]).into_response();
     if let Ok(location) = header::HeaderValue::from_str(location) {

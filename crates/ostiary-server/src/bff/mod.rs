@@ -4,6 +4,7 @@
 //! access token attached, so no token ever reaches the browser.
 
 mod access;
+mod callback;
 pub mod config;
 mod cookies;
 mod error;
@@ -115,7 +116,7 @@ impl Bff {
         let mut router = Router::new()
             .route("/bff/healthz", get(health))
             .route("/bff/login", get(login::login))
-            .route("/bff/callback", get(login::callback))
+            .route("/bff/callback", get(callback::callback))
             .route("/bff/user", get(login::user))
             .route("/bff/logout", post(logout::logout))
             .route("/bff/backchannel-logout", post(logout::backchannel))
