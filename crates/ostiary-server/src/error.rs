@@ -1,7 +1,7 @@
 //! The one rendering of protocol errors (RFC 6749 5.2): JSON body, `Cache-Control: no-store`,
 //! 401 with `WWW-Authenticate` for `invalid_client` and `invalid_token` (403 with it for
-//! `insufficient_scope`), 503 when the store is
-//! unavailable, `DPoP-Nonce` with `use_dpop_nonce`.
+//! `insufficient_scope`), 503 with `Retry-After` when the store is unavailable, `DPoP-Nonce`
+//! with `use_dpop_nonce`.
 
 use axum::Json;
 use axum::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -102,7 +102,12 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(wait) = self.retry_after {
+        // RFC 9110 10.2.3: a 503 says when to come back (a passing database outage, a
+        // request past its deadline): in a second, unless the cause knows better.
+        let retry_after = self
+            .retry_after
+            .or((status == StatusCode::SERVICE_UNAVAILABLE).then_some(UNAVAILABLE_RETRY));
+        if let Some(wait) = retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
         }
         if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
@@ -140,6 +145,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// When a client answered 503 without a cause-specific wait should try again.
+pub const UNAVAILABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite an immediate retry.
 pub fn retry_after_secs(wait: std::time::Duration) -> u64 {

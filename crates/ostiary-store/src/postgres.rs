@@ -10,6 +10,13 @@ use crate::OpenError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a request waits for a connection, connecting included. When PostgreSQL is
+/// down or unreachable, requests fail within this (503 with `Retry-After`) instead of each
+/// holding its client for seconds, and the pool connects again by itself once it is back.
+/// Under load a request waits milliseconds for a connection; one that waits longer is shed
+/// the same way rather than queued.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
+
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
@@ -19,7 +26,7 @@ impl PgStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .map_err(OpenError::Connect)?;

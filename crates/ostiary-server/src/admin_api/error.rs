@@ -145,10 +145,14 @@ impl From<QueryRejection> for AdminApiError {
 
 impl IntoResponse for AdminApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.problem)).into_response();
-        response
-            .headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let status = self.status;
+        let mut response = (status, Json(self.problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let wait = crate::error::retry_after_secs(crate::error::UNAVAILABLE_RETRY);
+            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait));
+        }
         response
     }
 }

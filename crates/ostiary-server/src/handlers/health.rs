@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -16,23 +18,24 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn ready(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %error_chain(&e), "readiness check failed");
-            unavailable()
+            unavailable().into_response()
         }
         Err(_) => {
             tracing::warn!("readiness check timed out");
-            unavailable()
+            unavailable().into_response()
         }
     }
 }
 
-fn unavailable() -> (StatusCode, Json<Value>) {
+fn unavailable() -> (StatusCode, [(HeaderName, HeaderValue); 1], Json<Value>) {
     (
         StatusCode::SERVICE_UNAVAILABLE,
+        [(RETRY_AFTER, HeaderValue::from_static("1"))],
         Json(json!({ "status": "unavailable" })),
     )
 }

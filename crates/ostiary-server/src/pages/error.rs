@@ -45,7 +45,15 @@ impl From<InteractionError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, text, retry_after) = match &self {
+        // A request that could not be checked because the store failed is not the request's
+        // fault: the page says to try again in a moment.
+        let this = match self {
+            Self::Invalid(e) if e.code() == ostiary_core::ErrorCode::TemporarilyUnavailable => {
+                Self::Unavailable
+            }
+            other => other,
+        };
+        let (status, text, retry_after) = match &this {
             Self::Csrf => (
                 StatusCode::FORBIDDEN,
                 "This form has expired or did not come from this site. Go back to the \

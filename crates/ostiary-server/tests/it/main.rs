@@ -24,6 +24,7 @@ mod logout;
 mod mcp;
 mod metrics;
 mod oidc;
+mod outage;
 mod par;
 mod refresh;
 mod registration;

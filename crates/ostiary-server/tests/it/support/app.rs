@@ -138,6 +138,26 @@ impl TestApp {
             Some(db) => db.url.clone(),
             None => format!("sqlite://{}", dir.path().join("app.db").display()),
         };
+        Some(Self::over(dir, postgres, url, vars, clock).await)
+    }
+
+    /// An app on the PostgreSQL database `postgres`, reached through `url` (another route to
+    /// the same server, such as a proxy a test can cut).
+    pub async fn on_postgres_via(
+        postgres: ostiary_store::testing::PostgresTestDatabase,
+        url: String,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::over(dir, Some(postgres), url, &[], Arc::new(SystemClock)).await
+    }
+
+    async fn over(
+        dir: tempfile::TempDir,
+        postgres: Option<ostiary_store::testing::PostgresTestDatabase>,
+        url: String,
+        vars: &[(&str, &str)],
+        clock: Arc<dyn ostiary_core::Clock>,
+    ) -> Self {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -155,14 +175,14 @@ impl TestApp {
         )
         .await
         .expect("state");
-        Some(Self {
+        Self {
             state,
             database,
             url,
             vars,
             _dir: dir,
             postgres,
-        })
+        }
     }
 
     /// Another instance on the same database and settings: its own caches and limits, as a

@@ -1,0 +1,158 @@
+//! PostgreSQL going away and coming back: requests that need it answer 503 with
+//! `Retry-After` at once (not after seconds of waiting), RFC-shaped and without driver text;
+//! `/readyz` says not ready; service resumes by itself when the database returns.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+
+use crate::support::{TestApp, code_request, machine_client, pkce, serve_router, web_client};
+
+/// A TCP proxy to PostgreSQL that the test can cut (connections refused, open ones reset)
+/// and restore on the same port.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    upstream: String,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            addr: listener.local_addr().unwrap(),
+            upstream,
+            tasks: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(pipe.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// The database is gone: new connections are refused and open ones die.
+    fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// The database is back, at the same address.
+    async fn restore(&self) {
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_at_once_and_service_resumes_by_itself() {
+    let Some(database) = ostiary_store::testing::PostgresTestDatabase::create().await else {
+        return;
+    };
+    let url = url::Url::parse(&database.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(upstream).await;
+    let mut via_proxy = url.clone();
+    via_proxy.set_port(Some(proxy.addr.port())).unwrap();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    let app = TestApp::on_postgres_via(database, via_proxy.to_string()).await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    app.client(web_client("web", true)).await;
+    let base = serve_router(app.router()).await;
+    let http = reqwest::Client::new();
+    let token = http
+        .post(format!("{base}/token"))
+        .basic_auth("svc", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+    let token = token.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let introspect = || {
+        http.post(format!("{base}/introspect"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+    };
+    assert_eq!(introspect().await.unwrap().status(), StatusCode::OK);
+
+    let (_, challenge) = pkce();
+    let mut authorize = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .extend_pairs(code_request("web", "openid", "s1", &challenge));
+    let page = http.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+
+    proxy.cut();
+    for (what, request) in [
+        ("introspection", introspect().boxed()),
+        (
+            "readiness",
+            http.get(format!("{base}/readyz")).send().boxed(),
+        ),
+        (
+            "the sign-in page",
+            http.get(authorize.as_str()).send().boxed(),
+        ),
+    ] {
+        let started = Instant::now();
+        let response = request.await.unwrap();
+        let waited = started.elapsed();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert!(response.headers().contains_key("retry-after"), "{what}");
+        let body = response.text().await.unwrap();
+        for leak in ["sqlx", "pool", "connection", "postgres", "error returned"] {
+            assert!(!body.to_lowercase().contains(leak), "{what} says {body}");
+        }
+        // Not the old five-second wait for a connection that cannot come.
+        assert!(waited < Duration::from_secs(3), "{what} took {waited:?}");
+    }
+
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+        if ready.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after the database returned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = introspect().await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(
+        after.json::<serde_json::Value>().await.unwrap()["active"],
+        true
+    );
+}
