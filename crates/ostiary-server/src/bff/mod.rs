@@ -47,6 +47,8 @@ pub struct Bff {
     login_sealer: KeySealer,
     /// The client for the APIs.
     http: reqwest::Client,
+    /// Closed at shutdown (SQLite's WAL is then checkpointed cleanly).
+    database: Database,
 }
 
 impl Bff {
@@ -74,6 +76,7 @@ impl Bff {
             sessions,
             login_sealer,
             http,
+            database,
         }))
     }
 
@@ -207,5 +210,6 @@ pub async fn run(config: BffConfig) -> anyhow::Result<()> {
     )
     .await;
     purge.abort();
+    bff.database.close().await;
     Ok(())
 }
