@@ -135,6 +135,31 @@ async fn a_database_outage_answers_503_at_once_and_service_resumes_by_itself() {
         // Not the old five-second wait for a connection that cannot come.
         assert!(waited < Duration::from_secs(3), "{what} took {waited:?}");
     }
+    // Under a burst of every kind of request, nothing answers a 5xx other than 503, and every
+    // 503 says when to come back.
+    let burst = (0..40).map(|i| match i % 4 {
+        0 => introspect().boxed(),
+        1 => http
+            .post(format!("{base}/token"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .boxed(),
+        2 => http.get(authorize.as_str()).send().boxed(),
+        _ => http.get(format!("{base}/readyz")).send().boxed(),
+    });
+    for response in futures::future::join_all(burst).await {
+        let response = response.unwrap();
+        let status = response.status();
+        assert!(
+            !status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status} from {}",
+            response.url()
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
 
     proxy.restore().await;
     let deadline = Instant::now() + Duration::from_secs(15);
