@@ -33,9 +33,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 fn unavailable() -> (StatusCode, [(HeaderName, HeaderValue); 1], Json<Value>) {
+    let wait = crate::error::retry_after_secs(crate::error::UNAVAILABLE_RETRY);
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        [(RETRY_AFTER, HeaderValue::from_static("1"))],
+        [(RETRY_AFTER, HeaderValue::from(wait))],
         Json(json!({ "status": "unavailable" })),
     )
 }
