@@ -8,6 +8,13 @@ use subtle::ConstantTimeEq;
 
 use crate::validation::InvalidInput;
 
+/// base64url (no padding) of the SHA-256 of `value`: the S256 code challenge of a verifier
+/// (RFC 7636 section 4.2), and equally a DPoP proof's `ath` of an access token (RFC 9449
+/// section 4.2).
+pub fn s256(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(value.as_bytes()))
+}
+
 /// A `code_challenge` with method S256: the base64url SHA-256 of the verifier (43 characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeChallenge(String);
@@ -48,7 +55,7 @@ impl CodeChallenge {
             && verifier
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let computed = s256(verifier);
         well_formed && bool::from(computed.as_bytes().ct_eq(self.0.as_bytes()))
     }
 }

@@ -28,20 +28,12 @@ pub fn dpop_proof(
         "iat": now(),
     });
     if let Some(token) = access_token {
-        claims["ath"] = s256(token).into();
+        claims["ath"] = ostiary_core::pkce::s256(token).into();
     }
     if let Some(nonce) = nonce {
         claims["nonce"] = nonce.into();
     }
     ostiary_jwt::encode_with_jwk(key, "dpop+jwt", &claims)
-}
-
-/// base64url (no padding) of the SHA-256 of `value`: a DPoP proof's `ath` (RFC 9449 section
-/// 4.2) and a PKCE `S256` code challenge (RFC 7636 section 4.2).
-pub fn s256(value: &str) -> String {
-    use base64::Engine;
-    let digest = ostiary_core::secret::SecretHash::of(value);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_bytes())
 }
 
 /// A `private_key_jwt` client assertion (RFC 7523 section 3): issued by and about the

@@ -19,7 +19,6 @@ use super::Bff;
 use super::cookies::{self, LOGIN, LOGIN_LIFETIME_SECS};
 use super::error::BffError;
 use super::guard;
-use super::jwt::s256;
 use super::session::new_dpop_key;
 use super::upstream::TokenError;
 
@@ -69,7 +68,7 @@ pub async fn login(
         expires_at: now() + LOGIN_LIFETIME_SECS,
         dpop_key: dpop.map(|(_, der)| der),
     };
-    let challenge = s256(&pending.code_verifier);
+    let challenge = ostiary_core::pkce::s256(&pending.code_verifier);
     let scope = bff.config.scopes.join(" ");
     let redirect_uri = bff.config.redirect_uri();
     let mut params = vec![

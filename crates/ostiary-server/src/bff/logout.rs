@@ -18,7 +18,7 @@ use super::Bff;
 use super::cookies::{self, SESSION};
 use super::error::BffError;
 use super::guard;
-use super::login::now;
+use super::login::{now, redirect};
 
 /// `POST /bff/logout`: 303 to the server's end-session endpoint, or to the SPA.
 pub async fn logout(
@@ -50,15 +50,7 @@ pub async fn logout(
                 .await;
         }
     }
-    let mut response =
-        (StatusCode::SEE_OTHER, [(header::CACHE_CONTROL, "no-store")]).into_response();
-    if let Ok(location) = header::HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookies::clear(SESSION, "Strict"));
-    Ok(response)
+    Ok(redirect(&location, Some(cookies::clear(SESSION, "Strict"))))
 }
 
 #[derive(Debug, Deserialize)]

@@ -117,7 +117,7 @@ impl Bff {
     /// The BFF's routes, with the SPA's files at `/` when `static_dir` is set.
     pub fn router(self: &Arc<Self>) -> Router {
         let mut router = Router::new()
-            .route("/bff/healthz", get(health))
+            .route("/bff/healthz", get(crate::handlers::health::live))
             .route("/bff/login", get(login::login))
             .route("/bff/callback", get(callback::callback))
             .route("/bff/user", get(login::user))
@@ -163,10 +163,6 @@ impl Bff {
                 HeaderValue::from_static("DENY"),
             ))
     }
-}
-
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 fn origin_of(url: &str) -> String {

@@ -19,6 +19,7 @@ use super::error::BffError;
 use super::guard;
 use super::jwt;
 use super::target;
+use super::upstream::{BodyError, read_bounded};
 
 /// The methods an API is called with.
 const FORWARDED_METHODS: [Method; 6] = [
@@ -173,24 +174,13 @@ fn nonce_asked(response: &reqwest::Response, credential: &Credential) -> Option<
 }
 
 async fn pass_back(mut upstream: reqwest::Response, limit: usize) -> Result<Response, BffError> {
-    let too_large = BffError::BadGateway("the API's response is too large");
-    if upstream.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large);
-    }
-    let mut body = Vec::new();
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) if e.is_timeout() => return Err(BffError::GatewayTimeout),
-            Err(_) => return Err(BffError::BadGateway("the API's response broke off")),
-        }
-    }
+    let body = read_bounded(&mut upstream, limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => BffError::BadGateway("the API's response is too large"),
+            BodyError::Failed(e) if e.is_timeout() => BffError::GatewayTimeout,
+            BodyError::Failed(_) => BffError::BadGateway("the API's response broke off"),
+        })?;
     let mut response = (upstream.status(), body).into_response();
     for (name, value) in upstream.headers() {
         if !dropped(name, upstream.headers(), &DROPPED_RESPONSE_HEADERS)

@@ -359,10 +359,35 @@ impl AuthServer {
 
 /// Reads a response body of at most `MAX_RESPONSE_BYTES`.
 async fn read_limited(mut response: reqwest::Response) -> anyhow::Result<Vec<u8>> {
+    match read_bounded(&mut response, MAX_RESPONSE_BYTES).await {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => bail!("the response is over {MAX_RESPONSE_BYTES} bytes"),
+        Err(BodyError::Failed(e)) => Err(e.into()),
+    }
+}
+
+/// Why a bounded read of a body failed.
+#[derive(Debug)]
+pub(super) enum BodyError {
+    /// Over the limit, by its `Content-Length` or as it arrived.
+    TooLarge,
+    /// The connection failed or timed out.
+    Failed(reqwest::Error),
+}
+
+/// The body of `response`, at most `limit` bytes: refused by its `Content-Length` before
+/// reading, and chunk by chunk for a body without one.
+pub(super) async fn read_bounded(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            bail!("the response is over {MAX_RESPONSE_BYTES} bytes");
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Failed)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
