@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod authorize;
 pub mod bff;
+pub mod changes;
 pub mod client;
 pub mod client_auth;
 pub mod client_cache;

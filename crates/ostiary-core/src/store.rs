@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditQuery, JournalMark};
 use crate::authorize::PushedRequest;
+use crate::changes::{ChangeFeed, FailureCountStore};
 use crate::client::{Client, ClientId};
 use crate::device::{DeviceAuthorization, DeviceStatus};
 use crate::grant::{
@@ -567,4 +568,17 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
 
     fn pool_stats(&self) -> PoolStats;
+
+    /// The changes other instances and the CLI make, where the backend can announce them
+    /// (PostgreSQL); `None` where it cannot (SQLite serves one instance). Connects on first
+    /// use.
+    fn change_feed(&self) -> Option<Box<dyn ChangeFeed>> {
+        None
+    }
+
+    /// Failed-authentication counters shared by every instance, where several instances may
+    /// share the database (PostgreSQL); `None` where limits are kept in memory (SQLite).
+    fn shared_failures(&self) -> Option<&dyn FailureCountStore> {
+        None
+    }
 }

@@ -1,5 +1,8 @@
 //! PostgreSQL, for deployments that run several instances against one database.
 
+mod changes;
+mod failures;
+
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -129,5 +132,13 @@ impl ostiary_core::Store for PgStore {
 
     fn pool_stats(&self) -> ostiary_core::PoolStats {
         crate::pool_stats(&self.pool)
+    }
+
+    fn change_feed(&self) -> Option<Box<dyn ostiary_core::changes::ChangeFeed>> {
+        Some(Box::new(changes::PgChangeFeed::new(&self.pool)))
+    }
+
+    fn shared_failures(&self) -> Option<&dyn ostiary_core::changes::FailureCountStore> {
+        Some(self)
     }
 }

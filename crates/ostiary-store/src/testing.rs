@@ -66,6 +66,24 @@ impl PostgresTestDatabase {
         conn.close().await.ok();
     }
 
+    /// How many connections to the database listen for change announcements (their last
+    /// statement was a `LISTEN`): instances that will hear what others change.
+    pub async fn listeners(&self) -> i64 {
+        let mut conn = match PgConnection::connect(&self.url).await {
+            Ok(conn) => conn,
+            Err(e) => panic!("cannot reach test database {}: {e}", self.name),
+        };
+        let listening = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("counting listeners failed: {e}"));
+        conn.close().await.ok();
+        listening
+    }
+
     /// Drops the database, ending any connection still open to it.
     pub async fn drop_database(self) {
         if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
@@ -76,6 +94,21 @@ impl PostgresTestDatabase {
             admin.close().await.ok();
         }
     }
+}
+
+/// Ends the connections that listen for change announcements on `db` (PostgreSQL), as a
+/// network failure or a restarted database would; nothing on SQLite.
+pub async fn terminate_listeners(db: &crate::Database) {
+    let crate::Database::Postgres(store) = db else {
+        return;
+    };
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap_or_else(|e| panic!("terminating listeners failed: {e}"));
 }
 
 /// Unique across the processes and threads of one test run.

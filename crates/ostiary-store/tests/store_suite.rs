@@ -3,6 +3,7 @@
 
 mod audit_trail;
 mod bff_sessions;
+mod changes;
 mod documents;
 mod grants;
 mod interactions;
