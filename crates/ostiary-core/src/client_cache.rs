@@ -1,15 +1,16 @@
 //! A short-lived, per-instance cache of client records for the authentication hot path.
 //!
 //! Every token request authenticates its client; reading the record from the database each
-//! time costs more than signing the token. Entries live `ttl` (one second by default), so a
-//! deleted client or a rotated secret stops working on every instance within that time, with
-//! no cross-instance messaging. Misses are never cached: a new client works at once, and
-//! unknown ids cannot fill the cache.
+//! time costs more than signing the token. Entries live `ttl`, so a deleted client or a
+//! rotated secret stops working on every instance within that time; where the database
+//! announces changes, the server also drops a changed client's copy at once (`forget`).
+//! Misses are never cached: a new client works at once, and unknown ids cannot fill the cache.
 //!
 //! A miss on a URL id goes to the metadata documents (when offered) instead of the store:
 //! a hit costs the same for every client, and ordinary ids never pay for documents.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
@@ -29,6 +30,9 @@ pub struct ClientCache {
     entries: Option<Cache<ClientId, (Arc<Client>, Instant)>>,
     /// Where URL ids are looked up; `None`: they are unknown clients.
     documents: Option<Arc<MetadataDocuments>>,
+    /// Rises with every `forget`: a read that began before a change was announced may
+    /// return the record as it was, and is then not kept.
+    forgotten: AtomicU64,
 }
 
 impl std::fmt::Debug for ClientCache {
@@ -53,6 +57,7 @@ impl ClientCache {
             ttl,
             entries,
             documents: None,
+            forgotten: AtomicU64::new(0),
         }
     }
 
@@ -60,6 +65,22 @@ impl ClientCache {
     pub fn with_metadata_documents(mut self, documents: Arc<MetadataDocuments>) -> Self {
         self.documents = Some(documents);
         self
+    }
+
+    /// Drops the copy of client `id` (it changed: another instance or the CLI said so).
+    pub fn forget(&self, id: &ClientId) {
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
+        if let Some(entries) = &self.entries {
+            entries.invalidate(id);
+        }
+    }
+
+    /// Drops every copy (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
     }
 
     pub async fn find(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
@@ -71,6 +92,7 @@ impl ClientCache {
             return Ok(Some(client));
         }
         let read_at = Instant::now();
+        let generation = self.forgotten.load(Ordering::SeqCst);
         let found = if id.is_metadata_document() {
             match &self.documents {
                 Some(documents) => documents.find(id).await?,
@@ -86,7 +108,9 @@ impl ClientCache {
             return Ok(None);
         };
         let client = Arc::new(client);
-        if let Some(entries) = &self.entries {
+        if let Some(entries) = &self.entries
+            && self.forgotten.load(Ordering::SeqCst) == generation
+        {
             entries.insert(id.clone(), (Arc::clone(&client), read_at));
         }
         Ok(Some(client))

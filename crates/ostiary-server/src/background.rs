@@ -68,7 +68,7 @@ async fn refresh_keys(state: &AppState) {
 /// under the current root secret, and re-reads the public clients' CORS origins.
 async fn housekeeping(state: &AppState) {
     let now = state.clock.now();
-    state.limiter.prune_expired();
+    state.limiter.prune_expired().await;
     reseal_keys(state.tokens.keys()).await;
     // Reads every client: once a minute, not with each key refresh.
     if let Err(e) = state.cors.refresh(&*state.store).await {

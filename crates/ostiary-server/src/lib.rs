@@ -4,6 +4,7 @@ pub mod admin_api;
 pub mod audit;
 pub mod background;
 pub mod bff;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod connections;

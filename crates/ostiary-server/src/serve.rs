@@ -11,7 +11,7 @@ use crate::config::{Config, Secrets};
 use crate::connections::{self, Limits};
 use crate::state::AppState;
 use crate::tls::Tls;
-use crate::{admin_api, audit, background, metrics, router};
+use crate::{admin_api, audit, background, changes, metrics, router};
 
 /// Descriptors kept out of the public listener's budget besides the database pool: the
 /// listeners, the metrics listener's connections, log and SQLite files, the runtime's own.
@@ -73,6 +73,7 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         None => None,
     };
     let background = background::spawn(state.clone());
+    let changes = changes::spawn(state.clone());
     tracing::info!(
         addr = %listener.local_addr()?,
         issuer = %state.config.issuer,
@@ -147,6 +148,9 @@ pub async fn serve(config: Config, secrets: Secrets, migrate: bool) -> anyhow::R
         );
     }
     background.abort();
+    if let Some(changes) = changes {
+        changes.abort();
+    }
     database.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -35,6 +35,11 @@ use crate::metrics::Metrics;
 use crate::quota::ClientQuota;
 use crate::rate_limit::FailureLimiter;
 
+/// How long client records are kept in memory by default (`client_cache_secs`), where the
+/// database announces client changes to every instance, and where it does not.
+const ANNOUNCED_CLIENT_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
+const UNANNOUNCED_CLIENT_CACHE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The algorithms a client may choose for its ID tokens.
 pub const ID_TOKEN_ALGS: [Algorithm; 3] = [Algorithm::Rs256, Algorithm::Es256, Algorithm::EdDsa];
 
@@ -112,7 +117,14 @@ impl AppState {
             issuer: config.issuer.clone(),
             access_token_alg: config.access_token_alg,
             access_token_lifetime: duration(config.access_token_lifetime)?,
-            client_cache_ttl: config.client_cache,
+            // Where changes are announced, a cached client is dropped when it changes.
+            client_cache_ttl: config
+                .client_cache
+                .unwrap_or(if store.change_feed().is_some() {
+                    ANNOUNCED_CLIENT_CACHE
+                } else {
+                    UNANNOUNCED_CLIENT_CACHE
+                }),
             refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
             refresh_grace: duration(config.refresh_grace)?,
             client_assertion_audiences: discovery::client_assertion_audiences(&config),
@@ -209,7 +221,10 @@ impl AppState {
             registration_policy,
         ));
         Ok(Self {
-            limiter: Arc::new(FailureLimiter::new(config.rate_limits)),
+            limiter: Arc::new(FailureLimiter::shared_through(
+                config.rate_limits,
+                store.clone(),
+            )),
             password_checks: PasswordChecks::new(),
             cors: {
                 let cors = CorsOrigins::new(config.cors_origins.clone());

@@ -64,16 +64,18 @@ pub struct Browser<'a> {
 }
 
 /// The brute-force counters of one login attempt (its account and source), kept by the
-/// caller: core reports the outcome, the caller counts.
+/// caller: core reports the outcome, the caller counts (in memory, or in a store shared by
+/// every instance).
+#[async_trait::async_trait]
 pub trait LoginAttempts: Send + Sync {
     /// The password hash was verified (whatever the outcome): the caller may release what it
     /// holds for the verification, such as a slot of its bounded Argon2 concurrency, before
     /// the rest of the step (session, audit, consent) runs.
     fn verified(&self) {}
     /// A failed attempt; true when it locked the account and source out.
-    fn failed(&self) -> bool;
+    async fn failed(&self) -> bool;
     /// A successful attempt.
-    fn succeeded(&self);
+    async fn succeeded(&self);
 }
 
 /// What the browser posts.

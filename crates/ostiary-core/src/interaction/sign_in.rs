@@ -30,7 +30,7 @@ impl Interactions {
             }
             .into());
         };
-        attempts.succeeded();
+        attempts.succeeded().await;
         let (token, session) = self.sessions.start(&user, browser.session_token).await?;
         self.audit
             .record(
@@ -104,7 +104,7 @@ impl Interactions {
         if ok {
             return Ok(user);
         }
-        let locked = attempts.failed();
+        let locked = attempts.failed().await;
         let mut event = AuditEvent::new(
             self.clock.now_seconds(),
             AuditEventType::LoginFailed,

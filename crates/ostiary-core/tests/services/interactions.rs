@@ -33,12 +33,13 @@ struct Counted {
     succeeded: AtomicU32,
 }
 
+#[async_trait::async_trait]
 impl LoginAttempts for Counted {
-    fn failed(&self) -> bool {
+    async fn failed(&self) -> bool {
         self.failed.fetch_add(1, Ordering::SeqCst);
         false
     }
-    fn succeeded(&self) {
+    async fn succeeded(&self) {
         self.succeeded.fetch_add(1, Ordering::SeqCst);
     }
 }

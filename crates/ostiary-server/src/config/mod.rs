@@ -104,8 +104,10 @@ pub struct Config {
     /// How often each instance re-reads the signing keys from the database.
     pub key_refresh: Duration,
     /// How long a client record may be served from memory; client changes made elsewhere
-    /// take effect within this time. Zero reads the database on every request.
-    pub client_cache: Duration,
+    /// take effect within this time where the database does not announce them. Zero reads
+    /// the database on every request; `None`, the default of the backend
+    /// (`AppState::build`).
+    pub client_cache: Option<Duration>,
     /// A login session ends after this long unused...
     pub session_idle: Duration,
     /// ...and this long after login in any case.
@@ -235,7 +237,9 @@ impl Config {
                 days => Some(Duration::from_secs(days * 86_400)),
             },
             key_refresh: Duration::from_secs(parse_setting("key_refresh_secs", get)?),
-            client_cache: Duration::from_secs(parse_setting("client_cache_secs", get)?),
+            client_cache: get("client_cache_secs")
+                .map(|value| parse("client_cache_secs", value).map(Duration::from_secs))
+                .transpose()?,
             session_idle: Duration::from_secs(parse_setting("session_idle_secs", get)?),
             session_lifetime: Duration::from_secs(parse_setting("session_lifetime_secs", get)?),
             refresh_token_lifetime: Duration::from_secs(parse_setting(
@@ -309,7 +313,7 @@ impl Config {
         if config.refresh_grace > Duration::from_secs(300) {
             return Err(invalid("refresh_grace_secs", "must be at most 300"));
         }
-        if config.client_cache > Duration::from_secs(60) {
+        if config.client_cache > Some(Duration::from_secs(60)) {
             return Err(invalid("client_cache_secs", "must be at most 60"));
         }
         let lifetime = config.access_token_lifetime;

@@ -346,10 +346,13 @@ pub const SETTINGS: &[Setting] = &[
         name: "client_cache_secs",
         section: TOKENS,
         values: "0 to 60 seconds; `0` reads the database on every request",
-        default: Value("1"),
+        default: Unset("`1`; `30` on PostgreSQL"),
         secret: false,
-        doc: "How long client records are served from memory: a deleted client or a rotated \
-              secret stops working everywhere within this time.",
+        doc: "How long client records are served from memory. On SQLite a deleted client or a \
+              rotated secret stops working within this time. On PostgreSQL every instance \
+              hears of a client change at once (`LISTEN`/`NOTIFY`) and drops its copy; this \
+              time only bounds a change whose announcement was lost without the instance \
+              noticing.",
     },
     Setting {
         name: "refresh_token_lifetime_secs",

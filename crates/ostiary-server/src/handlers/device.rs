@@ -45,7 +45,11 @@ pub async fn device_post(
     form: FormPairs,
 ) -> Result<Response, PageError> {
     let csrf = super::posted_csrf(&state, &jar, &form)?;
-    if let Some(wait) = state.limiter.retry_after(Credential::UserCode, source.0) {
+    if let Some(wait) = state
+        .limiter
+        .retry_after(Credential::UserCode, source.0)
+        .await
+    {
         state.metrics.rate_limited(RateLimited::UserCode);
         return Err(PageError::TooManyCodes(wait));
     }
@@ -59,12 +63,15 @@ pub async fn device_post(
     };
     match state.interactions.begin_device(typed, &browser).await? {
         Some(answer) => {
-            state.limiter.succeeded(Credential::UserCode, source.0);
+            state
+                .limiter
+                .succeeded(Credential::UserCode, source.0)
+                .await;
             Ok(flow::render(&state, jar, csrf, answer))
         }
         None => {
             state.metrics.authentication_failed(AuthFailure::UserCode);
-            state.limiter.failed(Credential::UserCode, source.0);
+            state.limiter.failed(Credential::UserCode, source.0).await;
             let page = pages::page(
                 StatusCode::BAD_REQUEST,
                 &DevicePage {

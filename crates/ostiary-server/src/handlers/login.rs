@@ -51,7 +51,7 @@ pub async fn login_post(
     } else {
         Credential::Account(&account)
     };
-    if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
+    if let Some(wait) = state.limiter.retry_after(limited_as, source.0).await {
         state.metrics.rate_limited(RateLimited::Login);
         return Err(PageError::TooManyAttempts(wait));
     }
@@ -101,6 +101,7 @@ struct Attempts<'a> {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
+#[async_trait::async_trait]
 impl LoginAttempts for Attempts<'_> {
     fn verified(&self) {
         drop(
@@ -111,15 +112,16 @@ impl LoginAttempts for Attempts<'_> {
         );
     }
 
-    fn failed(&self) -> bool {
+    async fn failed(&self) -> bool {
         self.state.metrics.authentication_failed(AuthFailure::User);
         self.state
             .limiter
             .failed(self.limited_as, self.ip)
+            .await
             .is_some()
     }
 
-    fn succeeded(&self) {
-        self.state.limiter.succeeded(self.limited_as, self.ip);
+    async fn succeeded(&self) {
+        self.state.limiter.succeeded(self.limited_as, self.ip).await;
     }
 }

@@ -115,7 +115,7 @@ async fn authenticate(
         Err(e) => return Err(e.into()),
     };
     let limited_as = Credential::Client(client.id.as_str());
-    state.limiter.succeeded(limited_as, source.0);
+    state.limiter.succeeded(limited_as, source.0).await;
     if let Some(quota) = &state.quota
         && let Some(wait) = quota.check(client.id.as_str())
     {
@@ -139,12 +139,12 @@ async fn client_failure(
     source: SourceIp,
     error: OAuthError,
 ) -> ApiError {
-    if let Some(wait) = state.limiter.retry_after(limited_as, source.0) {
+    if let Some(wait) = state.limiter.retry_after(limited_as, source.0).await {
         state.metrics.rate_limited(RateLimited::Client);
         return ApiError::rate_limited(wait, "too many failed client authentications; retry later");
     }
     state.metrics.authentication_failed(AuthFailure::Client);
-    let locked = state.limiter.failed(limited_as, source.0);
+    let locked = state.limiter.failed(limited_as, source.0).await;
     let mut event = AuditEvent::new(
         state.clock.now_seconds(),
         AuditEventType::ClientAuthenticationFailed,

@@ -36,7 +36,7 @@ pub async fn register(
         Some(_) => Credential::RegistrationToken,
         None => Credential::OpenRegistration,
     };
-    not_locked(&state, limited_as, source)?;
+    not_locked(&state, limited_as, source).await?;
     let registered = match state.registrations.register(token, metadata).await {
         Ok(registered) => registered,
         Err(e) if e.code() == ErrorCode::InvalidToken => {
@@ -50,7 +50,7 @@ pub async fn register(
         Err(e) => return Err(e.into()),
     };
     if token.is_none() {
-        state.limiter.failed(limited_as, source.0);
+        state.limiter.failed(limited_as, source.0).await;
     }
     let secret = registered.client_secret.as_ref().map(|s| s.expose());
     let answer = RegisteredMetadata::of(
@@ -69,7 +69,7 @@ pub async fn read(
     ClientIdPath(client_id): ClientIdPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = access_token(&state, &client_id, &headers, source)?;
+    let token = access_token(&state, &client_id, &headers, source).await?;
     let client = match state.registrations.read(&client_id, token).await {
         Ok(done) => done,
         Err(e) => return Err(refused(&state, &client_id, source, e).await),
@@ -85,7 +85,7 @@ pub async fn update(
     headers: HeaderMap,
     MetadataBody(metadata): MetadataBody,
 ) -> Result<Response, ApiError> {
-    let token = access_token(&state, &client_id, &headers, source)?;
+    let token = access_token(&state, &client_id, &headers, source).await?;
     let client = match state
         .registrations
         .update(&client_id, token, metadata)
@@ -104,7 +104,7 @@ pub async fn delete(
     ClientIdPath(client_id): ClientIdPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = access_token(&state, &client_id, &headers, source)?;
+    let token = access_token(&state, &client_id, &headers, source).await?;
     if let Err(e) = state.registrations.delete(&client_id, token).await {
         return Err(refused(&state, &client_id, source, e).await);
     }
@@ -147,13 +147,13 @@ fn configuration(state: &AppState, client: &Client, access_token: &str) -> Respo
 }
 
 /// The request's registration access token, unless the source is locked out for this client.
-fn access_token<'h>(
+async fn access_token<'h>(
     state: &AppState,
     client_id: &str,
     headers: &'h HeaderMap,
     source: SourceIp,
 ) -> Result<&'h str, ApiError> {
-    not_locked(state, Credential::Client(client_id), source)?;
+    not_locked(state, Credential::Client(client_id), source).await?;
     bearer_token(headers).ok_or_else(|| {
         ApiError::no_token("send the registration access token as a Bearer token (RFC 7592 2)")
     })
@@ -170,12 +170,12 @@ async fn refused(state: &AppState, client_id: &str, source: SourceIp, e: OAuthEr
 }
 
 /// 429 while the source is locked for `credential`.
-fn not_locked(
+async fn not_locked(
     state: &AppState,
     credential: Credential<'_>,
     source: SourceIp,
 ) -> Result<(), ApiError> {
-    match state.limiter.retry_after(credential, source.0) {
+    match state.limiter.retry_after(credential, source.0).await {
         Some(wait) => {
             state.metrics.rate_limited(RateLimited::Client);
             Err(ApiError::rate_limited(

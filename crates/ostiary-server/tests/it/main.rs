@@ -16,6 +16,7 @@ mod deploy;
 mod device;
 mod dpop;
 mod http;
+mod instances;
 mod interaction;
 mod jar;
 mod key_clients;

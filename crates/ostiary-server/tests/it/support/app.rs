@@ -52,10 +52,15 @@ pub struct TestApp {
     vars: Vec<(String, String)>,
     _dir: tempfile::TempDir,
     postgres: Option<ostiary_store::testing::PostgresTestDatabase>,
+    /// Follows the database's change announcements, as `serve` does (PostgreSQL).
+    follower: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
         let Some(postgres) = self.postgres.take() else {
             return;
         };
@@ -175,6 +180,7 @@ impl TestApp {
         )
         .await
         .expect("state");
+        let follower = ostiary_server::changes::spawn(state.clone());
         Self {
             state,
             database,
@@ -182,6 +188,7 @@ impl TestApp {
             vars,
             _dir: dir,
             postgres,
+            follower,
         }
     }
 
@@ -209,10 +216,40 @@ impl TestApp {
         .await
     }
 
+    /// Another instance as a separate process would run it: its own pool, caches and limits,
+    /// following the database's change announcements as `serve` does, on a loopback port.
+    pub async fn served_instance(&self) -> Instance {
+        let database = Database::open(&self.url, 4).await.expect("open");
+        let state = instance_state(
+            &self.url,
+            &self.journal_dir(),
+            &self.vars,
+            database.store(),
+            self.state.clock.clone(),
+            test_secrets(),
+        )
+        .await
+        .expect("another instance");
+        let follower = ostiary_server::changes::spawn(state.clone());
+        let base = serve_router(ostiary_server::router::build(state.clone())).await;
+        Instance {
+            state,
+            base,
+            http: reqwest::Client::new(),
+            follower,
+        }
+    }
+
     /// Runs `sql` in the app's PostgreSQL database; `None` on SQLite.
     pub async fn postgres_execute(&self, sql: &str) -> Option<()> {
         self.postgres.as_ref()?.execute(sql).await;
         Some(())
+    }
+
+    /// How many connections listen for the database's change announcements; `None` on
+    /// SQLite.
+    pub async fn postgres_listeners(&self) -> Option<i64> {
+        Some(self.postgres.as_ref()?.listeners().await)
     }
 
     /// The URL of the app's database.
@@ -246,6 +283,25 @@ impl TestApp {
     /// Serves the router on an ephemeral loopback port; returns its base URL.
     pub async fn listen(&self) -> String {
         serve_router(self.router()).await
+    }
+}
+
+/// One instance of several on one database (`TestApp::served_instance`).
+pub struct Instance {
+    pub state: AppState,
+    /// Where it listens, `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client for it, built once: building one loads the system's roots, which on a
+    /// test's single thread would hold up every instance's requests meanwhile.
+    pub http: reqwest::Client,
+    follower: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
     }
 }
 
