@@ -156,6 +156,8 @@ bench_backend() {
       local db="ostiary_bench_$$"
       PGOPTIONS='-c client_min_messages=warning' psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
       url="${PG_ADMIN_URL%/*}/$db"
+      # What each request costs the database, beside each phase's figures.
+      DB_URL=$url
       ;;
   esac
   echo "== $backend"
@@ -262,7 +264,7 @@ bench_backend() {
         [ "$side" = off ] && pid=$off_pid port=$((PORT + 2))
         local cpu0
         cpu0=$(cpu_ticks "$pid")
-        read -r _ rate _ _ non2xx < <(DURATION=$ROUND_DURATION wrk_run "$side" "http://127.0.0.1:$port/token" bench/token.lua)
+        read -r _ rate _ _ non2xx _ < <(DURATION=$ROUND_DURATION wrk_run "$side" "http://127.0.0.1:$port/token" bench/token.lua)
         # Server CPU per request (µs): what each request costs, whatever share of the cores
         # the server happened to get during its round.
         local cpu_us
@@ -284,12 +286,16 @@ bench_backend() {
 
   local health_rps
   health_rps=$(awk '{ print $2 }' <<<"${results[0]}")
-  printf '%-24s %10s %10s %10s %8s %8s %10s %10s\n' endpoint "req/s" p50 p99 non-2xx "CPU µs" "/health" "/signing"
+  printf '%-24s %10s %10s %10s %8s %8s %10s %10s' endpoint "req/s" p50 p99 non-2xx "CPU µs" "/health" "/signing"
+  [ -n "${DB_URL:-}" ] && printf ' %8s %8s %8s %8s' "db tx" "db wr" "db rd" "db µs"
+  echo
   for line in "${results[@]}"; do
-    read -r name rps p50 p99 non2xx cpu <<<"$line"
-    printf '%-24s %10s %10s %10s %8s %8s %10s %10s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$cpu" \
+    read -r name rps p50 p99 non2xx cpu db_tx db_written db_fetched db_cpu <<<"$line"
+    printf '%-24s %10s %10s %10s %8s %8s %10s %10s' "$name" "$rps" "$p50" "$p99" "$non2xx" "$cpu" \
       "$(awk -v a="$rps" -v b="$health_rps" 'BEGIN { printf "%.2f", a/b }')" \
       "$(awk -v a="$rps" -v b="$sign_rate" 'BEGIN { if (b == "") print "-"; else printf "%.2f", a/b }')"
+    [ -n "${DB_URL:-}" ] && printf ' %8s %8s %8s %8s' "$db_tx" "$db_written" "$db_fetched" "$db_cpu"
+    echo
   done
   # code: an operation is two requests (authorize, token); refresh: one rotation per request.
   phase dpop && echo "dpop: $(wrk_ops dpop_client_credentials)"
@@ -305,6 +311,7 @@ bench_backend() {
   fi
   if [ "$backend" = postgres ]; then
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS ostiary_bench_$$ WITH (FORCE)" >/dev/null
+    unset DB_URL
   fi
 }
 

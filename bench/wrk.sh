@@ -8,10 +8,14 @@ phase() {
 
 # wrk_run NAME URL [LUA]: prints "NAME rps p50 p99 non2xx cpu", cpu being the server's CPU
 # time per request in µs (user + system of the process in $measured_pid, which wrk's own
-# work, Lua scripts included, does not touch).
+# work, Lua scripts included, does not touch). With DB_URL set (PostgreSQL), it adds what
+# each request cost the database: "db_tx db_written db_fetched db_cpu", its transactions,
+# rows written (inserted, updated, deleted) and rows fetched, and the CPU time in µs of every
+# PostgreSQL process on this machine.
 wrk_run() {
   local name=$1 url=$2 script=${3:-}
-  local out ticks_before ticks_after
+  local out ticks_before ticks_after db_before db_after
+  db_before=$(db_counters)
   ticks_before=$(cpu_ticks "$measured_pid")
   if [ -n "$script" ]; then
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
@@ -19,6 +23,7 @@ wrk_run() {
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
   fi
   ticks_after=$(cpu_ticks "$measured_pid")
+  db_after=$(db_counters)
   echo "$out" >"$work/$name.wrk"
   local rps p50 p99 non2xx requests cpu
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
@@ -28,7 +33,28 @@ wrk_run() {
   requests=$(awk '/requests in/ { print $1 }' <<<"$out")
   cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
     'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "?" }')
-  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0} $cpu"
+  local db=""
+  if [ -n "$db_before" ]; then
+    db=$(awk -v n="${requests:-0}" -v hz="$(getconf CLK_TCK)" -v b="$db_before" -v a="$db_after" \
+      'BEGIN { split(b, x, " "); split(a, y, " ");
+               if (n == 0) { print "? ? ? ?"; exit }
+               printf "%.2f %.2f %.1f %.0f", (y[1] - x[1]) / n, (y[2] - x[2]) / n,
+                 (y[3] - x[3]) / n, (y[4] - x[4]) / hz * 1e6 / n }')
+  fi
+  echo "$name ${rps:-0} ${p50:-?} ${p99:-?} ${non2xx:-0} $cpu${db:+ $db}"
+}
+
+# db_counters: "transactions rows_written rows_fetched cpu_ticks" of the database in DB_URL
+# (from pg_stat_database) and of every PostgreSQL process; nothing when DB_URL is unset.
+db_counters() {
+  [ -n "${DB_URL:-}" ] || return 0
+  local stats ticks
+  stats=$(psql "$DB_URL" -qAtF' ' -c "SELECT xact_commit + xact_rollback,
+      tup_inserted + tup_updated + tup_deleted, tup_fetched
+      FROM pg_stat_database WHERE datname = current_database()")
+  ticks=$(for pid in $(pgrep -x postgres); do cpu_ticks "$pid" 2>/dev/null; done \
+    | awk '{ s += $1 } END { print s + 0 }')
+  echo "$stats $ticks"
 }
 
 # cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.

@@ -2,6 +2,7 @@
 
 mod changes;
 mod failures;
+mod health;
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// Whether the database answered its last probe; statements wait for no connection
+    /// while it did not.
+    health: std::sync::Arc<health::Health>,
 }
 
 impl PgStore {
@@ -33,12 +37,20 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(Self { pool })
+        let health = health::Health::watch(&pool);
+        Ok(Self { pool, health })
     }
 
     /// Where statements that write go: the one pool (PostgreSQL runs writers side by side).
-    pub(crate) fn writer(&self) -> &PgPool {
-        &self.pool
+    /// Fails at once while the database does not answer its probe.
+    pub(crate) fn writer(&self) -> Result<&PgPool, ostiary_core::StoreError> {
+        self.health.check()?;
+        Ok(&self.pool)
+    }
+
+    /// Where statements that only read go: the same pool, under the same condition.
+    pub(crate) fn reader(&self) -> Result<&PgPool, ostiary_core::StoreError> {
+        self.writer()
     }
 
     pub async fn migrate(&self) -> Result<(), OpenError> {
@@ -51,7 +63,7 @@ impl PgStore {
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ostiary_core::StoreError> {
-        self.pool.begin().await.map_err(crate::error::backend)
+        self.writer()?.begin().await.map_err(crate::error::backend)
     }
 
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one
@@ -124,7 +136,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(PgStore);
 impl ostiary_core::Store for PgStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.reader()?)
             .await
             .map_err(crate::error::backend)?;
         Ok(())

@@ -59,9 +59,15 @@ impl SqliteStore {
         Ok(Self { pool, writer })
     }
 
-    /// Where statements that write go (see `writer`).
-    pub(crate) fn writer(&self) -> &SqlitePool {
-        &self.writer
+    /// Where statements that write go (see `writer`). Never fails: SQLite is a file of this
+    /// process (the signature is PostgreSQL's, whose statements share the SQL).
+    pub(crate) fn writer(&self) -> Result<&SqlitePool, ostiary_core::StoreError> {
+        Ok(&self.writer)
+    }
+
+    /// Where statements that only read go: the read-only connections.
+    pub(crate) fn reader(&self) -> Result<&SqlitePool, ostiary_core::StoreError> {
+        Ok(&self.pool)
     }
 
     /// Waits for connections to be returned and closes them (flushes the WAL cleanly).

@@ -132,6 +132,15 @@ def run(t, cluster):
     )
     slowest = max((a[4] for a in unavailable), default=0.0)
     check("every 503 within 1 s", slowest < 1.0, f"slowest {slowest * 1000:.0f} ms")
+    # Once the probe has seen the database gone (within a second), nothing waits for a
+    # connection that cannot come.
+    settled = sorted(a[4] for a in during if a[0] > stopped_at + 1.5 and a[1] != "token")
+    median = settled[len(settled) // 2] if settled else None
+    check(
+        "once the outage is known, 503 at once",
+        median is not None and median < 0.1,
+        f"median {median * 1000:.1f} ms of {len(settled)}" if median is not None else "none",
+    )
     # Refusals are where a driver's text could leak (a page or token that answers 200 holds
     # random values, which may spell anything).
     leaked = [

@@ -47,7 +47,7 @@ impl FailureCountStore for PgStore {
                 .bind(key)
                 .bind(now)
                 .bind(window)
-                .fetch_one(self.writer())
+                .fetch_one(self.writer()?)
                 .await
                 .map_err(backend)?;
             counts.push(count(&row).map_err(backend)?);
@@ -64,7 +64,7 @@ impl FailureCountStore for PgStore {
         sqlx::query(LOCK)
             .bind(key)
             .bind(until)
-            .execute(self.writer())
+            .execute(self.writer()?)
             .await
             .map_err(backend)?;
         Ok(())
@@ -75,7 +75,7 @@ impl FailureCountStore for PgStore {
              SELECT ostiary_notify_failures(key, 0, 0, NULL) FROM gone";
         sqlx::query(FORGET)
             .bind(key)
-            .execute(self.writer())
+            .execute(self.writer()?)
             .await
             .map_err(backend)?;
         Ok(())
@@ -88,7 +88,7 @@ impl FailureCountStore for PgStore {
         )
         .bind(keys)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader()?)
         .await
         .map_err(backend)
     }
@@ -99,7 +99,7 @@ impl FailureCountStore for PgStore {
              WHERE last_failure > $1 OR locked_until > $1",
         )
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader()?)
         .await
         .map_err(backend)?;
         rows.iter()
@@ -114,7 +114,7 @@ impl FailureCountStore for PgStore {
              AND (locked_until IS NULL OR locked_until < $1)",
         )
         .bind(before)
-        .execute(self.writer())
+        .execute(self.writer()?)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected())

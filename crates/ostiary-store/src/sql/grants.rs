@@ -87,7 +87,7 @@ macro_rules! impl_grant_store {
                 .bind(row.expires_at)
                 .bind(row.consumed_at)
                 .bind(row.dpop_jkt)
-                .execute(self.writer())
+                .execute(self.writer()?)
                 .await
                 .map_err($crate::error::write_error("authorization code"))?;
                 Ok(())
@@ -102,7 +102,7 @@ macro_rules! impl_grant_store {
                      JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
                 )
                 .bind(code_hash.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader()?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::PresentedCodeRow::into_presented)
@@ -149,7 +149,7 @@ macro_rules! impl_grant_store {
                 .bind(client_id.as_str().to_owned())
                 .bind(user_id.to_string())
                 .bind(sid.to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader()?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(found.is_some())
@@ -163,7 +163,7 @@ macro_rules! impl_grant_store {
                     "SELECT * FROM grants WHERE grant_id = $1",
                 )
                 .bind(grant_id.to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader()?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::GrantRow::into_grant)
@@ -180,7 +180,7 @@ macro_rules! impl_grant_store {
                 )
                 .bind(jkt.to_owned())
                 .bind(grant_id.to_owned())
-                .execute(self.writer())
+                .execute(self.writer()?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -203,7 +203,7 @@ macro_rules! impl_grant_store {
                      WHERE r.token_hash = $1",
                 )
                 .bind(token_hash.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader()?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::RefreshFamilyRow::into_family)
@@ -448,7 +448,7 @@ macro_rules! impl_grant_store {
                 )
                 .bind(user_id.to_string())
                 .bind(client_id.as_str().to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader()?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::ConsentRow::into_consent)
@@ -469,7 +469,7 @@ macro_rules! impl_grant_store {
                 .bind(row.client_id)
                 .bind(row.scopes)
                 .bind(row.granted_at)
-                .execute(self.writer())
+                .execute(self.writer()?)
                 .await
                 .map_err($crate::error::write_error("consent"))?;
                 Ok(())
@@ -484,7 +484,7 @@ macro_rules! impl_grant_store {
                     sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
                         .bind(user_id.to_string())
                         .bind(client_id.as_str().to_owned())
-                        .execute(self.writer())
+                        .execute(self.writer()?)
                         .await
                         .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -498,7 +498,7 @@ macro_rules! impl_grant_store {
                     "SELECT * FROM consents WHERE user_id = $1 ORDER BY client_id",
                 )
                 .bind(user_id.to_string())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reader()?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
