@@ -576,6 +576,12 @@ pub trait Store:
         None
     }
 
+    /// How many instances serve from this database now: those listening for its change
+    /// announcements (PostgreSQL); 1 where only one can (SQLite). At least 1.
+    async fn live_instances(&self) -> Result<u32, StoreError> {
+        Ok(1)
+    }
+
     /// Failed-authentication counters shared by every instance, where several instances may
     /// share the database (PostgreSQL); `None` where limits are kept in memory (SQLite).
     fn shared_failures(&self) -> Option<&dyn FailureCountStore> {

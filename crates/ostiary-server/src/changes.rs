@@ -2,7 +2,8 @@
 //! backend announces changes): a changed client's cached copy is dropped, changed signing
 //! keys are reloaded, the CORS origins re-read, and shared failure counters mirrored, within
 //! milliseconds on every instance. The periodic re-reads of `background` stay as the
-//! fallback; after a lost connection everything is read again.
+//! fallback; after a lost connection everything is read again. Beside it, the instances are
+//! counted every few seconds to share the client quota among them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,9 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// many clients registering at once must not make every instance read them all each time.
 const CORS_AT_MOST_EVERY: Duration = Duration::from_millis(200);
 
+/// How often the instances serving from the database are counted, to share the client quota.
+const RECOUNT_EVERY: Duration = Duration::from_secs(5);
+
 /// Starts following the store's changes; `None` when the store announces none (SQLite).
 /// The tasks end when the handle is aborted.
 pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
@@ -30,9 +34,9 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
 
 async fn follow(state: AppState, mut feed: Box<dyn ChangeFeed>) {
     let cors_due = Arc::new(Notify::new());
-    let cors = tokio::spawn(reread_cors(state.clone(), cors_due.clone()));
-    // Dropped with this task (aborted with it), the CORS task goes too.
-    let _cors = AbortOnDrop(cors);
+    // Dropped with this task (aborted with it), the tasks beside it go too.
+    let _cors = AbortOnDrop(tokio::spawn(reread_cors(state.clone(), cors_due.clone())));
+    let _quota = AbortOnDrop(tokio::spawn(share_quota(state.clone())));
     loop {
         match feed.next().await {
             Ok(change) => apply(&state, change, &cors_due).await,
@@ -79,6 +83,21 @@ async fn reread_cors(state: AppState, due: Arc<Notify>) {
             tracing::warn!(error = %error_chain(&e), "reading CORS origins failed");
         }
         tokio::time::sleep(CORS_AT_MOST_EVERY).await;
+    }
+}
+
+/// Divides the client quota, when there is one, among the instances serving now.
+async fn share_quota(state: AppState) {
+    let Some(quota) = state.quota.clone() else {
+        return;
+    };
+    let mut every = tokio::time::interval(RECOUNT_EVERY);
+    loop {
+        every.tick().await;
+        match state.store.live_instances().await {
+            Ok(instances) => quota.share_among(instances),
+            Err(e) => tracing::debug!(error = %error_chain(&e), "counting instances failed"),
+        }
     }
 }
 

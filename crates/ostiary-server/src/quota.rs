@@ -1,7 +1,11 @@
 //! Optional per-client quota on authenticated requests (`OAUTH2_CLIENT_QUOTA_PER_SEC`), off
-//! by default: governor's GCRA per client, in memory, per instance.
+//! by default: governor's GCRA per client, in memory. Where several instances share the
+//! database, each allows its share (the quota divided by the instances counted on the
+//! database, `share_among`), so a client spread over them by a load balancer gets the quota
+//! in all, with no write or read on a request's path.
 
 use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -11,8 +15,30 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 /// client never gets twice its quota across a second's boundary, as a fixed window allows.
 #[derive(Debug)]
 pub struct ClientQuota {
-    limiter: DefaultKeyedRateLimiter<String>,
+    per_second: u32,
+    /// This instance's share and its limiter, replaced when the instance count changes.
+    share: RwLock<Share>,
     clock: DefaultClock,
+}
+
+#[derive(Debug)]
+struct Share {
+    instances: u32,
+    per_instance: u32,
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Share {
+    fn new(per_second: u32, instances: u32) -> Self {
+        let instances = instances.max(1);
+        let per_instance = per_second.div_ceil(instances).max(1);
+        let rate = NonZeroU32::new(per_instance).unwrap_or(NonZeroU32::MIN);
+        Self {
+            instances,
+            per_instance,
+            limiter: Arc::new(RateLimiter::keyed(Quota::per_second(rate))),
+        }
+    }
 }
 
 /// Beyond this many tracked clients, those back at a full allowance are dropped: only
@@ -20,24 +46,52 @@ pub struct ClientQuota {
 const MAX_CLIENTS: usize = 100_000;
 
 impl ClientQuota {
-    /// A quota of `per_second` (at least 1) requests a second per client.
+    /// A quota of `per_second` (at least 1) requests a second per client, on one instance.
     pub fn new(per_second: u32) -> Self {
-        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         Self {
-            limiter: RateLimiter::keyed(Quota::per_second(rate)),
+            per_second,
+            share: RwLock::new(Share::new(per_second, 1)),
             clock: DefaultClock::default(),
         }
     }
 
+    fn limiter(&self) -> Arc<DefaultKeyedRateLimiter<String>> {
+        let share = self.share.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&share.limiter)
+    }
+
     /// Counts one request of `client_id`; how long to wait when it is over its quota.
     pub fn check(&self, client_id: &str) -> Option<Duration> {
-        if self.limiter.len() >= MAX_CLIENTS {
-            self.limiter.retain_recent();
+        let limiter = self.limiter();
+        if limiter.len() >= MAX_CLIENTS {
+            limiter.retain_recent();
         }
-        match self.limiter.check_key(&client_id.to_owned()) {
+        match limiter.check_key(&client_id.to_owned()) {
             Ok(()) => None,
             Err(not_until) => Some(not_until.wait_time_from(self.clock.now())),
         }
+    }
+
+    /// Allows this instance `1/instances` of the quota (rounded up, at least 1 a second).
+    /// A change starts every client's allowance afresh; the same count changes nothing.
+    pub fn share_among(&self, instances: u32) {
+        let mut share = self.share.write().unwrap_or_else(|e| e.into_inner());
+        if share.instances != instances.max(1) {
+            *share = Share::new(self.per_second, instances);
+            tracing::info!(
+                instances = share.instances,
+                per_instance = share.per_instance,
+                "client quota shared among the instances"
+            );
+        }
+    }
+
+    /// The requests a second this instance allows each client (its share of the quota).
+    pub fn per_instance(&self) -> u32 {
+        self.share
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .per_instance
     }
 }
 
@@ -70,5 +124,17 @@ mod tests {
             quota.check("a").is_none(),
             "one request's allowance is back"
         );
+    }
+
+    #[test]
+    fn each_of_several_instances_allows_its_share() {
+        let quota = ClientQuota::new(10);
+        quota.share_among(3);
+        assert_eq!(quota.per_instance(), 4, "rounded up");
+        assert_eq!((0..10).filter(|_| quota.check("a").is_none()).count(), 4);
+        quota.share_among(0);
+        assert_eq!(quota.per_instance(), 10, "no count is one instance");
+        quota.share_among(50);
+        assert_eq!(quota.per_instance(), 1, "at least one a second");
     }
 }

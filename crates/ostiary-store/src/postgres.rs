@@ -150,6 +150,18 @@ impl ostiary_core::Store for PgStore {
         Some(Box::new(changes::PgChangeFeed::new(&self.pool)))
     }
 
+    async fn live_instances(&self) -> Result<u32, ostiary_core::StoreError> {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(changes::LISTENER)
+        .fetch_one(self.reader()?)
+        .await
+        .map_err(crate::error::backend)?;
+        Ok(u32::try_from(listening).unwrap_or(u32::MAX).max(1))
+    }
+
     fn shared_failures(&self) -> Option<&dyn ostiary_core::changes::FailureCountStore> {
         Some(self)
     }

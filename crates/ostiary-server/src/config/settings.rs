@@ -441,7 +441,9 @@ pub const SETTINGS: &[Setting] = &[
         values: "requests per second; `0` is none",
         default: Value("0"),
         secret: false,
-        doc: "Token, introspection and revocation requests per second each client may make.",
+        doc: "Token, introspection and revocation requests per second each client may make. \
+              On PostgreSQL each instance allows its share: the quota divided by the instances \
+              serving from the database (counted every 5 s), rounded up.",
     },
     Setting {
         name: "cors_origins",

@@ -23,7 +23,12 @@ const WITHIN: Duration = Duration::from_millis(500);
 
 /// A database with three instances listening for its changes; `None` without PostgreSQL.
 async fn three_instances() -> Option<(TestApp, [Instance; 3])> {
-    let app = TestApp::on(Backend::Postgres, &[], Arc::new(SystemClock)).await?;
+    three_instances_with(&[]).await
+}
+
+/// `three_instances` with these settings for all.
+async fn three_instances_with(vars: &[(&str, &str)]) -> Option<(TestApp, [Instance; 3])> {
+    let app = TestApp::on(Backend::Postgres, vars, Arc::new(SystemClock)).await?;
     let instances = [
         app.served_instance().await,
         app.served_instance().await,
@@ -278,4 +283,41 @@ async fn client_secret_guesses_spread_over_three_instances_lock_as_on_one() {
         took < WITHIN,
         "the lock reached every instance after {took:?}"
     );
+}
+
+#[tokio::test]
+async fn a_client_quota_is_shared_among_the_instances() {
+    let Some((app, instances)) =
+        three_instances_with(&[("OAUTH2_CLIENT_QUOTA_PER_SEC", "8")]).await
+    else {
+        return;
+    };
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    // Four instances listen (the three and the app's own state): each allows 8 / 4 a second,
+    // once it has counted them (every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while instances
+        .iter()
+        .any(|i| i.state.quota.as_ref().unwrap().per_instance() != 2)
+    {
+        assert!(Instant::now() < deadline, "the instances were not counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for instance in &instances {
+        let statuses = [
+            token(instance, &secret).await.0,
+            token(instance, &secret).await.0,
+            token(instance, &secret).await.0,
+        ];
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::TOO_MANY_REQUESTS
+            ],
+            "{}",
+            instance.base
+        );
+    }
 }

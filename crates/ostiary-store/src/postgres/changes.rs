@@ -12,6 +12,10 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 /// The one channel every change is announced on (migration 19).
 const CHANNEL: &str = "ostiary_changes";
 
+/// The `application_name` of each instance's listening connection: counting them counts the
+/// instances serving from the database.
+pub(crate) const LISTENER: &str = "ostiary-listener";
+
 /// Listens on [`CHANNEL`], connecting on first use and again after a lost connection.
 pub(crate) struct PgChangeFeed {
     /// A pool of one connection of its own, so listening never takes one of the requests'.
@@ -22,7 +26,11 @@ pub(crate) struct PgChangeFeed {
 impl PgChangeFeed {
     /// A feed on the database of `requests` (the store's pool), over a connection of its own.
     pub(crate) fn new(requests: &PgPool) -> Self {
-        let options = requests.connect_options().as_ref().clone();
+        let options = requests
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name(LISTENER);
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(super::ACQUIRE_TIMEOUT)
