@@ -37,7 +37,7 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(OpenError::Connect)?;
-        let health = health::Health::watch(&pool);
+        let health = health::Health::watch(pool.connect_options().as_ref().clone());
         Ok(Self { pool, health })
     }
 

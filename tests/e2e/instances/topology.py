@@ -235,7 +235,11 @@ backend instances
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter 200ms fall 2 rise 2
+    # A check that waits behind a saturated CPU is not a dead server: 2 s to answer, three
+    # misses to go down. A server that is gone refuses connections at once, and its requests
+    # are sent to another (redispatch) before any check notices.
+    timeout check 2s
+    default-server inter 300ms fall 3 rise 2
 {servers}
 """
 

@@ -2,20 +2,28 @@
 //! fail at once instead of each waiting out the pool's acquire timeout, so every request that
 //! needs the database answers 503 at once and nothing piles up; the first probe that gets an
 //! answer lets statements through again.
+//!
+//! Slow is not down: on a saturated machine a probe may wait seconds for its answer, and
+//! calling the database down then would turn an overload into an outage. The probe keeps one
+//! connection of its own and calls the database down when that connection fails and a new one
+//! is refused (the database stopped, or restarted and not yet up), or when nothing answered
+//! for `SILENT_FOR` (the network or the database hung).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ostiary_core::StoreError;
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
 
 /// How often the probe asks while the database answers, and while it does not.
 const PROBE_WHILE_UP: Duration = Duration::from_millis(500);
 const PROBE_WHILE_DOWN: Duration = Duration::from_millis(250);
-/// How long one probe waits for a connection and its answer.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one probe (a connect or a ping) may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Without a single answer for this long, the database is down even if nothing refused.
+const SILENT_FOR: Duration = Duration::from_secs(4);
 
 /// Shared by a store's clones; the probe ends when the last one is dropped.
 #[derive(Debug, Default)]
@@ -29,52 +37,102 @@ pub(crate) struct Health {
 struct Unavailable;
 
 impl Health {
-    /// Starts probing the database of `requests` (the store's pool) over a connection of its
-    /// own; the probe stops when the returned `Health` is dropped.
-    pub(crate) fn watch(requests: &PgPool) -> Arc<Self> {
+    /// Starts probing the database `options` connect to; the probe stops when the returned
+    /// `Health` is dropped.
+    pub(crate) fn watch(options: PgConnectOptions) -> Arc<Self> {
         let health = Arc::new(Self::default());
-        let options = requests.connect_options().as_ref().clone();
-        let probe = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(PROBE_TIMEOUT)
-            .connect_lazy_with(options);
-        tokio::spawn(run(Arc::downgrade(&health), probe));
+        tokio::spawn(run(Arc::downgrade(&health), options));
         health
     }
 
-    /// `Err` while the last probe got no answer.
+    /// `Err` while the database is down.
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(StoreError::Backend(Box::new(Unavailable)));
         }
         Ok(())
     }
-}
 
-async fn run(health: Weak<Health>, probe: PgPool) {
-    loop {
-        let answered = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&probe))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        let Some(health) = health.upgrade() else {
-            return;
-        };
-        let was_down = health.down.swap(!answered, Ordering::Relaxed);
-        // The state changed: down then, answered now; or up then, no answer now.
-        if was_down == answered {
-            if answered {
-                tracing::info!("PostgreSQL answers again");
-            } else {
+    fn set_down(&self, down: bool) {
+        if self.down.swap(down, Ordering::Relaxed) != down {
+            if down {
                 tracing::warn!(
                     "PostgreSQL does not answer; requests that need it get 503 until it does"
                 );
+            } else {
+                tracing::info!("PostgreSQL answers again");
             }
         }
+    }
+}
+
+/// What one probe found.
+enum Probe {
+    Answered,
+    /// The connection failed, or a new one was refused: down at once.
+    Refused,
+    /// No answer in time: down only once silent for `SILENT_FOR`.
+    Silent,
+}
+
+async fn probe(connection: &mut Option<PgConnection>, options: &PgConnectOptions) -> Probe {
+    if let Some(conn) = connection.as_mut() {
+        match tokio::time::timeout(PROBE_TIMEOUT, conn.ping()).await {
+            Ok(Ok(())) => return Probe::Answered,
+            // A ping cut short leaves the connection in no known state: the next probe
+            // connects afresh.
+            Err(_) => {
+                *connection = None;
+                return Probe::Silent;
+            }
+            // The connection is gone (the database stopped or restarted): try a new one.
+            Ok(Err(_)) => *connection = None,
+        }
+    }
+    match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => {
+            *connection = Some(conn);
+            Probe::Answered
+        }
+        Ok(Err(e)) if refused(&e) => Probe::Refused,
+        // Up but refusing this connection (too many clients, say): the pool's connections
+        // may well work.
+        Ok(Err(_)) | Err(_) => Probe::Silent,
+    }
+}
+
+/// Whether a failed connect says the database is not there: nothing listens, the connection
+/// was reset, or the server is shutting down or starting up (SQLSTATE class 57P).
+fn refused(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+async fn run(health: Weak<Health>, options: PgConnectOptions) {
+    let mut connection = None;
+    let mut last_answer = Instant::now();
+    loop {
+        let found = probe(&mut connection, &options).await;
+        let Some(health) = health.upgrade() else {
+            return;
+        };
+        let down = match found {
+            Probe::Answered => {
+                last_answer = Instant::now();
+                false
+            }
+            Probe::Refused => true,
+            Probe::Silent => last_answer.elapsed() >= SILENT_FOR,
+        };
+        health.set_down(down);
         drop(health);
-        tokio::time::sleep(if answered {
-            PROBE_WHILE_UP
-        } else {
+        tokio::time::sleep(if down {
             PROBE_WHILE_DOWN
+        } else {
+            PROBE_WHILE_UP
         })
         .await;
     }
