@@ -59,7 +59,7 @@ work=$(mktemp -d)
 servers=()
 cleanup() {
   stop_servers
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
