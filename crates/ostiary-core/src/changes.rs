@@ -67,9 +67,14 @@ pub trait FailureCountStore: Send + Sync {
     async fn forget_failures(&self, key: &str) -> Result<(), StoreError>;
     /// The latest end of a lock among `keys` still running at `now`, if any.
     async fn locked_until(&self, keys: &[String], now: i64) -> Result<Option<i64>, StoreError>;
-    /// Every counter with a failure after `since` or a lock after it: what an instance reads
-    /// when it starts or has missed notifications.
-    async fn recent_failures(&self, since: i64) -> Result<Vec<FailureCount>, StoreError>;
+    /// Counters with a failure after `since` or a lock after it, at most `limit`: the locks
+    /// first, then the latest failures. What an instance reads when it starts or has missed
+    /// notifications.
+    async fn recent_failures(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<FailureCount>, StoreError>;
     /// Drops counters with neither a failure nor a lock after `before`; how many.
     async fn purge_failures(&self, before: i64) -> Result<u64, StoreError>;
 }

@@ -10,7 +10,7 @@
 //! a hit costs the same for every client, and ordinary ids never pay for documents.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
@@ -33,7 +33,14 @@ pub struct ClientCache {
     /// Rises with every `forget`: a read that began before a change was announced may
     /// return the record as it was, and is then not kept.
     forgotten: AtomicU64,
+    /// False while changes are not being announced to this instance (its listener is down
+    /// or not yet connected): records are then kept [`UNANNOUNCED_MAX_AGE`] at most.
+    announced: AtomicBool,
 }
+
+/// The longest a record is kept while changes are not announced: a deleted client or a
+/// rotated secret stops working within this time, as with no announcements at all.
+pub const UNANNOUNCED_MAX_AGE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for ClientCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +65,7 @@ impl ClientCache {
             entries,
             documents: None,
             forgotten: AtomicU64::new(0),
+            announced: AtomicBool::new(true),
         }
     }
 
@@ -75,6 +83,23 @@ impl ClientCache {
         }
     }
 
+    /// Whether changes to clients are announced to this instance now. Records are kept for
+    /// the cache's time when they are, for [`UNANNOUNCED_MAX_AGE`] at most when not (the
+    /// default is announced: a store without announcements has no follower to say so, and its
+    /// cache time is chosen for that).
+    pub fn set_announced(&self, announced: bool) {
+        self.announced.store(announced, Ordering::SeqCst);
+    }
+
+    /// How long a record read now may be served.
+    fn max_age(&self) -> Duration {
+        if self.announced.load(Ordering::Relaxed) {
+            self.ttl
+        } else {
+            self.ttl.min(UNANNOUNCED_MAX_AGE)
+        }
+    }
+
     /// Drops every copy (changes may have been missed).
     pub fn forget_all(&self) {
         self.forgotten.fetch_add(1, Ordering::SeqCst);
@@ -87,7 +112,7 @@ impl ClientCache {
         // The cache's own expiry counts from the insert; the read began earlier, and a
         // record read just before a change must not outlive the ttl measured from it.
         if let Some((client, read_at)) = self.entries.as_ref().and_then(|e| e.get(id))
-            && read_at.elapsed() < self.ttl
+            && read_at.elapsed() < self.max_age()
         {
             return Ok(Some(client));
         }
@@ -112,6 +137,11 @@ impl ClientCache {
             && self.forgotten.load(Ordering::SeqCst) == generation
         {
             entries.insert(id.clone(), (Arc::clone(&client), read_at));
+            // A `forget` between the check and the insert would miss the new entry: look
+            // again, now that it is in.
+            if self.forgotten.load(Ordering::SeqCst) != generation {
+                entries.invalidate(id);
+            }
         }
         Ok(Some(client))
     }
@@ -190,6 +220,26 @@ mod tests {
             .unwrap();
         let cache = ClientCache::new(store.clone(), ttl);
         (store, cache, ClientId::parse("svc").unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_record_is_read_again_and_unannounced_ones_are_kept_briefly() {
+        let (store, cache, id) = setup(Duration::from_secs(30)).await;
+        let reads = || store.reads.load(Ordering::SeqCst);
+        cache.find(&id).await.unwrap();
+        cache.forget(&id);
+        cache.find(&id).await.unwrap();
+        assert_eq!(reads(), 2, "a forgotten record is read again");
+        cache.set_announced(false);
+        cache.find(&id).await.unwrap();
+        assert_eq!(reads(), 2, "kept within a second");
+        tokio::time::sleep(UNANNOUNCED_MAX_AGE + Duration::from_millis(100)).await;
+        cache.find(&id).await.unwrap();
+        assert_eq!(reads(), 3, "unannounced: read again after a second");
+        cache.set_announced(true);
+        tokio::time::sleep(UNANNOUNCED_MAX_AGE + Duration::from_millis(100)).await;
+        cache.find(&id).await.unwrap();
+        assert_eq!(reads(), 3, "announced again: kept for the cache's time");
     }
 
     #[tokio::test]

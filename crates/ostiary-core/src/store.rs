@@ -576,6 +576,11 @@ pub trait Store:
         None
     }
 
+    /// Whether `change_feed` offers a feed (without making one).
+    fn announces_changes(&self) -> bool {
+        false
+    }
+
     /// How many instances serve from this database now: those listening for its change
     /// announcements (PostgreSQL); 1 where only one can (SQLite). At least 1.
     async fn live_instances(&self) -> Result<u32, StoreError> {

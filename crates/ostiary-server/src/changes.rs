@@ -33,6 +33,8 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
 }
 
 async fn follow(state: AppState, mut feed: Box<dyn ChangeFeed>) {
+    // Until the feed is connected, nothing is announced: clients are kept briefly.
+    state.tokens.clients().set_announced(false);
     let cors_due = Arc::new(Notify::new());
     // Dropped with this task (aborted with it), the tasks beside it go too.
     let _cors = AbortOnDrop(tokio::spawn(reread_cors(state.clone(), cors_due.clone())));
@@ -41,6 +43,9 @@ async fn follow(state: AppState, mut feed: Box<dyn ChangeFeed>) {
         match feed.next().await {
             Ok(change) => apply(&state, change, &cors_due).await,
             Err(e) => {
+                // Changes go unheard until the feed is back (its `Missed` then re-reads
+                // everything): meanwhile clients are kept briefly, as with no feed at all.
+                state.tokens.clients().set_announced(false);
                 tracing::warn!(error = %error_chain(&e), "listening for changes failed; retrying");
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
@@ -58,6 +63,7 @@ async fn apply(state: &AppState, change: Change, cors_due: &Notify) {
         Change::Failures(count) => state.limiter.mirror(&count),
         Change::Missed => {
             state.tokens.clients().forget_all();
+            state.tokens.clients().set_announced(true);
             cors_due.notify_one();
             refresh_keys(state).await;
             state.limiter.resync().await;

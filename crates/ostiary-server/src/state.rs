@@ -10,6 +10,7 @@ use ostiary_core::admin::Admin;
 use ostiary_core::audit::AuditSink;
 use ostiary_core::authorize::Authorizer;
 use ostiary_core::client::{MAX_ACCESS_TOKEN_LIFETIME, UriPolicy};
+use ostiary_core::client_cache::UNANNOUNCED_MAX_AGE;
 use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::dpop::DpopVerifier;
 use ostiary_core::interaction::Interactions;
@@ -35,10 +36,10 @@ use crate::metrics::Metrics;
 use crate::quota::ClientQuota;
 use crate::rate_limit::FailureLimiter;
 
-/// How long client records are kept in memory by default (`client_cache_secs`), where the
-/// database announces client changes to every instance, and where it does not.
+/// How long client records are kept in memory by default (`client_cache_secs`) where the
+/// database announces client changes to every instance; where it does not, at most
+/// `UNANNOUNCED_MAX_AGE`.
 const ANNOUNCED_CLIENT_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
-const UNANNOUNCED_CLIENT_CACHE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The algorithms a client may choose for its ID tokens.
 pub const ID_TOKEN_ALGS: [Algorithm; 3] = [Algorithm::Rs256, Algorithm::Es256, Algorithm::EdDsa];
@@ -118,13 +119,11 @@ impl AppState {
             access_token_alg: config.access_token_alg,
             access_token_lifetime: duration(config.access_token_lifetime)?,
             // Where changes are announced, a cached client is dropped when it changes.
-            client_cache_ttl: config
-                .client_cache
-                .unwrap_or(if store.change_feed().is_some() {
-                    ANNOUNCED_CLIENT_CACHE
-                } else {
-                    UNANNOUNCED_CLIENT_CACHE
-                }),
+            client_cache_ttl: config.client_cache.unwrap_or(if store.announces_changes() {
+                ANNOUNCED_CLIENT_CACHE
+            } else {
+                UNANNOUNCED_MAX_AGE
+            }),
             refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
             refresh_grace: duration(config.refresh_grace)?,
             client_assertion_audiences: discovery::client_assertion_audiences(&config),

@@ -4,6 +4,8 @@ mod changes;
 mod failures;
 mod health;
 
+pub(crate) use changes::LISTENER;
+
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -148,6 +150,10 @@ impl ostiary_core::Store for PgStore {
 
     fn change_feed(&self) -> Option<Box<dyn ostiary_core::changes::ChangeFeed>> {
         Some(Box::new(changes::PgChangeFeed::new(&self.pool)))
+    }
+
+    fn announces_changes(&self) -> bool {
+        true
     }
 
     async fn live_instances(&self) -> Result<u32, ostiary_core::StoreError> {

@@ -3,6 +3,7 @@
 //! Never used by the server itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -75,8 +76,10 @@ impl PostgresTestDatabase {
         };
         let listening = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+             WHERE datname = current_database() AND application_name = $1 \
+             AND query LIKE 'LISTEN %'",
         )
+        .bind(crate::postgres::LISTENER)
         .fetch_one(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("counting listeners failed: {e}"));
@@ -104,11 +107,106 @@ pub async fn terminate_listeners(db: &crate::Database) {
     };
     sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+         WHERE datname = current_database() AND application_name = $1",
     )
+    .bind(crate::postgres::LISTENER)
     .execute(&store.pool)
     .await
     .unwrap_or_else(|e| panic!("terminating listeners failed: {e}"));
+}
+
+/// A TCP proxy on a loopback port, for tests of a database that goes away: `cut` refuses new
+/// connections and resets open ones, `restore` lets them through again on the same port, and
+/// `silence` leaves open connections open but carrying nothing (a half-open connection).
+#[derive(Debug)]
+pub struct TcpProxy {
+    pub addr: std::net::SocketAddr,
+    upstream: String,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    /// Told to every pipe open when `silence` is called.
+    silence: Arc<tokio::sync::Notify>,
+}
+
+impl TcpProxy {
+    /// A proxy to `upstream` (`host:port`).
+    pub async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("binding the proxy failed: {e}"));
+        let proxy = Self {
+            addr: listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("the proxy has no address: {e}")),
+            upstream,
+            tasks: Arc::default(),
+            silence: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    /// A proxy to the server of the PostgreSQL `url`, and `url` through it.
+    pub async fn to_postgres(url: &str) -> (Self, String) {
+        let parsed = url::Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
+        let host = parsed.host_str().unwrap_or("127.0.0.1");
+        let proxy = Self::start(format!("{host}:{}", parsed.port().unwrap_or(5432))).await;
+        let mut via = parsed.clone();
+        let _ = via.set_host(Some("127.0.0.1"));
+        let _ = via.set_port(Some(proxy.addr.port()));
+        (proxy, via.to_string())
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let (upstream, tasks, silence) = (
+            self.upstream.clone(),
+            self.tasks.clone(),
+            self.silence.clone(),
+        );
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (upstream, silence) = (upstream.clone(), silence.clone());
+                let pipe = tokio::spawn(async move {
+                    let silenced = silence.notified();
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = silenced => std::future::pending::<()>().await,
+                    }
+                });
+                lock(&tasks).push(pipe.abort_handle());
+            }
+        });
+        lock(&self.tasks).push(accept.abort_handle());
+    }
+
+    /// The database is gone: new connections are refused and open ones die.
+    pub fn cut(&self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+
+    /// The database is back, at the same address.
+    pub async fn restore(&self) {
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
+        self.serve(listener);
+    }
+
+    /// Open connections stay open and carry nothing more, either way; new ones work.
+    pub fn silence(&self) {
+        self.silence.notify_waiters();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Unique across the processes and threads of one test run.

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ostiary_core::Store;
-use ostiary_core::changes::FailureCount;
+use ostiary_core::changes::{FailureCount, FailureCountStore};
 
 use crate::telemetry::error_chain;
 pub use rules::{Credential, Limits, Rule};
@@ -36,6 +36,10 @@ const MAX_KEYS: usize = 100_000;
 
 /// Counters with no failure for this long are forgotten (the longest window of any rule).
 const STALE: Duration = Duration::from_secs(60 * 60);
+
+/// The most shared counters read back after missed announcements (locks first, then the
+/// latest failures): all instances do it at once after a database blip.
+const RESYNC_AT_MOST: u32 = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -74,6 +78,11 @@ impl FailureLimiter {
         }
     }
 
+    /// The shared counters, where the database has them.
+    fn shared(&self) -> Option<&dyn FailureCountStore> {
+        self.shared.as_ref()?.shared_failures()
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -97,7 +106,7 @@ impl FailureLimiter {
         if local.is_some() {
             return local;
         }
-        let shared = self.shared.as_ref()?.shared_failures()?;
+        let shared = self.shared()?;
         let names: Vec<String> = keys.into_iter().map(|(key, _)| key).collect();
         let now = unix_millis();
         match shared.locked_until(&names, now).await {
@@ -143,7 +152,7 @@ impl FailureLimiter {
         }
         let keys = keys(credential, source);
         let local = self.count_in_memory(&keys);
-        let Some(shared) = self.shared.as_ref().and_then(|s| s.shared_failures()) else {
+        let Some(shared) = self.shared() else {
             return local;
         };
         let now = unix_millis();
@@ -218,7 +227,7 @@ impl FailureLimiter {
             self.tracked.store(entries.len(), Ordering::Relaxed);
             known
         };
-        if let Some(shared) = self.shared.as_ref().and_then(|s| s.shared_failures())
+        if let Some(shared) = self.shared()
             && known
             && let Err(e) = shared.forget_failures(&key).await
         {
@@ -233,29 +242,41 @@ impl FailureLimiter {
         if !self.enabled {
             return;
         }
+        let (now, unix_now) = (Instant::now(), unix_millis());
+        let locked_until = count
+            .locked_until
+            .filter(|until| *until > unix_now)
+            .map(|until| now + millis(until - unix_now));
+        // A failure older than this host's monotonic clock can say is long forgotten.
+        let last_failure = now.checked_sub(millis(unix_now - count.last_failure));
         let mut entries = self.entries();
-        if count.failures == 0 {
-            entries.remove(&count.key);
-        } else {
-            if entries.len() >= MAX_KEYS {
-                prune(&mut entries, Instant::now());
+        match last_failure {
+            _ if count.failures == 0 => {
+                entries.remove(&count.key);
             }
-            let (now, unix_now) = (Instant::now(), unix_millis());
-            let last_failure = now
-                .checked_sub(millis(unix_now - count.last_failure))
-                .unwrap_or(now);
-            let locked_until = count
-                .locked_until
-                .filter(|until| *until > unix_now)
-                .map(|until| now + millis(until - unix_now));
-            let entry = entries.entry(count.key.clone()).or_insert(Entry {
-                failures: 0,
-                last_failure,
-                locked_until: None,
-            });
-            entry.failures = count.failures;
-            entry.last_failure = entry.last_failure.max(last_failure);
-            entry.locked_until = entry.locked_until.max(locked_until);
+            None if locked_until.is_none() => {}
+            // Memory stays bounded: at the cap, only locks are taken in (the shared store
+            // still counts the rest, and the lookups before a login read it), and past a
+            // tenth more not even those.
+            _ if !entries.contains_key(&count.key)
+                && (entries.len() >= MAX_KEYS + MAX_KEYS / 10
+                    || (entries.len() >= MAX_KEYS && locked_until.is_none())) => {}
+            last_failure => {
+                let last_failure = last_failure.unwrap_or(now);
+                let entry = entries.entry(count.key.clone()).or_insert(Entry {
+                    failures: 0,
+                    last_failure,
+                    locked_until: None,
+                });
+                // Announcements may arrive out of order: an older one never lowers the count.
+                entry.failures = if last_failure >= entry.last_failure {
+                    count.failures
+                } else {
+                    entry.failures.max(count.failures)
+                };
+                entry.last_failure = entry.last_failure.max(last_failure);
+                entry.locked_until = entry.locked_until.max(locked_until);
+            }
         }
         self.tracked.store(entries.len(), Ordering::Relaxed);
     }
@@ -263,11 +284,11 @@ impl FailureLimiter {
     /// Reads every recent shared counter into memory: at start, and after announcements may
     /// have been missed.
     pub async fn resync(&self) {
-        let Some(shared) = self.shared.as_ref().and_then(|s| s.shared_failures()) else {
+        let Some(shared) = self.shared() else {
             return;
         };
         match shared
-            .recent_failures(unix_millis() - as_millis(STALE))
+            .recent_failures(unix_millis() - as_millis(STALE), RESYNC_AT_MOST)
             .await
         {
             Ok(counts) => counts.iter().for_each(|count| self.mirror(count)),
@@ -285,7 +306,7 @@ impl FailureLimiter {
             prune(&mut entries, Instant::now());
             self.tracked.store(entries.len(), Ordering::Relaxed);
         }
-        if let Some(shared) = self.shared.as_ref().and_then(|s| s.shared_failures())
+        if let Some(shared) = self.shared()
             && let Err(e) = shared
                 .purge_failures(unix_millis() - as_millis(STALE))
                 .await

@@ -131,6 +131,8 @@ where
     asked
 }
 
+/// Revocations are not announced: every introspection reads them, so one made at A holds at
+/// C with the very next request (this would fail if introspection kept them in memory).
 #[tokio::test]
 async fn a_token_from_one_instance_introspects_at_another_and_its_revocation_holds_at_a_third() {
     let Some((app, [a, b, c])) = three_instances().await else {

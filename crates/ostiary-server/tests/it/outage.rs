@@ -2,83 +2,21 @@
 //! `Retry-After` at once (not after seconds of waiting), RFC-shaped and without driver text;
 //! `/readyz` says not ready; service resumes by itself when the database returns.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use ostiary_store::testing::TcpProxy;
 use reqwest::StatusCode;
-use tokio::net::TcpListener;
-use tokio::task::AbortHandle;
 
 use crate::support::{TestApp, code_request, machine_client, pkce, serve_router, web_client};
-
-/// A TCP proxy to PostgreSQL that the test can cut (connections refused, open ones reset)
-/// and restore on the same port.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    upstream: String,
-    tasks: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = Self {
-            addr: listener.local_addr().unwrap(),
-            upstream,
-            tasks: Arc::default(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().unwrap().push(pipe.abort_handle());
-            }
-        });
-        self.tasks.lock().unwrap().push(accept.abort_handle());
-    }
-
-    /// The database is gone: new connections are refused and open ones die.
-    fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-
-    /// The database is back, at the same address.
-    async fn restore(&self) {
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(listener) => break listener,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        };
-        self.serve(listener);
-    }
-}
 
 #[tokio::test]
 async fn a_database_outage_answers_503_at_once_and_service_resumes_by_itself() {
     let Some(database) = ostiary_store::testing::PostgresTestDatabase::create().await else {
         return;
     };
-    let url = url::Url::parse(&database.url).unwrap();
-    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let proxy = Proxy::start(upstream).await;
-    let mut via_proxy = url.clone();
-    via_proxy.set_port(Some(proxy.addr.port())).unwrap();
-    via_proxy.set_host(Some("127.0.0.1")).unwrap();
-    let app = TestApp::on_postgres_via(database, via_proxy.to_string()).await;
+    let (proxy, via_proxy) = TcpProxy::to_postgres(&database.url).await;
+    let app = TestApp::on_postgres_via(database, via_proxy).await;
     let secret = app.client(machine_client("svc")).await.unwrap();
     app.client(web_client("web", true)).await;
     let base = serve_router(app.router()).await;

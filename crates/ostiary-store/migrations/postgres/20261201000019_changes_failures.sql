@@ -34,8 +34,11 @@ BEGIN
 END
 $$;
 
+-- Per row, so a statement that changes nothing (the housekeeping's erasure of retired keys,
+-- every minute on every instance) announces nothing; PostgreSQL sends one `keys` per
+-- transaction however many rows it changed.
 CREATE TRIGGER signing_keys_changed AFTER INSERT OR UPDATE OR DELETE ON signing_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION ostiary_notify_keys();
+    FOR EACH ROW EXECUTE FUNCTION ostiary_notify_keys();
 
 -- Failed authentications counted across instances (brute-force limits). `key` is the
 -- limiter's text (kind, scope, identifier, source address); times are Unix milliseconds.

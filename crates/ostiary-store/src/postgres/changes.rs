@@ -1,13 +1,16 @@
 //! The change feed on PostgreSQL: `LISTEN ostiary_changes` on a connection of its own, fed by
 //! the triggers of migration 19 (clients, signing keys) and by the failure counters'
-//! statements. The payloads are this module's format, parsed here and nowhere else.
+//! statements, with a heartbeat of its own that proves the connection still hears. The
+//! payloads are this module's format, parsed here and nowhere else.
 
 use async_trait::async_trait;
 use ostiary_core::StoreError;
 use ostiary_core::changes::{Change, ChangeFeed, FailureCount};
 use ostiary_core::client::ClientId;
+use std::time::Duration;
+
 use sqlx::PgPool;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 /// The one channel every change is announced on (migration 19).
 const CHANNEL: &str = "ostiary_changes";
@@ -16,11 +19,39 @@ const CHANNEL: &str = "ostiary_changes";
 /// instances serving from the database.
 pub(crate) const LISTENER: &str = "ostiary-listener";
 
+/// How often the feed sends itself a heartbeat through the requests' pool, and how long it
+/// waits for any notification before it takes its connection for dead: a half-open TCP
+/// connection, or a pooler that does not keep `LISTEN` sessions, would otherwise leave it
+/// waiting for ever while changes go unheard.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+const SILENT_LIMIT: Duration = Duration::from_secs(15);
+
+/// What `next` fails with when not even the feed's own heartbeat arrived (only logged).
+#[derive(Debug, thiserror::Error)]
+#[error("no notification for {SILENT_LIMIT:?}, not even this listener's heartbeat")]
+struct Silent;
+
 /// Listens on [`CHANNEL`], connecting on first use and again after a lost connection.
 pub(crate) struct PgChangeFeed {
-    /// A pool of one connection of its own, so listening never takes one of the requests'.
-    pool: PgPool,
+    /// How the listener connects: a pool of one connection of its own for each listener, so
+    /// listening never takes one of the requests' connections, and a connection given up
+    /// for dead goes with its listener instead of back to a pool.
+    options: PgConnectOptions,
+    /// Where changes are made, and the heartbeats sent.
+    requests: PgPool,
     listener: Option<PgListener>,
+    /// This feed's own channel, for its heartbeats.
+    heartbeat: String,
+    /// Sends the heartbeats; started with the first connection, ended with the feed.
+    beating: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for PgChangeFeed {
+    fn drop(&mut self) {
+        if let Some(beating) = &self.beating {
+            beating.abort();
+        }
+    }
 }
 
 impl PgChangeFeed {
@@ -31,16 +62,29 @@ impl PgChangeFeed {
             .as_ref()
             .clone()
             .application_name(LISTENER);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(super::ACQUIRE_TIMEOUT)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .connect_lazy_with(options);
+        let tag: String = ostiary_core::random::os_random_bytes::<8>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Self {
-            pool,
+            options,
+            requests: requests.clone(),
             listener: None,
+            heartbeat: format!("ostiary_heartbeat_{tag}"),
+            beating: None,
         }
+    }
+}
+
+/// Notifies `channel` every [`HEARTBEAT_EVERY`] through `requests`, the way changes travel.
+async fn beat(requests: PgPool, channel: String) {
+    loop {
+        tokio::time::sleep(HEARTBEAT_EVERY).await;
+        // A failure is the database's, which the listener notices by itself.
+        let _ = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&channel)
+            .execute(&requests)
+            .await;
     }
 }
 
@@ -49,20 +93,37 @@ impl ChangeFeed for PgChangeFeed {
     async fn next(&mut self) -> Result<Change, StoreError> {
         loop {
             let Some(listener) = self.listener.as_mut() else {
-                let mut listener = PgListener::connect_with(&self.pool)
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(super::ACQUIRE_TIMEOUT)
+                    .max_lifetime(None)
+                    .idle_timeout(None)
+                    .connect_lazy_with(self.options.clone());
+                let mut listener = PgListener::connect_with(&pool)
                     .await
                     .map_err(crate::error::backend)?;
                 listener.ignore_pool_close_event(true);
                 listener
-                    .listen(CHANNEL)
+                    .listen_all([CHANNEL, self.heartbeat.as_str()])
                     .await
                     .map_err(crate::error::backend)?;
                 self.listener = Some(listener);
+                if self.beating.is_none() {
+                    let beat = beat(self.requests.clone(), self.heartbeat.clone());
+                    self.beating = Some(tokio::spawn(beat));
+                }
                 // Whatever was announced before this LISTEN took effect (at start, or while
                 // the connection was down) is lost: the caller reads everything again.
                 return Ok(Change::Missed);
             };
-            match listener.try_recv().await {
+            let Ok(received) = tokio::time::timeout(SILENT_LIMIT, listener.try_recv()).await else {
+                // Not even the heartbeat: the connection is taken for dead (and, cut short,
+                // is in no known state); the next call connects afresh and reports the gap.
+                self.listener = None;
+                return Err(StoreError::Backend(Box::new(Silent)));
+            };
+            match received {
+                Ok(Some(notification)) if notification.channel() == self.heartbeat => {}
                 Ok(Some(notification)) => {
                     if let Some(change) = parse(notification.payload()) {
                         return Ok(change);

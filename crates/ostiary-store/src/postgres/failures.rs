@@ -93,12 +93,19 @@ impl FailureCountStore for PgStore {
         .map_err(backend)
     }
 
-    async fn recent_failures(&self, since: i64) -> Result<Vec<FailureCount>, StoreError> {
+    async fn recent_failures(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<FailureCount>, StoreError> {
         let rows = sqlx::query(
             "SELECT key, failures, last_failure, locked_until FROM failure_counts \
-             WHERE last_failure > $1 OR locked_until > $1",
+             WHERE last_failure > $1 OR locked_until > $1 \
+             ORDER BY locked_until IS NOT NULL AND locked_until > $1 DESC, last_failure DESC \
+             LIMIT $2",
         )
         .bind(since)
+        .bind(i64::from(limit))
         .fetch_all(self.reader()?)
         .await
         .map_err(backend)?;

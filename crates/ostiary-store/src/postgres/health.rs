@@ -94,20 +94,25 @@ async fn probe(connection: &mut Option<PgConnection>, options: &PgConnectOptions
             *connection = Some(conn);
             Probe::Answered
         }
-        Ok(Err(e)) if refused(&e) => Probe::Refused,
-        // Up but refusing this connection (too many clients, say): the pool's connections
-        // may well work.
-        Ok(Err(_)) | Err(_) => Probe::Silent,
+        Ok(Err(e)) => match refused(&e) {
+            Some(true) => Probe::Refused,
+            // The server answered, refusing this connection only (too many clients, a
+            // password): it is up, and the pool's connections may well work.
+            Some(false) => Probe::Answered,
+            None => Probe::Silent,
+        },
+        Err(_) => Probe::Silent,
     }
 }
 
-/// Whether a failed connect says the database is not there: nothing listens, the connection
-/// was reset, or the server is shutting down or starting up (SQLSTATE class 57P).
-fn refused(error: &sqlx::Error) -> bool {
+/// What a failed connect says: `Some(true)` the database is not there (nothing listens, the
+/// connection was reset, or the server is shutting down or starting up, SQLSTATE class 57P),
+/// `Some(false)` it is there and answered with another error, `None` nothing to tell.
+fn refused(error: &sqlx::Error) -> Option<bool> {
     match error {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("57P")),
-        _ => false,
+        sqlx::Error::Io(_) => Some(true),
+        sqlx::Error::Database(db) => Some(db.code().is_some_and(|code| code.starts_with("57P"))),
+        _ => None,
     }
 }
 

@@ -122,7 +122,7 @@ async fn failure_counters_are_shared_announced_and_forgotten(db: Database) {
         shared.locked_until(&names, NOW + 5_000).await.unwrap(),
         None
     );
-    assert_eq!(shared.recent_failures(NOW).await.unwrap().len(), 2);
+    assert_eq!(shared.recent_failures(NOW, 100).await.unwrap().len(), 2);
 
     // After the window, counting starts again and the old lock is gone.
     let later = shared
@@ -142,11 +142,29 @@ async fn failure_counters_are_shared_announced_and_forgotten(db: Database) {
             locked_until: None,
         })
     );
+    // At most `limit` come back, the locked first.
+    shared
+        .count_failures(&[("b|source|192.0.2.2".to_owned(), WINDOW)], NOW + 20)
+        .await
+        .unwrap();
+    shared
+        .lock_failures("b|source|192.0.2.2", NOW + 9_000)
+        .await
+        .unwrap();
+    let first = shared.recent_failures(NOW, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].locked_until, Some(NOW + 9_000));
+    for _ in 0..2 {
+        assert!(matches!(next(&mut feed).await, Change::Failures(_)));
+    }
+    shared.forget_failures("b|source|192.0.2.2").await.unwrap();
+    assert!(matches!(next(&mut feed).await, Change::Failures(c) if c.failures == 0));
+
     // Forgetting what is not there writes and announces nothing.
     shared.forget_failures(&keys[0].0).await.unwrap();
     shared.forget_failures("never|counted").await.unwrap();
     assert_eq!(shared.purge_failures(NOW + 11).await.unwrap(), 1);
-    assert!(shared.recent_failures(0).await.unwrap().is_empty());
+    assert!(shared.recent_failures(0, 100).await.unwrap().is_empty());
     assert!(
         tokio::time::timeout(Duration::from_millis(200), feed.next())
             .await
@@ -191,4 +209,45 @@ async fn a_lost_listener_reports_missed_and_listens_again(db: Database) {
         .await
         .unwrap();
     assert_eq!(next(&mut feed).await, Change::Failures(counted[0].clone()));
+}
+
+/// A connection that stays open but carries nothing (a half-open TCP connection, a pooler that
+/// hands the `LISTEN` session to someone else) is found out by the feed's own heartbeat and
+/// replaced. PostgreSQL only; the database is reached through a proxy that can silence it.
+#[tokio::test]
+async fn a_listener_that_hears_nothing_is_replaced() {
+    let Some(database) = ostiary_store::testing::PostgresTestDatabase::create().await else {
+        return;
+    };
+    let (proxy, via) = ostiary_store::testing::TcpProxy::to_postgres(&database.url).await;
+    let db = Database::open(&via, 4).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut feed = feed(&db).await.expect("PostgreSQL has a feed");
+    proxy.silence();
+    let started = std::time::Instant::now();
+    let silent = tokio::time::timeout(Duration::from_secs(30), feed.next()).await;
+    assert!(
+        matches!(silent, Ok(Err(_))),
+        "a silent listener is reported within 30 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(10),
+        "not before its time"
+    );
+    assert_eq!(next(&mut feed).await, Change::Missed, "and replaced");
+    // The new listener hears a change made elsewhere (directly, not through the proxy, whose
+    // silenced connections the first store's pool may still hold).
+    let direct = Database::open(&database.url, 2).await.unwrap();
+    let store = direct.store();
+    let counted = store
+        .shared_failures()
+        .unwrap()
+        .count_failures(&[("k".to_owned(), WINDOW)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut feed).await, Change::Failures(counted[0].clone()));
+    drop(feed);
+    proxy.cut();
+    direct.close().await;
+    database.drop_database().await;
 }
