@@ -14,7 +14,8 @@ use crate::tls::Tls;
 use crate::{admin_api, audit, background, changes, metrics, router};
 
 /// Descriptors kept out of the public listener's budget besides the database pool: the
-/// listeners, the metrics listener's connections, log and SQLite files, the runtime's own.
+/// listeners, the metrics listener's connections, log and SQLite files, the runtime's own,
+/// PostgreSQL's listening and probing connections.
 const RESERVED_DESCRIPTORS: u64 = 64;
 /// The default cap where descriptors are plentiful: an idle connection still costs buffers.
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
