@@ -157,7 +157,8 @@ def run(t, cluster):
     )
     tokens = [a for a in during if a[1] == "token"]
     print(
-        f"note: client_credentials tokens (clients from memory) during the outage: "
+        "note: client_credentials tokens during the outage (a client is kept 1 s once "
+        "changes go unheard): "
         f"{sum(a[2] == 200 for a in tokens)} of {len(tokens)} answered 200"
     )
 
