@@ -3,12 +3,12 @@
 //! statements, with a heartbeat of its own that proves the connection still hears. The
 //! payloads are this module's format, parsed here and nowhere else.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use ostiary_core::StoreError;
 use ostiary_core::changes::{Change, ChangeFeed, FailureCount};
 use ostiary_core::client::ClientId;
-use std::time::Duration;
-
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
