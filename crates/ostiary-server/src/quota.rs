@@ -2,10 +2,10 @@
 //! by default: governor's GCRA per client, in memory. Where several instances share the
 //! database, each allows its share (the quota divided by the instances counted on the
 //! database, `share_among`), so a client spread over them by a load balancer gets the quota
-//! in all, with no write or read on a request's path.
+//! in all, with no write, read or lock more on a request's path.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -13,32 +13,15 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// `per_second` requests a second for each client, with bursts of at most that many: a
 /// client never gets twice its quota across a second's boundary, as a fixed window allows.
+/// Shared among `instances`, each request here costs `instances` of the client's
+/// `per_second` cells, so this instance allows `per_second / instances` a second.
 #[derive(Debug)]
 pub struct ClientQuota {
     per_second: u32,
-    /// This instance's share and its limiter, replaced when the instance count changes.
-    share: RwLock<Share>,
+    limiter: DefaultKeyedRateLimiter<String>,
+    /// The instances serving (at least 1), as last counted.
+    instances: AtomicU32,
     clock: DefaultClock,
-}
-
-#[derive(Debug)]
-struct Share {
-    instances: u32,
-    per_instance: u32,
-    limiter: Arc<DefaultKeyedRateLimiter<String>>,
-}
-
-impl Share {
-    fn new(per_second: u32, instances: u32) -> Self {
-        let instances = instances.max(1);
-        let per_instance = per_second.div_ceil(instances).max(1);
-        let rate = NonZeroU32::new(per_instance).unwrap_or(NonZeroU32::MIN);
-        Self {
-            instances,
-            per_instance,
-            limiter: Arc::new(RateLimiter::keyed(Quota::per_second(rate))),
-        }
-    }
 }
 
 /// Beyond this many tracked clients, those back at a full allowance are dropped: only
@@ -48,39 +31,43 @@ const MAX_CLIENTS: usize = 100_000;
 impl ClientQuota {
     /// A quota of `per_second` (at least 1) requests a second per client, on one instance.
     pub fn new(per_second: u32) -> Self {
+        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         Self {
-            per_second,
-            share: RwLock::new(Share::new(per_second, 1)),
+            per_second: rate.get(),
+            limiter: RateLimiter::keyed(Quota::per_second(rate)),
+            instances: AtomicU32::new(1),
             clock: DefaultClock::default(),
         }
     }
 
-    fn limiter(&self) -> Arc<DefaultKeyedRateLimiter<String>> {
-        let share = self.share.read().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(&share.limiter)
+    /// What one request costs here: the instance count, at most the whole quota (so each
+    /// instance allows at least one request a second).
+    fn cost(&self) -> NonZeroU32 {
+        let cost = self.instances.load(Ordering::Relaxed).clamp(1, self.per_second);
+        NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN)
     }
 
     /// Counts one request of `client_id`; how long to wait when it is over its quota.
     pub fn check(&self, client_id: &str) -> Option<Duration> {
-        let limiter = self.limiter();
-        if limiter.len() >= MAX_CLIENTS {
-            limiter.retain_recent();
+        if self.limiter.len() >= MAX_CLIENTS {
+            self.limiter.retain_recent();
         }
-        match limiter.check_key(&client_id.to_owned()) {
-            Ok(()) => None,
-            Err(not_until) => Some(not_until.wait_time_from(self.clock.now())),
+        match self.limiter.check_key_n(&client_id.to_owned(), self.cost()) {
+            Ok(Ok(())) => None,
+            Ok(Err(not_until)) => Some(not_until.wait_time_from(self.clock.now())),
+            // Unreachable: the cost never exceeds the bucket. A second is the safe answer.
+            Err(_) => Some(Duration::from_secs(1)),
         }
     }
 
-    /// Allows this instance `1/instances` of the quota (rounded up, at least 1 a second).
-    /// A change starts every client's allowance afresh; the same count changes nothing.
+    /// Shares the quota among `instances` (0 counts as 1): from now on this instance allows
+    /// each client `per_second / instances` requests a second (rounded down, at least 1).
     pub fn share_among(&self, instances: u32) {
-        let mut share = self.share.write().unwrap_or_else(|e| e.into_inner());
-        if share.instances != instances.max(1) {
-            *share = Share::new(self.per_second, instances);
+        let instances = instances.max(1);
+        if self.instances.swap(instances, Ordering::Relaxed) != instances {
             tracing::info!(
-                instances = share.instances,
-                per_instance = share.per_instance,
+                instances,
+                per_instance = self.per_instance(),
                 "client quota shared among the instances"
             );
         }
@@ -88,10 +75,7 @@ impl ClientQuota {
 
     /// The requests a second this instance allows each client (its share of the quota).
     pub fn per_instance(&self) -> u32 {
-        self.share
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .per_instance
+        self.per_second / self.cost().get()
     }
 }
 
@@ -130,11 +114,13 @@ mod tests {
     fn each_of_several_instances_allows_its_share() {
         let quota = ClientQuota::new(10);
         quota.share_among(3);
-        assert_eq!(quota.per_instance(), 4, "rounded up");
-        assert_eq!((0..10).filter(|_| quota.check("a").is_none()).count(), 4);
-        quota.share_among(0);
-        assert_eq!(quota.per_instance(), 10, "no count is one instance");
+        assert_eq!(quota.per_instance(), 3, "rounded down: never more than the quota");
+        assert_eq!((0..10).filter(|_| quota.check("a").is_none()).count(), 3);
         quota.share_among(50);
         assert_eq!(quota.per_instance(), 1, "at least one a second");
+        assert!(quota.check("b").is_none());
+        assert!(quota.check("b").is_some());
+        quota.share_among(0);
+        assert_eq!(quota.per_instance(), 10, "no count is one instance");
     }
 }

@@ -443,7 +443,7 @@ pub const SETTINGS: &[Setting] = &[
         secret: false,
         doc: "Token, introspection and revocation requests per second each client may make. \
               On PostgreSQL each instance allows its share: the quota divided by the instances \
-              serving from the database (counted every 5 s), rounded up.",
+              serving from the database (counted every 5 s), rounded down, at least 1.",
     },
     Setting {
         name: "cors_origins",
