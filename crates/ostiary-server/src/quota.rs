@@ -43,7 +43,10 @@ impl ClientQuota {
     /// What one request costs here: the instance count, at most the whole quota (so each
     /// instance allows at least one request a second).
     fn cost(&self) -> NonZeroU32 {
-        let cost = self.instances.load(Ordering::Relaxed).clamp(1, self.per_second);
+        let cost = self
+            .instances
+            .load(Ordering::Relaxed)
+            .clamp(1, self.per_second);
         NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN)
     }
 
@@ -114,7 +117,11 @@ mod tests {
     fn each_of_several_instances_allows_its_share() {
         let quota = ClientQuota::new(10);
         quota.share_among(3);
-        assert_eq!(quota.per_instance(), 3, "rounded down: never more than the quota");
+        assert_eq!(
+            quota.per_instance(),
+            3,
+            "rounded down: never more than the quota"
+        );
         assert_eq!((0..10).filter(|_| quota.check("a").is_none()).count(), 3);
         quota.share_among(50);
         assert_eq!(quota.per_instance(), 1, "at least one a second");
