@@ -487,6 +487,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn identifiers_enter_the_keys_only_as_digests() {
+        // What is typed as a username is sometimes a password; keys are stored and announced.
+        let limiter = FailureLimiter::new(true);
+        limiter
+            .failed(Credential::Account("Tr0ub4dor-and-3"), ip(6))
+            .await;
+        let entries = limiter.entries.lock().unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(
+            entries.keys().all(|k| !k.contains("Tr0ub4dor")),
+            "{entries:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn disabled_limiter_never_locks() {
         let limiter = FailureLimiter::new(false);
         for _ in 0..50 {

@@ -193,8 +193,9 @@ impl Kind {
 }
 
 /// The keys a failure of `credential` from `from` counts against, each with its rule, as
-/// text: `KIND|source|ADDRESS`, `KIND|pair|ID|ADDRESS` and `KIND|credential|ID` (the
-/// identifier is plain ASCII without `|`, see [`Credential::key`]).
+/// text: `KIND|source|ADDRESS`, `KIND|pair|ID|ADDRESS` and `KIND|credential|ID`, ID being
+/// the identifier's [`digest`] (of `<invalid>` for one not shaped as one,
+/// see [`Credential::key`]).
 pub(super) fn keys(credential: Credential<'_>, from: Option<IpAddr>) -> Vec<(String, Rule)> {
     let (kind, id, account_wide) = credential.key();
     let limits = kind.limits();
@@ -205,7 +206,7 @@ pub(super) fn keys(credential: Credential<'_>, from: Option<IpAddr>) -> Vec<(Str
         keys.push((pair_key(credential, ip), limits.per_pair));
     }
     if let Some(rule) = limits.per_credential.filter(|_| account_wide) {
-        keys.push((format!("{kind_name}|credential|{id}"), rule));
+        keys.push((format!("{kind_name}|credential|{}", digest(id)), rule));
     }
     keys
 }
@@ -213,7 +214,15 @@ pub(super) fn keys(credential: Credential<'_>, from: Option<IpAddr>) -> Vec<(Str
 /// The (credential, source) key: the one a success forgets.
 pub(super) fn pair_key(credential: Credential<'_>, ip: IpAddr) -> String {
     let (kind, id, _) = credential.key();
-    format!("{}|pair|{id}|{}", kind.as_str(), source(ip))
+    format!("{}|pair|{}|{}", kind.as_str(), digest(id), source(ip))
+}
+
+/// An identifier as it goes into a key: 96 bits of its SHA-256, base64url. Keys are stored
+/// and announced on PostgreSQL, and what is typed as a username is sometimes a password.
+fn digest(id: &str) -> String {
+    use base64::Engine;
+    let hash = ostiary_core::secret::SecretHash::of(id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash.as_bytes()[..12])
 }
 
 impl Rule {

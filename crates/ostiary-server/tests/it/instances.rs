@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::{
     Backend, Browser, Instance, Scratch, TEST_JWT_SECRET, TestApp, USER, USER_PASSWORD, add_user,
-    assert_success, machine_client,
+    assert_success, machine_client, post_client_form_with,
 };
 
 /// What "at once" means across instances here: far below the periodic re-reads (keys every
@@ -63,16 +63,16 @@ fn cli(app: &TestApp, args: &[&str]) -> Value {
 
 /// A client_credentials token request of `svc` at `instance`: its status and body.
 async fn token(instance: &Instance, secret: &str) -> (StatusCode, Value) {
-    let response = instance
-        .http
-        .post(format!("{}/token", instance.base))
-        .basic_auth("svc", Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let grant = [("grant_type", "client_credentials")];
+    post_client_form_with(
+        &instance.http,
+        &instance.base,
+        "/token",
+        "svc",
+        Some(secret),
+        &grant,
+    )
+    .await
 }
 
 fn kid(access_token: &str) -> String {
@@ -88,17 +88,18 @@ fn kid(access_token: &str) -> String {
 }
 
 async fn introspect(instance: &Instance, secret: &str, token: &str) -> Value {
-    instance
-        .http
-        .post(format!("{}/introspect", instance.base))
-        .basic_auth("svc", Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let form = [("token", token)];
+    let (status, answer) = post_client_form_with(
+        &instance.http,
+        &instance.base,
+        "/introspect",
+        "svc",
+        Some(secret),
+        &form,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
 }
 
 /// Asks `check` of every instance at once, round after round, until each has passed once;
@@ -145,15 +146,10 @@ async fn a_token_from_one_instance_introspects_at_another_and_its_revocation_hol
     assert_eq!(introspect(&b, &secret, access_token).await["active"], true);
     assert_eq!(introspect(&c, &secret, access_token).await["active"], true);
 
-    let revoked = a
-        .http
-        .post(format!("{}/revoke", a.base))
-        .basic_auth("svc", Some(&secret))
-        .form(&[("token", access_token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
+    let form = [("token", access_token)];
+    let (revoked, _) =
+        post_client_form_with(&a.http, &a.base, "/revoke", "svc", Some(&secret), &form).await;
+    assert_eq!(revoked, StatusCode::OK);
     let started = Instant::now();
     assert_eq!(introspect(&c, &secret, access_token).await["active"], false);
     assert!(started.elapsed() < WITHIN, "{:?}", started.elapsed());

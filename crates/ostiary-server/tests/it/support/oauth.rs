@@ -82,8 +82,22 @@ pub async fn post_client_form(
     secret: Option<&str>,
     fields: &[(&str, &str)],
 ) -> (reqwest::StatusCode, serde_json::Value) {
+    let http = reqwest::Client::new();
+    post_client_form_with(&http, base, path, client_id, secret, fields).await
+}
+
+/// `post_client_form` through `http`: a client built once, where requests must not each
+/// pay for building one (it loads the system's roots, holding up a test's single thread).
+pub async fn post_client_form_with(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    client_id: &str,
+    secret: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (reqwest::StatusCode, serde_json::Value) {
     let mut fields: Vec<(&str, &str)> = fields.to_vec();
-    let mut request = reqwest::Client::new().post(format!("{base}{path}"));
+    let mut request = http.post(format!("{base}{path}"));
     match secret {
         Some(secret) => request = request.basic_auth(client_id, Some(secret)),
         None => fields.push(("client_id", client_id)),
