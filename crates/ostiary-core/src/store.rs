@@ -359,10 +359,11 @@ pub trait GrantStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> Result<Option<RefreshFamily>, StoreError>;
-    /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row and
-    /// clearing the answers of every earlier token of the family (presenting `old` proves
-    /// their rotations were received, so their grace is over). False, and nothing written,
-    /// when `old` was already rotated or its grant is revoked.
+    /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row with
+    /// `new` named as its successor. The answer is read back only while that successor is
+    /// unused: presenting `new` proves the rotation was received, so the grace of `old` is
+    /// over (RFC 9700 4.14.2). False, and nothing written, when `old` was already rotated or
+    /// its grant is revoked.
     async fn rotate_refresh_token(
         &self,
         old: &SecretHash,

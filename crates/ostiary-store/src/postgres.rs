@@ -43,16 +43,28 @@ impl PgStore {
         Ok(Self { pool, health })
     }
 
-    /// Where statements that write go: the one pool (PostgreSQL runs writers side by side).
-    /// Fails at once while the database does not answer its probe.
-    pub(crate) fn writer(&self) -> Result<&PgPool, ostiary_core::StoreError> {
-        self.health.check()?;
-        Ok(&self.pool)
+    /// A connection for statements that write, from the one pool (PostgreSQL runs writers
+    /// side by side). Fails at once while the database does not answer its probe.
+    pub(crate) async fn writer(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, ostiary_core::StoreError> {
+        self.healthy_pool()?
+            .acquire()
+            .await
+            .map_err(crate::error::backend)
     }
 
-    /// Where statements that only read go: the same pool, under the same condition.
-    pub(crate) fn reader(&self) -> Result<&PgPool, ostiary_core::StoreError> {
-        self.writer()
+    /// A connection for statements that only read: the same pool, under the same condition.
+    pub(crate) async fn reader(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, ostiary_core::StoreError> {
+        self.writer().await
+    }
+
+    /// The pool, unless the database does not answer its probe.
+    fn healthy_pool(&self) -> Result<&PgPool, ostiary_core::StoreError> {
+        self.health.check()?;
+        Ok(&self.pool)
     }
 
     pub async fn migrate(&self) -> Result<(), OpenError> {
@@ -65,7 +77,10 @@ impl PgStore {
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ostiary_core::StoreError> {
-        self.writer()?.begin().await.map_err(crate::error::backend)
+        self.healthy_pool()?
+            .begin()
+            .await
+            .map_err(crate::error::backend)
     }
 
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one
@@ -125,7 +140,7 @@ crate::sql::users::impl_user_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
 crate::sql::sessions::impl_session_store!(PgStore);
-crate::sql::grants::impl_grant_store!(PgStore);
+crate::sql::grants::impl_grant_store!(PgStore, " FOR NO KEY UPDATE");
 crate::sql::interactions::impl_interaction_store!(PgStore);
 crate::sql::replays::impl_replay_store!(PgStore);
 crate::sql::pushed::impl_pushed_request_store!(PgStore);
@@ -138,7 +153,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(PgStore);
 impl ostiary_core::Store for PgStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
         sqlx::query("SELECT 1")
-            .execute(self.reader()?)
+            .execute(&mut *self.reader().await?)
             .await
             .map_err(crate::error::backend)?;
         Ok(())
@@ -162,7 +177,7 @@ impl ostiary_core::Store for PgStore {
              WHERE datname = current_database() AND application_name = $1",
         )
         .bind(changes::LISTENER)
-        .fetch_one(self.reader()?)
+        .fetch_one(&mut *self.reader().await?)
         .await
         .map_err(crate::error::backend)?;
         Ok(u32::try_from(listening).unwrap_or(u32::MAX).max(1))

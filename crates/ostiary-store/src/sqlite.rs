@@ -2,25 +2,29 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::OpenError;
+
+mod connections;
+
+use connections::{Connections, Lent, WriteTransaction};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers: in WAL mode they read beside the writer without waiting for it.
-    pub(crate) pool: SqlitePool,
+    readers: Arc<Connections>,
     /// The one connection that writes. SQLite admits one writer at a time and makes any other
     /// connection that wants to write sleep and retry (up to 100 ms between tries), so under
     /// load writes would finish in no particular order and late. Queued here instead, each
     /// write starts the moment the previous one commits, in the order they came.
-    writer: SqlitePool,
+    writer: Arc<Connections>,
 }
 
 impl SqliteStore {
@@ -35,49 +39,42 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         create_private(options.get_filename())?;
-        // The connections are in this process: checking one before each use (a round trip
-        // to its thread) proves nothing the statement itself would not. A request waits for
-        // a connection as long as for PostgreSQL's.
-        let pool_options = || {
-            SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(5))
-        };
         // The writer connects first: it creates the file and switches it to WAL.
-        let writer = pool_options()
-            .max_connections(1)
-            .connect_with(options.clone())
+        let writer = Connections::open(options.clone(), 1)
             .await
             .map_err(OpenError::Connect)?;
         // Readers cannot write at all, so a write sent to them by mistake fails at once
         // instead of competing with the writer.
-        let pool = pool_options()
-            .max_connections(max_connections)
-            .connect_with(options.pragma("query_only", "ON"))
+        let readers = Connections::open(options.pragma("query_only", "ON"), max_connections)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            readers: Arc::new(readers),
+            writer: Arc::new(writer),
+        })
     }
 
-    /// Where statements that write go (see `writer`). Never fails: SQLite is a file of this
-    /// process (the signature is PostgreSQL's, whose statements share the SQL).
-    pub(crate) fn writer(&self) -> Result<&SqlitePool, ostiary_core::StoreError> {
-        Ok(&self.writer)
+    /// The connection for statements that write (see `writer`), waiting its turn. Fails only
+    /// after five seconds without a turn: SQLite is a file of this process (the signature is
+    /// PostgreSQL's, whose statements share the SQL).
+    pub(crate) async fn writer(&self) -> Result<Lent<'_>, ostiary_core::StoreError> {
+        self.writer.lend().await.map_err(crate::error::backend)
     }
 
-    /// Where statements that only read go: the read-only connections.
-    pub(crate) fn reader(&self) -> Result<&SqlitePool, ostiary_core::StoreError> {
-        Ok(&self.pool)
+    /// A connection for statements that only read: one of the read-only connections.
+    pub(crate) async fn reader(&self) -> Result<Lent<'_>, ostiary_core::StoreError> {
+        self.readers.lend().await.map_err(crate::error::backend)
     }
 
     /// Waits for connections to be returned and closes them (flushes the WAL cleanly).
     pub(crate) async fn close(&self) {
-        self.pool.close().await;
+        self.readers.close().await;
         self.writer.close().await;
     }
 
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        MIGRATOR.run(&self.writer).await.map_err(OpenError::Migrate)
+        let mut writer = self.writer.lend().await.map_err(OpenError::Connect)?;
+        MIGRATOR.run(&mut *writer).await.map_err(OpenError::Migrate)
     }
 
     /// A transaction that takes SQLite's write lock at `BEGIN IMMEDIATE`, waiting up to the busy
@@ -86,9 +83,8 @@ impl SqliteStore {
     /// instead of waiting. Every multi-statement write uses this.
     pub(crate) async fn begin_write(
         &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ostiary_core::StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
+    ) -> Result<WriteTransaction<'_>, ostiary_core::StoreError> {
+        WriteTransaction::begin(self.writer().await?, "BEGIN IMMEDIATE")
             .await
             .map_err(crate::error::backend)
     }
@@ -157,7 +153,7 @@ crate::sql::users::impl_user_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
 crate::sql::audit::impl_audit_store!(SqliteStore);
 crate::sql::sessions::impl_session_store!(SqliteStore);
-crate::sql::grants::impl_grant_store!(SqliteStore);
+crate::sql::grants::impl_grant_store!(SqliteStore, "");
 crate::sql::interactions::impl_interaction_store!(SqliteStore);
 crate::sql::replays::impl_replay_store!(SqliteStore);
 crate::sql::pushed::impl_pushed_request_store!(SqliteStore);
@@ -170,17 +166,14 @@ crate::sql::bff_sessions::impl_bff_session_store!(SqliteStore);
 impl ostiary_core::Store for SqliteStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.reader().await?)
             .await
             .map_err(crate::error::backend)?;
         Ok(())
     }
 
     fn pool_stats(&self) -> ostiary_core::PoolStats {
-        let (readers, writer) = (
-            crate::pool_stats(&self.pool),
-            crate::pool_stats(&self.writer),
-        );
+        let (readers, writer) = (self.readers.stats(), self.writer.stats());
         ostiary_core::PoolStats {
             open: readers.open + writer.open,
             idle: readers.idle + writer.idle,

@@ -75,7 +75,8 @@ pub struct StoredRefreshToken {
     pub token: RefreshToken,
     pub rotated_at: Option<OffsetDateTime>,
     /// The response of the rotation, sealed with a key only the presented token yields, so a
-    /// retry inside the grace period gets the same answer.
+    /// retry inside the grace period gets the same answer. `None` once the successor the
+    /// rotation issued has been used.
     pub rotation_answer: Option<Vec<u8>>,
 }
 

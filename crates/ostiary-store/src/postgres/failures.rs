@@ -47,7 +47,7 @@ impl FailureCountStore for PgStore {
                 .bind(key)
                 .bind(now)
                 .bind(window)
-                .fetch_one(self.writer()?)
+                .fetch_one(&mut *self.writer().await?)
                 .await
                 .map_err(backend)?;
             counts.push(count(&row).map_err(backend)?);
@@ -64,7 +64,7 @@ impl FailureCountStore for PgStore {
         sqlx::query(LOCK)
             .bind(key)
             .bind(until)
-            .execute(self.writer()?)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(backend)?;
         Ok(())
@@ -75,7 +75,7 @@ impl FailureCountStore for PgStore {
              SELECT ostiary_notify_failures(key, 0, 0, NULL) FROM gone";
         sqlx::query(FORGET)
             .bind(key)
-            .execute(self.writer()?)
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(backend)?;
         Ok(())
@@ -88,7 +88,7 @@ impl FailureCountStore for PgStore {
         )
         .bind(keys)
         .bind(now)
-        .fetch_one(self.reader()?)
+        .fetch_one(&mut *self.reader().await?)
         .await
         .map_err(backend)
     }
@@ -106,7 +106,7 @@ impl FailureCountStore for PgStore {
         )
         .bind(since)
         .bind(i64::from(limit))
-        .fetch_all(self.reader()?)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(backend)?;
         rows.iter()
@@ -121,7 +121,7 @@ impl FailureCountStore for PgStore {
              AND (locked_until IS NULL OR locked_until < $1)",
         )
         .bind(before)
-        .execute(self.writer()?)
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected())

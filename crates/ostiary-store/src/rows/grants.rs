@@ -215,8 +215,8 @@ impl RefreshTokenRow {
     }
 
     pub fn into_stored(self) -> Result<StoredRefreshToken, StoreError> {
-        // A rotation writes both columns at once, and the rotation of a successor clears the
-        // answer again (its grace is over); an answer without a rotation is not ours.
+        // A rotation writes both columns at once (the answer is read back only while the
+        // successor is unused); an answer without a rotation is not ours.
         if self.rotation_answer.is_some() && self.rotated_at.is_none() {
             return Err(StoreError::Corrupt("refresh token"));
         }

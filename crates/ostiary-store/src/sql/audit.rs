@@ -50,11 +50,11 @@ macro_rules! impl_audit_store {
                      ON CONFLICT (only_row) DO NOTHING",
                 )
                 .bind(candidate)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 sqlx::query_scalar::<_, String>("SELECT id FROM audit_journal_database")
-                    .fetch_one(self.reader()?)
+                    .fetch_one(&mut *self.reader().await?)
                     .await
                     .map_err($crate::error::backend)
             }
@@ -67,7 +67,7 @@ macro_rules! impl_audit_store {
                     "SELECT copied FROM audit_journal WHERE segment = $1",
                 )
                 .bind(segment)
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(copied.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
@@ -79,7 +79,7 @@ macro_rules! impl_audit_store {
             ) -> Result<(), ostiary_core::StoreError> {
                 sqlx::query("DELETE FROM audit_journal WHERE segment = $1")
                     .bind(segment)
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(())
@@ -100,7 +100,7 @@ macro_rules! impl_audit_store {
                 .bind(query.subject.clone())
                 .bind(query.before)
                 .bind(i64::from(query.limit))
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
@@ -110,7 +110,7 @@ macro_rules! impl_audit_store {
 
             async fn latest_audit_id(&self) -> Result<i64, ostiary_core::StoreError> {
                 sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) FROM audit_events")
-                    .fetch_one(self.reader()?)
+                    .fetch_one(&mut *self.reader().await?)
                     .await
                     .map_err($crate::error::backend)
             }
@@ -125,7 +125,7 @@ macro_rules! impl_audit_store {
                 )
                 .bind(after)
                 .bind(i64::from(limit))
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
@@ -146,7 +146,7 @@ macro_rules! impl_audit_store {
                 )
                 .bind(before.unix_timestamp())
                 .bind(i64::from(limit))
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

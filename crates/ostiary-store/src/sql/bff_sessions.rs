@@ -21,7 +21,7 @@ macro_rules! impl_bff_session_store {
                 .bind(session.refresh_claimed_until.map(|t| t.unix_timestamp()))
                 .bind(session.created_at.unix_timestamp())
                 .bind(session.expires_at.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("bff session"))?;
                 Ok(())
@@ -36,7 +36,7 @@ macro_rules! impl_bff_session_store {
                      created_at, expires_at FROM bff_sessions WHERE id_hash = $1",
                 )
                 .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::BffSessionRow::into_session)
@@ -60,7 +60,7 @@ macro_rules! impl_bff_session_store {
                 .bind(version)
                 .bind(until.unix_timestamp())
                 .bind(now.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -77,7 +77,7 @@ macro_rules! impl_bff_session_store {
                 )
                 .bind(id_hash.as_bytes().to_vec())
                 .bind(version)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(())
@@ -97,7 +97,7 @@ macro_rules! impl_bff_session_store {
                 .bind(id_hash.as_bytes().to_vec())
                 .bind(version)
                 .bind(sealed)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -109,7 +109,7 @@ macro_rules! impl_bff_session_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM bff_sessions WHERE id_hash = $1")
                     .bind(id_hash.as_bytes().to_vec())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -121,7 +121,7 @@ macro_rules! impl_bff_session_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM bff_sessions WHERE sid = $1")
                     .bind(sid)
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())
@@ -133,7 +133,7 @@ macro_rules! impl_bff_session_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM bff_sessions WHERE sub = $1")
                     .bind(sub)
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())
@@ -145,7 +145,7 @@ macro_rules! impl_bff_session_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM bff_sessions WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

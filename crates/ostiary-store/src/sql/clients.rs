@@ -10,7 +10,7 @@ macro_rules! impl_client_store {
             ) -> Result<(), ostiary_core::StoreError> {
                 let row = $crate::rows::ClientRow::from_client(client);
                 $crate::sql::clients::insert_client!(row)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("client"))?;
                 Ok(())
@@ -76,7 +76,7 @@ macro_rules! impl_client_store {
                     "SELECT * FROM clients WHERE client_id = $1",
                 )
                 .bind(id.as_str().to_owned())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::ClientRow::into_client)
@@ -89,7 +89,7 @@ macro_rules! impl_client_store {
                 sqlx::query_as::<_, $crate::rows::ClientRow>(
                     "SELECT * FROM clients ORDER BY client_id",
                 )
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
@@ -150,7 +150,7 @@ macro_rules! impl_client_store {
                 .bind(id.as_str().to_owned())
                 .bind(keep_previous_until.is_some())
                 .bind(keep_previous_until.map(time::OffsetDateTime::unix_timestamp))
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)

@@ -28,7 +28,7 @@ macro_rules! impl_device_authorization_store {
                 .bind(row.user_id)
                 .bind(row.sid)
                 .bind(row.auth_time)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("device authorization"))?;
                 Ok(())
@@ -43,7 +43,7 @@ macro_rules! impl_device_authorization_store {
                     "SELECT * FROM device_authorizations WHERE device_code_hash = $1",
                 )
                 .bind(device_code_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::DeviceRow::into_device)
@@ -59,7 +59,7 @@ macro_rules! impl_device_authorization_store {
                     "SELECT * FROM device_authorizations WHERE user_code_hash = $1",
                 )
                 .bind(user_code_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::DeviceRow::into_device)
@@ -82,7 +82,7 @@ macro_rules! impl_device_authorization_store {
                 .bind(interval_secs)
                 .bind(device_code_hash.as_bytes().to_vec())
                 .bind(seen.map_or(0, time::OffsetDateTime::unix_timestamp))
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -109,7 +109,7 @@ macro_rules! impl_device_authorization_store {
                 .bind(approval.map(|a| a.auth_time.unix_timestamp()))
                 .bind(device_code_hash.as_bytes().to_vec())
                 .bind(at.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("device authorization"))?;
                 Ok(done.rows_affected() == 1)

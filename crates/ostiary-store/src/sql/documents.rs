@@ -38,7 +38,7 @@ macro_rules! impl_document_client_store {
                     "SELECT expires_at FROM client_metadata_documents WHERE client_id = $1",
                 )
                 .bind(id.as_str().to_owned())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 at.map(|at| {
@@ -65,7 +65,7 @@ macro_rules! impl_document_client_store {
                 .bind(id.as_str().to_owned())
                 .bind(fetched_at.unix_timestamp())
                 .bind(expires_at.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)

@@ -58,8 +58,10 @@ macro_rules! insert_refresh_token {
     }};
 }
 
+/// `$lock_grant` ends the subquery that finds a rotation's grant: the backend's row lock
+/// clause, or nothing where the write lock already serialises writers.
 macro_rules! impl_grant_store {
-    ($store:ty) => {
+    ($store:ty, $lock_grant:literal) => {
         #[async_trait::async_trait]
         impl ostiary_core::GrantStore for $store {
             async fn insert_code(
@@ -87,7 +89,7 @@ macro_rules! impl_grant_store {
                 .bind(row.expires_at)
                 .bind(row.consumed_at)
                 .bind(row.dpop_jkt)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("authorization code"))?;
                 Ok(())
@@ -102,7 +104,7 @@ macro_rules! impl_grant_store {
                      JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
                 )
                 .bind(code_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::PresentedCodeRow::into_presented)
@@ -149,7 +151,7 @@ macro_rules! impl_grant_store {
                 .bind(client_id.as_str().to_owned())
                 .bind(user_id.to_string())
                 .bind(sid.to_owned())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(found.is_some())
@@ -163,7 +165,7 @@ macro_rules! impl_grant_store {
                     "SELECT * FROM grants WHERE grant_id = $1",
                 )
                 .bind(grant_id.to_owned())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::GrantRow::into_grant)
@@ -180,7 +182,7 @@ macro_rules! impl_grant_store {
                 )
                 .bind(jkt.to_owned())
                 .bind(grant_id.to_owned())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -191,19 +193,24 @@ macro_rules! impl_grant_store {
                 token_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::grant::RefreshFamily>, ostiary_core::StoreError> {
                 // The token's two columns that the grant also has are renamed; the grant's
-                // are read under their own names.
+                // are read under their own names. RFC 9700 4.14.2: a rotation's answer is
+                // given only while the successor it named is unused; once the client has
+                // presented the successor, it evidently received it.
                 sqlx::query_as::<_, $crate::rows::RefreshFamilyRow>(
                     "SELECT g.*, r.token_hash, r.issued_at, r.expires_at, \
                      r.access_jti AS token_access_jti, \
-                     r.access_expires_at AS token_access_expires_at, \
-                     r.rotated_at, r.rotation_answer, u.disabled AS user_disabled \
+                     r.access_expires_at AS token_access_expires_at, r.rotated_at, \
+                     CASE WHEN s.token_hash IS NOT NULL AND s.rotated_at IS NULL \
+                     THEN r.rotation_answer END AS rotation_answer, \
+                     u.disabled AS user_disabled \
                      FROM refresh_tokens r \
                      JOIN grants g ON g.grant_id = r.grant_id \
                      JOIN users u ON u.user_id = g.user_id \
+                     LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
                      WHERE r.token_hash = $1",
                 )
                 .bind(token_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::RefreshFamilyRow::into_family)
@@ -218,14 +225,26 @@ macro_rules! impl_grant_store {
                 new: &ostiary_core::grant::RefreshToken,
             ) -> Result<bool, ostiary_core::StoreError> {
                 let mut tx = self.begin_write().await?;
-                // The old token must belong to the family the new one joins: a token can never
-                // be rotated into another grant.
-                let rotated = sqlx::query(
-                    "UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2 \
-                     WHERE token_hash = $3 AND rotated_at IS NULL AND grant_id = $4",
-                )
+                // The old token must belong to the family the new one joins (a token can never
+                // be rotated into another grant), and that grant must be live. `$lock_grant`
+                // row-locks the grant where the backend has row locks: without it a PostgreSQL
+                // revocation committing between the caller's check of the grant and this
+                // insert would miss the new token's access token; with it, revocation and
+                // rotation of one family are serialised (SQLite's write lock already does
+                // that). The old row names its successor, which ends its answer's grace once
+                // used (see `find_refresh_family`).
+                let rotated = sqlx::query(concat!(
+                    "UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2, \
+                     successor_hash = $3 \
+                     WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
+                     AND EXISTS (SELECT 1 FROM grants \
+                     WHERE grant_id = $5 AND revoked_at IS NULL",
+                    $lock_grant,
+                    ")"
+                ))
                 .bind(at.unix_timestamp())
                 .bind(answer.to_vec())
+                .bind(new.token_hash.as_bytes().to_vec())
                 .bind(old.as_bytes().to_vec())
                 .bind(new.grant_id.clone())
                 .execute(&mut *tx)
@@ -235,34 +254,6 @@ macro_rules! impl_grant_store {
                     tx.rollback().await.map_err($crate::error::backend)?;
                     return Ok(false);
                 }
-                // A no-op write that row-locks the grant, and refuses a revoked one. Without it a
-                // PostgreSQL revocation committing between the caller's check of the grant and
-                // this insert would miss the new token's access token; with it, revocation and
-                // rotation of one family are serialised (SQLite's write lock already does that).
-                let live = sqlx::query(
-                    "UPDATE grants SET revoked_at = revoked_at \
-                     WHERE grant_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(new.grant_id.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::backend)?;
-                if live.rows_affected() != 1 {
-                    tx.rollback().await.map_err($crate::error::backend)?;
-                    return Ok(false);
-                }
-                // RFC 9700 4.14.2: once a successor is presented, the client evidently has
-                // it, so every earlier token of the family loses its grace-period answer and
-                // presenting one again is a replay.
-                sqlx::query(
-                    "UPDATE refresh_tokens SET rotation_answer = NULL \
-                     WHERE grant_id = $1 AND rotation_answer IS NOT NULL AND token_hash <> $2",
-                )
-                .bind(new.grant_id.clone())
-                .bind(old.as_bytes().to_vec())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::backend)?;
                 $crate::sql::grants::insert_refresh_token!(tx, new);
                 tx.commit().await.map_err($crate::error::backend)?;
                 Ok(true)
@@ -448,7 +439,7 @@ macro_rules! impl_grant_store {
                 )
                 .bind(user_id.to_string())
                 .bind(client_id.as_str().to_owned())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::ConsentRow::into_consent)
@@ -469,7 +460,7 @@ macro_rules! impl_grant_store {
                 .bind(row.client_id)
                 .bind(row.scopes)
                 .bind(row.granted_at)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("consent"))?;
                 Ok(())
@@ -484,7 +475,7 @@ macro_rules! impl_grant_store {
                     sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
                         .bind(user_id.to_string())
                         .bind(client_id.as_str().to_owned())
-                        .execute(self.writer()?)
+                        .execute(&mut *self.writer().await?)
                         .await
                         .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -498,7 +489,7 @@ macro_rules! impl_grant_store {
                     "SELECT * FROM consents WHERE user_id = $1 ORDER BY client_id",
                 )
                 .bind(user_id.to_string())
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()

@@ -16,7 +16,7 @@ macro_rules! impl_interaction_store {
                 .bind(interaction.binding_hash.as_bytes().to_vec())
                 .bind(&interaction.state)
                 .bind(interaction.expires_at.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("interaction"))?;
                 Ok(())
@@ -33,7 +33,7 @@ macro_rules! impl_interaction_store {
                     "SELECT * FROM interactions WHERE id_hash = $1",
                 )
                 .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::InteractionRow::into_interaction)
@@ -50,7 +50,7 @@ macro_rules! impl_interaction_store {
                 .bind(&interaction.state)
                 .bind(interaction.expires_at.unix_timestamp())
                 .bind(interaction.id_hash.as_bytes().to_vec())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -62,7 +62,7 @@ macro_rules! impl_interaction_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM interactions WHERE id_hash = $1")
                     .bind(id_hash.as_bytes().to_vec())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -74,7 +74,7 @@ macro_rules! impl_interaction_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM interactions WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

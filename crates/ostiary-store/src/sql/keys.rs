@@ -10,7 +10,7 @@ macro_rules! impl_key_store {
                 sqlx::query_as::<_, $crate::rows::KeyRow>(
                     "SELECT * FROM signing_keys ORDER BY created_at, kid",
                 )
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
@@ -76,7 +76,7 @@ macro_rules! impl_key_store {
                 .bind(at.unix_timestamp())
                 .bind(Vec::<u8>::new())
                 .bind(kid.to_owned())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -101,7 +101,7 @@ macro_rules! impl_key_store {
                 .bind(kid.to_owned())
                 .bind(sealed.to_vec())
                 .bind(Vec::<u8>::new())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -114,7 +114,7 @@ macro_rules! impl_key_store {
                 )
                 .bind(Vec::<u8>::new())
                 .bind(kid.to_owned())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -132,7 +132,7 @@ macro_rules! impl_key_store {
                 )
                 .bind(Vec::<u8>::new())
                 .bind(now.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())
@@ -182,7 +182,7 @@ macro_rules! impl_key_store {
                 )
                 .bind(jti.to_owned())
                 .bind(iat)
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(found.is_some())
@@ -194,7 +194,7 @@ macro_rules! impl_key_store {
             {
                 let rows: Vec<(String, i64)> =
                     sqlx::query_as("SELECT reason, total FROM revocation_counts ORDER BY reason")
-                        .fetch_all(self.reader()?)
+                        .fetch_all(&mut *self.reader().await?)
                         .await
                         .map_err($crate::error::backend)?;
                 Ok(rows
@@ -214,7 +214,7 @@ macro_rules! impl_key_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

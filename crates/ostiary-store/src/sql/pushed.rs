@@ -16,7 +16,7 @@ macro_rules! impl_pushed_request_store {
                 .bind(request.client_id.as_str().to_owned())
                 .bind(&request.params)
                 .bind(request.expires_at.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("pushed request"))?;
                 Ok(())
@@ -36,7 +36,7 @@ macro_rules! impl_pushed_request_store {
                 )
                 .bind(id_hash.as_bytes().to_vec())
                 .bind(client_id.as_str().to_owned())
-                .fetch_optional(self.writer()?)
+                .fetch_optional(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::PushedRequestRow::into_pushed)
@@ -49,7 +49,7 @@ macro_rules! impl_pushed_request_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM pushed_requests WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

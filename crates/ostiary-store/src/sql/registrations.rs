@@ -19,7 +19,7 @@ macro_rules! impl_registration_store {
                 .bind(token.expires_at.unix_timestamp())
                 .bind(i64::from(token.max_uses))
                 .bind(i64::from(token.uses))
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("registration token"))?;
                 Ok(())
@@ -32,7 +32,7 @@ macro_rules! impl_registration_store {
                 sqlx::query_as::<_, $crate::rows::RegistrationTokenRow>(
                     "SELECT * FROM registration_tokens ORDER BY created_at, token_id",
                 )
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
@@ -46,7 +46,7 @@ macro_rules! impl_registration_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM registration_tokens WHERE token_id = $1")
                     .bind(token_id.to_owned())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -63,7 +63,7 @@ macro_rules! impl_registration_store {
                     "SELECT * FROM registration_tokens WHERE token_hash = $1",
                 )
                 .bind(hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::RegistrationTokenRow::into_token)
@@ -120,7 +120,7 @@ macro_rules! impl_registration_store {
                     "SELECT access_token_hash FROM client_registrations WHERE client_id = $1",
                 )
                 .bind(client_id.as_str().to_owned())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 hash.map(|bytes| {
@@ -136,7 +136,7 @@ macro_rules! impl_registration_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM registration_tokens WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

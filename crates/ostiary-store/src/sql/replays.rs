@@ -21,7 +21,7 @@ macro_rules! impl_replay_store {
                 .bind(key.as_bytes().to_vec())
                 .bind(expires_at.unix_timestamp())
                 .bind(now.unix_timestamp())
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
@@ -33,7 +33,7 @@ macro_rules! impl_replay_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let done = sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
                     .bind(now.unix_timestamp())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected())

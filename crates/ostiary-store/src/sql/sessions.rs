@@ -19,7 +19,7 @@ macro_rules! impl_session_store {
                 .bind(row.auth_time)
                 .bind(row.last_seen)
                 .bind(row.expires_at)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("session"))?;
                 Ok(())
@@ -38,7 +38,7 @@ macro_rules! impl_session_store {
                 .bind(user_id.to_string())
                 .bind(now.unix_timestamp())
                 .bind(i64::from(limit))
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()
@@ -56,7 +56,7 @@ macro_rules! impl_session_store {
                 )
                 .bind(now.unix_timestamp())
                 .bind(seen_since.unix_timestamp())
-                .fetch_one(self.reader()?)
+                .fetch_one(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?;
                 Ok(u64::try_from(count).unwrap_or(0))
@@ -72,7 +72,7 @@ macro_rules! impl_session_store {
                      JOIN users u ON u.user_id = s.user_id WHERE s.id_hash = $1",
                 )
                 .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(self.reader()?)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::PresentedSessionRow::into_presented)
@@ -87,7 +87,7 @@ macro_rules! impl_session_store {
                 sqlx::query("UPDATE sessions SET last_seen = $1 WHERE id_hash = $2")
                     .bind(last_seen.unix_timestamp())
                     .bind(id_hash.as_bytes().to_vec())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(())
@@ -103,7 +103,7 @@ macro_rules! impl_session_store {
                     "DELETE FROM sessions WHERE id_hash = $1 RETURNING *",
                 )
                 .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(self.writer()?)
+                .fetch_optional(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .map($crate::rows::SessionRow::into_session)

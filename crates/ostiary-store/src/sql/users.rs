@@ -19,7 +19,7 @@ macro_rules! impl_user_store {
                 .bind(row.password_hash)
                 .bind(row.disabled)
                 .bind(row.created_at)
-                .execute(self.writer()?)
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("user"))?;
                 Ok(())
@@ -31,7 +31,7 @@ macro_rules! impl_user_store {
             ) -> Result<Option<ostiary_core::user::User>, ostiary_core::StoreError> {
                 sqlx::query_as::<_, $crate::rows::UserRow>("SELECT * FROM users WHERE user_id = $1")
                     .bind(id.to_string())
-                    .fetch_optional(self.reader()?)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await
                     .map_err($crate::error::backend)?
                     .map($crate::rows::UserRow::into_user)
@@ -44,7 +44,7 @@ macro_rules! impl_user_store {
             ) -> Result<Option<ostiary_core::user::User>, ostiary_core::StoreError> {
                 sqlx::query_as::<_, $crate::rows::UserRow>("SELECT * FROM users WHERE username = $1")
                     .bind(username.as_str().to_owned())
-                    .fetch_optional(self.reader()?)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await
                     .map_err($crate::error::backend)?
                     .map($crate::rows::UserRow::into_user)
@@ -59,7 +59,7 @@ macro_rules! impl_user_store {
                 let done = sqlx::query("UPDATE users SET disabled = $1 WHERE user_id = $2")
                     .bind(disabled)
                     .bind(id.to_string())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -73,7 +73,7 @@ macro_rules! impl_user_store {
                 let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
                     .bind(password_hash.as_str())
                     .bind(id.to_string())
-                    .execute(self.writer()?)
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() > 0)
@@ -90,7 +90,7 @@ macro_rules! impl_user_store {
                 )
                 .bind(after.map(|u| u.as_str().to_owned()))
                 .bind(i64::from(limit))
-                .fetch_all(self.reader()?)
+                .fetch_all(&mut *self.reader().await?)
                 .await
                 .map_err($crate::error::backend)?
                 .into_iter()

@@ -8,6 +8,7 @@ crate::store_tests!(
     concurrent_rotations_have_one_winner,
     rotation_is_refused_once_the_grant_is_revoked,
     a_refresh_family_is_read_whole,
+    a_rotation_dropped_midway_writes_all_or_nothing,
 );
 
 async fn refresh_token_rotates_once(db: Database) {
@@ -272,4 +273,74 @@ async fn a_refresh_family_is_read_whole(db: Database) {
             .user_disabled
     );
     assert_eq!(family(SecretHash::of("no such token")).await, None);
+}
+
+/// A request whose client goes away has its future dropped at whatever await it reached: a
+/// rotation dropped at each step of its transaction must leave both rows written or neither,
+/// and the store must serve the next writer as before.
+async fn a_rotation_dropped_midway_writes_all_or_nothing(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let steps = 0..10;
+    for polls in steps.clone() {
+        let grant_id = format!("g{polls}");
+        issue(&*store, &web, &alice, "sid-1", &grant_id, false).await;
+        let (old, new) = (refresh_hash(&grant_id, 0), refresh(&grant_id, 1));
+        let rotation = store.rotate_refresh_token(&old, now(), b"answer", &new);
+        let mut rotation = std::pin::pin!(rotation);
+        for _ in 0..polls {
+            if futures::poll!(rotation.as_mut()).is_ready() {
+                break;
+            }
+            // Time for the statement in flight to reach the database and come back.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+    // What a dropped future sent may still be landing: a rotation is atomic, so every grant
+    // must settle to "rotated and succeeded" or "untouched".
+    for polls in steps {
+        let grant_id = format!("g{polls}");
+        let mut settled = false;
+        for _ in 0..50 {
+            let old = store
+                .find_refresh_token(&refresh_hash(&grant_id, 0))
+                .await
+                .unwrap()
+                .unwrap();
+            let new = store
+                .find_refresh_token(&refresh_hash(&grant_id, 1))
+                .await
+                .unwrap();
+            if old.rotated_at.is_some() == new.is_some() {
+                settled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            settled,
+            "dropped after {polls} polls: half a rotation stayed written"
+        );
+        let current = match store
+            .find_refresh_token(&refresh_hash(&grant_id, 1))
+            .await
+            .unwrap()
+        {
+            Some(_) => 1,
+            None => 0,
+        };
+        assert!(
+            store
+                .rotate_refresh_token(
+                    &refresh_hash(&grant_id, current),
+                    now(),
+                    b"answer",
+                    &refresh(&grant_id, 2),
+                )
+                .await
+                .unwrap(),
+            "after a rotation dropped after {polls} polls, the next one must succeed"
+        );
+    }
 }
