@@ -83,6 +83,22 @@ impl PgStore {
             .map_err(crate::error::backend)
     }
 
+    /// Runs `statement`, one statement whose data-modifying `WITH` parts and final part take
+    /// effect together or not at all, in one round trip. Returns the rows its final part
+    /// changed (see `sql::grants::ROTATE_POSTGRES`). A unique violation is a `Conflict` over
+    /// `record`.
+    pub(crate) async fn write_as_one(
+        &self,
+        record: &'static str,
+        statement: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<u64, ostiary_core::StoreError> {
+        Ok(statement
+            .execute(&mut *self.writer().await?)
+            .await
+            .map_err(crate::error::write_error(record))?
+            .rows_affected())
+    }
+
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one
     /// statement (written whole or not at all) in one round trip. Not `COPY`, which is cheaper
     /// per row but takes a second write before its answer, which Nagle's algorithm and the
@@ -140,7 +156,11 @@ crate::sql::users::impl_user_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
 crate::sql::sessions::impl_session_store!(PgStore);
-crate::sql::grants::impl_grant_store!(PgStore, " FOR NO KEY UPDATE");
+crate::sql::grants::impl_grant_store!(
+    PgStore,
+    crate::sql::grants::REDEEM_POSTGRES,
+    crate::sql::grants::ROTATE_POSTGRES
+);
 crate::sql::interactions::impl_interaction_store!(PgStore);
 crate::sql::replays::impl_replay_store!(PgStore);
 crate::sql::pushed::impl_pushed_request_store!(PgStore);

@@ -89,6 +89,26 @@ impl SqliteStore {
             .map_err(crate::error::backend)
     }
 
+    /// Runs `statements` (several, `;`-separated, sharing their `$n` parameters) in one
+    /// `BEGIN IMMEDIATE` transaction, in one round trip to the connection's thread, and
+    /// commits whatever they changed. Returns the rows they changed, summed; the statements
+    /// decide among themselves what to change (see `sql::grants::ROTATE_SQLITE`). A unique
+    /// violation is a `Conflict` over `record`; any error rolls everything back.
+    pub(crate) async fn write_as_one(
+        &self,
+        record: &'static str,
+        statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<u64, ostiary_core::StoreError> {
+        let mut tx = self.begin_write().await?;
+        let written = statements
+            .execute(&mut *tx)
+            .await
+            .map_err(crate::error::write_error(record))?
+            .rows_affected();
+        tx.commit().await.map_err(crate::error::backend)?;
+        Ok(written)
+    }
+
     /// The batch as one JSON array of rows bound to one statement, so the statement is prepared
     /// once whatever the batch size. `jsonb_each` parses the array once and hands each row over
     /// as JSONB, which `->>` reads without parsing again: a third of the cost of `json_each`
@@ -153,7 +173,11 @@ crate::sql::users::impl_user_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
 crate::sql::audit::impl_audit_store!(SqliteStore);
 crate::sql::sessions::impl_session_store!(SqliteStore);
-crate::sql::grants::impl_grant_store!(SqliteStore, "");
+crate::sql::grants::impl_grant_store!(
+    SqliteStore,
+    crate::sql::grants::REDEEM_SQLITE,
+    crate::sql::grants::ROTATE_SQLITE
+);
 crate::sql::interactions::impl_interaction_store!(SqliteStore);
 crate::sql::replays::impl_replay_store!(SqliteStore);
 crate::sql::pushed::impl_pushed_request_store!(SqliteStore);

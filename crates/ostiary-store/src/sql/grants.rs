@@ -58,10 +58,66 @@ macro_rules! insert_refresh_token {
     }};
 }
 
-/// `$lock_grant` ends the subquery that finds a rotation's grant: the backend's row lock
-/// clause, or nothing where the write lock already serialises writers.
+/// A code's redemption as one write on SQLite, inside the transaction of `write_as_one`: the
+/// code (`$2`) is consumed at `$1` provided it is unconsumed; the grant (`$3` to `$15`, in
+/// the order of `insert_grant!`) is inserted only if that UPDATE changed the row
+/// (`changes()` counts the statement just before, on this connection), and the first
+/// refresh token (`$16` to `$20`: hash, issued, expires, access token `jti` and expiry; all
+/// NULL when the grant has none) only if the grant was.
+pub(crate) const REDEEM_SQLITE: &str = "\
+    UPDATE authorization_codes SET consumed_at = $1 \
+    WHERE code_hash = $2 AND consumed_at IS NULL; \
+    INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
+    auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 WHERE changes() = 1; \
+    INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
+    access_expires_at) SELECT $16, $3, $17, $18, $19, $20 \
+    WHERE changes() = 1 AND $16 IS NOT NULL";
+
+/// The same redemption as one PostgreSQL statement (the parameters are `REDEEM_SQLITE`'s):
+/// the foreign key of the refresh token on the grant is checked at the statement's end.
+pub(crate) const REDEEM_POSTGRES: &str = "\
+    WITH consumed AS (UPDATE authorization_codes SET consumed_at = $1 \
+    WHERE code_hash = $2 AND consumed_at IS NULL RETURNING 1), \
+    refreshed AS (INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, \
+    access_jti, access_expires_at) SELECT $16, $3, $17, $18, $19, $20 FROM consumed \
+    WHERE $16 IS NOT NULL) \
+    INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
+    auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM consumed";
+
+/// A refresh token rotation as one write on SQLite, inside the transaction of `write_as_one`:
+/// the old token (`$4`) is marked rotated at `$1` with the sealed answer `$2` and its
+/// successor `$3`, provided it is unrotated, belongs to the grant `$5` and that grant is live;
+/// the successor (`$3`, issued `$6`, expiring `$7`, with the access token `$8` expiring `$9`)
+/// is inserted only if that UPDATE changed the row (`changes()` counts the statement just
+/// before, on this connection). SQLite's write lock serialises this with
+/// every revocation. RFC 9700 4.14.2: the old row keeps the answer for a retry inside the
+/// grace period, which `find_refresh_family` gives only while the successor is unused.
+pub(crate) const ROTATE_SQLITE: &str = "\
+    UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2, successor_hash = $3 \
+    WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
+    AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL); \
+    INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
+    access_expires_at) SELECT $3, $5, $6, $7, $8, $9 WHERE changes() = 1";
+
+/// The same rotation as one PostgreSQL statement (the parameters are `ROTATE_SQLITE`'s). The
+/// grant is row-locked (`FOR NO KEY UPDATE`), so a revocation committing between the caller's
+/// check of the grant and this insert cannot miss the successor's access token: revocation
+/// and rotation of one family are serialised.
+pub(crate) const ROTATE_POSTGRES: &str = "\
+    WITH rotated AS (UPDATE refresh_tokens \
+    SET rotated_at = $1, rotation_answer = $2, successor_hash = $3 \
+    WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
+    AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL \
+    FOR NO KEY UPDATE) RETURNING grant_id) \
+    INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
+    access_expires_at) SELECT $3, grant_id, $6, $7, $8, $9 FROM rotated";
+
+/// `$redeem` and `$rotate` are the backend's statements (`REDEEM_SQLITE`, `ROTATE_SQLITE`;
+/// `REDEEM_POSTGRES`, `ROTATE_POSTGRES`).
 macro_rules! impl_grant_store {
-    ($store:ty, $lock_grant:literal) => {
+    ($store:ty, $redeem:expr, $rotate:expr) => {
         #[async_trait::async_trait]
         impl ostiary_core::GrantStore for $store {
             async fn insert_code(
@@ -118,24 +174,39 @@ macro_rules! impl_grant_store {
                 grant: &ostiary_core::grant::Grant,
                 refresh: Option<&ostiary_core::grant::RefreshToken>,
             ) -> Result<bool, ostiary_core::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let consumed = sqlx::query(
-                    "UPDATE authorization_codes SET consumed_at = $1 \
-                     WHERE code_hash = $2 AND consumed_at IS NULL",
-                )
-                .bind(at.unix_timestamp())
-                .bind(code_hash.as_bytes().to_vec())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::backend)?;
-                if consumed.rows_affected() != 1 {
-                    // Lost the race, a replay, or an unknown code: nothing may be issued.
-                    tx.rollback().await.map_err($crate::error::backend)?;
-                    return Ok(false);
-                }
-                $crate::sql::grants::insert_grant!(tx, grant, refresh);
-                tx.commit().await.map_err($crate::error::backend)?;
-                Ok(true)
+                // See `REDEEM_SQLITE` and `REDEEM_POSTGRES`: one write, taken whole or not at
+                // all, that changes rows only when this redemption consumes the code.
+                let grant = $crate::rows::GrantRow::from_grant(grant);
+                let refresh = refresh.map($crate::rows::RefreshTokenRow::from_token);
+                let refresh = refresh.as_ref();
+                let written = self
+                    .write_as_one(
+                        "grant",
+                        sqlx::query($redeem)
+                            .bind(at.unix_timestamp())
+                            .bind(code_hash.as_bytes().to_vec())
+                            .bind(grant.grant_id)
+                            .bind(grant.client_id)
+                            .bind(grant.user_id)
+                            .bind(grant.sid)
+                            .bind(grant.offline)
+                            .bind(grant.scopes)
+                            .bind(grant.audiences)
+                            .bind(grant.auth_time)
+                            .bind(grant.created_at)
+                            .bind(grant.access_jti)
+                            .bind(grant.access_expires_at)
+                            .bind(grant.revoked_at)
+                            .bind(grant.dpop_jkt)
+                            .bind(refresh.map(|r| r.token_hash.clone()))
+                            .bind(refresh.map(|r| r.issued_at))
+                            .bind(refresh.map(|r| r.expires_at))
+                            .bind(refresh.map(|r| r.access_jti.clone()))
+                            .bind(refresh.map(|r| r.access_expires_at)),
+                    )
+                    .await?;
+                // Lost the race, a replay, or an unknown code: nothing was written.
+                Ok(written > 0)
             }
 
             async fn has_live_grant(
@@ -224,39 +295,25 @@ macro_rules! impl_grant_store {
                 answer: &[u8],
                 new: &ostiary_core::grant::RefreshToken,
             ) -> Result<bool, ostiary_core::StoreError> {
-                let mut tx = self.begin_write().await?;
-                // The old token must belong to the family the new one joins (a token can never
-                // be rotated into another grant), and that grant must be live. `$lock_grant`
-                // row-locks the grant where the backend has row locks: without it a PostgreSQL
-                // revocation committing between the caller's check of the grant and this
-                // insert would miss the new token's access token; with it, revocation and
-                // rotation of one family are serialised (SQLite's write lock already does
-                // that). The old row names its successor, which ends its answer's grace once
-                // used (see `find_refresh_family`).
-                let rotated = sqlx::query(concat!(
-                    "UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2, \
-                     successor_hash = $3 \
-                     WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
-                     AND EXISTS (SELECT 1 FROM grants \
-                     WHERE grant_id = $5 AND revoked_at IS NULL",
-                    $lock_grant,
-                    ")"
-                ))
-                .bind(at.unix_timestamp())
-                .bind(answer.to_vec())
-                .bind(new.token_hash.as_bytes().to_vec())
-                .bind(old.as_bytes().to_vec())
-                .bind(new.grant_id.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::error::backend)?;
-                if rotated.rows_affected() != 1 {
-                    tx.rollback().await.map_err($crate::error::backend)?;
-                    return Ok(false);
-                }
-                $crate::sql::grants::insert_refresh_token!(tx, new);
-                tx.commit().await.map_err($crate::error::backend)?;
-                Ok(true)
+                // See `ROTATE_SQLITE` and `ROTATE_POSTGRES`: one write, taken whole or not at
+                // all, that changes rows only when this rotation wins.
+                let row = $crate::rows::RefreshTokenRow::from_token(new);
+                let written = self
+                    .write_as_one(
+                        "refresh token",
+                        sqlx::query($rotate)
+                            .bind(at.unix_timestamp())
+                            .bind(answer.to_vec())
+                            .bind(row.token_hash)
+                            .bind(old.as_bytes().to_vec())
+                            .bind(row.grant_id)
+                            .bind(row.issued_at)
+                            .bind(row.expires_at)
+                            .bind(row.access_jti)
+                            .bind(row.access_expires_at),
+                    )
+                    .await?;
+                Ok(written > 0)
             }
 
             async fn revoke_grant(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection, Database, Sqlite, SqlSafeStr};
+use sqlx::{ConnectOptions, Connection, Database, SqlSafeStr, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
