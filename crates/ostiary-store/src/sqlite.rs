@@ -189,11 +189,9 @@ crate::sql::bff_sessions::impl_bff_session_store!(SqliteStore);
 #[async_trait::async_trait]
 impl ostiary_core::Store for SqliteStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.reader().await?)
-            .await
-            .map_err(crate::error::backend)?;
-        Ok(())
+        // Both sides: a lost writer would otherwise fail every write while reads answer.
+        self.writer.probe().await.map_err(crate::error::backend)?;
+        self.readers.probe().await.map_err(crate::error::backend)
     }
 
     fn pool_stats(&self) -> ostiary_core::PoolStats {

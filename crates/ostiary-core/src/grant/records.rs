@@ -76,7 +76,8 @@ pub struct StoredRefreshToken {
     pub rotated_at: Option<OffsetDateTime>,
     /// The response of the rotation, sealed with a key only the presented token yields, so a
     /// retry inside the grace period gets the same answer. `None` once the successor the
-    /// rotation issued has been used.
+    /// rotation issued has been used, or when the rotation named no successor the store
+    /// still holds.
     pub rotation_answer: Option<Vec<u8>>,
 }
 

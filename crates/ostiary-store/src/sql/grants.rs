@@ -1,7 +1,9 @@
 //! `GrantStore` for both backends: codes, grants, refresh tokens and consents.
 //!
 //! Every method that writes more than one statement runs in `begin_write()` (per backend:
-//! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL). Single use of codes and
+//! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL), except a code's
+//! redemption and a refresh rotation, which are one write each (`write_as_one`: one batch in
+//! a `BEGIN IMMEDIATE` transaction on SQLite, one statement on PostgreSQL). Single use of codes and
 //! refresh tokens rests on compare-and-set `UPDATE ... WHERE <not yet used>`: whichever
 //! transaction changes the row wins, every other one sees zero rows changed and writes nothing.
 

@@ -14,10 +14,11 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Semaphore, SemaphorePermi
 /// How long a statement waits for a connection before it fails (`PoolTimedOut`).
 const LEND_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Up to `max` connections to one database, each opened when first needed and then kept.
-/// A connection is the borrower's until its [`Lent`] is dropped; statements a dropped future
-/// left behind (a cancelled request) run on the connection's thread before the next
-/// borrower's, and an unfinished [`WriteTransaction`] queues its rollback first.
+/// Up to `max` connections to one database, each opened when first needed and then kept
+/// (no idle timeout: a reader opened in a burst keeps its thread). A connection is the
+/// borrower's until its [`Lent`] is dropped. What a dropped future (a cancelled request) had
+/// sent is finished or abandoned on the connection's thread before the next borrower's
+/// statements, and an unfinished [`WriteTransaction`] queues its rollback first.
 #[derive(Debug)]
 pub(crate) struct Connections {
     options: SqliteConnectOptions,
@@ -70,6 +71,22 @@ impl Connections {
         })
     }
 
+    /// Runs `SELECT 1` on a lent connection. sqlx ends a connection's thread when it cannot
+    /// roll back a `BEGIN` whose caller went away (`WorkerCrashed` from then on): such a
+    /// connection is replaced here, and the probe fails only if the new one cannot open.
+    /// The readiness probe calls this, so a writer lost that way comes back on its own.
+    pub(crate) async fn probe(&self) -> Result<(), sqlx::Error> {
+        let mut lent = self.lend().await?;
+        match sqlx::query("SELECT 1").execute(&mut *lent).await {
+            Err(sqlx::Error::WorkerCrashed) => {
+                tracing::warn!("an SQLite connection's thread had ended; reconnecting");
+                *lent = self.options.connect().await?;
+                Ok(())
+            }
+            result => result.map(drop),
+        }
+    }
+
     /// Waits for every lent connection to come back and closes them all (SQLite checkpoints
     /// the WAL as the last one closes); lending fails from then on.
     pub(crate) async fn close(&self) {
@@ -82,6 +99,7 @@ impl Connections {
             if let Some(connection) = slot.lock().await.take() {
                 // Closing a file: an error leaves nothing to recover.
                 let _ = connection.close().await;
+                self.open.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
