@@ -48,8 +48,22 @@ pub const ID_TOKEN_ALGS: [Algorithm; 3] = [Algorithm::Rs256, Algorithm::Es256, A
 const PUBLISH_WINDOW: time::Duration =
     MAX_ACCESS_TOKEN_LIFETIME.saturating_add(time::Duration::minutes(5));
 
+/// Cloned for every request (axum's `State`), so it is one shared pointer: one reference
+/// count, not one per service.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services and settings of [`AppState`].
+#[derive(Debug)]
+pub struct Services {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
@@ -219,7 +233,7 @@ impl AppState {
             clock.clone(),
             registration_policy,
         ));
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             limiter: Arc::new(FailureLimiter::shared_through(
                 config.rate_limits,
                 store.clone(),
@@ -256,7 +270,7 @@ impl AppState {
             secrets: Arc::new(secrets),
             tokens,
             dpop,
-        })
+        })))
     }
 }
 
