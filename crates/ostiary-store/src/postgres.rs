@@ -84,19 +84,20 @@ impl PgStore {
     }
 
     /// Runs `statement`, one statement whose data-modifying `WITH` parts and final part take
-    /// effect together or not at all, in one round trip. Returns the rows its final part
-    /// changed (see `sql::grants::ROTATE_POSTGRES`). A unique violation is a `Conflict` over
-    /// `record`.
+    /// effect together or not at all, in one round trip. True when its final part changed a
+    /// row, which it does only when the write took place (see `sql::grants::ROTATE_POSTGRES`).
+    /// A unique violation is a `Conflict` over `record`.
     pub(crate) async fn write_as_one(
         &self,
         record: &'static str,
         statement: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<u64, ostiary_core::StoreError> {
-        Ok(statement
+    ) -> Result<bool, ostiary_core::StoreError> {
+        let written = statement
             .execute(&mut *self.writer().await?)
             .await
             .map_err(crate::error::write_error(record))?
-            .rows_affected())
+            .rows_affected();
+        Ok(written > 0)
     }
 
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one

@@ -89,24 +89,24 @@ impl SqliteStore {
             .map_err(crate::error::backend)
     }
 
-    /// Runs `statements` (several, `;`-separated, sharing their `$n` parameters) in one
-    /// `BEGIN IMMEDIATE` transaction, in one round trip to the connection's thread, and
-    /// commits whatever they changed. Returns the rows they changed, summed; the statements
-    /// decide among themselves what to change (see `sql::grants::ROTATE_SQLITE`). A unique
-    /// violation is a `Conflict` over `record`; any error rolls everything back.
+    /// Runs `statements` (several, `;`-separated, sharing their `$n` parameters, from `BEGIN
+    /// IMMEDIATE` to `COMMIT`) on the writer in one round trip to its thread. True when they
+    /// selected a row: the statements decide among themselves what to change, and select a
+    /// row when the write took place (see `sql::grants::ROTATE_SQLITE`). A unique violation
+    /// is a `Conflict` over `record`; any error, and a caller that goes away midway, leave
+    /// nothing written ([`Lent::run_own_transaction`]).
     pub(crate) async fn write_as_one(
         &self,
         record: &'static str,
         statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<u64, ostiary_core::StoreError> {
-        let mut tx = self.begin_write().await?;
-        let written = statements
-            .execute(&mut *tx)
+    ) -> Result<bool, ostiary_core::StoreError> {
+        let rows = self
+            .writer()
+            .await?
+            .run_own_transaction(statements)
             .await
-            .map_err(crate::error::write_error(record))?
-            .rows_affected();
-        tx.commit().await.map_err(crate::error::backend)?;
-        Ok(written)
+            .map_err(crate::error::write_error(record))?;
+        Ok(!rows.is_empty())
     }
 
     /// The batch as one JSON array of rows bound to one statement, so the statement is prepared

@@ -2,8 +2,9 @@
 //!
 //! Every method that writes more than one statement runs in `begin_write()` (per backend:
 //! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL), except a code's
-//! redemption and a refresh rotation, which are one write each (`write_as_one`: one batch in
-//! a `BEGIN IMMEDIATE` transaction on SQLite, one statement on PostgreSQL). Single use of codes and
+//! redemption and a refresh rotation, which are one write each (`write_as_one`: one batch
+//! that begins and commits its own transaction on SQLite, one statement on PostgreSQL), so
+//! one round trip to the database. Single use of codes and
 //! refresh tokens rests on compare-and-set `UPDATE ... WHERE <not yet used>`: whichever
 //! transaction changes the row wins, every other one sees zero rows changed and writes nothing.
 
@@ -60,21 +61,24 @@ macro_rules! insert_refresh_token {
     }};
 }
 
-/// A code's redemption as one write on SQLite, inside the transaction of `write_as_one`: the
-/// code (`$2`) is consumed at `$1` provided it is unconsumed; the grant (`$3` to `$15`, in
-/// the order of `insert_grant!`) is inserted only if that UPDATE changed the row
-/// (`changes()` counts the statement just before, on this connection), and the first
-/// refresh token (`$16` to `$20`: hash, issued, expires, access token `jti` and expiry; all
-/// NULL when the grant has none) only if the grant was.
+/// A code's redemption as one write on SQLite, run by `write_as_one` in its own `BEGIN
+/// IMMEDIATE` transaction: the code (`$2`) is consumed at `$1` provided it is unconsumed,
+/// which selects the one row that tells the redemption won; the grant (`$3` to `$15`, in the
+/// order of `insert_grant!`) is inserted only if that UPDATE changed the row (`changes()`
+/// counts the statement just before, on this connection), and the first refresh token (`$16`
+/// to `$20`: hash, issued, expires, access token `jti` and expiry; all NULL when the grant
+/// has none) only if the grant was.
 pub(crate) const REDEEM_SQLITE: &str = "\
+    BEGIN IMMEDIATE; \
     UPDATE authorization_codes SET consumed_at = $1 \
-    WHERE code_hash = $2 AND consumed_at IS NULL; \
+    WHERE code_hash = $2 AND consumed_at IS NULL RETURNING 1; \
     INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
     auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
     SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 WHERE changes() = 1; \
     INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
     access_expires_at) SELECT $16, $3, $17, $18, $19, $20 \
-    WHERE changes() = 1 AND $16 IS NOT NULL";
+    WHERE changes() = 1 AND $16 IS NOT NULL; \
+    COMMIT";
 
 /// The same redemption as one PostgreSQL statement (the parameters are `REDEEM_SQLITE`'s):
 /// the foreign key of the refresh token on the grant is checked at the statement's end.
@@ -88,20 +92,23 @@ pub(crate) const REDEEM_POSTGRES: &str = "\
     auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
     SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM consumed";
 
-/// A refresh token rotation as one write on SQLite, inside the transaction of `write_as_one`:
-/// the old token (`$4`) is marked rotated at `$1` with the sealed answer `$2` and its
-/// successor `$3`, provided it is unrotated, belongs to the grant `$5` and that grant is live;
+/// A refresh token rotation as one write on SQLite, run by `write_as_one` in its own `BEGIN
+/// IMMEDIATE` transaction: the old token (`$4`) is marked rotated at `$1` with the sealed
+/// answer `$2` and its successor `$3`, provided it is unrotated, belongs to the grant `$5` and
+/// that grant is live, which selects the one row that tells the rotation won;
 /// the successor (`$3`, issued `$6`, expiring `$7`, with the access token `$8` expiring `$9`)
 /// is inserted only if that UPDATE changed the row (`changes()` counts the statement just
 /// before, on this connection). SQLite's write lock serialises this with
 /// every revocation. RFC 9700 4.14.2: the old row keeps the answer for a retry inside the
 /// grace period, which `find_refresh_family` gives only while the successor is unused.
 pub(crate) const ROTATE_SQLITE: &str = "\
+    BEGIN IMMEDIATE; \
     UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2, successor_hash = $3 \
     WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
-    AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL); \
+    AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL) RETURNING 1; \
     INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
-    access_expires_at) SELECT $3, $5, $6, $7, $8, $9 WHERE changes() = 1";
+    access_expires_at) SELECT $3, $5, $6, $7, $8, $9 WHERE changes() = 1; \
+    COMMIT";
 
 /// The same rotation as one PostgreSQL statement (the parameters are `ROTATE_SQLITE`'s). The
 /// grant is row-locked (`FOR NO KEY UPDATE`), so a revocation committing between the caller's
@@ -181,7 +188,7 @@ macro_rules! impl_grant_store {
                 let grant = $crate::rows::GrantRow::from_grant(grant);
                 let refresh = refresh.map($crate::rows::RefreshTokenRow::from_token);
                 let refresh = refresh.as_ref();
-                let written = self
+                let won = self
                     .write_as_one(
                         "grant",
                         sqlx::query($redeem)
@@ -208,7 +215,7 @@ macro_rules! impl_grant_store {
                     )
                     .await?;
                 // Lost the race, a replay, or an unknown code: nothing was written.
-                Ok(written > 0)
+                Ok(won)
             }
 
             async fn has_live_grant(
@@ -300,7 +307,7 @@ macro_rules! impl_grant_store {
                 // See `ROTATE_SQLITE` and `ROTATE_POSTGRES`: one write, taken whole or not at
                 // all, that changes rows only when this rotation wins.
                 let row = $crate::rows::RefreshTokenRow::from_token(new);
-                let written = self
+                let won = self
                     .write_as_one(
                         "refresh token",
                         sqlx::query($rotate)
@@ -315,7 +322,7 @@ macro_rules! impl_grant_store {
                             .bind(row.access_expires_at),
                     )
                     .await?;
-                Ok(written > 0)
+                Ok(won)
             }
 
             async fn revoke_grant(

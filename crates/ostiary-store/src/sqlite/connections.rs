@@ -3,10 +3,11 @@
 //! on the one writer, every following write waited behind.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Database, SqlSafeStr, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Semaphore, SemaphorePermit};
@@ -18,22 +19,44 @@ const LEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// (no idle timeout: a reader opened in a burst keeps its thread). A connection is the
 /// borrower's until its [`Lent`] is dropped. What a dropped future (a cancelled request) had
 /// sent is finished or abandoned on the connection's thread before the next borrower's
-/// statements, and an unfinished [`WriteTransaction`] queues its rollback first.
+/// statements, an unfinished [`WriteTransaction`] queues its rollback first, and a
+/// connection an unfinished batch may have left inside its transaction is replaced.
 #[derive(Debug)]
 pub(crate) struct Connections {
     options: SqliteConnectOptions,
     /// One permit per slot: a borrower holds one, so a borrower with a permit always finds a
     /// free slot, and waiting borrowers are served in the order they came.
     permits: Semaphore,
-    slots: Vec<Mutex<Option<SqliteConnection>>>,
+    slots: Vec<Mutex<Option<Opened>>>,
     open: AtomicU32,
     lent: AtomicU32,
+}
+
+/// An open connection of a slot.
+#[derive(Debug)]
+struct Opened {
+    connection: SqliteConnection,
+    /// A batch that begins and commits its own transaction ([`Lent::run_own_transaction`])
+    /// failed or was dropped on this connection: it may be inside that transaction, holding
+    /// the database's write lock, and sqlx does not know it (it rolls back only the
+    /// transactions it began). Such a connection is closed, which rolls back, and replaced
+    /// before anyone uses it again.
+    unsettled: bool,
+}
+
+impl Opened {
+    async fn connect(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            connection: options.connect().await?,
+            unsettled: false,
+        })
+    }
 }
 
 impl Connections {
     /// Opens the first connection at once, so a database that cannot be opened fails here.
     pub(crate) async fn open(options: SqliteConnectOptions, max: u32) -> Result<Self, sqlx::Error> {
-        let first = options.connect().await?;
+        let first = Opened::connect(&options).await?;
         let mut slots: Vec<_> = (0..max.max(1)).map(|_| Mutex::new(None)).collect();
         slots[0] = Mutex::new(Some(first));
         Ok(Self {
@@ -46,8 +69,9 @@ impl Connections {
     }
 
     /// A connection of the caller's own until the [`Lent`] is dropped: the first free one,
-    /// opened now if it never was. Waits up to five seconds for one to come back.
-    pub(crate) async fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
+    /// opened now if it never was (or was left unsettled). Waits up to five seconds for one
+    /// to come back.
+    pub(crate) async fn lend(self: &Arc<Self>) -> Result<Lent<'_>, sqlx::Error> {
         let permit = tokio::time::timeout(LEND_TIMEOUT, self.permits.acquire())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
@@ -57,16 +81,23 @@ impl Connections {
             // its slot before its permit.
             return Err(sqlx::Error::PoolTimedOut);
         };
+        if slot.as_ref().is_some_and(|opened| opened.unsettled) {
+            // Dropped, it finishes what it was sent on its thread and then closes, which rolls
+            // back a transaction left open; the new connection's first write waits for that
+            // lock through the busy timeout.
+            *slot = None;
+            self.open.fetch_sub(1, Ordering::Relaxed);
+        }
         if slot.is_none() {
-            *slot = Some(self.options.connect().await?);
+            *slot = Some(Opened::connect(&self.options).await?);
             self.open.fetch_add(1, Ordering::Relaxed);
         }
-        let connection =
+        let opened =
             MutexGuard::try_map(slot, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
         self.lent.fetch_add(1, Ordering::Relaxed);
         Ok(Lent {
-            connection,
-            lent: &self.lent,
+            opened,
+            owner: self,
             _permit: permit,
         })
     }
@@ -75,12 +106,12 @@ impl Connections {
     /// roll back a `BEGIN` whose caller went away (`WorkerCrashed` from then on): such a
     /// connection is replaced here, and the probe fails only if the new one cannot open.
     /// The readiness probe calls this, so a writer lost that way comes back on its own.
-    pub(crate) async fn probe(&self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn probe(self: &Arc<Self>) -> Result<(), sqlx::Error> {
         let mut lent = self.lend().await?;
         match sqlx::query("SELECT 1").execute(&mut *lent).await {
             Err(sqlx::Error::WorkerCrashed) => {
                 tracing::warn!("an SQLite connection's thread had ended; reconnecting");
-                *lent = self.options.connect().await?;
+                *lent.opened = Opened::connect(&self.options).await?;
                 Ok(())
             }
             result => result.map(drop),
@@ -96,9 +127,9 @@ impl Connections {
         }
         self.permits.close();
         for slot in &self.slots {
-            if let Some(connection) = slot.lock().await.take() {
+            if let Some(opened) = slot.lock().await.take() {
                 // Closing a file: an error leaves nothing to recover.
-                let _ = connection.close().await;
+                let _ = opened.connection.close().await;
                 self.open.fetch_sub(1, Ordering::Relaxed);
             }
         }
@@ -121,14 +152,43 @@ impl Connections {
 #[derive(Debug)]
 pub(crate) struct Lent<'a> {
     /// Declared first: fields drop in order, so the slot is free before the permit is.
-    connection: MappedMutexGuard<'a, SqliteConnection>,
-    lent: &'a AtomicU32,
+    opened: MappedMutexGuard<'a, Opened>,
+    owner: &'a Arc<Connections>,
     _permit: SemaphorePermit<'a>,
+}
+
+impl Lent<'_> {
+    /// Runs `batch`, statements that begin and commit their own transaction (`BEGIN
+    /// IMMEDIATE; ...; COMMIT`), in one round trip to the connection's thread, and returns
+    /// the rows they select (sqlx sums `sqlite3_changes()` after every statement, `BEGIN`
+    /// and `COMMIT` too, so only a selected row tells what was written).
+    ///
+    /// Errors: the first statement that fails. The transaction may then be open, and so it
+    /// may be when the returned future is dropped midway: the connection is then replaced
+    /// (see [`Opened::unsettled`]), which rolls back whatever the batch wrote.
+    pub(crate) async fn run_own_transaction(
+        &mut self,
+        batch: sqlx::query::Query<'_, Sqlite, SqliteArguments>,
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        self.opened.unsettled = true;
+        let rows = batch.fetch_all(&mut self.opened.connection).await?;
+        self.opened.unsettled = false;
+        Ok(rows)
+    }
 }
 
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
-        self.lent.fetch_sub(1, Ordering::Relaxed);
+        self.owner.lent.fetch_sub(1, Ordering::Relaxed);
+        if self.opened.unsettled {
+            // Replaced now rather than at its next use: a transaction left open holds the
+            // write lock against every other process (the admin commands) while the server
+            // is idle.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let owner = Arc::clone(self.owner);
+                runtime.spawn(async move { drop(owner.lend().await) });
+            }
+        }
     }
 }
 
@@ -136,13 +196,13 @@ impl Deref for Lent<'_> {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        &self.connection
+        &self.opened.connection
     }
 }
 
 impl DerefMut for Lent<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.connection
+        &mut self.opened.connection
     }
 }
 
@@ -202,5 +262,78 @@ impl Drop for WriteTransaction<'_> {
             // Queued on the connection's thread ahead of anything a later borrower sends.
             Manager::start_rollback(&mut self.connection);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly
+
+    use super::*;
+
+    /// A batch that fails after its `BEGIN` leaves SQLite inside its transaction. What it
+    /// wrote must be rolled back and the write lock freed without waiting for the next
+    /// borrower: another process (an admin command) must be able to write.
+    #[tokio::test]
+    async fn a_failed_batch_writes_nothing_and_frees_the_write_lock_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("batch.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let writer = Arc::new(Connections::open(options.clone(), 1).await.unwrap());
+        sqlx::raw_sql("CREATE TABLE t (x INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)")
+            .execute(&mut *writer.lend().await.unwrap())
+            .await
+            .unwrap();
+
+        // Another process's connection, which does not wait for a lock.
+        let mut other = options
+            .busy_timeout(Duration::ZERO)
+            .connect()
+            .await
+            .unwrap();
+
+        let batch = "BEGIN IMMEDIATE; INSERT INTO t VALUES ($1) RETURNING 1; \
+                     INSERT INTO t VALUES ($2); COMMIT";
+        let failed = writer
+            .lend()
+            .await
+            .unwrap()
+            .run_own_transaction(sqlx::query(batch).bind(2).bind(1))
+            .await;
+        assert!(failed.is_err(), "the second insert repeats a key");
+
+        let mut wrote = false;
+        for _ in 0..100 {
+            if sqlx::query("INSERT INTO t VALUES (3)")
+                .execute(&mut other)
+                .await
+                .is_ok()
+            {
+                wrote = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(wrote, "the failed batch kept the write lock");
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [1, 3],
+            "the failed batch's first insert was rolled back"
+        );
+
+        let won = writer
+            .lend()
+            .await
+            .unwrap()
+            .run_own_transaction(sqlx::query(batch).bind(4).bind(5))
+            .await
+            .unwrap();
+        assert_eq!(won.len(), 1, "the writer serves the next batch");
     }
 }

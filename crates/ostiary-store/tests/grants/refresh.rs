@@ -289,12 +289,16 @@ async fn a_rotation_dropped_midway_writes_all_or_nothing(db: Database) {
         let (old, new) = (refresh_hash(&grant_id, 0), refresh(&grant_id, 1));
         let rotation = store.rotate_refresh_token(&old, now(), b"answer", &new);
         let mut rotation = std::pin::pin!(rotation);
-        for _ in 0..polls {
+        for poll in 0..polls {
+            if poll > 0 {
+                // Time for the statement in flight to reach the database and come back.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            // Dropped right after this poll when it is the last: while the database is
+            // still running what the poll sent.
             if futures::poll!(rotation.as_mut()).is_ready() {
                 break;
             }
-            // Time for the statement in flight to reach the database and come back.
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
     }
     // What a dropped future sent may still be landing: a rotation is atomic, so every grant
