@@ -188,8 +188,11 @@ bench_backend() {
   measured_pid=$on_pid
   # Idle: started and answering, nothing served yet but the readiness probe.
   sleep 1
-  local idle_rss_kib
+  local idle_rss_kib idle_split
   idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$on_pid/status")
+  # What it is made of: the process's own memory, and the pages of its binary and libraries
+  # (shared with every process mapping them, read back from the file when evicted).
+  idle_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MiB anonymous, %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$on_pid/status")
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -301,7 +304,7 @@ bench_backend() {
   phase dpop && echo "dpop: $(wrk_ops dpop_client_credentials)"
   phase code && echo "code: $(wrk_ops code)"
   phase refresh && echo "refresh: $(wrk_ops refresh)"
-  echo "server RSS: idle $((idle_rss_kib / 1024)) MiB, peak $((rss_kib / 1024)) MiB"
+  echo "server RSS: idle $((idle_rss_kib / 1024)) MiB ($idle_split), peak $((rss_kib / 1024)) MiB"
   if phase compare; then
     on=$(median "${on_rates[@]}")
     off=$(median "${off_rates[@]}")

@@ -82,6 +82,9 @@ fi
 # Idle: started and answering, nothing served yet but the readiness probe.
 sleep 1
 idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$server_pid/status")
+# What it is made of: the process's own memory, and the pages of its binary and libraries
+# (shared with every process mapping them, read back from the file when evicted).
+idle_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MiB anonymous, %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$server_pid/status")
 
 # jwt_part TOKEN N: the decoded JSON of part N (1 header, 2 payload) of a compact JWS.
 jwt_part() {
@@ -235,7 +238,7 @@ done
 # code: an operation is two requests (authorize, token); refresh: one rotation per request.
 if phase code; then echo "code: $(wrk_ops code)"; fi
 if phase refresh; then echo "refresh: $(wrk_ops refresh)"; fi
-echo "server RSS: idle $((idle_rss_kib / 1024)) MiB, peak $((rss_kib / 1024)) MiB"
+echo "server RSS: idle $((idle_rss_kib / 1024)) MiB ($idle_split), peak $((rss_kib / 1024)) MiB"
 if grep -q 'server_error' "$work/server.log"; then
   echo "server errors (from its log):" >&2
   grep -A3 'server_error' "$work/server.log" | head -20 >&2
