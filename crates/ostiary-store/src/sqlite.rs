@@ -10,8 +10,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::OpenError;
 
+mod checkpoints;
 mod connections;
 
+use checkpoints::Checkpoints;
 use connections::{Connections, Lent, WriteTransaction};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -25,6 +27,8 @@ pub struct SqliteStore {
     /// load writes would finish in no particular order and late. Queued here instead, each
     /// write starts the moment the previous one commits, in the order they came.
     writer: Arc<Connections>,
+    /// Copies the WAL into the database file after writes, on a connection of its own.
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl SqliteStore {
@@ -39,8 +43,17 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         create_private(options.get_filename())?;
-        // The writer connects first: it creates the file and switches it to WAL.
-        let writer = Connections::open(options.clone(), 1)
+        // The writer connects first: it creates the file and switches it to WAL. Its own
+        // checkpoints are only a backstop for those of `checkpoints`.
+        let writer = Connections::open(
+            options
+                .clone()
+                .pragma("wal_autocheckpoint", checkpoints::WRITER_BACKSTOP_PAGES),
+            1,
+        )
+        .await
+        .map_err(OpenError::Connect)?;
+        let checkpoints = Checkpoints::start(options.clone())
             .await
             .map_err(OpenError::Connect)?;
         // Readers cannot write at all, so a write sent to them by mistake fails at once
@@ -51,6 +64,7 @@ impl SqliteStore {
         Ok(Self {
             readers: Arc::new(readers),
             writer: Arc::new(writer),
+            checkpoints: Arc::new(checkpoints),
         })
     }
 
@@ -58,7 +72,9 @@ impl SqliteStore {
     /// after five seconds without a turn: SQLite is a file of this process (the signature is
     /// PostgreSQL's, whose statements share the SQL).
     pub(crate) async fn writer(&self) -> Result<Lent<'_>, ostiary_core::StoreError> {
-        self.writer.lend().await.map_err(crate::error::backend)
+        let writer = self.writer.lend().await.map_err(crate::error::backend)?;
+        self.checkpoints.after_write();
+        Ok(writer)
     }
 
     /// A connection for statements that only read: one of the read-only connections.
@@ -68,6 +84,7 @@ impl SqliteStore {
 
     /// Waits for connections to be returned and closes them (flushes the WAL cleanly).
     pub(crate) async fn close(&self) {
+        self.checkpoints.close().await;
         self.readers.close().await;
         self.writer.close().await;
     }
