@@ -110,8 +110,8 @@ impl SqliteStore {
     /// IMMEDIATE` to `COMMIT`) on the writer in one round trip to its thread. True when they
     /// selected a row: the statements decide among themselves what to change, and select a
     /// row when the write took place (see `sql::grants::ROTATE_SQLITE`). A unique violation
-    /// is a `Conflict` over `record`; any error, and a caller that goes away midway, leave
-    /// nothing written ([`Lent::run_own_transaction`]).
+    /// is a `Conflict` over `record`. The statements are written all or none, whether they
+    /// fail or their caller goes away midway ([`Lent::run_own_transaction`]).
     pub(crate) async fn write_as_one(
         &self,
         record: &'static str,

@@ -12,11 +12,14 @@ use tokio::task::JoinHandle;
 
 use super::connections::Connections;
 
-/// How long after a write begins its checkpoint starts: the writes in between share it.
+/// How long after a write is lent the checkpoint starts: the writes in between share it.
 const AFTER_WRITES: Duration = Duration::from_millis(100);
 
-/// The writer's own automatic checkpoint, in pages (4 KiB each), kept as a backstop: the WAL
-/// stays bounded even if these checkpoints fall behind or fail.
+/// The writer's own automatic checkpoint, in pages (4 KiB each). The WAL starts over from its
+/// beginning only when a write finds all of it copied, which a passive checkpoint under
+/// steady writes seldom leaves (writes land while it copies): past this size the writer's
+/// own checkpoint copies the little that is left and the log restarts. It also bounds the
+/// WAL should these checkpoints fail.
 pub(crate) const WRITER_BACKSTOP_PAGES: &str = "10000";
 
 /// Passive checkpoints (`PRAGMA wal_checkpoint(PASSIVE)`: readers and the writer go on while

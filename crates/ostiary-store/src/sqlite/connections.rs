@@ -39,8 +39,8 @@ struct Opened {
     /// A batch that begins and commits its own transaction ([`Lent::run_own_transaction`])
     /// failed or was dropped on this connection: it may be inside that transaction, holding
     /// the database's write lock, and sqlx does not know it (it rolls back only the
-    /// transactions it began). Such a connection is closed, which rolls back, and replaced
-    /// before anyone uses it again.
+    /// transactions it began). Such a connection is settled ([`Opened::settle`]) before
+    /// anyone uses it again.
     unsettled: bool,
 }
 
@@ -50,6 +50,18 @@ impl Opened {
             connection: options.connect().await?,
             unsettled: false,
         })
+    }
+
+    /// Ends whatever transaction a batch left open, after what the batch had sent (the
+    /// connection's thread runs commands in order). `SAVEPOINT` begins a transaction where
+    /// none is open, so the `ROLLBACK` after it has one to end either way, and an error is
+    /// the connection's own: the caller then closes it, which rolls back too.
+    async fn settle(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql("SAVEPOINT settle; ROLLBACK")
+            .execute(&mut self.connection)
+            .await?;
+        self.unsettled = false;
+        Ok(())
     }
 }
 
@@ -81,7 +93,10 @@ impl Connections {
             // its slot before its permit.
             return Err(sqlx::Error::PoolTimedOut);
         };
-        if slot.as_ref().is_some_and(|opened| opened.unsettled) {
+        if let Some(opened) = slot.as_mut().filter(|opened| opened.unsettled)
+            && let Err(e) = opened.settle().await
+        {
+            tracing::warn!(error = %e, "an SQLite connection could not roll back; reconnecting");
             // Dropped, it finishes what it was sent on its thread and then closes, which rolls
             // back a transaction left open; the new connection's first write waits for that
             // lock through the busy timeout.
@@ -164,13 +179,18 @@ impl Lent<'_> {
     /// and `COMMIT` too, so only a selected row tells what was written).
     ///
     /// Errors: the first statement that fails. The transaction may then be open, and so it
-    /// may be when the returned future is dropped midway: the connection is then replaced
-    /// (see [`Opened::unsettled`]), which rolls back whatever the batch wrote.
+    /// may be when the returned future is dropped midway: the connection is then settled
+    /// (see [`Opened::unsettled`]) before anyone else uses it, which rolls back whatever the
+    /// batch wrote. The settling is started at once by a task of its own, which lends the
+    /// first free connection: this is for the one-connection writer.
     pub(crate) async fn run_own_transaction(
         &mut self,
         batch: sqlx::query::Query<'_, Sqlite, SqliteArguments>,
     ) -> Result<Vec<SqliteRow>, sqlx::Error> {
         self.opened.unsettled = true;
+        // `fetch_all` asks for every row, so the connection's thread runs every statement up
+        // to `COMMIT` unless one fails; `fetch_optional` or `fetch_one` would stop it after
+        // the first row, inside the transaction.
         let rows = batch.fetch_all(&mut self.opened.connection).await?;
         self.opened.unsettled = false;
         Ok(rows)
@@ -181,12 +201,16 @@ impl Drop for Lent<'_> {
     fn drop(&mut self) {
         self.owner.lent.fetch_sub(1, Ordering::Relaxed);
         if self.opened.unsettled {
-            // Replaced now rather than at its next use: a transaction left open holds the
+            // Settled now rather than at its next use: a transaction left open holds the
             // write lock against every other process (the admin commands) while the server
-            // is idle.
+            // is idle. Outside a runtime (never in the server) it waits for the next use.
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let owner = Arc::clone(self.owner);
-                runtime.spawn(async move { drop(owner.lend().await) });
+                runtime.spawn(async move {
+                    if let Err(e) = owner.lend().await {
+                        tracing::warn!(error = %e, "an SQLite connection left unsettled");
+                    }
+                });
             }
         }
     }
@@ -271,11 +295,12 @@ mod tests {
 
     use super::*;
 
-    /// A batch that fails after its `BEGIN` leaves SQLite inside its transaction. What it
-    /// wrote must be rolled back and the write lock freed without waiting for the next
-    /// borrower: another process (an admin command) must be able to write.
+    /// A batch that fails after its `BEGIN`, or whose caller goes away, can leave SQLite
+    /// inside its transaction. What it wrote must be rolled back (or committed whole) and the
+    /// write lock freed without waiting for the next borrower: another process (an admin
+    /// command) must be able to write.
     #[tokio::test]
-    async fn a_failed_batch_writes_nothing_and_frees_the_write_lock_at_once() {
+    async fn a_failed_or_dropped_batch_is_whole_or_nothing_and_frees_the_write_lock() {
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("batch.db"))
@@ -303,37 +328,60 @@ mod tests {
             .run_own_transaction(sqlx::query(batch).bind(2).bind(1))
             .await;
         assert!(failed.is_err(), "the second insert repeats a key");
-
-        let mut wrote = false;
-        for _ in 0..100 {
-            if sqlx::query("INSERT INTO t VALUES (3)")
-                .execute(&mut other)
-                .await
-                .is_ok()
-            {
-                wrote = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(wrote, "the failed batch kept the write lock");
-        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
-            .fetch_all(&mut other)
-            .await
-            .unwrap();
+        assert!(
+            writes_soon(&mut other, 3).await,
+            "the failed batch kept the write lock"
+        );
         assert_eq!(
-            rows,
+            rows(&mut other).await,
             [1, 3],
             "the failed batch's first insert was rolled back"
+        );
+
+        // A batch whose caller goes away while it runs, and no later borrower.
+        {
+            let mut lent = writer.lend().await.unwrap();
+            let dropped = lent.run_own_transaction(sqlx::query(batch).bind(4).bind(5));
+            let mut dropped = std::pin::pin!(dropped);
+            assert!(futures::poll!(dropped.as_mut()).is_pending());
+        }
+        assert!(
+            writes_soon(&mut other, 6).await,
+            "the dropped batch kept the write lock"
+        );
+        let after = rows(&mut other).await;
+        assert!(
+            after == [1, 3, 6] || after == [1, 3, 4, 5, 6],
+            "the dropped batch was written in part: {after:?}"
         );
 
         let won = writer
             .lend()
             .await
             .unwrap()
-            .run_own_transaction(sqlx::query(batch).bind(4).bind(5))
+            .run_own_transaction(sqlx::query(batch).bind(7).bind(8))
             .await
             .unwrap();
         assert_eq!(won.len(), 1, "the writer serves the next batch");
+        assert_eq!(writer.stats().open, 1);
+    }
+
+    /// Whether `connection` (which does not wait for locks) inserts `x` within two seconds.
+    async fn writes_soon(connection: &mut SqliteConnection, x: i64) -> bool {
+        for _ in 0..100 {
+            let insert = sqlx::query("INSERT INTO t VALUES ($1)").bind(x);
+            if insert.execute(&mut *connection).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    async fn rows(connection: &mut SqliteConnection) -> Vec<i64> {
+        sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(connection)
+            .await
+            .unwrap()
     }
 }
