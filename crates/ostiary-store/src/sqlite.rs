@@ -44,7 +44,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         create_private(options.get_filename())?;
         // The writer connects first: it creates the file and switches it to WAL. Its own
-        // checkpoints are only a backstop for those of `checkpoints`.
+        // checkpoint waits for 10,000 pages: `checkpoints` copies the WAL before that.
         let writer = Connections::open(
             options
                 .clone()

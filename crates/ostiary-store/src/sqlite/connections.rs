@@ -20,7 +20,7 @@ const LEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// borrower's until its [`Lent`] is dropped. What a dropped future (a cancelled request) had
 /// sent is finished or abandoned on the connection's thread before the next borrower's
 /// statements, an unfinished [`WriteTransaction`] queues its rollback first, and a
-/// connection an unfinished batch may have left inside its transaction is replaced.
+/// connection an unfinished batch may have left inside its transaction is settled.
 #[derive(Debug)]
 pub(crate) struct Connections {
     options: SqliteConnectOptions,
@@ -81,8 +81,8 @@ impl Connections {
     }
 
     /// A connection of the caller's own until the [`Lent`] is dropped: the first free one,
-    /// opened now if it never was (or was left unsettled). Waits up to five seconds for one
-    /// to come back.
+    /// settled first if a batch left it unsettled, opened now if it never was (or could not
+    /// be settled). Waits up to five seconds for one to come back.
     pub(crate) async fn lend(self: &Arc<Self>) -> Result<Lent<'_>, sqlx::Error> {
         let permit = tokio::time::timeout(LEND_TIMEOUT, self.permits.acquire())
             .await
@@ -93,6 +93,9 @@ impl Connections {
             // its slot before its permit.
             return Err(sqlx::Error::PoolTimedOut);
         };
+        // Dropped midway (a borrower that went away), the settling is done again by the task
+        // the unsettling borrower started (`settle_soon`), which has yet to come: had it come
+        // first, it would have found the connection unsettled and settled it.
         if let Some(opened) = slot.as_mut().filter(|opened| opened.unsettled)
             && let Err(e) = opened.settle().await
         {
@@ -201,18 +204,23 @@ impl Drop for Lent<'_> {
     fn drop(&mut self) {
         self.owner.lent.fetch_sub(1, Ordering::Relaxed);
         if self.opened.unsettled {
-            // Settled now rather than at its next use: a transaction left open holds the
-            // write lock against every other process (the admin commands) while the server
-            // is idle. Outside a runtime (never in the server) it waits for the next use.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let owner = Arc::clone(self.owner);
-                runtime.spawn(async move {
-                    if let Err(e) = owner.lend().await {
-                        tracing::warn!(error = %e, "an SQLite connection left unsettled");
-                    }
-                });
-            }
+            settle_soon(self.owner);
         }
+    }
+}
+
+/// Settles an unsettled connection now rather than at its next use: a transaction left open
+/// holds the write lock against every other process (the admin commands) while the server
+/// is idle. A task lends the connection, which settles it ([`Connections::lend`]); outside a
+/// runtime (never in the server) it waits for its next use.
+fn settle_soon(connections: &Arc<Connections>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let connections = Arc::clone(connections);
+        runtime.spawn(async move {
+            if let Err(e) = connections.lend().await {
+                tracing::warn!(error = %e, "an SQLite connection left unsettled");
+            }
+        });
     }
 }
 
