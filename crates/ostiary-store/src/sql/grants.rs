@@ -4,9 +4,9 @@
 //! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL), except a code's
 //! redemption and a refresh rotation, which are one write each (`write_as_one`: one batch
 //! that begins and commits its own transaction on SQLite, one statement on PostgreSQL), so
-//! one round trip to the database. Single use of codes and
-//! refresh tokens rests on compare-and-set `UPDATE ... WHERE <not yet used>`: whichever
-//! transaction changes the row wins, every other one sees zero rows changed and writes nothing.
+//! one round trip to the database. Single use of codes and refresh tokens rests on
+//! compare-and-set `UPDATE ... WHERE <not yet used>`: whichever transaction changes the row
+//! wins, every other one sees zero rows changed and writes nothing.
 
 /// Inside the transaction `$tx`, inserts a new grant (a `&Grant`) and, when `$refresh` (an
 /// `Option<&RefreshToken>`) has one, its first refresh token; returns early from the

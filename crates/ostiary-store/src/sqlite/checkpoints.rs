@@ -3,12 +3,12 @@
 //! pages by default): that write waited for the copy and its two `fsync`s, and every write
 //! queued behind it on the one writer connection.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use super::connections::Connections;
 
@@ -29,7 +29,7 @@ pub(crate) const WRITER_BACKSTOP_PAGES: &str = "10000";
 pub(crate) struct Checkpoints {
     wanted: Arc<Notify>,
     connection: Arc<Connections>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: AbortHandle,
 }
 
 impl Checkpoints {
@@ -37,11 +37,11 @@ impl Checkpoints {
     pub(crate) async fn start(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         let connection = Arc::new(Connections::open(options, 1).await?);
         let wanted = Arc::new(Notify::new());
-        let task = tokio::spawn(run(connection.clone(), wanted.clone()));
+        let task = tokio::spawn(run(connection.clone(), wanted.clone())).abort_handle();
         Ok(Self {
             wanted,
             connection,
-            task: Mutex::new(Some(task)),
+            task,
         })
     }
 
@@ -52,25 +52,14 @@ impl Checkpoints {
 
     /// Stops the task and closes its connection (a checkpoint in progress finishes first).
     pub(crate) async fn close(&self) {
-        self.stop();
+        self.task.abort();
         self.connection.close().await;
-    }
-
-    fn stop(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-        }
     }
 }
 
 impl Drop for Checkpoints {
     fn drop(&mut self) {
-        self.stop();
+        self.task.abort();
     }
 }
 
