@@ -14,10 +14,14 @@ PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 ROUNDS=${BENCH_ROUNDS:-9}
 ROUND_DURATION=${BENCH_ROUND_DURATION:-4s}
-# Which phases run; the health baseline always does. `compare` is the on/off rounds of /token.
+# Which phases run; the health baseline always does. `compare` is the on/off rounds of /token;
+# `ab` the rounds alternating between two builds, BENCH_BIN and BENCH_BIN_B.
 PHASES=${BENCH_PHASES:-signing token dpop introspect compare code refresh}
 # A prebuilt server binary to measure instead of building this checkout's (to compare builds).
 BIN=${BENCH_BIN:-}
+# The second build of the `ab` phase, and what it sends to both.
+BIN_B=${BENCH_BIN_B:-}
+AB_FLOWS=${BENCH_AB_FLOWS:-token introspect code refresh}
 # The ID token algorithm of the user flows' client: RS256 (the server's default), ES256 or EdDSA.
 ID_TOKEN_ALG=${BENCH_ID_TOKEN_ALG:-RS256}
 
@@ -26,6 +30,11 @@ source bench/wrk.sh
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+
+if phase ab && [ -z "$BIN_B" ]; then
+  echo "the ab phase needs BENCH_BIN_B, the build to compare with" >&2
+  exit 1
+fi
 
 if [ -n "$BIN" ]; then
   bin=$(realpath "$BIN")
@@ -144,6 +153,69 @@ code_exchange() {
     -d "code_verifier=$PKCE_VERIFIER" "$base/token"
 }
 
+# seed_refresh_tokens BASE: one refresh-token family per connection, plus one per thread (wrk
+# tries request() once before it starts, which takes a token out of the first thread's queue),
+# in the file refresh.lua reads; or fails.
+seed_refresh_tokens() {
+  export BENCH_REFRESH_TOKENS="$work/refresh-tokens" BENCH_THREADS=$THREADS
+  : >"$BENCH_REFRESH_TOKENS"
+  local i wanted=$((CONNECTIONS + 2 * THREADS))
+  for i in $(seq 1 "$wanted"); do
+    code_exchange "$1" "openid offline_access" \
+      | grep -o '"refresh_token":"[^"]*"' | cut -d'"' -f4 >>"$BENCH_REFRESH_TOKENS"
+  done
+  [ "$(wc -l <"$BENCH_REFRESH_TOKENS")" -eq "$wanted" ] \
+    || { echo "seeding the refresh tokens failed: $(wc -l <"$BENCH_REFRESH_TOKENS") of $wanted" >&2; return 1; }
+}
+
+# ab_rounds PID_A PID_B: each of AB_FLOWS (token, introspect, code, refresh) sent to the two
+# servers in turn (A on PORT, B on PORT + 4), ROUNDS rounds of ROUND_DURATION each, the side that goes first
+# changing every round. Prints each round and, per flow, the medians and the median of the
+# rounds' ratios B / A of the request rate and of the server's CPU time per request.
+ab_rounds() {
+  local pid_a=$1 pid_b=$2 flow round side
+  for flow in $AB_FLOWS; do
+    local rates_a=() rates_b=() rate_ratios=() cpu_ratios=() p99s_a=() p99s_b=()
+    for round in $(seq 1 "$ROUNDS"); do
+      local order=(a b)
+      [ $((round % 2)) -eq 0 ] && order=(b a)
+      local rate_a rate_b cpu_a cpu_b p99_a p99_b non2xx_a non2xx_b
+      for side in "${order[@]}"; do
+        local port=$PORT
+        measured_pid=$pid_a
+        [ "$side" = b ] && measured_pid=$pid_b port=$((PORT + 4))
+        local base="http://127.0.0.1:$port" rate p99 non2xx cpu
+        local url=$base/token script=bench/$flow.lua
+        case $flow in
+          introspect) url=$base/introspect ;;
+          code) url=$base ;;
+          refresh) seed_refresh_tokens "$base" || return 1 ;;
+        esac
+        read -r _ rate _ p99 non2xx cpu _ < <(BENCH_SCOPE=openid DURATION=$ROUND_DURATION \
+          wrk_run "ab-$side-$flow" "$url" "$script")
+        if [[ $flow =~ ^(code|refresh)$ && "$(wrk_ops "ab-$side-$flow")" != *" 0 unexpected"* ]]; then
+          echo "ab: $side $flow round $round: $(wrk_ops "ab-$side-$flow")" >&2
+          return 1
+        fi
+        printf -v "rate_$side" '%s' "$rate"
+        printf -v "cpu_$side" '%s' "$cpu"
+        printf -v "p99_$side" '%s' "$p99"
+        printf -v "non2xx_$side" '%s' "$non2xx"
+      done
+      rates_a+=("$rate_a")
+      rates_b+=("$rate_b")
+      p99s_a+=("$p99_a")
+      p99s_b+=("$p99_b")
+      rate_ratios+=("$(ratio "$rate_b" "$rate_a")")
+      cpu_ratios+=("$(ratio "$cpu_b" "$cpu_a")")
+      echo "ab round $round (${order[*]}): $flow req/s A $rate_a, B $rate_b ($(ratio "$rate_b" "$rate_a"));" \
+        "server CPU µs per request A $cpu_a, B $cpu_b; p99 A $p99_a, B $p99_b; non-2xx $non2xx_a, $non2xx_b"
+    done
+    echo "ab $flow: req/s A / B medians of $ROUNDS rounds $(median "${rates_a[@]}") / $(median "${rates_b[@]}");" \
+      "B / A: rate $(median "${rate_ratios[@]}"), server CPU per request $(median "${cpu_ratios[@]}")"
+  done
+}
+
 bench_backend() {
   local backend=$1 url
   case $backend in
@@ -172,7 +244,7 @@ bench_backend() {
   export BENCH_BASIC
   BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
   # The user flows: a first-party web client (no consent screen) and one user.
-  if phase code || phase refresh; then
+  if phase code || phase refresh || phase ab; then
     created=$("$bin" client create --name bench-web --grant-type authorization_code \
       --grant-type refresh_token --redirect-uri "$BENCH_REDIRECT_URI" --scope "openid offline_access" \
       --skip-consent --id-token-alg "$ID_TOKEN_ALG")
@@ -219,7 +291,7 @@ bench_backend() {
   if phase introspect; then
     results+=("$(wrk_run introspect "$base/introspect" bench/introspect.lua)")
   fi
-  if phase code || phase refresh; then
+  if phase code || phase refresh || phase ab; then
     sign_in "$base"
     # One exchange by hand first: the flow works before wrk repeats it.
     code_exchange "$base" openid | grep -q '"id_token"' \
@@ -229,17 +301,7 @@ bench_backend() {
     results+=("$(BENCH_SCOPE=openid wrk_run code "$base" bench/code.lua)")
   fi
   if phase refresh; then
-    # One refresh-token family per connection, plus one per thread (wrk tries request() once
-    # before it starts, which takes a token out of the first thread's queue).
-    export BENCH_REFRESH_TOKENS="$work/refresh-tokens" BENCH_THREADS=$THREADS
-    : >"$BENCH_REFRESH_TOKENS"
-    local i
-    for i in $(seq 1 $((CONNECTIONS + 2 * THREADS))); do
-      code_exchange "$base" "openid offline_access" \
-        | grep -o '"refresh_token":"[^"]*"' | cut -d'"' -f4 >>"$BENCH_REFRESH_TOKENS"
-    done
-    [ "$(wc -l <"$BENCH_REFRESH_TOKENS")" -eq $((CONNECTIONS + 2 * THREADS)) ] \
-      || { echo "seeding the refresh tokens failed: $(wc -l <"$BENCH_REFRESH_TOKENS") of $((CONNECTIONS + 2 * THREADS))" >&2; return 1; }
+    seed_refresh_tokens "$base" || return 1
     results+=("$(wrk_run refresh "$base/token" bench/refresh.lua)")
   fi
   local rss_kib
@@ -284,6 +346,18 @@ bench_backend() {
       echo "round $round (${order[*]}): token req/s on $rate_on, off $rate_off ($(ratio "$rate_on" "$rate_off"));" \
         "server CPU µs per request on $cpu_on, off $cpu_off; non-2xx $non2xx_on, $non2xx_off"
     done
+  fi
+  # Two builds on one database: B (BENCH_BIN_B) beside A, the same load alternating.
+  if phase ab; then
+    cd "$work"
+    local bin_a=$bin
+    bin=$(realpath "$BIN_B")
+    OAUTH2_METRICS_BIND=127.0.0.1:$((PORT + 5)) start_server "$work/server-$backend-b.log" $((PORT + 4))
+    bin=$bin_a
+    cd "$root"
+    echo "ab: A $bin_a, B $(realpath "$BIN_B")"
+    BENCH_SCOPE=openid DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 4))" bench/code.lua >/dev/null
+    ab_rounds "$on_pid" "$server_pid" || return 1
   fi
   stop_servers
 
