@@ -205,7 +205,8 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Whether the access token with this `jti`, issued at `iat` (Unix seconds), is revoked:
     /// one by one, or by the cut-off of `revoke_everything` (every token issued at or before
-    /// it). One statement, whichever answers.
+    /// it). One statement, whichever answers; a backend may give the answer it read last for
+    /// the same `jti` and `iat` when it knows that nothing was committed since (SQLite).
     async fn is_access_token_revoked(&self, jti: &str, iat: i64) -> Result<bool, StoreError>;
     /// Running totals of revocations by reason, over every process sharing the database.
     async fn revocation_counts(&self) -> Result<Vec<(RevocationReason, u64)>, StoreError>;

@@ -61,6 +61,18 @@ impl PgStore {
         self.writer().await
     }
 
+    /// Whether an access token is revoked (`sql::keys`): `read` asks the database, every
+    /// time. Instances share the database, and PostgreSQL offers no cheaper sign that nothing
+    /// was committed since (SQLite's store keeps answers until the next commit).
+    pub(crate) async fn revocation_answer(
+        &self,
+        _jti: &str,
+        _iat: i64,
+        read: impl Future<Output = Result<bool, ostiary_core::StoreError>>,
+    ) -> Result<bool, ostiary_core::StoreError> {
+        read.await
+    }
+
     /// The pool, unless the database does not answer its probe.
     fn healthy_pool(&self) -> Result<&PgPool, ostiary_core::StoreError> {
         self.health.check()?;

@@ -12,9 +12,11 @@ use crate::OpenError;
 
 mod checkpoints;
 mod connections;
+mod revocations;
 
 use checkpoints::Checkpoints;
 use connections::{Connections, Lent, WriteTransaction};
+use revocations::RevocationAnswers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -29,6 +31,8 @@ pub struct SqliteStore {
     writer: Arc<Connections>,
     /// Copies the WAL into the database file after writes, on a connection of its own.
     checkpoints: Arc<Checkpoints>,
+    /// Revocation checks answered from memory while nothing was committed since.
+    revocations: Arc<RevocationAnswers>,
 }
 
 impl SqliteStore {
@@ -58,6 +62,7 @@ impl SqliteStore {
             .map_err(OpenError::Connect)?;
         // Readers cannot write at all, so a write sent to them by mistake fails at once
         // instead of competing with the writer.
+        let revocations = RevocationAnswers::open(options.get_filename());
         let readers = Connections::open(options.pragma("query_only", "ON"), max_connections)
             .await
             .map_err(OpenError::Connect)?;
@@ -65,6 +70,7 @@ impl SqliteStore {
             readers: Arc::new(readers),
             writer: Arc::new(writer),
             checkpoints: Arc::new(checkpoints),
+            revocations: Arc::new(revocations),
         })
     }
 
@@ -80,6 +86,28 @@ impl SqliteStore {
     /// A connection for statements that only read: one of the read-only connections.
     pub(crate) async fn reader(&self) -> Result<Lent<'_>, ostiary_core::StoreError> {
         self.readers.lend().await.map_err(crate::error::backend)
+    }
+
+    /// Whether an access token is revoked (`sql::keys`): `read` asks the database, unless
+    /// the answer was read since the last commit of any process (`sqlite/revocations.rs`).
+    pub(crate) async fn revocation_answer(
+        &self,
+        jti: &str,
+        iat: i64,
+        read: impl Future<Output = Result<bool, ostiary_core::StoreError>>,
+    ) -> Result<bool, ostiary_core::StoreError> {
+        // Taken before `read` runs: a commit after this point makes the answer's header stale.
+        let before = self.revocations.commits();
+        if let Some(before) = before
+            && let Some(revoked) = self.revocations.recall(before, jti, iat)
+        {
+            return Ok(revoked);
+        }
+        let revoked = read.await?;
+        if let Some(before) = before {
+            self.revocations.keep(before, jti, iat, revoked);
+        }
+        Ok(revoked)
     }
 
     /// Waits for connections to be returned and closes them (flushes the WAL cleanly).

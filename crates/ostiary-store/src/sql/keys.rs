@@ -175,17 +175,20 @@ macro_rules! impl_key_store {
                 jti: &str,
                 iat: i64,
             ) -> Result<bool, ostiary_core::StoreError> {
-                let found = sqlx::query(
-                    "SELECT 1 FROM revoked_access_tokens WHERE jti = $1 \
-                     UNION ALL SELECT 1 FROM access_token_cutoff WHERE issued_before >= $2 \
-                     LIMIT 1",
-                )
-                .bind(jti.to_owned())
-                .bind(iat)
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err($crate::error::backend)?;
-                Ok(found.is_some())
+                let read = async {
+                    let found = sqlx::query(
+                        "SELECT 1 FROM revoked_access_tokens WHERE jti = $1 \
+                         UNION ALL SELECT 1 FROM access_token_cutoff WHERE issued_before >= $2 \
+                         LIMIT 1",
+                    )
+                    .bind(jti.to_owned())
+                    .bind(iat)
+                    .fetch_optional(&mut *self.reader().await?)
+                    .await
+                    .map_err($crate::error::backend)?;
+                    Ok(found.is_some())
+                };
+                self.revocation_answer(jti, iat, read).await
             }
 
             async fn revocation_counts(
