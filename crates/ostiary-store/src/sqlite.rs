@@ -40,6 +40,9 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(OpenError::Connect)?
             .create_if_missing(true)
+            // Each connection reads its own snapshot (a shared cache would hand a reader the
+            // snapshot another one holds open, older than a commit it should see).
+            .shared_cache(false)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL with NORMAL is durable across application crashes and fast; only an OS
             // crash can lose the last transactions, never corrupt the file.
@@ -49,26 +52,30 @@ impl SqliteStore {
         create_private(options.get_filename())?;
         // The writer connects first: it creates the file and switches it to WAL. Its own
         // checkpoint waits for 10,000 pages: `checkpoints` copies the WAL before that.
-        let writer = Connections::open(
-            options
-                .clone()
-                .pragma("wal_autocheckpoint", checkpoints::WRITER_BACKSTOP_PAGES),
-            1,
-        )
-        .await
-        .map_err(OpenError::Connect)?;
+        let writer = Arc::new(
+            Connections::open(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", checkpoints::WRITER_BACKSTOP_PAGES),
+                1,
+            )
+            .await
+            .map_err(OpenError::Connect)?,
+        );
+        let revocations = revocation_answers(&writer, url)
+            .await
+            .map_err(OpenError::Connect)?;
         let checkpoints = Checkpoints::start(options.clone())
             .await
             .map_err(OpenError::Connect)?;
         // Readers cannot write at all, so a write sent to them by mistake fails at once
         // instead of competing with the writer.
-        let revocations = RevocationAnswers::open(options.get_filename());
         let readers = Connections::open(options.pragma("query_only", "ON"), max_connections)
             .await
             .map_err(OpenError::Connect)?;
         Ok(Self {
             readers: Arc::new(readers),
-            writer: Arc::new(writer),
+            writer,
             checkpoints: Arc::new(checkpoints),
             revocations: Arc::new(revocations),
         })
@@ -191,6 +198,32 @@ impl SqliteStore {
         .map_err(crate::error::backend)?;
         Ok(())
     }
+}
+
+/// Revocation answers for the file the writer opened: SQLite's own name for it (symbolic
+/// links resolved), and whether its WAL-index is the `-shm` file beside it, which takes the
+/// WAL journal, normal locking and the default VFS (`vfs=unix-excl` and exclusive locking keep
+/// the WAL-index in memory, where nothing outside SQLite sees a commit).
+async fn revocation_answers(
+    writer: &Arc<Connections>,
+    url: &str,
+) -> Result<RevocationAnswers, sqlx::Error> {
+    let mut connection = writer.lend().await?;
+    let main_file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&mut *connection)
+            .await?;
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *connection)
+        .await?;
+    let locking: String = sqlx::query_scalar("PRAGMA locking_mode")
+        .fetch_one(&mut *connection)
+        .await?;
+    let default_vfs = !url.to_ascii_lowercase().contains("vfs=");
+    let wal_index_in_file = journal.eq_ignore_ascii_case("wal")
+        && locking.eq_ignore_ascii_case("normal")
+        && default_vfs;
+    Ok(RevocationAnswers::open(&main_file, wal_index_in_file))
 }
 
 /// The database holds credential hashes: only the owner may read it. The file is created

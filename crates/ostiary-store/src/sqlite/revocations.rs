@@ -16,10 +16,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// One copy of the WAL-index header (`WalIndexHdr`), in bytes.
 const HEADER_BYTES: usize = 48;
+
+/// `iVersion`, the header's first field, in the WAL-index format this reads.
+const WAL_INDEX_VERSION: u32 = 3_007_000;
 
 /// At most this many answers are kept; past it they are all dropped (a commit drops them
 /// anyway). About 100 bytes each.
@@ -31,8 +34,9 @@ pub(crate) struct Commits([u8; HEADER_BYTES]);
 
 /// The kept answers of one database file.
 pub(crate) struct RevocationAnswers {
-    /// The `-shm` file, read with `pread`; `None` for an in-memory database (nothing kept).
-    shm: Option<File>,
+    /// The `-shm` file SQLite uses, read with `pread`; `None` when there is none to trust
+    /// (nothing is then kept).
+    shm: Option<Arc<File>>,
     kept: Mutex<Kept>,
 }
 
@@ -53,32 +57,61 @@ struct Kept {
     answers: HashMap<Box<str>, (i64, bool)>,
 }
 
+/// The `-shm` files this process reads, one descriptor per file, open for as long as the file
+/// exists. POSIX record locks belong to a process and a file, not to a descriptor: closing
+/// *any* descriptor of the `-shm` file would drop every lock this process's SQLite connections
+/// hold on it, among them the one that tells other processes the WAL-index is in use (one of
+/// them would then rebuild it under those connections). SQLite keeps its own descriptors for
+/// the same reason. A descriptor here is closed only once its file is unlinked, when no process
+/// can open that file again.
+static SHM_FILES: Mutex<Vec<Arc<File>>> = Mutex::new(Vec::new());
+
+/// This process's descriptor of the `-shm` file at `path`, opened if it has none.
+fn shm_file(path: &Path) -> std::io::Result<Arc<File>> {
+    let mut files = SHM_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    files.retain(|file| file.metadata().is_ok_and(|m| m.nlink() > 0));
+    let wanted = std::fs::metadata(path)?;
+    let same = |m: &std::fs::Metadata| m.dev() == wanted.dev() && m.ino() == wanted.ino();
+    if let Some(file) = files
+        .iter()
+        .find(|file| file.metadata().is_ok_and(|m| same(&m)))
+    {
+        return Ok(Arc::clone(file));
+    }
+    // Kept in the list even if the path changed meanwhile: closing it could drop locks.
+    let file = Arc::new(File::open(path)?);
+    files.push(Arc::clone(&file));
+    Ok(file)
+}
+
 impl RevocationAnswers {
-    /// For the database file at `database` (SQLite keeps the WAL-index beside it, in
-    /// `<database>-shm`). Opened after the store's connections, which create that file and
-    /// keep it for as long as they are open. Nothing is ever kept when it cannot be read.
-    pub(crate) fn open(database: &Path) -> Self {
-        let shm = if database.as_os_str().is_empty() || database == Path::new(":memory:") {
-            None
-        } else {
-            let mut name = database.as_os_str().to_owned();
-            name.push("-shm");
-            File::open(name)
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, "the SQLite WAL-index cannot be read: every revocation check reads the database");
-                })
-                .ok()
-        };
+    /// For the database file `main_file`, as SQLite resolved it (`PRAGMA database_list`;
+    /// empty for an in-memory database): its WAL-index is `<main_file>-shm` while
+    /// `wal_index_in_file` (WAL journal, normal locking, the default VFS: see
+    /// `SqliteStore::open`). Opened after the store's connections, which create that file and
+    /// keep it for as long as they are open. Nothing is ever kept otherwise, nor when the file
+    /// cannot be read.
+    pub(crate) fn open(main_file: &str, wal_index_in_file: bool) -> Self {
+        let shm = (wal_index_in_file && !main_file.is_empty())
+            .then(|| {
+                shm_file(Path::new(&format!("{main_file}-shm")))
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "the SQLite WAL-index cannot be read: every revocation check reads the database");
+                    })
+                    .ok()
+            })
+            .flatten();
         Self {
             shm,
             kept: Mutex::new(Kept::default()),
         }
     }
 
-    /// The WAL-index header now; `None` when it cannot be read, its two copies differ (a
-    /// commit is writing it) or the file was unlinked (SQLite deletes it when the last
-    /// connection of every process closes, and the next one creates a new file, which this
-    /// one would never show): then nothing is kept or recalled.
+    /// The WAL-index header now; `None` when it cannot be read, is not an initialised header
+    /// of the expected version, its two copies differ (a commit is writing it) or the file was
+    /// unlinked (SQLite deletes it when the last connection of every process closes, and the
+    /// next one creates a new file, which this one would never show): then nothing is kept or
+    /// recalled.
     pub(crate) fn commits(&self) -> Option<Commits> {
         let shm = self.shm.as_ref()?;
         if shm.metadata().ok()?.nlink() == 0 {
@@ -87,7 +120,9 @@ impl RevocationAnswers {
         let mut both = [0u8; 2 * HEADER_BYTES];
         shm.read_exact_at(&mut both, 0).ok()?;
         let (first, second) = both.split_at(HEADER_BYTES);
-        if first != second {
+        // `iVersion` (bytes 0..4, native order) and `isInit` (byte 12).
+        let version = u32::from_ne_bytes([first[0], first[1], first[2], first[3]]);
+        if first != second || version != WAL_INDEX_VERSION || first[12] != 1 {
             return None;
         }
         let mut header = [0u8; HEADER_BYTES];
@@ -164,19 +199,63 @@ mod tests {
         server.close().await;
     }
 
-    /// An in-memory database keeps nothing, nor a WAL-index file that was unlinked (a new one
-    /// would take its place unseen): every check reads.
-    #[test]
-    fn nothing_is_kept_without_a_wal_index_file() {
-        let answers = super::RevocationAnswers::open(std::path::Path::new(":memory:"));
-        assert!(answers.commits().is_none());
+    /// Opened through a symbolic link, the store reads the WAL-index SQLite uses (beside the
+    /// file the link names), not a leftover `-shm` beside the link.
+    #[tokio::test]
+    async fn the_wal_index_read_is_the_one_sqlite_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.db");
+        let link = dir.path().join("link.db");
+        let cli = SqliteStore::open(&format!("sqlite://{}", real.display()), 1)
+            .await
+            .unwrap();
+        cli.migrate().await.unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // A valid header that no commit will ever change again.
+        std::fs::copy(
+            dir.path().join("real.db-shm"),
+            dir.path().join("link.db-shm"),
+        )
+        .unwrap();
+        let server = SqliteStore::open(&format!("sqlite://{}", link.display()), 1)
+            .await
+            .unwrap();
+        let iat = OffsetDateTime::now_utc().unix_timestamp();
+        assert!(!server.is_access_token_revoked("a", iat).await.unwrap());
+        assert!(!server.is_access_token_revoked("a", iat).await.unwrap());
+        let client = ClientId::parse("svc").unwrap();
+        cli.revoke_access_token(
+            "a",
+            &client,
+            OffsetDateTime::now_utc() + Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+        assert!(server.is_access_token_revoked("a", iat).await.unwrap());
+        server.close().await;
+        cli.close().await;
+    }
+
+    /// An in-memory database keeps nothing, nor a WAL-index that is not in its file, nor one
+    /// whose file was unlinked (a new one would take its place unseen): every check reads.
+    #[tokio::test]
+    async fn nothing_is_kept_without_a_wal_index_file() {
+        // SQLite names no file for an in-memory database.
+        assert!(super::RevocationAnswers::open("", true).commits().is_none());
 
         let dir = tempfile::tempdir().unwrap();
-        let shm = dir.path().join("gone.db-shm");
-        std::fs::write(&shm, [7u8; 2 * super::HEADER_BYTES]).unwrap();
-        let answers = super::RevocationAnswers::open(&dir.path().join("gone.db"));
-        assert!(answers.commits().is_some());
-        std::fs::remove_file(&shm).unwrap();
-        assert!(answers.commits().is_none());
+        let url = format!("sqlite://{}", dir.path().join("gone.db").display());
+        let store = SqliteStore::open(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(store.revocations.commits().is_some());
+        let main_file = dir.path().join("gone.db").display().to_string();
+        assert!(
+            super::RevocationAnswers::open(&main_file, false)
+                .commits()
+                .is_none()
+        );
+        std::fs::remove_file(dir.path().join("gone.db-shm")).unwrap();
+        assert!(store.revocations.commits().is_none());
+        store.close().await;
     }
 }
