@@ -175,7 +175,7 @@ seed_refresh_tokens() {
 ab_rounds() {
   local pid_a=$1 pid_b=$2 flow round side
   for flow in $AB_FLOWS; do
-    local rates_a=() rates_b=() rate_ratios=() cpu_ratios=() p99s_a=() p99s_b=()
+    local rates_a=() rates_b=() rate_ratios=() cpu_ratios=()
     for round in $(seq 1 "$ROUNDS"); do
       local order=(a b)
       [ $((round % 2)) -eq 0 ] && order=(b a)
@@ -193,6 +193,12 @@ ab_rounds() {
         esac
         read -r _ rate _ p99 non2xx cpu _ < <(BENCH_SCOPE=openid DURATION=$ROUND_DURATION \
           wrk_run "ab-$side-$flow" "$url" "$script")
+        # Called as `ab_rounds ... || return 1`, this runs without `set -e`: every failure
+        # is checked here.
+        if [ -z "$rate" ] || [ "$rate" = 0 ] || [ "${non2xx:-0}" != 0 ]; then
+          echo "ab: $side $flow round $round: ${rate:-no} req/s, ${non2xx:-0} non-2xx" >&2
+          return 1
+        fi
         if [[ $flow =~ ^(code|refresh)$ && "$(wrk_ops "ab-$side-$flow")" != *" 0 unexpected"* ]]; then
           echo "ab: $side $flow round $round: $(wrk_ops "ab-$side-$flow")" >&2
           return 1
@@ -204,8 +210,6 @@ ab_rounds() {
       done
       rates_a+=("$rate_a")
       rates_b+=("$rate_b")
-      p99s_a+=("$p99_a")
-      p99s_b+=("$p99_b")
       rate_ratios+=("$(ratio "$rate_b" "$rate_a")")
       cpu_ratios+=("$(ratio "$cpu_b" "$cpu_a")")
       echo "ab round $round (${order[*]}): $flow req/s A $rate_a, B $rate_b ($(ratio "$rate_b" "$rate_a"));" \
@@ -355,6 +359,8 @@ bench_backend() {
     OAUTH2_METRICS_BIND=127.0.0.1:$((PORT + 5)) start_server "$work/server-$backend-b.log" $((PORT + 4))
     bin=$bin_a
     cd "$root"
+    curl -fs "http://127.0.0.1:$((PORT + 4))/healthz" >/dev/null \
+      || { echo "ab: B did not start (see $work/server-$backend-b.log)" >&2; return 1; }
     echo "ab: A $bin_a, B $(realpath "$BIN_B")"
     BENCH_SCOPE=openid DURATION=2s wrk_run warm-up "http://127.0.0.1:$((PORT + 4))" bench/code.lua >/dev/null
     ab_rounds "$on_pid" "$server_pid" || return 1
