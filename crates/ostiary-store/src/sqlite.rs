@@ -40,16 +40,13 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(OpenError::Connect)?
             .create_if_missing(true)
-            // Each connection reads its own snapshot (a shared cache would hand a reader the
-            // snapshot another one holds open, older than a commit it should see).
-            .shared_cache(false)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL with NORMAL is durable across application crashes and fast; only an OS
             // crash can lose the last transactions, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        create_private(options.get_filename())?;
+        create_private(&options, url)?;
         // The writer connects first: it creates the file and switches it to WAL. Its own
         // checkpoint waits for 10,000 pages: `checkpoints` copies the WAL before that.
         let writer = Arc::new(
@@ -62,7 +59,7 @@ impl SqliteStore {
             .await
             .map_err(OpenError::Connect)?,
         );
-        let revocations = revocation_answers(&writer, url)
+        let revocations = revocation_answers(&writer, url, &options)
             .await
             .map_err(OpenError::Connect)?;
         let checkpoints = Checkpoints::start(options.clone())
@@ -200,38 +197,78 @@ impl SqliteStore {
     }
 }
 
+/// The query parameters of a `sqlite:` URL as sqlx reads them (percent-escapes decoded).
+fn url_parameters(url: &str) -> Vec<(String, String)> {
+    url.split_once('?')
+        .map(|(_, query)| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether sqlx opens the URL as an in-memory database (`sqlite::memory:`, `mode=memory`).
+fn in_memory(url: &str) -> bool {
+    let database = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    database == ":memory:"
+        || url_parameters(url)
+            .iter()
+            .any(|(key, value)| key == "mode" && value == "memory")
+}
+
 /// Revocation answers for the file the writer opened: SQLite's own name for it (symbolic
-/// links resolved), and whether its WAL-index is the `-shm` file beside it, which takes the
-/// WAL journal, normal locking and the default VFS (`vfs=unix-excl` and exclusive locking keep
-/// the WAL-index in memory, where nothing outside SQLite sees a commit).
+/// links resolved), and whether its WAL-index is the `-shm` file beside it and each reader
+/// reads its own snapshot. That takes the WAL journal, normal locking, the default VFS
+/// (`vfs=unix-excl` and exclusive locking keep the WAL-index in memory, where nothing outside
+/// SQLite sees a commit) and a private cache (a shared one hands a reader the snapshot another
+/// connection holds open, older than a commit it should see). The URL's parameters are read
+/// as sqlx reads them, so no spelling escapes the check; a `file:` name may carry URI
+/// parameters of its own and keeps nothing.
 async fn revocation_answers(
     writer: &Arc<Connections>,
     url: &str,
+    options: &SqliteConnectOptions,
 ) -> Result<RevocationAnswers, sqlx::Error> {
     let mut connection = writer.lend().await?;
     let main_file: String =
         sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
             .fetch_one(&mut *connection)
             .await?;
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+    let journal: String = sqlx::query_scalar("PRAGMA main.journal_mode")
         .fetch_one(&mut *connection)
         .await?;
-    let locking: String = sqlx::query_scalar("PRAGMA locking_mode")
+    let locking: String = sqlx::query_scalar("PRAGMA main.locking_mode")
         .fetch_one(&mut *connection)
         .await?;
-    let default_vfs = !url.to_ascii_lowercase().contains("vfs=");
+    let private_default_vfs = !in_memory(url)
+        && url_parameters(url)
+            .iter()
+            .all(|(key, value)| key != "vfs" && !(key == "cache" && value != "private"));
+    let plain_name = !options
+        .get_filename()
+        .to_string_lossy()
+        .starts_with("file:");
     let wal_index_in_file = journal.eq_ignore_ascii_case("wal")
         && locking.eq_ignore_ascii_case("normal")
-        && default_vfs;
+        && private_default_vfs
+        && plain_name;
     Ok(RevocationAnswers::open(&main_file, wal_index_in_file))
 }
 
 /// The database holds credential hashes: only the owner may read it. The file is created
 /// with mode 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory files
 /// the database file's mode.
-fn create_private(path: &Path) -> Result<(), OpenError> {
+fn create_private(options: &SqliteConnectOptions, url: &str) -> Result<(), OpenError> {
     use std::os::unix::fs::OpenOptionsExt;
-    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+    let path = options.get_filename();
+    // sqlx names an in-memory database `file:sqlx-in-memory-N`: no file to create.
+    if in_memory(url) || path.as_os_str().is_empty() || path == Path::new(":memory:") {
         return Ok(());
     }
     match std::fs::OpenOptions::new()

@@ -87,8 +87,8 @@ fn shm_file(path: &Path) -> std::io::Result<Arc<File>> {
 impl RevocationAnswers {
     /// For the database file `main_file`, as SQLite resolved it (`PRAGMA database_list`;
     /// empty for an in-memory database): its WAL-index is `<main_file>-shm` while
-    /// `wal_index_in_file` (WAL journal, normal locking, the default VFS: see
-    /// `SqliteStore::open`). Opened after the store's connections, which create that file and
+    /// `wal_index_in_file` (WAL journal, normal locking, the default VFS and a private cache:
+    /// see `revocation_answers` in `sqlite.rs`). Opened after the store's connections, which create that file and
     /// keep it for as long as they are open. Nothing is ever kept otherwise, nor when the file
     /// cannot be read.
     pub(crate) fn open(main_file: &str, wal_index_in_file: bool) -> Self {
@@ -211,12 +211,12 @@ mod tests {
             .unwrap();
         cli.migrate().await.unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        // A valid header that no commit will ever change again.
-        std::fs::copy(
-            dir.path().join("real.db-shm"),
-            dir.path().join("link.db-shm"),
-        )
-        .unwrap();
+        // A valid header that no commit will ever change (written, not copied: opening and
+        // closing the live `-shm` would drop this process's locks on it).
+        let mut header = [0u8; super::HEADER_BYTES];
+        header[..4].copy_from_slice(&super::WAL_INDEX_VERSION.to_ne_bytes());
+        header[12] = 1;
+        std::fs::write(dir.path().join("link.db-shm"), [header, header].concat()).unwrap();
         let server = SqliteStore::open(&format!("sqlite://{}", link.display()), 1)
             .await
             .unwrap();
@@ -236,12 +236,17 @@ mod tests {
         cli.close().await;
     }
 
-    /// An in-memory database keeps nothing, nor a WAL-index that is not in its file, nor one
-    /// whose file was unlinked (a new one would take its place unseen): every check reads.
+    /// An in-memory database keeps nothing, nor a shared cache, nor a WAL-index that is not in
+    /// its file, nor one whose file was unlinked (a new one would take its place unseen):
+    /// every check reads.
     #[tokio::test]
     async fn nothing_is_kept_without_a_wal_index_file() {
-        // SQLite names no file for an in-memory database.
+        // SQLite names no file for an in-memory database, which still answers.
         assert!(super::RevocationAnswers::open("", true).commits().is_none());
+        let memory = SqliteStore::open("sqlite::memory:", 2).await.unwrap();
+        memory.migrate().await.unwrap();
+        assert!(!memory.is_access_token_revoked("a", 0).await.unwrap());
+        memory.close().await;
 
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("gone.db").display());
@@ -254,6 +259,12 @@ mod tests {
                 .commits()
                 .is_none()
         );
+        // A shared cache, however the URL spells it.
+        let shared = SqliteStore::open(&format!("{url}?%63ache=shared"), 1)
+            .await
+            .unwrap();
+        assert!(shared.revocations.commits().is_none());
+        shared.close().await;
         std::fs::remove_file(dir.path().join("gone.db-shm")).unwrap();
         assert!(store.revocations.commits().is_none());
         store.close().await;
