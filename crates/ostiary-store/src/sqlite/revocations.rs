@@ -88,9 +88,9 @@ impl RevocationAnswers {
     /// For the database file `main_file`, as SQLite resolved it (`PRAGMA database_list`;
     /// empty for an in-memory database): its WAL-index is `<main_file>-shm` while
     /// `wal_index_in_file` (WAL journal, normal locking, the default VFS and a private cache:
-    /// see `revocation_answers` in `sqlite.rs`). Opened after the store's connections, which create that file and
-    /// keep it for as long as they are open. Nothing is ever kept otherwise, nor when the file
-    /// cannot be read.
+    /// see `revocation_answers` in `sqlite.rs`). Opened after the store's connections, which
+    /// create that file and keep it for as long as they are open. Nothing is ever kept
+    /// otherwise, nor when the file cannot be read.
     pub(crate) fn open(main_file: &str, wal_index_in_file: bool) -> Self {
         let shm = (wal_index_in_file && !main_file.is_empty())
             .then(|| {
