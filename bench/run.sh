@@ -169,9 +169,10 @@ seed_refresh_tokens() {
 }
 
 # ab_rounds PID_A PID_B: each of AB_FLOWS (token, introspect, code, refresh) sent to the two
-# servers in turn (A on PORT, B on PORT + 4), ROUNDS rounds of ROUND_DURATION each, the side that goes first
-# changing every round. Prints each round and, per flow, the medians and the median of the
-# rounds' ratios B / A of the request rate and of the server's CPU time per request.
+# servers in turn (A on PORT, B on PORT + 4), ROUNDS rounds of ROUND_DURATION each, the side
+# that goes first changing every round. Prints each round and, per flow, the medians and the
+# median of the rounds' ratios B / A of the request rate and of the server's CPU time per
+# request.
 ab_rounds() {
   local pid_a=$1 pid_b=$2 flow round side
   for flow in $AB_FLOWS; do
