@@ -246,10 +246,10 @@ async fn revocation_answers(
     let locking: String = sqlx::query_scalar("PRAGMA main.locking_mode")
         .fetch_one(&mut *connection)
         .await?;
-    let private_default_vfs = !in_memory(url)
-        && url_parameters(url)
-            .iter()
-            .all(|(key, value)| key != "vfs" && !(key == "cache" && value != "private"));
+    // An in-memory database needs no test here: SQLite names no file for it.
+    let private_default_vfs = url_parameters(url)
+        .iter()
+        .all(|(key, value)| key != "vfs" && !(key == "cache" && value != "private"));
     let plain_name = !options
         .get_filename()
         .to_string_lossy()
