@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ostiary_core::audit::{AuditEvent, JournalMark};
@@ -75,7 +75,7 @@ pub(super) struct Copier {
     dir: PathBuf,
     /// The database's identity, which starts the name of every segment meant for it.
     database: String,
-    journal: Arc<Mutex<Active>>,
+    journal: Arc<RwLock<Active>>,
     /// The segment appends go to.
     current: Held,
     /// Segments closed (by size, or a failed write), each with its length, not yet copied.
@@ -88,7 +88,7 @@ impl Copier {
         store: Arc<dyn Store>,
         dir: PathBuf,
         database: String,
-        journal: Arc<Mutex<Active>>,
+        journal: Arc<RwLock<Active>>,
         current: Arc<Segment>,
         progress: Arc<Progress>,
     ) -> Self {
@@ -146,15 +146,16 @@ impl Copier {
     /// one when it is full or broken; returns the current segment's appended length.
     fn rotate_or_close(&mut self, closing: bool) -> u64 {
         let journal = self.journal.clone();
-        let mut active = journal.lock().unwrap_or_else(PoisonError::into_inner);
+        // Alone: no append is under way, so the length is the file's.
+        let mut active = journal.write().unwrap_or_else(PoisonError::into_inner);
         if closing {
             active.segment = None;
-            return active.len;
+            return active.len();
         }
         // One closed segment at a time: while the database is away, the current one grows
         // (or, broken, stays out of use) rather than a file being opened every round.
-        if !self.closed.is_empty() || !(active.broken || active.len >= SEGMENT_BYTES) {
-            return active.len;
+        if !self.closed.is_empty() || !(active.broken() || active.len() >= SEGMENT_BYTES) {
+            return active.len();
         }
         match Segment::create(&self.dir, &self.database) {
             Ok(next) => {
@@ -166,10 +167,8 @@ impl Copier {
                         copied: 0,
                     },
                 );
-                self.closed.push((old, active.len));
-                active.segment = Some(next);
-                active.len = 0;
-                active.broken = false;
+                self.closed.push((old, active.len()));
+                *active = Active::new(next);
                 self.progress.current_copied.store(0, Ordering::Relaxed);
                 self.count_closed();
             }
@@ -177,7 +176,7 @@ impl Copier {
                 tracing::error!(error = %e, "starting a new audit journal segment failed");
             }
         }
-        active.len
+        active.len()
     }
 
     fn count_closed(&self) {

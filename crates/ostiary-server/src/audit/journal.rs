@@ -272,15 +272,37 @@ fn decode(buf: &[u8], from: u64) -> Lines {
     let mut at = from;
     for line in buf[..last].split(|&b| b == b'\n') {
         at += line.len() as u64 + 1;
-        match parse(line) {
-            Some(event) => lines.events.push((event, at)),
-            None => {
-                lines.rejected.extend_from_slice(line);
-                lines.rejected.push(b'\n');
-            }
+        let (damage, event) = match parse(line) {
+            Some(event) => (&[][..], Some(event)),
+            None => recover(line),
+        };
+        if !damage.is_empty() {
+            lines.rejected.extend_from_slice(damage);
+            lines.rejected.push(b'\n');
+        }
+        if let Some(event) = event {
+            lines.events.push((event, at));
         }
     }
     lines
+}
+
+/// How every line starts (the first field of [`Line`]). Inside a value a quote is escaped,
+/// so these bytes start a line wherever they appear.
+const LINE_START: &[u8] = b"{\"at\":";
+
+/// A line that is not an event: a write that failed midway (a full disk) leaves a torn
+/// line, and an append on another thread may have finished it with a whole line of its
+/// own. That line is read from where it starts; what comes before it is damage.
+fn recover(line: &[u8]) -> (&[u8], Option<AuditEvent>) {
+    let start = line
+        .windows(LINE_START.len())
+        .rposition(|window| window == LINE_START)
+        .filter(|&start| start > 0);
+    match start.and_then(|start| Some((start, parse(&line[start..])?))) {
+        Some((start, event)) => (&line[..start], Some(event)),
+        None => (line, None),
+    }
 }
 
 fn parse(line: &[u8]) -> Option<AuditEvent> {
@@ -350,6 +372,26 @@ mod tests {
         assert_eq!(lines.rejected, b"{\"at\":1,\"garbage\n");
         assert_eq!(lines.end, whole, "the torn line is not consumed");
         assert_eq!(decode(b"{\"at\":", 7).end, 7, "no whole line");
+    }
+
+    #[test]
+    fn a_whole_line_behind_a_torn_one_is_still_read() {
+        let mut out = Vec::new();
+        encode(&event("a"), &mut out);
+        let after_a = out.len() as u64;
+        // A write that failed midway, then another thread's whole line right behind it.
+        let mut torn = Vec::new();
+        encode(&event("torn"), &mut torn);
+        torn.truncate(torn.len() - 9);
+        out.extend_from_slice(&torn);
+        encode(&event("b"), &mut out);
+        let after_b = out.len() as u64;
+        encode(&event("c"), &mut out);
+        let lines = decode(&out, 0);
+        assert_eq!(events(&lines), [event("a"), event("b"), event("c")]);
+        let ends: Vec<u64> = lines.events.iter().map(|(_, end)| *end).collect();
+        assert_eq!(ends, [after_a, after_b, out.len() as u64]);
+        assert_eq!(lines.rejected, [torn, b"\n".to_vec()].concat());
     }
 
     #[test]

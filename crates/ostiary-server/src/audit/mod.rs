@@ -11,8 +11,8 @@ mod copier;
 mod journal;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use ostiary_core::audit::{AuditEvent, AuditSink};
@@ -35,21 +35,45 @@ pub struct AuditLog {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn Store>,
-    journal: Arc<Mutex<Active>>,
+    journal: Arc<RwLock<Active>>,
     copier: mpsc::UnboundedSender<copier::Request>,
     progress: Arc<copier::Progress>,
 }
 
-/// The segment events are appended to now.
+/// The segment events are appended to now. Appends share its lock: each line is one `write`
+/// to a file opened for appending, which the kernel places whole after the previous one, so
+/// requests on different threads never wait for each other's write. The copier takes the
+/// lock alone to close the segment or start a new one: no append lands behind a segment it
+/// closed.
 #[derive(Debug)]
 struct Active {
     /// `None` once closed: events then go straight to the database.
     segment: Option<Arc<Segment>>,
-    /// Bytes appended: every whole line below it was acknowledged.
-    len: u64,
-    /// A write failed (the disk is full, say): the segment may end in a torn line, so
-    /// nothing more is appended to it until the copier starts a new one.
-    broken: bool,
+    /// Bytes of the appends that returned. Each append adds its length once its write
+    /// returned, and the kernel wrote every earlier line whole before it, so every whole line
+    /// below it was written; it can trail the file by the appends still running.
+    len: AtomicU64,
+    /// A write failed (the disk is full, say): the segment may hold a torn line, so nothing
+    /// more is appended to it until the copier starts a new one.
+    broken: AtomicBool,
+}
+
+impl Active {
+    fn new(segment: Arc<Segment>) -> Self {
+        Self {
+            segment: Some(segment),
+            len: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    fn broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
 }
 
 impl AuditLog {
@@ -87,11 +111,7 @@ impl AuditLog {
                 "audit events of a process that stopped before copying them were replayed"
             );
         }
-        let journal = Arc::new(Mutex::new(Active {
-            segment: Some(segment.clone()),
-            len: 0,
-            broken: false,
-        }));
+        let journal = Arc::new(RwLock::new(Active::new(segment.clone())));
         let (requests, receiver) = mpsc::unbounded_channel();
         let progress = Arc::new(copier::Progress::default());
         let copier = copier::Copier::new(
@@ -143,9 +163,9 @@ impl AuditLog {
             return 0;
         };
         // Under the lock the copier rotates with: the appended length and the progress agree.
-        let active = inner.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        let active = inner.journal.read().unwrap_or_else(PoisonError::into_inner);
         let current = active
-            .len
+            .len()
             .saturating_sub(inner.progress.current_copied.load(Ordering::Relaxed));
         current + inner.progress.closed_pending.load(Ordering::Relaxed)
     }
@@ -176,18 +196,18 @@ impl AuditLog {
 impl Inner {
     /// Appends whole lines to the active segment; false when there is none or it failed.
     fn append(&self, lines: &[u8]) -> bool {
-        let mut active = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(segment) = active.segment.as_ref().filter(|_| !active.broken) else {
+        let active = self.journal.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(segment) = active.segment.as_ref().filter(|_| !active.broken()) else {
             return false;
         };
         match segment.append(lines) {
             Ok(()) => {
-                active.len += lines.len() as u64;
+                active.len.fetch_add(lines.len() as u64, Ordering::AcqRel);
                 true
             }
             Err(e) => {
                 tracing::error!(error = %e, "the audit journal refused a write; events go to the database until a new segment opens");
-                active.broken = true;
+                active.broken.store(true, Ordering::Release);
                 false
             }
         }

@@ -30,7 +30,7 @@ async fn subjects(store: &dyn Store) -> Vec<String> {
         event: None,
         subject: None,
         before: None,
-        limit: 100,
+        limit: 10_000,
     };
     let mut subjects: Vec<String> = store
         .list_audit_events(&query)
@@ -60,7 +60,15 @@ async fn a_broken_segment_is_replaced_and_every_event_copied_once() {
     }
     // A write failed (a full disk, say): the next events go straight to the database, and
     // the copier's next round starts a new segment.
-    audit.inner.as_ref().unwrap().journal.lock().unwrap().broken = true;
+    audit
+        .inner
+        .as_ref()
+        .unwrap()
+        .journal
+        .read()
+        .unwrap()
+        .broken
+        .store(true, Ordering::Release);
     for n in 3..5 {
         audit.record(event(n)).await;
     }
@@ -97,6 +105,41 @@ async fn a_broken_segment_is_replaced_and_every_event_copied_once() {
         0,
         "marks forgotten"
     );
+}
+
+/// Requests on several threads append at once (they share the journal's lock) while the
+/// copier copies and starts new segments: every event reaches the database exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_appended_at_once_from_many_threads_are_each_copied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_database, store) = sqlite_store(dir.path()).await;
+    let audit = AuditLog::start(store.clone(), &dir.path().join("journal"))
+        .await
+        .unwrap();
+    let appenders: Vec<_> = (0..8)
+        .map(|thread| {
+            let audit = audit.clone();
+            tokio::spawn(async move {
+                for n in 0..250 {
+                    audit.record(event(thread * 1000 + n)).await;
+                    if n % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+    audit.flush().await;
+    assert_eq!(audit.pending_bytes(), 0);
+    let mut all: Vec<String> = (0..8)
+        .flat_map(|thread| (0..250).map(move |n| format!("t{}", thread * 1000 + n)))
+        .collect();
+    all.sort();
+    assert_eq!(subjects(&*store).await, all);
+    audit.close().await;
 }
 
 async fn sqlite_store(dir: &Path) -> (ostiary_store::Database, Arc<dyn Store>) {
