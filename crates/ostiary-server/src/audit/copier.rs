@@ -109,7 +109,7 @@ impl Copier {
     /// Copies what every held segment has now; on `closing`, first takes the active segment
     /// out of service, so that nothing is appended behind the copy.
     async fn round(&mut self, closing: bool) -> Result<(), Failure> {
-        let appended = self.rotate_or_close(closing);
+        let appended = self.rotate_or_close(closing)?;
         while let Some((held, end)) = self.closed.first_mut() {
             let copied = copy(
                 &*self.store,
@@ -142,20 +142,21 @@ impl Copier {
         Ok(())
     }
 
-    /// Under the journal's lock: closes the active segment (when closing), or starts a new
-    /// one when it is full or broken; returns the current segment's appended length.
-    fn rotate_or_close(&mut self, closing: bool) -> u64 {
+    /// Under the journal's lock, alone: closes the active segment (when closing), or starts a
+    /// new one when it is full or broken; returns how far the current segment's file goes.
+    /// No append is under way then, so that is every line appended whole, and the part of a
+    /// write that failed midway (a torn line, which a whole line may follow).
+    fn rotate_or_close(&mut self, closing: bool) -> Result<u64, Failure> {
         let journal = self.journal.clone();
-        // Alone: no append is under way, so the length is the file's.
         let mut active = journal.write().unwrap_or_else(PoisonError::into_inner);
         if closing {
             active.segment = None;
-            return active.len();
         }
+        let written = self.current.segment.size().map_err(Failure::Journal)?;
         // One closed segment at a time: while the database is away, the current one grows
         // (or, broken, stays out of use) rather than a file being opened every round.
-        if !self.closed.is_empty() || !(active.broken() || active.len() >= SEGMENT_BYTES) {
-            return active.len();
+        if closing || !self.closed.is_empty() || !(active.broken() || written >= SEGMENT_BYTES) {
+            return Ok(written);
         }
         match Segment::create(&self.dir, &self.database) {
             Ok(next) => {
@@ -167,16 +168,17 @@ impl Copier {
                         copied: 0,
                     },
                 );
-                self.closed.push((old, active.len()));
+                self.closed.push((old, written));
                 *active = Active::new(next);
                 self.progress.current_copied.store(0, Ordering::Relaxed);
                 self.count_closed();
+                Ok(0)
             }
             Err(e) => {
                 tracing::error!(error = %e, "starting a new audit journal segment failed");
+                Ok(written)
             }
         }
-        active.len()
     }
 
     fn count_closed(&self) {

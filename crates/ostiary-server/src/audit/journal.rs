@@ -107,10 +107,30 @@ impl Segment {
         &self.path
     }
 
-    /// Appends whole lines (one `write` where the kernel takes it all: a process killed in it
-    /// leaves at most a torn last line, which was never acknowledged).
+    /// Appends whole lines in one `write`. A process killed in it leaves at most a torn last
+    /// line, which was never acknowledged. A write the kernel takes only in part (a full
+    /// disk) fails rather than writing the rest: another thread's line may already follow
+    /// the part, which is then a torn line the reader sets aside.
     pub fn append(&self, lines: &[u8]) -> io::Result<()> {
-        (&self.file).write_all(lines)
+        loop {
+            match (&self.file).write(lines) {
+                Ok(written) if written == lines.len() => return Ok(()),
+                Ok(written) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("{written} of {} bytes written", lines.len()),
+                    ));
+                }
+                // Nothing was written.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The file's length in bytes: every write that returned, whole or in part.
+    pub fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
     }
 
     /// The whole lines from byte `from`, up to [`READ_BYTES`] and up to byte `to`: the events

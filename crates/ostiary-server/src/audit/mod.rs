@@ -11,7 +11,7 @@ mod copier;
 mod journal;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -43,16 +43,12 @@ struct Inner {
 /// The segment events are appended to now. Appends share its lock: each line is one `write`
 /// to a file opened for appending, which the kernel places whole after the previous one, so
 /// requests on different threads never wait for each other's write. The copier takes the
-/// lock alone to close the segment or start a new one: no append lands behind a segment it
-/// closed.
+/// lock alone, when no append is under way, to read how far the file goes and to close the
+/// segment or start a new one: no append lands behind a segment it closed.
 #[derive(Debug)]
 struct Active {
     /// `None` once closed: events then go straight to the database.
     segment: Option<Arc<Segment>>,
-    /// Bytes of the appends that returned. Each append adds its length once its write
-    /// returned, and the kernel wrote every earlier line whole before it, so every whole line
-    /// below it was written; it can trail the file by the appends still running.
-    len: AtomicU64,
     /// A write failed (the disk is full, say): the segment may hold a torn line, so nothing
     /// more is appended to it until the copier starts a new one.
     broken: AtomicBool,
@@ -62,17 +58,12 @@ impl Active {
     fn new(segment: Arc<Segment>) -> Self {
         Self {
             segment: Some(segment),
-            len: AtomicU64::new(0),
             broken: AtomicBool::new(false),
         }
     }
 
-    fn len(&self) -> u64 {
-        self.len.load(Ordering::Acquire)
-    }
-
     fn broken(&self) -> bool {
-        self.broken.load(Ordering::Acquire)
+        self.broken.load(Ordering::Relaxed)
     }
 }
 
@@ -162,11 +153,14 @@ impl AuditLog {
         let Some(inner) = &self.inner else {
             return 0;
         };
-        // Under the lock the copier rotates with: the appended length and the progress agree.
+        // Under the lock the copier rotates with: the segment and the progress agree.
         let active = inner.journal.read().unwrap_or_else(PoisonError::into_inner);
-        let current = active
-            .len()
-            .saturating_sub(inner.progress.current_copied.load(Ordering::Relaxed));
+        let written = active
+            .segment
+            .as_ref()
+            .and_then(|segment| segment.size().ok())
+            .unwrap_or(0);
+        let current = written.saturating_sub(inner.progress.current_copied.load(Ordering::Relaxed));
         current + inner.progress.closed_pending.load(Ordering::Relaxed)
     }
 
@@ -201,13 +195,10 @@ impl Inner {
             return false;
         };
         match segment.append(lines) {
-            Ok(()) => {
-                active.len.fetch_add(lines.len() as u64, Ordering::AcqRel);
-                true
-            }
+            Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, "the audit journal refused a write; events go to the database until a new segment opens");
-                active.broken.store(true, Ordering::Release);
+                active.broken.store(true, Ordering::Relaxed);
                 false
             }
         }

@@ -108,7 +108,7 @@ async fn a_broken_segment_is_replaced_and_every_event_copied_once() {
 }
 
 /// Requests on several threads append at once (they share the journal's lock) while the
-/// copier copies and starts new segments: every event reaches the database exactly once.
+/// copier copies: every event reaches the database exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_appended_at_once_from_many_threads_are_each_copied_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,6 +140,34 @@ async fn events_appended_at_once_from_many_threads_are_each_copied_once() {
     all.sort();
     assert_eq!(subjects(&*store).await, all);
     audit.close().await;
+}
+
+/// A write failed midway (a full disk) and another thread's line landed behind its part
+/// before the failure was marked: the copier closes the segment where its file ends, so that
+/// line's event is copied; only the torn part is set aside.
+#[tokio::test]
+async fn a_line_appended_behind_a_torn_write_is_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_database, store) = sqlite_store(dir.path()).await;
+    let journal = dir.path().join("journal");
+    let audit = AuditLog::start(store.clone(), &journal).await.unwrap();
+    let inner = audit.inner.as_ref().unwrap();
+    audit.record(event(0)).await;
+    let torn = lines(&[event(99)])[..20].to_vec();
+    let segment = inner.journal.read().unwrap().segment.clone().unwrap();
+    segment.append(&torn).unwrap();
+    audit.record(event(1)).await;
+    inner
+        .journal
+        .read()
+        .unwrap()
+        .broken
+        .store(true, Ordering::Relaxed);
+    audit.flush().await;
+    assert_eq!(subjects(&*store).await, ["t0", "t1"]);
+    let rejected = std::fs::read(journal.join(journal::REJECTED)).unwrap();
+    assert_eq!(rejected, [torn, b"\n".to_vec()].concat());
+    assert!(!segment.path().exists(), "copied, then deleted");
 }
 
 async fn sqlite_store(dir: &Path) -> (ostiary_store::Database, Arc<dyn Store>) {
