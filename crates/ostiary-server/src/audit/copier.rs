@@ -55,7 +55,7 @@ impl std::fmt::Display for Failure {
 }
 
 /// How far the copy is, for the pending-bytes gauge: read with the journal's lock held,
-/// against the bytes appended so far.
+/// against the size of the current segment's file.
 #[derive(Debug, Default)]
 pub(super) struct Progress {
     /// Bytes of the current segment in the database.
@@ -122,6 +122,8 @@ impl Copier {
             self.count_closed();
             copied?;
             let (held, _) = self.closed.remove(0);
+            // A torn part at its end was never an event: nothing of it is pending any more.
+            self.count_closed();
             self.retire(&held.segment).await;
         }
         let copied = copy(

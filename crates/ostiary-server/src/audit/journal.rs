@@ -128,7 +128,8 @@ impl Segment {
         }
     }
 
-    /// The file's length in bytes: every write that returned, whole or in part.
+    /// The file's length in bytes. With the journal's lock held alone (no append under way):
+    /// every line appended whole, and the part of a write that failed midway.
     pub fn size(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
@@ -174,8 +175,8 @@ pub(super) struct Lines {
     pub events: Vec<(AuditEvent, u64)>,
     /// The offset just past the last whole line read.
     pub end: u64,
-    /// Whole lines that were not an event (damage on disk, or an event type this version
-    /// does not know), for [`reject`].
+    /// Lines that were not an event (damage on disk, an event type this version does not
+    /// know, or the torn part in front of a line read back), for [`reject`].
     pub rejected: Vec<u8>,
 }
 

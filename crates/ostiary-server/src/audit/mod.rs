@@ -170,8 +170,9 @@ impl AuditLog {
         self.ask(copier::Request::Flush).await;
     }
 
-    /// Copies the journal to the database and deletes this process's segments; events
-    /// recorded afterwards go straight to the database. For shutdown, within [`CLOSE_WITHIN`].
+    /// Copies the journal to the database and deletes this process's segments (what a failed
+    /// copy leaves is replayed at the next start); events recorded afterwards go straight to
+    /// the database. For shutdown, within [`CLOSE_WITHIN`].
     pub async fn close(&self) {
         self.ask(copier::Request::Close).await;
     }

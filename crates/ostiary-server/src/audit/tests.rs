@@ -144,7 +144,8 @@ async fn events_appended_at_once_from_many_threads_are_each_copied_once() {
 
 /// A write failed midway (a full disk) and another thread's line landed behind its part
 /// before the failure was marked: the copier closes the segment where its file ends, so that
-/// line's event is copied; only the torn part is set aside.
+/// line's event is copied; only the torn part is set aside, and a torn part at a segment's
+/// end is not counted as pending once the segment is copied.
 #[tokio::test]
 async fn a_line_appended_behind_a_torn_write_is_copied() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,8 +167,21 @@ async fn a_line_appended_behind_a_torn_write_is_copied() {
     audit.flush().await;
     assert_eq!(subjects(&*store).await, ["t0", "t1"]);
     let rejected = std::fs::read(journal.join(journal::REJECTED)).unwrap();
-    assert_eq!(rejected, [torn, b"\n".to_vec()].concat());
+    assert_eq!(rejected, [torn.clone(), b"\n".to_vec()].concat());
     assert!(!segment.path().exists(), "copied, then deleted");
+
+    // The next segment ends in a torn part: once it is closed and copied, nothing is pending.
+    let next = inner.journal.read().unwrap().segment.clone().unwrap();
+    next.append(&torn).unwrap();
+    inner
+        .journal
+        .read()
+        .unwrap()
+        .broken
+        .store(true, Ordering::Relaxed);
+    audit.flush().await;
+    assert!(!next.path().exists());
+    assert_eq!(audit.pending_bytes(), 0);
 }
 
 async fn sqlite_store(dir: &Path) -> (ostiary_store::Database, Arc<dyn Store>) {
