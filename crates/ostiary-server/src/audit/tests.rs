@@ -60,15 +60,7 @@ async fn a_broken_segment_is_replaced_and_every_event_copied_once() {
     }
     // A write failed (a full disk, say): the next events go straight to the database, and
     // the copier's next round starts a new segment.
-    audit
-        .inner
-        .as_ref()
-        .unwrap()
-        .journal
-        .read()
-        .unwrap()
-        .broken
-        .store(true, Ordering::Relaxed);
+    mark_broken(&audit);
     for n in 3..5 {
         audit.record(event(n)).await;
     }
@@ -152,18 +144,12 @@ async fn a_line_appended_behind_a_torn_write_is_copied() {
     let (_database, store) = sqlite_store(dir.path()).await;
     let journal = dir.path().join("journal");
     let audit = AuditLog::start(store.clone(), &journal).await.unwrap();
-    let inner = audit.inner.as_ref().unwrap();
     audit.record(event(0)).await;
     let torn = lines(&[event(99)])[..20].to_vec();
-    let segment = inner.journal.read().unwrap().segment.clone().unwrap();
+    let segment = active_segment(&audit);
     segment.append(&torn).unwrap();
     audit.record(event(1)).await;
-    inner
-        .journal
-        .read()
-        .unwrap()
-        .broken
-        .store(true, Ordering::Relaxed);
+    mark_broken(&audit);
     audit.flush().await;
     assert_eq!(subjects(&*store).await, ["t0", "t1"]);
     let rejected = std::fs::read(journal.join(journal::REJECTED)).unwrap();
@@ -171,17 +157,29 @@ async fn a_line_appended_behind_a_torn_write_is_copied() {
     assert!(!segment.path().exists(), "copied, then deleted");
 
     // The next segment ends in a torn part: once it is closed and copied, nothing is pending.
-    let next = inner.journal.read().unwrap().segment.clone().unwrap();
+    let next = active_segment(&audit);
     next.append(&torn).unwrap();
+    mark_broken(&audit);
+    audit.flush().await;
+    assert!(!next.path().exists());
+    assert_eq!(audit.pending_bytes(), 0);
+}
+
+/// The segment `audit` appends to now.
+fn active_segment(audit: &AuditLog) -> Arc<Segment> {
+    let inner = audit.inner.as_ref().unwrap();
+    inner.journal.read().unwrap().segment.clone().unwrap()
+}
+
+/// What a failed write does to the active segment (a full disk, say).
+fn mark_broken(audit: &AuditLog) {
+    let inner = audit.inner.as_ref().unwrap();
     inner
         .journal
         .read()
         .unwrap()
         .broken
         .store(true, Ordering::Relaxed);
-    audit.flush().await;
-    assert!(!next.path().exists());
-    assert_eq!(audit.pending_bytes(), 0);
 }
 
 async fn sqlite_store(dir: &Path) -> (ostiary_store::Database, Arc<dyn Store>) {
