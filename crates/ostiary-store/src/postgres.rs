@@ -8,9 +8,9 @@ pub(crate) use changes::LISTENER;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
 
 use crate::OpenError;
 
@@ -22,6 +22,14 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// Under load a request waits milliseconds for a connection; one that waits longer is shed
 /// the same way rather than queued.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
+
+/// A connection idle at least this long is pinged before it is lent; one back from use more
+/// recently is lent as it is. sqlx pings every connection it lends by default, one more
+/// round trip per statement (about a tenth of a code flow's rate on a shared machine,
+/// bench/README.md, 2026-12-02). A connection that died while idle (the server restarted)
+/// is found by the ping and replaced; one that dies in use fails its statement (503 with
+/// `Retry-After`) and is closed when it comes back, where sqlx pings it again.
+const PING_IDLE_AFTER: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -36,6 +44,15 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|connection, lent| {
+                Box::pin(async move {
+                    if lent.idle_for >= PING_IDLE_AFTER {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await
             .map_err(OpenError::Connect)?;
@@ -218,5 +235,36 @@ impl ostiary_core::Store for PgStore {
 
     fn shared_failures(&self) -> Option<&dyn ostiary_core::changes::FailureCountStore> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly
+
+    use super::*;
+
+    /// Lent without a ping while in use, a connection that died while idle is still found
+    /// and replaced before a statement meets it.
+    #[tokio::test]
+    async fn a_connection_that_died_while_idle_is_replaced_before_use() {
+        let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
+            return;
+        };
+        let store = PgStore::open(&db.url, 1).await.unwrap();
+        let backend = || async {
+            sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+                .fetch_one(&mut *store.reader().await.unwrap())
+                .await
+                .unwrap()
+        };
+        let first = backend().await;
+        assert_eq!(backend().await, first, "one connection, lent again");
+        db.execute(&format!("SELECT pg_terminate_backend({first})"))
+            .await;
+        tokio::time::sleep(PING_IDLE_AFTER + Duration::from_millis(200)).await;
+        assert_ne!(backend().await, first, "a new connection");
+        store.pool.close().await;
+        db.drop_database().await;
     }
 }
