@@ -3,6 +3,7 @@
 mod changes;
 mod failures;
 mod health;
+mod tls;
 
 pub(crate) use changes::LISTENER;
 
@@ -41,6 +42,9 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+        let options = tls::connect_options(url)
+            .await
+            .map_err(OpenError::Connect)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -53,7 +57,7 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
         let health = health::Health::watch(pool.connect_options().as_ref().clone());

@@ -209,7 +209,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "The database. A SQLite file is created on first use; `serve` (unless \
               `--no-migrate`), `migrate` and the admin commands apply pending migrations. \
               Instances sharing one PostgreSQL database share keys, clients and revocations. \
-              A URL holding a password belongs in `OAUTH2_DATABASE_URL_FILE`.",
+              A URL holding a password belongs in `OAUTH2_DATABASE_URL_FILE`. PostgreSQL \
+              connections try TLS first (`sslmode=prefer`), except to a loopback address \
+              when neither the URL (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) nor the \
+              environment (`PGSSLMODE`...) says anything about TLS: there they go plain \
+              unless the server refuses that (TLS on loopback protects nothing). Set \
+              `sslmode=require` or `verify-full` to insist on TLS.",
     },
     Setting {
         name: "database_max_connections",

@@ -1,0 +1,232 @@
+//! Whether connections to PostgreSQL use TLS when the URL does not say. sqlx, like libpq,
+//! then tries TLS first (`sslmode=prefer`). To a server on this machine (a loopback
+//! address), that TLS protects nothing: traffic on the loopback interface never leaves the
+//! host, and whoever can read it can read this process's memory; `prefer` checks no
+//! certificate, so it never told the real server from an impostor on the port either. It
+//! costs the user flows about a tenth of their rate on a shared machine (bench/README.md,
+//! 2026-12-02). So on loopback, with no TLS setting in the URL or the environment, a plain
+//! connection is tried first, and TLS only if the server refuses it (a `hostssl`-only
+//! `pg_hba.conf`). Anything that names TLS (`sslmode`, a certificate, `PGSSLMODE`...) is
+//! followed as given.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use sqlx::ConnectOptions;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+/// URL parameters (sqlx's spellings) and environment variables that say something about TLS.
+const TLS_PARAMETERS: [&str; 8] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+];
+const TLS_VARIABLES: [&str; 4] = ["PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"];
+
+/// The options for `url`: as parsed, except that a server on a loopback address with no TLS
+/// setting anywhere is reached without TLS when it accepts that. The plain attempt is one
+/// connection, closed at once; when it fails for any reason, the parsed options (TLS first)
+/// are returned and their own connection reports any error.
+///
+/// Errors: `url` does not parse.
+pub(super) async fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    if !plain_first(url, &options, |name| std::env::var_os(name).is_some()) {
+        return Ok(options);
+    }
+    let plain = options.clone().ssl_mode(PgSslMode::Disable);
+    match plain.connect().await {
+        Ok(connection) => {
+            // Closing only says goodbye; the decision is made.
+            let _ = connection.close().await;
+            Ok(plain)
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "a plain connection to PostgreSQL on loopback was refused; using TLS");
+            Ok(options)
+        }
+    }
+}
+
+/// Whether to try without TLS first: a TCP host on a loopback address (or `localhost`), and
+/// neither the URL's parameters nor the environment (`is_set`) name anything about TLS.
+fn plain_first(url: &str, options: &PgConnectOptions, is_set: impl Fn(&str) -> bool) -> bool {
+    if options.get_socket().is_some() || !is_loopback(options.get_host()) {
+        return false;
+    }
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let names_tls = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .any(|key| TLS_PARAMETERS.contains(&key));
+    !names_tls && !TLS_VARIABLES.iter().any(|name| is_set(name))
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || IpAddr::from_str(host).is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly
+
+    use super::*;
+
+    fn plain(url: &str) -> bool {
+        plain_first(url, &PgConnectOptions::from_str(url).unwrap(), |_| false)
+    }
+
+    #[test]
+    fn only_a_loopback_host_with_nothing_said_about_tls_is_tried_plain_first() {
+        for url in [
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@127.0.0.2/db",
+            "postgres://u@localhost/db",
+            "postgresql://u:p@LOCALHOST/db?application_name=x",
+            "postgres://u@[::1]:5432/db",
+        ] {
+            assert!(plain(url), "{url}");
+        }
+        for url in [
+            "postgres://u@db.example.com/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@127.0.0.1/db?sslmode=prefer",
+            "postgres://u@127.0.0.1/db?application_name=x&ssl-mode=require",
+            "postgres://u@localhost/db?sslrootcert=/etc/ca.pem",
+            "postgres://u@localhost/db?sslcert=/c.pem&sslkey=/k.pem",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
+        ] {
+            assert!(!plain(url), "{url}");
+        }
+        let url = "postgres://u@127.0.0.1/db";
+        let options = PgConnectOptions::from_str(url).unwrap();
+        assert!(!plain_first(url, &options, |name| name == "PGSSLMODE"));
+        assert!(!plain_first(url, &options, |name| name == "PGSSLROOTCERT"));
+    }
+
+    /// Whether a store's connection to `url` is encrypted.
+    async fn encrypted(url: &str) -> bool {
+        let store = crate::PgStore::open(url, 1).await.unwrap();
+        let on = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut *store.reader().await.unwrap())
+            .await
+            .unwrap();
+        store.pool.close().await;
+        on
+    }
+
+    /// Whether the server of `url` offers TLS (`ssl = on`).
+    async fn offers_tls(url: &str) -> bool {
+        let mut admin = PgConnectOptions::from_str(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let offered: String = sqlx::query_scalar("SHOW ssl")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.ok();
+        offered == "on"
+    }
+
+    /// The store's own connections, on the test server (loopback, CI's URL names no TLS):
+    /// plain, and TLS when the URL asks for it and the server offers it.
+    #[tokio::test]
+    async fn a_store_on_loopback_connects_without_tls_unless_the_url_asks_for_it() {
+        let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
+            return;
+        };
+        let parsed = PgConnectOptions::from_str(&db.url).unwrap();
+        if plain_first(&db.url, &parsed, |name| std::env::var_os(name).is_some()) {
+            assert!(!encrypted(&db.url).await, "plain on loopback");
+        } else {
+            eprintln!(
+                "OSTIARY_TEST_POSTGRES_URL is not on loopback or names TLS: plain not checked"
+            );
+        }
+        if offers_tls(&db.url).await {
+            let separator = if db.url.contains('?') { '&' } else { '?' };
+            let required = format!("{}{separator}sslmode=require", db.url);
+            assert!(encrypted(&required).await, "TLS when the URL asks for it");
+        } else {
+            eprintln!("the test server offers no TLS: sslmode=require not checked");
+        }
+        db.drop_database().await;
+    }
+
+    /// A server on loopback that accepts only TLS (`hostssl` in `pg_hba.conf`), played by a
+    /// port that hangs up on a plain startup and passes a TLS request on to the test server:
+    /// the plain attempt fails and the store connects with TLS.
+    #[tokio::test]
+    async fn a_server_that_refuses_plain_connections_is_reached_with_tls() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
+            return;
+        };
+        if !offers_tls(&db.url).await {
+            eprintln!("the test server offers no TLS: skipped");
+            db.drop_database().await;
+            return;
+        }
+        // The protocol's SSLRequest: length 8, then the code 80877103.
+        const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+        let parsed = url::Url::parse(&db.url).unwrap();
+        let upstream = format!(
+            "{}:{}",
+            parsed.host_str().unwrap(),
+            parsed.port().unwrap_or(5432)
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut via = parsed.clone();
+        via.set_host(Some("127.0.0.1")).unwrap();
+        via.set_port(Some(listener.local_addr().unwrap().port()))
+            .unwrap();
+        let plain_refused = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let refused = plain_refused.clone();
+        let serving = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (upstream, refused) = (upstream.clone(), refused.clone());
+                tokio::spawn(async move {
+                    let mut first = [0; 8];
+                    if inbound.read_exact(&mut first).await.is_err() {
+                        return;
+                    }
+                    if first != SSL_REQUEST {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                    let mut outbound = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                    outbound.write_all(&first).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        });
+        let url = via.to_string();
+        assert!(plain_first(
+            &url,
+            &PgConnectOptions::from_str(&url).unwrap(),
+            |_| false
+        ));
+        assert!(
+            encrypted(&url).await,
+            "TLS after the plain attempt was refused"
+        );
+        assert_eq!(
+            plain_refused.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "one plain attempt"
+        );
+        serving.abort();
+        db.drop_database().await;
+    }
+}
