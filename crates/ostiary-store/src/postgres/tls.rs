@@ -12,21 +12,12 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use sqlx::ConnectOptions;
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::{ConnectOptions, Connection};
 
-/// URL parameters (sqlx's spellings) and environment variables that say something about TLS.
-const TLS_PARAMETERS: [&str; 8] = [
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-];
+/// Environment variables that say something about TLS (those sqlx reads). In the URL, every
+/// parameter whose name starts with `ssl` does (`sslmode`, `ssl-mode`, `sslrootcert`,
+/// `ssl-ca`, `sslcert`, `sslkey`... in sqlx's spellings).
 const TLS_VARIABLES: [&str; 4] = ["PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"];
 
 /// The options for `url`: as parsed, except that a server on a loopback address with no TLS
@@ -64,7 +55,7 @@ fn plain_first(url: &str, options: &PgConnectOptions, is_set: impl Fn(&str) -> b
     let names_tls = query
         .split('&')
         .filter_map(|pair| pair.split('=').next())
-        .any(|key| TLS_PARAMETERS.contains(&key));
+        .any(|key| key.starts_with("ssl"));
     !names_tls && !TLS_VARIABLES.iter().any(|name| is_set(name))
 }
 
@@ -102,6 +93,7 @@ mod tests {
             "postgres://u@127.0.0.1/db?application_name=x&ssl-mode=require",
             "postgres://u@localhost/db?sslrootcert=/etc/ca.pem",
             "postgres://u@localhost/db?sslcert=/c.pem&sslkey=/k.pem",
+            "postgres://u@localhost/db?ssl-key=/k.pem",
             "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
         ] {
             assert!(!plain(url), "{url}");
