@@ -27,9 +27,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 /// A connection idle at least this long is pinged before it is lent; one back from use more
 /// recently is lent as it is. sqlx pings every connection it lends by default, one more
 /// round trip per statement (about a tenth of a code flow's rate on a shared machine,
-/// bench/README.md, 2026-12-02). A connection that died while idle (the server restarted)
-/// is found by the ping and replaced; one that dies in use fails its statement (503 with
-/// `Retry-After`) and is closed when it comes back, where sqlx pings it again.
+/// bench/README.md, 2026-12-02). A connection that died while idle this long (the server
+/// restarted) is found by the ping and replaced. One that dies in use, or within this time of
+/// its last use (a restart quicker than the health probe notices, under load), fails its
+/// statement (503 with `Retry-After`: at most one request per pooled connection) and is
+/// closed when it comes back, where sqlx pings every connection.
 const PING_IDLE_AFTER: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]

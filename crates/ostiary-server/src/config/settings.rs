@@ -210,11 +210,13 @@ pub const SETTINGS: &[Setting] = &[
               `--no-migrate`), `migrate` and the admin commands apply pending migrations. \
               Instances sharing one PostgreSQL database share keys, clients and revocations. \
               A URL holding a password belongs in `OAUTH2_DATABASE_URL_FILE`. PostgreSQL \
-              connections try TLS first (`sslmode=prefer`), except to a loopback address \
-              when neither the URL (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) nor the \
-              environment (`PGSSLMODE`...) says anything about TLS: there they go plain \
-              unless the server refuses that (TLS on loopback protects nothing). Set \
-              `sslmode=require` or `verify-full` to insist on TLS.",
+              connections try TLS first (`sslmode=prefer`), except to a server on this \
+              machine: when the URL names a loopback host, neither the URL (`sslmode`, \
+              `sslrootcert`, `sslcert`, `sslkey`) nor the environment (`PGSSLMODE`...) says \
+              anything about TLS, and the server reports that it accepted the connection on \
+              a loopback address too (not a port forwarded to another machine), connections \
+              go plain unless the server refuses that. Set `sslmode=require` or \
+              `verify-full` to insist on TLS.",
     },
     Setting {
         name: "database_max_connections",

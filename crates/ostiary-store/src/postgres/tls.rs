@@ -1,18 +1,23 @@
 //! Whether connections to PostgreSQL use TLS when the URL does not say. sqlx, like libpq,
-//! then tries TLS first (`sslmode=prefer`). To a server on this machine (a loopback
-//! address), that TLS protects nothing: traffic on the loopback interface never leaves the
-//! host, and whoever can read it can read this process's memory; `prefer` checks no
-//! certificate, so it never told the real server from an impostor on the port either. It
-//! costs the user flows about a tenth of their rate on a shared machine (bench/README.md,
-//! 2026-12-02). So on loopback, with no TLS setting in the URL or the environment, a plain
-//! connection is tried first, and TLS only if the server refuses it (a `hostssl`-only
-//! `pg_hba.conf`). Anything that names TLS (`sslmode`, a certificate, `PGSSLMODE`...) is
-//! followed as given.
+//! then tries TLS first (`sslmode=prefer`). To a server on this machine, that TLS protects
+//! nothing: loopback traffic never leaves the host, whoever can read it can read this
+//! process's memory, and `prefer` checks no certificate, so it never told the real server
+//! from an impostor on the port either. It costs the user flows about a tenth of their rate
+//! on a shared machine (bench/README.md, 2026-12-02).
+//!
+//! So when the URL names a loopback host and neither it nor the environment says anything
+//! about TLS, the server is asked, over a connection made as before (TLS first), which
+//! address it accepted that connection on. Only when that is a loopback address too (the
+//! server runs here, not behind a port forwarded to another machine, whose traffic would
+//! then cross the network in clear) is a plain connection tried, and used unless the
+//! server refuses it (a `hostssl`-only `pg_hba.conf`). Anything that names TLS (`sslmode`,
+//! a certificate, `PGSSLMODE`...) is followed as given.
 
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
 /// Environment variables that say something about TLS (those sqlx reads). In the URL, every
@@ -20,10 +25,14 @@ use sqlx::{ConnectOptions, Connection};
 /// `ssl-ca`, `sslcert`, `sslkey`... in sqlx's spellings).
 const TLS_VARIABLES: [&str; 4] = ["PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"];
 
-/// The options for `url`: as parsed, except that a server on a loopback address with no TLS
-/// setting anywhere is reached without TLS when it accepts that. The plain attempt is one
-/// connection, closed at once; when it fails for any reason, the parsed options (TLS first)
-/// are returned and their own connection reports any error.
+/// How long each of the (at most two) probe connections may take to open.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The options for `url`: as parsed, except that a server on this machine, reached at a
+/// loopback address with no TLS setting anywhere, is reached without TLS when it accepts
+/// that. Deciding takes up to two connections, each closed at once; when either fails for
+/// any reason, the parsed options (TLS first) are returned and the pool's own connection
+/// reports any error.
 ///
 /// Errors: `url` does not parse.
 pub(super) async fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
@@ -31,38 +40,73 @@ pub(super) async fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx:
     if !plain_first(url, &options, |name| std::env::var_os(name).is_some()) {
         return Ok(options);
     }
+    match on_this_machine(&options).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(options),
+        Err(e) => {
+            tracing::info!(error = %e, "PostgreSQL could not say where it runs; TLS first, as sqlx does");
+            return Ok(options);
+        }
+    }
     let plain = options.clone().ssl_mode(PgSslMode::Disable);
-    match plain.connect().await {
+    match probe(&plain).await {
         Ok(connection) => {
             // Closing only says goodbye; the decision is made.
             let _ = connection.close().await;
             Ok(plain)
         }
         Err(e) => {
-            tracing::info!(error = %e, "a plain connection to PostgreSQL on loopback was refused; using TLS");
+            tracing::info!(error = %e, "a plain connection to PostgreSQL on this machine failed; TLS first");
             Ok(options)
         }
     }
 }
 
-/// Whether to try without TLS first: a TCP host on a loopback address (or `localhost`), and
-/// neither the URL's parameters nor the environment (`is_set`) name anything about TLS.
+/// Whether the server accepted a connection of `options` on a loopback address of its own
+/// (`inet_server_addr()`): it runs on this machine.
+async fn on_this_machine(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
+    let mut connection = probe(options).await?;
+    let address: Option<String> = sqlx::query_scalar("SELECT host(inet_server_addr())")
+        .fetch_one(&mut connection)
+        .await?;
+    let _ = connection.close().await;
+    Ok(is_loopback_address(address.as_deref()))
+}
+
+async fn probe(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    tokio::time::timeout(PROBE_TIMEOUT, options.connect())
+        .await
+        .unwrap_or_else(|_| Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into())))
+}
+
+/// Whether to ask: a TCP host on a loopback address (or `localhost`), and neither the URL's
+/// parameters (as sqlx reads them: decoded) nor the environment (`is_set`) name anything
+/// about TLS.
 fn plain_first(url: &str, options: &PgConnectOptions, is_set: impl Fn(&str) -> bool) -> bool {
     if options.get_socket().is_some() || !is_loopback(options.get_host()) {
         return false;
     }
-    let query = url.split_once('?').map_or("", |(_, query)| query);
-    let names_tls = query
-        .split('&')
-        .filter_map(|pair| pair.split('=').next())
-        .any(|key| key.starts_with("ssl"));
-    !names_tls && !TLS_VARIABLES.iter().any(|name| is_set(name))
+    // sqlx parsed the same URL with the same crate: it cannot fail here.
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let names_tls = parsed.query_pairs().any(|(key, _)| key.starts_with("ssl"));
+    !names_tls
+        && matches!(options.get_ssl_mode(), PgSslMode::Prefer)
+        && !TLS_VARIABLES.iter().any(|name| is_set(name))
 }
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || IpAddr::from_str(host).is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || is_loopback_address(Some(host))
+}
+
+/// `address` (as PostgreSQL's `host()` writes it; `None` for a Unix socket) is a loopback
+/// address.
+fn is_loopback_address(address: Option<&str>) -> bool {
+    address
+        .and_then(|address| IpAddr::from_str(address).ok())
+        .is_some_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -94,6 +138,8 @@ mod tests {
             "postgres://u@localhost/db?sslrootcert=/etc/ca.pem",
             "postgres://u@localhost/db?sslcert=/c.pem&sslkey=/k.pem",
             "postgres://u@localhost/db?ssl-key=/k.pem",
+            "postgres://u@127.0.0.1/db?%73slmode=require",
+            "postgres://u@127.0.0.1/db?ss\nlmode=require",
             "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
         ] {
             assert!(!plain(url), "{url}");
@@ -102,6 +148,22 @@ mod tests {
         let options = PgConnectOptions::from_str(url).unwrap();
         assert!(!plain_first(url, &options, |name| name == "PGSSLMODE"));
         assert!(!plain_first(url, &options, |name| name == "PGSSLROOTCERT"));
+    }
+
+    #[test]
+    fn only_a_server_that_accepted_on_loopback_runs_on_this_machine() {
+        for address in ["127.0.0.1", "127.3.2.1", "::1"] {
+            assert!(is_loopback_address(Some(address)), "{address}");
+        }
+        for address in [
+            Some("10.0.0.5"),
+            Some("172.17.0.2"),
+            Some("::2"),
+            Some(""),
+            None,
+        ] {
+            assert!(!is_loopback_address(address), "{address:?}");
+        }
     }
 
     /// Whether a store's connection to `url` is encrypted.
@@ -130,28 +192,29 @@ mod tests {
         offered == "on"
     }
 
-    /// The store's own connections, on the test server (loopback, CI's URL names no TLS):
-    /// plain, and TLS when the URL asks for it and the server offers it.
+    /// The store's own connections, on the test server (on this machine; CI's URL names no
+    /// TLS): plain, and TLS when the URL asks for it.
     #[tokio::test]
-    async fn a_store_on_loopback_connects_without_tls_unless_the_url_asks_for_it() {
+    async fn a_store_on_this_machine_connects_without_tls_unless_the_url_asks_for_it() {
         let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
             return;
         };
+        if !offers_tls(&db.url).await {
+            eprintln!("the test server offers no TLS: skipped");
+            db.drop_database().await;
+            return;
+        }
         let parsed = PgConnectOptions::from_str(&db.url).unwrap();
         if plain_first(&db.url, &parsed, |name| std::env::var_os(name).is_some()) {
-            assert!(!encrypted(&db.url).await, "plain on loopback");
+            assert!(!encrypted(&db.url).await, "plain on this machine");
         } else {
             eprintln!(
                 "OSTIARY_TEST_POSTGRES_URL is not on loopback or names TLS: plain not checked"
             );
         }
-        if offers_tls(&db.url).await {
-            let separator = if db.url.contains('?') { '&' } else { '?' };
-            let required = format!("{}{separator}sslmode=require", db.url);
-            assert!(encrypted(&required).await, "TLS when the URL asks for it");
-        } else {
-            eprintln!("the test server offers no TLS: sslmode=require not checked");
-        }
+        let separator = if db.url.contains('?') { '&' } else { '?' };
+        let required = format!("{}{separator}sslmode=require", db.url);
+        assert!(encrypted(&required).await, "TLS when the URL asks for it");
         db.drop_database().await;
     }
 
