@@ -37,7 +37,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Errors: `url` does not parse.
 pub(super) async fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
-    if !plain_first(url, &options, |name| std::env::var_os(name).is_some()) {
+    if !may_go_plain(url, &options, |name| std::env::var_os(name).is_some()) {
         return Ok(options);
     }
     match on_this_machine(&options).await {
@@ -79,10 +79,10 @@ async fn probe(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> 
         .unwrap_or_else(|_| Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into())))
 }
 
-/// Whether to ask: a TCP host on a loopback address (or `localhost`), and neither the URL's
-/// parameters (as sqlx reads them: decoded) nor the environment (`is_set`) name anything
-/// about TLS.
-fn plain_first(url: &str, options: &PgConnectOptions, is_set: impl Fn(&str) -> bool) -> bool {
+/// Whether the server is worth asking where it runs: a TCP host on a loopback address (or
+/// `localhost`), and neither the URL's parameters (as sqlx reads them: decoded) nor the
+/// environment (`is_set`) name anything about TLS.
+fn may_go_plain(url: &str, options: &PgConnectOptions, is_set: impl Fn(&str) -> bool) -> bool {
     if options.get_socket().is_some() || !is_loopback(options.get_host()) {
         return false;
     }
@@ -116,11 +116,11 @@ mod tests {
     use super::*;
 
     fn plain(url: &str) -> bool {
-        plain_first(url, &PgConnectOptions::from_str(url).unwrap(), |_| false)
+        may_go_plain(url, &PgConnectOptions::from_str(url).unwrap(), |_| false)
     }
 
     #[test]
-    fn only_a_loopback_host_with_nothing_said_about_tls_is_tried_plain_first() {
+    fn only_a_loopback_host_with_nothing_said_about_tls_may_go_plain() {
         for url in [
             "postgres://u@127.0.0.1:5432/db",
             "postgres://u@127.0.0.2/db",
@@ -146,8 +146,8 @@ mod tests {
         }
         let url = "postgres://u@127.0.0.1/db";
         let options = PgConnectOptions::from_str(url).unwrap();
-        assert!(!plain_first(url, &options, |name| name == "PGSSLMODE"));
-        assert!(!plain_first(url, &options, |name| name == "PGSSLROOTCERT"));
+        assert!(!may_go_plain(url, &options, |name| name == "PGSSLMODE"));
+        assert!(!may_go_plain(url, &options, |name| name == "PGSSLROOTCERT"));
     }
 
     #[test]
@@ -205,7 +205,7 @@ mod tests {
             return;
         }
         let parsed = PgConnectOptions::from_str(&db.url).unwrap();
-        if plain_first(&db.url, &parsed, |name| std::env::var_os(name).is_some()) {
+        if may_go_plain(&db.url, &parsed, |name| std::env::var_os(name).is_some()) {
             assert!(!encrypted(&db.url).await, "plain on this machine");
         } else {
             eprintln!(
@@ -267,7 +267,7 @@ mod tests {
             }
         });
         let url = via.to_string();
-        assert!(plain_first(
+        assert!(may_go_plain(
             &url,
             &PgConnectOptions::from_str(&url).unwrap(),
             |_| false
