@@ -192,18 +192,24 @@ mod tests {
         offered == "on"
     }
 
+    /// A fresh test database whose server offers TLS; `None` (said on stderr) without one.
+    async fn database_offering_tls() -> Option<crate::testing::PostgresTestDatabase> {
+        let db = crate::testing::PostgresTestDatabase::create().await?;
+        if offers_tls(&db.url).await {
+            return Some(db);
+        }
+        eprintln!("the test server offers no TLS: skipped");
+        db.drop_database().await;
+        None
+    }
+
     /// The store's own connections, on the test server (on this machine; CI's URL names no
     /// TLS): plain, and TLS when the URL asks for it.
     #[tokio::test]
     async fn a_store_on_this_machine_connects_without_tls_unless_the_url_asks_for_it() {
-        let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
+        let Some(db) = database_offering_tls().await else {
             return;
         };
-        if !offers_tls(&db.url).await {
-            eprintln!("the test server offers no TLS: skipped");
-            db.drop_database().await;
-            return;
-        }
         let parsed = PgConnectOptions::from_str(&db.url).unwrap();
         if may_go_plain(&db.url, &parsed, |name| std::env::var_os(name).is_some()) {
             assert!(!encrypted(&db.url).await, "plain on this machine");
@@ -225,14 +231,9 @@ mod tests {
     async fn a_server_that_refuses_plain_connections_is_reached_with_tls() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-        let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
+        let Some(db) = database_offering_tls().await else {
             return;
         };
-        if !offers_tls(&db.url).await {
-            eprintln!("the test server offers no TLS: skipped");
-            db.drop_database().await;
-            return;
-        }
         // The protocol's SSLRequest: length 8, then the code 80877103.
         const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
         let parsed = url::Url::parse(&db.url).unwrap();
