@@ -8,6 +8,8 @@ mod rows;
 mod sql;
 mod sqlite;
 pub mod testing;
+#[cfg(test)]
+mod upgrade_tests;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -249,6 +249,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly
 
     use super::*;
+    use crate::upgrade_tests;
 
     /// Lent without a ping while in use, a connection that died while idle is still found
     /// and replaced before a statement meets it.
@@ -270,6 +271,31 @@ mod tests {
             .await;
         tokio::time::sleep(PING_IDLE_AFTER + Duration::from_millis(200)).await;
         assert_ne!(backend().await, first, "a new connection");
+        store.pool.close().await;
+        db.drop_database().await;
+    }
+
+    /// As the SQLite test of the same name: rows an earlier version wrote, migrated.
+    #[tokio::test]
+    async fn an_answer_from_before_migrations_21_and_22_keeps_its_grace_until_the_successor_is_used()
+     {
+        let Some(db) = crate::testing::PostgresTestDatabase::create().await else {
+            return;
+        };
+        let store = PgStore::open(&db.url, 2).await.unwrap();
+        let mut connection = store.pool.acquire().await.unwrap();
+        MIGRATOR
+            .run_to(upgrade_tests::BEFORE_SUCCESSORS, &mut *connection)
+            .await
+            .unwrap();
+        sqlx::raw_sql(upgrade_tests::EARLIER_GRANTS)
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        upgrade_tests::insert_earlier_refresh_tokens!(&mut *connection);
+        drop(connection);
+        store.migrate().await.unwrap();
+        upgrade_tests::assert_earlier_answers_keep_their_grace(&store).await;
         store.pool.close().await;
         db.drop_database().await;
     }

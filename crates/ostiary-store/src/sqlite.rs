@@ -323,88 +323,30 @@ impl ostiary_core::Store for SqliteStore {
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly
 
-    use ostiary_core::GrantStore;
-    use ostiary_core::secret::SecretHash;
-
     use super::*;
+    use crate::upgrade_tests;
 
-    /// Migration 21 on a database whose last rotation (before it) left an answer: the answer
-    /// keeps its grace until the successor is used, as before the upgrade.
+    /// Migrations 21 (successors named) and 22 (answers on the successors' rows) on a database
+    /// whose last rotation before them left an answer on the rotated row: the answer keeps
+    /// its grace until the successor is used, as before the upgrade.
     #[tokio::test]
-    async fn an_answer_from_before_migration_21_keeps_its_grace_until_the_successor_is_used() {
+    async fn an_answer_from_before_migrations_21_and_22_keeps_its_grace_until_the_successor_is_used()
+     {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("upgrade.db").display());
         let store = SqliteStore::open(&url, 2).await.unwrap();
         let mut writer = store.writer.lend().await.unwrap();
-        MIGRATOR.run_to(20261201000020, &mut *writer).await.unwrap();
-        // One family as the earlier version left it: token 0 rotated into token 1 (with its
-        // answer), token 1 unrotated; and a family with two unrotated tokens (no successor
-        // can be named).
-        sqlx::raw_sql(
-            "INSERT INTO users (user_id, username, password_hash, created_at) \
-             VALUES ('6f1c2b1e-0000-4000-8000-000000000001', 'alice', 'x', 0); \
-             INSERT INTO clients (client_id, name, token_endpoint_auth_method, grant_types, \
-             redirect_uris, scopes, audiences, introspect_audiences, post_logout_redirect_uris, \
-             skip_consent, created_at) VALUES ('web', 'Web', 'none', '[]', '[]', '[]', '[]', \
-             '[]', '[]', 0, 0); \
-             INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
-             auth_time, created_at, access_jti, access_expires_at) VALUES \
-             ('g1', 'web', '6f1c2b1e-0000-4000-8000-000000000001', 's', 1, '[]', '[]', 0, 0, 'a', 4000000000), \
-             ('g2', 'web', '6f1c2b1e-0000-4000-8000-000000000001', 's', 1, '[]', '[]', 0, 0, 'b', 4000000000);",
-        )
-        .execute(&mut *writer)
-        .await
-        .unwrap();
-        for (token, grant, rotated, answer) in [
-            ("t0", "g1", Some(1), Some(b"a0".to_vec())),
-            ("t1", "g1", None, None),
-            ("u0", "g2", Some(1), Some(b"b0".to_vec())),
-            ("u1", "g2", None, None),
-            ("u2", "g2", None, None),
-        ] {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, \
-                 access_jti, access_expires_at, rotated_at, rotation_answer) \
-                 VALUES ($1, $2, 0, 4000000000, $3, 4000000000, $4, $5)",
-            )
-            .bind(SecretHash::of(token).as_bytes().to_vec())
-            .bind(grant)
-            .bind(format!("at-{token}"))
-            .bind(rotated)
-            .bind(answer)
+        MIGRATOR
+            .run_to(upgrade_tests::BEFORE_SUCCESSORS, &mut *writer)
+            .await
+            .unwrap();
+        sqlx::raw_sql(upgrade_tests::EARLIER_GRANTS)
             .execute(&mut *writer)
             .await
             .unwrap();
-        }
+        upgrade_tests::insert_earlier_refresh_tokens!(&mut *writer);
         drop(writer);
         store.migrate().await.unwrap();
-
-        let answer = |token: &'static str| {
-            let store = store.clone();
-            async move {
-                let found = store.find_refresh_token(&SecretHash::of(token)).await;
-                found.unwrap().unwrap().rotation_answer
-            }
-        };
-        assert_eq!(answer("t0").await.as_deref(), Some(&b"a0"[..]));
-        assert_eq!(answer("u0").await, None, "no single successor: no answer");
-        let t2 = ostiary_core::grant::RefreshToken {
-            token_hash: SecretHash::of("t2"),
-            grant_id: "g1".into(),
-            issued_at: time::OffsetDateTime::UNIX_EPOCH,
-            expires_at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(40_000),
-            access_jti: "at-t2".into(),
-            access_expires_at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(40_000),
-        };
-        let at = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(2);
-        let t1 = SecretHash::of("t1");
-        assert!(
-            store
-                .rotate_refresh_token(&t1, at, b"a1", &t2)
-                .await
-                .unwrap()
-        );
-        assert_eq!(answer("t0").await, None, "its successor was used");
-        assert_eq!(answer("t1").await.as_deref(), Some(&b"a1"[..]));
+        upgrade_tests::assert_earlier_answers_keep_their_grace(&store).await;
     }
 }

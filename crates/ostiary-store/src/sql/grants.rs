@@ -93,21 +93,23 @@ pub(crate) const REDEEM_POSTGRES: &str = "\
     SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM consumed";
 
 /// A refresh token rotation as one write on SQLite, run by `write_as_one` in its own `BEGIN
-/// IMMEDIATE` transaction: the old token (`$4`) is marked rotated at `$1` with the sealed
-/// answer `$2` and its successor `$3`, provided it is unrotated, belongs to the grant `$5` and
-/// that grant is live, which selects the one row that tells the rotation won;
-/// the successor (`$3`, issued `$6`, expiring `$7`, with the access token `$8` expiring `$9`)
-/// is inserted only if that UPDATE changed the row (`changes()` counts the statement just
-/// before, on this connection). SQLite's write lock serialises this with
-/// every revocation. RFC 9700 4.14.2: the old row keeps the answer for a retry inside the
-/// grace period, which `find_refresh_family` gives only while the successor is unused.
+/// IMMEDIATE` transaction: the old token (`$4`) is marked rotated at `$1` with its successor
+/// `$3`, provided it is unrotated, belongs to the grant `$5` and that grant is live, which
+/// selects the one row that tells the rotation won; the successor (`$3`, issued `$6`,
+/// expiring `$7`, with the access token `$8` expiring `$9`, and the rotation's sealed answer
+/// `$2`) is inserted only if that UPDATE changed the row (`changes()` counts the statement
+/// just before, on this connection). SQLite's write lock serialises this with every
+/// revocation. RFC 9700 4.14.2: the successor's row keeps the answer for a retry of the old
+/// token inside the grace period, which `find_refresh_family` gives only while the successor
+/// is unused. Kept there rather than on the old row, it is written once, in a row inserted
+/// whole, instead of growing a row already written (migration 22).
 pub(crate) const ROTATE_SQLITE: &str = "\
     BEGIN IMMEDIATE; \
-    UPDATE refresh_tokens SET rotated_at = $1, rotation_answer = $2, successor_hash = $3 \
+    UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $3 \
     WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
     AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL) RETURNING 1; \
     INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
-    access_expires_at) SELECT $3, $5, $6, $7, $8, $9 WHERE changes() = 1; \
+    access_expires_at, issuing_answer) SELECT $3, $5, $6, $7, $8, $9, $2 WHERE changes() = 1; \
     COMMIT";
 
 /// The same rotation as one PostgreSQL statement (the parameters are `ROTATE_SQLITE`'s). The
@@ -115,13 +117,12 @@ pub(crate) const ROTATE_SQLITE: &str = "\
 /// check of the grant and this insert cannot miss the successor's access token: revocation
 /// and rotation of one family are serialised.
 pub(crate) const ROTATE_POSTGRES: &str = "\
-    WITH rotated AS (UPDATE refresh_tokens \
-    SET rotated_at = $1, rotation_answer = $2, successor_hash = $3 \
+    WITH rotated AS (UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $3 \
     WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
     AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL \
     FOR NO KEY UPDATE) RETURNING grant_id) \
     INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
-    access_expires_at) SELECT $3, grant_id, $6, $7, $8, $9 FROM rotated";
+    access_expires_at, issuing_answer) SELECT $3, grant_id, $6, $7, $8, $9, $2 FROM rotated";
 
 /// `$redeem` and `$rotate` are the backend's statements (`REDEEM_SQLITE`, `ROTATE_SQLITE`;
 /// `REDEEM_POSTGRES`, `ROTATE_POSTGRES`).
@@ -273,15 +274,15 @@ macro_rules! impl_grant_store {
                 token_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::grant::RefreshFamily>, ostiary_core::StoreError> {
                 // The token's two columns that the grant also has are renamed; the grant's
-                // are read under their own names. RFC 9700 4.14.2: a rotation's answer is
-                // given only while the successor it named is unused; once the client has
-                // presented the successor, it evidently received it.
+                // are read under their own names. RFC 9700 4.14.2: a rotation's answer, kept
+                // on the successor's row, is given only while that successor is unused; once
+                // the client has presented the successor, it evidently received it.
                 sqlx::query_as::<_, $crate::rows::RefreshFamilyRow>(
                     "SELECT g.*, r.token_hash, r.issued_at, r.expires_at, \
                      r.access_jti AS token_access_jti, \
                      r.access_expires_at AS token_access_expires_at, r.rotated_at, \
                      CASE WHEN s.token_hash IS NOT NULL AND s.rotated_at IS NULL \
-                     THEN r.rotation_answer END AS rotation_answer, \
+                     THEN s.issuing_answer END AS rotation_answer, \
                      u.disabled AS user_disabled \
                      FROM refresh_tokens r \
                      JOIN grants g ON g.grant_id = r.grant_id \
