@@ -135,6 +135,32 @@ impl PgStore {
         Ok(written > 0)
     }
 
+    /// A refresh rotation (`sql::grants::ROTATE_POSTGRES`): the presented token's hash `old`,
+    /// rotated at `at` (Unix seconds) into `new`, whose row keeps the sealed `answer`. True
+    /// when it won.
+    pub(crate) async fn rotate(
+        &self,
+        old: Vec<u8>,
+        at: i64,
+        answer: Vec<u8>,
+        new: crate::rows::RefreshTokenRow,
+    ) -> Result<bool, ostiary_core::StoreError> {
+        self.write_as_one(
+            "refresh token",
+            sqlx::query(crate::sql::grants::ROTATE_POSTGRES)
+                .bind(at)
+                .bind(answer)
+                .bind(new.token_hash)
+                .bind(old)
+                .bind(new.grant_id)
+                .bind(new.issued_at)
+                .bind(new.expires_at)
+                .bind(new.access_jti)
+                .bind(new.access_expires_at),
+        )
+        .await
+    }
+
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one
     /// statement (written whole or not at all) in one round trip. Not `COPY`, which is cheaper
     /// per row but takes a second write before its answer, which Nagle's algorithm and the
@@ -192,11 +218,7 @@ crate::sql::users::impl_user_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
 crate::sql::sessions::impl_session_store!(PgStore);
-crate::sql::grants::impl_grant_store!(
-    PgStore,
-    crate::sql::grants::REDEEM_POSTGRES,
-    crate::sql::grants::ROTATE_POSTGRES
-);
+crate::sql::grants::impl_grant_store!(PgStore, crate::sql::grants::REDEEM_POSTGRES);
 crate::sql::interactions::impl_interaction_store!(PgStore);
 crate::sql::replays::impl_replay_store!(PgStore);
 crate::sql::pushed::impl_pushed_request_store!(PgStore);

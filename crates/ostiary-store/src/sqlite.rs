@@ -13,10 +13,12 @@ use crate::OpenError;
 mod checkpoints;
 mod connections;
 mod revocations;
+mod rotations;
 
 use checkpoints::Checkpoints;
 use connections::{Connections, Lent, WriteTransaction};
 use revocations::RevocationAnswers;
+use rotations::{Rotation, Rotations};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -33,6 +35,8 @@ pub struct SqliteStore {
     checkpoints: Arc<Checkpoints>,
     /// Revocation checks answered from memory while nothing was committed since.
     revocations: Arc<RevocationAnswers>,
+    /// Refresh rotations, committed together as they queue for the writer.
+    rotations: Arc<Rotations>,
 }
 
 impl SqliteStore {
@@ -62,9 +66,12 @@ impl SqliteStore {
         let revocations = revocation_answers(&writer, url, &options)
             .await
             .map_err(OpenError::Connect)?;
-        let checkpoints = Checkpoints::start(options.clone())
-            .await
-            .map_err(OpenError::Connect)?;
+        let checkpoints = Arc::new(
+            Checkpoints::start(options.clone())
+                .await
+                .map_err(OpenError::Connect)?,
+        );
+        let rotations = Rotations::start(writer.clone(), checkpoints.clone());
         // Readers cannot write at all, so a write sent to them by mistake fails at once
         // instead of competing with the writer.
         let readers = Connections::open(options.pragma("query_only", "ON"), max_connections)
@@ -73,8 +80,9 @@ impl SqliteStore {
         Ok(Self {
             readers: Arc::new(readers),
             writer,
-            checkpoints: Arc::new(checkpoints),
+            checkpoints,
             revocations: Arc::new(revocations),
+            rotations: Arc::new(rotations),
         })
     }
 
@@ -85,6 +93,25 @@ impl SqliteStore {
         let writer = self.writer.lend().await.map_err(crate::error::backend)?;
         self.checkpoints.after_write();
         Ok(writer)
+    }
+
+    /// A refresh rotation (see `sqlite/rotations.rs`): the presented token's hash `old`,
+    /// rotated at `at` (Unix seconds) into `new`, whose row keeps the sealed `answer`. True
+    /// when it won.
+    pub(crate) async fn rotate(
+        &self,
+        old: Vec<u8>,
+        at: i64,
+        answer: Vec<u8>,
+        new: crate::rows::RefreshTokenRow,
+    ) -> Result<bool, ostiary_core::StoreError> {
+        let rotation = Rotation {
+            old,
+            at,
+            answer,
+            new,
+        };
+        self.rotations.rotate(rotation).await
     }
 
     /// A connection for statements that only read: one of the read-only connections.
@@ -116,6 +143,7 @@ impl SqliteStore {
 
     /// Waits for connections to be returned and closes them (flushes the WAL cleanly).
     pub(crate) async fn close(&self) {
+        self.rotations.stop();
         self.checkpoints.close().await;
         self.readers.close().await;
         self.writer.close().await;
@@ -288,11 +316,7 @@ crate::sql::users::impl_user_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
 crate::sql::audit::impl_audit_store!(SqliteStore);
 crate::sql::sessions::impl_session_store!(SqliteStore);
-crate::sql::grants::impl_grant_store!(
-    SqliteStore,
-    crate::sql::grants::REDEEM_SQLITE,
-    crate::sql::grants::ROTATE_SQLITE
-);
+crate::sql::grants::impl_grant_store!(SqliteStore, crate::sql::grants::REDEEM_SQLITE);
 crate::sql::interactions::impl_interaction_store!(SqliteStore);
 crate::sql::replays::impl_replay_store!(SqliteStore);
 crate::sql::pushed::impl_pushed_request_store!(SqliteStore);

@@ -92,30 +92,18 @@ pub(crate) const REDEEM_POSTGRES: &str = "\
     auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
     SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM consumed";
 
-/// A refresh token rotation as one write on SQLite, run by `write_as_one` in its own `BEGIN
-/// IMMEDIATE` transaction: the old token (`$4`) is marked rotated at `$1` with its successor
-/// `$3`, provided it is unrotated, belongs to the grant `$5` and that grant is live, which
-/// selects the one row that tells the rotation won; the successor (`$3`, issued `$6`,
-/// expiring `$7`, with the access token `$8` expiring `$9`, and the rotation's sealed answer
-/// `$2`) is inserted only if that UPDATE changed the row (`changes()` counts the statement
-/// just before, on this connection). SQLite's write lock serialises this with every
-/// revocation. RFC 9700 4.14.2: the successor's row keeps the answer for a retry of the old
-/// token inside the grace period, which `find_refresh_family` gives only while the successor
-/// is unused. Kept there rather than on the old row, it is written once, in a row inserted
-/// whole, instead of growing a row already written (migration 22).
-pub(crate) const ROTATE_SQLITE: &str = "\
-    BEGIN IMMEDIATE; \
-    UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $3 \
-    WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
-    AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL) RETURNING 1; \
-    INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
-    access_expires_at, issuing_answer) SELECT $3, $5, $6, $7, $8, $9, $2 WHERE changes() = 1; \
-    COMMIT";
-
-/// The same rotation as one PostgreSQL statement (the parameters are `ROTATE_SQLITE`'s). The
-/// grant is row-locked (`FOR NO KEY UPDATE`), so a revocation committing between the caller's
-/// check of the grant and this insert cannot miss the successor's access token: revocation
-/// and rotation of one family are serialised.
+/// A refresh token rotation as one PostgreSQL statement, run by `PgStore::rotate`: the old
+/// token (`$4`) is marked rotated at `$1` with its successor `$3`, provided it is unrotated,
+/// belongs to the grant `$5` and that grant is live; only then is the successor (`$3`, issued
+/// `$6`, expiring `$7`, with the access token `$8` expiring `$9`, and the rotation's sealed
+/// answer `$2`) inserted, which tells the rotation won. SQLite's rotations are
+/// `sqlite/rotations.rs`, with the same parameters. The grant is row-locked (`FOR NO KEY
+/// UPDATE`), so a revocation committing between the caller's check of the grant and this
+/// insert cannot miss the successor's access token: revocation and rotation of one family
+/// are serialised. RFC 9700 4.14.2: the successor's row keeps the answer for a retry of the
+/// old token inside the grace period, which `find_refresh_family` gives only while the
+/// successor is unused. Kept there rather than on the old row, it is written once, in a row
+/// inserted whole, instead of growing a row already written (migration 22).
 pub(crate) const ROTATE_POSTGRES: &str = "\
     WITH rotated AS (UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $3 \
     WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
@@ -124,10 +112,10 @@ pub(crate) const ROTATE_POSTGRES: &str = "\
     INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
     access_expires_at, issuing_answer) SELECT $3, grant_id, $6, $7, $8, $9, $2 FROM rotated";
 
-/// `$redeem` and `$rotate` are the backend's statements (`REDEEM_SQLITE`, `ROTATE_SQLITE`;
-/// `REDEEM_POSTGRES`, `ROTATE_POSTGRES`).
+/// `$redeem` is the backend's statement (`REDEEM_SQLITE`, `REDEEM_POSTGRES`); each backend
+/// writes a refresh rotation with its own `rotate`.
 macro_rules! impl_grant_store {
-    ($store:ty, $redeem:expr, $rotate:expr) => {
+    ($store:ty, $redeem:expr) => {
         #[async_trait::async_trait]
         impl ostiary_core::GrantStore for $store {
             async fn insert_code(
@@ -305,25 +293,15 @@ macro_rules! impl_grant_store {
                 answer: &[u8],
                 new: &ostiary_core::grant::RefreshToken,
             ) -> Result<bool, ostiary_core::StoreError> {
-                // See `ROTATE_SQLITE` and `ROTATE_POSTGRES`: one write, taken whole or not at
-                // all, that changes rows only when this rotation wins.
-                let row = $crate::rows::RefreshTokenRow::from_token(new);
-                let won = self
-                    .write_as_one(
-                        "refresh token",
-                        sqlx::query($rotate)
-                            .bind(at.unix_timestamp())
-                            .bind(answer.to_vec())
-                            .bind(row.token_hash)
-                            .bind(old.as_bytes().to_vec())
-                            .bind(row.grant_id)
-                            .bind(row.issued_at)
-                            .bind(row.expires_at)
-                            .bind(row.access_jti)
-                            .bind(row.access_expires_at),
-                    )
-                    .await?;
-                Ok(won)
+                // One write per backend (`ROTATE_POSTGRES`, `sqlite/rotations.rs`), taken whole
+                // or not at all, that changes rows only when this rotation wins.
+                self.rotate(
+                    old.as_bytes().to_vec(),
+                    at.unix_timestamp(),
+                    answer.to_vec(),
+                    $crate::rows::RefreshTokenRow::from_token(new),
+                )
+                .await
             }
 
             async fn revoke_grant(

@@ -1,11 +1,15 @@
 //! Refresh tokens: rotation once, the grace of earlier tokens, concurrency, revoked grants.
 
+use ostiary_core::StoreError;
+
 use super::*;
 
 crate::store_tests!(
     refresh_token_rotates_once,
     using_a_successor_ends_the_grace_of_earlier_tokens,
     concurrent_rotations_have_one_winner,
+    rotations_of_many_families_at_once_each_win_once,
+    a_failing_rotation_fails_alone_among_concurrent_ones,
     rotation_is_refused_once_the_grant_is_revoked,
     a_refresh_family_is_read_whole,
     a_rotation_dropped_midway_writes_all_or_nothing,
@@ -190,6 +194,103 @@ async fn concurrent_rotations_have_one_winner(db: Database) {
             .await
             .unwrap();
         assert_eq!(found.is_some(), n == winner, "token {n}");
+    }
+}
+
+/// More rotations at once than SQLite writes in one transaction, each raced by a replay of the
+/// same token: every family rotates exactly once, into the winner's successor with the
+/// winner's answer, and the loser's successor is never written.
+async fn rotations_of_many_families_at_once_each_win_once(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let families: Vec<String> = (0..40).map(|n| format!("g{n}")).collect();
+    for grant_id in &families {
+        issue(&*store, &web, &alice, "sid-1", grant_id, false).await;
+    }
+    let attempts = families.iter().flat_map(|grant_id| {
+        [1, 2].map(|n| {
+            let store = Arc::clone(&store);
+            async move {
+                let won = store
+                    .rotate_refresh_token(
+                        &refresh_hash(grant_id, 0),
+                        now(),
+                        format!("answer {n}").as_bytes(),
+                        &refresh(grant_id, n),
+                    )
+                    .await
+                    .expect("a lost race is Ok(false), never an error");
+                (grant_id, n, won)
+            }
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    for grant_id in &families {
+        let winners: Vec<u32> = outcomes
+            .iter()
+            .filter(|(g, _, won)| *g == grant_id && *won)
+            .map(|(_, n, _)| *n)
+            .collect();
+        assert_eq!(winners.len(), 1, "{grant_id}: {outcomes:?}");
+        let winner = winners[0];
+        let spent = store
+            .find_refresh_token(&refresh_hash(grant_id, 0))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            spent.rotation_answer,
+            Some(format!("answer {winner}").into_bytes()),
+            "{grant_id}"
+        );
+        for n in [1, 2] {
+            let found = store
+                .find_refresh_token(&refresh_hash(grant_id, n))
+                .await
+                .unwrap();
+            assert_eq!(found.is_some(), n == winner, "{grant_id}, token {n}");
+        }
+    }
+}
+
+/// Among rotations written at once, one whose successor's hash is already taken fails with
+/// `Conflict` and writes nothing, and the others are written as if it had not been there.
+async fn a_failing_rotation_fails_alone_among_concurrent_ones(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    for grant_id in ["g1", "g2", "g3"] {
+        issue(&*store, &web, &alice, "sid-1", grant_id, false).await;
+    }
+    let mut taken = refresh("g2", 1);
+    taken.token_hash = refresh_hash("g3", 0);
+    let at = now();
+    let old = ["g1", "g2", "g3"].map(|grant_id| refresh_hash(grant_id, 0));
+    let (g1, g3) = (refresh("g1", 1), refresh("g3", 1));
+    let (first, failing, last) = futures::join!(
+        store.rotate_refresh_token(&old[0], at, b"a1", &g1),
+        store.rotate_refresh_token(&old[1], at, b"a2", &taken),
+        store.rotate_refresh_token(&old[2], at, b"a3", &g3),
+    );
+    assert!(first.unwrap());
+    assert!(
+        matches!(failing, Err(StoreError::Conflict("refresh token"))),
+        "{failing:?}"
+    );
+    assert!(last.unwrap());
+    let untouched = store
+        .find_refresh_token(&refresh_hash("g2", 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        untouched.rotated_at, None,
+        "the failed rotation wrote nothing"
+    );
+    for grant_id in ["g1", "g3"] {
+        let new = store.find_refresh_token(&refresh_hash(grant_id, 1)).await;
+        assert!(new.unwrap().is_some(), "{grant_id}");
     }
 }
 
