@@ -4,6 +4,7 @@
 
 mod error;
 mod postgres;
+mod rotations;
 mod rows;
 mod sql;
 mod sqlite;

@@ -3,6 +3,7 @@
 mod changes;
 mod failures;
 mod health;
+mod rotations;
 mod tls;
 
 pub(crate) use changes::LISTENER;
@@ -14,6 +15,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 
 use crate::OpenError;
+use crate::rotations::Rotations;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -40,6 +42,8 @@ pub struct PgStore {
     /// Whether the database answered its last probe; statements wait for no connection
     /// while it did not.
     health: std::sync::Arc<health::Health>,
+    /// Refresh rotations, written in batches as they queue.
+    rotations: std::sync::Arc<Rotations>,
 }
 
 impl PgStore {
@@ -63,7 +67,15 @@ impl PgStore {
             .await
             .map_err(OpenError::Connect)?;
         let health = health::Health::watch(pool.connect_options().as_ref().clone());
-        Ok(Self { pool, health })
+        let rotations = Rotations::start(rotations::PgRotations {
+            pool: pool.clone(),
+            health: health.clone(),
+        });
+        Ok(Self {
+            pool,
+            health,
+            rotations: std::sync::Arc::new(rotations),
+        })
     }
 
     /// A connection for statements that write, from the one pool (PostgreSQL runs writers
@@ -120,7 +132,7 @@ impl PgStore {
 
     /// Runs `statement`, one statement whose data-modifying `WITH` parts and final part take
     /// effect together or not at all, in one round trip. True when its final part changed a
-    /// row, which it does only when the write took place (see `sql::grants::ROTATE_POSTGRES`).
+    /// row, which it does only when the write took place (see `sql::grants::REDEEM_POSTGRES`).
     /// A unique violation is a `Conflict` over `record`.
     pub(crate) async fn write_as_one(
         &self,
@@ -133,32 +145,6 @@ impl PgStore {
             .map_err(crate::error::write_error(record))?
             .rows_affected();
         Ok(written > 0)
-    }
-
-    /// A refresh rotation (`sql::grants::ROTATE_POSTGRES`): the presented token's hash `old`,
-    /// rotated at `at` (Unix seconds) into `new`, whose row keeps the sealed `answer`. True
-    /// when it won.
-    pub(crate) async fn rotate(
-        &self,
-        old: Vec<u8>,
-        at: i64,
-        answer: Vec<u8>,
-        new: crate::rows::RefreshTokenRow,
-    ) -> Result<bool, ostiary_core::StoreError> {
-        self.write_as_one(
-            "refresh token",
-            sqlx::query(crate::sql::grants::ROTATE_POSTGRES)
-                .bind(at)
-                .bind(answer)
-                .bind(new.token_hash)
-                .bind(old)
-                .bind(new.grant_id)
-                .bind(new.issued_at)
-                .bind(new.expires_at)
-                .bind(new.access_jti)
-                .bind(new.access_expires_at),
-        )
-        .await
     }
 
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one

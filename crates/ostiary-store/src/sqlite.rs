@@ -9,6 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::OpenError;
+use crate::rotations::Rotations;
 
 mod checkpoints;
 mod connections;
@@ -18,7 +19,7 @@ mod rotations;
 use checkpoints::Checkpoints;
 use connections::{Connections, Lent, WriteTransaction};
 use revocations::RevocationAnswers;
-use rotations::{Rotation, Rotations};
+use rotations::SqliteRotations;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -71,7 +72,10 @@ impl SqliteStore {
                 .await
                 .map_err(OpenError::Connect)?,
         );
-        let rotations = Rotations::start(writer.clone(), checkpoints.clone());
+        let rotations = Rotations::start(SqliteRotations {
+            writer: writer.clone(),
+            checkpoints: checkpoints.clone(),
+        });
         // Readers cannot write at all, so a write sent to them by mistake fails at once
         // instead of competing with the writer.
         let readers = Connections::open(options.pragma("query_only", "ON"), max_connections)
@@ -93,25 +97,6 @@ impl SqliteStore {
         let writer = self.writer.lend().await.map_err(crate::error::backend)?;
         self.checkpoints.after_write();
         Ok(writer)
-    }
-
-    /// A refresh rotation (see `sqlite/rotations.rs`): the presented token's hash `old`,
-    /// rotated at `at` (Unix seconds) into `new`, whose row keeps the sealed `answer`. True
-    /// when it won.
-    pub(crate) async fn rotate(
-        &self,
-        old: Vec<u8>,
-        at: i64,
-        answer: Vec<u8>,
-        new: crate::rows::RefreshTokenRow,
-    ) -> Result<bool, ostiary_core::StoreError> {
-        let rotation = Rotation {
-            old,
-            at,
-            answer,
-            new,
-        };
-        self.rotations.rotate(rotation).await
     }
 
     /// A connection for statements that only read: one of the read-only connections.
@@ -169,7 +154,7 @@ impl SqliteStore {
     /// Runs `statements` (several, `;`-separated, sharing their `$n` parameters, from `BEGIN
     /// IMMEDIATE` to `COMMIT`) on the writer in one round trip to its thread. True when they
     /// selected a row: the statements decide among themselves what to change, and select a
-    /// row when the write took place (see `sql::grants::ROTATE_SQLITE`). A unique violation
+    /// row when the write took place (see `sql::grants::REDEEM_SQLITE`). A unique violation
     /// is a `Conflict` over `record`. The statements are written all or none, whether they
     /// fail or their caller goes away midway ([`Lent::run_own_transaction`]).
     pub(crate) async fn write_as_one(

@@ -2,9 +2,10 @@
 //!
 //! Every method that writes more than one statement runs in `begin_write()` (per backend:
 //! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL), except a code's
-//! redemption and a refresh rotation, which are one write each (`write_as_one`: one batch
-//! that begins and commits its own transaction on SQLite, one statement on PostgreSQL), so
-//! one round trip to the database. Single use of codes and refresh tokens rests on
+//! redemption, which is one write (`write_as_one`: one batch that begins and commits its own
+//! transaction on SQLite, one statement on PostgreSQL), so one round trip to the database,
+//! and a refresh rotation, written in a batch with the rotations queued beside it
+//! (`crate::rotations`). Single use of codes and refresh tokens rests on
 //! compare-and-set `UPDATE ... WHERE <not yet used>`: whichever transaction changes the row
 //! wins, every other one sees zero rows changed and writes nothing.
 
@@ -92,28 +93,8 @@ pub(crate) const REDEEM_POSTGRES: &str = "\
     auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
     SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM consumed";
 
-/// A refresh token rotation as one PostgreSQL statement, run by `PgStore::rotate`: the old
-/// token (`$4`) is marked rotated at `$1` with its successor `$3`, provided it is unrotated,
-/// belongs to the grant `$5` and that grant is live; only then is the successor (`$3`, issued
-/// `$6`, expiring `$7`, with the access token `$8` expiring `$9`, and the rotation's sealed
-/// answer `$2`) inserted, which tells the rotation won. SQLite's rotations are
-/// `sqlite/rotations.rs`, with the same parameters. The grant is row-locked (`FOR NO KEY
-/// UPDATE`), so a revocation committing between the caller's check of the grant and this
-/// insert cannot miss the successor's access token: revocation and rotation of one family
-/// are serialised. RFC 9700 4.14.2: the successor's row keeps the answer for a retry of the
-/// old token inside the grace period, which `find_refresh_family` gives only while the
-/// successor is unused. Kept there rather than on the old row, it is written once, in a row
-/// inserted whole, instead of growing a row already written (migration 22).
-pub(crate) const ROTATE_POSTGRES: &str = "\
-    WITH rotated AS (UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $3 \
-    WHERE token_hash = $4 AND rotated_at IS NULL AND grant_id = $5 \
-    AND EXISTS (SELECT 1 FROM grants WHERE grant_id = $5 AND revoked_at IS NULL \
-    FOR NO KEY UPDATE) RETURNING grant_id) \
-    INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
-    access_expires_at, issuing_answer) SELECT $3, grant_id, $6, $7, $8, $9, $2 FROM rotated";
-
-/// `$redeem` is the backend's statement (`REDEEM_SQLITE`, `REDEEM_POSTGRES`); each backend
-/// writes a refresh rotation with its own `rotate`.
+/// `$redeem` is the backend's statement (`REDEEM_SQLITE`, `REDEEM_POSTGRES`); refresh
+/// rotations go through the store's `rotations` queue (`crate::rotations`).
 macro_rules! impl_grant_store {
     ($store:ty, $redeem:expr) => {
         #[async_trait::async_trait]
@@ -293,15 +274,15 @@ macro_rules! impl_grant_store {
                 answer: &[u8],
                 new: &ostiary_core::grant::RefreshToken,
             ) -> Result<bool, ostiary_core::StoreError> {
-                // One write per backend (`ROTATE_POSTGRES`, `sqlite/rotations.rs`), taken whole
-                // or not at all, that changes rows only when this rotation wins.
-                self.rotate(
-                    old.as_bytes().to_vec(),
-                    at.unix_timestamp(),
-                    answer.to_vec(),
-                    $crate::rows::RefreshTokenRow::from_token(new),
-                )
-                .await
+                // Written in a batch with whatever rotations wait beside it, taken whole or
+                // not at all, changing rows only when this rotation wins.
+                let rotation = $crate::rotations::Rotation {
+                    old: old.as_bytes().to_vec(),
+                    at: at.unix_timestamp(),
+                    answer: answer.to_vec(),
+                    new: $crate::rows::RefreshTokenRow::from_token(new),
+                };
+                self.rotations.rotate(rotation).await
             }
 
             async fn revoke_grant(
