@@ -360,9 +360,9 @@ pub trait GrantStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> Result<Option<RefreshFamily>, StoreError>;
-    /// Rotates `old` into `new` in one transaction, leaving `answer` on the old row with
-    /// `new` named as its successor. The answer is read back only while that successor is
-    /// unused: presenting `new` proves the rotation was received, so the grace of `old` is
+    /// Rotates `old` into `new` in one transaction (which other rotations may share), naming
+    /// `new` as the successor of `old` and keeping `answer` on the successor's row. The
+    /// answer is read back, for `old`, only while that successor is unused: presenting `new` proves the rotation was received, so the grace of `old` is
     /// over (RFC 9700 4.14.2). False, and nothing written, when `old` was already rotated or
     /// its grant is revoked.
     async fn rotate_refresh_token(

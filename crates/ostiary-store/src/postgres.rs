@@ -216,6 +216,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(PgStore);
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
+        self.rotations.check()?;
         sqlx::query("SELECT 1")
             .execute(&mut *self.reader().await?)
             .await

@@ -7,6 +7,7 @@
 //! `postgres/rotations.rs`).
 
 use std::future::Future;
+use std::time::Duration;
 
 use ostiary_core::StoreError;
 use tokio::sync::{mpsc, oneshot};
@@ -63,8 +64,10 @@ impl Rotations {
     }
 
     /// Writes `rotation` with whatever others wait beside it. True when it won (see
-    /// [`WriteRotations::write`]). Errors: its own only (a batch that fails is written again
-    /// one rotation at a time).
+    /// [`WriteRotations::write`]). Errors: a failure of its own (a batch that fails over one
+    /// rotation is written again one rotation at a time), or of its whole batch (the
+    /// database's, or no answer within [`BATCH_TIMEOUT`]). Dropped before its batch is
+    /// written, the rotation is not written at all.
     pub(crate) async fn rotate(&self, rotation: Rotation) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -74,7 +77,17 @@ impl Rotations {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Stops the task; a batch being written is rolled back.
+    /// Fails once rotations are no longer written (the task has ended: the store is closing,
+    /// or the task failed), for the readiness probe to report.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        if self.queue.is_closed() {
+            return Err(stopped());
+        }
+        Ok(())
+    }
+
+    /// Stops the task. A batch being written may still commit on the database's side; its
+    /// callers are told the store is closing.
     pub(crate) fn stop(&self) {
         self.task.abort();
     }
@@ -86,6 +99,10 @@ impl Drop for Rotations {
     }
 }
 
+/// How long a batch may take before its callers are answered with an error, so that one
+/// stuck batch (a connection that stopped answering) does not hold every rotation behind it.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn stopped() -> StoreError {
     StoreError::Backend("the store is closing: refresh rotations are no longer written".into())
 }
@@ -93,26 +110,90 @@ fn stopped() -> StoreError {
 async fn run(writer: impl WriteRotations, mut waiting: mpsc::Receiver<(Rotation, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (rotations, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let results = match writer.write(&rotations).await {
+        // A caller that went away (its request timed out or was cancelled) while its
+        // rotation waited gets nothing written: written later, at its old time, the rotation
+        // would turn the client's retry with the same token into a replay once the grace
+        // period is over.
+        let (rotations, replies): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .filter(|(_, reply): &(Rotation, Reply)| !reply.is_closed())
+            .unzip();
+        if rotations.is_empty() {
+            continue;
+        }
+        let results = match write(&writer, &rotations).await {
             Ok(won) => won.into_iter().map(Ok).collect(),
             Err(e) if rotations.len() == 1 => vec![Err(e)],
-            // Whichever rotation failed took the others' transaction with it: each is
-            // written again alone, so that only its own failure reaches each caller.
-            Err(_) => {
+            // One rotation's own failure took the others' transaction with it: each is
+            // written again alone, so that only its failure reaches its caller.
+            Err(e) if one_rotations_fault(&e) => {
                 let mut results = Vec::with_capacity(rotations.len());
-                for rotation in &rotations {
-                    let alone = writer.write(std::slice::from_ref(rotation)).await;
+                for (rotation, reply) in rotations.iter().zip(&replies) {
+                    if reply.is_closed() {
+                        results.push(Err(stopped()));
+                        continue;
+                    }
+                    let alone = write(&writer, std::slice::from_ref(rotation)).await;
                     results.push(alone.map(|won| won.first().copied().unwrap_or(false)));
                 }
                 results
             }
+            // The database's failure, not a rotation's: every caller gets it.
+            Err(e) => {
+                let cause = failed_batch(&e);
+                let shared = || StoreError::Backend(cause.clone().into());
+                let mut results: Vec<_> = (1..rotations.len()).map(|_| Err(shared())).collect();
+                results.insert(0, Err(e));
+                results
+            }
         };
         for (reply, result) in replies.into_iter().zip(results) {
-            // The caller may have gone away; its rotation stands, like any other write.
+            // The caller may have gone away meanwhile; its rotation stands, like any write.
             let _ = reply.send(result);
         }
     }
+}
+
+/// `writer.write(rotations)`, failing after [`BATCH_TIMEOUT`].
+async fn write(
+    writer: &impl WriteRotations,
+    rotations: &[Rotation],
+) -> Result<Vec<bool>, StoreError> {
+    tokio::time::timeout(BATCH_TIMEOUT, writer.write(rotations))
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "a batch of refresh rotations got no answer from the database in time".into(),
+            ))
+        })
+}
+
+/// Whether `e` can come from one rotation of a batch rather than from the database: a unique
+/// violation, a value the database refused, or PostgreSQL ending the transaction over a
+/// deadlock (40P01) or a serialization failure (40001).
+fn one_rotations_fault(e: &StoreError) -> bool {
+    match e {
+        StoreError::Conflict(_) | StoreError::Unstorable(_) => true,
+        StoreError::Backend(cause) => cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .and_then(|db| db.code())
+            .is_some_and(|code| code == "40P01" || code == "40001"),
+        StoreError::Corrupt(_) => false,
+    }
+}
+
+/// For the other callers of a batch that failed with `e`: its cause, as text (the first caller
+/// gets `e` itself).
+fn failed_batch(e: &StoreError) -> String {
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        cause.push_str(": ");
+        cause.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    format!("a batch of refresh rotations failed: {cause}")
 }
 
 /// Which rotations of a batch of `size` won, from the 0-based indexes the batch selected.
@@ -126,4 +207,137 @@ pub(crate) fn winners(
         *slot.ok_or(StoreError::Corrupt("refresh rotation batch"))? = true;
     }
     Ok(won)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly
+
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// Records the batches it is asked to write (by the rotations' `at`), each waiting for a
+    /// permit of `gate`; fails a batch as `fail` says.
+    struct Recorder {
+        batches: Arc<Mutex<Vec<Vec<i64>>>>,
+        gate: Arc<Semaphore>,
+        fail: fn(&[Rotation]) -> Option<StoreError>,
+    }
+
+    impl WriteRotations for Recorder {
+        async fn write(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+            self.gate.acquire().await.unwrap().forget();
+            self.batches
+                .lock()
+                .unwrap()
+                .push(rotations.iter().map(|r| r.at).collect());
+            match (self.fail)(rotations) {
+                Some(e) => Err(e),
+                None => Ok(vec![true; rotations.len()]),
+            }
+        }
+    }
+
+    fn rotation(at: i64) -> Rotation {
+        Rotation {
+            old: vec![1],
+            at,
+            answer: Vec::new(),
+            new: RefreshTokenRow {
+                token_hash: vec![2],
+                grant_id: "g".into(),
+                issued_at: at,
+                expires_at: at,
+                access_jti: "j".into(),
+                access_expires_at: at,
+                rotated_at: None,
+                rotation_answer: None,
+            },
+        }
+    }
+
+    fn start(fail: fn(&[Rotation]) -> Option<StoreError>) -> (Arc<Rotations>, Recorder) {
+        let recorder = Recorder {
+            batches: Arc::default(),
+            gate: Arc::new(Semaphore::new(0)),
+            fail,
+        };
+        let rotations = Rotations::start(Recorder {
+            batches: recorder.batches.clone(),
+            gate: recorder.gate.clone(),
+            fail,
+        });
+        (Arc::new(rotations), recorder)
+    }
+
+    /// A caller that went away while its rotation waited behind a batch gets nothing
+    /// written; those that wait together are written together.
+    #[tokio::test]
+    async fn a_rotation_whose_caller_went_away_before_its_batch_is_not_written() {
+        let (rotations, recorder) = start(|_| None);
+        let first = tokio::spawn({
+            let rotations = rotations.clone();
+            async move { rotations.rotate(rotation(1)).await }
+        });
+        tokio::task::yield_now().await;
+        // The first batch now waits at the gate; these queue behind it.
+        {
+            let mut gone = std::pin::pin!(rotations.rotate(rotation(2)));
+            assert!(futures::poll!(gone.as_mut()).is_pending());
+        }
+        let third = tokio::spawn({
+            let rotations = rotations.clone();
+            async move { rotations.rotate(rotation(3)).await }
+        });
+        let fourth = tokio::spawn({
+            let rotations = rotations.clone();
+            async move { rotations.rotate(rotation(4)).await }
+        });
+        tokio::task::yield_now().await;
+        recorder.gate.add_permits(2);
+        assert!(first.await.unwrap().unwrap());
+        assert!(third.await.unwrap().unwrap());
+        assert!(fourth.await.unwrap().unwrap());
+        assert_eq!(*recorder.batches.lock().unwrap(), [vec![1], vec![3, 4]]);
+    }
+
+    /// A batch that fails over one rotation (a unique violation) is written again one
+    /// rotation at a time; one that fails for the database's reason is not, and every caller
+    /// gets an error.
+    #[tokio::test]
+    async fn only_a_batch_that_failed_over_one_rotation_is_written_again_one_by_one() {
+        let conflict = |batch: &[Rotation]| {
+            batch
+                .iter()
+                .any(|r| r.at == 2)
+                .then_some(StoreError::Conflict("refresh token"))
+        };
+        let down = |_: &[Rotation]| Some(StoreError::Backend("down".into()));
+        for (fail, retried) in [(conflict as fn(&[Rotation]) -> _, true), (down, false)] {
+            let (rotations, recorder) = start(fail);
+            let batch = [1, 2, 3].map(|at| {
+                let rotations = rotations.clone();
+                tokio::spawn(async move { rotations.rotate(rotation(at)).await })
+            });
+            tokio::task::yield_now().await;
+            recorder.gate.add_permits(4);
+            let mut outcomes = Vec::new();
+            for caller in batch {
+                outcomes.push(caller.await.unwrap());
+            }
+            let batches = recorder.batches.lock().unwrap().clone();
+            if retried {
+                assert_eq!(batches, [vec![1, 2, 3], vec![1], vec![2], vec![3]]);
+                assert!(matches!(outcomes[0], Ok(true)));
+                assert!(matches!(outcomes[1], Err(StoreError::Conflict(_))));
+                assert!(matches!(outcomes[2], Ok(true)));
+            } else {
+                assert_eq!(batches, [vec![1, 2, 3]]);
+                assert!(outcomes.iter().all(Result::is_err), "{outcomes:?}");
+            }
+        }
+    }
 }

@@ -17,7 +17,8 @@ mod revocations;
 mod rotations;
 
 use checkpoints::Checkpoints;
-use connections::{Connections, Lent, WriteTransaction};
+pub(crate) use connections::WriteTransaction;
+use connections::{Connections, Lent};
 use revocations::RevocationAnswers;
 use rotations::SqliteRotations;
 
@@ -314,6 +315,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(SqliteStore);
 impl ostiary_core::Store for SqliteStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
         // Both sides: a lost writer would otherwise fail every write while reads answer.
+        self.rotations.check()?;
         self.writer.probe().await.map_err(crate::error::backend)?;
         self.readers.probe().await.map_err(crate::error::backend)
     }

@@ -20,10 +20,11 @@ use crate::rotations::{Rotation, WriteRotations, winners};
 ///
 /// The live grants are row-locked first (`FOR NO KEY UPDATE`), in the order of their ids, so
 /// a revocation committing between a caller's check of its grant and this insert cannot miss
-/// the successor's access token (revocation and rotation of one family are serialised), and
-/// two instances' batches lock shared grants in the same order. Should two batches still
-/// deadlock on the tokens' rows (one old token presented to two instances at once), the
-/// aborted one is written again one rotation at a time.
+/// the successor's access token (revocation and rotation of one family are serialised).
+/// Other instances' batches and revocations (`sql::revoke::revoke_grants!`) lock grants in
+/// the same order, so none can hold a grant a batch waits for while waiting for one the batch
+/// holds. Deleting a client or a user cascades to its grants in another order: a batch that
+/// deadlocks with that is written again one rotation at a time.
 const ROTATE: &str = "\
     WITH batch AS (SELECT * FROM UNNEST($1::INT8[], $2::BYTEA[], $3::BYTEA[], $4::BYTEA[], \
     $5::TEXT[], $6::INT8[], $7::INT8[], $8::TEXT[], $9::INT8[]) WITH ORDINALITY \

@@ -18,6 +18,23 @@
 macro_rules! revoke_grants {
     ($tx:expr, $at:expr, $reason:expr, $filter:literal $(, $bind:expr)* $(,)?) => {{
         let at: i64 = $at.unix_timestamp();
+        if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
+            // The grants are locked in the order of their ids before any is changed: the
+            // order refresh rotation batches lock them in (`postgres/rotations.rs`). In
+            // another order a revocation and a batch could each hold a grant the other waits
+            // for. `$1` is bound for the filter's numbering.
+            sqlx::query(concat!(
+                "SELECT g.grant_id FROM grants AS g WHERE $1::BIGINT IS NOT NULL \
+                 AND g.revoked_at IS NULL AND ",
+                $filter,
+                " ORDER BY g.grant_id FOR NO KEY UPDATE"
+            ))
+            .bind(at)
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::error::backend)?;
+        }
         let revoked = sqlx::query(concat!(
             "UPDATE grants AS g SET revoked_at = $1 WHERE g.revoked_at IS NULL AND ",
             $filter
@@ -58,6 +75,25 @@ macro_rules! revoke_grants {
         }
         revoked
     }};
+}
+
+/// Whether a write transaction's backend takes row locks that two transactions can take in
+/// opposite orders: PostgreSQL does; SQLite's one writer runs whole transactions one at a
+/// time.
+pub(crate) trait RowLocks {
+    fn takes_row_locks(&self) -> bool;
+}
+
+impl RowLocks for crate::sqlite::WriteTransaction<'_> {
+    fn takes_row_locks(&self) -> bool {
+        false
+    }
+}
+
+impl RowLocks for sqlx::Transaction<'_, sqlx::Postgres> {
+    fn takes_row_locks(&self) -> bool {
+        true
+    }
 }
 
 /// Inside the transaction `$tx`, adds `$count` (a `u64`) to the running total of `$reason`

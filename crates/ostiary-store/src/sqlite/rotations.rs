@@ -19,7 +19,12 @@ pub(crate) struct SqliteRotations {
 
 impl WriteRotations for SqliteRotations {
     async fn write(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
-        let mut statements = sqlx::query(batch_sql(rotations.len()));
+        let Some(sql) = batch_sql(rotations.len()) else {
+            return Err(StoreError::Backend(
+                format!("{} refresh rotations in one batch", rotations.len()).into(),
+            ));
+        };
+        let mut statements = sqlx::query(sql);
         for r in rotations {
             statements = statements
                 .bind(r.at)
@@ -48,9 +53,9 @@ impl WriteRotations for SqliteRotations {
     }
 }
 
-/// The statements of `size` rotations (1 to [`MAX_BATCH`]), made once per size: see
-/// [`rotation_sql`].
-fn batch_sql(size: usize) -> &'static str {
+/// The statements of `size` rotations, made once per size (see [`rotation_sql`]); `None`
+/// unless `size` is 1 to [`MAX_BATCH`].
+fn batch_sql(size: usize) -> Option<&'static str> {
     static BATCHES: OnceLock<Vec<String>> = OnceLock::new();
     let batches = BATCHES.get_or_init(|| {
         (1..=MAX_BATCH)
@@ -60,7 +65,7 @@ fn batch_sql(size: usize) -> &'static str {
             })
             .collect()
     });
-    &batches[size.clamp(1, MAX_BATCH) - 1]
+    batches.get(size.checked_sub(1)?).map(String::as_str)
 }
 
 /// The `index`th rotation of a batch (0-based), whose parameters are the nine from
