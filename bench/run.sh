@@ -266,10 +266,7 @@ bench_backend() {
   # Idle: started and answering, nothing served yet but the readiness probe.
   sleep 1
   local idle_rss_kib idle_split
-  idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$on_pid/status")
-  # What it is made of: the process's own memory, and the pages of its binary and libraries
-  # (shared with every process mapping them, read back from the file when evicted).
-  idle_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MiB anonymous, %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$on_pid/status")
+  idle_memory "$on_pid"
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')

@@ -1,5 +1,6 @@
-# Shared by bench/run.sh and bench/reference/run.sh (sourced): the wrk runs and what is read
-# from them. Uses the caller's THREADS, CONNECTIONS, DURATION, PHASES, $work and $measured_pid.
+# Shared by bench/run.sh, bench/reference/run.sh and bench/original/run.sh (sourced): the wrk
+# runs and what is read from them, the wait for a server and its idle memory. Uses the
+# caller's THREADS, CONNECTIONS, DURATION, PHASES, $work, $measured_pid and $server_pid.
 
 # phase NAME: whether NAME is in PHASES.
 phase() {
@@ -65,4 +66,27 @@ cpu_ticks() {
 # wrk_ops NAME: the operations line that code.lua and refresh.lua print at the end.
 wrk_ops() {
   sed -n 's/^ops: //p' "$work/$1.wrk"
+}
+
+# wait_until_ready URL: waits up to 10 s for URL to answer while the server $server_pid runs;
+# if it does not, prints the server's log ($work/server.log) and exits.
+wait_until_ready() {
+  for _ in $(seq 1 100); do
+    curl -fs "$1" >/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! curl -fs "$1" >/dev/null; then
+    echo "the server did not start:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+  fi
+}
+
+# idle_memory PID: sets idle_rss_kib (the process's resident KiB) and idle_split: what it is
+# made of, the process's own memory and the pages of its binary and libraries (shared with
+# every process mapping them, read back from the file when evicted).
+idle_memory() {
+  idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status")
+  idle_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MiB anonymous, %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$1/status")
 }

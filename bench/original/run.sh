@@ -114,20 +114,10 @@ random_hex() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
 ) >"$work/server.log" 2>&1 &
 server_pid=$!
 measured_pid=$server_pid
-for _ in $(seq 1 100); do
-  curl -fs "$base/health" >/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! curl -fs "$base/health" >/dev/null; then
-  echo "the server did not start:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+wait_until_ready "$base/health"
 # Idle: started and answering, nothing served yet but the readiness probe.
 sleep 1
-idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$server_pid/status")
-idle_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MiB anonymous, %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$server_pid/status")
+idle_memory "$server_pid"
 
 # json_field FIELD: the value of FIELD in the JSON object on stdin (true/false for booleans).
 json_field() {

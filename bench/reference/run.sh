@@ -69,22 +69,10 @@ fi
 NODE_ENV=production node ${REF_NODE_ARGS:-} "$ref/server.mjs" >"$work/server.log" 2>&1 &
 server_pid=$!
 measured_pid=$server_pid
-for _ in $(seq 1 100); do
-  curl -fs "$base/healthz" >/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! curl -fs "$base/healthz" >/dev/null; then
-  echo "the server did not start:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+wait_until_ready "$base/healthz"
 # Idle: started and answering, nothing served yet but the readiness probe.
 sleep 1
-idle_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$server_pid/status")
-# What it is made of: the process's own memory, and the pages of its binary and libraries
-# (shared with every process mapping them, read back from the file when evicted).
-idle_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MiB anonymous, %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$server_pid/status")
+idle_memory "$server_pid"
 
 # jwt_part TOKEN N: the decoded JSON of part N (1 header, 2 payload) of a compact JWS.
 jwt_part() {
