@@ -308,6 +308,8 @@ pub trait SessionStore: Send + Sync {
 /// Authorization codes, grants (refresh token families), refresh tokens and consents.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
+    /// Stores a new code, in a transaction which other codes issued at once may share.
+    /// Errors: `Conflict` when its hash is taken.
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
     /// The code `code_hash`: [`find_presented_code`](Self::find_presented_code) without the
     /// user's standing.
@@ -324,8 +326,9 @@ pub trait GrantStore: Send + Sync {
         code_hash: &SecretHash,
     ) -> Result<Option<PresentedCode>, StoreError>;
     /// Redeems a code: marks it consumed and inserts `grant` (whose id is the code's
-    /// `grant_id`), with `refresh` when one is issued, all in one transaction. False, and
-    /// nothing written, when the code was already consumed (by this or another instance).
+    /// `grant_id`), with `refresh` when one is issued, all in one transaction (which other
+    /// redemptions may share). False, and nothing written, when the code was already consumed
+    /// (by this or another instance) or is unknown.
     async fn redeem_code(
         &self,
         code_hash: &SecretHash,

@@ -2,9 +2,9 @@
 //!
 //! Everything dialect-specific lives in this crate; the rest of Ostiary sees `dyn Store`.
 
+mod batches;
 mod error;
 mod postgres;
-mod rotations;
 mod rows;
 mod sql;
 mod sqlite;

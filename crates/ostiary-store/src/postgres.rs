@@ -1,9 +1,9 @@
 //! PostgreSQL, for deployments that run several instances against one database.
 
+mod batches;
 mod changes;
 mod failures;
 mod health;
-mod rotations;
 mod tls;
 
 pub(crate) use changes::LISTENER;
@@ -15,7 +15,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 
 use crate::OpenError;
-use crate::rotations::Rotations;
+use crate::batches::Batches;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -42,8 +42,9 @@ pub struct PgStore {
     /// Whether the database answered its last probe; statements wait for no connection
     /// while it did not.
     health: std::sync::Arc<health::Health>,
-    /// Refresh rotations, written in batches as they queue.
-    rotations: std::sync::Arc<Rotations>,
+    /// The user flows' writes (codes, redemptions, refresh rotations), written in batches as
+    /// they queue.
+    batches: std::sync::Arc<Batches>,
 }
 
 impl PgStore {
@@ -67,14 +68,14 @@ impl PgStore {
             .await
             .map_err(OpenError::Connect)?;
         let health = health::Health::watch(pool.connect_options().as_ref().clone());
-        let rotations = Rotations::start(rotations::PgRotations {
+        let batches = Batches::start(batches::PgBatches {
             pool: pool.clone(),
             health: health.clone(),
         });
         Ok(Self {
             pool,
             health,
-            rotations: std::sync::Arc::new(rotations),
+            batches: std::sync::Arc::new(batches),
         })
     }
 
@@ -128,23 +129,6 @@ impl PgStore {
             .begin()
             .await
             .map_err(crate::error::backend)
-    }
-
-    /// Runs `statement`, one statement whose data-modifying `WITH` parts and final part take
-    /// effect together or not at all, in one round trip. True when its final part changed a
-    /// row, which it does only when the write took place (see `sql::grants::REDEEM_POSTGRES`).
-    /// A unique violation is a `Conflict` over `record`.
-    pub(crate) async fn write_as_one(
-        &self,
-        record: &'static str,
-        statement: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<bool, ostiary_core::StoreError> {
-        let written = statement
-            .execute(&mut *self.writer().await?)
-            .await
-            .map_err(crate::error::write_error(record))?
-            .rows_affected();
-        Ok(written > 0)
     }
 
     /// The batch as one `INSERT ... SELECT FROM UNNEST` of one array per column: one
@@ -204,7 +188,7 @@ crate::sql::users::impl_user_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
 crate::sql::sessions::impl_session_store!(PgStore);
-crate::sql::grants::impl_grant_store!(PgStore, crate::sql::grants::REDEEM_POSTGRES);
+crate::sql::grants::impl_grant_store!(PgStore);
 crate::sql::interactions::impl_interaction_store!(PgStore);
 crate::sql::replays::impl_replay_store!(PgStore);
 crate::sql::pushed::impl_pushed_request_store!(PgStore);
@@ -216,7 +200,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(PgStore);
 #[async_trait::async_trait]
 impl ostiary_core::Store for PgStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
-        self.rotations.check()?;
+        self.batches.check()?;
         sqlx::query("SELECT 1")
             .execute(&mut *self.reader().await?)
             .await

@@ -9,18 +9,18 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::OpenError;
-use crate::rotations::Rotations;
+use crate::batches::Batches;
 
+mod batches;
 mod checkpoints;
 mod connections;
 mod revocations;
-mod rotations;
 
+use batches::SqliteBatches;
 use checkpoints::Checkpoints;
 pub(crate) use connections::WriteTransaction;
 use connections::{Connections, Lent};
 use revocations::RevocationAnswers;
-use rotations::SqliteRotations;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -37,8 +37,9 @@ pub struct SqliteStore {
     checkpoints: Arc<Checkpoints>,
     /// Revocation checks answered from memory while nothing was committed since.
     revocations: Arc<RevocationAnswers>,
-    /// Refresh rotations, committed together as they queue for the writer.
-    rotations: Arc<Rotations>,
+    /// The user flows' writes (codes, redemptions, refresh rotations), committed together as
+    /// they queue for the writer.
+    batches: Arc<Batches>,
 }
 
 impl SqliteStore {
@@ -73,7 +74,7 @@ impl SqliteStore {
                 .await
                 .map_err(OpenError::Connect)?,
         );
-        let rotations = Rotations::start(SqliteRotations {
+        let batches = Batches::start(SqliteBatches {
             writer: writer.clone(),
             checkpoints: checkpoints.clone(),
         });
@@ -87,7 +88,7 @@ impl SqliteStore {
             writer,
             checkpoints,
             revocations: Arc::new(revocations),
-            rotations: Arc::new(rotations),
+            batches: Arc::new(batches),
         })
     }
 
@@ -129,7 +130,7 @@ impl SqliteStore {
 
     /// Waits for connections to be returned and closes them (flushes the WAL cleanly).
     pub(crate) async fn close(&self) {
-        self.rotations.stop();
+        self.batches.stop();
         self.checkpoints.close().await;
         self.readers.close().await;
         self.writer.close().await;
@@ -150,26 +151,6 @@ impl SqliteStore {
         WriteTransaction::begin(self.writer().await?, "BEGIN IMMEDIATE")
             .await
             .map_err(crate::error::backend)
-    }
-
-    /// Runs `statements` (several, `;`-separated, sharing their `$n` parameters, from `BEGIN
-    /// IMMEDIATE` to `COMMIT`) on the writer in one round trip to its thread. True when they
-    /// selected a row: the statements decide among themselves what to change, and select a
-    /// row when the write took place (see `sql::grants::REDEEM_SQLITE`). A unique violation
-    /// is a `Conflict` over `record`. The statements are written all or none, whether they
-    /// fail or their caller goes away midway ([`Lent::run_own_transaction`]).
-    pub(crate) async fn write_as_one(
-        &self,
-        record: &'static str,
-        statements: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<bool, ostiary_core::StoreError> {
-        let rows = self
-            .writer()
-            .await?
-            .run_own_transaction(statements)
-            .await
-            .map_err(crate::error::write_error(record))?;
-        Ok(!rows.is_empty())
     }
 
     /// The batch as one JSON array of rows bound to one statement, so the statement is prepared
@@ -302,7 +283,7 @@ crate::sql::users::impl_user_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
 crate::sql::audit::impl_audit_store!(SqliteStore);
 crate::sql::sessions::impl_session_store!(SqliteStore);
-crate::sql::grants::impl_grant_store!(SqliteStore, crate::sql::grants::REDEEM_SQLITE);
+crate::sql::grants::impl_grant_store!(SqliteStore);
 crate::sql::interactions::impl_interaction_store!(SqliteStore);
 crate::sql::replays::impl_replay_store!(SqliteStore);
 crate::sql::pushed::impl_pushed_request_store!(SqliteStore);
@@ -315,7 +296,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(SqliteStore);
 impl ostiary_core::Store for SqliteStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
         // Both sides: a lost writer would otherwise fail every write while reads answer.
-        self.rotations.check()?;
+        self.batches.check()?;
         self.writer.probe().await.map_err(crate::error::backend)?;
         self.readers.probe().await.map_err(crate::error::backend)
     }

@@ -115,6 +115,17 @@ pub async fn terminate_listeners(db: &crate::Database) {
     .unwrap_or_else(|e| panic!("terminating listeners failed: {e}"));
 }
 
+/// A connection to `db` of its own, outside the store's pool, for tests that hold row locks
+/// while the store works: `None` on SQLite.
+pub async fn postgres_connection(db: &crate::Database) -> Option<sqlx::PgConnection> {
+    use sqlx::ConnectOptions;
+    let crate::Database::Postgres(store) = db else {
+        return None;
+    };
+    let connection = store.pool.connect_options().connect().await;
+    Some(connection.unwrap_or_else(|e| panic!("connecting to PostgreSQL failed: {e}")))
+}
+
 /// A TCP proxy on a loopback port, for tests of a database that goes away: `cut` refuses new
 /// connections and resets open ones, `restore` lets them through again on the same port, and
 /// `silence` leaves open connections open but carrying nothing (a half-open connection).

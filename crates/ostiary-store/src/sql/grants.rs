@@ -1,13 +1,12 @@
 //! `GrantStore` for both backends: codes, grants, refresh tokens and consents.
 //!
 //! Every method that writes more than one statement runs in `begin_write()` (per backend:
-//! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL), except a code's
-//! redemption, which is one write (`write_as_one`: one batch that begins and commits its own
-//! transaction on SQLite, one statement on PostgreSQL), so one round trip to the database,
-//! and a refresh rotation, written in a batch with the rotations queued beside it
-//! (`crate::rotations`). Single use of codes and refresh tokens rests on
-//! compare-and-set `UPDATE ... WHERE <not yet used>`: whichever transaction changes the row
-//! wins, every other one sees zero rows changed and writes nothing.
+//! `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL), except the writes of
+//! the user flows, a code's insertion, its redemption and a refresh rotation: each is written
+//! in a batch with the writes of its kind queued beside it (`crate::batches`), one transaction
+//! in one round trip to the database. Single use of codes and refresh tokens rests on
+//! compare-and-set `UPDATE ... WHERE <not yet used>`: whichever write changes the row wins,
+//! every other one sees zero rows changed and writes nothing.
 
 /// Inside the transaction `$tx`, inserts a new grant (a `&Grant`) and, when `$refresh` (an
 /// `Option<&RefreshToken>`) has one, its first refresh token; returns early from the
@@ -62,71 +61,21 @@ macro_rules! insert_refresh_token {
     }};
 }
 
-/// A code's redemption as one write on SQLite, run by `write_as_one` in its own `BEGIN
-/// IMMEDIATE` transaction: the code (`$2`) is consumed at `$1` provided it is unconsumed,
-/// which selects the one row that tells the redemption won; the grant (`$3` to `$15`, in the
-/// order of `insert_grant!`) is inserted only if that UPDATE changed the row (`changes()`
-/// counts the statement just before, on this connection), and the first refresh token (`$16`
-/// to `$20`: hash, issued, expires, access token `jti` and expiry; all NULL when the grant
-/// has none) only if the grant was.
-pub(crate) const REDEEM_SQLITE: &str = "\
-    BEGIN IMMEDIATE; \
-    UPDATE authorization_codes SET consumed_at = $1 \
-    WHERE code_hash = $2 AND consumed_at IS NULL RETURNING 1; \
-    INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
-    auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
-    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 WHERE changes() = 1; \
-    INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
-    access_expires_at) SELECT $16, $3, $17, $18, $19, $20 \
-    WHERE changes() = 1 AND $16 IS NOT NULL; \
-    COMMIT";
-
-/// The same redemption as one PostgreSQL statement (the parameters are `REDEEM_SQLITE`'s):
-/// the foreign key of the refresh token on the grant is checked at the statement's end.
-pub(crate) const REDEEM_POSTGRES: &str = "\
-    WITH consumed AS (UPDATE authorization_codes SET consumed_at = $1 \
-    WHERE code_hash = $2 AND consumed_at IS NULL RETURNING 1), \
-    refreshed AS (INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, \
-    access_jti, access_expires_at) SELECT $16, $3, $17, $18, $19, $20 FROM consumed \
-    WHERE $16 IS NOT NULL) \
-    INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
-    auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
-    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM consumed";
-
-/// `$redeem` is the backend's statement (`REDEEM_SQLITE`, `REDEEM_POSTGRES`); refresh
-/// rotations go through the store's `rotations` queue (`crate::rotations`).
+/// Codes, redemptions and refresh rotations go through the store's `batches`
+/// (`crate::batches`).
 macro_rules! impl_grant_store {
-    ($store:ty, $redeem:expr) => {
+    ($store:ty) => {
         #[async_trait::async_trait]
         impl ostiary_core::GrantStore for $store {
             async fn insert_code(
                 &self,
                 code: &ostiary_core::grant::AuthorizationCode,
             ) -> Result<(), ostiary_core::StoreError> {
-                let row = $crate::rows::CodeRow::from_code(code);
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, sid, \
-                     redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-                     consumed_at, dpop_jkt) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(row.code_hash)
-                .bind(row.grant_id)
-                .bind(row.client_id)
-                .bind(row.user_id)
-                .bind(row.sid)
-                .bind(row.redirect_uri)
-                .bind(row.code_challenge)
-                .bind(row.nonce)
-                .bind(row.scopes)
-                .bind(row.resources)
-                .bind(row.auth_time)
-                .bind(row.expires_at)
-                .bind(row.consumed_at)
-                .bind(row.dpop_jkt)
-                .execute(&mut *self.writer().await?)
-                .await
-                .map_err($crate::error::write_error("authorization code"))?;
+                // Every code is new (256 random bits): its batch's transaction inserts it.
+                self.batches
+                    .codes
+                    .write($crate::rows::CodeRow::from_code(code))
+                    .await?;
                 Ok(())
             }
 
@@ -153,39 +102,16 @@ macro_rules! impl_grant_store {
                 grant: &ostiary_core::grant::Grant,
                 refresh: Option<&ostiary_core::grant::RefreshToken>,
             ) -> Result<bool, ostiary_core::StoreError> {
-                // See `REDEEM_SQLITE` and `REDEEM_POSTGRES`: one write, taken whole or not at
-                // all, that changes rows only when this redemption consumes the code.
-                let grant = $crate::rows::GrantRow::from_grant(grant);
-                let refresh = refresh.map($crate::rows::RefreshTokenRow::from_token);
-                let refresh = refresh.as_ref();
-                let won = self
-                    .write_as_one(
-                        "grant",
-                        sqlx::query($redeem)
-                            .bind(at.unix_timestamp())
-                            .bind(code_hash.as_bytes().to_vec())
-                            .bind(grant.grant_id)
-                            .bind(grant.client_id)
-                            .bind(grant.user_id)
-                            .bind(grant.sid)
-                            .bind(grant.offline)
-                            .bind(grant.scopes)
-                            .bind(grant.audiences)
-                            .bind(grant.auth_time)
-                            .bind(grant.created_at)
-                            .bind(grant.access_jti)
-                            .bind(grant.access_expires_at)
-                            .bind(grant.revoked_at)
-                            .bind(grant.dpop_jkt)
-                            .bind(refresh.map(|r| r.token_hash.clone()))
-                            .bind(refresh.map(|r| r.issued_at))
-                            .bind(refresh.map(|r| r.expires_at))
-                            .bind(refresh.map(|r| r.access_jti.clone()))
-                            .bind(refresh.map(|r| r.access_expires_at)),
-                    )
-                    .await?;
-                // Lost the race, a replay, or an unknown code: nothing was written.
-                Ok(won)
+                // Written in a batch with whatever redemptions wait beside it, taken whole
+                // or not at all, changing rows only when this redemption consumes the code.
+                let redemption = $crate::batches::Redemption {
+                    code_hash: code_hash.as_bytes().to_vec(),
+                    at: at.unix_timestamp(),
+                    grant: $crate::rows::GrantRow::from_grant(grant),
+                    refresh: refresh.map($crate::rows::RefreshTokenRow::from_token),
+                };
+                // False: lost the race, a replay, or an unknown code; nothing was written.
+                self.batches.redemptions.write(redemption).await
             }
 
             async fn has_live_grant(
@@ -276,13 +202,13 @@ macro_rules! impl_grant_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 // Written in a batch with whatever rotations wait beside it, taken whole or
                 // not at all, changing rows only when this rotation wins.
-                let rotation = $crate::rotations::Rotation {
+                let rotation = $crate::batches::Rotation {
                     old: old.as_bytes().to_vec(),
                     at: at.unix_timestamp(),
                     answer: answer.to_vec(),
                     new: $crate::rows::RefreshTokenRow::from_token(new),
                 };
-                self.rotations.rotate(rotation).await
+                self.batches.rotations.write(rotation).await
             }
 
             async fn revoke_grant(
@@ -392,17 +318,15 @@ macro_rules! impl_grant_store {
                 // Codes before grants: a redemption in flight either finished first (its code
                 // row lock makes this wait, and its grant is then revoked below) or finds its
                 // code gone and issues nothing.
-                let mut codes = 0;
-                for statement in [
-                    "DELETE FROM authorization_codes WHERE consumed_at IS NULL",
+                let mut codes =
+                    $crate::sql::revoke::delete_codes!(tx, ["consumed_at IS NULL"]);
+                codes += sqlx::query(
                     "DELETE FROM device_authorizations WHERE status IN ('pending', 'approved')",
-                ] {
-                    codes += sqlx::query(statement)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::error::backend)?
-                        .rows_affected();
-                }
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?
+                .rows_affected();
                 let reason = ostiary_core::grant::RevocationReason::RevokeAll;
                 let grants = $crate::sql::revoke::revoke_grants!(tx, at, reason, "TRUE");
                 // Every access token issued until now, including those of client_credentials
@@ -431,9 +355,9 @@ macro_rules! impl_grant_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let before = before.unix_timestamp();
                 let mut tx = self.begin_write().await?;
-                let mut purged = 0;
+                let mut purged =
+                    $crate::sql::revoke::delete_codes!(tx, ["expires_at < $1"], before);
                 for statement in [
-                    "DELETE FROM authorization_codes WHERE expires_at < $1",
                     "DELETE FROM device_authorizations WHERE expires_at < $1",
                     "DELETE FROM refresh_tokens WHERE expires_at < $1",
                     // A grant goes only when nothing can refer to it any more: no code whose

@@ -20,7 +20,7 @@ macro_rules! revoke_grants {
         let at: i64 = $at.unix_timestamp();
         if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
             // The grants are locked in the order of their ids before any is changed: the
-            // order refresh rotation batches lock them in (`postgres/rotations.rs`). In
+            // order refresh rotation batches lock them in (`postgres/batches.rs`). In
             // another order a revocation and a batch could each hold a grant the other waits
             // for. `$1` is bound for the filter's numbering.
             sqlx::query(concat!(
@@ -113,6 +113,35 @@ macro_rules! count_revocations {
     }};
 }
 
+/// Inside the write transaction `$tx`, deletes the authorization codes matching `$filter` (a
+/// SQL condition given as string literals, its placeholders from `$1`, bound from `$bind`).
+/// Evaluates to the number deleted; returns early from the enclosing function on a database
+/// error. Where the backend takes row locks, the codes are locked first in the order of their
+/// hashes: the order batched redemptions lock them in (`postgres/batches.rs`). In another
+/// order a deletion (a logout) and a batch could each hold a code the other waits for, and
+/// the deletion could be the one PostgreSQL aborts.
+macro_rules! delete_codes {
+    ($tx:expr, [$($filter:literal),+] $(, $bind:expr)* $(,)?) => {{
+        if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
+            sqlx::query(concat!(
+                "SELECT code_hash FROM authorization_codes WHERE ",
+                $($filter),+,
+                " ORDER BY code_hash FOR UPDATE"
+            ))
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::error::backend)?;
+        }
+        sqlx::query(concat!("DELETE FROM authorization_codes WHERE ", $($filter),+))
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::error::backend)?
+            .rows_affected()
+    }};
+}
+
 /// Inside the write transaction `$tx`, deletes the unredeemed codes and approved device
 /// authorizations whose `$column` (`sid`, `user_id` or `client_id`) is `$value`: what would
 /// still become a grant after the grants matching it are revoked. Run it before
@@ -122,25 +151,21 @@ macro_rules! count_revocations {
 macro_rules! void_unredeemed {
     ($tx:expr, $column:literal, $value:expr) => {{
         let value: String = $value;
-        for statement in [
-            concat!(
-                "DELETE FROM authorization_codes WHERE ",
-                $column,
-                " = $1 AND consumed_at IS NULL"
-            ),
-            concat!(
-                "DELETE FROM device_authorizations WHERE ",
-                $column,
-                " = $1 AND status = 'approved'"
-            ),
-        ] {
-            sqlx::query(statement)
-                .bind(value.clone())
-                .execute(&mut *$tx)
-                .await
-                .map_err($crate::error::backend)?;
-        }
+        $crate::sql::revoke::delete_codes!(
+            $tx,
+            [$column, " = $1 AND consumed_at IS NULL"],
+            value.clone()
+        );
+        sqlx::query(concat!(
+            "DELETE FROM device_authorizations WHERE ",
+            $column,
+            " = $1 AND status = 'approved'"
+        ))
+        .bind(value)
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::error::backend)?;
     }};
 }
 
-pub(crate) use {count_revocations, revoke_grants, void_unredeemed};
+pub(crate) use {count_revocations, delete_codes, revoke_grants, void_unredeemed};

@@ -117,18 +117,22 @@ macro_rules! impl_session_store {
                 // An expired session takes what was bound to it, as a logout does: its
                 // unredeemed codes and device approvals, and its grants that are not offline.
                 let mut tx = self.begin_write().await?;
-                for statement in [
-                    "DELETE FROM authorization_codes WHERE consumed_at IS NULL \
-                     AND sid IN (SELECT sid FROM sessions WHERE expires_at < $1)",
+                $crate::sql::revoke::delete_codes!(
+                    tx,
+                    [
+                        "consumed_at IS NULL AND sid IN ",
+                        "(SELECT sid FROM sessions WHERE expires_at < $1)"
+                    ],
+                    now.unix_timestamp()
+                );
+                sqlx::query(
                     "DELETE FROM device_authorizations WHERE status = 'approved' \
                      AND sid IN (SELECT sid FROM sessions WHERE expires_at < $1)",
-                ] {
-                    sqlx::query(statement)
-                        .bind(now.unix_timestamp())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::error::backend)?;
-                }
+                )
+                .bind(now.unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::error::backend)?;
                 $crate::sql::revoke::revoke_grants!(
                     tx,
                     now,

@@ -1,11 +1,17 @@
 //! Authorization codes: round trips and one redemption, also under concurrency.
 
+use ostiary_core::StoreError;
+
 use super::*;
 
 crate::store_tests!(
     code_round_trips_and_redeems_once,
     concurrent_redemptions_have_one_winner,
     a_presented_code_comes_with_its_users_standing,
+    codes_of_many_requests_at_once_are_each_stored_and_redeemed_once,
+    a_failing_code_or_redemption_fails_alone_among_concurrent_ones,
+    a_logout_racing_redemptions_leaves_no_live_grant_of_its_session,
+    a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order,
 );
 
 async fn code_round_trips_and_redeems_once(db: Database) {
@@ -139,4 +145,243 @@ async fn a_presented_code_comes_with_its_users_standing(db: Database) {
     assert!(presented.is_some_and(|p| p.user_disabled && p.code == c));
     let unknown = SecretHash::of("no such code");
     assert_eq!(store.find_presented_code(&unknown).await.unwrap(), None);
+}
+
+/// Codes issued at once are each stored; redeemed at once, each twice (the second a replay
+/// racing the first), each is consumed once, with the winner's grant and refresh token only.
+async fn codes_of_many_requests_at_once_are_each_stored_and_redeemed_once(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let codes: Vec<AuthorizationCode> = (0..40)
+        .map(|n| code(&web, &alice, "sid-1", &format!("g{n}")))
+        .collect();
+    let inserts = codes.iter().map(|c| store.insert_code(c));
+    for inserted in futures::future::join_all(inserts).await {
+        inserted.unwrap();
+    }
+    for c in &codes {
+        assert_eq!(
+            store.find_code(&c.code_hash).await.unwrap().as_ref(),
+            Some(c)
+        );
+    }
+    let attempts = codes.iter().flat_map(|c| {
+        [1, 2].map(|n| {
+            let store = Arc::clone(&store);
+            let grant = Grant {
+                access_jti: format!("at-{}-{n}", c.grant_id),
+                ..grant_of(c, true)
+            };
+            let token = refresh(&c.grant_id, n);
+            async move {
+                let won = store
+                    .redeem_code(&c.code_hash, now(), &grant, Some(&token))
+                    .await
+                    .expect("a lost race is Ok(false), never an error");
+                (c, n, won)
+            }
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    for c in &codes {
+        let winners: Vec<u32> = outcomes
+            .iter()
+            .filter(|(code, _, won)| code.grant_id == c.grant_id && *won)
+            .map(|(_, n, _)| *n)
+            .collect();
+        assert_eq!(winners.len(), 1, "{}: {outcomes:?}", c.grant_id);
+        let winner = winners[0];
+        let consumed = store.find_code(&c.code_hash).await.unwrap().unwrap();
+        assert!(consumed.consumed_at.is_some(), "{}", c.grant_id);
+        let grant = store.find_grant(&c.grant_id).await.unwrap().unwrap();
+        assert_eq!(grant.access_jti, format!("at-{}-{winner}", c.grant_id));
+        for n in [1, 2] {
+            let found = store
+                .find_refresh_token(&refresh_hash(&c.grant_id, n))
+                .await
+                .unwrap();
+            assert_eq!(found.is_some(), n == winner, "{}, token {n}", c.grant_id);
+        }
+    }
+}
+
+/// Among codes stored at once, one whose hash is taken fails with `Conflict` and the others
+/// are stored; among redemptions written at once, one whose grant id is taken fails with
+/// `Conflict`, writes nothing (its code stays unconsumed), and the others are written.
+async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let taken = code(&web, &alice, "sid-1", "g0");
+    store.insert_code(&taken).await.unwrap();
+    let fresh = ["g1", "g2", "g3", "g4"].map(|g| code(&web, &alice, "sid-1", g));
+    let twin = AuthorizationCode {
+        grant_id: "g-twin".into(),
+        ..taken.clone()
+    };
+    let inserted = futures::future::join_all(
+        [&fresh[0], &twin, &fresh[1], &fresh[2], &fresh[3]].map(|c| store.insert_code(c)),
+    )
+    .await;
+    assert!(
+        matches!(inserted[1], Err(StoreError::Conflict(_))),
+        "{inserted:?}"
+    );
+    assert!(
+        inserted
+            .iter()
+            .enumerate()
+            .all(|(i, r)| i == 1 || r.is_ok()),
+        "{inserted:?}"
+    );
+    assert_eq!(
+        store.find_code(&taken.code_hash).await.unwrap(),
+        Some(taken.clone())
+    );
+
+    // Grant g9 exists already, so fresh[1] redeemed under that grant id cannot insert it.
+    issue(&*store, &web, &alice, "sid-1", "g9", false).await;
+    let clash = Grant {
+        grant_id: "g9".into(),
+        ..grant_of(&fresh[1], false)
+    };
+    let grants = [
+        grant_of(&fresh[0], false),
+        clash,
+        grant_of(&fresh[2], false),
+    ];
+    let redeemed = futures::future::join_all(
+        fresh[..3]
+            .iter()
+            .zip(&grants)
+            .map(|(c, g)| store.redeem_code(&c.code_hash, now(), g, None)),
+    )
+    .await;
+    assert!(
+        matches!(redeemed[1], Err(StoreError::Conflict(_))),
+        "{redeemed:?}"
+    );
+    assert!(matches!(redeemed[0], Ok(true)), "{redeemed:?}");
+    assert!(matches!(redeemed[2], Ok(true)), "{redeemed:?}");
+    let unspent = store.find_code(&fresh[1].code_hash).await.unwrap().unwrap();
+    assert_eq!(unspent.consumed_at, None);
+    for (c, g) in [(&fresh[0], "g1"), (&fresh[2], "g3")] {
+        let consumed = store.find_code(&c.code_hash).await.unwrap().unwrap();
+        assert!(consumed.consumed_at.is_some());
+        assert!(store.find_grant(g).await.unwrap().is_some());
+    }
+}
+
+/// A logout while the session's codes are being redeemed: afterwards no code of the session
+/// is left unredeemed and none of its grants is live, whichever came first, and neither side
+/// fails (on PostgreSQL both lock the codes in one order).
+async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    for round in 0..5 {
+        let sid = format!("sid-{round}");
+        let codes: Vec<AuthorizationCode> = (0..12)
+            .map(|n| code(&web, &alice, &sid, &format!("g{round}-{n}")))
+            .collect();
+        for c in &codes {
+            store.insert_code(c).await.unwrap();
+        }
+        let redemptions = futures::future::join_all(codes.iter().map(|c| {
+            let grant = grant_of(c, false);
+            let store = Arc::clone(&store);
+            async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
+        }));
+        let logout = store.revoke_session_grants(&sid, now());
+        let (redeemed, revoked) = futures::future::join(redemptions, logout).await;
+        revoked.unwrap();
+        for (c, won) in codes.iter().zip(redeemed) {
+            let won = won.unwrap();
+            let left = store.find_code(&c.code_hash).await.unwrap();
+            let grant = store.find_grant(&c.grant_id).await.unwrap();
+            if won {
+                assert!(left.is_some_and(|c| c.consumed_at.is_some()));
+                assert!(grant.unwrap().revoked_at.is_some(), "{}", c.grant_id);
+            } else {
+                assert_eq!(left, None, "{}", c.grant_id);
+                assert_eq!(grant, None, "{}", c.grant_id);
+            }
+        }
+    }
+}
+
+/// On PostgreSQL, a logout and a batch of redemptions that want the same codes at once both
+/// succeed, the batch first and the logout then revoking its grants: each locks the codes in
+/// the order of their hashes. In another order each could hold a code the other waits for,
+/// and PostgreSQL would abort one after a second (the batch, here: its redemptions then find
+/// the codes gone). A third
+/// connection holds the middle code until both wait, so that they meet every time; the codes
+/// are inserted from the highest hash down, the order of a plain scan.
+async fn a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order(db: Database) {
+    let (Some(mut holder), Some(mut observer)) = (
+        ostiary_store::testing::postgres_connection(&db).await,
+        ostiary_store::testing::postgres_connection(&db).await,
+    ) else {
+        return;
+    };
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let mut codes: Vec<AuthorizationCode> = (0..8)
+        .map(|n| code(&web, &alice, "sid-1", &format!("g{n}")))
+        .collect();
+    codes.sort_by(|a, b| b.code_hash.as_bytes().cmp(a.code_hash.as_bytes()));
+    for c in &codes {
+        store.insert_code(c).await.unwrap();
+    }
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")
+        .bind(codes[codes.len() / 2].code_hash.as_bytes().to_vec())
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let redemptions = tokio::spawn({
+        let (store, codes) = (Arc::clone(&store), codes.clone());
+        async move {
+            let each = codes.iter().map(|c| {
+                let grant = grant_of(c, false);
+                let store = Arc::clone(&store);
+                async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
+            });
+            futures::future::join_all(each).await
+        }
+    });
+    wait_for_lock_waiters(&mut observer, 1).await;
+    let logout = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { store.revoke_session_grants("sid-1", now()).await }
+    });
+    wait_for_lock_waiters(&mut observer, 2).await;
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    let revoked = logout.await.unwrap().expect("the logout succeeds");
+    assert_eq!(revoked, 8);
+    for (c, won) in codes.iter().zip(redemptions.await.unwrap()) {
+        assert!(won.unwrap(), "{}", c.grant_id);
+        let grant = store.find_grant(&c.grant_id).await.unwrap().unwrap();
+        assert!(grant.revoked_at.is_some(), "{}", c.grant_id);
+    }
+}
+
+/// Waits until `count` backends of the database wait for a lock.
+async fn wait_for_lock_waiters(observer: &mut sqlx::PgConnection, count: i64) {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *observer)
+        .await
+        .unwrap();
+        if waiting >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {count} statements wait for a lock");
 }
