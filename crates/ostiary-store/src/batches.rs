@@ -17,8 +17,8 @@ use tokio::task::AbortHandle;
 
 use crate::rows::{CodeRow, GrantRow, RefreshTokenRow};
 
-/// At most this many writes share a transaction. On SQLite each batch size is a statement of
-/// its own in the writer's statement cache, so the largest sizes are few.
+/// At most this many writes share a transaction. On SQLite each batch size of each kind is a
+/// text of its own in the writer's statement cache (48 of them).
 pub(crate) const MAX_BATCH: usize = 16;
 
 /// Writes waiting beyond those in the batch being written; a sender waits for room (requests
@@ -78,7 +78,9 @@ impl<I: Send + Sync + 'static> Queue<I> {
     /// Writes `item` with whatever others wait beside it. True when it took effect (see
     /// [`WriteBatch::write`]). Errors: a failure of its own (a batch that fails over one item
     /// is written again one item at a time), or of its whole batch (the database's, or no
-    /// answer within [`BATCH_TIMEOUT`]). Dropped before its batch is written, the item is not
+    /// answer within [`BATCH_TIMEOUT`], after which PostgreSQL may still commit it: the
+    /// caller is told of an error although its write stands, which fails safe, a client's
+    /// retry then being a replay). Dropped before its batch is written, the item is not
     /// written at all.
     pub(crate) async fn write(&self, item: I) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -223,16 +225,22 @@ async fn write<I>(
 }
 
 /// Whether `e` can come from one item of a batch rather than from the database: a unique
-/// violation, a value the database refused, or PostgreSQL ending the transaction over a
-/// deadlock (40P01) or a serialization failure (40001).
+/// violation, a value the database refused, another constraint an item's values break (a
+/// foreign key: a code for a client deleted meanwhile; NOT NULL; CHECK), or PostgreSQL
+/// ending the transaction over a deadlock (40P01) or a serialization failure (40001).
 fn one_items_fault(e: &StoreError) -> bool {
+    use sqlx::error::ErrorKind;
     match e {
         StoreError::Conflict(_) | StoreError::Unstorable(_) => true,
         StoreError::Backend(cause) => cause
             .downcast_ref::<sqlx::Error>()
             .and_then(sqlx::Error::as_database_error)
-            .and_then(|db| db.code())
-            .is_some_and(|code| code == "40P01" || code == "40001"),
+            .is_some_and(|db| {
+                !matches!(db.kind(), ErrorKind::Other)
+                    || db
+                        .code()
+                        .is_some_and(|code| code == "40P01" || code == "40001")
+            }),
         StoreError::Corrupt(_) => false,
     }
 }

@@ -104,8 +104,13 @@ macro_rules! impl_client_store {
                 // The client's codes, grants, refresh tokens and consents go with it (ON DELETE
                 // CASCADE). The access tokens its grants issued are recorded as revoked first,
                 // in the same transaction, so introspection refuses them until they expire;
-                // already expired ones are dropped by `purge_expired_revocations`.
+                // already expired ones are dropped by `purge_expired_revocations`. Its
+                // unredeemed codes and device approvals go first, as in a revocation: a
+                // redemption in flight finishes first (its grant is then covered) or finds its
+                // code gone, and on PostgreSQL it cannot hold a code this deletion's cascade
+                // waits for while waiting for the client row this deletion holds.
                 let mut tx = self.begin_write().await?;
+                $crate::sql::revoke::void_unredeemed!(tx, "client_id", id.as_str().to_owned());
                 for statement in [
                     "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) \
                      SELECT access_jti, client_id, access_expires_at FROM grants \

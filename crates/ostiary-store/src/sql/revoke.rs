@@ -116,24 +116,24 @@ macro_rules! count_revocations {
 /// Inside the write transaction `$tx`, deletes the authorization codes matching `$filter` (a
 /// SQL condition given as string literals, its placeholders from `$1`, bound from `$bind`).
 /// Evaluates to the number deleted; returns early from the enclosing function on a database
-/// error. Where the backend takes row locks, the codes are locked first in the order of their
-/// hashes: the order batched redemptions lock them in (`postgres/batches.rs`). In another
-/// order a deletion (a logout) and a batch could each hold a code the other waits for, and
-/// the deletion could be the one PostgreSQL aborts.
+/// error. Where the backend takes row locks, the statement locks the codes in the order of
+/// their hashes before it deletes any: the order batched redemptions lock them in
+/// (`postgres/batches.rs`). In another order a deletion (a logout) and a batch could each hold
+/// a code the other waits for, and PostgreSQL would abort one of them. One statement, so
+/// that a code committed meanwhile is not deleted outside that order.
 macro_rules! delete_codes {
     ($tx:expr, [$($filter:literal),+] $(, $bind:expr)* $(,)?) => {{
-        if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
-            sqlx::query(concat!(
-                "SELECT code_hash FROM authorization_codes WHERE ",
+        let statement = if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
+            concat!(
+                "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash \
+                 FROM authorization_codes WHERE ",
                 $($filter),+,
-                " ORDER BY code_hash FOR UPDATE"
-            ))
-            $(.bind($bind))*
-            .execute(&mut *$tx)
-            .await
-            .map_err($crate::error::backend)?;
-        }
-        sqlx::query(concat!("DELETE FROM authorization_codes WHERE ", $($filter),+))
+                " ORDER BY code_hash FOR UPDATE)"
+            )
+        } else {
+            concat!("DELETE FROM authorization_codes WHERE ", $($filter),+)
+        };
+        sqlx::query(statement)
             $(.bind($bind))*
             .execute(&mut *$tx)
             .await

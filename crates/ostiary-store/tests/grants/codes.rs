@@ -12,6 +12,8 @@ crate::store_tests!(
     a_failing_code_or_redemption_fails_alone_among_concurrent_ones,
     a_logout_racing_redemptions_leaves_no_live_grant_of_its_session,
     a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order,
+    a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_again,
+    a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch,
 );
 
 async fn code_round_trips_and_redeems_once(db: Database) {
@@ -206,8 +208,8 @@ async fn codes_of_many_requests_at_once_are_each_stored_and_redeemed_once(db: Da
     }
 }
 
-/// Among codes stored at once, one whose hash is taken fails with `Conflict` and the others
-/// are stored; among redemptions written at once, one whose grant id is taken fails with
+/// Among codes stored at once, one whose hash is taken fails with `Conflict`, one for an
+/// unknown client fails, and the others are stored; among redemptions written at once, one whose grant id is taken fails with
 /// `Conflict`, writes nothing (its code stays unconsumed), and the others are written.
 async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Database) {
     let store = db.store();
@@ -220,21 +222,26 @@ async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Data
         grant_id: "g-twin".into(),
         ..taken.clone()
     };
+    // A code for a client that does not exist (deleted meanwhile) breaks a foreign key, first
+    // in the batch.
+    let orphan = code(&ClientId::parse("gone").unwrap(), &alice, "sid-1", "g5");
     let inserted = futures::future::join_all(
-        [&fresh[0], &twin, &fresh[1], &fresh[2], &fresh[3]].map(|c| store.insert_code(c)),
+        [&fresh[0], &orphan, &fresh[1], &twin, &fresh[2], &fresh[3]].map(|c| store.insert_code(c)),
     )
     .await;
+    assert!(inserted[1].is_err(), "{inserted:?}");
     assert!(
-        matches!(inserted[1], Err(StoreError::Conflict(_))),
+        matches!(inserted[3], Err(StoreError::Conflict(_))),
         "{inserted:?}"
     );
     assert!(
         inserted
             .iter()
             .enumerate()
-            .all(|(i, r)| i == 1 || r.is_ok()),
+            .all(|(i, r)| i == 1 || i == 3 || r.is_ok()),
         "{inserted:?}"
     );
+    assert_eq!(store.find_code(&orphan.code_hash).await.unwrap(), None);
     assert_eq!(
         store.find_code(&taken.code_hash).await.unwrap(),
         Some(taken.clone())
@@ -275,12 +282,14 @@ async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Data
 
 /// A logout while the session's codes are being redeemed: afterwards no code of the session
 /// is left unredeemed and none of its grants is live, whichever came first, and neither side
-/// fails (on PostgreSQL both lock the codes in one order).
+/// fails (on PostgreSQL both lock the codes in one order). Every other round the redemptions
+/// start 2 ms ahead, so that some win before the logout.
 async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
-    for round in 0..5 {
+    let mut won_before_logout = 0;
+    for round in 0..6 {
         let sid = format!("sid-{round}");
         let codes: Vec<AuthorizationCode> = (0..12)
             .map(|n| code(&web, &alice, &sid, &format!("g{round}-{n}")))
@@ -288,19 +297,27 @@ async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Dat
         for c in &codes {
             store.insert_code(c).await.unwrap();
         }
-        let redemptions = futures::future::join_all(codes.iter().map(|c| {
-            let grant = grant_of(c, false);
-            let store = Arc::clone(&store);
-            async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
-        }));
-        let logout = store.revoke_session_grants(&sid, now());
-        let (redeemed, revoked) = futures::future::join(redemptions, logout).await;
-        revoked.unwrap();
-        for (c, won) in codes.iter().zip(redeemed) {
+        let redemptions = tokio::spawn({
+            let (store, codes) = (Arc::clone(&store), codes.clone());
+            async move {
+                let each = codes.iter().map(|c| {
+                    let grant = grant_of(c, false);
+                    let store = Arc::clone(&store);
+                    async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
+                });
+                futures::future::join_all(each).await
+            }
+        });
+        if round % 2 == 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        store.revoke_session_grants(&sid, now()).await.unwrap();
+        for (c, won) in codes.iter().zip(redemptions.await.unwrap()) {
             let won = won.unwrap();
             let left = store.find_code(&c.code_hash).await.unwrap();
             let grant = store.find_grant(&c.grant_id).await.unwrap();
             if won {
+                won_before_logout += 1;
                 assert!(left.is_some_and(|c| c.consumed_at.is_some()));
                 assert!(grant.unwrap().revoked_at.is_some(), "{}", c.grant_id);
             } else {
@@ -309,6 +326,7 @@ async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Dat
             }
         }
     }
+    assert!(won_before_logout > 0, "no redemption came before a logout");
 }
 
 /// On PostgreSQL, a logout and a batch of redemptions that want the same codes at once both
@@ -365,6 +383,110 @@ async fn a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order(db: Dat
         assert!(won.unwrap(), "{}", c.grant_id);
         let grant = store.find_grant(&c.grant_id).await.unwrap().unwrap();
         assert!(grant.revoked_at.is_some(), "{}", c.grant_id);
+    }
+}
+
+/// On PostgreSQL, a code another transaction (another instance) consumes while a batch waits
+/// for its lock is not redeemed by the batch, whose other redemptions win: single use holds
+/// across transactions, not only within a batch's statement.
+async fn a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_again(db: Database) {
+    let (Some(mut elsewhere), Some(mut observer)) = (
+        ostiary_store::testing::postgres_connection(&db).await,
+        ostiary_store::testing::postgres_connection(&db).await,
+    ) else {
+        return;
+    };
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let codes: Vec<AuthorizationCode> = (0..4)
+        .map(|n| code(&web, &alice, "sid-1", &format!("g{n}")))
+        .collect();
+    for c in &codes {
+        store.insert_code(c).await.unwrap();
+    }
+    let taken = codes[2].code_hash.as_bytes().to_vec();
+    sqlx::query("BEGIN").execute(&mut elsewhere).await.unwrap();
+    sqlx::query("UPDATE authorization_codes SET consumed_at = 1 WHERE code_hash = $1")
+        .bind(taken)
+        .execute(&mut elsewhere)
+        .await
+        .unwrap();
+    let redemptions = tokio::spawn({
+        let (store, codes) = (Arc::clone(&store), codes.clone());
+        async move {
+            let each = codes.iter().map(|c| {
+                let grant = grant_of(c, false);
+                let store = Arc::clone(&store);
+                async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
+            });
+            futures::future::join_all(each).await
+        }
+    });
+    wait_for_lock_waiters(&mut observer, 1).await;
+    sqlx::query("COMMIT").execute(&mut elsewhere).await.unwrap();
+    let won: Vec<bool> = redemptions
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(won, [true, true, false, true]);
+    assert_eq!(store.find_grant("g2").await.unwrap(), None);
+    let consumed = store.find_code(&codes[2].code_hash).await.unwrap().unwrap();
+    assert_eq!(consumed.consumed_at.map(|t| t.unix_timestamp()), Some(1));
+}
+
+/// On PostgreSQL, deleting a client while a batch redeems its codes: the deletion voids the
+/// codes (waiting for the batch, which holds them) before it locks the client's row, so the
+/// batch's grants can still check their foreign key on that row; the deletion then takes them
+/// with the client. Locking the row first, it would wait for a code the batch holds while the
+/// batch waits for the row. A third connection holds the second code until both wait.
+async fn a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch(db: Database) {
+    let (Some(mut holder), Some(mut observer)) = (
+        ostiary_store::testing::postgres_connection(&db).await,
+        ostiary_store::testing::postgres_connection(&db).await,
+    ) else {
+        return;
+    };
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let mut codes: Vec<AuthorizationCode> = (0..2)
+        .map(|n| code(&web, &alice, "sid-1", &format!("g{n}")))
+        .collect();
+    codes.sort_by(|a, b| a.code_hash.as_bytes().cmp(b.code_hash.as_bytes()));
+    for c in &codes {
+        store.insert_code(c).await.unwrap();
+    }
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")
+        .bind(codes[1].code_hash.as_bytes().to_vec())
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let redemptions = tokio::spawn({
+        let (store, codes) = (Arc::clone(&store), codes.clone());
+        async move {
+            let each = codes.iter().map(|c| {
+                let grant = grant_of(c, false);
+                let store = Arc::clone(&store);
+                async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
+            });
+            futures::future::join_all(each).await
+        }
+    });
+    wait_for_lock_waiters(&mut observer, 1).await;
+    let deletion = tokio::spawn({
+        let (store, web) = (Arc::clone(&store), web.clone());
+        async move { store.delete_client(&web).await }
+    });
+    wait_for_lock_waiters(&mut observer, 2).await;
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    assert!(deletion.await.unwrap().expect("the deletion succeeds"));
+    for (c, won) in codes.iter().zip(redemptions.await.unwrap()) {
+        assert!(won.unwrap(), "{}", c.grant_id);
+        assert_eq!(store.find_grant(&c.grant_id).await.unwrap(), None);
     }
 }
 
