@@ -88,8 +88,11 @@ const REDEEM: &str = "\
     created_at, access_jti, access_expires_at, revoked_at, dpop_jkt FROM consumed) \
     SELECT number FROM consumed";
 
-/// The pool, and the health probe that keeps statements from waiting on a database that does
-/// not answer.
+/// Connections of the batches' pool: one per queue, each writing one batch at a time.
+pub(crate) const CONNECTIONS: u32 = 3;
+
+/// The batches' own pool (sequential scans off, see `PgStore::open`), and the health probe
+/// that keeps statements from waiting on a database that does not answer.
 #[derive(Debug, Clone)]
 pub(crate) struct PgBatches {
     pub pool: PgPool,
@@ -190,14 +193,7 @@ impl WriteBatch<Redemption> for PgBatches {
             .bind(each(r, |r| {
                 r.refresh.as_ref().map(|t| t.access_jti.as_str())
             }))
-            .bind(refresh(|t| t.access_expires_at))
-            // Planned at each run, for the table's size then. A plan kept from when
-            // `authorization_codes` was small (codes are the first rows a new database gets)
-            // scans the whole table for `= ANY($2)` until autoanalyze replaces it: the bench's
-            // code phase fell to half its rate within 30 s. The rotation's plan is kept:
-            // planning each batch cost its bench phase 15%, and grants hold rows before the
-            // first rotation does.
-            .persistent(false);
+            .bind(refresh(|t| t.access_expires_at));
         self.run(r.len(), "grant", statement).await
     }
 }
