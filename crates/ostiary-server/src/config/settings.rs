@@ -225,7 +225,9 @@ pub const SETTINGS: &[Setting] = &[
         default: Value("10"),
         secret: false,
         doc: "The size of the connection pool. On SQLite these connections read, and one \
-              more connection does every write, in the order the writes arrive.",
+              more connection does every write, in the order the writes arrive. On PostgreSQL \
+              three more connections write the user flows' batches (codes, their \
+              redemptions, refresh rotations).",
     },
     Setting {
         name: "argon2_memory_kib",
