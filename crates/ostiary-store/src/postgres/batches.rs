@@ -1,8 +1,9 @@
 //! PostgreSQL's batches of writes (`crate::batches`): one statement over arrays of the
 //! batch's values, so one round trip and one commit for the whole batch. Rows a batch changes
-//! are locked first, in the order of their keys: the order every other multi-row writer of
-//! those tables locks them in (`sql::revoke`), so none can hold a row a batch waits for while
-//! waiting for one the batch holds.
+//! are locked first, in the order of their keys: the order revocations and deletions of codes
+//! lock them in (`sql::revoke`), so neither can hold a row a batch waits for while waiting
+//! for one the batch holds. Deleting a client cascades to its grants in another order: a
+//! rotation batch that deadlocks with that is written again one rotation at a time.
 
 use std::sync::Arc;
 
@@ -25,8 +26,6 @@ use crate::rows::CodeRow;
 /// The live grants are row-locked first (`FOR NO KEY UPDATE`), in the order of their ids, so
 /// a revocation committing between a caller's check of its grant and this insert cannot miss
 /// the successor's access token (revocation and rotation of one family are serialised).
-/// Deleting a client or a user cascades to its grants in another order: a batch that
-/// deadlocks with that is written again one rotation at a time.
 const ROTATE: &str = "\
     WITH batch AS (SELECT * FROM UNNEST($1::INT8[], $2::BYTEA[], $3::BYTEA[], $4::BYTEA[], \
     $5::TEXT[], $6::INT8[], $7::INT8[], $8::TEXT[], $9::INT8[]) WITH ORDINALITY \
