@@ -308,9 +308,11 @@ pub trait SessionStore: Send + Sync {
 /// Authorization codes, grants (refresh token families), refresh tokens and consents.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
-    /// Stores a new code, in a transaction which other codes issued at once may share.
-    /// Errors: `Conflict` when its hash is taken.
-    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Stores a new code while its login session (`code.sid`) is stored, in a transaction
+    /// which other codes issued at once may share. False, and nothing stored, when the
+    /// session is gone: a logout committed since the session was read, which voided the
+    /// session's codes before this one existed. Errors: `Conflict` when its hash is taken.
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<bool, StoreError>;
     /// The code `code_hash`: [`find_presented_code`](Self::find_presented_code) without the
     /// user's standing.
     async fn find_code(

@@ -116,7 +116,7 @@ impl<I> Drop for Queue<I> {
 /// The queues of a store, one per kind of batched write, each with its own task.
 #[derive(Debug)]
 pub(crate) struct Batches {
-    /// Codes issued at `/authorize`; every one takes effect.
+    /// Codes issued at `/authorize`; one takes effect while its session is stored.
     pub codes: Queue<CodeRow>,
     pub redemptions: Queue<Redemption>,
     pub rotations: Queue<Rotation>,

@@ -348,7 +348,15 @@ impl Authorizer {
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,
         };
-        self.store.insert_code(&record).await?;
+        if !self.store.insert_code(&record).await? {
+            // The session ended (a logout) after it was read: its codes were voided, and this
+            // one would have outlived it.
+            return Ok(if request.prompt.none {
+                self.refuse(request, ErrorCode::LoginRequired, "the session has ended")
+            } else {
+                Next::Login
+            });
+        }
         Ok(self.reply(request, Ok(&code)))
     }
 }

@@ -133,7 +133,7 @@ async fn issue(store: &dyn Store, client: &str, user: &User, sid: &str, grant_id
         consumed_at: None,
         dpop_jkt: None,
     };
-    store.insert_code(&code).await.unwrap();
+    assert!(store.insert_code(&code).await.unwrap());
     let grant = Grant {
         grant_id: grant_id.into(),
         client_id: code.client_id.clone(),

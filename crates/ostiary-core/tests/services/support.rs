@@ -160,7 +160,20 @@ impl Bench {
             consumed_at: None,
             dpop_jkt: None,
         };
-        self.store.insert_code(&record).await.unwrap();
+        // The authorization endpoint stores a code only for a stored session.
+        let session = ostiary_core::session::Session {
+            id_hash: SecretHash::of("cookie-sid-1"),
+            sid: "sid-1".into(),
+            user_id: self.user,
+            auth_time: now,
+            last_seen: now,
+            expires_at: now + Duration::hours(8),
+        };
+        match self.store.insert_session(&session).await {
+            Ok(()) | Err(ostiary_core::StoreError::Conflict(_)) => {}
+            Err(e) => panic!("storing the session: {e}"),
+        }
+        assert!(self.store.insert_code(&record).await.unwrap());
         (code, grant_id)
     }
 

@@ -43,14 +43,24 @@ const ROTATE: &str = "\
     SELECT number FROM rotated";
 
 /// The codes `$1` to `$14` describe, one array element per code, in the column order of
-/// [`CodeRow`]. Every code is inserted (a taken hash fails the batch).
+/// [`CodeRow`], each numbered from 1 in its order. A code is inserted while its session is
+/// stored, and its number selected (a taken hash fails the batch). The sessions are
+/// key-share locked, so a logout deleting one waits for the batch, and then voids its codes;
+/// a logout that committed first leaves its codes out.
 const INSERT_CODES: &str = "\
-    INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, sid, \
+    WITH batch AS (SELECT * FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+    $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::INT8[], \
+    $12::INT8[], $13::INT8[], $14::TEXT[]) WITH ORDINALITY \
+    AS b (code_hash, grant_id, client_id, user_id, sid, redirect_uri, code_challenge, nonce, \
+    scopes, resources, auth_time, expires_at, consumed_at, dpop_jkt, number)), \
+    live AS (SELECT sid FROM sessions WHERE sid = ANY($5) ORDER BY sid FOR KEY SHARE), \
+    inserted AS (INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, \
+    sid, redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
+    consumed_at, dpop_jkt) SELECT code_hash, grant_id, client_id, user_id, sid, \
     redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-    consumed_at, dpop_jkt) \
-    SELECT * FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
-    $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::INT8[], $12::INT8[], \
-    $13::INT8[], $14::TEXT[])";
+    consumed_at, dpop_jkt FROM batch WHERE sid IN (SELECT sid FROM live) \
+    RETURNING code_hash) \
+    SELECT number FROM batch WHERE code_hash IN (SELECT code_hash FROM inserted)";
 
 /// The redemptions `$1` to `$20` describe, one array element per redemption (consumed at, the
 /// code's hash, the grant's columns in the order of `GrantRow`, then its first refresh
@@ -139,8 +149,7 @@ impl WriteBatch<Rotation> for PgBatches {
 
 impl WriteBatch<CodeRow> for PgBatches {
     async fn write(&self, codes: &[CodeRow]) -> Result<Vec<bool>, StoreError> {
-        self.health.check()?;
-        sqlx::query(INSERT_CODES)
+        let statement = sqlx::query_scalar(INSERT_CODES)
             .bind(each(codes, |c| c.code_hash.as_slice()))
             .bind(each(codes, |c| c.grant_id.as_str()))
             .bind(each(codes, |c| c.client_id.as_str()))
@@ -154,11 +163,8 @@ impl WriteBatch<CodeRow> for PgBatches {
             .bind(each(codes, |c| c.auth_time))
             .bind(each(codes, |c| c.expires_at))
             .bind(each(codes, |c| c.consumed_at))
-            .bind(each(codes, |c| c.dpop_jkt.as_deref()))
-            .execute(&self.pool)
-            .await
-            .map_err(crate::error::write_error("authorization code"))?;
-        Ok(vec![true; codes.len()])
+            .bind(each(codes, |c| c.dpop_jkt.as_deref()));
+        self.run(codes.len(), "authorization code", statement).await
     }
 }
 

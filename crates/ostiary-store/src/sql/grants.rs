@@ -70,13 +70,13 @@ macro_rules! impl_grant_store {
             async fn insert_code(
                 &self,
                 code: &ostiary_core::grant::AuthorizationCode,
-            ) -> Result<(), ostiary_core::StoreError> {
-                // Every code is new (256 random bits): its batch's transaction inserts it.
+            ) -> Result<bool, ostiary_core::StoreError> {
+                // Written in a batch with whatever codes wait beside it, each only while its
+                // session is stored.
                 self.batches
                     .codes
                     .write($crate::rows::CodeRow::from_code(code))
-                    .await?;
-                Ok(())
+                    .await
             }
 
             async fn find_presented_code(

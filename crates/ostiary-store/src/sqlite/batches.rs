@@ -184,14 +184,18 @@ fn rotation_sql(index: usize) -> String {
 }
 
 /// The `index`th code of a batch, whose parameters are the columns of `authorization_codes`
-/// in the order of [`CodeRow`]: always inserted (a taken hash fails the batch).
+/// in the order of [`CodeRow`]: inserted while its session (the fifth, `sid`) is stored (a
+/// taken hash fails the batch).
 fn code_sql(index: usize) -> String {
-    let values: Vec<String> = (1..=14).map(parameter(index, 14)).collect();
+    let p = parameter(index, 14);
+    let values: Vec<String> = (1..=14).map(&p).collect();
     format!(
         "INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, sid, \
          redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-         consumed_at, dpop_jkt) VALUES ({}) RETURNING {index}; ",
-        values.join(", ")
+         consumed_at, dpop_jkt) SELECT {values} \
+         WHERE EXISTS (SELECT 1 FROM sessions WHERE sid = {sid}) RETURNING {index}; ",
+        values = values.join(", "),
+        sid = p(5),
     )
 }
 

@@ -23,7 +23,7 @@ async fn purge_drops_expired_codes_tokens_and_orphaned_grants(db: Database) {
             .unwrap()
     );
     let stale = code(&web, &alice, "s1", "never-redeemed");
-    store.insert_code(&stale).await.unwrap();
+    store_code(&*store, &stale).await;
 
     // Nothing has expired yet.
     assert_eq!(store.purge_expired_grants(now()).await.unwrap(), 0);
@@ -59,7 +59,7 @@ async fn deleting_a_client_removes_its_codes_grants_and_consents(db: Database) {
     issue(&*store, &web, &alice, "s1", "g-web", true).await;
     issue(&*store, &cli, &alice, "s1", "g-cli", true).await;
     let pending = code(&web, &alice, "s1", "pending");
-    store.insert_code(&pending).await.unwrap();
+    store_code(&*store, &pending).await;
     for client_id in [&web, &cli] {
         let consent = Consent {
             user_id: alice,

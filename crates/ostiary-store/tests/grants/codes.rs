@@ -6,6 +6,7 @@ use super::*;
 
 crate::store_tests!(
     code_round_trips_and_redeems_once,
+    a_code_is_stored_only_while_its_session_is,
     concurrent_redemptions_have_one_winner,
     a_presented_code_comes_with_its_users_standing,
     codes_of_many_requests_at_once_are_each_stored_and_redeemed_once,
@@ -21,7 +22,7 @@ async fn code_round_trips_and_redeems_once(db: Database) {
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
     let c = code(&web, &alice, "sid-1", "g1");
-    store.insert_code(&c).await.unwrap();
+    store_code(&*store, &c).await;
     assert_eq!(
         store.find_code(&c.code_hash).await.unwrap(),
         Some(c.clone())
@@ -35,7 +36,7 @@ async fn code_round_trips_and_redeems_once(db: Database) {
         resources: vec![],
         ..code(&web, &alice, "sid-1", "g2")
     };
-    store.insert_code(&without_nonce).await.unwrap();
+    store_code(&*store, &without_nonce).await;
     assert_eq!(
         store.find_code(&without_nonce.code_hash).await.unwrap(),
         Some(without_nonce)
@@ -93,12 +94,39 @@ async fn code_round_trips_and_redeems_once(db: Database) {
     assert_eq!(store.find_grant("nope").await.unwrap(), None);
 }
 
+/// A code is stored only while its login session is: after a logout that committed between
+/// the session's read and the code's insert, nothing is stored and the caller is told so.
+async fn a_code_is_stored_only_while_its_session_is(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    let orphan = code(&web, &alice, "sid-gone", "g0");
+    assert!(!store.insert_code(&orphan).await.unwrap());
+    assert_eq!(store.find_code(&orphan.code_hash).await.unwrap(), None);
+
+    let signed_in = session(&alice, "sid-1", now());
+    store.insert_session(&signed_in).await.unwrap();
+    let before = code(&web, &alice, "sid-1", "g1");
+    assert!(store.insert_code(&before).await.unwrap());
+    assert!(
+        store
+            .delete_session(&signed_in.id_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let after = code(&web, &alice, "sid-1", "g2");
+    assert!(!store.insert_code(&after).await.unwrap());
+    assert_eq!(store.find_code(&after.code_hash).await.unwrap(), None);
+    assert!(store.find_code(&before.code_hash).await.unwrap().is_some());
+}
+
 async fn concurrent_redemptions_have_one_winner(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
     let c = code(&web, &alice, "sid-1", "g1");
-    store.insert_code(&c).await.unwrap();
+    store_code(&*store, &c).await;
     let grant = grant_of(&c, false);
     let attempts = (0..8).map(|n| {
         let store = Arc::clone(&store);
@@ -133,7 +161,7 @@ async fn a_presented_code_comes_with_its_users_standing(db: Database) {
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
     let c = code(&web, &alice, "sid-1", "g1");
-    store.insert_code(&c).await.unwrap();
+    store_code(&*store, &c).await;
     let presented = store.find_presented_code(&c.code_hash).await.unwrap();
     assert_eq!(
         presented,
@@ -158,9 +186,10 @@ async fn codes_of_many_requests_at_once_are_each_stored_and_redeemed_once(db: Da
     let codes: Vec<AuthorizationCode> = (0..40)
         .map(|n| code(&web, &alice, "sid-1", &format!("g{n}")))
         .collect();
+    sign_in(&*store, &alice, "sid-1").await;
     let inserts = codes.iter().map(|c| store.insert_code(c));
     for inserted in futures::future::join_all(inserts).await {
-        inserted.unwrap();
+        assert!(inserted.unwrap());
     }
     for c in &codes {
         assert_eq!(
@@ -216,7 +245,7 @@ async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Data
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
     let taken = code(&web, &alice, "sid-1", "g0");
-    store.insert_code(&taken).await.unwrap();
+    store_code(&*store, &taken).await;
     let fresh = ["g1", "g2", "g3", "g4"].map(|g| code(&web, &alice, "sid-1", g));
     let twin = AuthorizationCode {
         grant_id: "g-twin".into(),
@@ -225,6 +254,7 @@ async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Data
     // A code for a client that does not exist (deleted meanwhile) breaks a foreign key, first
     // in the batch.
     let orphan = code(&ClientId::parse("gone").unwrap(), &alice, "sid-1", "g5");
+    sign_in(&*store, &alice, "sid-1").await;
     let inserted = futures::future::join_all(
         [&fresh[0], &orphan, &fresh[1], &twin, &fresh[2], &fresh[3]].map(|c| store.insert_code(c)),
     )
@@ -238,7 +268,7 @@ async fn a_failing_code_or_redemption_fails_alone_among_concurrent_ones(db: Data
         inserted
             .iter()
             .enumerate()
-            .all(|(i, r)| i == 1 || i == 3 || r.is_ok()),
+            .all(|(i, r)| i == 1 || i == 3 || matches!(r, Ok(true))),
         "{inserted:?}"
     );
     assert_eq!(store.find_code(&orphan.code_hash).await.unwrap(), None);
@@ -295,7 +325,7 @@ async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Dat
             .map(|n| code(&web, &alice, &sid, &format!("g{round}-{n}")))
             .collect();
         for c in &codes {
-            store.insert_code(c).await.unwrap();
+            store_code(&*store, c).await;
         }
         let redemptions = tokio::spawn({
             let (store, codes) = (Arc::clone(&store), codes.clone());
@@ -351,7 +381,7 @@ async fn a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order(db: Dat
         .collect();
     codes.sort_by(|a, b| b.code_hash.as_bytes().cmp(a.code_hash.as_bytes()));
     for c in &codes {
-        store.insert_code(c).await.unwrap();
+        store_code(&*store, c).await;
     }
     sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
     sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")
@@ -403,7 +433,7 @@ async fn a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_ag
         .map(|n| code(&web, &alice, "sid-1", &format!("g{n}")))
         .collect();
     for c in &codes {
-        store.insert_code(c).await.unwrap();
+        store_code(&*store, c).await;
     }
     let taken = codes[2].code_hash.as_bytes().to_vec();
     sqlx::query("BEGIN").execute(&mut elsewhere).await.unwrap();
@@ -457,7 +487,7 @@ async fn a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch(db
         .collect();
     codes.sort_by(|a, b| a.code_hash.as_bytes().cmp(b.code_hash.as_bytes()));
     for c in &codes {
-        store.insert_code(c).await.unwrap();
+        store_code(&*store, c).await;
     }
     sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
     sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")

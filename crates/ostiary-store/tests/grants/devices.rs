@@ -352,8 +352,8 @@ async fn ending_a_users_access_takes_sessions_codes_approvals_and_every_grant(db
     store.insert_session(&bobs).await.unwrap();
     let alice_code = code(&web, &alice, "sid-a", "alice-code");
     let bob_code = code(&web, &bob, "sid-b", "bob-code");
-    store.insert_code(&alice_code).await.unwrap();
-    store.insert_code(&bob_code).await.unwrap();
+    store_code(&*store, &alice_code).await;
+    store_code(&*store, &bob_code).await;
     let approved = device(&web, "alice-tv");
     store.insert_device_authorization(&approved).await.unwrap();
     store
@@ -408,8 +408,8 @@ async fn revoking_a_clients_grants_takes_its_codes_and_approvals_too(db: Databas
     let other = new_client(&*store, "other").await;
     let web_code = code(&web, &alice, "sid-a", "web-code");
     let other_code = code(&other, &alice, "sid-a", "other-code");
-    store.insert_code(&web_code).await.unwrap();
-    store.insert_code(&other_code).await.unwrap();
+    store_code(&*store, &web_code).await;
+    store_code(&*store, &other_code).await;
     let approved = device(&web, "web-tv");
     store.insert_device_authorization(&approved).await.unwrap();
     store

@@ -146,6 +146,22 @@ fn refresh_hash(grant_id: &str, n: u32) -> SecretHash {
     SecretHash::of(&format!("rt-{grant_id}-{n}"))
 }
 
+/// Stores `code` as `/authorize` does, for a signed-in user: its session is stored first
+/// when it is not yet.
+async fn store_code(store: &dyn Store, code: &AuthorizationCode) {
+    sign_in(store, &code.user_id, &code.sid).await;
+    assert!(store.insert_code(code).await.unwrap(), "{}", code.grant_id);
+}
+
+/// Stores the session `sid` of `user` (as [`session`] makes it), unless one with that `sid`
+/// is stored already.
+async fn sign_in(store: &dyn Store, user: &UserId, sid: &str) {
+    match store.insert_session(&session(user, sid, now())).await {
+        Ok(()) | Err(ostiary_core::StoreError::Conflict(_)) => {}
+        Err(e) => panic!("storing the session {sid}: {e}"),
+    }
+}
+
 /// A redeemed code: a live grant with refresh token 0.
 async fn issue(
     store: &dyn Store,
@@ -156,7 +172,7 @@ async fn issue(
     offline: bool,
 ) -> Grant {
     let code = code(client, user, sid, grant_id);
-    store.insert_code(&code).await.unwrap();
+    store_code(store, &code).await;
     let grant = grant_of(&code, offline);
     let token = refresh(grant_id, 0);
     assert!(

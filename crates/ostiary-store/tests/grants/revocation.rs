@@ -126,7 +126,7 @@ async fn revoke_everything_counts_and_ends_everything(db: Database) {
     issue(&*store, &web, &alice, "s1", "g3", false).await;
     assert!(store.revoke_grant("g3", t, ClientRequest).await.unwrap());
     let pending = code(&web, &alice, "s1", "pending");
-    store.insert_code(&pending).await.unwrap();
+    store_code(&*store, &pending).await;
 
     let at = now();
     let done = store.revoke_everything(at).await.unwrap();

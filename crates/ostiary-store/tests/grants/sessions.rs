@@ -124,9 +124,9 @@ async fn a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_
     let alice = new_user(&*store, "alice").await;
     let web = new_client(&*store, "web").await;
     let pending = code(&web, &alice, "sid-1", "pending");
-    store.insert_code(&pending).await.unwrap();
+    store_code(&*store, &pending).await;
     let elsewhere = code(&web, &alice, "sid-2", "elsewhere-code");
-    store.insert_code(&elsewhere).await.unwrap();
+    store_code(&*store, &elsewhere).await;
     store.revoke_session_grants("sid-1", now()).await.unwrap();
     assert_eq!(store.find_code(&pending.code_hash).await.unwrap(), None);
     assert!(
@@ -147,7 +147,7 @@ async fn a_session_takes_its_unredeemed_codes_and_online_grants_when_it_ends_or_
     issue(&*store, &web, &alice, "sid-old", "old-online", false).await;
     issue(&*store, &web, &alice, "sid-old", "old-offline", true).await;
     let old_code = code(&web, &alice, "sid-old", "old-code");
-    store.insert_code(&old_code).await.unwrap();
+    store_code(&*store, &old_code).await;
     assert_eq!(store.purge_expired_sessions(t).await.unwrap(), 1);
     assert!(!live(&*store, "old-online").await);
     assert!(revoked(&*store, "at-old-online").await);
