@@ -45,8 +45,9 @@ const ROTATE: &str = "\
 /// The codes `$1` to `$14` describe, one array element per code, in the column order of
 /// [`CodeRow`], each numbered from 1 in its order. A code is inserted while its session is
 /// stored, and its number selected (a taken hash fails the batch). The sessions are
-/// key-share locked, so a logout deleting one waits for the batch, and then voids its codes;
-/// a logout that committed first leaves its codes out.
+/// key-share locked in the order of their `sid`s, as every deletion of several sessions
+/// locks them (`sql::revoke::delete_in_key_order!`): a logout deleting one waits for the
+/// batch, and then voids its codes; a logout that committed first leaves its codes out.
 const INSERT_CODES: &str = "\
     WITH batch AS (SELECT * FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::INT8[], \
@@ -71,7 +72,7 @@ const INSERT_CODES: &str = "\
 /// foreign key of a refresh token on its grant is checked at the statement's end.
 ///
 /// The unconsumed codes are row-locked first, in the order of their hashes, as every
-/// statement that deletes codes locks them (`sql::revoke::delete_codes!`): a logout waits for
+/// statement that deletes codes locks them (`sql::revoke::delete_in_key_order!`): a logout waits for
 /// the batch (and then revokes the grants it made) or the batch finds the code gone.
 const REDEEM: &str = "\
     WITH batch AS (SELECT * FROM UNNEST($1::INT8[], $2::BYTEA[], $3::TEXT[], $4::TEXT[], \

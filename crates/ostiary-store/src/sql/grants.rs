@@ -288,11 +288,13 @@ macro_rules! impl_grant_store {
                 reason: ostiary_core::grant::RevocationReason,
             ) -> Result<u64, ostiary_core::StoreError> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::error::backend)?;
+                $crate::sql::revoke::delete_in_key_order!(
+                    tx,
+                    "sessions",
+                    "sid",
+                    ["user_id = $1"],
+                    user_id.to_string()
+                );
                 $crate::sql::revoke::void_unredeemed!(tx, "user_id", user_id.to_string());
                 let revoked = $crate::sql::revoke::revoke_grants!(
                     tx,
@@ -310,16 +312,18 @@ macro_rules! impl_grant_store {
                 at: time::OffsetDateTime,
             ) -> Result<ostiary_core::grant::RevokedEverything, ostiary_core::StoreError> {
                 let mut tx = self.begin_write().await?;
-                let sessions = sqlx::query("DELETE FROM sessions")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::error::backend)?
-                    .rows_affected();
+                let sessions =
+                    $crate::sql::revoke::delete_in_key_order!(tx, "sessions", "sid", ["TRUE"]);
                 // Codes before grants: a redemption in flight either finished first (its code
                 // row lock makes this wait, and its grant is then revoked below) or finds its
                 // code gone and issues nothing.
                 let mut codes =
-                    $crate::sql::revoke::delete_codes!(tx, ["consumed_at IS NULL"]);
+                    $crate::sql::revoke::delete_in_key_order!(
+                    tx,
+                    "authorization_codes",
+                    "code_hash",
+                    ["consumed_at IS NULL"]
+                );
                 codes += sqlx::query(
                     "DELETE FROM device_authorizations WHERE status IN ('pending', 'approved')",
                 )
@@ -356,7 +360,13 @@ macro_rules! impl_grant_store {
                 let before = before.unix_timestamp();
                 let mut tx = self.begin_write().await?;
                 let mut purged =
-                    $crate::sql::revoke::delete_codes!(tx, ["expires_at < $1"], before);
+                    $crate::sql::revoke::delete_in_key_order!(
+                    tx,
+                    "authorization_codes",
+                    "code_hash",
+                    ["expires_at < $1"],
+                    before
+                );
                 for statement in [
                     "DELETE FROM device_authorizations WHERE expires_at < $1",
                     "DELETE FROM refresh_tokens WHERE expires_at < $1",

@@ -113,25 +113,24 @@ macro_rules! count_revocations {
     }};
 }
 
-/// Inside the write transaction `$tx`, deletes the authorization codes matching `$filter` (a
+/// Inside the write transaction `$tx`, deletes the rows of `$table` matching `$filter` (a
 /// SQL condition given as string literals, its placeholders from `$1`, bound from `$bind`).
 /// Evaluates to the number deleted; returns early from the enclosing function on a database
-/// error. Where the backend takes row locks, the statement locks the codes in the order of
-/// their hashes before it deletes any: the order batched redemptions lock them in
-/// (`postgres/batches.rs`). In another order a deletion (a logout) and a batch could each hold
-/// a code the other waits for, and PostgreSQL would abort one of them. One statement, so
-/// that a code committed meanwhile is not deleted outside that order.
-macro_rules! delete_codes {
-    ($tx:expr, [$($filter:literal),+] $(, $bind:expr)* $(,)?) => {{
+/// error. Where the backend takes row locks, the statement locks the rows in the order of
+/// their `$key` before it deletes any: the order the batches lock them in
+/// (`postgres/batches.rs`: codes by `code_hash`, sessions by `sid`). In another order a
+/// deletion (a logout, a user's sessions) and a batch could each hold a row the other waits
+/// for, and PostgreSQL would abort one of them. One statement, so that a row committed
+/// meanwhile is not deleted outside that order.
+macro_rules! delete_in_key_order {
+    ($tx:expr, $table:literal, $key:literal, [$($filter:literal),+] $(, $bind:expr)* $(,)?) => {{
         let statement = if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
             concat!(
-                "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash \
-                 FROM authorization_codes WHERE ",
-                $($filter),+,
-                " ORDER BY code_hash FOR UPDATE)"
+                "DELETE FROM ", $table, " WHERE ", $key, " IN (SELECT ", $key, " FROM ",
+                $table, " WHERE ", $($filter),+, " ORDER BY ", $key, " FOR UPDATE)"
             )
         } else {
-            concat!("DELETE FROM authorization_codes WHERE ", $($filter),+)
+            concat!("DELETE FROM ", $table, " WHERE ", $($filter),+)
         };
         sqlx::query(statement)
             $(.bind($bind))*
@@ -139,6 +138,25 @@ macro_rules! delete_codes {
             .await
             .map_err($crate::error::backend)?
             .rows_affected()
+    }};
+}
+
+/// Inside the write transaction `$tx`, locks the rows of `$table` matching `$filter` (as
+/// [`delete_in_key_order!`] takes it) in the order of their `$key`, where the backend takes
+/// row locks; nothing on SQLite. For a transaction that deletes those rows last but must
+/// hold them from its start. Returns early from the enclosing function on a database error.
+macro_rules! lock_in_key_order {
+    ($tx:expr, $table:literal, $key:literal, [$($filter:literal),+] $(, $bind:expr)* $(,)?) => {{
+        if $crate::sql::revoke::RowLocks::takes_row_locks(&$tx) {
+            sqlx::query(concat!(
+                "SELECT ", $key, " FROM ", $table, " WHERE ", $($filter),+,
+                " ORDER BY ", $key, " FOR UPDATE"
+            ))
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::error::backend)?;
+        }
     }};
 }
 
@@ -151,8 +169,10 @@ macro_rules! delete_codes {
 macro_rules! void_unredeemed {
     ($tx:expr, $column:literal, $value:expr) => {{
         let value: String = $value;
-        $crate::sql::revoke::delete_codes!(
+        $crate::sql::revoke::delete_in_key_order!(
             $tx,
+            "authorization_codes",
+            "code_hash",
             [$column, " = $1 AND consumed_at IS NULL"],
             value.clone()
         );
@@ -168,4 +188,6 @@ macro_rules! void_unredeemed {
     }};
 }
 
-pub(crate) use {count_revocations, delete_codes, revoke_grants, void_unredeemed};
+pub(crate) use {
+    count_revocations, delete_in_key_order, lock_in_key_order, revoke_grants, void_unredeemed,
+};

@@ -117,8 +117,19 @@ macro_rules! impl_session_store {
                 // An expired session takes what was bound to it, as a logout does: its
                 // unredeemed codes and device approvals, and its grants that are not offline.
                 let mut tx = self.begin_write().await?;
-                $crate::sql::revoke::delete_codes!(
+                // The expired sessions are held from the start: a code stored for one of them
+                // meanwhile (its batch key-share locks the session) would outlive the purge.
+                $crate::sql::revoke::lock_in_key_order!(
                     tx,
+                    "sessions",
+                    "sid",
+                    ["expires_at < $1"],
+                    now.unix_timestamp()
+                );
+                $crate::sql::revoke::delete_in_key_order!(
+                    tx,
+                    "authorization_codes",
+                    "code_hash",
                     [
                         "consumed_at IS NULL AND sid IN ",
                         "(SELECT sid FROM sessions WHERE expires_at < $1)"
@@ -139,13 +150,15 @@ macro_rules! impl_session_store {
                     ostiary_core::grant::RevocationReason::SessionExpired,
                     "g.offline = FALSE AND g.sid IN (SELECT sid FROM sessions WHERE expires_at < $1)"
                 );
-                let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-                    .bind(now.unix_timestamp())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::error::backend)?;
+                let done = $crate::sql::revoke::delete_in_key_order!(
+                    tx,
+                    "sessions",
+                    "sid",
+                    ["expires_at < $1"],
+                    now.unix_timestamp()
+                );
                 tx.commit().await.map_err($crate::error::backend)?;
-                Ok(done.rows_affected())
+                Ok(done)
             }
         }
     };

@@ -15,6 +15,7 @@ crate::store_tests!(
     a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order,
     a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_again,
     a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch,
+    a_code_waits_for_a_logout_in_progress_and_is_not_stored,
 );
 
 async fn code_round_trips_and_redeems_once(db: Database) {
@@ -518,6 +519,52 @@ async fn a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch(db
         assert!(won.unwrap(), "{}", c.grant_id);
         assert_eq!(store.find_grant(&c.grant_id).await.unwrap(), None);
     }
+}
+
+/// On PostgreSQL, codes stored at once while a logout of one of their sessions is in
+/// progress: that session's code waits for the logout and is not stored; the other is.
+async fn a_code_waits_for_a_logout_in_progress_and_is_not_stored(db: Database) {
+    let (Some(mut logout), Some(mut observer)) = (
+        ostiary_store::testing::postgres_connection(&db).await,
+        ostiary_store::testing::postgres_connection(&db).await,
+    ) else {
+        return;
+    };
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let web = new_client(&*store, "web").await;
+    sign_in(&*store, &alice, "sid-1").await;
+    sign_in(&*store, &alice, "sid-2").await;
+    let codes = [
+        code(&web, &alice, "sid-1", "g1"),
+        code(&web, &alice, "sid-2", "g2"),
+    ];
+    sqlx::query("BEGIN").execute(&mut logout).await.unwrap();
+    sqlx::query("DELETE FROM sessions WHERE sid = 'sid-1'")
+        .execute(&mut logout)
+        .await
+        .unwrap();
+    let inserts = tokio::spawn({
+        let (store, codes) = (Arc::clone(&store), codes.clone());
+        async move { futures::future::join_all(codes.iter().map(|c| store.insert_code(c))).await }
+    });
+    wait_for_lock_waiters(&mut observer, 1).await;
+    sqlx::query("COMMIT").execute(&mut logout).await.unwrap();
+    let stored: Vec<bool> = inserts
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored, [false, true]);
+    assert_eq!(store.find_code(&codes[0].code_hash).await.unwrap(), None);
+    assert!(
+        store
+            .find_code(&codes[1].code_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Waits until `count` backends of the database wait for a lock.
