@@ -317,8 +317,7 @@ macro_rules! impl_grant_store {
                 // Codes before grants: a redemption in flight either finished first (its code
                 // row lock makes this wait, and its grant is then revoked below) or finds its
                 // code gone and issues nothing.
-                let mut codes =
-                    $crate::sql::revoke::delete_in_key_order!(
+                let mut codes = $crate::sql::revoke::delete_in_key_order!(
                     tx,
                     "authorization_codes",
                     "code_hash",
@@ -359,8 +358,7 @@ macro_rules! impl_grant_store {
             ) -> Result<u64, ostiary_core::StoreError> {
                 let before = before.unix_timestamp();
                 let mut tx = self.begin_write().await?;
-                let mut purged =
-                    $crate::sql::revoke::delete_in_key_order!(
+                let mut purged = $crate::sql::revoke::delete_in_key_order!(
                     tx,
                     "authorization_codes",
                     "code_hash",
