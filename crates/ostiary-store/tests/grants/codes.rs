@@ -328,17 +328,7 @@ async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Dat
         for c in &codes {
             store_code(&*store, c).await;
         }
-        let redemptions = tokio::spawn({
-            let (store, codes) = (Arc::clone(&store), codes.clone());
-            async move {
-                let each = codes.iter().map(|c| {
-                    let grant = grant_of(c, false);
-                    let store = Arc::clone(&store);
-                    async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
-                });
-                futures::future::join_all(each).await
-            }
-        });
+        let redemptions = spawn_redemptions(&store, &codes);
         if round % 2 == 1 {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
@@ -384,23 +374,8 @@ async fn a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order(db: Dat
     for c in &codes {
         store_code(&*store, c).await;
     }
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")
-        .bind(codes[codes.len() / 2].code_hash.as_bytes().to_vec())
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    let redemptions = tokio::spawn({
-        let (store, codes) = (Arc::clone(&store), codes.clone());
-        async move {
-            let each = codes.iter().map(|c| {
-                let grant = grant_of(c, false);
-                let store = Arc::clone(&store);
-                async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
-            });
-            futures::future::join_all(each).await
-        }
-    });
+    hold_code(&mut holder, &codes[codes.len() / 2]).await;
+    let redemptions = spawn_redemptions(&store, &codes);
     wait_for_lock_waiters(&mut observer, 1).await;
     let logout = tokio::spawn({
         let store = Arc::clone(&store);
@@ -443,17 +418,7 @@ async fn a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_ag
         .execute(&mut elsewhere)
         .await
         .unwrap();
-    let redemptions = tokio::spawn({
-        let (store, codes) = (Arc::clone(&store), codes.clone());
-        async move {
-            let each = codes.iter().map(|c| {
-                let grant = grant_of(c, false);
-                let store = Arc::clone(&store);
-                async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
-            });
-            futures::future::join_all(each).await
-        }
-    });
+    let redemptions = spawn_redemptions(&store, &codes);
     wait_for_lock_waiters(&mut observer, 1).await;
     sqlx::query("COMMIT").execute(&mut elsewhere).await.unwrap();
     let won: Vec<bool> = redemptions
@@ -490,23 +455,8 @@ async fn a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch(db
     for c in &codes {
         store_code(&*store, c).await;
     }
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")
-        .bind(codes[1].code_hash.as_bytes().to_vec())
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    let redemptions = tokio::spawn({
-        let (store, codes) = (Arc::clone(&store), codes.clone());
-        async move {
-            let each = codes.iter().map(|c| {
-                let grant = grant_of(c, false);
-                let store = Arc::clone(&store);
-                async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
-            });
-            futures::future::join_all(each).await
-        }
-    });
+    hold_code(&mut holder, &codes[1]).await;
+    let redemptions = spawn_redemptions(&store, &codes);
     wait_for_lock_waiters(&mut observer, 1).await;
     let deletion = tokio::spawn({
         let (store, web) = (Arc::clone(&store), web.clone());
@@ -565,6 +515,33 @@ async fn a_code_waits_for_a_logout_in_progress_and_is_not_stored(db: Database) {
             .unwrap()
             .is_some()
     );
+}
+
+/// Redeems each of `codes` at once (each for its own grant, no refresh token), on a task of
+/// its own; the outcomes in the order of `codes`.
+fn spawn_redemptions(
+    store: &Arc<dyn Store>,
+    codes: &[AuthorizationCode],
+) -> tokio::task::JoinHandle<Vec<Result<bool, StoreError>>> {
+    let (store, codes) = (Arc::clone(store), codes.to_vec());
+    tokio::spawn(async move {
+        let each = codes.iter().map(|c| {
+            let grant = grant_of(c, false);
+            let store = Arc::clone(&store);
+            async move { store.redeem_code(&c.code_hash, now(), &grant, None).await }
+        });
+        futures::future::join_all(each).await
+    })
+}
+
+/// Begins a transaction on `holder` that row-locks `code` until it ends.
+async fn hold_code(holder: &mut sqlx::PgConnection, code: &AuthorizationCode) {
+    sqlx::query("BEGIN").execute(&mut *holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM authorization_codes WHERE code_hash = $1 FOR UPDATE")
+        .bind(code.code_hash.as_bytes().to_vec())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
 }
 
 /// Waits until `count` backends of the database wait for a lock.
