@@ -75,7 +75,7 @@ pub fn build(state: AppState) -> Router {
         )
     });
     let config = state.config.clone();
-    let router = Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route(discovery::INTROSPECTION_PATH, post(introspect::introspect))
@@ -97,19 +97,19 @@ pub fn build(state: AppState) -> Router {
         .route(FAVICON_PATH, get(pages::favicon))
         .merge(browser_api)
         .fallback(fallback::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            cookies::rekey,
-        ))
-        .layer(axum::middleware::from_fn(pages::html_security_headers))
+        // Per route: it labels requests with the route they matched.
         .layer(tower::util::option_layer(
             state.config.metrics_bind.is_some().then(|| {
                 axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track)
             }),
         ))
-        .with_state(state);
+        .with_state(state.clone());
+    let pages = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(pages::html_security_headers))
+        .layer(axum::middleware::from_fn_with_state(state, cookies::rekey))
+        .service(routes);
     common_layers(
-        router,
+        Router::new().fallback_service(pages),
         config.http_request_timeout,
         config.http_body_limit_bytes,
     )
@@ -120,25 +120,29 @@ pub fn build(state: AppState) -> Router {
 /// BFF's): a request id, a log span (the path only), a panic answered as 500, a deadline for
 /// the whole request (`request_timeout`; 503 past it), and `body_limit` bytes for bodies read
 /// by extractors.
+///
+/// They wrap the router once, not each of its routes as `Router::layer` does: a route clones
+/// the whole stack it holds for every request it serves, and with each layer a route of its
+/// own, a request paid for a clone of every layer below each one it passed.
 pub fn common_layers(
     router: Router,
     request_timeout: std::time::Duration,
     body_limit: usize,
 ) -> Router {
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(request_span)
-                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
-            )
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(CatchPanicLayer::custom(panicked))
-            .layer(HandleErrorLayer::new(timed_out))
-            .timeout(request_timeout)
-            .layer(DefaultBodyLimit::max(body_limit)),
-    )
+    let layered = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(HandleErrorLayer::new(timed_out))
+        .timeout(request_timeout)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(router);
+    Router::new().fallback_service(layered)
 }
 
 /// Logs the path only: query strings can carry codes and tokens, which never reach logs.
