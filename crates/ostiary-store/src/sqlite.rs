@@ -77,7 +77,7 @@ impl SqliteStore {
             .await
             .map_err(OpenError::Connect)?;
         let checkpoints = Arc::new(
-            Checkpoints::start(options.clone())
+            Checkpoints::start(options.clone(), writer.clone())
                 .await
                 .map_err(OpenError::Connect)?,
         );
