@@ -96,14 +96,17 @@ pub fn build(state: AppState) -> Router {
         .route(STYLESHEET_PATH, get(pages::stylesheet))
         .route(FAVICON_PATH, get(pages::favicon))
         .merge(browser_api)
-        .fallback(fallback::not_found)
-        // Per route: it labels requests with the route they matched.
-        .layer(tower::util::option_layer(
-            state.config.metrics_bind.is_some().then(|| {
-                axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track)
-            }),
+        .fallback(fallback::not_found);
+    // Per route: it labels requests with the route they matched.
+    let routes = if state.config.metrics_bind.is_some() {
+        routes.layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
         ))
-        .with_state(state.clone());
+    } else {
+        routes
+    }
+    .with_state(state.clone());
     let pages = ServiceBuilder::new()
         .layer(axum::middleware::from_fn(pages::html_security_headers))
         .layer(axum::middleware::from_fn_with_state(state, cookies::rekey))

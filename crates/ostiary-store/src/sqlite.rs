@@ -30,6 +30,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// writer thread.
 const WRITER_STATEMENTS: usize = 256;
 
+/// How long a connection waits for a lock another connection holds (another process's write,
+/// a checkpoint's copy) before it fails with "database is locked".
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers: in WAL mode they read beside the writer without waiting for it.
@@ -58,7 +62,7 @@ impl SqliteStore {
             // crash can lose the last transactions, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(BUSY_TIMEOUT);
         create_private(&options, url)?;
         // The writer connects first: it creates the file and switches it to WAL. Its own
         // checkpoint waits for 10,000 pages: `checkpoints` copies the WAL before that.

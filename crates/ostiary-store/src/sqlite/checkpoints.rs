@@ -24,8 +24,8 @@ const AFTER_WRITES: Duration = Duration::from_millis(100);
 /// Past this many pages (4 KiB each) the WAL is started over after the passive checkpoint.
 const RESTART_PAGES: i64 = 4_000;
 
-/// How long, in milliseconds, the restart waits for reads that began before it.
-const READERS_WAIT_MS: u32 = 20;
+/// How long the restart waits for reads that began before it.
+const READERS_WAIT: Duration = Duration::from_millis(20);
 
 /// The writer's own automatic checkpoint, in pages: a backstop that bounds the WAL should
 /// these checkpoints fail or fall behind.
@@ -49,10 +49,16 @@ struct Task {
     connection: Arc<Connections>,
     /// The one writer connection, held for the restart like any write.
     writer: Arc<Connections>,
-    /// The database file, synced before the restart.
-    file: PathBuf,
-    /// How long, in milliseconds, the restart waits for reads that began before it.
-    readers_wait_ms: u32,
+    /// The database file as SQLite opened it, synced before the restart (none in memory).
+    file: Option<PathBuf>,
+    /// The writer's busy timeout, lowered to `readers_wait` for the restart only.
+    busy_timeout: Duration,
+    /// How long the restart waits for reads that began before it.
+    readers_wait: Duration,
+    /// The WAL's size, in pages, that starts the next restart: [`RESTART_PAGES`], or more
+    /// after a restart gave way to a long read (a backup, a replica's reader), so that the
+    /// writer is not held again at every checkpoint while that read lasts.
+    restart_at: i64,
 }
 
 impl Checkpoints {
@@ -61,14 +67,21 @@ impl Checkpoints {
         options: SqliteConnectOptions,
         writer: Arc<Connections>,
     ) -> Result<Self, sqlx::Error> {
-        let file = options.get_filename().to_owned();
         let connection = Arc::new(Connections::open(options, 1).await?);
+        // SQLite's own name for the file (a `file:` URI or a relative path resolved); empty
+        // for a database in memory.
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&mut *connection.lend().await?)
+                .await?;
         let wanted = Arc::new(Notify::new());
         let task = Task {
             connection: connection.clone(),
             writer,
-            file,
-            readers_wait_ms: READERS_WAIT_MS,
+            file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            busy_timeout: super::BUSY_TIMEOUT,
+            readers_wait: READERS_WAIT,
+            restart_at: RESTART_PAGES,
         };
         let task = tokio::spawn(task.run(wanted.clone())).abort_handle();
         Ok(Self {
@@ -83,7 +96,7 @@ impl Checkpoints {
         self.wanted.notify_one();
     }
 
-    /// Stops the task and closes its connection (a checkpoint in progress finishes first).
+    /// Stops the task and closes its connection.
     pub(crate) async fn close(&self) {
         self.task.abort();
         self.connection.close().await;
@@ -97,7 +110,7 @@ impl Drop for Checkpoints {
 }
 
 impl Task {
-    async fn run(self, wanted: Arc<Notify>) {
+    async fn run(mut self, wanted: Arc<Notify>) {
         loop {
             wanted.notified().await;
             tokio::time::sleep(AFTER_WRITES).await;
@@ -110,9 +123,18 @@ impl Task {
         }
     }
 
-    async fn checkpoint(&self) -> Result<(), sqlx::Error> {
-        if self.copy().await? >= RESTART_PAGES {
-            self.restart().await?;
+    async fn checkpoint(&mut self) -> Result<(), sqlx::Error> {
+        let pages = self.copy().await?;
+        if pages < RESTART_PAGES {
+            self.restart_at = RESTART_PAGES;
+        } else if pages >= self.restart_at {
+            self.sync_file().await?;
+            if self.restart().await? {
+                self.restart_at = RESTART_PAGES;
+            } else {
+                tracing::debug!(pages, "an SQLite WAL restart gave way to a long read");
+                self.restart_at = pages + RESTART_PAGES;
+            }
         }
         Ok(())
     }
@@ -128,36 +150,46 @@ impl Task {
         Ok(pages)
     }
 
-    /// Syncs the database file while the writer goes on, then holds the writer for a
-    /// `RESTART` checkpoint: it copies the rest, syncs the little copied since, and waits
-    /// for the reads that began before it, so that the next write starts the WAL over.
-    async fn restart(&self) -> Result<(), sqlx::Error> {
-        let file = self.file.clone();
+    /// Syncs the database file, with no lock held: what passive checkpoints copied reaches
+    /// the disk while the writer goes on (SQLite syncs the file only when a checkpoint copies
+    /// the whole WAL).
+    async fn sync_file(&self) -> Result<(), sqlx::Error> {
+        let Some(file) = self.file.clone() else {
+            return Ok(());
+        };
         tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data())
             .await
-            .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))??;
-        let mut writer = self.writer.lend().await?;
-        // A long read (an admin listing) must not hold the writer for the whole busy
-        // timeout: past `readers_wait_ms` the WAL is left to the next restart.
-        let busy_timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(&mut *writer)
-            .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {}",
-            self.readers_wait_ms
-        )))
-        .execute(&mut *writer)
-        .await?;
-        let restart = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-            .execute(&mut *writer)
-            .await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {busy_timeout}"
-        )))
-        .execute(&mut *writer)
-        .await?;
-        restart.map(drop)
+            .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+            .map_err(sqlx::Error::Io)
     }
+
+    /// Holds the writer for a `RESTART` checkpoint: it copies the rest, syncs the little
+    /// copied since [`Task::sync_file`], and waits for the reads that began before it, so
+    /// that the next write starts the WAL over. False when a read outlasted `readers_wait`:
+    /// the WAL is then copied as far as that read allows, and not started over.
+    async fn restart(&self) -> Result<bool, sqlx::Error> {
+        let mut writer = self.writer.lend().await?;
+        set_busy_timeout(&mut writer, self.readers_wait).await?;
+        // (busy, pages in the WAL, pages copied)
+        let restart: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&mut *writer)
+            .await;
+        set_busy_timeout(&mut writer, self.busy_timeout).await?;
+        Ok(restart?.0 == 0)
+    }
+}
+
+async fn set_busy_timeout(
+    connection: &mut sqlx::SqliteConnection,
+    timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {}",
+        timeout.as_millis()
+    )))
+    .execute(connection)
+    .await
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -165,13 +197,15 @@ mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly
 
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
 
     use sqlx::ConnectOptions;
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 
     use super::super::SqliteStore;
     use super::super::connections::Connections;
-    use super::{RESTART_PAGES, Task, WRITER_BACKSTOP_PAGES};
+    use super::{READERS_WAIT, RESTART_PAGES, Task, WRITER_BACKSTOP_PAGES};
 
     /// A write reaches the database file itself (not only the WAL) shortly after it commits,
     /// though the writer's own checkpoint waits for thousands of pages.
@@ -196,7 +230,7 @@ mod tests {
             .filename(&path)
             .immutable(true);
         let mut copied = false;
-        for _ in 0..40 {
+        for _ in 0..200 {
             let mut reader = file_only.connect().await.unwrap();
             let users: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM users")
                 .fetch_one(&mut reader)
@@ -227,9 +261,11 @@ mod tests {
         let task = Task {
             connection: Arc::new(Connections::open(options.clone(), 1).await.unwrap()),
             writer: writer.clone(),
-            file: path.clone(),
+            file: Some(path.clone()),
+            busy_timeout: Duration::from_secs(5),
             // Longer than the read below, whatever the machine's pace.
-            readers_wait_ms: 10_000,
+            readers_wait: Duration::from_secs(30),
+            restart_at: RESTART_PAGES,
         };
         let write = |sql: &'static str| {
             let writer = writer.clone();
@@ -257,14 +293,20 @@ mod tests {
         let pages = task.copy().await.unwrap();
         assert!(pages >= RESTART_PAGES, "pages in the WAL: {pages}");
         sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
-        // A read that begins before the restart.
+        task.sync_file().await.unwrap();
+        // A read that begins before the restart, and ends while it waits.
         sqlx::raw_sql("BEGIN; SELECT count(*) FROM filler")
             .execute(&mut reader)
             .await
             .unwrap();
-        let read_ends = tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+        let read_ended = Arc::new(AtomicBool::new(false));
+        let read_ends = tokio::spawn({
+            let read_ended = read_ended.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+                read_ended.store(true, Ordering::SeqCst);
+            }
         });
 
         // The WAL header's checkpoint sequence number (bytes 12 to 15) grows each time the
@@ -275,7 +317,11 @@ mod tests {
             u32::from_be_bytes(header[12..16].try_into().unwrap())
         };
         let before = sequence();
-        task.restart().await.unwrap();
+        assert!(task.restart().await.unwrap());
+        assert!(
+            read_ended.load(Ordering::SeqCst),
+            "the restart did not wait"
+        );
         // Had the restart not waited for the read, this write would find it in progress,
         // and append to the WAL.
         write("INSERT INTO filler VALUES (NULL)").await;
@@ -295,13 +341,15 @@ mod tests {
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(60));
         let writer = Arc::new(Connections::open(options.clone(), 1).await.unwrap());
         let task = Task {
             connection: Arc::new(Connections::open(options.clone(), 1).await.unwrap()),
             writer: writer.clone(),
-            file: path.clone(),
-            readers_wait_ms: 20,
+            file: Some(path.clone()),
+            busy_timeout: Duration::from_secs(60),
+            readers_wait: READERS_WAIT,
+            restart_at: RESTART_PAGES,
         };
         sqlx::query("CREATE TABLE t (x INTEGER)")
             .execute(&mut *writer.lend().await.unwrap())
@@ -318,17 +366,17 @@ mod tests {
             .unwrap();
 
         let started = std::time::Instant::now();
-        task.restart().await.unwrap();
-        let held = started.elapsed();
         assert!(
-            held < std::time::Duration::from_secs(2),
-            "held for {held:?}"
+            !task.restart().await.unwrap(),
+            "the restart did not give way"
         );
+        let held = started.elapsed();
+        assert!(held < Duration::from_secs(30), "held for {held:?}");
         let busy_timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
             .fetch_one(&mut *writer.lend().await.unwrap())
             .await
             .unwrap();
-        assert_eq!(busy_timeout, 5_000);
+        assert_eq!(busy_timeout, 60_000);
         sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
         writer.close().await;
         task.connection.close().await;
