@@ -526,7 +526,9 @@ pub trait DeviceAuthorizationStore: Send + Sync {
         interval_secs: i64,
     ) -> Result<bool, StoreError>;
     /// Moves a pending authorization that has not expired at `at` to `status` (approved or
-    /// denied). False, and nothing changed, when it is not pending any more, expired or gone.
+    /// denied). False, and nothing changed, when it is not pending any more, expired or gone,
+    /// or when an approval's session (`sid`) is no longer stored: a logout that ended it first
+    /// would otherwise leave behind an approval that outlives it.
     async fn settle_device_authorization(
         &self,
         device_code_hash: &SecretHash,

@@ -18,8 +18,9 @@ mod revocations;
 
 use batches::SqliteBatches;
 use checkpoints::Checkpoints;
+use connections::Connections;
+pub(crate) use connections::Lent;
 pub(crate) use connections::WriteTransaction;
-use connections::{Connections, Lent};
 use revocations::RevocationAnswers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -98,18 +98,28 @@ macro_rules! impl_device_authorization_store {
                     ostiary_core::device::DeviceStatus::Approved(approval) => Some(approval),
                     _ => None,
                 };
-                let done = sqlx::query(
+                // An approval is stored only while its session is: a logout that ended the
+                // session first leaves it pending; one that comes after deletes it (on
+                // PostgreSQL it waits for the session's key-share lock).
+                let mut writer = self.writer().await?;
+                let lock = if $crate::sql::revoke::RowLocks::takes_row_locks(&writer) {
+                    " FOR KEY SHARE"
+                } else {
+                    ""
+                };
+                let done = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE device_authorizations SET status = $1, user_id = $2, sid = $3, \
                      auth_time = $4 \
-                     WHERE device_code_hash = $5 AND status = 'pending' AND expires_at > $6",
-                )
+                     WHERE device_code_hash = $5 AND status = 'pending' AND expires_at > $6 \
+                     AND ($3 IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE sid = $3{lock}))"
+                )))
                 .bind(status.as_str())
                 .bind(approval.map(|a| a.user_id.to_string()))
                 .bind(approval.map(|a| a.sid.clone()))
                 .bind(approval.map(|a| a.auth_time.unix_timestamp()))
                 .bind(device_code_hash.as_bytes().to_vec())
                 .bind(at.unix_timestamp())
-                .execute(&mut *self.writer().await?)
+                .execute(&mut *writer)
                 .await
                 .map_err($crate::error::write_error("device authorization"))?;
                 Ok(done.rows_affected() == 1)

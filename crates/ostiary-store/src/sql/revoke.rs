@@ -77,7 +77,7 @@ macro_rules! revoke_grants {
     }};
 }
 
-/// Whether a write transaction's backend takes row locks that two transactions can take in
+/// Whether a write transaction's (or a writer connection's) backend takes row locks that two transactions can take in
 /// opposite orders: PostgreSQL does; SQLite's one writer runs whole transactions one at a
 /// time.
 pub(crate) trait RowLocks {
@@ -91,6 +91,18 @@ impl RowLocks for crate::sqlite::WriteTransaction<'_> {
 }
 
 impl RowLocks for sqlx::Transaction<'_, sqlx::Postgres> {
+    fn takes_row_locks(&self) -> bool {
+        true
+    }
+}
+
+impl RowLocks for crate::sqlite::Lent<'_> {
+    fn takes_row_locks(&self) -> bool {
+        false
+    }
+}
+
+impl RowLocks for sqlx::pool::PoolConnection<sqlx::Postgres> {
     fn takes_row_locks(&self) -> bool {
         true
     }

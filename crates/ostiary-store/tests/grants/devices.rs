@@ -10,6 +10,7 @@ crate::store_tests!(
     a_device_authorization_is_found_by_either_code_and_user_codes_are_unique,
     polls_are_recorded_by_compare_and_set,
     an_authorization_is_answered_once_while_pending_and_live,
+    an_approval_is_stored_only_while_its_session_is,
     an_approved_authorization_is_redeemed_once_into_a_grant,
     racing_redemptions_have_one_winner,
     logout_revoke_all_and_expiry_void_device_authorizations,
@@ -135,6 +136,7 @@ async fn polls_are_recorded_by_compare_and_set(db: Database) {
 async fn an_authorization_is_answered_once_while_pending_and_live(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
+    sign_in(&*store, &alice, "sid-1").await;
     let tv = new_client(&*store, "tv").await;
     let d = device(&tv, "answer");
     store.insert_device_authorization(&d).await.unwrap();
@@ -187,9 +189,52 @@ async fn an_authorization_is_answered_once_while_pending_and_live(db: Database) 
     );
 }
 
+/// A logout that ends the session before the approval is written leaves the authorization
+/// pending: the device never gets tokens for a session that was already over. A denial needs
+/// no session.
+async fn an_approval_is_stored_only_while_its_session_is(db: Database) {
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let tv = new_client(&*store, "tv").await;
+    let d = device(&tv, "after-logout");
+    store.insert_device_authorization(&d).await.unwrap();
+    let hash = &d.device_code_hash;
+    assert!(
+        !store
+            .settle_device_authorization(hash, &approval(&alice, "sid-gone"), now())
+            .await
+            .unwrap(),
+        "approved without its session"
+    );
+    let stored = store
+        .find_device_authorization(hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, DeviceStatus::Pending);
+
+    let signed_in = session(&alice, "sid-1", now());
+    store.insert_session(&signed_in).await.unwrap();
+    store.delete_session(&signed_in.id_hash).await.unwrap();
+    assert!(
+        !store
+            .settle_device_authorization(hash, &approval(&alice, "sid-1"), now())
+            .await
+            .unwrap(),
+        "approved after its session's logout"
+    );
+    assert!(
+        store
+            .settle_device_authorization(hash, &DeviceStatus::Denied, now())
+            .await
+            .unwrap()
+    );
+}
+
 async fn an_approved_authorization_is_redeemed_once_into_a_grant(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
+    sign_in(&*store, &alice, "sid-1").await;
     let tv = new_client(&*store, "tv").await;
     let d = device(&tv, "redeem");
     store.insert_device_authorization(&d).await.unwrap();
@@ -240,6 +285,7 @@ async fn an_approved_authorization_is_redeemed_once_into_a_grant(db: Database) {
 async fn racing_redemptions_have_one_winner(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
+    sign_in(&*store, &alice, "sid-1").await;
     let tv = new_client(&*store, "tv").await;
     let d = device(&tv, "race");
     store.insert_device_authorization(&d).await.unwrap();
@@ -263,6 +309,8 @@ async fn racing_redemptions_have_one_winner(db: Database) {
 async fn logout_revoke_all_and_expiry_void_device_authorizations(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
+    sign_in(&*store, &alice, "sid-1").await;
+    sign_in(&*store, &alice, "sid-2").await;
     let tv = new_client(&*store, "tv").await;
     // Approved in session sid-1: the session's logout voids it before it is redeemed.
     let approved = device(&tv, "approved");
@@ -404,6 +452,7 @@ async fn ending_a_users_access_takes_sessions_codes_approvals_and_every_grant(db
 async fn revoking_a_clients_grants_takes_its_codes_and_approvals_too(db: Database) {
     let store = db.store();
     let alice = new_user(&*store, "alice").await;
+    sign_in(&*store, &alice, "sid-a").await;
     let web = new_client(&*store, "web").await;
     let other = new_client(&*store, "other").await;
     let web_code = code(&web, &alice, "sid-a", "web-code");
