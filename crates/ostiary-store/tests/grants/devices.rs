@@ -11,6 +11,7 @@ crate::store_tests!(
     polls_are_recorded_by_compare_and_set,
     an_authorization_is_answered_once_while_pending_and_live,
     an_approval_is_stored_only_while_its_session_is,
+    an_approval_waits_for_a_logout_in_progress_and_is_not_stored,
     an_approved_authorization_is_redeemed_once_into_a_grant,
     racing_redemptions_have_one_winner,
     logout_revoke_all_and_expiry_void_device_authorizations,
@@ -229,6 +230,48 @@ async fn an_approval_is_stored_only_while_its_session_is(db: Database) {
             .await
             .unwrap()
     );
+}
+
+/// PostgreSQL: an approval waits for a logout in progress (it key-share locks the session)
+/// and, the session gone, is not stored.
+async fn an_approval_waits_for_a_logout_in_progress_and_is_not_stored(db: Database) {
+    let (Some(mut logout), Some(mut observer)) = (
+        ostiary_store::testing::postgres_connection(&db).await,
+        ostiary_store::testing::postgres_connection(&db).await,
+    ) else {
+        return;
+    };
+    let store = db.store();
+    let alice = new_user(&*store, "alice").await;
+    let tv = new_client(&*store, "tv").await;
+    sign_in(&*store, &alice, "sid-1").await;
+    let d = device(&tv, "during-logout");
+    store.insert_device_authorization(&d).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut logout).await.unwrap();
+    sqlx::query("DELETE FROM sessions WHERE sid = 'sid-1'")
+        .execute(&mut logout)
+        .await
+        .unwrap();
+    let approving = tokio::spawn({
+        let (store, hash) = (Arc::clone(&store), d.device_code_hash.clone());
+        async move {
+            store
+                .settle_device_authorization(&hash, &approval(&alice, "sid-1"), now())
+                .await
+        }
+    });
+    wait_for_lock_waiters(&mut observer, 1).await;
+    sqlx::query("COMMIT").execute(&mut logout).await.unwrap();
+    assert!(
+        !approving.await.unwrap().unwrap(),
+        "approved after the logout"
+    );
+    let stored = store
+        .find_device_authorization(&d.device_code_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, DeviceStatus::Pending);
 }
 
 async fn an_approved_authorization_is_redeemed_once_into_a_grant(db: Database) {

@@ -193,3 +193,21 @@ async fn live(store: &dyn Store, grant_id: &str) -> bool {
     let grant = store.find_grant(grant_id).await.unwrap().unwrap();
     grant.revoked_at.is_none()
 }
+
+/// Waits until `count` backends of the database wait for a lock.
+async fn wait_for_lock_waiters(observer: &mut sqlx::PgConnection, count: i64) {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *observer)
+        .await
+        .unwrap();
+        if waiting >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {count} statements wait for a lock");
+}
