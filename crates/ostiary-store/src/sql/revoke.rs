@@ -77,9 +77,9 @@ macro_rules! revoke_grants {
     }};
 }
 
-/// Whether a write transaction's (or a writer connection's) backend takes row locks that two transactions can take in
-/// opposite orders: PostgreSQL does; SQLite's one writer runs whole transactions one at a
-/// time.
+/// Whether the backend of a write transaction (or of a writer connection) takes row locks,
+/// which two transactions can take in opposite orders: PostgreSQL does; SQLite's one writer
+/// runs whole transactions one at a time.
 pub(crate) trait RowLocks {
     fn takes_row_locks(&self) -> bool;
 }
