@@ -207,6 +207,33 @@ mod tests {
     use super::super::connections::Connections;
     use super::{READERS_WAIT, RESTART_PAGES, Task, WRITER_BACKSTOP_PAGES};
 
+    /// How long the tests' connections wait for a lock: far longer than any test takes.
+    const TEST_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// A checkpoint task on `wal.db` in `dir`, with its writer, whose restarts wait
+    /// `readers_wait` for reads; and the options of the database's connections.
+    async fn task_in(
+        dir: &tempfile::TempDir,
+        readers_wait: Duration,
+    ) -> (Task, SqliteConnectOptions) {
+        let path = dir.path().join("wal.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
+            .busy_timeout(TEST_BUSY_TIMEOUT);
+        let task = Task {
+            connection: Arc::new(Connections::open(options.clone(), 1).await.unwrap()),
+            writer: Arc::new(Connections::open(options.clone(), 1).await.unwrap()),
+            file: Some(path),
+            busy_timeout: TEST_BUSY_TIMEOUT,
+            readers_wait,
+            restart_at: RESTART_PAGES,
+        };
+        (task, options)
+    }
+
     /// A write reaches the database file itself (not only the WAL) shortly after it commits,
     /// though the writer's own checkpoint waits for thousands of pages.
     #[tokio::test]
@@ -251,22 +278,9 @@ mod tests {
     #[tokio::test]
     async fn the_write_after_a_restart_starts_the_wal_over() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .pragma("wal_autocheckpoint", WRITER_BACKSTOP_PAGES);
-        let writer = Arc::new(Connections::open(options.clone(), 1).await.unwrap());
-        let task = Task {
-            connection: Arc::new(Connections::open(options.clone(), 1).await.unwrap()),
-            writer: writer.clone(),
-            file: Some(path.clone()),
-            busy_timeout: Duration::from_secs(5),
-            // Longer than the read below, whatever the machine's pace.
-            readers_wait: Duration::from_secs(30),
-            restart_at: RESTART_PAGES,
-        };
+        // Readers waited for longer than the read below, whatever the machine's pace.
+        let (task, options) = task_in(&dir, Duration::from_secs(30)).await;
+        let writer = task.writer.clone();
         let write = |sql: &'static str| {
             let writer = writer.clone();
             async move {
@@ -336,21 +350,8 @@ mod tests {
     #[tokio::test]
     async fn a_long_read_does_not_hold_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(60));
-        let writer = Arc::new(Connections::open(options.clone(), 1).await.unwrap());
-        let task = Task {
-            connection: Arc::new(Connections::open(options.clone(), 1).await.unwrap()),
-            writer: writer.clone(),
-            file: Some(path.clone()),
-            busy_timeout: Duration::from_secs(60),
-            readers_wait: READERS_WAIT,
-            restart_at: RESTART_PAGES,
-        };
+        let (task, options) = task_in(&dir, READERS_WAIT).await;
+        let writer = task.writer.clone();
         sqlx::query("CREATE TABLE t (x INTEGER)")
             .execute(&mut *writer.lend().await.unwrap())
             .await

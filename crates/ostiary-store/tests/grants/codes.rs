@@ -358,10 +358,7 @@ async fn a_logout_racing_redemptions_leaves_no_live_grant_of_its_session(db: Dat
 /// connection holds the middle code until both wait, so that they meet every time; the codes
 /// are inserted from the highest hash down, the order of a plain scan.
 async fn a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order(db: Database) {
-    let (Some(mut holder), Some(mut observer)) = (
-        ostiary_store::testing::postgres_connection(&db).await,
-        ostiary_store::testing::postgres_connection(&db).await,
-    ) else {
+    let Some((mut holder, mut observer)) = postgres_pair(&db).await else {
         return;
     };
     let store = db.store();
@@ -396,10 +393,7 @@ async fn a_logout_and_a_batch_of_redemptions_take_the_codes_in_one_order(db: Dat
 /// for its lock is not redeemed by the batch, whose other redemptions win: single use holds
 /// across transactions, not only within a batch's statement.
 async fn a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_again(db: Database) {
-    let (Some(mut elsewhere), Some(mut observer)) = (
-        ostiary_store::testing::postgres_connection(&db).await,
-        ostiary_store::testing::postgres_connection(&db).await,
-    ) else {
+    let Some((mut elsewhere, mut observer)) = postgres_pair(&db).await else {
         return;
     };
     let store = db.store();
@@ -439,10 +433,7 @@ async fn a_code_consumed_elsewhere_while_a_batch_waits_for_it_is_not_redeemed_ag
 /// with the client. Locking the row first, it would wait for a code the batch holds while the
 /// batch waits for the row. A third connection holds the second code until both wait.
 async fn a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch(db: Database) {
-    let (Some(mut holder), Some(mut observer)) = (
-        ostiary_store::testing::postgres_connection(&db).await,
-        ostiary_store::testing::postgres_connection(&db).await,
-    ) else {
+    let Some((mut holder, mut observer)) = postgres_pair(&db).await else {
         return;
     };
     let store = db.store();
@@ -474,10 +465,7 @@ async fn a_client_deleted_while_a_batch_redeems_its_codes_waits_for_the_batch(db
 /// On PostgreSQL, codes stored at once while a logout of one of their sessions is in
 /// progress: that session's code waits for the logout and is not stored; the other is.
 async fn a_code_waits_for_a_logout_in_progress_and_is_not_stored(db: Database) {
-    let (Some(mut logout), Some(mut observer)) = (
-        ostiary_store::testing::postgres_connection(&db).await,
-        ostiary_store::testing::postgres_connection(&db).await,
-    ) else {
+    let Some((mut logout, mut observer)) = postgres_pair(&db).await else {
         return;
     };
     let store = db.store();
@@ -489,11 +477,7 @@ async fn a_code_waits_for_a_logout_in_progress_and_is_not_stored(db: Database) {
         code(&web, &alice, "sid-1", "g1"),
         code(&web, &alice, "sid-2", "g2"),
     ];
-    sqlx::query("BEGIN").execute(&mut logout).await.unwrap();
-    sqlx::query("DELETE FROM sessions WHERE sid = 'sid-1'")
-        .execute(&mut logout)
-        .await
-        .unwrap();
+    begin_logout(&mut logout, "sid-1").await;
     let inserts = tokio::spawn({
         let (store, codes) = (Arc::clone(&store), codes.clone());
         async move { futures::future::join_all(codes.iter().map(|c| store.insert_code(c))).await }

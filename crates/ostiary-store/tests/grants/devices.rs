@@ -235,10 +235,7 @@ async fn an_approval_is_stored_only_while_its_session_is(db: Database) {
 /// PostgreSQL: an approval waits for a logout in progress (it key-share locks the session)
 /// and, the session gone, is not stored.
 async fn an_approval_waits_for_a_logout_in_progress_and_is_not_stored(db: Database) {
-    let (Some(mut logout), Some(mut observer)) = (
-        ostiary_store::testing::postgres_connection(&db).await,
-        ostiary_store::testing::postgres_connection(&db).await,
-    ) else {
+    let Some((mut logout, mut observer)) = postgres_pair(&db).await else {
         return;
     };
     let store = db.store();
@@ -247,11 +244,7 @@ async fn an_approval_waits_for_a_logout_in_progress_and_is_not_stored(db: Databa
     sign_in(&*store, &alice, "sid-1").await;
     let d = device(&tv, "during-logout");
     store.insert_device_authorization(&d).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut logout).await.unwrap();
-    sqlx::query("DELETE FROM sessions WHERE sid = 'sid-1'")
-        .execute(&mut logout)
-        .await
-        .unwrap();
+    begin_logout(&mut logout, "sid-1").await;
     let approving = tokio::spawn({
         let (store, hash) = (Arc::clone(&store), d.device_code_hash.clone());
         async move {

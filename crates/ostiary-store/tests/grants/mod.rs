@@ -211,3 +211,23 @@ async fn wait_for_lock_waiters(observer: &mut sqlx::PgConnection, count: i64) {
     }
     panic!("fewer than {count} statements wait for a lock");
 }
+
+/// Two connections of their own to the test's PostgreSQL database (one to hold locks, one
+/// to watch who waits); none on SQLite, whose tests of row locks return early.
+async fn postgres_pair(db: &Database) -> Option<(sqlx::PgConnection, sqlx::PgConnection)> {
+    Some((
+        ostiary_store::testing::postgres_connection(db).await?,
+        ostiary_store::testing::postgres_connection(db).await?,
+    ))
+}
+
+/// Begins a logout of session `sid` on `logout` that holds the session's row until the
+/// transaction ends: its row is deleted, not yet committed.
+async fn begin_logout(logout: &mut sqlx::PgConnection, sid: &str) {
+    sqlx::query("BEGIN").execute(&mut *logout).await.unwrap();
+    sqlx::query("DELETE FROM sessions WHERE sid = $1")
+        .bind(sid)
+        .execute(&mut *logout)
+        .await
+        .unwrap();
+}
