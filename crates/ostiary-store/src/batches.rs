@@ -1,12 +1,14 @@
-//! Writes that queue for the database, written in batches: the writes of one kind that
-//! arrive while a batch is being written go into the next, one transaction in one round trip
-//! to the database. One at a time, each write held SQLite's one writer connection for a round
+//! Writes (and, on PostgreSQL, reads) that queue for the database, run in batches: the items
+//! of one kind that arrive while a batch is being run go into the next, one transaction in one
+//! round trip to the database. One at a time, each write held SQLite's one writer connection for a round
 //! trip to its thread and then for the wake-up of the next borrower's task (the bench's
 //! refresh phase left a fifth of the machine's CPU idle behind that queue, the code phase a
 //! quarter); on PostgreSQL each was a round trip and a commit of its own. Three kinds go this
 //! way, the writes of the user flows: a code's insertion (`/authorize`), its redemption and a
 //! refresh rotation (`/token`). Each backend writes a batch its own way (`sqlite/batches.rs`,
-//! `postgres/batches.rs`).
+//! `postgres/batches.rs`). PostgreSQL also reads the user flows' rows by key this way
+//! (`postgres/lookups.rs`): a statement of its own cost each read more of the database's CPU
+//! than its index lookups.
 
 use std::future::Future;
 use std::time::Duration;
@@ -48,41 +50,48 @@ pub(crate) struct Redemption {
     pub refresh: Option<RefreshTokenRow>,
 }
 
-/// How a backend writes a batch of `I` in one transaction.
-pub(crate) trait WriteBatch<I>: Send + Sync + 'static {
-    /// Writes `items` whole or not at all. Which of them took effect, in order (an item that
-    /// does not writes nothing; see the item's type). Errors: the batch's, a unique violation
-    /// being a `Conflict` over the record the item writes.
-    fn write(&self, items: &[I]) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+/// How a backend runs a batch of `I` in one transaction, `Output` being what each item gets:
+/// for a write, whether it took effect (an item that does not writes nothing; see the item's
+/// type); for a read, the row found.
+pub(crate) trait Batch<I>: Send + Sync + 'static {
+    type Output: Send + 'static;
+
+    /// Runs `items` whole or not at all, giving each item's output in order. Errors: the
+    /// batch's, a unique violation being a `Conflict` over the record the item writes.
+    fn run(
+        &self,
+        items: &[I],
+    ) -> impl Future<Output = Result<Vec<Self::Output>, StoreError>> + Send;
 }
 
-type Reply = oneshot::Sender<Result<bool, StoreError>>;
+type Reply<O> = oneshot::Sender<Result<O, StoreError>>;
 
-/// The queue of one kind of write and the task that writes it.
+/// The queue of one kind of item, whose outputs are `O`, and the task that runs its batches.
 #[derive(Debug)]
-pub(crate) struct Queue<I> {
-    queue: mpsc::Sender<(I, Reply)>,
+pub(crate) struct Queue<I, O = bool> {
+    queue: mpsc::Sender<(I, Reply<O>)>,
     task: AbortHandle,
-    /// The writes, as errors name them ("refresh rotations").
+    /// The items, as errors name them ("refresh rotations").
     what: &'static str,
 }
 
-impl<I: Send + Sync + 'static> Queue<I> {
-    /// Starts the task (on the current Tokio runtime) that writes `what` through `writer`.
-    pub(crate) fn start(what: &'static str, writer: impl WriteBatch<I>) -> Self {
+impl<I: Send + Sync + 'static, O: Send + 'static> Queue<I, O> {
+    /// Starts the task (on the current Tokio runtime) that runs batches of `what` through
+    /// `backend`.
+    pub(crate) fn start(what: &'static str, backend: impl Batch<I, Output = O>) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(what, writer, waiting)).abort_handle();
+        let task = tokio::spawn(run(what, backend, waiting)).abort_handle();
         Self { queue, task, what }
     }
 
-    /// Writes `item` with whatever others wait beside it. True when it took effect (see
-    /// [`WriteBatch::write`]). Errors: a failure of its own (a batch that fails over one item
-    /// is written again one item at a time), or of its whole batch (the database's, or no
+    /// Runs `item` with whatever others wait beside it, giving its output (for a write,
+    /// whether it took effect). Errors: a failure of its own (a batch that fails over one item
+    /// is run again one item at a time), or of its whole batch (the database's, or no
     /// answer within [`BATCH_TIMEOUT`], after which PostgreSQL may still commit it: the
     /// caller is told of an error although its write stands, which fails safe, a client's
-    /// retry then being a replay). Dropped before its batch is written, the item is not
-    /// written at all.
-    pub(crate) async fn write(&self, item: I) -> Result<bool, StoreError> {
+    /// retry then being a replay). Dropped before its batch is run, the item is not run at
+    /// all.
+    pub(crate) async fn submit(&self, item: I) -> Result<O, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((item, reply))
@@ -91,8 +100,8 @@ impl<I: Send + Sync + 'static> Queue<I> {
         answer.await.map_err(|_| stopped(self.what))?
     }
 
-    /// Fails once the writes are no longer written (the task has ended: the store is closing,
-    /// or the task failed), for the readiness probe to report.
+    /// Fails once the items are no longer run (the task has ended: the store is closing, or
+    /// the task failed), for the readiness probe to report.
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.queue.is_closed() {
             return Err(stopped(self.what));
@@ -107,7 +116,7 @@ impl<I: Send + Sync + 'static> Queue<I> {
     }
 }
 
-impl<I> Drop for Queue<I> {
+impl<I, O> Drop for Queue<I, O> {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -126,7 +135,10 @@ impl Batches {
     /// Starts the three queues' tasks, each writing through its own clone of `writer`.
     pub(crate) fn start<W>(writer: W) -> Self
     where
-        W: WriteBatch<CodeRow> + WriteBatch<Redemption> + WriteBatch<Rotation> + Clone,
+        W: Batch<CodeRow, Output = bool>
+            + Batch<Redemption, Output = bool>
+            + Batch<Rotation, Output = bool>
+            + Clone,
     {
         Self {
             codes: Queue::start("authorization codes", writer.clone()),
@@ -155,28 +167,28 @@ impl Batches {
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn stopped(what: &str) -> StoreError {
-    StoreError::Backend(format!("the store is closing: {what} are no longer written").into())
+    StoreError::Backend(format!("the store is closing: {what} are no longer run").into())
 }
 
-async fn run<I: Send + Sync>(
+async fn run<I: Send + Sync, O: Send>(
     what: &'static str,
-    writer: impl WriteBatch<I>,
-    mut waiting: mpsc::Receiver<(I, Reply)>,
+    backend: impl Batch<I, Output = O>,
+    mut waiting: mpsc::Receiver<(I, Reply<O>)>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // A caller that went away (its request timed out or was cancelled) while its write
-        // waited gets nothing written: a rotation written later, at its old time, would turn
+        // A caller that went away (its request timed out or was cancelled) while its item
+        // waited gets nothing run: a rotation written later, at its old time, would turn
         // the client's retry with the same token into a replay once the grace period is over;
         // a code or a grant would go to no one.
         let (items, replies): (Vec<_>, Vec<_>) = batch
             .drain(..)
-            .filter(|(_, reply): &(I, Reply)| !reply.is_closed())
+            .filter(|(_, reply): &(I, Reply<O>)| !reply.is_closed())
             .unzip();
         if items.is_empty() {
             continue;
         }
-        let results = match write(what, &writer, &items).await {
+        let results = match run_batch(what, &backend, &items).await {
             Ok(done) => done.into_iter().map(Ok).collect(),
             Err(e) if items.len() == 1 => vec![Err(e)],
             // One item's own failure took the others' transaction with it: each is written
@@ -188,8 +200,13 @@ async fn run<I: Send + Sync>(
                         results.push(Err(stopped(what)));
                         continue;
                     }
-                    let alone = write(what, &writer, std::slice::from_ref(item)).await;
-                    results.push(alone.map(|done| done.first().copied().unwrap_or(false)));
+                    let alone = run_batch(what, &backend, std::slice::from_ref(item)).await;
+                    results.push(alone.and_then(|outputs| {
+                        outputs
+                            .into_iter()
+                            .next()
+                            .ok_or(StoreError::Corrupt("batch of one"))
+                    }));
                 }
                 results
             }
@@ -209,13 +226,13 @@ async fn run<I: Send + Sync>(
     }
 }
 
-/// `writer.write(items)`, failing after [`BATCH_TIMEOUT`].
-async fn write<I>(
+/// `backend.run(items)`, failing after [`BATCH_TIMEOUT`].
+async fn run_batch<I, O>(
     what: &str,
-    writer: &impl WriteBatch<I>,
+    backend: &impl Batch<I, Output = O>,
     items: &[I],
-) -> Result<Vec<bool>, StoreError> {
-    tokio::time::timeout(BATCH_TIMEOUT, writer.write(items))
+) -> Result<Vec<O>, StoreError> {
+    tokio::time::timeout(BATCH_TIMEOUT, backend.run(items))
         .await
         .unwrap_or_else(|_| {
             Err(StoreError::Backend(
@@ -289,8 +306,10 @@ mod tests {
         fail: fn(&[Rotation]) -> Option<StoreError>,
     }
 
-    impl WriteBatch<Rotation> for Recorder {
-        async fn write(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+    impl Batch<Rotation> for Recorder {
+        type Output = bool;
+
+        async fn run(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
             self.gate.acquire().await.unwrap().forget();
             self.batches
                 .lock()
@@ -345,21 +364,21 @@ mod tests {
         let (rotations, recorder) = start(|_| None);
         let first = tokio::spawn({
             let rotations = rotations.clone();
-            async move { rotations.write(rotation(1)).await }
+            async move { rotations.submit(rotation(1)).await }
         });
         tokio::task::yield_now().await;
         // The first batch now waits at the gate; these queue behind it.
         {
-            let mut gone = std::pin::pin!(rotations.write(rotation(2)));
+            let mut gone = std::pin::pin!(rotations.submit(rotation(2)));
             assert!(futures::poll!(gone.as_mut()).is_pending());
         }
         let third = tokio::spawn({
             let rotations = rotations.clone();
-            async move { rotations.write(rotation(3)).await }
+            async move { rotations.submit(rotation(3)).await }
         });
         let fourth = tokio::spawn({
             let rotations = rotations.clone();
-            async move { rotations.write(rotation(4)).await }
+            async move { rotations.submit(rotation(4)).await }
         });
         tokio::task::yield_now().await;
         recorder.gate.add_permits(2);
@@ -385,7 +404,7 @@ mod tests {
             let (rotations, recorder) = start(fail);
             let batch = [1, 2, 3].map(|at| {
                 let rotations = rotations.clone();
-                tokio::spawn(async move { rotations.write(rotation(at)).await })
+                tokio::spawn(async move { rotations.submit(rotation(at)).await })
             });
             tokio::task::yield_now().await;
             recorder.gate.add_permits(4);

@@ -4,6 +4,7 @@ mod batches;
 mod changes;
 mod failures;
 mod health;
+mod lookups;
 mod tls;
 
 pub(crate) use changes::LISTENER;
@@ -45,6 +46,9 @@ pub struct PgStore {
     /// The user flows' writes (codes, redemptions, refresh rotations), written in batches as
     /// they queue.
     batches: std::sync::Arc<Batches>,
+    /// The user flows' reads by key (sessions, codes, refresh tokens), read in batches as
+    /// they queue.
+    lookups: std::sync::Arc<lookups::Lookups>,
 }
 
 /// A pool of up to `max` connections, lent without a ping unless idle (see
@@ -69,13 +73,13 @@ impl PgStore {
         let options = tls::connect_options(url)
             .await
             .map_err(OpenError::Connect)?;
-        // The batches' statements find every row by key. Planned on a connection of their
-        // own with sequential scans off, they keep index plans: sqlx prepares them once per
+        // The batches' statements (and the lookups') find every row by key. Planned on
+        // connections of their own with sequential scans off, they keep index plans: sqlx prepares them once per
         // connection, and PostgreSQL keeps the plan it made then, which for a table still
         // small (a new database) scans it whole for `= ANY($n)` until autoanalyze replaces
         // it (the bench's code phase fell to half its rate within 30 s). Planned at every
         // run instead, a batch of redemptions spent 0.7 ms planning.
-        let batch_pool = pool_options(batches::CONNECTIONS)
+        let batch_pool = pool_options(batches::CONNECTIONS + lookups::CONNECTIONS)
             .connect_with(options.clone().options([("enable_seqscan", "off")]))
             .await
             .map_err(OpenError::Connect)?;
@@ -84,6 +88,7 @@ impl PgStore {
             .await
             .map_err(OpenError::Connect)?;
         let health = health::Health::watch(pool.connect_options().as_ref().clone());
+        let lookups = lookups::Lookups::start(&batch_pool, &health);
         let batches = Batches::start(batches::PgBatches {
             pool: batch_pool,
             health: health.clone(),
@@ -92,6 +97,7 @@ impl PgStore {
             pool,
             health,
             batches: std::sync::Arc::new(batches),
+            lookups: std::sync::Arc::new(lookups),
         })
     }
 
@@ -217,6 +223,7 @@ crate::sql::bff_sessions::impl_bff_session_store!(PgStore);
 impl ostiary_core::Store for PgStore {
     async fn ping(&self) -> Result<(), ostiary_core::StoreError> {
         self.batches.check()?;
+        self.lookups.check()?;
         sqlx::query("SELECT 1")
             .execute(&mut *self.reader().await?)
             .await

@@ -8,8 +8,12 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
+use ostiary_core::secret::SecretHash;
+
 use crate::OpenError;
 use crate::batches::Batches;
+use crate::rows::{PresentedCodeRow, PresentedSessionRow, RefreshFamilyRow};
+use crate::sql::lookups::{presented_code, presented_session, refresh_family};
 
 mod batches;
 mod checkpoints;
@@ -116,6 +120,48 @@ impl SqliteStore {
     /// A connection for statements that only read: one of the read-only connections.
     pub(crate) async fn reader(&self) -> Result<Lent<'_>, ostiary_core::StoreError> {
         self.readers.lend().await.map_err(crate::error::backend)
+    }
+
+    /// The row of a lookup (`sql::lookups`) by its key, `sql`'s `$1`, read alone: a read of
+    /// this process's file costs no round trip worth sharing.
+    async fn look_up<R>(
+        &self,
+        sql: &'static str,
+        key: &SecretHash,
+    ) -> Result<Option<R>, ostiary_core::StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql)
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(crate::error::backend)
+    }
+
+    /// The session whose id hashes to `key` (`sql::lookups::presented_session!`).
+    pub(crate) async fn presented_session_row(
+        &self,
+        key: &SecretHash,
+    ) -> Result<Option<PresentedSessionRow>, ostiary_core::StoreError> {
+        self.look_up(presented_session!("$1"), key).await
+    }
+
+    /// The code that hashes to `key` (`sql::lookups::presented_code!`).
+    pub(crate) async fn presented_code_row(
+        &self,
+        key: &SecretHash,
+    ) -> Result<Option<PresentedCodeRow>, ostiary_core::StoreError> {
+        self.look_up(presented_code!("$1"), key).await
+    }
+
+    /// The refresh token that hashes to `key`, with its grant
+    /// (`sql::lookups::refresh_family!`).
+    pub(crate) async fn refresh_family_row(
+        &self,
+        key: &SecretHash,
+    ) -> Result<Option<RefreshFamilyRow>, ostiary_core::StoreError> {
+        self.look_up(refresh_family!("$1"), key).await
     }
 
     /// Whether an access token is revoked (`sql::keys`): `read` asks the database, unless

@@ -11,7 +11,7 @@ use ostiary_core::StoreError;
 use sqlx::PgPool;
 
 use super::health::Health;
-use crate::batches::{Redemption, Rotation, WriteBatch, selected};
+use crate::batches::{Batch, Redemption, Rotation, selected};
 use crate::rows::CodeRow;
 
 /// The rotations `$1` to `$9` describe, one array element per rotation (rotated at, sealed
@@ -98,7 +98,8 @@ const REDEEM: &str = "\
     created_at, access_jti, access_expires_at, revoked_at, dpop_jkt FROM consumed) \
     SELECT number FROM consumed";
 
-/// Connections of the batches' pool: one per queue, each writing one batch at a time.
+/// Connections of the batches' pool the writes take: one per queue, each writing one batch
+/// at a time.
 pub(crate) const CONNECTIONS: u32 = 3;
 
 /// The batches' own pool (sequential scans off, see `PgStore::open`), and the health probe
@@ -132,8 +133,10 @@ impl PgBatches {
     }
 }
 
-impl WriteBatch<Rotation> for PgBatches {
-    async fn write(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+impl Batch<Rotation> for PgBatches {
+    type Output = bool;
+
+    async fn run(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
         let statement = sqlx::query_scalar(ROTATE)
             .bind(each(rotations, |r| r.at))
             .bind(each(rotations, |r| r.answer.as_slice()))
@@ -148,8 +151,10 @@ impl WriteBatch<Rotation> for PgBatches {
     }
 }
 
-impl WriteBatch<CodeRow> for PgBatches {
-    async fn write(&self, codes: &[CodeRow]) -> Result<Vec<bool>, StoreError> {
+impl Batch<CodeRow> for PgBatches {
+    type Output = bool;
+
+    async fn run(&self, codes: &[CodeRow]) -> Result<Vec<bool>, StoreError> {
         let statement = sqlx::query_scalar(INSERT_CODES)
             .bind(each(codes, |c| c.code_hash.as_slice()))
             .bind(each(codes, |c| c.grant_id.as_str()))
@@ -169,8 +174,10 @@ impl WriteBatch<CodeRow> for PgBatches {
     }
 }
 
-impl WriteBatch<Redemption> for PgBatches {
-    async fn write(&self, redemptions: &[Redemption]) -> Result<Vec<bool>, StoreError> {
+impl Batch<Redemption> for PgBatches {
+    type Output = bool;
+
+    async fn run(&self, redemptions: &[Redemption]) -> Result<Vec<bool>, StoreError> {
         let r = redemptions;
         let refresh = |value: fn(&crate::rows::RefreshTokenRow) -> i64| {
             each(r, move |r| r.refresh.as_ref().map(value))

@@ -75,7 +75,7 @@ macro_rules! impl_grant_store {
                 // session is stored.
                 self.batches
                     .codes
-                    .write($crate::rows::CodeRow::from_code(code))
+                    .submit($crate::rows::CodeRow::from_code(code))
                     .await
             }
 
@@ -83,16 +83,10 @@ macro_rules! impl_grant_store {
                 &self,
                 code_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::grant::PresentedCode>, ostiary_core::StoreError> {
-                sqlx::query_as::<_, $crate::rows::PresentedCodeRow>(
-                    "SELECT c.*, u.disabled AS user_disabled FROM authorization_codes c \
-                     JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
-                )
-                .bind(code_hash.as_bytes().to_vec())
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err($crate::error::backend)?
-                .map($crate::rows::PresentedCodeRow::into_presented)
-                .transpose()
+                self.presented_code_row(code_hash)
+                    .await?
+                    .map($crate::rows::PresentedCodeRow::into_presented)
+                    .transpose()
             }
 
             async fn redeem_code(
@@ -111,7 +105,7 @@ macro_rules! impl_grant_store {
                     refresh: refresh.map($crate::rows::RefreshTokenRow::from_token),
                 };
                 // False: lost the race, a replay, or an unknown code; nothing was written.
-                self.batches.redemptions.write(redemption).await
+                self.batches.redemptions.submit(redemption).await
             }
 
             async fn has_live_grant(
@@ -168,29 +162,10 @@ macro_rules! impl_grant_store {
                 &self,
                 token_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::grant::RefreshFamily>, ostiary_core::StoreError> {
-                // The token's two columns that the grant also has are renamed; the grant's
-                // are read under their own names. RFC 9700 4.14.2: a rotation's answer, kept
-                // on the successor's row, is given only while that successor is unused; once
-                // the client has presented the successor, it evidently received it.
-                sqlx::query_as::<_, $crate::rows::RefreshFamilyRow>(
-                    "SELECT g.*, r.token_hash, r.issued_at, r.expires_at, \
-                     r.access_jti AS token_access_jti, \
-                     r.access_expires_at AS token_access_expires_at, r.rotated_at, \
-                     CASE WHEN s.token_hash IS NOT NULL AND s.rotated_at IS NULL \
-                     THEN s.issuing_answer END AS rotation_answer, \
-                     u.disabled AS user_disabled \
-                     FROM refresh_tokens r \
-                     JOIN grants g ON g.grant_id = r.grant_id \
-                     JOIN users u ON u.user_id = g.user_id \
-                     LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
-                     WHERE r.token_hash = $1",
-                )
-                .bind(token_hash.as_bytes().to_vec())
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err($crate::error::backend)?
-                .map($crate::rows::RefreshFamilyRow::into_family)
-                .transpose()
+                self.refresh_family_row(token_hash)
+                    .await?
+                    .map($crate::rows::RefreshFamilyRow::into_family)
+                    .transpose()
             }
 
             async fn rotate_refresh_token(
@@ -208,7 +183,7 @@ macro_rules! impl_grant_store {
                     answer: answer.to_vec(),
                     new: $crate::rows::RefreshTokenRow::from_token(new),
                 };
-                self.batches.rotations.write(rotation).await
+                self.batches.rotations.submit(rotation).await
             }
 
             async fn revoke_grant(

@@ -9,6 +9,7 @@ pub(crate) mod documents;
 pub(crate) mod grants;
 pub(crate) mod interactions;
 pub(crate) mod keys;
+pub(crate) mod lookups;
 pub(crate) mod pushed;
 pub(crate) mod registrations;
 pub(crate) mod replays;

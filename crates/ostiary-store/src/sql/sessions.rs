@@ -67,16 +67,10 @@ macro_rules! impl_session_store {
                 id_hash: &ostiary_core::secret::SecretHash,
             ) -> Result<Option<ostiary_core::session::PresentedSession>, ostiary_core::StoreError>
             {
-                sqlx::query_as::<_, $crate::rows::PresentedSessionRow>(
-                    "SELECT s.*, u.disabled AS user_disabled FROM sessions s \
-                     JOIN users u ON u.user_id = s.user_id WHERE s.id_hash = $1",
-                )
-                .bind(id_hash.as_bytes().to_vec())
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err($crate::error::backend)?
-                .map($crate::rows::PresentedSessionRow::into_presented)
-                .transpose()
+                self.presented_session_row(id_hash)
+                    .await?
+                    .map($crate::rows::PresentedSessionRow::into_presented)
+                    .transpose()
             }
 
             async fn touch_session(

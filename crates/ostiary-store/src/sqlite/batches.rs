@@ -13,7 +13,7 @@ use sqlx::sqlite::{Sqlite, SqliteArguments};
 
 use super::checkpoints::Checkpoints;
 use super::connections::Connections;
-use crate::batches::{MAX_BATCH, Redemption, Rotation, WriteBatch, selected};
+use crate::batches::{Batch, MAX_BATCH, Redemption, Rotation, selected};
 use crate::rows::CodeRow;
 
 type Statements<'q> = Query<'q, Sqlite, SqliteArguments>;
@@ -51,8 +51,10 @@ impl SqliteBatches {
     }
 }
 
-impl WriteBatch<Rotation> for SqliteBatches {
-    async fn write(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+impl Batch<Rotation> for SqliteBatches {
+    type Output = bool;
+
+    async fn run(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
         static SQL: OnceLock<Vec<String>> = OnceLock::new();
         let mut statements = sqlx::query(batch_sql(&SQL, rotation_sql, rotations.len())?);
         for r in rotations {
@@ -71,8 +73,10 @@ impl WriteBatch<Rotation> for SqliteBatches {
     }
 }
 
-impl WriteBatch<CodeRow> for SqliteBatches {
-    async fn write(&self, codes: &[CodeRow]) -> Result<Vec<bool>, StoreError> {
+impl Batch<CodeRow> for SqliteBatches {
+    type Output = bool;
+
+    async fn run(&self, codes: &[CodeRow]) -> Result<Vec<bool>, StoreError> {
         static SQL: OnceLock<Vec<String>> = OnceLock::new();
         let mut statements = sqlx::query(batch_sql(&SQL, code_sql, codes.len())?);
         for c in codes {
@@ -97,8 +101,10 @@ impl WriteBatch<CodeRow> for SqliteBatches {
     }
 }
 
-impl WriteBatch<Redemption> for SqliteBatches {
-    async fn write(&self, redemptions: &[Redemption]) -> Result<Vec<bool>, StoreError> {
+impl Batch<Redemption> for SqliteBatches {
+    type Output = bool;
+
+    async fn run(&self, redemptions: &[Redemption]) -> Result<Vec<bool>, StoreError> {
         static SQL: OnceLock<Vec<String>> = OnceLock::new();
         let mut statements = sqlx::query(batch_sql(&SQL, redemption_sql, redemptions.len())?);
         for r in redemptions {

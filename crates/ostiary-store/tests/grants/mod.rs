@@ -5,6 +5,7 @@ mod cleanup;
 mod codes;
 mod consents;
 mod devices;
+mod lookups;
 mod refresh;
 mod revocation;
 mod sessions;
