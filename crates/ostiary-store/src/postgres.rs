@@ -73,14 +73,21 @@ impl PgStore {
         let options = tls::connect_options(url)
             .await
             .map_err(OpenError::Connect)?;
-        // The batches' statements (and the lookups') find every row by key. Planned on
-        // connections of their own with sequential scans off, they keep index plans: sqlx prepares them once per
-        // connection, and PostgreSQL keeps the plan it made then, which for a table still
-        // small (a new database) scans it whole for `= ANY($n)` until autoanalyze replaces
-        // it (the bench's code phase fell to half its rate within 30 s). Planned at every
-        // run instead, a batch of redemptions spent 0.7 ms planning.
+        // The batches' statements (and the lookups') find every row by key, and run on
+        // connections of their own with two settings:
+        // - Sequential scans off: for a table still small (a new database), the planner
+        //   scans it whole for `= ANY($n)` until autoanalyze catches up (the bench's code
+        //   phase fell to half its rate within 30 s).
+        // - Generic plans always (`plan_cache_mode`): sqlx prepares each statement once per
+        //   connection, but PostgreSQL went on planning these afresh at every run, their
+        //   arrays' sizes making a custom plan look cheaper than the generic one. Planning
+        //   was a seventh of the database's CPU in the bench's code phase; the generic plans
+        //   are index plans too (bench/README.md, 2026-12-02).
         let batch_pool = pool_options(batches::CONNECTIONS + lookups::CONNECTIONS)
-            .connect_with(options.clone().options([("enable_seqscan", "off")]))
+            .connect_with(options.clone().options([
+                ("enable_seqscan", "off"),
+                ("plan_cache_mode", "force_generic_plan"),
+            ]))
             .await
             .map_err(OpenError::Connect)?;
         let pool = pool_options(max_connections)
