@@ -129,15 +129,15 @@ impl ClientAuthenticator {
         }
     }
 
-    /// Whether `secret` is the client's replaced secret, within its overlap. Compared in
-    /// constant time whether or not there is one, like the current secret.
-    fn previous_secret_matches(&self, client: &Client, secret: &str) -> bool {
+    /// Whether `presented` is the digest of the client's replaced secret, within its overlap.
+    /// Compared in constant time whether or not there is one, like the current secret.
+    fn previous_secret_matches(&self, client: &Client, presented: &SecretHash) -> bool {
         match &client.previous_secret {
             Some(previous) => {
-                previous.hash.verify(secret) & (self.clock.now_seconds() < previous.expires_at)
+                previous.hash.matches(presented) & (self.clock.now_seconds() < previous.expires_at)
             }
             None => {
-                let _ = SecretHash::of("").verify(secret);
+                let _ = SecretHash::STAND_IN.matches(presented);
                 false
             }
         }
@@ -157,7 +157,7 @@ impl ClientAuthenticator {
         };
         let Some(client) = client else {
             // Same digest work as for a known client.
-            let _ = SecretHash::of("").verify(presented.unwrap_or_default());
+            let _ = SecretHash::STAND_IN.matches(&SecretHash::of(presented.unwrap_or_default()));
             return Err(invalid_client());
         };
         let authenticated = match credentials {
@@ -170,7 +170,8 @@ impl ClientAuthenticator {
             }
             _ => match (&client.secret_hash, presented) {
                 (Some(hash), Some(secret)) => {
-                    (hash.verify(secret) | self.previous_secret_matches(&client, secret))
+                    let presented = SecretHash::of(secret);
+                    (hash.matches(&presented) | self.previous_secret_matches(&client, &presented))
                         & (client.auth_method == method)
                 }
                 (None, None) => client.is_public() && method == TokenEndpointAuthMethod::None,
