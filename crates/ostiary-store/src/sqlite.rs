@@ -29,8 +29,8 @@ use revocations::RevocationAnswers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// SQL texts the writer keeps prepared. It writes about 100 of its own and 48 batch texts
-/// (`crate::batches`: 3 kinds × 16 sizes); under sqlx's default of 100 a mixed load evicts
+/// SQL texts the writer keeps prepared. It writes about 100 of its own, 48 batch texts
+/// (`crate::batches`: 3 kinds × 16 sizes) and 7 audit texts; under sqlx's default of 100 a mixed load evicts
 /// them in turn, and each miss on a batch prepares up to 50 statements again on the one
 /// writer thread.
 const WRITER_STATEMENTS: usize = 256;

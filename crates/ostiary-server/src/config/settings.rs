@@ -226,8 +226,9 @@ pub const SETTINGS: &[Setting] = &[
         secret: false,
         doc: "The size of the connection pool. On SQLite these connections read, and one \
               more connection does every write, in the order the writes arrive. On PostgreSQL \
-              three more connections write the user flows' batches (codes, their \
-              redemptions, refresh rotations).",
+              six more connections run the user flows' batches: three write them (codes, \
+              their redemptions, refresh rotations), three read their rows by key \
+              (sessions, codes, refresh tokens).",
     },
     Setting {
         name: "argon2_memory_kib",

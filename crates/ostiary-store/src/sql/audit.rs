@@ -11,8 +11,8 @@ macro_rules! impl_audit_store {
             ) -> Result<(), ostiary_core::StoreError> {
                 // The mark moves first, and only from where the copy started: a batch whose
                 // commit happened but was reported lost finds the mark moved on and writes
-                // nothing (`Conflict`). The events are one statement (`append_audit_batch`)
-                // in the same transaction.
+                // nothing (`Conflict`). The events are written by `append_audit_batch` in the
+                // same transaction, so they commit with the mark or not at all.
                 let mut tx = self.begin_write().await?;
                 if let Some(mark) = copied {
                     let offset = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
