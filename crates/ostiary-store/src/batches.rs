@@ -20,11 +20,12 @@ use tokio::task::AbortHandle;
 use crate::rows::{CodeRow, GrantRow, RefreshTokenRow};
 
 /// At most this many writes share a transaction. On SQLite each batch size of each kind is a
-/// text of its own in the writer's statement cache (48 of them).
+/// text of its own in the writer's statement cache (48 of them). A queue of lookups, one text
+/// for any size, takes its own limit (`Queue::start`).
 pub(crate) const MAX_BATCH: usize = 16;
 
-/// Writes waiting beyond those in the batch being written; a sender waits for room (requests
-/// are bounded by connections long before this).
+/// Items waiting beyond those in the batch being run; a sender waits for room (requests are
+/// bounded by connections long before this).
 const QUEUE: usize = 1024;
 
 /// One refresh rotation, as `GrantStore::rotate_refresh_token` takes it: the presented
@@ -77,17 +78,21 @@ pub(crate) struct Queue<I, O = bool> {
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Queue<I, O> {
     /// Starts the task (on the current Tokio runtime) that runs batches of `what` through
-    /// `backend`.
-    pub(crate) fn start(what: &'static str, backend: impl Batch<I, Output = O>) -> Self {
+    /// `backend`, at most `max` items each.
+    pub(crate) fn start(
+        what: &'static str,
+        backend: impl Batch<I, Output = O>,
+        max: usize,
+    ) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(what, backend, waiting)).abort_handle();
+        let task = tokio::spawn(run(what, backend, max, waiting)).abort_handle();
         Self { queue, task, what }
     }
 
     /// Runs `item` with whatever others wait beside it, giving its output (for a write,
     /// whether it took effect). Errors: a failure of its own (a batch that fails over one item
     /// is run again one item at a time), or of its whole batch (the database's, or no
-    /// answer within [`BATCH_TIMEOUT`], after which PostgreSQL may still commit it: the
+    /// answer within [`BATCH_TIMEOUT`], after which PostgreSQL may still commit a write: the
     /// caller is told of an error although its write stands, which fails safe, a client's
     /// retry then being a replay). Dropped before its batch is run, the item is not run at
     /// all.
@@ -109,7 +114,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Queue<I, O> {
         Ok(())
     }
 
-    /// Stops the task. A batch being written may still commit on the database's side; its
+    /// Stops the task. A batch of writes under way may still commit on the database's side; its
     /// callers are told the store is closing.
     pub(crate) fn stop(&self) {
         self.task.abort();
@@ -141,9 +146,9 @@ impl Batches {
             + Clone,
     {
         Self {
-            codes: Queue::start("authorization codes", writer.clone()),
-            redemptions: Queue::start("code redemptions", writer.clone()),
-            rotations: Queue::start("refresh rotations", writer),
+            codes: Queue::start("authorization codes", writer.clone(), MAX_BATCH),
+            redemptions: Queue::start("code redemptions", writer.clone(), MAX_BATCH),
+            rotations: Queue::start("refresh rotations", writer, MAX_BATCH),
         }
     }
 
@@ -163,7 +168,7 @@ impl Batches {
 }
 
 /// How long a batch may take before its callers are answered with an error, so that one
-/// stuck batch (a connection that stopped answering) does not hold every write behind it.
+/// stuck batch (a connection that stopped answering) does not hold every item behind it.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn stopped(what: &str) -> StoreError {
@@ -173,10 +178,11 @@ fn stopped(what: &str) -> StoreError {
 async fn run<I: Send + Sync, O: Send>(
     what: &'static str,
     backend: impl Batch<I, Output = O>,
+    max: usize,
     mut waiting: mpsc::Receiver<(I, Reply<O>)>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut batch = Vec::with_capacity(max);
+    while waiting.recv_many(&mut batch, max).await > 0 {
         // A caller that went away (its request timed out or was cancelled) while its item
         // waited gets nothing run: a rotation written later, at its old time, would turn
         // the client's retry with the same token into a replay once the grace period is over;
@@ -189,9 +195,9 @@ async fn run<I: Send + Sync, O: Send>(
             continue;
         }
         let results = match run_batch(what, &backend, &items).await {
-            Ok(done) => done.into_iter().map(Ok).collect(),
+            Ok(outputs) => outputs.into_iter().map(Ok).collect(),
             Err(e) if items.len() == 1 => vec![Err(e)],
-            // One item's own failure took the others' transaction with it: each is written
+            // One item's own failure took the others' transaction with it: each is run
             // again alone, so that only its failure reaches its caller.
             Err(e) if one_items_fault(&e) => {
                 let mut results = Vec::with_capacity(items.len());
@@ -205,7 +211,7 @@ async fn run<I: Send + Sync, O: Send>(
                         outputs
                             .into_iter()
                             .next()
-                            .ok_or(StoreError::Corrupt("batch of one"))
+                            .ok_or(StoreError::Corrupt("batch"))
                     }));
                 }
                 results
@@ -220,25 +226,30 @@ async fn run<I: Send + Sync, O: Send>(
             }
         };
         for (reply, result) in replies.into_iter().zip(results) {
-            // The caller may have gone away meanwhile; its write stands, like any write.
+            // The caller may have gone away meanwhile; a write stands, like any write.
             let _ = reply.send(result);
         }
     }
 }
 
-/// `backend.run(items)`, failing after [`BATCH_TIMEOUT`].
+/// `backend.run(items)`, failing after [`BATCH_TIMEOUT`], or with `Corrupt` when it gives
+/// other than one output per item (no caller is left without its answer).
 async fn run_batch<I, O>(
     what: &str,
     backend: &impl Batch<I, Output = O>,
     items: &[I],
 ) -> Result<Vec<O>, StoreError> {
-    tokio::time::timeout(BATCH_TIMEOUT, backend.run(items))
+    let outputs = tokio::time::timeout(BATCH_TIMEOUT, backend.run(items))
         .await
         .unwrap_or_else(|_| {
             Err(StoreError::Backend(
                 format!("a batch of {what} got no answer from the database in time").into(),
             ))
-        })
+        })?;
+    if outputs.len() != items.len() {
+        return Err(StoreError::Corrupt("batch"));
+    }
+    Ok(outputs)
 }
 
 /// Whether `e` can come from one item of a batch rather than from the database: a unique
@@ -280,12 +291,22 @@ pub(crate) fn selected(
     size: usize,
     indexes: impl IntoIterator<Item = i64>,
 ) -> Result<Vec<bool>, StoreError> {
-    let mut done = vec![false; size];
-    for index in indexes {
-        let slot = usize::try_from(index).ok().and_then(|i| done.get_mut(i));
-        *slot.ok_or(StoreError::Corrupt("batch of writes"))? = true;
+    let placed = placed(size, indexes.into_iter().map(|index| (index, ())))?;
+    Ok(placed.iter().map(Option::is_some).collect())
+}
+
+/// Each item's row of a batch of `size`, from the rows the batch gave with the 0-based index
+/// of their item: `None` for an item no row names. A row naming no item is `Corrupt`.
+pub(crate) fn placed<T>(
+    size: usize,
+    rows: impl IntoIterator<Item = (i64, T)>,
+) -> Result<Vec<Option<T>>, StoreError> {
+    let mut found: Vec<Option<T>> = std::iter::repeat_with(|| None).take(size).collect();
+    for (index, row) in rows {
+        let slot = usize::try_from(index).ok().and_then(|i| found.get_mut(i));
+        *slot.ok_or(StoreError::Corrupt("batch"))? = Some(row);
     }
-    Ok(done)
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -353,6 +374,7 @@ mod tests {
                 gate: recorder.gate.clone(),
                 fail,
             },
+            MAX_BATCH,
         );
         (Arc::new(rotations), recorder)
     }

@@ -16,13 +16,18 @@ use sqlx::{FromRow, PgPool, Row};
 
 use super::PgStore;
 use super::health::Health;
-use crate::batches::{Batch, Queue};
+use crate::batches::{Batch, Queue, placed};
 use crate::rows::{PresentedCodeRow, PresentedSessionRow, RefreshFamilyRow};
 use crate::sql::lookups::for_each_key;
 
 /// Connections of the batches' pool the lookups take: one per queue, each reading one batch
 /// at a time.
 pub(crate) const CONNECTIONS: u32 = 3;
+
+/// At most this many keys share a statement: one text serves any number (unlike SQLite's
+/// batches of writes), so a slow round trip (a database across a network) lets more keys
+/// wait for the next batch instead of capping the lookups at 16 per round trip.
+const MAX_KEYS: usize = 256;
 
 /// The queues of the lookups, one per kind, each with its own task.
 #[derive(Debug)]
@@ -48,14 +53,17 @@ impl Lookups {
             sessions: Queue::start(
                 "session lookups",
                 by_key(pool, health, for_each_key!(presented_session)),
+                MAX_KEYS,
             ),
             codes: Queue::start(
                 "code lookups",
                 by_key(pool, health, for_each_key!(presented_code)),
+                MAX_KEYS,
             ),
             refresh_families: Queue::start(
                 "refresh token lookups",
                 by_key(pool, health, for_each_key!(refresh_family)),
+                MAX_KEYS,
             ),
         }
     }
@@ -106,7 +114,7 @@ struct ByKey<R> {
     row: PhantomData<fn() -> R>,
 }
 
-/// A row of a batch: the number of its key, from 1, and the lookup's row.
+/// A row of a batch: the number of its key (`batch_number`), from 1, and the lookup's row.
 struct Numbered<R> {
     number: i64,
     row: R,
@@ -115,7 +123,7 @@ struct Numbered<R> {
 impl<'r, R: FromRow<'r, PgRow>> FromRow<'r, PgRow> for Numbered<R> {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            number: row.try_get("number")?,
+            number: row.try_get("batch_number")?,
             row: R::from_row(row)?,
         })
     }
@@ -134,13 +142,10 @@ where
             .fetch_all(&self.pool)
             .await
             .map_err(crate::error::backend)?;
-        let mut found: Vec<Option<R>> = std::iter::repeat_with(|| None).take(keys.len()).collect();
-        for Numbered { number, row } in rows {
-            let slot = usize::try_from(number - 1)
-                .ok()
-                .and_then(|index| found.get_mut(index));
-            *slot.ok_or(StoreError::Corrupt("batch of lookups"))? = Some(row);
-        }
-        Ok(found)
+        placed(
+            keys.len(),
+            rows.into_iter()
+                .map(|Numbered { number, row }| (number - 1, row)),
+        )
     }
 }

@@ -50,14 +50,14 @@ macro_rules! refresh_family {
 }
 
 /// PostgreSQL: the rows of the lookup `$lookup` (one of the macros above) for each key of the
-/// array `$1`, each row led by its key's `number`, counted from 1 in the array's order. A key
-/// with no row has none; a key given twice gets its row twice.
+/// array `$1`, each row led by its key's `batch_number`, counted from 1 in the array's order.
+/// A key with no row has none; a key given twice gets its row twice.
 macro_rules! for_each_key {
     ($lookup:ident) => {
         concat!(
-            "SELECT b.number, f.* FROM UNNEST($1::BYTEA[]) WITH ORDINALITY AS b (key, number) \
-             CROSS JOIN LATERAL (",
-            $crate::sql::lookups::$lookup!("b.key"),
+            "SELECT b.batch_number, f.* FROM UNNEST($1::BYTEA[]) WITH ORDINALITY \
+             AS b (batch_key, batch_number) CROSS JOIN LATERAL (",
+            $crate::sql::lookups::$lookup!("b.batch_key"),
             ") AS f"
         )
     };
