@@ -1,14 +1,14 @@
 //! Writes (and, on PostgreSQL, reads) that queue for the database, run in batches: the items
 //! of one kind that arrive while a batch is being run go into the next, one transaction in one
-//! round trip to the database. One at a time, each write held SQLite's one writer connection for a round
-//! trip to its thread and then for the wake-up of the next borrower's task (the bench's
-//! refresh phase left a fifth of the machine's CPU idle behind that queue, the code phase a
-//! quarter); on PostgreSQL each was a round trip and a commit of its own. Three kinds go this
-//! way, the writes of the user flows: a code's insertion (`/authorize`), its redemption and a
-//! refresh rotation (`/token`). Each backend writes a batch its own way (`sqlite/batches.rs`,
-//! `postgres/batches.rs`). PostgreSQL also reads the user flows' rows by key this way
-//! (`postgres/lookups.rs`): a statement of its own cost each read more of the database's CPU
-//! than its index lookups.
+//! round trip to the database. One at a time, each write held SQLite's one writer connection
+//! for a round trip to its thread and then for the wake-up of the next borrower's task (the
+//! bench's refresh phase left a fifth of the machine's CPU idle behind that queue, the code
+//! phase a quarter); on PostgreSQL each was a round trip and a commit of its own. Three kinds
+//! go this way, the writes of the user flows: a code's insertion (`/authorize`), its
+//! redemption and a refresh rotation (`/token`). Each backend writes a batch its own way
+//! (`sqlite/batches.rs`, `postgres/batches.rs`). PostgreSQL also reads the user flows' rows by
+//! key this way (`postgres/lookups.rs`): a statement of its own cost each read more of the
+//! database's CPU than its index lookups.
 
 use std::future::Future;
 use std::time::Duration;

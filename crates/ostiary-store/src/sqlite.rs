@@ -30,9 +30,9 @@ use revocations::RevocationAnswers;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQL texts the writer keeps prepared. It writes about 100 of its own, 48 batch texts
-/// (`crate::batches`: 3 kinds × 16 sizes) and 7 audit texts; under sqlx's default of 100 a mixed load evicts
-/// them in turn, and each miss on a batch prepares up to 50 statements again on the one
-/// writer thread.
+/// (`crate::batches`: 3 kinds × 16 sizes) and 7 audit texts; under sqlx's default of 100 a
+/// mixed load evicts them in turn, and each miss on a batch prepares up to 50 statements again
+/// on the one writer thread.
 const WRITER_STATEMENTS: usize = 256;
 
 /// How long a connection waits for a lock another connection holds (another process's write,
