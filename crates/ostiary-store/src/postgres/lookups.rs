@@ -38,8 +38,8 @@ pub(crate) struct Lookups {
 }
 
 impl Lookups {
-    /// Starts the queues' tasks, each reading through `pool` (the batches' pool, whose
-    /// sequential scans are off, see `PgStore::open`) while `health` passes.
+    /// Starts the queues' tasks, each reading through `pool` (the batches' pool, with
+    /// sequential scans off and generic plans, see `PgStore::open`) while `health` passes.
     pub(crate) fn start(pool: &PgPool, health: &Arc<Health>) -> Self {
         fn by_key<R>(pool: &PgPool, health: &Arc<Health>, sql: &'static str) -> ByKey<R> {
             ByKey {
