@@ -12,7 +12,7 @@ pub(crate) use changes::LISTENER;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 use crate::OpenError;
@@ -68,28 +68,61 @@ fn pool_options(max: u32) -> PgPoolOptions {
         })
 }
 
+/// The settings of the batches' connections, sent in the startup packet's `options`.
+/// The batches' statements (and the lookups') find every row by key:
+/// - Sequential scans off: for a table still small (a new database), the planner scans it
+///   whole for `= ANY($n)` until autoanalyze catches up (the bench's code phase fell to half
+///   its rate within 30 s).
+/// - Generic plans always (`plan_cache_mode`): sqlx prepares each statement once per
+///   connection, but PostgreSQL went on planning these afresh at every run, their arrays'
+///   sizes making a custom plan look cheaper than the generic one. Planning was a seventh of
+///   the database's CPU in the bench's code phase; the generic plans are index plans too
+///   (bench/README.md, 2026-12-02).
+///
+/// Both only make the batches faster: their answers are the same without them.
+const BATCH_SETTINGS: [(&str, &str); 2] = [
+    ("enable_seqscan", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
+];
+
+/// The pool of the batches and the lookups, its connections with [`BATCH_SETTINGS`]. A
+/// pooler that refuses them (PgBouncer refuses startup parameters it neither tracks nor is
+/// told to ignore) would keep the server from starting, so the pool then connects without
+/// them, with a warning: the batches are then only slower.
+///
+/// Errors: the database cannot be reached, or refuses a connection for another reason.
+async fn batch_pool(options: &PgConnectOptions) -> Result<PgPool, sqlx::Error> {
+    let size = batches::CONNECTIONS + lookups::CONNECTIONS;
+    let tuned = options.clone().options(BATCH_SETTINGS);
+    match pool_options(size).connect_with(tuned).await {
+        Err(e) if refuses_startup_options(&e) => {
+            tracing::warn!(
+                error = %e,
+                "the database refused the batch connections' settings (enable_seqscan, \
+                 plan_cache_mode) in the startup packet, as PgBouncer does with parameters it \
+                 does not track; the batches connect without them, and may be slower"
+            );
+            pool_options(size).connect_with(options.clone()).await
+        }
+        result => result,
+    }
+}
+
+/// Whether `error` is a refusal of the startup packet's `options` parameter, as PgBouncer
+/// words it (and the poolers built on it): "unsupported startup parameter: options" (before
+/// 1.20), "unsupported startup parameter in options: NAME" (1.20 and later). PostgreSQL
+/// itself accepts both settings (version 12 and later).
+fn refuses_startup_options(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e)
+        if e.message().starts_with("unsupported startup parameter"))
+}
+
 impl PgStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let options = tls::connect_options(url)
             .await
             .map_err(OpenError::Connect)?;
-        // The batches' statements (and the lookups') find every row by key, and run on
-        // connections of their own with two settings:
-        // - Sequential scans off: for a table still small (a new database), the planner
-        //   scans it whole for `= ANY($n)` until autoanalyze catches up (the bench's code
-        //   phase fell to half its rate within 30 s).
-        // - Generic plans always (`plan_cache_mode`): sqlx prepares each statement once per
-        //   connection, but PostgreSQL went on planning these afresh at every run, their
-        //   arrays' sizes making a custom plan look cheaper than the generic one. Planning
-        //   was a seventh of the database's CPU in the bench's code phase; the generic plans
-        //   are index plans too (bench/README.md, 2026-12-02).
-        let batch_pool = pool_options(batches::CONNECTIONS + lookups::CONNECTIONS)
-            .connect_with(options.clone().options([
-                ("enable_seqscan", "off"),
-                ("plan_cache_mode", "force_generic_plan"),
-            ]))
-            .await
-            .map_err(OpenError::Connect)?;
+        let batch_pool = batch_pool(&options).await.map_err(OpenError::Connect)?;
         let pool = pool_options(max_connections)
             .connect_with(options)
             .await

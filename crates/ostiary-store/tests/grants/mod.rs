@@ -6,6 +6,7 @@ mod codes;
 mod consents;
 mod devices;
 mod lookups;
+mod pooler;
 mod refresh;
 mod revocation;
 mod sessions;
