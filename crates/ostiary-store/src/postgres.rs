@@ -98,9 +98,10 @@ async fn batch_pool(options: &PgConnectOptions) -> Result<PgPool, sqlx::Error> {
         Err(e) if refuses_startup_options(&e) => {
             tracing::warn!(
                 error = %e,
-                "the database refused the batch connections' settings (enable_seqscan, \
-                 plan_cache_mode) in the startup packet, as PgBouncer does with parameters it \
-                 does not track; the batches connect without them, and may be slower"
+                settings = ?BATCH_SETTINGS,
+                "the database refused the batch connections' settings in the startup packet, \
+                 as PgBouncer does with parameters it does not track; the batches connect \
+                 without them, and may be slower"
             );
             pool_options(size).connect_with(options.clone()).await
         }
@@ -108,13 +109,19 @@ async fn batch_pool(options: &PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     }
 }
 
-/// Whether `error` is a refusal of the startup packet's `options` parameter, as PgBouncer
-/// words it (and the poolers built on it): "unsupported startup parameter: options" (before
-/// 1.20), "unsupported startup parameter in options: NAME" (1.20 and later). PostgreSQL
-/// itself accepts both settings (version 12 and later).
+/// Whether `error` is a pooler's refusal of [`BATCH_SETTINGS`], as PgBouncer words it:
+/// "unsupported startup parameter: options" before 1.20, which refuses `options` whole,
+/// and "unsupported startup parameter in options: NAME" from 1.20, which reads it and names
+/// the first setting it does not track. PostgreSQL itself accepts both (version 12 and later).
 fn refuses_startup_options(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e)
-        if e.message().starts_with("unsupported startup parameter"))
+    matches!(error, sqlx::Error::Database(e) if refuses_batch_settings(e.message()))
+}
+
+fn refuses_batch_settings(message: &str) -> bool {
+    message == "unsupported startup parameter: options"
+        || message
+            .strip_prefix("unsupported startup parameter in options: ")
+            .is_some_and(|name| BATCH_SETTINGS.iter().any(|(setting, _)| *setting == name))
 }
 
 impl PgStore {
@@ -306,6 +313,26 @@ mod tests {
 
     use super::*;
     use crate::upgrade_tests;
+
+    /// Only a refusal of the batches' own settings, in either of PgBouncer's wordings, is
+    /// answered by connecting without them.
+    #[test]
+    fn only_a_refusal_of_the_batch_settings_drops_them() {
+        for refusal in [
+            "unsupported startup parameter: options",
+            "unsupported startup parameter in options: enable_seqscan",
+            "unsupported startup parameter in options: plan_cache_mode",
+        ] {
+            assert!(refuses_batch_settings(refusal), "{refusal}");
+        }
+        for other in [
+            "unsupported startup parameter: extra_float_digits",
+            "unsupported startup parameter in options: search_path",
+            "password authentication failed for user \"ostiary\"",
+        ] {
+            assert!(!refuses_batch_settings(other), "{other}");
+        }
+    }
 
     /// Lent without a ping while in use, a connection that died while idle is still found
     /// and replaced before a statement meets it.

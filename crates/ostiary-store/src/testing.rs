@@ -7,7 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+mod pooler;
+pub use pooler::{PoolerOptions, Startup};
+
+/// A proxy's pooler side: how it reads `options`, and each connection's start so far.
+type Pooler = (PoolerOptions, Arc<Mutex<Vec<Startup>>>);
 
 /// A database created for one test. Call `drop_database` when the test is done.
 #[derive(Debug)]
@@ -130,7 +136,7 @@ pub async fn postgres_connection(db: &crate::Database) -> Option<sqlx::PgConnect
 /// A TCP proxy on a loopback port, for tests of a database that goes away: `cut` refuses new
 /// connections and resets open ones, `restore` lets them through again on the same port, and
 /// `silence` leaves open connections open but carrying nothing (a half-open connection).
-/// [`TcpProxy::pooler_to_postgres`] stands in for PgBouncer instead.
+/// [`TcpProxy::pooler_to_postgres`] stands in for PgBouncer as well.
 #[derive(Debug)]
 pub struct TcpProxy {
     pub addr: std::net::SocketAddr,
@@ -138,8 +144,8 @@ pub struct TcpProxy {
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     /// Told to every pipe open when `silence` is called.
     silence: Arc<tokio::sync::Notify>,
-    /// As a pooler: each connection's startup `options` (`None` without), in arrival order.
-    startups: Option<Arc<Mutex<Vec<Option<String>>>>>,
+    /// As a pooler: how it reads `options`, and each connection's start, in arrival order.
+    pooler: Option<Pooler>,
 }
 
 impl TcpProxy {
@@ -153,29 +159,26 @@ impl TcpProxy {
         Self::in_front_of_postgres(url, None).await
     }
 
-    /// A stand-in for PgBouncer in front of the server of the PostgreSQL `url`, and `url`
-    /// through it: it declines TLS, refuses a startup that carries `options` as PgBouncer
-    /// does by default (FATAL, 08P01, "unsupported startup parameter: options"), and passes
-    /// the rest through. [`TcpProxy::startups`] tells what each connection asked for.
-    pub async fn pooler_to_postgres(url: &str) -> (Self, String) {
-        Self::in_front_of_postgres(url, Some(Arc::default())).await
+    /// A stand-in for PgBouncer with its default settings in front of the server of the
+    /// PostgreSQL `url`, and `url` through it: it declines TLS, refuses a startup with a
+    /// parameter it does not track (reading `options` as `rules` say) with PgBouncer's
+    /// message, and passes the rest through. [`TcpProxy::startups`] tells how each went.
+    pub async fn pooler_to_postgres(url: &str, rules: PoolerOptions) -> (Self, String) {
+        Self::in_front_of_postgres(url, Some((rules, Arc::default()))).await
     }
 
-    async fn in_front_of_postgres(
-        url: &str,
-        startups: Option<Arc<Mutex<Vec<Option<String>>>>>,
-    ) -> (Self, String) {
+    async fn in_front_of_postgres(url: &str, pooler: Option<Pooler>) -> (Self, String) {
         let parsed = url::Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
         let host = parsed.host_str().unwrap_or("127.0.0.1");
         let upstream = format!("{host}:{}", parsed.port().unwrap_or(5432));
-        let proxy = Self::bind(upstream, startups).await;
+        let proxy = Self::bind(upstream, pooler).await;
         let mut via = parsed.clone();
         let _ = via.set_host(Some("127.0.0.1"));
         let _ = via.set_port(Some(proxy.addr.port()));
         (proxy, via.to_string())
     }
 
-    async fn bind(upstream: String, startups: Option<Arc<Mutex<Vec<Option<String>>>>>) -> Self {
+    async fn bind(upstream: String, pooler: Option<Pooler>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("binding the proxy failed: {e}"));
@@ -186,39 +189,41 @@ impl TcpProxy {
             upstream,
             tasks: Arc::default(),
             silence: Arc::default(),
-            startups,
+            pooler,
         };
         proxy.serve(listener);
         proxy
     }
 
-    /// As a pooler: the `options` of every startup so far, in arrival order (`None` for a
-    /// startup without); empty for a plain proxy.
-    pub fn startups(&self) -> Vec<Option<String>> {
-        self.startups
+    /// As a pooler: every connection's start so far, in arrival order; empty for a plain
+    /// proxy.
+    pub fn startups(&self) -> Vec<Startup> {
+        self.pooler
             .as_ref()
-            .map(|startups| lock(startups).clone())
+            .map(|(_, startups)| lock(startups).clone())
             .unwrap_or_default()
     }
 
     fn serve(&self, listener: tokio::net::TcpListener) {
-        let (upstream, tasks, silence, startups) = (
+        let (upstream, tasks, silence, pooler) = (
             self.upstream.clone(),
             self.tasks.clone(),
             self.silence.clone(),
-            self.startups.clone(),
+            self.pooler.clone(),
         );
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
-                let (upstream, silence, startups) =
-                    (upstream.clone(), silence.clone(), startups.clone());
+                let (upstream, silence, pooler) =
+                    (upstream.clone(), silence.clone(), pooler.clone());
                 let pipe = tokio::spawn(async move {
                     let silenced = silence.notified();
-                    let startup = match &startups {
-                        Some(startups) => match pooler_startup(&mut inbound, startups).await {
-                            Some(startup) => Some(startup),
-                            None => return,
-                        },
+                    let startup = match &pooler {
+                        Some((rules, startups)) => {
+                            match pooler::start(&mut inbound, *rules, startups).await {
+                                Some(startup) => Some(startup),
+                                None => return,
+                            }
+                        }
                         None => None,
                     };
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
@@ -262,57 +267,6 @@ impl TcpProxy {
     pub fn silence(&self) {
         self.silence.notify_waiters();
     }
-}
-
-/// The pooler's side of a connection's start: declines TLS (`N`), reads the startup packet,
-/// records its `options`, and refuses it when it has them. The packet to pass on, or `None`
-/// once the connection is refused or broken.
-async fn pooler_startup(
-    inbound: &mut tokio::net::TcpStream,
-    startups: &Mutex<Vec<Option<String>>>,
-) -> Option<Vec<u8>> {
-    /// The request codes of SSLRequest and GSSENCRequest (PostgreSQL protocol, 55.7).
-    const ENCRYPTION_REQUESTS: [u32; 2] = [80_877_103, 80_877_104];
-    let packet = loop {
-        let length = inbound.read_u32().await.ok()?;
-        let mut packet = vec![0; usize::try_from(length).ok()?.checked_sub(4)?];
-        inbound.read_exact(&mut packet).await.ok()?;
-        let code = u32::from_be_bytes(packet.get(..4)?.try_into().ok()?);
-        if !ENCRYPTION_REQUESTS.contains(&code) {
-            let mut whole = length.to_be_bytes().to_vec();
-            whole.extend_from_slice(&packet);
-            break whole;
-        }
-        inbound.write_all(b"N").await.ok()?;
-    };
-    // After the length and the protocol version: name, value, ..., each NUL-terminated.
-    let texts: Vec<&[u8]> = packet.get(8..)?.split(|byte| *byte == 0).collect();
-    let options = texts
-        .chunks(2)
-        .find(|pair| pair[0] == b"options")
-        .and_then(|pair| pair.get(1))
-        .map(|value| String::from_utf8_lossy(value).into_owned());
-    lock(startups).push(options.clone());
-    if options.is_none() {
-        return Some(packet);
-    }
-    let mut fields = Vec::new();
-    for (kind, text) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "08P01"),
-        (b'M', "unsupported startup parameter: options"),
-    ] {
-        fields.push(kind);
-        fields.extend_from_slice(text.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    let mut error = vec![b'E'];
-    error.extend_from_slice(&u32::try_from(fields.len() + 4).ok()?.to_be_bytes());
-    error.extend_from_slice(&fields);
-    let _ = inbound.write_all(&error).await;
-    None
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

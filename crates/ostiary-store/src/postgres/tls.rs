@@ -34,9 +34,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// any reason, the parsed options (TLS first) are returned and the pool's own connection
 /// reports any error.
 ///
+/// sqlx's `extra_float_digits` startup parameter is never sent: no column is a float, and
+/// PgBouncer refuses the connection for it unless told to ignore it.
+///
 /// Errors: `url` does not parse.
 pub(super) async fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?;
+    let options = PgConnectOptions::from_str(url)?.extra_float_digits(None);
     if !may_go_plain(url, &options, |name| std::env::var_os(name).is_some()) {
         return Ok(options);
     }
