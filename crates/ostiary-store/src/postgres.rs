@@ -95,7 +95,7 @@ async fn batch_pool(options: &PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     let size = batches::CONNECTIONS + lookups::CONNECTIONS;
     let tuned = options.clone().options(BATCH_SETTINGS);
     match pool_options(size).connect_with(tuned).await {
-        Err(e) if refuses_startup_options(&e) => {
+        Err(sqlx::Error::Database(e)) if refuses_batch_settings(e.message()) => {
             tracing::warn!(
                 error = %e,
                 settings = ?BATCH_SETTINGS,
@@ -109,14 +109,11 @@ async fn batch_pool(options: &PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     }
 }
 
-/// Whether `error` is a pooler's refusal of [`BATCH_SETTINGS`], as PgBouncer words it:
-/// "unsupported startup parameter: options" before 1.20, which refuses `options` whole,
-/// and "unsupported startup parameter in options: NAME" from 1.20, which reads it and names
-/// the first setting it does not track. PostgreSQL itself accepts both (version 12 and later).
-fn refuses_startup_options(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if refuses_batch_settings(e.message()))
-}
-
+/// Whether a database error's `message` is a pooler's refusal of [`BATCH_SETTINGS`], as
+/// PgBouncer words it: "unsupported startup parameter: options" before 1.20, which refuses
+/// `options` whole, and "unsupported startup parameter in options: NAME" from 1.20, which
+/// reads it and names the first setting it does not track. PostgreSQL itself accepts both
+/// (version 12 and later).
 fn refuses_batch_settings(message: &str) -> bool {
     message == "unsupported startup parameter: options"
         || message
