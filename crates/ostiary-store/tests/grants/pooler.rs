@@ -44,10 +44,8 @@ async fn batches_work_behind(rules: PoolerOptions) {
             && options.contains("-c plan_cache_mode=force_generic_plan"),
         "{options}"
     );
-    assert!(
-        startups.iter().filter(|s| s.options.is_some()).count() == 1,
-        "{startups:?}"
-    );
+    let with_options = startups.iter().filter(|s| s.options.is_some()).count();
+    assert_eq!(with_options, 1, "{startups:?}");
     db.close().await;
     pooler.cut();
     database.drop_database().await;
