@@ -222,9 +222,11 @@ fn describe(error: &ValidationError) -> &'static str {
         | ValidationError::UnsupportedAlgorithm(_)
         | ValidationError::MissingAlgorithm
         | ValidationError::AlgorithmMismatch => "the proof algorithm is not accepted",
-        ValidationError::InvalidHeader(_) | ValidationError::ForbiddenHeader(_) => {
-            "the proof header is invalid (jwk must be a public key)"
+        ValidationError::InvalidHeader("jwk") => "the proof jwk must be one public key",
+        ValidationError::ForbiddenHeader(_) => {
+            "the proof header carries a parameter that is refused (jku, x5u, x5c, crit...)"
         }
+        ValidationError::InvalidHeader(_) => "the proof header is invalid",
         _ => "the DPoP proof is invalid",
     }
 }

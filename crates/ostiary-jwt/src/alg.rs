@@ -10,7 +10,8 @@ pub enum Algorithm {
     Es256,
     /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys or larger: what every OIDC client accepts.
     Rs256,
-    /// Ed25519.
+    /// EdDSA over Ed25519: `EdDSA` in what Ostiary signs; a header may also name it `Ed25519`
+    /// (see [`Algorithm::from_header_name`]).
     EdDsa,
     /// HMAC-SHA256 under the root secret: only when the operator configures it; never published.
     Hs256,
@@ -28,6 +29,39 @@ impl Algorithm {
             Self::EdDsa => "EdDSA",
             Self::Hs256 => "HS256",
         }
+    }
+
+    /// The names a JOSE header or a JWK's `alg` may give the algorithm: the registered name
+    /// and, for EdDSA over Ed25519, RFC 9864's fully-specified `Ed25519` (2.2), which that RFC
+    /// prefers to the polymorphic `EdDSA` and which current JOSE libraries emit. What
+    /// Ostiary signs carries [`Algorithm::as_str`] alone.
+    pub fn header_names(self) -> &'static [&'static str] {
+        match self {
+            Self::Es256 => &["ES256"],
+            Self::Rs256 => &["RS256"],
+            Self::EdDsa => &["EdDSA", "Ed25519"],
+            Self::Hs256 => &["HS256"],
+        }
+    }
+
+    /// The algorithm a JOSE header's `alg` (or a JWK's) names, by any of its
+    /// [`Algorithm::header_names`], exact and case-sensitive; `None` for any other name.
+    /// Only where Ostiary verifies: configuration and registration take [`FromStr`]'s one
+    /// name per algorithm.
+    pub fn from_header_name(name: &str) -> Option<Self> {
+        [Self::Es256, Self::Rs256, Self::EdDsa, Self::Hs256]
+            .into_iter()
+            .find(|a| a.header_names().contains(&name))
+    }
+
+    /// Every header name of `algorithms`, in their order: what metadata advertises as
+    /// accepted (`dpop_signing_alg_values_supported`, RFC 9449 5.1) and a `DPoP` challenge's
+    /// `algs` (RFC 9449 7.1) list.
+    pub fn accepted_names(algorithms: &[Algorithm]) -> Vec<&'static str> {
+        algorithms
+            .iter()
+            .flat_map(|a| a.header_names().iter().copied())
+            .collect()
     }
 
     /// Whether signing and verifying share one secret (HS256): such keys are never published
@@ -68,5 +102,25 @@ mod tests {
             assert!(bad.parse::<Algorithm>().is_err(), "{bad:?} parsed");
         }
         assert_eq!("EdDSA".parse(), Ok(Algorithm::EdDsa));
+    }
+
+    #[test]
+    fn a_header_may_name_ed25519_by_its_fully_specified_name() {
+        assert_eq!(
+            Algorithm::from_header_name("Ed25519"),
+            Some(Algorithm::EdDsa)
+        );
+        assert_eq!(Algorithm::from_header_name("EdDSA"), Some(Algorithm::EdDsa));
+        assert_eq!(Algorithm::from_header_name("ES256"), Some(Algorithm::Es256));
+        for bad in ["none", "ed25519", "Ed448", "ES256K", "EdDSA ", ""] {
+            assert_eq!(Algorithm::from_header_name(bad), None, "{bad:?}");
+        }
+        // Configuration keeps one name per algorithm; what is signed says `EdDSA`.
+        assert!("Ed25519".parse::<Algorithm>().is_err());
+        assert_eq!(Algorithm::EdDsa.as_str(), "EdDSA");
+        assert_eq!(
+            Algorithm::accepted_names(&Algorithm::ASYMMETRIC),
+            ["ES256", "RS256", "EdDSA", "Ed25519"]
+        );
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::header::{self, EmbeddedKey};
 use crate::validate::{DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_LEN, ValidationError};
-use crate::{Algorithm, Jwk, VerifyingKey, b64, strict_json};
+use crate::{Algorithm, Jwk, VerifyingKey, b64, htu, strict_json};
 
 /// Callers keep `jti`s to refuse replays; a bound keeps that store small.
 const MAX_JTI_LEN: usize = 256;
@@ -30,7 +30,7 @@ pub struct DpopProof {
 
 /// Validates DPoP proof JWTs (RFC 9449): `typ` `dpop+jwt`, an asymmetric algorithm, signed by
 /// the public `jwk` in its header (private members refused), `htm` and `htu` matching the
-/// request, `iat` at most 60 seconds old and not in the future (each with 30 seconds of
+/// request (`htu` without query and fragment, after RFC 3986 normalization), `iat` at most 60 seconds old and not in the future (each with 30 seconds of
 /// leeway), and `ath` when an access token is
 /// presented with it. `Default` is the only constructor.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ impl DpopValidator {
         if text("htm")? != method {
             return Err(ValidationError::InvalidClaim("htm"));
         }
-        if without_query(text("htu")?) != without_query(uri) {
+        if !htu::same_resource(text("htu")?, uri) {
             return Err(ValidationError::InvalidClaim("htu"));
         }
         let iat = claims
@@ -148,9 +148,4 @@ fn embedded_key(jwk: Map<String, Value>) -> Result<(VerifyingKey, String), Valid
     jwk.kid = Some(jkt.clone());
     let key = VerifyingKey::from_jwk(&jwk).map_err(|_| ValidationError::InvalidHeader("jwk"))?;
     Ok((key, jkt))
-}
-
-/// RFC 9449 4.3: `htu` is compared without query and fragment.
-fn without_query(uri: &str) -> &str {
-    uri.split(['?', '#']).next().unwrap_or(uri)
 }

@@ -42,9 +42,8 @@ pub(crate) fn parse(bytes: &[u8], embedded: EmbeddedKey) -> Result<Header, Valid
         (None, EmbeddedKey::Refused) => None,
     };
     let alg = string(&map, "alg")?.ok_or(ValidationError::MissingAlgorithm)?;
-    let alg: Algorithm = alg
-        .parse()
-        .map_err(|_| ValidationError::UnsupportedAlgorithm(alg.chars().take(32).collect()))?;
+    let alg = Algorithm::from_header_name(alg)
+        .ok_or_else(|| ValidationError::UnsupportedAlgorithm(alg.chars().take(32).collect()))?;
     let kid = string(&map, "kid")?;
     if kid.is_some_and(|kid| kid.is_empty() || kid.len() > MAX_KID_LEN) {
         return Err(ValidationError::UnknownKey);

@@ -30,6 +30,7 @@ pub mod bearer;
 mod dpop;
 mod encode;
 mod header;
+mod htu;
 mod jwk;
 #[cfg(feature = "remote")]
 pub mod protected_resource;

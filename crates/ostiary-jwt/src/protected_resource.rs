@@ -148,7 +148,7 @@ pub fn metadata_location(resource: &str) -> Result<MetadataLocation, MetadataErr
 ///   "authorization_servers": ["https://id.example.com"],
 ///   "scopes_supported": ["orders:read"],
 ///   "bearer_methods_supported": ["header"],
-///   "dpop_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
+///   "dpop_signing_alg_values_supported": ["ES256", "RS256", "EdDSA", "Ed25519"],
 ///   "dpop_bound_access_tokens_required": false }
 /// ```
 ///
@@ -295,8 +295,7 @@ impl ProtectedResourceMetadata {
     /// `DpopConfig` still accepts unbound tokens under the Bearer scheme. Pass the same
     /// configuration as to [`RemoteValidator::with_dpop`].
     pub fn with_dpop(mut self, dpop: &DpopConfig) -> Self {
-        self.dpop_signing_alg_values_supported =
-            dpop.algorithms().iter().map(|a| a.as_str()).collect();
+        self.dpop_signing_alg_values_supported = Algorithm::accepted_names(dpop.algorithms());
         self.dpop_bound_access_tokens_required = Some(false);
         self
     }

@@ -113,11 +113,11 @@ impl DpopConfig {
     }
 
     /// The value of the `algs` parameter of a DPoP challenge (RFC 9449 section 7.1), the
-    /// accepted algorithms separated by spaces: `ES256 RS256 EdDSA` by default. For
-    /// applications that answer [`RemoteValidator::validate_dpop`] refusals themselves.
+    /// accepted algorithms' header names separated by spaces: `ES256 RS256 EdDSA Ed25519` by
+    /// default. For applications that answer [`RemoteValidator::validate_dpop`] refusals
+    /// themselves.
     pub fn algs_param(&self) -> String {
-        let names: Vec<&str> = self.algorithms.iter().map(|a| a.as_str()).collect();
-        names.join(" ")
+        Algorithm::accepted_names(&self.algorithms).join(" ")
     }
 }
 
@@ -311,6 +311,6 @@ mod tests {
         let narrowed = DpopConfig::new("https://api.example.com")
             .unwrap()
             .allow_only(&[Algorithm::EdDsa, Algorithm::Hs256]);
-        assert_eq!(narrowed.algs_param(), "EdDSA");
+        assert_eq!(narrowed.algs_param(), "EdDSA Ed25519");
     }
 }

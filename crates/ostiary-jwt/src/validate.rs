@@ -25,7 +25,8 @@ pub enum Profile {
     /// OpenID Back-Channel Logout 1.0 2.4: `typ` `logout+jwt`; `iss`, `aud`, `iat`, `exp`, `jti`,
     /// `events` holding the back-channel logout event, and `sub` or `sid`.
     LogoutToken,
-    /// RFC 7523 client assertion: `iss` = `sub` = the client; `aud`, `exp`, `jti`.
+    /// RFC 7523 client assertion: no `typ`, `JWT` or `client-authentication+jwt`; `iss` = `sub` =
+    /// the client; `aud`, `exp`, `jti`.
     ClientAssertion,
     /// RFC 9101 request object: `typ` `oauth-authz-req+jwt` (section 10.8); `iss` (the
     /// client), `aud` (the authorization server), `exp`, `nbf` and `jti`, the rest being the
@@ -45,7 +46,12 @@ impl Profile {
         });
         match self {
             Self::AccessToken => typ.as_deref() == Some("at+jwt"),
-            Self::IdToken | Self::ClientAssertion => matches!(typ.as_deref(), None | Some("jwt")),
+            Self::IdToken => matches!(typ.as_deref(), None | Some("jwt")),
+            // draft-ietf-oauth-rfc7523bis types assertions explicitly; RFC 7523 leaves `typ` out.
+            Self::ClientAssertion => matches!(
+                typ.as_deref(),
+                None | Some("jwt") | Some("client-authentication+jwt")
+            ),
             Self::LogoutToken => typ.as_deref() == Some("logout+jwt"),
             Self::RequestObject => typ.as_deref() == Some("oauth-authz-req+jwt"),
         }

@@ -67,8 +67,8 @@ impl VerifyingKey {
         };
         let declared: Option<Algorithm> = match jwk.alg.as_deref() {
             Some(alg) => Some(
-                alg.parse()
-                    .map_err(|_| KeyError::Invalid("JWK alg not supported"))?,
+                Algorithm::from_header_name(alg)
+                    .ok_or(KeyError::Invalid("JWK alg not supported"))?,
             ),
             None => None,
         };

@@ -198,6 +198,11 @@ fn profiles_are_mutually_exclusive() {
             Profile::ClientAssertion,
             encode(&key, "JWT", &assertion_claims).unwrap(),
         ),
+        // Explicitly typed, as draft-ietf-oauth-rfc7523bis asks: still an assertion only.
+        (
+            Profile::ClientAssertion,
+            encode(&key, "client-authentication+jwt", &assertion_claims).unwrap(),
+        ),
         (
             Profile::RequestObject,
             encode(&key, "oauth-authz-req+jwt", &request_claims).unwrap(),

@@ -295,7 +295,7 @@ async fn oversized_and_redirecting_jwks_responses_are_refused() {
 
 /// The origin clients address the API by (through a proxy, say); it listens on loopback.
 const ORIGIN: &str = "https://api.example.com";
-const ALL_ALGS: &str = r#"algs="ES256 RS256 EdDSA""#;
+const ALL_ALGS: &str = r#"algs="ES256 RS256 EdDSA Ed25519""#;
 
 async fn whoami(token: BearerClaims) -> Result<String, BearerError> {
     token.require_scope("orders:read")?;
@@ -664,7 +664,7 @@ async fn a_stale_dpop_proof_or_one_under_an_algorithm_not_configured_is_refused(
     assert_eq!(
         challenges(&response),
         [
-            r#"DPoP error="invalid_dpop_proof", error_description="the DPoP proof algorithm is not accepted", algs="EdDSA""#,
+            r#"DPoP error="invalid_dpop_proof", error_description="the DPoP proof algorithm is not accepted", algs="EdDSA Ed25519""#,
             "Bearer"
         ]
     );
@@ -1094,7 +1094,7 @@ fn the_metadata_document_lists_what_is_configured_and_omits_the_rest() {
             "resource_signing_alg_values_supported": ["ES256"],
             "resource_name": "Orders API",
             "resource_documentation": "https://docs.example.com/orders?lang=en",
-            "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "Ed25519"],
             "dpop_bound_access_tokens_required": false,
         })
     );
@@ -1363,7 +1363,7 @@ async fn with_dpop_and_resource_metadata_both_challenges_name_the_metadata_url()
         .unwrap();
     assert_eq!(
         document["dpop_signing_alg_values_supported"],
-        json!(["ES256", "RS256", "EdDSA"])
+        json!(["ES256", "RS256", "EdDSA", "Ed25519"])
     );
     assert_eq!(document["dpop_bound_access_tokens_required"], json!(false));
 }

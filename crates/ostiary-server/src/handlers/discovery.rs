@@ -10,6 +10,7 @@ use ostiary_core::client::{GrantType, TokenEndpointAuthMethod};
 use ostiary_core::dpop::DPOP_SIGNING_ALGS;
 use ostiary_core::registration::RegistrationMode;
 use ostiary_core::token::INTROSPECTION_SIGNING_ALG;
+use ostiary_jwt::Algorithm;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -90,8 +91,9 @@ pub fn metadata(config: &Config) -> Value {
         .filter(|m| *m != TokenEndpointAuthMethod::None)
         .map(TokenEndpointAuthMethod::as_str)
         .collect();
-    // private_key_jwt assertions and DPoP proofs: the asymmetric algorithms ostiary-jwt checks.
-    let assertion_algs: Vec<&str> = DPOP_SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
+    // private_key_jwt assertions, request objects and DPoP proofs: the asymmetric algorithms
+    // ostiary-jwt checks, by every name a header may give them.
+    let assertion_algs = Algorithm::accepted_names(&DPOP_SIGNING_ALGS);
     // What registered clients may ask for is supported too (RFC 8414 2).
     let mut scopes: Vec<&str> = OIDC_SCOPES.to_vec();
     for scope in &config.registration_scopes {
@@ -190,7 +192,7 @@ mod tests {
                 "private_key_jwt"
             ])
         );
-        let asymmetric = json!(["ES256", "RS256", "EdDSA"]);
+        let asymmetric = json!(["ES256", "RS256", "EdDSA", "Ed25519"]);
         assert_eq!(doc["dpop_signing_alg_values_supported"], asymmetric);
         assert_eq!(
             doc["token_endpoint_auth_signing_alg_values_supported"],

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::ErrorCode;
 use ostiary_core::dpop::{DPOP_SIGNING_ALGS, DpopError};
+use ostiary_jwt::Algorithm;
 
 use super::no_store;
 use crate::extract::authorization::{Scheme, credentials};
@@ -81,7 +82,7 @@ fn proof_refused(refused: DpopError) -> Response {
 
 /// The `DPoP` challenge's scheme and parameters (RFC 9449 7.1), without an error.
 fn dpop_challenge() -> String {
-    let algs = DPOP_SIGNING_ALGS.map(|a| a.as_str()).join(" ");
+    let algs = Algorithm::accepted_names(&DPOP_SIGNING_ALGS).join(" ");
     format!(r#"DPoP realm="ostiary", algs="{algs}""#)
 }
 

@@ -144,7 +144,7 @@ async fn forged_stale_and_misdirected_proofs_are_refused() {
             "from the future",
             key.proof_with(&claims("POST", TOKEN_URL, now() + 300)),
         ),
-        ("a private key in jwk", private_jwk),
+        ("a private key in jwk", private_jwk.clone()),
         ("alg none", unsigned),
         ("typ JWT", wrong_typ),
         ("not a JWT", "proof".to_owned()),
@@ -153,11 +153,82 @@ async fn forged_stale_and_misdirected_proofs_are_refused() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
         assert_eq!(body["error"], "invalid_dpop_proof", "{what}");
     }
+    // Each refusal says what it refused, and nothing else.
+    let jku = {
+        let header = json!({ "alg": "ES256", "typ": "dpop+jwt", "jwk": key.jwk, "jku": "https://x.example/k" });
+        key.sign_raw(&header, &claims("POST", TOKEN_URL, now()))
+    };
+    for (proof, description) in [
+        (
+            jku,
+            "the proof header carries a parameter that is refused (jku, x5u, x5c, crit...)",
+        ),
+        (private_jwk, "the proof jwk must be one public key"),
+    ] {
+        let (_, _, body) = send(&app, token_request(&secret, &[&proof])).await;
+        assert_eq!(body["error_description"], description);
+    }
     let one = key.proof("POST", TOKEN_URL, None, None);
     let two = key.proof("POST", TOKEN_URL, None, None);
     let (status, _, body) = send(&app, token_request(&secret, &[&one, &two])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_dpop_proof", "two proofs");
+}
+
+/// What current JOSE libraries send: the RFC 9864 name `Ed25519` (beside the older `EdDSA`)
+/// for one Ed25519 key, and an `htu` spelled otherwise than the server's own, which RFC 9449
+/// 4.3 compares after RFC 3986 normalization.
+#[tokio::test]
+async fn a_proof_may_name_ed25519_and_spell_its_url_otherwise() {
+    use aws_lc_rs::digest::{SHA256, digest};
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    let app = TestApp::new().await;
+    let secret = app.client(machine_client("svc")).await.unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = b64(pair.public_key().as_ref());
+    // RFC 7638: the required members in lexicographic order.
+    let jkt = b64(digest(
+        &SHA256,
+        format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#).as_bytes(),
+    )
+    .as_ref());
+    let proof = |alg: &str, htu: &str| {
+        let header = json!({ "alg": alg, "typ": "dpop+jwt", "jwk": { "kty": "OKP", "crv": "Ed25519", "x": x } });
+        let claims = json!({ "jti": unique("p"), "htm": "POST", "htu": htu, "iat": now() });
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        format!("{input}.{}", b64(pair.sign(input.as_bytes()).as_ref()))
+    };
+    for (alg, htu) in [
+        ("Ed25519", TOKEN_URL),
+        ("EdDSA", TOKEN_URL),
+        ("Ed25519", "HTTP://127.0.0.1:8080/%74oken?x=1#f"),
+        ("Ed25519", "http://127.0.0.1:8080/dpop/../token"),
+    ] {
+        let (status, _, issued) = send(&app, token_request(&secret, &[&proof(alg, htu)])).await;
+        assert_eq!(status, StatusCode::OK, "{alg} {htu}: {issued}");
+        let token = issued["access_token"].as_str().unwrap();
+        assert_eq!(
+            jwt_claims(token)["cnf"],
+            json!({ "jkt": jkt }),
+            "{alg} {htu}"
+        );
+    }
+    for (alg, htu) in [
+        ("ed25519", TOKEN_URL),
+        ("Ed448", TOKEN_URL),
+        ("Ed25519", "http://127.0.0.1:8080/Token"),
+        ("Ed25519", "http://127.0.0.1:8080/x%2F..%2Ftoken"),
+    ] {
+        let (status, _, body) = send(&app, token_request(&secret, &[&proof(alg, htu)])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{alg} {htu}: {body}");
+        assert_eq!(body["error"], "invalid_dpop_proof", "{alg} {htu}");
+    }
 }
 
 #[tokio::test]
