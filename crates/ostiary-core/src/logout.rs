@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use crate::Clock;
 use crate::audit::{AuditEvent, AuditEventType, AuditSink};
+use crate::authorize::MAX_STATE_LEN;
 use crate::client::{Client, ClientId};
 use crate::client_cache::ClientCache;
 use crate::keys::KeyRing;
 use crate::session::{Session, Sessions};
 use crate::store::StoreError;
 use crate::token::id_token::verify_id_token_hint;
+use crate::validation::has_control_chars;
 
 /// The parameters a confirmation form carries back (RP-Initiated Logout 1.0 section 2).
 pub const LOGOUT_PARAMS: [&str; 4] = [
@@ -73,13 +75,24 @@ impl Logout {
     }
 
     /// Checks the hint, the client and the destination of a request with these parameters
-    /// (the first value of each counts; an empty one as absent), made by a browser with this
-    /// session.
+    /// (an empty one counts as absent), made by a browser with this session. As at the
+    /// authorization endpoint, each of [`LOGOUT_PARAMS`] comes once, no value holds a control
+    /// character and `state` is at most [`MAX_STATE_LEN`] bytes: the values reach a redirect
+    /// and a page.
     pub async fn read(
         &self,
         params: &[(String, String)],
         session: Option<&Session>,
     ) -> Result<LogoutRequest, InvalidLogout> {
+        if params.iter().any(|(_, value)| has_control_chars(value)) {
+            return Err(InvalidLogout("A parameter contains control characters."));
+        }
+        if LOGOUT_PARAMS
+            .iter()
+            .any(|name| params.iter().filter(|(k, _)| k == name).count() > 1)
+        {
+            return Err(InvalidLogout("A parameter is repeated."));
+        }
         let param = |name: &str| {
             params
                 .iter()
@@ -155,6 +168,9 @@ impl Logout {
                 let mut url = url::Url::parse(uri)
                     .map_err(|_| InvalidLogout("post_logout_redirect_uri is not usable."))?;
                 if let Some(logout_state) = param("state") {
+                    if logout_state.len() > MAX_STATE_LEN {
+                        return Err(InvalidLogout("state is too long."));
+                    }
                     url.query_pairs_mut().append_pair("state", logout_state);
                 }
                 Some(url.into())

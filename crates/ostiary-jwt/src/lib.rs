@@ -42,7 +42,7 @@ mod replay;
 mod resource_dpop;
 mod sealing;
 mod signing_key;
-mod strict_json;
+pub mod strict_json;
 mod validate;
 mod verifying_key;
 

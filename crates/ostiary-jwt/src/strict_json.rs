@@ -1,11 +1,14 @@
 //! JSON parsing for JOSE headers and claims that refuses duplicate member names at any depth
 //! (RFC 8725 3.4 / RFC 7515 5.2: a parser that keeps the last of two `alg`s is an attack
-//! surface). UTF-8 validity is enforced by serde_json.
+//! surface). UTF-8 validity is enforced by serde_json. Public for other JSON a client sends
+//! where two readers could take different values of one name (RFC 8259 4), such as the
+//! client metadata of dynamic registration.
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// Parses `bytes` as a JSON object, refusing duplicate names anywhere inside it.
+/// Parses `bytes` as a JSON object, refusing duplicate names anywhere inside it. The error
+/// is serde_json's message, or names the repeated member.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Strict>(bytes)
         .map_err(|e| e.to_string())?

@@ -24,6 +24,15 @@ fn modulus_bits(n: &[u8]) -> usize {
     })
 }
 
+/// An RSA public exponent that verification takes (odd, at least 3, below 2^33, as
+/// aws-lc checks at each signature): a key with another is refused when loaded, not left to
+/// fail every signature silently. `e` is minimal big-endian.
+fn usable_exponent(e: &[u8]) -> bool {
+    e.len() <= 5
+        && e.last().is_some_and(|low| low & 1 == 1)
+        && (3..1 << 33).contains(&e.iter().fold(0u64, |v, b| v << 8 | u64::from(*b)))
+}
+
 #[derive(Clone)]
 enum Material {
     Public(ParsedPublicKey),
@@ -99,6 +108,11 @@ impl VerifyingKey {
                 }
                 if modulus_bits(&n) < MIN_RSA_MODULUS_BITS {
                     return Err(KeyError::Invalid("RSA keys below 2048 bits are refused"));
+                }
+                if !usable_exponent(&e) {
+                    return Err(KeyError::Invalid(
+                        "RSA e must be odd, at least 3 and below 2^33",
+                    ));
                 }
                 let components = RsaPublicKeyComponents { n, e };
                 (

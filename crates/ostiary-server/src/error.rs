@@ -46,7 +46,7 @@ impl ApiError {
         }
     }
 
-    /// The same error body with a status other than the code's usual one (413, 415).
+    /// The same error body with a status other than the code's usual one (408, 413, 503).
     pub fn with_status(error: OAuthError, status: StatusCode) -> Self {
         Self {
             error,

@@ -36,8 +36,10 @@ impl BodyRules {
     }
 }
 
-/// 415 (`invalid_request`) unless the request's `Content-Type` is `mime` (parameters such as
-/// `charset` aside, case-insensitive).
+/// 400 `invalid_request` unless the request's `Content-Type` is `mime` (parameters such as
+/// `charset` aside, case-insensitive). 400 and not 415: the OAuth endpoints answer every
+/// malformed request so (RFC 6749 5.2, RFC 7591 3.2.2), a missing body included, as
+/// clients and the other servers expect.
 pub fn require_type(headers: &HeaderMap, mime: &'static str) -> Result<(), ApiError> {
     let matches = headers
         .get(CONTENT_TYPE)
@@ -47,13 +49,10 @@ pub fn require_type(headers: &HeaderMap, mime: &'static str) -> Result<(), ApiEr
     if matches {
         return Ok(());
     }
-    Err(ApiError::with_status(
-        OAuthError::new(
-            ErrorCode::InvalidRequest,
-            format!("the body must be {mime}"),
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-    ))
+    Err(ApiError::from(OAuthError::new(
+        ErrorCode::InvalidRequest,
+        format!("the body must be {mime}"),
+    )))
 }
 
 /// The whole body: 413 (`invalid_request`) at once when `Content-Length` exceeds the limit,

@@ -33,6 +33,8 @@ pub const CONSENT_PATH: &str = "/consent";
 pub const DEVICE_PATH: &str = ostiary_core::device::VERIFICATION_PATH;
 pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
 pub const FAVICON_PATH: &str = "/assets/favicon.svg";
+/// The request id header, set on every request and response (`SetRequestIdLayer`).
+const X_REQUEST_ID: &str = "x-request-id";
 
 pub fn build(state: AppState) -> Router {
     // What a browser app calls directly: CORS applies here and nowhere else.
@@ -120,7 +122,7 @@ pub fn build(state: AppState) -> Router {
 }
 
 /// The layers every listener's requests pass through (the public one, the admin one, the
-/// BFF's): a request id, a log span (the path only), a panic answered as 500, a deadline for
+/// BFF's): a request id (the client's only when [`plain_request_id`] keeps it), a log span (the path only), a panic answered as 500, a deadline for
 /// the whole request (`request_timeout`; 503 past it), and `body_limit` bytes for bodies read
 /// by extractors.
 ///
@@ -133,6 +135,7 @@ pub fn common_layers(
     body_limit: usize,
 ) -> Router {
     let layered = ServiceBuilder::new()
+        .map_request(plain_request_id)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -148,11 +151,39 @@ pub fn common_layers(
     Router::new().fallback_service(layered)
 }
 
+/// The longest request id kept from a client, in bytes.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Keeps the `X-Request-Id` a client (or a proxy in front) sent only when it is one plain
+/// token: at most [`MAX_REQUEST_ID_LEN`] bytes of letters, digits and `-_.:`. Any other (or
+/// more than one) is dropped and a fresh id made in its place: the id is written into every
+/// log line of the request and echoed in the response, where crafted text could pass for a
+/// line of its own, an audit event's included (CWE-117).
+fn plain_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let mut ids = request.headers().get_all(X_REQUEST_ID).iter();
+    let plain = match (ids.next(), ids.next()) {
+        (None, _) => true,
+        (Some(id), None) => {
+            let id = id.as_bytes();
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LEN
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        }
+        (Some(_), Some(_)) => false,
+    };
+    if !plain {
+        request.headers_mut().remove(X_REQUEST_ID);
+    }
+    request
+}
+
 /// Logs the path only: query strings can carry codes and tokens, which never reach logs.
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!(

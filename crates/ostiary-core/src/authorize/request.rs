@@ -94,6 +94,20 @@ pub(super) fn single<'a>(
     Ok(first.filter(|v| !v.is_empty()))
 }
 
+/// `max_age` in seconds: any count of digits (OpenID Connect Core 3.1.2.1 sets no bound),
+/// one past u32's 136 years being as good as none.
+fn parse_max_age(value: Option<&str>) -> Result<Option<i64>, OAuthError> {
+    value
+        .map(|v| {
+            if v.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(v.parse::<u32>().map_or(i64::from(u32::MAX), i64::from))
+            } else {
+                Err(invalid("max_age must be a non-negative number of seconds"))
+            }
+        })
+        .transpose()
+}
+
 fn invalid(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidRequest, description)
 }
@@ -243,10 +257,7 @@ fn check_parameters(
         return Err(invalid("nonce is too long"));
     }
     let prompt = parse_prompt(single(params, "prompt")?)?;
-    let max_age = single(params, "max_age")?
-        .map(|v| v.parse::<u32>().map(i64::from))
-        .transpose()
-        .map_err(|_| invalid("max_age must be a non-negative number of seconds"))?;
+    let max_age = parse_max_age(single(params, "max_age")?)?;
     let resources: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "resource")
@@ -332,6 +343,22 @@ mod tests {
             assert!(parse_prompt(Some(value)).is_ok(), "{value}");
         }
         assert_eq!(parse_prompt(None).unwrap(), Prompt::default());
+    }
+
+    #[test]
+    fn max_age_is_any_count_of_seconds() {
+        assert_eq!(parse_max_age(None).unwrap(), None);
+        assert_eq!(parse_max_age(Some("0")).unwrap(), Some(0));
+        assert_eq!(parse_max_age(Some("3600")).unwrap(), Some(3600));
+        for huge in ["4294967296", "99999999999999999999999999"] {
+            assert_eq!(
+                parse_max_age(Some(huge)).unwrap(),
+                Some(i64::from(u32::MAX))
+            );
+        }
+        for bad in ["-1", "+5", "1.5", "1e3", " 1", "x"] {
+            assert!(parse_max_age(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

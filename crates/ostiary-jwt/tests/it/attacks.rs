@@ -141,6 +141,25 @@ fn weak_rsa_and_deprecated_algorithms_are_refused() {
             n.len()
         );
     }
+    // Exponents that no signature verifies under (e = 1 makes "signatures" trivial to forge):
+    // refused when the key is loaded, where a client registering it learns so.
+    let full = B64.encode([0xC5u8; 256]);
+    for e in ["AQ", "Ag", "BA", "AQAA", "AgAAAAE", "AQAAAAAB"] {
+        let jwk = Jwk {
+            n: Some(full.clone()),
+            e: Some(e.into()),
+            ..short.clone()
+        };
+        assert!(VerifyingKey::from_jwk(&jwk).is_err(), "e {e} accepted");
+    }
+    for e in ["Aw", "AQAB", "AQAAAAE"] {
+        let jwk = Jwk {
+            n: Some(full.clone()),
+            e: Some(e.into()),
+            ..short.clone()
+        };
+        assert!(VerifyingKey::from_jwk(&jwk).is_ok(), "e {e} refused");
+    }
     let key = SigningKey::generate(Algorithm::Rs256).unwrap();
     let validator = validator_for(&key, Profile::AccessToken);
     for alg in [

@@ -10,9 +10,9 @@ use crate::error::ApiError;
 use crate::request_body::{self, BodyRules};
 use crate::state::AppState;
 
-/// Client metadata sent as `application/json` (415 otherwise), read within the body limit and
-/// deadline. A body that is not a JSON object, or a known field of the wrong type, is
-/// `invalid_client_metadata` (RFC 7591 3.2.2).
+/// Client metadata sent as `application/json` (400 otherwise), read within the body limit and
+/// deadline. A body that is not a JSON object, names a member twice (at any depth), or has a
+/// known field of the wrong type is `invalid_client_metadata` (RFC 7591 3.2.2).
 #[derive(Debug)]
 pub struct MetadataBody(pub ClientMetadata);
 
@@ -25,14 +25,13 @@ impl FromRequest<AppState> for MetadataBody {
         let body = request_body::read(&parts.headers, body, BodyRules::of(&state.config)).await?;
         let invalid =
             |why: String| ApiError::from(OAuthError::new(ErrorCode::InvalidClientMetadata, why));
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|_| invalid("the body is not JSON".to_owned()))?;
-        if !value.is_object() {
-            return Err(invalid(
-                "the client metadata must be a JSON object".to_owned(),
-            ));
-        }
-        serde_json::from_value(value)
+        // A name given twice could be read one way by a policy in front and another here.
+        let metadata = ostiary_jwt::strict_json::parse_object(&body).map_err(|_| {
+            invalid(
+                "the client metadata must be one JSON object, each member named once".to_owned(),
+            )
+        })?;
+        serde_json::from_value(Value::Object(metadata))
             .map(Self)
             .map_err(|e| invalid(format!("a metadata field has the wrong type: {e}")))
     }

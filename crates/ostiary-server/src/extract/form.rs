@@ -145,7 +145,7 @@ impl FromRequest<AppState> for FormPairs {
     }
 }
 
-/// The body of an `application/x-www-form-urlencoded` request: 415 for any other type; read
+/// The body of an `application/x-www-form-urlencoded` request: 400 for any other type; read
 /// within the body limit and deadline (`request_body::read`).
 async fn form_body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
     request_body::require_type(request.headers(), "application/x-www-form-urlencoded")?;

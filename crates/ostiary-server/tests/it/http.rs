@@ -46,6 +46,37 @@ async fn a_caller_supplied_request_id_is_echoed() {
     assert_eq!(headers["x-request-id"], "abc-123");
 }
 
+/// An id that is not one plain token would be written as is into the request's log lines,
+/// where it could pass for a line of its own (an audit event, say): a fresh one replaces it.
+#[tokio::test]
+async fn a_crafted_request_id_is_replaced() {
+    let app = TestApp::new().await;
+    let forged = r#"x request_id=forged}: audit: audit event event="admin.key_revoked" actor=root"#;
+    let long = "a".repeat(129);
+    for ids in [vec![forged], vec![long.as_str()], vec!["a", "b"], vec![""]] {
+        let mut request = Request::get("/healthz");
+        for id in &ids {
+            request = request.header("x-request-id", *id);
+        }
+        let (status, headers, _) = send(&app, request.body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let echoed: Vec<_> = headers.get_all("x-request-id").iter().collect();
+        assert_eq!(echoed.len(), 1, "{ids:?}");
+        let echoed = echoed[0].to_str().unwrap();
+        // A fresh UUID, as for a request without an id.
+        assert!(
+            echoed.len() == 36 && echoed.matches('-').count() == 4,
+            "{ids:?}: {echoed}"
+        );
+    }
+    let request = Request::get("/healthz")
+        .header("x-request-id", "req_01:a-b.c")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, _) = send(&app, request).await;
+    assert_eq!(headers["x-request-id"], "req_01:a-b.c");
+}
+
 #[tokio::test]
 async fn unknown_paths_and_methods_are_4xx() {
     let app = TestApp::new().await;

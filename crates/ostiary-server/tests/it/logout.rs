@@ -235,3 +235,38 @@ async fn logout_to_an_unregistered_uri_is_a_page_not_a_redirect() {
         assert!(page.is_html());
     }
 }
+
+/// The rules of the authorization endpoint: one value per parameter, no control characters,
+/// `state` within its length; a page, never a redirect, and the session lives on.
+#[tokio::test]
+async fn logout_with_repeated_or_control_character_parameters_is_a_page() {
+    let signed = Signed::in_().await;
+    let oidc = signed.tokens("openid").await;
+    let id_token = oidc["id_token"].as_str().unwrap().to_owned();
+    let long_state = "s".repeat(ostiary_core::authorize::MAX_STATE_LEN + 1);
+    for (what, extra) in [
+        ("state with CR LF", vec![("state", "a\r\nb")]),
+        ("a NUL elsewhere", vec![("ui_locales", "en\u{0}")]),
+        (
+            "client_id twice",
+            vec![("client_id", CLIENT), ("client_id", "other")],
+        ),
+        ("state twice", vec![("state", "a"), ("state", "b")]),
+        ("state too long", vec![("state", long_state.as_str())]),
+    ] {
+        let mut params = vec![
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", APP_LOGOUT_REDIRECT),
+        ];
+        params.extend(extra);
+        let page = signed.logout(&params).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            page.body
+        );
+        assert!(page.location().is_none(), "{what}: {:?}", page.location());
+    }
+    assert!(signed.session_alive().await);
+}

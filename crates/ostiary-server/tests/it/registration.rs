@@ -406,14 +406,27 @@ async fn hostile_metadata_is_refused_as_rfc_7591_says() {
         assert_eq!(refused["error"], "invalid_client_metadata", "{metadata}");
     }
 
-    // Not a JSON object at all.
+    // Not one JSON object.
     let client = reqwest::Client::new();
     let url = format!("{base}/register");
-    for body in ["[1,2]", "{", "null", "\"x\""] {
+    // A name given twice, which a policy in front might read as the first value.
+    let twice = format!(
+        r#"{{"redirect_uris":["{APP_REDIRECT}"],"redirect_uris":["https://evil.example/cb"]}}"#
+    );
+    let twice_nested =
+        format!(r#"{{"redirect_uris":["{APP_REDIRECT}"],"jwks":{{"keys":[],"keys":[]}}}}"#);
+    for body in [
+        "[1,2]",
+        "{",
+        "null",
+        "\"x\"",
+        twice.as_str(),
+        twice_nested.as_str(),
+    ] {
         let response = client
             .post(&url)
             .header("content-type", "application/json")
-            .body(body)
+            .body(body.to_owned())
             .send()
             .await
             .unwrap();
@@ -427,7 +440,9 @@ async fn hostile_metadata_is_refused_as_rfc_7591_says() {
         .send()
         .await
         .unwrap();
-    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(form.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = form.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_request");
     let huge = client
         .post(&url)
         .header("content-type", "application/json")

@@ -262,8 +262,17 @@ async fn bad_bodies_get_rfc_shaped_4xx() {
         ))
         .unwrap();
     let (status, _, json) = send(&app, json_body).await;
-    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(json["error"], "invalid_request");
+    // Parameters in the query and no body at all: a malformed request, 400 (RFC 6749 5.2).
+    let no_body = axum::http::Request::post("/token?grant_type=client_credentials")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, _, json) = send(&app, no_body).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     let huge = format!(
         "grant_type=client_credentials&scope={}",
         "a".repeat(200_000)
