@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ostiary_core::{ErrorCode, OAuthError};
@@ -37,10 +37,21 @@ impl BodyRules {
 }
 
 /// 400 `invalid_request` unless the request's `Content-Type` is `mime` (parameters such as
-/// `charset` aside, case-insensitive). 400 and not 415: the OAuth endpoints answer every
-/// malformed request so (RFC 6749 5.2, RFC 7591 3.2.2), a missing body included, as
-/// clients and the other servers expect.
+/// `charset` aside, case-insensitive) and the body has no content coding (`Content-Encoding`
+/// absent or `identity`: a compressed body would be read as garbage parameters). 400 and
+/// not 415: the OAuth endpoints answer every malformed request so (RFC 6749 5.2, RFC 7591
+/// 3.2.2), a missing body included, as clients and the other servers expect.
 pub fn require_type(headers: &HeaderMap, mime: &'static str) -> Result<(), ApiError> {
+    let coded = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if coded {
+        return Err(ApiError::from(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "the body must not be content-coded (Content-Encoding)",
+        )));
+    }
     let matches = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -167,6 +178,46 @@ mod tests {
         let (status, json) = refused(Body::new(Stalled), Some("10")).await;
         assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
         assert_eq!(json["error"], "invalid_request");
+    }
+
+    #[test]
+    fn only_the_named_type_without_a_content_coding_is_taken() {
+        const FORM: &str = "application/x-www-form-urlencoded";
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            headers
+        };
+        for taken in [
+            &[("content-type", FORM)][..],
+            &[(
+                "content-type",
+                "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+            )],
+            &[("content-type", FORM), ("content-encoding", "identity")],
+        ] {
+            assert!(require_type(&headers(taken), FORM).is_ok(), "{taken:?}");
+        }
+        for refused in [
+            &[][..],
+            &[("content-type", "application/json")],
+            &[("content-type", FORM), ("content-encoding", "gzip")],
+            &[
+                ("content-type", FORM),
+                ("content-encoding", "identity"),
+                ("content-encoding", "br"),
+            ],
+        ] {
+            let response = require_type(&headers(refused), FORM)
+                .unwrap_err()
+                .into_response();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{refused:?}");
+        }
     }
 
     #[tokio::test]
