@@ -98,7 +98,8 @@ pub fn build(state: AppState) -> Router {
         .route(STYLESHEET_PATH, get(pages::stylesheet))
         .route(FAVICON_PATH, get(pages::favicon))
         .merge(browser_api)
-        .fallback(fallback::not_found);
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed);
     // Per route: it labels requests with the route they matched.
     let routes = if state.config.metrics_bind.is_some() {
         routes.layer(axum::middleware::from_fn_with_state(

@@ -83,7 +83,16 @@ async fn unknown_paths_and_methods_are_4xx() {
     let (status, _, body) = send(&app, get("/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "not_found");
-    let post = Request::post("/healthz").body(Body::from("x")).unwrap();
-    let (status, _, _) = send(&app, post).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // RFC-shaped like every other refusal, with the methods the endpoint takes.
+    for (method, path, allow) in [("POST", "/healthz", "GET,HEAD"), ("GET", "/token", "POST")] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from("x"))
+            .unwrap();
+        let (status, headers, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(body["error"], "invalid_request", "{method} {path}");
+        assert_eq!(headers["allow"], allow, "{method} {path}");
+    }
 }
