@@ -93,6 +93,12 @@ impl Logout {
         {
             return Err(InvalidLogout("A parameter is repeated."));
         }
+        if params
+            .iter()
+            .any(|(k, v)| k == "state" && v.len() > MAX_STATE_LEN)
+        {
+            return Err(InvalidLogout("state is too long."));
+        }
         let param = |name: &str| {
             params
                 .iter()
@@ -168,9 +174,6 @@ impl Logout {
                 let mut url = url::Url::parse(uri)
                     .map_err(|_| InvalidLogout("post_logout_redirect_uri is not usable."))?;
                 if let Some(logout_state) = param("state") {
-                    if logout_state.len() > MAX_STATE_LEN {
-                        return Err(InvalidLogout("state is too long."));
-                    }
                     url.query_pairs_mut().append_pair("state", logout_state);
                 }
                 Some(url.into())

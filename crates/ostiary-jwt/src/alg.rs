@@ -46,8 +46,10 @@ impl Algorithm {
 
     /// The algorithm a JOSE header's `alg` (or a JWK's) names, by any of its
     /// [`Algorithm::header_names`], exact and case-sensitive; `None` for any other name.
-    /// Only where Ostiary verifies: configuration and registration take [`FromStr`]'s one
-    /// name per algorithm.
+    /// For what Ostiary verifies: headers, and the `alg` of the keys it is given (a client's
+    /// registered `jwks` included). A setting that chooses what Ostiary signs with
+    /// (configuration, `keys rotate --alg`, `id_token_signed_response_alg`) takes
+    /// [`FromStr`]'s one name per algorithm.
     pub fn from_header_name(name: &str) -> Option<Self> {
         [Self::Es256, Self::Rs256, Self::EdDsa, Self::Hs256]
             .into_iter()

@@ -291,11 +291,30 @@ fn describe_proof(error: &ValidationError) -> &'static str {
         | ValidationError::UnsupportedAlgorithm(_)
         | ValidationError::AlgorithmNotAllowed(_)
         | ValidationError::AlgorithmMismatch => "the DPoP proof algorithm is not accepted",
-        ValidationError::ForbiddenHeader(_)
-        | ValidationError::InvalidHeader(_)
+        ValidationError::ForbiddenHeader(_) => {
+            "the DPoP proof header carries a parameter that is refused"
+        }
+        ValidationError::InvalidHeader(_)
         | ValidationError::UnknownKey
         | ValidationError::MissingKid => "the DPoP proof key is refused",
         ValidationError::TooLarge => "the DPoP proof is too large",
         ValidationError::Malformed(_) => "the DPoP proof is malformed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_proof_header_parameter_is_not_called_a_key() {
+        assert_eq!(
+            describe_proof(&ValidationError::ForbiddenHeader("jku")),
+            "the DPoP proof header carries a parameter that is refused"
+        );
+        assert_eq!(
+            describe_proof(&ValidationError::InvalidHeader("jwk")),
+            "the DPoP proof key is refused"
+        );
     }
 }

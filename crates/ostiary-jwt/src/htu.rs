@@ -22,9 +22,9 @@ fn without_query(uri: &str) -> &str {
 fn normalized(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => "80",
-        "https" => "443",
+    let default_port: u16 = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
         _ => return None,
     };
     let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
@@ -33,17 +33,28 @@ fn normalized(uri: &str) -> Option<String> {
     }
     let (host, port) = match authority.rsplit_once(':') {
         // An IPv6 literal's colons are inside its brackets.
-        Some((host, port)) if !port.contains(']') => (host, port),
-        _ => (authority, ""),
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
     };
-    if host.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+    // One bracketed IPv6 literal, or a name or IPv4 address without a colon or bracket.
+    let well_formed = match host.strip_prefix('[') {
+        Some(literal) => literal
+            .strip_suffix(']')
+            .is_some_and(|inner| !inner.contains(['[', ']'])),
+        None => !host.is_empty() && !host.contains([':', '[', ']']),
+    };
+    // An empty port is the default one (RFC 3986 6.2.3); any other must be a port number.
+    let port = match port.filter(|p| !p.is_empty()) {
+        None => default_port,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+        Some(_) => return None,
+    };
+    if !well_formed {
         return None;
     }
     let mut out = format!("{scheme}://{}", host.to_ascii_lowercase());
-    let port = port.trim_start_matches('0');
-    if !port.is_empty() && port != default_port {
-        out.push(':');
-        out.push_str(port);
+    if port != default_port {
+        out.push_str(&format!(":{port}"));
     }
     let path = decoded_unreserved(path)?;
     out.push_str(&without_dot_segments(if path.is_empty() {
@@ -121,6 +132,8 @@ mod tests {
             assert!(same_resource(htu, TOKEN), "{htu}");
         }
         assert!(same_resource("http://127.0.0.1", "http://127.0.0.1:80/"));
+        assert!(same_resource("http://127.0.0.1:/", "http://127.0.0.1/"));
+        assert!(same_resource("https://id.example.com:0443/token", TOKEN));
         assert!(same_resource(
             "http://[::1]:8080/a%2fb",
             "http://[::1]:8080/a%2Fb"
@@ -133,6 +146,13 @@ mod tests {
             "https://id.example.com/revoke",
             "http://id.example.com/token",
             "https://id.example.com:8443/token",
+            "https://id.example.com:0/token",
+            "https://id.example.com:000/token",
+            "https://id.example.com:65979/token",
+            "https://id.example.com:+443/token",
+            "https://id.example.com:443:443/token",
+            "https://id.example.com:443:/token",
+            "https://[id.example.com/token",
             "https://other.example.com/token",
             "https://id.example.com/token/",
             "https://id.example.com/Token",
@@ -150,6 +170,15 @@ mod tests {
         assert!(!same_resource(
             "https://id.example.com/a/b",
             "https://id.example.com/a%2Fb"
+        ));
+        // A colon in the host is no port of the server's URL.
+        assert!(!same_resource(
+            "http://127.0.0.1:8080:80/token",
+            "http://127.0.0.1:8080/token"
+        ));
+        assert!(!same_resource(
+            "http://127.0.0.1:8080:/token",
+            "http://127.0.0.1:8080/token"
         ));
     }
 }

@@ -489,3 +489,42 @@ fn audience_claim(all: &Map<String, Value>) -> Result<Vec<String>, ValidationErr
         Some(_) => Err(invalid),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+
+    /// Explicit typing keeps the kinds apart (RFC 8725 3.11): the rfc7523bis type is an
+    /// assertion's and nothing else's.
+    #[test]
+    fn each_typ_belongs_to_its_profile() {
+        let profiles = [
+            Profile::AccessToken,
+            Profile::IdToken,
+            Profile::LogoutToken,
+            Profile::ClientAssertion,
+            Profile::RequestObject,
+        ];
+        for (typ, takes) in [
+            (
+                Some("client-authentication+jwt"),
+                &[Profile::ClientAssertion][..],
+            ),
+            (
+                Some("application/client-authentication+jwt"),
+                &[Profile::ClientAssertion],
+            ),
+            (Some("at+jwt"), &[Profile::AccessToken]),
+            (Some("JWT"), &[Profile::IdToken, Profile::ClientAssertion]),
+            (None, &[Profile::IdToken, Profile::ClientAssertion]),
+        ] {
+            for profile in profiles {
+                assert_eq!(
+                    profile.typ_matches(typ),
+                    takes.contains(&profile),
+                    "{typ:?} under {profile:?}"
+                );
+            }
+        }
+    }
+}

@@ -156,7 +156,8 @@ pub fn common_layers(
 const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Keeps the `X-Request-Id` a client (or a proxy in front) sent only when it is one plain
-/// token: at most [`MAX_REQUEST_ID_LEN`] bytes of letters, digits and `-_.:`. Any other (or
+/// token: at most [`MAX_REQUEST_ID_LEN`] bytes of letters, digits and `-_.:+/=` (UUIDs,
+/// base64 and the ids of the common proxies). Any other (or
 /// more than one) is dropped and a fresh id made in its place: the id is written into every
 /// log line of the request and echoed in the response, where crafted text could pass for a
 /// line of its own, an audit event's included (CWE-117).
@@ -170,7 +171,7 @@ fn plain_request_id<B>(mut request: Request<B>) -> Request<B> {
                 && id.len() <= MAX_REQUEST_ID_LEN
                 && id
                     .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(b))
         }
         (Some(_), Some(_)) => false,
     };

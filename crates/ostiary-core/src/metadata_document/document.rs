@@ -12,8 +12,11 @@ pub fn registration(
     body: &[u8],
     policy: &RegistrationPolicy,
 ) -> Result<ClientRegistration, String> {
-    let mut metadata: ClientMetadata =
-        serde_json::from_slice(body).map_err(|e| format!("not client metadata JSON: {e}"))?;
+    // A member named twice (at any depth) could be read otherwise by another reader.
+    let object = ostiary_jwt::strict_json::parse_object(body)
+        .map_err(|e| format!("not client metadata JSON: {e}"))?;
+    let mut metadata: ClientMetadata = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| format!("not client metadata JSON: {e}"))?;
     if metadata.client_id.as_deref() != Some(id.as_str()) {
         return Err("its client_id is not the URL it was fetched from".into());
     }
@@ -116,6 +119,24 @@ mod tests {
         assert_eq!(r.redirect_uris[0].as_str(), "https://app.example.com/cb");
         assert_eq!(r.scopes, policy().scopes);
         assert!(!r.skip_consent);
+    }
+
+    #[test]
+    fn a_member_named_twice_at_any_depth_is_refused() {
+        let id = ClientId::parse_any(URL).unwrap();
+        let read_text = |text: &str| registration(&id, text.as_bytes(), &policy());
+        let mut doc = with("token_endpoint_auth_method", json!("private_key_jwt"));
+        doc["jwks"] = json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k1", "use": "sig",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        }]});
+        let once = doc.to_string();
+        assert!(read_text(&once).is_ok());
+        // Inside a key, where the struct's own check of its fields does not reach.
+        let twice = once.replace(r#""kid":"k1""#, r#""kid":"k1","kid":"k2""#);
+        assert_ne!(twice, once);
+        assert!(read_text(&twice).is_err());
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub(super) enum Scheme {
 ///
 /// | refusal | status | challenges |
 /// |---|---|---|
-/// | no credentials, or another scheme | 401 | `Bearer`; `DPoP algs="ES256 RS256 EdDSA"` |
+/// | no credentials, or another scheme | 401 | `Bearer`; `DPoP algs="ES256 RS256 EdDSA Ed25519"` |
 /// | two Authorization headers, an empty credential | 400 | `invalid_request` |
 /// | invalid token, bound token as Bearer, unbound token as DPoP, proof of another key | 401 | `invalid_token` |
 /// | no or several `DPoP` headers, invalid or replayed proof | 401 | `DPoP error="invalid_dpop_proof"` |

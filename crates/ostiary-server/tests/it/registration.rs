@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{
-    APP_REDIRECT, Backend, Browser, TestApp, add_user, audit_events, code_request, pkce,
+    APP_REDIRECT, Backend, Browser, ClientKey, TestApp, add_user, audit_events, code_request, pkce,
     post_client_form, redeem_code, serve_app, serve_app_on, web_client,
 };
 
@@ -413,8 +413,15 @@ async fn hostile_metadata_is_refused_as_rfc_7591_says() {
     let twice = format!(
         r#"{{"redirect_uris":["{APP_REDIRECT}"],"redirect_uris":["https://evil.example/cb"]}}"#
     );
-    let twice_nested =
-        format!(r#"{{"redirect_uris":["{APP_REDIRECT}"],"jwks":{{"keys":[],"keys":[]}}}}"#);
+    // Deeper: a valid key whose `kid` is given twice (once, the same body registers: below).
+    let with_key = |jwks: &str| {
+        format!(
+            r#"{{"redirect_uris":["{APP_REDIRECT}"],"token_endpoint_auth_method":"private_key_jwt","jwks":{jwks}}}"#
+        )
+    };
+    let jwks = ClientKey::generate().jwks();
+    assert!(jwks.contains(r#""kid":"k1""#), "{jwks}");
+    let twice_nested = with_key(&jwks.replace(r#""kid":"k1""#, r#""kid":"k1","kid":"k2""#));
     for body in [
         "[1,2]",
         "{",
@@ -434,6 +441,14 @@ async fn hostile_metadata_is_refused_as_rfc_7591_says() {
         let refused: Value = response.json().await.unwrap();
         assert_eq!(refused["error"], "invalid_client_metadata", "{body}");
     }
+    let once = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(with_key(&jwks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(once.status(), StatusCode::CREATED);
     let form = client
         .post(&url)
         .form(&[("client_name", "x")])
