@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header::STRICT_TRANSPORT_SECURITY;
+use axum::http::header::{HeaderName, STRICT_TRANSPORT_SECURITY};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,7 +34,7 @@ pub const DEVICE_PATH: &str = ostiary_core::device::VERIFICATION_PATH;
 pub const STYLESHEET_PATH: &str = "/assets/ostiary.css";
 pub const FAVICON_PATH: &str = "/assets/favicon.svg";
 /// The request id header, set on every request and response (`SetRequestIdLayer`).
-const X_REQUEST_ID: &str = "x-request-id";
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn build(state: AppState) -> Router {
     // What a browser app calls directly: CORS applies here and nowhere else.
@@ -162,7 +162,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// log line of the request and echoed in the response, where crafted text could pass for a
 /// line of its own, an audit event's included (CWE-117).
 fn plain_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let mut ids = request.headers().get_all(X_REQUEST_ID).iter();
+    let mut ids = request.headers().get_all(&X_REQUEST_ID).iter();
     let plain = match (ids.next(), ids.next()) {
         (None, _) => true,
         (Some(id), None) => {
@@ -176,7 +176,7 @@ fn plain_request_id<B>(mut request: Request<B>) -> Request<B> {
         (Some(_), Some(_)) => false,
     };
     if !plain {
-        request.headers_mut().remove(X_REQUEST_ID);
+        request.headers_mut().remove(&X_REQUEST_ID);
     }
     request
 }
@@ -185,7 +185,7 @@ fn plain_request_id<B>(mut request: Request<B>) -> Request<B> {
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let request_id = request
         .headers()
-        .get(X_REQUEST_ID)
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!(
