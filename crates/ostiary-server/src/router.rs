@@ -123,9 +123,9 @@ pub fn build(state: AppState) -> Router {
 }
 
 /// The layers every listener's requests pass through (the public one, the admin one, the
-/// BFF's): a request id (the client's only when [`plain_request_id`] keeps it), a log span (the path only), a panic answered as 500, a deadline for
-/// the whole request (`request_timeout`; 503 past it), and `body_limit` bytes for bodies read
-/// by extractors.
+/// BFF's): a request id (the client's only when [`plain_request_id`] keeps it), a log span
+/// (the path only), a panic answered as 500, a deadline for the whole request
+/// (`request_timeout`; 503 past it), and `body_limit` bytes for bodies read by extractors.
 ///
 /// They wrap the router once, not each of its routes as `Router::layer` does: a route clones
 /// the whole stack it holds for every request it serves, and with each layer a route of its
@@ -157,10 +157,10 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Keeps the `X-Request-Id` a client (or a proxy in front) sent only when it is one plain
 /// token: at most [`MAX_REQUEST_ID_LEN`] bytes of letters, digits and `-_.:+/=` (UUIDs,
-/// base64 and the ids of the common proxies). Any other (or
-/// more than one) is dropped and a fresh id made in its place: the id is written into every
-/// log line of the request and echoed in the response, where crafted text could pass for a
-/// line of its own, an audit event's included (CWE-117).
+/// base64 and the ids of the common proxies). Any other (or more than one) is dropped and a
+/// fresh id made in its place: the id is written into every log line of the request and
+/// echoed in the response, where crafted text could pass for a line of its own, an audit
+/// event's included (CWE-117).
 fn plain_request_id<B>(mut request: Request<B>) -> Request<B> {
     let mut ids = request.headers().get_all(&X_REQUEST_ID).iter();
     let plain = match (ids.next(), ids.next()) {

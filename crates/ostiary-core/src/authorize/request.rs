@@ -94,8 +94,8 @@ pub(super) fn single<'a>(
     Ok(first.filter(|v| !v.is_empty()))
 }
 
-/// `max_age` in seconds: any count of digits (OpenID Connect Core 3.1.2.1 sets no bound),
-/// one past u32's 136 years being as good as none.
+/// `max_age` in seconds: any count of digits (OpenID Connect Core 3.1.2.1 sets no bound); a
+/// count past `u32::MAX` (136 years) is taken as `u32::MAX`, as good as no bound.
 fn parse_max_age(value: Option<&str>) -> Result<Option<i64>, OAuthError> {
     value
         .map(|v| {
