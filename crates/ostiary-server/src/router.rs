@@ -123,7 +123,7 @@ pub fn build(state: AppState) -> Router {
 }
 
 /// The layers every listener's requests pass through (the public one, the admin one, the
-/// BFF's): a request id (the client's only when [`plain_request_id`] keeps it), a log span
+/// BFF's): a request id (the client's only when `plain_request_id` keeps it), a log span
 /// (the path only), a panic answered as 500, a deadline for the whole request
 /// (`request_timeout`; 503 past it), and `body_limit` bytes for bodies read by extractors.
 ///
