@@ -69,7 +69,11 @@ pub fn build(state: AppState) -> Router {
                     .delete(register::delete),
             );
     }
-    let browser_api = browser_api.layer(state.cors.clone().layer());
+    // The 405 fallback goes in before the CORS layer, which must also wrap it: a preflight
+    // (OPTIONS, which no route takes) reaches the fallback and is answered by the layer.
+    let browser_api = browser_api
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(state.cors.clone().layer());
     let hsts = state.config.is_production().then(|| {
         SetResponseHeaderLayer::if_not_present(
             STRICT_TRANSPORT_SECURITY,
@@ -97,9 +101,10 @@ pub fn build(state: AppState) -> Router {
         )
         .route(STYLESHEET_PATH, get(pages::stylesheet))
         .route(FAVICON_PATH, get(pages::favicon))
+        // Before the merge: it sets the routes registered so far, not the browser API's.
+        .method_not_allowed_fallback(fallback::method_not_allowed)
         .merge(browser_api)
-        .fallback(fallback::not_found)
-        .method_not_allowed_fallback(fallback::method_not_allowed);
+        .fallback(fallback::not_found);
     // Per route: it labels requests with the route they matched.
     let routes = if state.config.metrics_bind.is_some() {
         routes.layer(axum::middleware::from_fn_with_state(
