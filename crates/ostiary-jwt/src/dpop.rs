@@ -30,9 +30,9 @@ pub struct DpopProof {
 
 /// Validates DPoP proof JWTs (RFC 9449): `typ` `dpop+jwt`, an asymmetric algorithm, signed by
 /// the public `jwk` in its header (private members refused), `htm` and `htu` matching the
-/// request (`htu` without query and fragment, after RFC 3986 normalization), `iat` at most 60 seconds old and not in the future (each with 30 seconds of
-/// leeway), and `ath` when an access token is
-/// presented with it. `Default` is the only constructor.
+/// request (`htu` without query and fragment, after RFC 3986 normalization), `iat` at most
+/// 60 seconds old and not in the future (each with 30 seconds of leeway), and `ath` when an
+/// access token is presented with it. `Default` is the only constructor.
 #[derive(Debug, Clone)]
 pub struct DpopValidator {
     allowed: Vec<Algorithm>,
