@@ -40,13 +40,21 @@ pub enum AuditEventType {
     RegistrationTokenCreated,
     /// An operator revoked an initial access token.
     RegistrationTokenRevoked,
+    /// A user enrolled a TOTP key (a code of it came back), or an operator enrolled one.
+    MfaEnrolled,
+    /// A right one-time code.
+    MfaSucceeded,
+    /// A wrong (or already used) one-time code.
+    MfaFailed,
+    /// An operator removed a user's second factors (`user mfa-reset`).
+    MfaReset,
     /// A call to the admin HTTP API, refused or not: the route as `subject` (`GET
     /// /v1/clients/{client_id}`), the answer's status as `reason` when it failed.
     AdminRequest,
 }
 
 impl AuditEventType {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 30] = [
         Self::ClientCreated,
         Self::ClientDeleted,
         Self::ClientUpdated,
@@ -72,6 +80,10 @@ impl AuditEventType {
         Self::DeviceDenied,
         Self::RegistrationTokenCreated,
         Self::RegistrationTokenRevoked,
+        Self::MfaEnrolled,
+        Self::MfaSucceeded,
+        Self::MfaFailed,
+        Self::MfaReset,
         Self::AdminRequest,
     ];
 
@@ -102,6 +114,10 @@ impl AuditEventType {
             Self::DeviceDenied => "device.denied",
             Self::RegistrationTokenCreated => "registration_token.created",
             Self::RegistrationTokenRevoked => "registration_token.revoked",
+            Self::MfaEnrolled => "mfa.enrolled",
+            Self::MfaSucceeded => "mfa.succeeded",
+            Self::MfaFailed => "mfa.failed",
+            Self::MfaReset => "mfa.reset",
             Self::AdminRequest => "admin.request",
         }
     }

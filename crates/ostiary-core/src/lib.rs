@@ -22,6 +22,7 @@ pub mod keys;
 pub mod login;
 pub mod logout;
 pub mod metadata_document;
+pub mod mfa;
 pub mod password;
 pub mod pkce;
 pub mod random;
@@ -38,6 +39,6 @@ pub use error::{AdminError, ErrorCode, OAuthError, error_chain};
 pub use store::{
     AuditStore, ClientStore, DeviceAuthorizationStore, DocumentClientStore, GrantStore,
     InteractionStore, KeyStore, PoolStats, PushedRequestStore, RegistrationStore, ReplayStore,
-    SessionStore, Store, StoreError, TokenStore, UserStore,
+    SecondFactorStore, SessionStore, Store, StoreError, TokenStore, UserStore,
 };
 pub use validation::InvalidInput;

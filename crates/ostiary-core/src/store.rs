@@ -18,6 +18,7 @@ use crate::grant::{
 };
 use crate::interaction::record::StoredInteraction;
 use crate::keys::StoredKey;
+use crate::mfa::StoredTotp;
 use crate::registration::RegistrationToken;
 use crate::secret::SecretHash;
 use crate::session::{PresentedSession, Session};
@@ -158,6 +159,26 @@ pub trait UserStore: Send + Sync {
         after: Option<&Username>,
         limit: u32,
     ) -> Result<Vec<User>, StoreError>;
+}
+
+/// Users' second factors (`mfa`): one TOTP key per user, sealed by core.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// Stores a user's factor; false, and nothing changed, when the user already has one.
+    async fn insert_totp(&self, totp: &StoredTotp) -> Result<bool, StoreError>;
+    async fn find_totp(&self, user_id: &UserId) -> Result<Option<StoredTotp>, StoreError>;
+    /// Every factor, for re-sealing under a new root secret.
+    async fn list_totp(&self) -> Result<Vec<StoredTotp>, StoreError>;
+    /// Removes a user's factor; true if there was one.
+    async fn delete_totp(&self, user_id: &UserId) -> Result<bool, StoreError>;
+    /// Replaces the sealed key of a user's factor if it is still `old` (a compare-and-swap:
+    /// a factor reset or re-enrolled meanwhile is left alone); true if replaced.
+    async fn reseal_totp(
+        &self,
+        user_id: &UserId,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -559,6 +580,7 @@ pub struct PoolStats {
 pub trait Store:
     ClientStore
     + UserStore
+    + SecondFactorStore
     + KeyStore
     + TokenStore
     + AuditStore

@@ -65,11 +65,26 @@ async fn refresh_keys(state: &AppState) {
 
 /// Once a minute: drops what can no longer be used (codes stay a day past expiry, so a late
 /// replay of a redeemed code still finds its grant and revokes it), re-seals signing keys
-/// under the current root secret, and re-reads the public clients' CORS origins.
+/// and users' TOTP keys under the current root secret, and re-reads the public clients' CORS
+/// origins.
 async fn housekeeping(state: &AppState) {
     let now = state.clock.now();
     state.limiter.prune_expired().await;
     reseal_keys(state.tokens.keys()).await;
+    if state.tokens.keys().manager().has_previous_secrets() {
+        match state.factors.reseal().await {
+            Ok(0) => {}
+            Ok(moved) => {
+                tracing::info!(
+                    moved,
+                    "TOTP keys re-sealed under the current OAUTH2_JWT_SECRET"
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "re-sealing TOTP keys failed")
+            }
+        }
+    }
     // Reads every client: once a minute, not with each key refresh.
     if let Err(e) = state.cors.refresh(&*state.store).await {
         tracing::warn!(error = %error_chain(&e), "reading CORS origins failed");

@@ -20,7 +20,7 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::handlers::{
     authorize, consent, device, device_authorization, discovery, fallback, health, introspect,
-    jwks, login, logout, par, register, revoke, token, userinfo,
+    jwks, login, logout, par, register, revoke, second_factor, token, userinfo,
 };
 use crate::metrics;
 use crate::pages;
@@ -28,6 +28,8 @@ use crate::state::AppState;
 
 /// Where the login and consent forms post; not advertised (they are pages, not endpoints).
 pub const LOGIN_PATH: &str = "/login";
+/// Where the second-factor page posts its code (`otp`).
+pub const SECOND_FACTOR_PATH: &str = "/login/otp";
 pub const CONSENT_PATH: &str = "/consent";
 /// The device verification page (RFC 8628 3.3), advertised only as `verification_uri`.
 pub const DEVICE_PATH: &str = ostiary_core::device::VERIFICATION_PATH;
@@ -90,6 +92,7 @@ pub fn build(state: AppState) -> Router {
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route(LOGIN_PATH, get(login::login_get).post(login::login_post))
+        .route(SECOND_FACTOR_PATH, post(second_factor::second_factor))
         .route(CONSENT_PATH, post(consent::consent))
         .route(
             DEVICE_PATH,

@@ -13,11 +13,12 @@ use ostiary_core::client::{MAX_ACCESS_TOKEN_LIFETIME, UriPolicy};
 use ostiary_core::client_cache::UNANNOUNCED_MAX_AGE;
 use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::dpop::DpopVerifier;
-use ostiary_core::interaction::Interactions;
+use ostiary_core::interaction::{Credentials, Interactions};
 use ostiary_core::keys::{KeyManager, KeyRing};
 use ostiary_core::login::UserAuthenticator;
 use ostiary_core::logout::Logout;
 use ostiary_core::metadata_document::{DocumentPolicy, MetadataDocuments};
+use ostiary_core::mfa::SecondFactors;
 use ostiary_core::password::PasswordHasher;
 use ostiary_core::registration::{RegistrationPolicy, Registrations};
 use ostiary_core::session::{SessionSettings, Sessions};
@@ -79,6 +80,8 @@ pub struct Services {
     pub audit: AuditLog,
     /// The browser's walks through sign-in and consent.
     pub interactions: Arc<Interactions>,
+    /// Users' second factors (TOTP keys sealed under the root secret).
+    pub factors: Arc<SecondFactors>,
     /// The device authorization endpoint's service (RFC 8628).
     pub devices: Arc<DeviceAuthorizations>,
     pub sessions: Arc<Sessions>,
@@ -190,7 +193,8 @@ impl AppState {
                 keys.clone(),
                 config.issuer.clone(),
             )
-            .requiring_pushed_requests(config.require_par),
+            .requiring_pushed_requests(config.require_par)
+            .requiring_second_factors(config.require_mfa),
         );
         let sessions = Arc::new(Sessions::new(
             store.clone(),
@@ -210,12 +214,21 @@ impl AppState {
             clock.clone(),
             &config.issuer,
         ));
+        let factors = Arc::new(second_factors(
+            &secrets,
+            store.clone(),
+            clock.clone(),
+            &config.issuer,
+        )?);
         let interactions = Arc::new(Interactions::new(
             store.clone(),
             authorizer,
             devices.clone(),
             sessions.clone(),
-            authenticator,
+            Credentials {
+                passwords: authenticator,
+                second_factors: factors.clone(),
+            },
             sink.clone(),
             clock.clone(),
         ));
@@ -248,6 +261,7 @@ impl AppState {
                 .client_quota_per_sec
                 .map(|n| Arc::new(ClientQuota::new(n))),
             interactions,
+            factors,
             devices,
             sessions,
             logout,
@@ -317,6 +331,27 @@ pub fn key_manager(
         PUBLISH_WINDOW,
     )?
     .with_previous_secrets(previous)?)
+}
+
+/// The second-factor service: TOTP keys sealed under `OAUTH2_JWT_SECRET`, opened under it or
+/// a previous one, labelled in apps with the issuer's host.
+pub fn second_factors(
+    secrets: &Secrets,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    issuer: &str,
+) -> anyhow::Result<SecondFactors> {
+    let previous = secrets
+        .jwt_secret_previous
+        .iter()
+        .map(|secret| secret.expose_secret().as_bytes());
+    Ok(SecondFactors::new(
+        store,
+        clock,
+        secrets.jwt_secret.expose_secret().as_bytes(),
+        previous,
+        issuer,
+    )?)
 }
 
 /// Seals under the current `OAUTH2_JWT_SECRET` every key still sealed under a previous one,

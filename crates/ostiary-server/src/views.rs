@@ -1,6 +1,7 @@
 //! What operators see of clients, users, keys, sessions and audit events: one JSON shape
 //! each, printed by the CLI and answered by the admin API (whose OpenAPI schemas they are).
 
+use ostiary_core::admin::SecondFactorStatus;
 use ostiary_core::audit::AuditEvent;
 use ostiary_core::client::{Client, ClientJwks};
 use ostiary_core::grant::Consent;
@@ -39,6 +40,8 @@ pub struct ClientView<'a> {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 6 (`--require-par`).
     pub require_pushed_authorization_requests: bool,
+    /// `--require-mfa`: users give a second factor before the client gets a code for them.
+    pub require_mfa: bool,
     /// `--allow-impersonation`: token exchanges without `act` (RFC 8693 1.1).
     pub impersonation: bool,
     /// When the secret replaced by `rotate-secret --keep-old` stops working.
@@ -72,6 +75,7 @@ impl<'a> From<&'a Client> for ClientView<'a> {
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_mfa: c.require_mfa,
             impersonation: c.impersonation,
             previous_secret_expires_at: c.previous_secret.as_ref().map(|p| rfc3339(p.expires_at)),
             created_at: rfc3339(c.created_at),
@@ -98,6 +102,29 @@ impl<'a> From<&'a User> for UserView<'a> {
             email: user.email.as_ref().map(|e| e.as_str()),
             disabled: user.disabled,
             created_at: rfc3339(user.created_at),
+        }
+    }
+}
+
+/// A user's second factors (`user mfa`): never a key, only whether and when one was enrolled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondFactorsView<'a> {
+    pub user_id: String,
+    pub username: &'a str,
+    /// The user gives a TOTP code at every login.
+    pub totp: bool,
+    /// RFC 3339; absent without a TOTP key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_enrolled_at: Option<String>,
+}
+
+impl<'a> From<&'a SecondFactorStatus> for SecondFactorsView<'a> {
+    fn from(status: &'a SecondFactorStatus) -> Self {
+        Self {
+            user_id: status.user.id.to_string(),
+            username: status.user.username.as_str(),
+            totp: status.totp_enrolled_at.is_some(),
+            totp_enrolled_at: status.totp_enrolled_at.map(rfc3339),
         }
     }
 }

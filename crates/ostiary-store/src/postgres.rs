@@ -251,6 +251,7 @@ impl PgStore {
 
 crate::sql::clients::impl_client_store!(PgStore);
 crate::sql::users::impl_user_store!(PgStore);
+crate::sql::second_factors::impl_second_factor_store!(PgStore);
 crate::sql::keys::impl_key_store!(PgStore);
 crate::sql::audit::impl_audit_store!(PgStore);
 crate::sql::sessions::impl_session_store!(PgStore);

@@ -48,6 +48,7 @@ pub(crate) struct ClientRow {
     pub jwks_uri: Option<String>,
     pub dpop_bound_access_tokens: bool,
     pub require_pushed_authorization_requests: bool,
+    pub require_mfa: bool,
     pub impersonation: bool,
     pub previous_secret_hash: Option<Vec<u8>>,
     pub previous_secret_expires_at: Option<i64>,
@@ -80,6 +81,7 @@ impl ClientRow {
             jwks_uri: c.jwks.as_ref().and_then(ClientJwks::uri).map(str::to_owned),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_mfa: c.require_mfa,
             impersonation: c.impersonation,
             previous_secret_hash: c
                 .previous_secret
@@ -131,6 +133,7 @@ impl ClientRow {
             },
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            require_mfa: self.require_mfa,
             impersonation: self.impersonation,
             previous_secret: match (self.previous_secret_hash, self.previous_secret_expires_at) {
                 (None, None) => None,
@@ -187,6 +190,24 @@ impl UserRow {
                 .map_err(corrupt)?,
             password_hash: PasswordHash::from_stored(self.password_hash),
             disabled: self.disabled,
+            created_at: from_unix(self.created_at)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TotpRow {
+    pub user_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl TotpRow {
+    pub fn into_totp(self) -> Result<ostiary_core::mfa::StoredTotp, StoreError> {
+        Ok(ostiary_core::mfa::StoredTotp {
+            user_id: UserId::parse(&self.user_id)
+                .map_err(|_| StoreError::Corrupt("second factor"))?,
+            sealed_secret: self.sealed_secret,
             created_at: from_unix(self.created_at)?,
         })
     }

@@ -354,6 +354,7 @@ fn create_private(options: &SqliteConnectOptions, url: &str) -> Result<(), OpenE
 
 crate::sql::clients::impl_client_store!(SqliteStore);
 crate::sql::users::impl_user_store!(SqliteStore);
+crate::sql::second_factors::impl_second_factor_store!(SqliteStore);
 crate::sql::keys::impl_key_store!(SqliteStore);
 crate::sql::audit::impl_audit_store!(SqliteStore);
 crate::sql::sessions::impl_session_store!(SqliteStore);

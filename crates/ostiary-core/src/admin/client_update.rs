@@ -30,6 +30,7 @@ pub struct ClientUpdate {
     pub id_token_alg: Option<Algorithm>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub impersonation: Option<bool>,
 }
 
@@ -49,6 +50,7 @@ impl ClientUpdate {
             id_token_alg,
             dpop_bound_access_tokens,
             require_pushed_authorization_requests,
+            require_mfa,
             impersonation,
         } = self;
         name.is_none()
@@ -63,6 +65,7 @@ impl ClientUpdate {
             && id_token_alg.is_none()
             && dpop_bound_access_tokens.is_none()
             && require_pushed_authorization_requests.is_none()
+            && require_mfa.is_none()
             && impersonation.is_none()
     }
 }
@@ -178,6 +181,9 @@ fn apply(client: &mut Client, update: ClientUpdate) -> Result<(), InvalidInput> 
     if let Some(par) = update.require_pushed_authorization_requests {
         client.require_pushed_authorization_requests = par;
     }
+    if let Some(mfa) = update.require_mfa {
+        client.require_mfa = mfa;
+    }
     if let Some(impersonation) = update.impersonation {
         client.impersonation = impersonation;
     }
@@ -215,6 +221,7 @@ mod tests {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            require_mfa: false,
             impersonation: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
         }

@@ -153,6 +153,7 @@ pub(super) fn new_client(
         jwks,
         dpop_bound_access_tokens,
         require_pushed_authorization_requests,
+        require_mfa,
         impersonation,
     } = registration;
 
@@ -202,6 +203,7 @@ pub(super) fn new_client(
         jwks,
         dpop_bound_access_tokens,
         require_pushed_authorization_requests,
+        require_mfa,
         impersonation,
         created_at: clock.now_seconds(),
     };

@@ -40,11 +40,15 @@ impl Admin {
 
     /// `ostiary keys reseal`: seals every key still sealed under a previous root secret
     /// (`OAUTH2_JWT_SECRET_PREVIOUS`) under the current one (`key.resealed` for each), and
-    /// erases the private parts of retired keys past publication.
+    /// erases the private parts of retired keys past publication. Users' TOTP keys move
+    /// too when the Admin has the second-factor service.
     ///
-    /// Errors: `Unavailable` when built without a key manager, `Keys`.
+    /// Errors: `Unavailable` when built without a key manager, `Keys`, `Store`.
     pub async fn reseal_keys(&self, by: &Actor) -> Result<Resealed, AdminError> {
-        let done = self.keys()?.reseal().await?;
+        let mut done = self.keys()?.reseal().await?;
+        if let Some(factors) = &self.factors {
+            done.second_factors_resealed = factors.reseal().await?;
+        }
         for kid in &done.resealed {
             self.record(by, AuditEventType::KeyResealed, |e| e.subject(kid.clone()))
                 .await;

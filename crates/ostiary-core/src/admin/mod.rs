@@ -10,6 +10,7 @@ mod client_update;
 mod clients;
 mod documents;
 mod keys;
+mod mfa;
 mod registrations;
 mod tokens;
 mod users;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use client_update::ClientUpdate;
 pub use clients::{RotatedSecret, delete_client, register_client, rotate_secret};
+pub use mfa::{EnrolledTotp, SecondFactorStatus};
 pub use tokens::{ReplacedKeys, RevokedAll};
 pub use users::{CreateUser, create_user, disable_user};
 
@@ -26,6 +28,7 @@ use crate::audit::{AuditEvent, AuditEventType, AuditQuery, AuditSink};
 use crate::client::ClientId;
 use crate::error::AdminError;
 use crate::keys::KeyManager;
+use crate::mfa::SecondFactors;
 use crate::password::PasswordHasher;
 use crate::store::Store;
 
@@ -72,6 +75,7 @@ pub struct Admin {
     clock: Arc<dyn Clock>,
     hasher: Option<PasswordHasher>,
     keys: Option<KeyManager>,
+    factors: Option<Arc<SecondFactors>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -94,7 +98,15 @@ impl Admin {
             clock,
             hasher: None,
             keys: None,
+            factors: None,
         }
+    }
+
+    /// Adds the second-factor service that enrolling a user's key (sealed under the root
+    /// secret) needs.
+    pub fn with_factors(mut self, factors: Arc<SecondFactors>) -> Self {
+        self.factors = Some(factors);
+        self
     }
 
     /// Adds the password hasher [`Admin::create_user`] needs.
@@ -153,6 +165,12 @@ impl Admin {
         self.hasher
             .as_ref()
             .ok_or(AdminError::Unavailable("password hashing"))
+    }
+
+    fn factors(&self) -> Result<&SecondFactors, AdminError> {
+        self.factors
+            .as_deref()
+            .ok_or(AdminError::Unavailable("second factors"))
     }
 
     fn keys(&self) -> Result<&KeyManager, AdminError> {

@@ -191,7 +191,7 @@ impl Admin {
         Ok(user)
     }
 
-    async fn find_user(&self, username: &Username) -> Result<User, AdminError> {
+    pub(super) async fn find_user(&self, username: &Username) -> Result<User, AdminError> {
         self.store
             .find_user_by_username(username)
             .await?

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::Clock;
-use crate::client::ClientKeys;
+use crate::client::{Client, ClientKeys};
 use crate::client_cache::ClientCache;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{AuthorizationCode, Consent};
@@ -43,6 +43,9 @@ fn has(params: &[(String, String)], name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Login,
+    /// The signed-in user must give (or first enrol) a second factor: the client or the
+    /// server requires one and the session's login gave none.
+    SecondFactor,
     Consent,
     /// Back to the client, with a code or an error.
     Redirect(String),
@@ -63,6 +66,8 @@ pub struct Authorizer {
     userinfo_audience: String,
     /// `OAUTH2_REQUIRE_PAR`: every request must have been pushed (RFC 9126 5).
     require_pushed: bool,
+    /// `OAUTH2_REQUIRE_MFA`: every login behind a code must have given a second factor.
+    require_mfa: bool,
 }
 
 impl Authorizer {
@@ -83,7 +88,20 @@ impl Authorizer {
             keys,
             issuer,
             require_pushed: false,
+            require_mfa: false,
         }
+    }
+
+    /// Every user must give a second factor before a client gets a code for them
+    /// (`OAUTH2_REQUIRE_MFA`; per client: `--require-mfa`).
+    pub fn requiring_second_factors(mut self, required: bool) -> Self {
+        self.require_mfa = required;
+        self
+    }
+
+    /// Whether a user must have given a second factor to authorize `client`.
+    pub fn requires_second_factor(&self, client: &Client) -> bool {
+        self.require_mfa || client.require_mfa
     }
 
     /// Every client must push its authorization requests (RFC 9126 5,
@@ -255,6 +273,17 @@ impl Authorizer {
                 });
             }
         }
+        if self.requires_second_factor(&request.client) && !session.mfa {
+            return Ok(if request.prompt.none {
+                self.refuse(
+                    request,
+                    ErrorCode::InteractionRequired,
+                    "the client requires a second factor the login did not give",
+                )
+            } else {
+                Next::SecondFactor
+            });
+        }
         if self.needs_consent(request, session).await? {
             return Ok(if request.prompt.none {
                 self.refuse(
@@ -330,6 +359,11 @@ impl Authorizer {
         request: &AuthorizationRequest,
         session: &Session,
     ) -> Result<Next, OAuthError> {
+        // The one place codes are made: whatever page led here, a session without the second
+        // factor the client requires never gets one.
+        if self.requires_second_factor(&request.client) && !session.mfa {
+            return Ok(Next::SecondFactor);
+        }
         let code = random_token::<32>();
         let now = self.clock.now_seconds();
         let record = AuthorizationCode {

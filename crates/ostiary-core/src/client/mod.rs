@@ -60,6 +60,9 @@ pub struct Client {
     /// RFC 9126 6 `require_pushed_authorization_requests` (`--require-par`): the client's
     /// authorization requests are accepted only through the PAR endpoint.
     pub require_pushed_authorization_requests: bool,
+    /// `--require-mfa`: the client's users give a second factor (a TOTP code) before it gets
+    /// a code or a device approval for them.
+    pub require_mfa: bool,
     /// RFC 8693 1.1: a token exchange by this client is impersonation (`--allow-impersonation`):
     /// its tokens name the subject alone, with no `act` claim. Off, every exchange is
     /// delegation and names the client in `act`.

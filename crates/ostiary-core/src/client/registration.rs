@@ -33,6 +33,8 @@ pub struct ClientRegistration {
     pub dpop_bound_access_tokens: bool,
     /// `--require-par` (RFC 9126 6 `require_pushed_authorization_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// `--require-mfa`: the client's users give a second factor.
+    pub require_mfa: bool,
     /// `--allow-impersonation`: token exchanges without `act` (RFC 8693 1.1); needs the token
     /// exchange grant.
     pub impersonation: bool,

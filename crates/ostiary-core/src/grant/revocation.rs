@@ -21,10 +21,12 @@ pub enum RevocationReason {
     PasswordSet,
     /// An operator narrowed what the client may ask for (`ostiary client update`).
     ClientNarrowed,
+    /// An operator removed the user's second factors (`ostiary user mfa-reset`).
+    MfaReset,
 }
 
 impl RevocationReason {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::ClientRequest,
         Self::ReuseDetected,
         Self::Logout,
@@ -34,6 +36,7 @@ impl RevocationReason {
         Self::RevokeAll,
         Self::PasswordSet,
         Self::ClientNarrowed,
+        Self::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl RevocationReason {
             Self::RevokeAll => "revoke_all",
             Self::PasswordSet => "password_set",
             Self::ClientNarrowed => "client_narrowed",
+            Self::MfaReset => "mfa_reset",
         }
     }
 

@@ -1,5 +1,6 @@
 //! Device approval (RFC 8628 3.3) as an interaction: the user code typed at the verification
-//! page starts it, sign-in follows if needed, and the consent page (always shown, with the
+//! page starts it, sign-in (and a second factor the client requires) follows if needed, and
+//! the consent page (always shown, with the
 //! phishing warning) ends it with the answer the device's next poll receives.
 
 use std::sync::Arc;
@@ -82,6 +83,11 @@ impl Interactions {
                 .show_login(existing, state, browser, client_name, String::new())
                 .await;
         };
+        if self.authorizer.requires_second_factor(&pending.client) && !session.mfa {
+            return self
+                .show_second_factor(existing, state, browser, session.user_id, Some(client_name))
+                .await;
+        }
         let page = ConsentPage {
             client_name,
             client_host: pending.client.id.document_host(),
@@ -104,6 +110,14 @@ impl Interactions {
         browser: &Browser<'_>,
         decision: Decision,
     ) -> Result<Step, InteractionError> {
+        // As for codes: an approval needs the second factor its client requires, whatever
+        // page led here.
+        if decision == Decision::Approve
+            && self.authorizer.requires_second_factor(&pending.client)
+            && !session.mfa
+        {
+            return Err(InteractionError::Expired);
+        }
         let approval = (decision == Decision::Approve).then(|| DeviceApproval {
             user_id: session.user_id,
             sid: session.sid.clone(),

@@ -6,17 +6,19 @@
 //! [`Interactions::advance`] call that answers the next [`Step`]. The walk ends with the
 //! redirect back to the client, and the interaction with it: a form posted twice finishes
 //! once. A device's request (RFC 8628) walks the same pages from the verification page and
-//! ends on a page of its own: the device learns the answer by polling. New stages (second
-//! factors, upstream login) are new steps here.
+//! ends on a page of its own: the device learns the answer by polling. A user with a second
+//! factor gives it on a page of its own after the password; a user without one enrols there
+//! when the client or the server requires it. New stages (upstream login) are new steps here.
 
 mod device;
 pub mod record;
+mod second_factor;
 mod service;
 mod sign_in;
 mod state;
 
 pub use record::StoredInteraction;
-pub use service::Interactions;
+pub use service::{Credentials, Interactions};
 
 use secrecy::{ExposeSecret, SecretString};
 use time::Duration;
@@ -78,6 +80,25 @@ pub trait LoginAttempts: Send + Sync {
     async fn succeeded(&self);
 }
 
+/// The brute-force counters of one-time codes, kept by the caller as for passwords (per
+/// account and source), asked by core, which alone knows whose code it is. `account` is the
+/// username.
+#[async_trait::async_trait]
+pub trait CodeAttempts: Send + Sync {
+    /// How long the account (or the source) is locked out for, if it is.
+    async fn retry_after(&self, account: &str) -> Option<std::time::Duration>;
+    /// A wrong code.
+    async fn failed(&self, account: &str);
+    /// A right one.
+    async fn succeeded(&self, account: &str);
+}
+
+impl std::fmt::Debug for dyn CodeAttempts + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeAttempts")
+    }
+}
+
 /// What the browser posts.
 #[derive(Debug)]
 pub enum Input<'a> {
@@ -86,6 +107,11 @@ pub enum Input<'a> {
         username: &'a str,
         password: &'a str,
         attempts: &'a dyn LoginAttempts,
+    },
+    /// The second-factor form's `otp`: a code of the user's authenticator app (RFC 6238).
+    Code {
+        otp: &'a str,
+        attempts: &'a dyn CodeAttempts,
     },
     /// The consent form's `decision`.
     Decision(Decision),
@@ -116,6 +142,15 @@ pub enum Step {
         /// The previous attempt failed.
         failed: bool,
     },
+    /// The second-factor page: the code of the user's authenticator app, after enrolling the
+    /// key shown in `enrollment` if they have none yet.
+    SecondFactor {
+        interaction: InteractionId,
+        client_name: Option<String>,
+        enrollment: Option<Enrollment>,
+        /// The previous code was wrong (or already used).
+        failed: bool,
+    },
     /// The consent page for the signed-in user.
     Consent {
         interaction: InteractionId,
@@ -133,6 +168,21 @@ pub enum Step {
     DeviceAnswered(Decision),
     /// A sign-in with no application waiting succeeded.
     SignedIn,
+}
+
+/// A key to add to an authenticator app, shown on the second-factor page until a code of it
+/// comes back. Only its own page shows it: it is never logged.
+pub struct Enrollment {
+    /// The key in base32 (RFC 4648), for typing in.
+    pub secret: String,
+    /// The `otpauth://totp/...` URI apps import.
+    pub key_uri: String,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrollment(..)")
+    }
 }
 
 /// Where the consent page's answer goes, which the page tells the user.
@@ -172,6 +222,9 @@ pub enum InteractionError {
     /// The interaction is unknown, expired, finished, or was started in another browser.
     #[error("the interaction is unknown or expired")]
     Expired,
+    /// The account or source is locked out after wrong codes, for this long.
+    #[error("too many wrong codes")]
+    TooManyAttempts(std::time::Duration),
     /// The store failed; the cause is logged.
     #[error("the store is unavailable")]
     Unavailable,

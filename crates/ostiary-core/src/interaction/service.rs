@@ -20,6 +20,7 @@ use crate::client::{Client, Scope};
 use crate::device::DeviceAuthorizations;
 use crate::error::OAuthError;
 use crate::login::UserAuthenticator;
+use crate::mfa::SecondFactors;
 use crate::secret::SecretHash;
 use crate::session::{Session, Sessions};
 use crate::store::Store;
@@ -46,15 +47,26 @@ pub(super) struct ConsentPage {
 pub(super) enum Walk {
     Authorize(AuthorizationRequest),
     Device(PendingDevice),
+    /// A sign-in with no application waiting.
+    SignIn,
 }
 
 impl Walk {
-    pub(super) fn client_name(&self) -> String {
+    /// The application waiting, as its pages name it.
+    pub(super) fn client_name(&self) -> Option<String> {
         match self {
-            Self::Authorize(request) => request.client.name.clone(),
-            Self::Device(device) => device.client.name.clone(),
+            Self::Authorize(request) => Some(request.client.name.clone()),
+            Self::Device(device) => Some(device.client.name.clone()),
+            Self::SignIn => None,
         }
     }
+}
+
+/// How users prove who they are at sign-in: their password, then their second factor.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub passwords: Arc<UserAuthenticator>,
+    pub second_factors: Arc<SecondFactors>,
 }
 
 /// The service that begins and advances interactions.
@@ -65,6 +77,7 @@ pub struct Interactions {
     pub(super) devices: Arc<DeviceAuthorizations>,
     pub(super) sessions: Arc<Sessions>,
     pub(super) authenticator: Arc<UserAuthenticator>,
+    pub(super) factors: Arc<SecondFactors>,
     pub(super) audit: Arc<dyn AuditSink>,
     pub(super) clock: Arc<dyn Clock>,
 }
@@ -75,7 +88,7 @@ impl Interactions {
         authorizer: Arc<Authorizer>,
         devices: Arc<DeviceAuthorizations>,
         sessions: Arc<Sessions>,
-        authenticator: Arc<UserAuthenticator>,
+        credentials: Credentials,
         audit: Arc<dyn AuditSink>,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -84,7 +97,8 @@ impl Interactions {
             authorizer,
             devices,
             sessions,
-            authenticator,
+            authenticator: credentials.passwords,
+            factors: credentials.second_factors,
             audit,
             clock,
         }
@@ -153,10 +167,13 @@ impl Interactions {
                 self.log_in(loaded, browser, username, password, attempts)
                     .await
             }
+            (Input::Code { otp, attempts }, Some(loaded)) => {
+                self.enter_code(loaded, browser, otp, attempts).await
+            }
             (Input::Decision(decision), Some(loaded)) => {
                 self.decide_consent(loaded, browser, decision).await
             }
-            (Input::Decision(_), None) => Err(InteractionError::Expired),
+            (Input::Code { .. } | Input::Decision(_), None) => Err(InteractionError::Expired),
         }
     }
 
@@ -200,6 +217,7 @@ impl Interactions {
                     self.device_step(existing, state, device, browser, session.as_ref())
                         .await?
                 }
+                Walk::SignIn => return Err(InteractionError::Expired),
             };
             return Ok(step.into());
         };
@@ -216,6 +234,7 @@ impl Interactions {
                 self.answer_device(&device, session, browser, decision)
                     .await
             }
+            Walk::SignIn => Err(InteractionError::Expired),
         }
         .map(Answer::from)
     }
@@ -281,6 +300,12 @@ impl Interactions {
                 }
                 Ok(Step::Redirect(url))
             }
+            (Next::SecondFactor, Some(session)) => {
+                let state = state.unwrap_or_else(|| State::new(&request));
+                let client_name = Some(request.client.name.clone());
+                self.show_second_factor(existing, state, browser, session.user_id, client_name)
+                    .await
+            }
             (Next::Consent, Some(session)) => {
                 let state = state.unwrap_or_else(|| State::new(&request));
                 let page = ConsentPage {
@@ -294,7 +319,7 @@ impl Interactions {
                 self.show_consent(existing, state, browser, session, page)
                     .await
             }
-            (Next::Login | Next::Consent, _) => {
+            (Next::Login | Next::SecondFactor | Next::Consent, _) => {
                 let state = state.unwrap_or_else(|| State::new(&request));
                 let username = request.login_hint.unwrap_or_default();
                 self.show_login(
@@ -320,6 +345,9 @@ impl Interactions {
     ) -> Result<Step, InteractionError> {
         state.stage = Stage::Login;
         state.user = None;
+        state.password_checked = false;
+        state.enrolling = None;
+        state.code_failures = 0;
         let interaction = self.save(existing, &state, browser).await?;
         Ok(Step::Login {
             interaction: Some(interaction),
@@ -359,7 +387,7 @@ impl Interactions {
     }
 
     /// Stores a new interaction, or the new state of an existing one (its life starts again).
-    async fn save(
+    pub(super) async fn save(
         &self,
         existing: Option<(InteractionId, SecretHash)>,
         state: &State,
@@ -418,6 +446,7 @@ impl Interactions {
                     .await?
                     .ok_or(InteractionError::Expired)?,
             ),
+            Purpose::SignIn { .. } => Walk::SignIn,
         };
         Ok(Loaded {
             id: InteractionId(SecretString::from(id.to_owned())),

@@ -1,12 +1,14 @@
 //! Signing in with a password within an interaction (or with none waiting): the brute-force
 //! counters are the caller's, the Argon2 check runs on the blocking pool, and a success starts
-//! a session and moves the walk on.
+//! a session and moves the walk on, or, for a user with a second factor, asks for it first.
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::service::{Interactions, Loaded, Walk};
+use super::state::State;
 use super::{Answer, Browser, InteractionError, LoginAttempts, Step};
 use crate::audit::{AuditEvent, AuditEventType};
+use crate::session::Session;
 use crate::user::{User, Username};
 
 impl Interactions {
@@ -23,15 +25,46 @@ impl Interactions {
             .await?
         else {
             return Ok(Step::Login {
-                client_name: loaded.as_ref().map(|l| l.walk.client_name()),
+                client_name: loaded.as_ref().and_then(|l| l.walk.client_name()),
                 interaction: loaded.map(|l| l.id),
                 username: username.to_owned(),
                 failed: true,
             }
             .into());
         };
+        if self.factors.has_totp(&user.id).await? {
+            // The password alone opens nothing, and clears no counter: a password guessed
+            // right must not buy unlimited guesses at the code.
+            let (existing, mut state, client_name) = match loaded {
+                Some(Loaded {
+                    id,
+                    id_hash,
+                    state,
+                    walk,
+                }) => (Some((id, id_hash)), state, walk.client_name()),
+                None => (None, State::sign_in(), None),
+            };
+            state.password_checked = true;
+            state.code_failures = 0;
+            let step = self
+                .show_second_factor(existing, state, browser, user.id, client_name)
+                .await?;
+            return Ok(step.into());
+        }
         attempts.succeeded().await;
-        let (token, session) = self.sessions.start(&user, browser.session_token).await?;
+        let (token, session) = self
+            .sessions
+            .start(&user, browser.session_token, false)
+            .await?;
+        self.record_login(&user, browser).await;
+        let step = self.signed_in(loaded, browser, &session).await?;
+        Ok(Answer {
+            step,
+            started: Some(token),
+        })
+    }
+
+    pub(super) async fn record_login(&self, user: &User, browser: &Browser<'_>) {
         self.audit
             .record(
                 AuditEvent::new(
@@ -43,24 +76,34 @@ impl Interactions {
                 .source_ip(browser.source_ip.map(str::to_owned)),
             )
             .await;
-        let step = match loaded {
-            None => Step::SignedIn,
+    }
+
+    /// Where the walk goes once a login started `session`: on to the application waiting,
+    /// or the signed-in message when none is.
+    pub(super) async fn signed_in(
+        &self,
+        loaded: Option<Loaded>,
+        browser: &Browser<'_>,
+        session: &Session,
+    ) -> Result<Step, InteractionError> {
+        match loaded {
+            None => Ok(Step::SignedIn),
             Some(Loaded {
                 id,
                 id_hash,
                 state,
                 walk: Walk::Authorize(request),
             }) => {
-                let next = self.authorizer.decide(&request, Some(&session), true).await;
+                let next = self.authorizer.decide(&request, Some(session), true).await;
                 self.proceed(
                     Some((id, id_hash)),
                     Some(state),
                     request,
                     browser,
-                    Some(&session),
+                    Some(session),
                     next,
                 )
-                .await?
+                .await
             }
             Some(Loaded {
                 id,
@@ -68,14 +111,18 @@ impl Interactions {
                 state,
                 walk: Walk::Device(device),
             }) => {
-                self.device_step(Some((id, id_hash)), state, device, browser, Some(&session))
-                    .await?
+                self.device_step(Some((id, id_hash)), state, device, browser, Some(session))
+                    .await
             }
-        };
-        Ok(Answer {
-            step,
-            started: Some(token),
-        })
+            Some(Loaded {
+                id_hash,
+                walk: Walk::SignIn,
+                ..
+            }) => {
+                self.store.delete_interaction(&id_hash).await?;
+                Ok(Step::SignedIn)
+            }
+        }
     }
 
     /// The user, if the password is theirs and the account enabled. Argon2 runs on the

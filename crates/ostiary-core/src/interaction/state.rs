@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::InteractionError;
 use crate::authorize::{AuthorizationRequest, StoredRequest};
 use crate::device::UserCode;
+use crate::mfa::TotpSecret;
 use crate::secret::SecretHash;
 
 /// The page the browser was last shown.
@@ -15,6 +16,7 @@ use crate::secret::SecretHash;
 #[serde(rename_all = "snake_case")]
 pub(super) enum Stage {
     Login,
+    SecondFactor,
     Consent,
 }
 
@@ -31,12 +33,41 @@ pub(super) enum Purpose {
     /// sealed (base64url) under a key derived from the browser binding: the database never
     /// holds a user code in plain text, not even in a deleted row's leftover bytes.
     Device { device: String, user_code: String },
+    /// A sign-in at `/login` with no application waiting, kept only while the user gives
+    /// their second factor. Last, so the variants above match first.
+    SignIn { sign_in: SignInOnly },
+}
+
+/// The marker of [`Purpose::SignIn`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum SignInOnly {
+    Login,
 }
 
 const USER_CODE_CONTEXT: &[u8] = b"device user code";
+const ENROLLING_CONTEXT: &[u8] = b"totp key being enrolled";
 
-fn user_code_sealer(binding: &str) -> Result<KeySealer, ostiary_jwt::SealError> {
+/// Values an interaction row holds that the database must never see in plain text, sealed
+/// under a key derived from the browser binding (which only the browser's cookie carries).
+fn binding_sealer(binding: &str) -> Result<KeySealer, ostiary_jwt::SealError> {
     KeySealer::for_purpose(binding.as_bytes(), b"ostiary interaction user code")
+}
+
+fn seal_for_binding(
+    binding: &str,
+    context: &[u8],
+    plain: &[u8],
+) -> Result<String, InteractionError> {
+    binding_sealer(binding)
+        .and_then(|sealer| sealer.seal(context, plain))
+        .map(|sealed| URL_SAFE_NO_PAD.encode(sealed))
+        .map_err(|_| InteractionError::Unavailable)
+}
+
+fn open_for_binding(binding: &str, context: &[u8], sealed: &str) -> Option<Vec<u8>> {
+    let sealed = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    binding_sealer(binding).ok()?.open(context, &sealed).ok()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,8 +75,24 @@ pub(super) struct State {
     #[serde(flatten)]
     pub purpose: Purpose,
     pub stage: Stage,
-    /// The user (id) the consent page was shown to: only their session may decide.
+    /// The user (id) the consent or second-factor page was shown to: only their session (or,
+    /// with `password_checked`, this walk) may answer it.
     pub user: Option<String>,
+    /// This walk checked `user`'s password and waits for their second factor before it
+    /// starts their session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub password_checked: bool,
+    /// The key `user` is enrolling on the second-factor page, sealed for the browser binding
+    /// (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolling: Option<String>,
+    /// Wrong codes posted in this walk (at most `mfa::MAX_CODE_FAILURES`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub code_failures: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl State {
@@ -61,13 +108,39 @@ impl State {
         user_code: &UserCode,
         binding: &str,
     ) -> Result<Self, InteractionError> {
-        let sealed = user_code_sealer(binding)
-            .and_then(|sealer| sealer.seal(USER_CODE_CONTEXT, user_code.display().as_bytes()))
-            .map_err(|_| InteractionError::Unavailable)?;
+        let user_code =
+            seal_for_binding(binding, USER_CODE_CONTEXT, user_code.display().as_bytes())?;
         Ok(Self::with(Purpose::Device {
             device: URL_SAFE_NO_PAD.encode(device_code_hash.as_bytes()),
-            user_code: URL_SAFE_NO_PAD.encode(sealed),
+            user_code,
         }))
+    }
+
+    /// A sign-in with no application waiting, at its second factor.
+    pub fn sign_in() -> Self {
+        Self::with(Purpose::SignIn {
+            sign_in: SignInOnly::Login,
+        })
+    }
+
+    /// Keeps `secret` as the key being enrolled, sealed for the browser `binding`.
+    pub fn set_enrolling(
+        &mut self,
+        secret: &TotpSecret,
+        binding: &str,
+    ) -> Result<(), InteractionError> {
+        self.enrolling = Some(seal_for_binding(
+            binding,
+            ENROLLING_CONTEXT,
+            secret.expose_bytes(),
+        )?);
+        Ok(())
+    }
+
+    /// The key being enrolled, opened with the browser's `binding`.
+    pub fn enrolling(&self, binding: &str) -> Option<TotpSecret> {
+        let plain = open_for_binding(binding, ENROLLING_CONTEXT, self.enrolling.as_deref()?)?;
+        TotpSecret::from_bytes(&plain)
     }
 
     /// The user code of a device approval, as shown, opened with the browser's `binding`.
@@ -75,12 +148,7 @@ impl State {
         let Purpose::Device { user_code, .. } = &self.purpose else {
             return None;
         };
-        let sealed = URL_SAFE_NO_PAD.decode(user_code).ok()?;
-        let plain = user_code_sealer(binding)
-            .ok()?
-            .open(USER_CODE_CONTEXT, &sealed)
-            .ok()?;
-        String::from_utf8(plain).ok()
+        String::from_utf8(open_for_binding(binding, USER_CODE_CONTEXT, user_code)?).ok()
     }
 
     fn with(purpose: Purpose) -> Self {
@@ -88,6 +156,9 @@ impl State {
             purpose,
             stage: Stage::Login,
             user: None,
+            password_checked: false,
+            enrolling: None,
+            code_failures: 0,
         }
     }
 
@@ -99,7 +170,7 @@ impl State {
                 .decode(device)
                 .ok()
                 .and_then(|bytes| SecretHash::from_bytes(&bytes)),
-            Purpose::Authorize { .. } => None,
+            Purpose::Authorize { .. } | Purpose::SignIn { .. } => None,
         }
     }
 

@@ -35,6 +35,9 @@ pub struct Resealed {
     pub finished: Vec<String>,
     /// Private parts erased: retired keys no longer published.
     pub erased: u64,
+    /// Users' TOTP keys moved from a previous secret to the current one (by
+    /// `Admin::reseal_keys`, which has the second-factor service; the key manager leaves 0).
+    pub second_factors_resealed: u64,
 }
 
 pub struct KeyManager {

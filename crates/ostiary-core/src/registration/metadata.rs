@@ -130,8 +130,10 @@ impl ClientMetadata {
             require_pushed_authorization_requests: self
                 .require_pushed_authorization_requests
                 .unwrap_or(false),
-            // Only an operator may let a client act as the user itself.
+            // Only an operator may let a client act as the user itself, or require what
+            // users must give at login.
             impersonation: false,
+            require_mfa: false,
         })
     }
 }

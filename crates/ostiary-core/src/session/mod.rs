@@ -20,6 +20,8 @@ pub struct Session {
     pub user_id: UserId,
     /// When the user authenticated (`auth_time`).
     pub auth_time: OffsetDateTime,
+    /// The login gave a second factor after the password (a TOTP code, RFC 8176 `otp`).
+    pub mfa: bool,
     /// Last use, for the idle lifetime.
     pub last_seen: OffsetDateTime,
     /// The absolute lifetime's end.

@@ -39,11 +39,13 @@ impl Sessions {
     /// A new session for a user who has just authenticated, replacing the browser's
     /// previous one (`previous`: its cookie token). Always a new id: an id known before login
     /// (fixation) is never promoted. The same user re-authenticating keeps the session's
-    /// `sid` and grants; another user's session ends with its grants.
+    /// `sid` and grants; another user's session ends with its grants. `mfa`: the login gave a
+    /// second factor.
     pub async fn start(
         &self,
         user: &User,
         previous: Option<&str>,
+        mfa: bool,
     ) -> Result<(SessionToken, Session), StoreError> {
         let mut sid = None;
         if let Some(previous) = previous {
@@ -65,6 +67,7 @@ impl Sessions {
             sid: sid.unwrap_or_else(random_token::<16>),
             user_id: user.id,
             auth_time: now,
+            mfa,
             last_seen: now,
             expires_at: now + self.settings.absolute,
         };

@@ -109,6 +109,7 @@ fn session(user: &User, sid: &str) -> Session {
         sid: sid.into(),
         user_id: user.id,
         auth_time: now(),
+        mfa: false,
         last_seen: now(),
         expires_at: now() + Duration::hours(8),
     }

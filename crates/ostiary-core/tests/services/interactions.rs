@@ -12,10 +12,11 @@ use ostiary_core::audit::AuditEventType;
 use ostiary_core::authorize::Authorizer;
 use ostiary_core::device::DeviceAuthorizations;
 use ostiary_core::interaction::{
-    AfterConsent, Answer, Browser, Decision, Input, InteractionError, Interactions, LoginAttempts,
-    Step,
+    AfterConsent, Answer, Browser, Credentials, Decision, Input, InteractionError, Interactions,
+    LoginAttempts, Step,
 };
 use ostiary_core::login::UserAuthenticator;
+use ostiary_core::mfa::SecondFactors;
 use ostiary_core::password::PasswordHasher;
 use ostiary_core::secret::SecretHash;
 use ostiary_core::session::{SessionSettings, Sessions};
@@ -24,13 +25,13 @@ use time::Duration;
 
 use crate::support::{Bench, ISSUER, REDIRECT_URI, Recorded, VERIFIER};
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 /// Counts what core reports to the brute-force limiter.
 #[derive(Debug, Default)]
-struct Counted {
-    failed: AtomicU32,
-    succeeded: AtomicU32,
+pub struct Counted {
+    pub failed: AtomicU32,
+    pub succeeded: AtomicU32,
 }
 
 #[async_trait::async_trait]
@@ -44,23 +45,32 @@ impl LoginAttempts for Counted {
     }
 }
 
-struct Walk {
-    bench: Bench,
-    interactions: Interactions,
-    audit: Arc<Recorded>,
+pub struct Walk {
+    pub bench: Bench,
+    pub interactions: Interactions,
+    pub factors: Arc<SecondFactors>,
+    pub audit: Arc<Recorded>,
 }
 
 async fn walk() -> Walk {
+    walk_requiring_mfa(false).await
+}
+
+/// The interactions service; `mfa`: the server requires a second factor of every user.
+pub async fn walk_requiring_mfa(mfa: bool) -> Walk {
     let bench = Bench::new().await;
     let audit = Arc::new(Recorded::default());
-    let authorizer = Arc::new(Authorizer::new(
-        bench.store.clone(),
-        bench.tokens.clients(),
-        bench.tokens.client_keys(),
-        bench.clock.clone(),
-        bench.keys.clone(),
-        ISSUER.to_owned(),
-    ));
+    let authorizer = Arc::new(
+        Authorizer::new(
+            bench.store.clone(),
+            bench.tokens.clients(),
+            bench.tokens.client_keys(),
+            bench.clock.clone(),
+            bench.keys.clone(),
+            ISSUER.to_owned(),
+        )
+        .requiring_second_factors(mfa),
+    );
     let sessions = Arc::new(Sessions::new(
         bench.store.clone(),
         bench.clock.clone(),
@@ -77,23 +87,37 @@ async fn walk() -> Walk {
         bench.clock.clone(),
         ISSUER,
     ));
+    let factors = Arc::new(
+        SecondFactors::new(
+            bench.store.clone(),
+            bench.clock.clone(),
+            b"the root secret of these tests, 32+ chars",
+            [],
+            ISSUER,
+        )
+        .unwrap(),
+    );
     let interactions = Interactions::new(
         bench.store.clone(),
         authorizer,
         devices,
         sessions,
-        authenticator,
+        Credentials {
+            passwords: authenticator,
+            second_factors: factors.clone(),
+        },
         audit.clone(),
         bench.clock.clone(),
     );
     Walk {
         bench,
         interactions,
+        factors,
         audit,
     }
 }
 
-fn request(client_id: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn request(client_id: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER));
     let mut params: Vec<(String, String)> = [
         ("response_type", "code"),
@@ -115,18 +139,21 @@ fn request(client_id: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     params
 }
 
-const BROWSER: Browser<'static> = Browser {
+pub const BROWSER: Browser<'static> = Browser {
     binding: "the browser's csrf cookie",
     session_token: None,
     source_ip: Some("192.0.2.7"),
 };
 
-/// The interaction id of a login or consent step.
-fn id_of(answer: &Answer) -> String {
+/// The interaction id of a login, second-factor or consent step.
+pub fn id_of(answer: &Answer) -> String {
     match &answer.step {
         Step::Login {
             interaction: Some(id),
             ..
+        }
+        | Step::SecondFactor {
+            interaction: id, ..
         }
         | Step::Consent {
             interaction: id, ..
@@ -135,7 +162,7 @@ fn id_of(answer: &Answer) -> String {
     }
 }
 
-fn query(url: &str, name: &str) -> Option<String> {
+pub fn query(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()

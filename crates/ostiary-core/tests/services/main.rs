@@ -5,5 +5,6 @@
 mod admin;
 mod documents;
 mod interactions;
+mod second_factors;
 mod support;
 mod tokens;

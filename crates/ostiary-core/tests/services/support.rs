@@ -166,6 +166,7 @@ impl Bench {
             sid: "sid-1".into(),
             user_id: self.user,
             auth_time: now,
+            mfa: false,
             last_seen: now,
             expires_at: now + Duration::hours(8),
         };

@@ -73,6 +73,9 @@ pub struct NewClient {
     /// RFC 9126: authorization requests must be pushed first.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Users give a second factor (a TOTP code) before the client gets a code for them.
+    #[serde(default)]
+    pub require_mfa: bool,
     /// Token exchanges by this client are impersonation (RFC 8693 1.1).
     #[serde(default)]
     pub impersonation: bool,
@@ -97,6 +100,7 @@ pub struct ClientPatch {
     pub id_token_alg: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub impersonation: Option<bool>,
 }
 
@@ -349,6 +353,7 @@ fn registration(new: NewClient, api: &AdminApi) -> Result<ClientRegistration, Ad
         jwks,
         dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+        require_mfa: new.require_mfa,
         impersonation: new.impersonation,
     })
 }
@@ -381,6 +386,7 @@ fn client_update(patch: ClientPatch, api: &AdminApi) -> Result<ClientUpdate, Adm
         id_token_alg: patch.id_token_alg.as_deref().map(algorithm).transpose()?,
         dpop_bound_access_tokens: patch.dpop_bound_access_tokens,
         require_pushed_authorization_requests: patch.require_pushed_authorization_requests,
+        require_mfa: patch.require_mfa,
         impersonation: patch.impersonation,
     })
 }

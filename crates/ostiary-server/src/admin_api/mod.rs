@@ -13,6 +13,7 @@ mod clients;
 mod error;
 mod extract;
 mod keys;
+mod mfa;
 mod tokens;
 mod users;
 
@@ -144,6 +145,8 @@ fn api() -> (Router<AdminApi>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::sessions))
         .routes(routes!(users::consents))
         .routes(routes!(users::revoke_consent))
+        .routes(routes!(mfa::show, mfa::reset))
+        .routes(routes!(mfa::enroll_totp))
         .routes(routes!(keys::list, keys::rotate))
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::list))
@@ -166,6 +169,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let sink: Arc<dyn AuditSink> = Arc::new(state.audit.clone());
     let admin = Admin::new(state.store.clone(), sink, state.clock.clone())
         .with_hasher(PasswordHasher::new(state.config.argon2)?)
+        .with_factors(state.factors.clone())
         .with_keys(key_manager(
             &state.secrets,
             state.store.clone(),

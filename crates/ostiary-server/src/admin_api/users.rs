@@ -72,7 +72,7 @@ pub struct ConsentList<'a> {
     pub consents: Vec<ConsentView<'a>>,
 }
 
-fn username(text: &str) -> Result<Username, AdminApiError> {
+pub(super) fn username(text: &str) -> Result<Username, AdminApiError> {
     Username::parse(text).map_err(|e| AdminApiError::not_found(e.to_string()))
 }
 

@@ -124,6 +124,10 @@ pub struct CreateArgs {
     /// Authorization requests are accepted only pushed to the PAR endpoint first (RFC 9126).
     #[arg(long)]
     require_par: bool,
+    /// Users give a second factor (a TOTP code, enrolling one at their next login if they
+    /// have none) before the client gets a code or a device approval for them.
+    #[arg(long)]
+    require_mfa: bool,
     /// Token exchanges by this client are impersonation (RFC 8693 1.1): the tokens name the
     /// user alone, without the `act` claim naming the client. Needs the token-exchange grant.
     #[arg(long)]
@@ -169,6 +173,7 @@ impl CreateArgs {
             },
             dpop_bound_access_tokens: self.require_dpop,
             require_pushed_authorization_requests: self.require_par,
+            require_mfa: self.require_mfa,
             impersonation: self.allow_impersonation,
         })
     }

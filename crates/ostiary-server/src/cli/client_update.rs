@@ -57,6 +57,9 @@ pub struct UpdateArgs {
     /// Whether authorization requests must be pushed first (RFC 9126).
     #[arg(long, value_name = "BOOL")]
     require_par: Option<bool>,
+    /// Whether users must give a second factor before the client gets a code for them.
+    #[arg(long, value_name = "BOOL")]
+    require_mfa: Option<bool>,
     /// Whether token exchanges by this client are impersonation (no `act`, RFC 8693 1.1).
     #[arg(long, value_name = "BOOL")]
     allow_impersonation: Option<bool>,
@@ -103,6 +106,7 @@ impl UpdateArgs {
             id_token_alg: self.id_token_alg,
             dpop_bound_access_tokens: self.require_dpop,
             require_pushed_authorization_requests: self.require_par,
+            require_mfa: self.require_mfa,
             impersonation: self.allow_impersonation,
         })
     }

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::output::print_json;
 use crate::audit::ImmediateAudit;
-use crate::config::{Config, resolve_secrets};
-use crate::state::key_manager;
+use crate::config::{Config, Secrets, resolve_secrets};
+use crate::state::{key_manager, second_factors};
 
 /// One admin command's database, configuration and audit writer.
 #[derive(Debug)]
@@ -50,10 +50,27 @@ impl<'a> AdminContext<'a> {
 
     /// The Admin that can rotate signing keys: the root secret is resolved here, so a missing
     /// one refuses the command before anything changes.
+    /// (With it, users' TOTP keys, sealed under the same secret, move with `keys reseal`.)
     pub fn admin_with_keys(&self) -> anyhow::Result<Admin> {
         let secrets = resolve_secrets(self.config)?;
         let keys = key_manager(&secrets, self.db.store(), Arc::new(SystemClock))?;
-        Ok(self.admin().with_keys(keys))
+        Ok(self.admin_with_factors_of(&secrets)?.with_keys(keys))
+    }
+
+    /// The Admin that can enrol second factors, sealed under the root secret (resolved here:
+    /// a missing one refuses the command before anything changes).
+    pub fn admin_with_factors(&self) -> anyhow::Result<Admin> {
+        self.admin_with_factors_of(&resolve_secrets(self.config)?)
+    }
+
+    fn admin_with_factors_of(&self, secrets: &Secrets) -> anyhow::Result<Admin> {
+        let factors = second_factors(
+            secrets,
+            self.db.store(),
+            Arc::new(SystemClock),
+            &self.config.issuer,
+        )?;
+        Ok(self.admin().with_factors(Arc::new(factors)))
     }
 
     /// Prints the command's result, unless one of its audit events could not be written (then

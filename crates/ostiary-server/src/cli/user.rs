@@ -1,4 +1,5 @@
-//! `ostiary user create|disable|enable|set-password|list|show|consents|revoke-consent`.
+//! `ostiary user create|disable|enable|set-password|list|show|consents|revoke-consent|mfa|
+//! mfa-reset`.
 
 use std::io::Read;
 
@@ -11,7 +12,7 @@ use ostiary_core::user::{Email, Username};
 use secrecy::SecretString;
 
 use super::context::AdminContext;
-use crate::views::{ConsentView, UserView};
+use crate::views::{ConsentView, SecondFactorsView, UserView};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -78,6 +79,24 @@ pub enum UserCommand {
         /// The client whose consent is withdrawn (a metadata document client by its URL).
         #[arg(long, allow_hyphen_values = true, value_parser = ClientId::parse_any)]
         client: ClientId,
+    },
+    /// Show a user's second factors as JSON; with --enroll-totp, enrol a new TOTP key and
+    /// print it once (`totp_secret`, `otpauth_uri`) to hand to the user.
+    Mfa {
+        /// The username (case-insensitive).
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
+        /// Enrol a TOTP key (RFC 6238) for the user, who then gives its codes at every login.
+        /// Refused when the user already has one (reset it first).
+        #[arg(long)]
+        enroll_totp: bool,
+    },
+    /// Remove a user's second factors (a lost authenticator): the user's sessions end and
+    /// their refresh tokens are revoked; where a factor is required they enrol anew at login.
+    MfaReset {
+        /// The username (case-insensitive).
+        #[arg(allow_hyphen_values = true)]
+        username: Username,
     },
 }
 
@@ -154,6 +173,37 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
                 "client_id": client.as_str(),
                 "revoked": true,
             }))
+        }
+        UserCommand::Mfa {
+            username,
+            enroll_totp: false,
+        } => {
+            let status = ctx.admin().second_factors(&username).await?;
+            ctx.print(&SecondFactorsView::from(&status))
+        }
+        UserCommand::Mfa {
+            username,
+            enroll_totp: true,
+        } => {
+            let enrolled = ctx
+                .admin_with_factors()?
+                .enroll_totp(&Actor::Cli, &username)
+                .await?;
+            let mut view = serde_json::to_value(SecondFactorsView::from(&enrolled.status))?;
+            view["totp_secret"] = enrolled.secret.into();
+            view["otpauth_uri"] = enrolled.key_uri.into();
+            ctx.print(&view)
+        }
+        UserCommand::MfaReset { username } => {
+            let removed = ctx
+                .admin()
+                .reset_second_factors(&Actor::Cli, &username)
+                .await?;
+            let status = ctx.admin().second_factors(&username).await?;
+            let mut view = serde_json::to_value(SecondFactorsView::from(&status))?;
+            view["removed"] = removed.into();
+            view["sessions_ended"] = true.into();
+            ctx.print(&view)
         }
     }
 }

@@ -133,6 +133,9 @@ pub struct Config {
     pub dpop_nonce: bool,
     /// RFC 9126 5: every authorization request must be pushed first (`OAUTH2_REQUIRE_PAR`).
     pub require_par: bool,
+    /// Every login behind a code or a device approval gives a second factor
+    /// (`OAUTH2_REQUIRE_MFA`).
+    pub require_mfa: bool,
     /// Token requests per second each client may make; `None`: no quota (the default).
     pub client_quota_per_sec: Option<u32>,
     /// Browser origins allowed by CORS besides public clients' registered ones; empty
@@ -279,6 +282,7 @@ impl Config {
             },
             dpop_nonce: parse_switch("dpop_nonce", value("dpop_nonce", get)?)?,
             require_par: parse_switch("require_par", value("require_par", get)?)?,
+            require_mfa: parse_switch("require_mfa", value("require_mfa", get)?)?,
             client_quota_per_sec: match parse_setting::<u32>("client_quota_per_sec", get)? {
                 0 => None,
                 n => Some(n),

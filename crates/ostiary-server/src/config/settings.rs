@@ -418,6 +418,17 @@ pub const SETTINGS: &[Setting] = &[
         doc: "A login session ends this long after login in any case (7 days).",
     },
     Setting {
+        name: "require_mfa",
+        section: SESSIONS,
+        values: SWITCH,
+        default: Value("off"),
+        secret: false,
+        doc: "Every user gives a second factor (a TOTP code, RFC 6238) before any client gets \
+              a code or a device approval for them; users without one enrol at their next \
+              login. Per client: `client create --require-mfa`. A user who has enrolled gives \
+              their code at every login either way.",
+    },
+    Setting {
         name: "trusted_proxies",
         section: PROXIES,
         values: "IP addresses or CIDR networks, comma- or space-separated",

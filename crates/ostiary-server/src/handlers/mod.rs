@@ -15,6 +15,7 @@ pub mod logout;
 pub mod par;
 pub mod register;
 pub mod revoke;
+pub mod second_factor;
 pub mod token;
 pub mod userinfo;
 

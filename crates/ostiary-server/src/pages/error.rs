@@ -39,6 +39,7 @@ impl From<InteractionError> for PageError {
             InteractionError::Invalid(error) => Self::Invalid(error),
             InteractionError::Expired => Self::Expired,
             InteractionError::Unavailable => Self::Unavailable,
+            InteractionError::TooManyAttempts(wait) => Self::TooManyAttempts(wait),
         }
     }
 }

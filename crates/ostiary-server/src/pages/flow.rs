@@ -1,4 +1,4 @@
-//! Renders an interaction's next step: the login or consent page (with the browser's CSRF
+//! Renders an interaction's next step: the login, second-factor or consent page (with the browser's CSRF
 //! token and the interaction id), the 303 back to the client, or the signed-in or device
 //! message; and sets the session cookie when the step started a session.
 
@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::PrivateCookieJar;
 use ostiary_core::interaction::{AfterConsent, Answer, Decision, Step};
 
-use super::{ConsentPage, LoginPage, ScopeLine, message_page, page};
+use super::{ConsentPage, LoginPage, ScopeLine, SecondFactorPage, message_page, page};
 use crate::state::AppState;
 
 /// The response for an interaction's answer. `csrf` is the browser's CSRF token (already in
@@ -41,6 +41,25 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
                 username: &username,
                 csrf,
                 interaction: interaction.as_ref().map(|i| i.expose()),
+            },
+        ),
+        Step::SecondFactor {
+            interaction,
+            client_name,
+            enrollment,
+            failed,
+        } => page(
+            if failed {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            },
+            &SecondFactorPage {
+                client_name: client_name.as_deref(),
+                enrollment: enrollment.as_ref(),
+                failed,
+                csrf,
+                interaction: interaction.expose(),
             },
         ),
         Step::Consent {

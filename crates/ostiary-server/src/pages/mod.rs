@@ -1,4 +1,4 @@
-//! Server-rendered HTML: the login, consent and message pages (askama templates with
+//! Server-rendered HTML: the login, second-factor, consent and message pages (askama templates with
 //! auto-escaping; no scripts), each answered with the page security headers.
 
 mod error;
@@ -11,6 +11,7 @@ pub use headers::{favicon, html_security_headers, stylesheet};
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use ostiary_core::interaction::Enrollment;
 
 /// One scope on the consent page, with a plain-language description where it is a standard one.
 #[derive(Debug)]
@@ -61,6 +62,20 @@ pub struct ConsentPage<'a> {
     pub user_code: Option<&'a str>,
     pub csrf: &'a str,
     /// The interaction the decision belongs to.
+    pub interaction: &'a str,
+}
+
+/// The second-factor page: the `otp` input, with the key to add first when the user enrols.
+#[derive(Debug, Template)]
+#[template(path = "otp.html")]
+pub struct SecondFactorPage<'a> {
+    pub client_name: Option<&'a str>,
+    /// The key to add to an app, when the user has none yet.
+    pub enrollment: Option<&'a Enrollment>,
+    /// The previous code was wrong or already used.
+    pub failed: bool,
+    pub csrf: &'a str,
+    /// The interaction the code belongs to.
     pub interaction: &'a str,
 }
 

@@ -218,6 +218,7 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
         sid: "sid-bob".into(),
         user_id,
         auth_time: now,
+        mfa: false,
         last_seen: now,
         expires_at: now + time::Duration::hours(1),
     };
@@ -259,6 +260,22 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
     admin
         .ok("DELETE", "/v1/users/bob/consents/batch", None, 404)
         .await;
+
+    // Second factors: none, an enrolled key shown once, enrolling twice refused, the reset.
+    let none = admin.ok("GET", "/v1/users/bob/mfa", None, 200).await;
+    assert_eq!(none["totp"], false, "{none}");
+    let enrolled = admin.ok("POST", "/v1/users/bob/mfa/totp", None, 201).await;
+    assert_eq!(enrolled["totp"], true, "{enrolled}");
+    let key = enrolled["totp_secret"].as_str().unwrap();
+    assert!(ostiary_core::mfa::TotpSecret::from_base32(key).is_some());
+    assert!(enrolled["otpauth_uri"].as_str().unwrap().contains(key));
+    let shown = admin.ok("GET", "/v1/users/bob/mfa", None, 200).await;
+    assert_eq!(shown["totp"], true);
+    assert!(shown.get("totp_secret").is_none(), "shown once: {shown}");
+    admin.ok("POST", "/v1/users/bob/mfa/totp", None, 400).await;
+    let reset = admin.ok("DELETE", "/v1/users/bob/mfa", None, 200).await;
+    assert_eq!(reset["totp"], false, "{reset}");
+    admin.ok("GET", "/v1/users/nobody/mfa", None, 404).await;
 
     // Keys: list, rotate (signing with the new key at once), revoke a retired one (not the
     // one that signed the admin token, which would end this walk early).
@@ -361,6 +378,8 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
         AuditEventType::UserEnabled,
         AuditEventType::UserPasswordSet,
         AuditEventType::ConsentRevoked,
+        AuditEventType::MfaEnrolled,
+        AuditEventType::MfaReset,
         AuditEventType::KeyRotated,
         AuditEventType::KeyRevoked,
         AuditEventType::RevokedAll,
@@ -373,7 +392,7 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
     }
     // ...and every call is in the trail with its route and outcome.
     let calls = audit_events(&admin.app, AuditEventType::AdminRequest).await;
-    assert_eq!(calls.len(), 30, "{calls:#?}");
+    assert_eq!(calls.len(), 36, "{calls:#?}");
     let subjects: Vec<&str> = calls.iter().filter_map(|e| e.subject.as_deref()).collect();
     for route in [
         "POST /v1/clients",
@@ -381,6 +400,8 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
         "POST /v1/clients/{client_id}/secret",
         "PUT /v1/users/{username}/password",
         "GET /v1/users/{username}/sessions",
+        "POST /v1/users/{username}/mfa/totp",
+        "DELETE /v1/users/{username}/mfa",
         "DELETE /v1/users/{username}/consents/{client_id}",
         "DELETE /v1/keys/{kid}",
         "GET /v1/audit",
@@ -396,6 +417,8 @@ async fn every_operation_works_for_an_admin_token_and_is_audited(backend: Backen
     assert_eq!(
         refused,
         [
+            ("404", "client:ops"),
+            ("400", "client:ops"),
             ("404", "client:ops"),
             ("404", "client:ops"),
             ("409", "client:ops"),
@@ -623,6 +646,8 @@ async fn the_openapi_document_describes_every_route_and_its_security() {
         "/v1/users/{username}/sessions",
         "/v1/users/{username}/consents",
         "/v1/users/{username}/consents/{client_id}",
+        "/v1/users/{username}/mfa",
+        "/v1/users/{username}/mfa/totp",
         "/v1/keys",
         "/v1/keys/{kid}",
         "/v1/audit",
@@ -643,7 +668,7 @@ async fn the_openapi_document_describes_every_route_and_its_security() {
             assert_eq!(scopes, &expected, "{method} {path}");
         }
     }
-    assert_eq!(operations, 20);
+    assert_eq!(operations, 23);
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"

@@ -589,6 +589,7 @@ async fn users_are_listed_shown_enabled_and_given_new_passwords() {
         sid: "sid-erin".into(),
         user_id: erin_id,
         auth_time: now,
+        mfa: false,
         last_seen: now,
         expires_at: now + time::Duration::hours(1),
     };

@@ -24,6 +24,7 @@ mod limits;
 mod logout;
 mod mcp;
 mod metrics;
+mod mfa;
 mod oidc;
 mod outage;
 mod par;

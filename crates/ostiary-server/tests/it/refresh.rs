@@ -344,7 +344,7 @@ async fn codes_refresh_tokens_and_session_tokens_are_stored_only_as_hashes() {
     let (status, tokens) = redeem_code(&base, CLIENT, Some(&secret), &code, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let (session_token, _) = app.state.sessions.start(&user, None).await.unwrap();
+    let (session_token, _) = app.state.sessions.start(&user, None, false).await.unwrap();
 
     let db = ostiary_store::sqlite_file(app.state.config.database_url()).unwrap();
     let mut bytes = Vec::new();

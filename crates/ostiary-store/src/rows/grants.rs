@@ -46,6 +46,7 @@ pub(crate) struct SessionRow {
     pub auth_time: i64,
     pub last_seen: i64,
     pub expires_at: i64,
+    pub mfa: bool,
 }
 
 impl SessionRow {
@@ -57,6 +58,7 @@ impl SessionRow {
             auth_time: s.auth_time.unix_timestamp(),
             last_seen: s.last_seen.unix_timestamp(),
             expires_at: s.expires_at.unix_timestamp(),
+            mfa: s.mfa,
         }
     }
 
@@ -66,6 +68,7 @@ impl SessionRow {
             sid: self.sid,
             user_id: UserId::parse(&self.user_id).map_err(|_| StoreError::Corrupt("session"))?,
             auth_time: from_unix(self.auth_time)?,
+            mfa: self.mfa,
             last_seen: from_unix(self.last_seen)?,
             expires_at: from_unix(self.expires_at)?,
         })

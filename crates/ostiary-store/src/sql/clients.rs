@@ -29,7 +29,7 @@ macro_rules! impl_client_store {
                      post_logout_redirect_uris = $8, skip_consent = $9, \
                      access_token_lifetime_secs = $10, id_token_alg = $11, \
                      dpop_bound_access_tokens = $12, require_pushed_authorization_requests = $13, \
-                     impersonation = $14 WHERE client_id = $1",
+                     impersonation = $14, require_mfa = $15 WHERE client_id = $1",
                 )
                 .bind(row.client_id)
                 .bind(row.name)
@@ -45,6 +45,7 @@ macro_rules! impl_client_store {
                 .bind(row.dpop_bound_access_tokens)
                 .bind(row.require_pushed_authorization_requests)
                 .bind(row.impersonation)
+                .bind(row.require_mfa)
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::error::backend)?;
@@ -177,9 +178,9 @@ macro_rules! insert_client {
              post_logout_redirect_uris, skip_consent, access_token_lifetime_secs, \
              id_token_alg, created_at, jwks, jwks_uri, dpop_bound_access_tokens, \
              require_pushed_authorization_requests, previous_secret_hash, \
-             previous_secret_expires_at, impersonation) \
+             previous_secret_expires_at, impersonation, require_mfa) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19, $20, $21)",
+             $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(row.client_id)
         .bind(row.name)
@@ -202,6 +203,7 @@ macro_rules! insert_client {
         .bind(row.previous_secret_hash)
         .bind(row.previous_secret_expires_at)
         .bind(row.impersonation)
+        .bind(row.require_mfa)
     }};
 }
 

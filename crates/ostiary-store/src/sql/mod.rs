@@ -14,5 +14,6 @@ pub(crate) mod pushed;
 pub(crate) mod registrations;
 pub(crate) mod replays;
 pub(crate) mod revoke;
+pub(crate) mod second_factors;
 pub(crate) mod sessions;
 pub(crate) mod users;

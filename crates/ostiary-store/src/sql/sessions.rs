@@ -10,8 +10,8 @@ macro_rules! impl_session_store {
             ) -> Result<(), ostiary_core::StoreError> {
                 let row = $crate::rows::SessionRow::from_session(session);
                 sqlx::query(
-                    "INSERT INTO sessions (id_hash, sid, user_id, auth_time, last_seen, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO sessions (id_hash, sid, user_id, auth_time, last_seen, expires_at, mfa) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(row.id_hash)
                 .bind(row.sid)
@@ -19,6 +19,7 @@ macro_rules! impl_session_store {
                 .bind(row.auth_time)
                 .bind(row.last_seen)
                 .bind(row.expires_at)
+                .bind(row.mfa)
                 .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("session"))?;

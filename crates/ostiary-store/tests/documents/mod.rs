@@ -53,6 +53,7 @@ fn document_client(url: &str, name: &str) -> Client {
         jwks: None,
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        require_mfa: false,
         impersonation: false,
         created_at: at(0),
     }

@@ -83,6 +83,7 @@ fn session(user: &UserId, sid: &str, at: OffsetDateTime) -> Session {
         sid: sid.into(),
         user_id: *user,
         auth_time: at,
+        mfa: false,
         last_seen: at,
         expires_at: at + Duration::hours(8),
     }

@@ -48,6 +48,7 @@ fn client(id: &str) -> Client {
         jwks: None,
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        require_mfa: false,
         impersonation: false,
         created_at: now(),
     }

@@ -1,0 +1,32 @@
+//! Second factors: a time-based one-time password (RFC 6238) a user enrols once and gives
+//! after their password, its key sealed at rest under the root secret.
+//!
+//! A user with a factor always gives it at login: their session starts only after the code.
+//! A user without one is asked to enrol when a client requires it (`--require-mfa`) or the
+//! server does (`OAUTH2_REQUIRE_MFA`). Each code counts once (RFC 6238 5.2), on every instance:
+//! a used step is remembered by the shared `ReplayStore`.
+
+mod service;
+mod totp;
+
+pub use service::{SecondFactors, Verified};
+pub use totp::{OneTimeCode, TotpSecret, key_uri};
+
+use time::OffsetDateTime;
+
+use crate::user::UserId;
+
+/// Wrong codes one interaction takes before it ends and the password must be given again.
+/// The brute-force lock (per account and source) counts them too, so this bounds what one
+/// correct password buys an attacker.
+pub const MAX_CODE_FAILURES: u8 = 5;
+
+/// A user's TOTP factor as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTotp {
+    pub user_id: UserId,
+    /// The key, sealed (AES-256-GCM, under a key derived from the root secret) with the user
+    /// id as authenticated context: a row copied to another user does not open.
+    pub sealed_secret: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}

@@ -1,0 +1,194 @@
+//! `SecondFactors`: enrolling, checking and removing users' TOTP factors over the store.
+
+use std::sync::Arc;
+
+use ostiary_jwt::{KeySealer, SealError};
+use time::Duration;
+
+use super::StoredTotp;
+use super::totp::{self, OneTimeCode, TotpSecret};
+use crate::Clock;
+use crate::store::{Store, StoreError, one_time_key};
+use crate::user::UserId;
+
+const SEALING_PURPOSE: &[u8] = b"ostiary totp secret";
+
+/// How long a used step is remembered: past the last instant it could be accepted again.
+const USED_STEP_MEMORY: Duration =
+    Duration::seconds(totp::PERIOD_SECONDS * (2 * totp::ALLOWED_DRIFT_STEPS + 2));
+
+/// The outcome of a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The code is right and its step unused: it is used now.
+    Accepted,
+    /// A wrong code, or one already used (RFC 6238 5.2: a second use is refused).
+    Refused,
+    /// The user has no factor (removed meanwhile, or its key no longer opens).
+    NotEnrolled,
+}
+
+/// The service over users' second factors.
+pub struct SecondFactors {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sealer: KeySealer,
+    /// Sealers of earlier root secrets (`OAUTH2_JWT_SECRET_PREVIOUS`): they only open.
+    previous: Vec<KeySealer>,
+    /// The issuer as authenticator apps label the account (the issuer URL's host).
+    issuer_label: String,
+}
+
+impl std::fmt::Debug for SecondFactors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactors")
+            .field("issuer_label", &self.issuer_label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecondFactors {
+    /// Keys are sealed under `root_secret` (`OAUTH2_JWT_SECRET`) and opened under it or any
+    /// of `previous`; `issuer` is the issuer URL, whose host labels the account in apps.
+    pub fn new<'a>(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        root_secret: &[u8],
+        previous: impl IntoIterator<Item = &'a [u8]>,
+        issuer: &str,
+    ) -> Result<Self, SealError> {
+        let previous = previous
+            .into_iter()
+            .map(|secret| KeySealer::for_purpose(secret, SEALING_PURPOSE))
+            .collect::<Result<_, _>>()?;
+        let issuer_label = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| issuer.to_owned());
+        Ok(Self {
+            store,
+            clock,
+            sealer: KeySealer::for_purpose(root_secret, SEALING_PURPOSE)?,
+            previous,
+            issuer_label,
+        })
+    }
+
+    /// The key URI (`otpauth://totp/...`) of `secret` for the account `username`.
+    pub fn key_uri(&self, secret: &TotpSecret, username: &str) -> String {
+        totp::key_uri(secret, &self.issuer_label, username)
+    }
+
+    /// Whether the user has a factor.
+    pub async fn has_totp(&self, user: &UserId) -> Result<bool, StoreError> {
+        Ok(self.store.find_totp(user).await?.is_some())
+    }
+
+    /// Checks `code` against the user's factor and, if right, uses its step up.
+    pub async fn verify(&self, user: &UserId, code: &OneTimeCode) -> Result<Verified, StoreError> {
+        let Some(stored) = self.store.find_totp(user).await? else {
+            return Ok(Verified::NotEnrolled);
+        };
+        let Some(secret) = self.open(&stored) else {
+            tracing::error!(user = %user, "a TOTP key does not open under the root secrets");
+            return Ok(Verified::NotEnrolled);
+        };
+        self.use_code(user, &secret, code).await
+    }
+
+    /// Enrols `secret` as the user's factor once `code` shows their app has it (`None`: the
+    /// operator enrols it and hands the key over). False when the code is wrong, or the user
+    /// already has a factor (two enrolments racing: the first one stands).
+    pub async fn enroll(
+        &self,
+        user: &UserId,
+        secret: &TotpSecret,
+        code: Option<&OneTimeCode>,
+    ) -> Result<bool, StoreError> {
+        if let Some(code) = code
+            && self.use_code(user, secret, code).await? != Verified::Accepted
+        {
+            return Ok(false);
+        }
+        let sealed_secret = self
+            .sealer
+            .seal(user.to_string().as_bytes(), secret.expose_bytes())
+            .map_err(|_| StoreError::Corrupt("totp sealing"))?;
+        self.store
+            .insert_totp(&StoredTotp {
+                user_id: *user,
+                sealed_secret,
+                created_at: self.clock.now_seconds(),
+            })
+            .await
+    }
+
+    /// Removes the user's factor; false when there was none.
+    pub async fn remove(&self, user: &UserId) -> Result<bool, StoreError> {
+        self.store.delete_totp(user).await
+    }
+
+    /// Re-seals every factor opened by an earlier root secret under the current one (part of
+    /// `ostiary keys reseal`); how many. A factor no secret opens is left for `user
+    /// mfa-reset`.
+    pub async fn reseal(&self) -> Result<u64, StoreError> {
+        let mut moved = 0;
+        for stored in self.store.list_totp().await? {
+            let context = stored.user_id.to_string();
+            if self
+                .sealer
+                .open(context.as_bytes(), &stored.sealed_secret)
+                .is_ok()
+            {
+                continue;
+            }
+            let Some(secret) = self.open(&stored) else {
+                continue;
+            };
+            let sealed = self
+                .sealer
+                .seal(context.as_bytes(), secret.expose_bytes())
+                .map_err(|_| StoreError::Corrupt("totp sealing"))?;
+            if self
+                .store
+                .reseal_totp(&stored.user_id, &stored.sealed_secret, &sealed)
+                .await?
+            {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    fn open(&self, stored: &StoredTotp) -> Option<TotpSecret> {
+        let context = stored.user_id.to_string();
+        std::iter::once(&self.sealer)
+            .chain(&self.previous)
+            .find_map(|sealer| sealer.open(context.as_bytes(), &stored.sealed_secret).ok())
+            .and_then(|bytes| TotpSecret::from_bytes(&bytes))
+    }
+
+    /// Accepts `code` if it matches `secret` now and its step was not used before by this
+    /// user, remembering the step on the shared store.
+    async fn use_code(
+        &self,
+        user: &UserId,
+        secret: &TotpSecret,
+        code: &OneTimeCode,
+    ) -> Result<Verified, StoreError> {
+        let now = self.clock.now_seconds();
+        let Some(step) = secret.matching_step(code, now.unix_timestamp()) else {
+            return Ok(Verified::Refused);
+        };
+        let key = one_time_key("totp_step", &user.to_string(), &step.to_string());
+        if self
+            .store
+            .use_once(&key, now + USED_STEP_MEMORY, now)
+            .await?
+        {
+            Ok(Verified::Accepted)
+        } else {
+            Ok(Verified::Refused)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `POST /login/otp`: the second-factor page's code (`otp`), within the interaction whose
+//! password (or session) it follows. The brute-force lock of the login form counts wrong
+//! codes too, per account and source: core names the account, which the form does not carry.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::Response;
+use axum_extra::extract::PrivateCookieJar;
+use ostiary_core::interaction::{Browser, CodeAttempts, Input};
+
+use crate::extract::form::FormPairs;
+use crate::extract::source_ip::SourceIp;
+use crate::metrics::{AuthFailure, RateLimited};
+use crate::pages::{PageError, flow};
+use crate::rate_limit::Credential;
+use crate::state::AppState;
+
+pub async fn second_factor(
+    State(state): State<AppState>,
+    jar: PrivateCookieJar,
+    source: SourceIp,
+    form: FormPairs,
+) -> Result<Response, PageError> {
+    let csrf = super::posted_csrf(&state, &jar, &form)?;
+    let session = state.cookies.session_token(&jar);
+    let source_ip = source.to_text();
+    let browser = Browser {
+        binding: csrf,
+        session_token: session.as_deref(),
+        source_ip: source_ip.as_deref(),
+    };
+    let attempts = Attempts {
+        state: &state,
+        ip: source.0,
+    };
+    let input = Input::Code {
+        otp: form.get("otp").unwrap_or_default(),
+        attempts: &attempts,
+    };
+    let answer = state
+        .interactions
+        .advance(form.get("interaction"), &browser, input)
+        .await?;
+    Ok(flow::render(&state, jar, csrf, answer))
+}
+
+/// The login form's counters, for codes: per account and source address.
+struct Attempts<'a> {
+    state: &'a AppState,
+    ip: Option<IpAddr>,
+}
+
+#[async_trait::async_trait]
+impl CodeAttempts for Attempts<'_> {
+    async fn retry_after(&self, account: &str) -> Option<Duration> {
+        let wait = self
+            .state
+            .limiter
+            .retry_after(Credential::Account(account), self.ip)
+            .await;
+        if wait.is_some() {
+            self.state.metrics.rate_limited(RateLimited::Login);
+        }
+        wait
+    }
+
+    async fn failed(&self, account: &str) {
+        self.state.metrics.authentication_failed(AuthFailure::User);
+        self.state
+            .limiter
+            .failed(Credential::Account(account), self.ip)
+            .await;
+    }
+
+    async fn succeeded(&self, account: &str) {
+        self.state
+            .limiter
+            .succeeded(Credential::Account(account), self.ip)
+            .await;
+    }
+}
