@@ -11,6 +11,7 @@ mod key_clients;
 mod pushed;
 mod registrations;
 mod sealing;
+mod second_factors;
 mod support;
 
 use ostiary_core::admin;

@@ -379,6 +379,7 @@ impl Authorizer {
             resources: request.resources.clone(),
             dpop_jkt: request.dpop_jkt.clone(),
             auth_time: session.auth_time,
+            mfa: session.mfa,
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,
         };

@@ -67,6 +67,8 @@ pub struct DeviceApproval {
     /// device's grant unless it is offline, as for a code.
     pub sid: String,
     pub auth_time: OffsetDateTime,
+    /// The approving login gave a second factor.
+    pub mfa: bool,
 }
 
 /// A device authorization as stored.

@@ -28,6 +28,8 @@ pub struct AuthorizationCode {
     /// with a proof of that key.
     pub dpop_jkt: Option<String>,
     pub auth_time: OffsetDateTime,
+    /// The login gave a second factor (the session's `mfa`): the ID token's `amr` says so.
+    pub mfa: bool,
     pub expires_at: OffsetDateTime,
     /// Set once, by the one redemption that succeeded.
     pub consumed_at: Option<OffsetDateTime>,
@@ -47,6 +49,8 @@ pub struct Grant {
     pub scopes: Vec<Scope>,
     pub audiences: Vec<String>,
     pub auth_time: OffsetDateTime,
+    /// The login gave a second factor: the `amr` of every ID token the grant issues.
+    pub mfa: bool,
     pub created_at: OffsetDateTime,
     /// The access token issued with the code, revoked with the grant.
     pub access_jti: String,

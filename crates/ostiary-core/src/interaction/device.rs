@@ -122,6 +122,7 @@ impl Interactions {
             user_id: session.user_id,
             sid: session.sid.clone(),
             auth_time: session.auth_time,
+            mfa: session.mfa,
         });
         if !self
             .devices

@@ -22,8 +22,8 @@ pub struct IdTokenClaims<'a> {
     pub nonce: Option<&'a str>,
     pub at_hash: String,
     pub sid: &'a str,
-    /// Authentication methods (RFC 8176): a password.
-    pub amr: [&'static str; 1],
+    /// Authentication methods (RFC 8176): `pwd`, with `otp` and `mfa` after a TOTP code.
+    pub amr: &'static [&'static str],
 }
 
 /// `at_hash`: the left half of the access token's hash, with the hash of the ID token's

@@ -133,6 +133,7 @@ async fn issue(store: &dyn Store, client: &str, user: &User, sid: &str, grant_id
         expires_at: at + Duration::seconds(60),
         consumed_at: None,
         dpop_jkt: None,
+        mfa: false,
     };
     assert!(store.insert_code(&code).await.unwrap());
     let grant = Grant {
@@ -149,6 +150,7 @@ async fn issue(store: &dyn Store, client: &str, user: &User, sid: &str, grant_id
         access_expires_at: at + Duration::minutes(5),
         revoked_at: None,
         dpop_jkt: None,
+        mfa: false,
     };
     let refresh = RefreshToken {
         token_hash: SecretHash::of(&format!("rt-{grant_id}")),

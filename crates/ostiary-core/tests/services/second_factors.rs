@@ -8,7 +8,7 @@ use ostiary_core::Clock;
 use ostiary_core::ErrorCode;
 use ostiary_core::audit::AuditEventType;
 use ostiary_core::interaction::{Answer, Browser, CodeAttempts, Input, InteractionError, Step};
-use ostiary_core::mfa::{MAX_CODE_FAILURES, TotpSecret};
+use ostiary_core::mfa::{MAX_CODE_FAILURES, OneTimeCode, SecondFactors, TotpSecret, Verified};
 use ostiary_core::secret::SecretHash;
 use ostiary_core::session::Session;
 
@@ -342,4 +342,42 @@ async fn only_the_browser_that_gave_the_password_may_answer_and_a_lock_holds() {
         "{refused:?}"
     );
     assert_eq!(codes.succeeded.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn keys_move_to_a_new_root_secret_and_open_under_no_other() {
+    let w = walk_requiring_mfa(false).await;
+    let under = |current: &[u8], previous: &[&[u8]]| {
+        SecondFactors::new(
+            w.bench.store.clone(),
+            w.bench.clock.clone(),
+            current,
+            previous.iter().copied(),
+            "http://127.0.0.1:8080",
+        )
+        .unwrap()
+    };
+    let old: &[u8] = b"the old root secret, 32 characters+";
+    let new: &[u8] = b"the new root secret, 32 characters+";
+    let secret = TotpSecret::generate();
+    assert!(
+        under(old, &[])
+            .enroll(&w.bench.user, &secret, None)
+            .await
+            .unwrap()
+    );
+    let mut at = w.bench.clock.now_seconds().unix_timestamp();
+    let mut verify = async |factors: &SecondFactors| {
+        at += 30; // each check a fresh step: a code counts once
+        let code = OneTimeCode::parse(&secret.code_at_time(at)).unwrap();
+        w.bench.clock.advance(time::Duration::seconds(30));
+        factors.verify(&w.bench.user, &code).await.unwrap()
+    };
+    assert_eq!(verify(&under(new, &[])).await, Verified::NotEnrolled);
+    let changing = under(new, &[old]);
+    assert_eq!(verify(&changing).await, Verified::Accepted);
+    assert_eq!(changing.reseal().await.unwrap(), 1);
+    assert_eq!(changing.reseal().await.unwrap(), 0, "nothing left to move");
+    assert_eq!(verify(&under(new, &[])).await, Verified::Accepted);
+    assert_eq!(verify(&under(old, &[])).await, Verified::NotEnrolled);
 }

@@ -159,6 +159,7 @@ impl Bench {
             expires_at: now + CODE_LIFETIME,
             consumed_at: None,
             dpop_jkt: None,
+            mfa: false,
         };
         // The authorization endpoint stores a code only for a stored session.
         let session = ostiary_core::session::Session {

@@ -4,10 +4,11 @@
 
 use ostiary_core::mfa::TotpSecret;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::support::{
     Browser, Page, Scratch, TestApp, USER, USER_PASSWORD, add_user, assert_success, code_request,
-    pkce, serve_app, stderr, web_client,
+    jwt_claims, pkce, redeem_code, serve_app, stderr, use_refresh_token, web_client,
 };
 
 const CLIENT: &str = "webapp";
@@ -72,12 +73,17 @@ async fn enrol(app: &TestApp) -> TotpSecret {
 async fn an_enrolled_user_gives_a_code_after_the_password() {
     let (app, base) = serve_app(&[]).await;
     add_user(&app).await;
-    app.client(web_client(CLIENT, false)).await.unwrap();
+    let client_secret = app.client(web_client(CLIENT, false)).await.unwrap();
     let secret = enrol(&app).await;
     let browser = Browser::new(&base);
-    let (challenge, _) = pkce();
+    let (challenge, verifier) = pkce();
     let login = browser
-        .authorize(&code_request(CLIENT, "openid", "st", &challenge))
+        .authorize(&code_request(
+            CLIENT,
+            "openid offline_access",
+            "st",
+            &challenge,
+        ))
         .await;
     let asked = browser.submit_login(&login, USER, USER_PASSWORD).await;
     assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
@@ -108,7 +114,35 @@ async fn an_enrolled_user_gives_a_code_after_the_password() {
     assert!(browser.has_session_cookie());
     let redirect = browser.submit_consent(&consent, "approve").await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER, "{}", redirect.body);
-    assert!(redirect.redirect_param("code").is_some());
+    let code = redirect.redirect_param("code").unwrap();
+    // The ID tokens say how the user signed in (RFC 8176), after the refresh too.
+    let (status, tokens) = redeem_code(&base, CLIENT, Some(&client_secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let amr = json!(["pwd", "otp", "mfa"]);
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["amr"], amr);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let (status, refreshed) =
+        use_refresh_token(&base, CLIENT, Some(&client_secret), refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(
+        jwt_claims(refreshed["id_token"].as_str().unwrap())["amr"],
+        amr
+    );
+}
+
+#[tokio::test]
+async fn a_password_only_login_says_so_in_amr() {
+    let (app, base) = serve_app(&[]).await;
+    add_user(&app).await;
+    let client_secret = app.client(web_client(CLIENT, false)).await.unwrap();
+    let browser = Browser::new(&base);
+    let (code, verifier) = browser.obtain_code(CLIENT, "openid").await;
+    let (status, tokens) = redeem_code(&base, CLIENT, Some(&client_secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["amr"],
+        json!(["pwd"])
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,10 @@ CREATE TABLE user_totp (
 );
 
 ALTER TABLE sessions ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT FALSE;
+-- What a login with a second factor issued carries it on, for the ID tokens' `amr`.
+ALTER TABLE authorization_codes ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE grants ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE device_authorizations ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- Clients whose users must give a second factor (`--require-mfa`).
 ALTER TABLE clients ADD COLUMN require_mfa BOOLEAN NOT NULL DEFAULT FALSE;

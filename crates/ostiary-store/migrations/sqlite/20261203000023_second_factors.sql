@@ -7,6 +7,10 @@ CREATE TABLE user_totp (
 ) STRICT;
 
 ALTER TABLE sessions ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0 CHECK (mfa IN (0, 1));
+-- What a login with a second factor issued carries it on, for the ID tokens' `amr`.
+ALTER TABLE authorization_codes ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0 CHECK (mfa IN (0, 1));
+ALTER TABLE grants ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0 CHECK (mfa IN (0, 1));
+ALTER TABLE device_authorizations ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0 CHECK (mfa IN (0, 1));
 
 -- Clients whose users must give a second factor (`--require-mfa`).
 ALTER TABLE clients ADD COLUMN require_mfa INTEGER NOT NULL DEFAULT 0 CHECK (require_mfa IN (0, 1));

@@ -42,7 +42,7 @@ const ROTATE: &str = "\
     expires_at, access_jti, access_expires_at, answer FROM rotated) \
     SELECT number FROM rotated";
 
-/// The codes `$1` to `$14` describe, one array element per code, in the column order of
+/// The codes `$1` to `$15` describe, one array element per code, in the column order of
 /// [`CodeRow`], each numbered from 1 in its order. A code is inserted while its session is
 /// stored, and its number selected (a taken hash fails the batch). The sessions are
 /// key-share locked in the order of their `sid`s, as every deletion of several sessions
@@ -51,22 +51,22 @@ const ROTATE: &str = "\
 const INSERT_CODES: &str = "\
     WITH batch AS (SELECT * FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::INT8[], \
-    $12::INT8[], $13::INT8[], $14::TEXT[]) WITH ORDINALITY \
+    $12::INT8[], $13::INT8[], $14::TEXT[], $15::BOOL[]) WITH ORDINALITY \
     AS b (code_hash, grant_id, client_id, user_id, sid, redirect_uri, code_challenge, nonce, \
-    scopes, resources, auth_time, expires_at, consumed_at, dpop_jkt, number)), \
+    scopes, resources, auth_time, expires_at, consumed_at, dpop_jkt, mfa, number)), \
     live AS (SELECT sid FROM sessions WHERE sid = ANY($5) ORDER BY sid FOR KEY SHARE), \
     inserted AS (INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, \
     sid, redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-    consumed_at, dpop_jkt) SELECT code_hash, grant_id, client_id, user_id, sid, \
+    consumed_at, dpop_jkt, mfa) SELECT code_hash, grant_id, client_id, user_id, sid, \
     redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-    consumed_at, dpop_jkt FROM batch WHERE sid IN (SELECT sid FROM live) \
+    consumed_at, dpop_jkt, mfa FROM batch WHERE sid IN (SELECT sid FROM live) \
     RETURNING code_hash) \
     SELECT number FROM batch WHERE code_hash IN (SELECT code_hash FROM inserted)";
 
-/// The redemptions `$1` to `$20` describe, one array element per redemption (consumed at, the
+/// The redemptions `$1` to `$21` describe, one array element per redemption (consumed at, the
 /// code's hash, the grant's columns in the order of `GrantRow`, then its first refresh
 /// token's hash, issue, expiry, access token `jti` and expiry, all NULL when the grant has
-/// none), each numbered from 1 in its order. A code is consumed provided it is unconsumed;
+/// none, and last the grant's `mfa`), each numbered from 1 in its order. A code is consumed provided it is unconsumed;
 /// only then are its grant and refresh token inserted, and the redemption's number selected
 /// to tell it won. Two redemptions of one code in a batch update its row once: one wins. The
 /// foreign key of a refresh token on its grant is checked at the statement's end.
@@ -78,11 +78,11 @@ const REDEEM: &str = "\
     WITH batch AS (SELECT * FROM UNNEST($1::INT8[], $2::BYTEA[], $3::TEXT[], $4::TEXT[], \
     $5::TEXT[], $6::TEXT[], $7::BOOL[], $8::TEXT[], $9::TEXT[], $10::INT8[], $11::INT8[], \
     $12::TEXT[], $13::INT8[], $14::INT8[], $15::TEXT[], $16::BYTEA[], $17::INT8[], \
-    $18::INT8[], $19::TEXT[], $20::INT8[]) WITH ORDINALITY \
+    $18::INT8[], $19::TEXT[], $20::INT8[], $21::BOOL[]) WITH ORDINALITY \
     AS b (at, code_hash, grant_id, client_id, user_id, sid, offline, scopes, audiences, \
     auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt, \
     refresh_hash, refresh_issued_at, refresh_expires_at, refresh_access_jti, \
-    refresh_access_expires_at, number)), \
+    refresh_access_expires_at, mfa, number)), \
     unconsumed AS (SELECT code_hash FROM authorization_codes WHERE code_hash = ANY($2) \
     AND consumed_at IS NULL ORDER BY code_hash FOR UPDATE), \
     consumed AS (UPDATE authorization_codes AS c SET consumed_at = b.at FROM batch AS b \
@@ -93,9 +93,9 @@ const REDEEM: &str = "\
     refresh_expires_at, refresh_access_jti, refresh_access_expires_at FROM consumed \
     WHERE refresh_hash IS NOT NULL), \
     granted AS (INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, \
-    audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
-    SELECT grant_id, client_id, user_id, sid, offline, scopes, audiences, auth_time, \
-    created_at, access_jti, access_expires_at, revoked_at, dpop_jkt FROM consumed) \
+    audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt, \
+    mfa) SELECT grant_id, client_id, user_id, sid, offline, scopes, audiences, auth_time, \
+    created_at, access_jti, access_expires_at, revoked_at, dpop_jkt, mfa FROM consumed) \
     SELECT number FROM consumed";
 
 /// Connections of the batches' pool the writes take: one per queue, each writing one batch
@@ -169,7 +169,8 @@ impl Batch<CodeRow> for PgBatches {
             .bind(each(codes, |c| c.auth_time))
             .bind(each(codes, |c| c.expires_at))
             .bind(each(codes, |c| c.consumed_at))
-            .bind(each(codes, |c| c.dpop_jkt.as_deref()));
+            .bind(each(codes, |c| c.dpop_jkt.as_deref()))
+            .bind(each(codes, |c| c.mfa));
         self.run(codes.len(), "authorization code", statement).await
     }
 }
@@ -206,7 +207,8 @@ impl Batch<Redemption> for PgBatches {
             .bind(each(r, |r| {
                 r.refresh.as_ref().map(|t| t.access_jti.as_str())
             }))
-            .bind(refresh(|t| t.access_expires_at));
+            .bind(refresh(|t| t.access_expires_at))
+            .bind(each(r, |r| r.grant.mfa));
         self.run(r.len(), "grant", statement).await
     }
 }

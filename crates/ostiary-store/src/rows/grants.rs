@@ -91,6 +91,7 @@ pub(crate) struct CodeRow {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub dpop_jkt: Option<String>,
+    pub mfa: bool,
 }
 
 impl CodeRow {
@@ -110,6 +111,7 @@ impl CodeRow {
             expires_at: c.expires_at.unix_timestamp(),
             consumed_at: c.consumed_at.map(OffsetDateTime::unix_timestamp),
             dpop_jkt: c.dpop_jkt.clone(),
+            mfa: c.mfa,
         }
     }
 
@@ -127,6 +129,7 @@ impl CodeRow {
             scopes: parse_list(&self.scopes, Scope::parse)?,
             resources: parse_list(&self.resources, verbatim)?,
             auth_time: from_unix(self.auth_time)?,
+            mfa: self.mfa,
             expires_at: from_unix(self.expires_at)?,
             consumed_at: optional_time(self.consumed_at)?,
             dpop_jkt: self.dpop_jkt,
@@ -149,6 +152,7 @@ pub(crate) struct GrantRow {
     pub access_expires_at: i64,
     pub revoked_at: Option<i64>,
     pub dpop_jkt: Option<String>,
+    pub mfa: bool,
 }
 
 impl GrantRow {
@@ -167,6 +171,7 @@ impl GrantRow {
             access_expires_at: g.access_expires_at.unix_timestamp(),
             revoked_at: g.revoked_at.map(OffsetDateTime::unix_timestamp),
             dpop_jkt: g.dpop_jkt.clone(),
+            mfa: g.mfa,
         }
     }
 
@@ -181,6 +186,7 @@ impl GrantRow {
             scopes: parse_list(&self.scopes, Scope::parse)?,
             audiences: parse_list(&self.audiences, verbatim)?,
             auth_time: from_unix(self.auth_time)?,
+            mfa: self.mfa,
             created_at: from_unix(self.created_at)?,
             access_jti: self.access_jti,
             access_expires_at: from_unix(self.access_expires_at)?,
@@ -390,6 +396,7 @@ pub(crate) struct DeviceRow {
     pub user_id: Option<String>,
     pub sid: Option<String>,
     pub auth_time: Option<i64>,
+    pub mfa: bool,
 }
 
 impl DeviceRow {
@@ -411,6 +418,7 @@ impl DeviceRow {
             user_id: approval.map(|a| a.user_id.to_string()),
             sid: approval.map(|a| a.sid.clone()),
             auth_time: approval.map(|a| a.auth_time.unix_timestamp()),
+            mfa: approval.is_some_and(|a| a.mfa),
         }
     }
 
@@ -426,6 +434,7 @@ impl DeviceRow {
                     user_id: UserId::parse(&user_id).map_err(corrupt)?,
                     sid,
                     auth_time: from_unix(auth_time)?,
+                    mfa: self.mfa,
                 })
             }
             _ => return Err(StoreError::Corrupt(RECORD)),

@@ -13,8 +13,8 @@ macro_rules! impl_device_authorization_store {
                 sqlx::query(
                     "INSERT INTO device_authorizations (device_code_hash, user_code_hash, \
                      client_id, scopes, resources, expires_at, interval_secs, last_polled_at, \
-                     status, user_id, sid, auth_time) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     status, user_id, sid, auth_time, mfa) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(row.device_code_hash)
                 .bind(row.user_code_hash)
@@ -28,6 +28,7 @@ macro_rules! impl_device_authorization_store {
                 .bind(row.user_id)
                 .bind(row.sid)
                 .bind(row.auth_time)
+                .bind(row.mfa)
                 .execute(&mut *self.writer().await?)
                 .await
                 .map_err($crate::error::write_error("device authorization"))?;
@@ -109,7 +110,7 @@ macro_rules! impl_device_authorization_store {
                 };
                 let done = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE device_authorizations SET status = $1, user_id = $2, sid = $3, \
-                     auth_time = $4 \
+                     auth_time = $4, mfa = $7 \
                      WHERE device_code_hash = $5 AND status = 'pending' AND expires_at > $6 \
                      AND ($3 IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE sid = $3{lock}))"
                 )))
@@ -119,6 +120,7 @@ macro_rules! impl_device_authorization_store {
                 .bind(approval.map(|a| a.auth_time.unix_timestamp()))
                 .bind(device_code_hash.as_bytes().to_vec())
                 .bind(at.unix_timestamp())
+                .bind(approval.is_some_and(|a| a.mfa))
                 .execute(&mut *writer)
                 .await
                 .map_err($crate::error::write_error("device authorization"))?;

@@ -17,7 +17,7 @@ macro_rules! insert_grant {
         sqlx::query(
             "INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, \
              audiences, auth_time, created_at, access_jti, access_expires_at, revoked_at, \
-             dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             dpop_jkt, mfa) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(row.grant_id)
         .bind(row.client_id)
@@ -32,6 +32,7 @@ macro_rules! insert_grant {
         .bind(row.access_expires_at)
         .bind(row.revoked_at)
         .bind(row.dpop_jkt)
+        .bind(row.mfa)
         .execute(&mut *$tx)
         .await
         .map_err($crate::error::write_error("grant"))?;

@@ -94,7 +94,8 @@ impl Batch<CodeRow> for SqliteBatches {
                 .bind(c.auth_time)
                 .bind(c.expires_at)
                 .bind(c.consumed_at)
-                .bind(c.dpop_jkt.clone());
+                .bind(c.dpop_jkt.clone())
+                .bind(c.mfa);
         }
         self.run(codes.len(), "authorization code", statements)
             .await
@@ -125,6 +126,7 @@ impl Batch<Redemption> for SqliteBatches {
                 .bind(g.access_expires_at)
                 .bind(g.revoked_at)
                 .bind(g.dpop_jkt.clone())
+                .bind(g.mfa)
                 .bind(refresh.map(|t| t.token_hash.clone()))
                 .bind(refresh.map(|t| t.issued_at))
                 .bind(refresh.map(|t| t.expires_at))
@@ -193,12 +195,12 @@ fn rotation_sql(index: usize) -> String {
 /// in the order of [`CodeRow`]: inserted while its session (the fifth, `sid`) is stored (a
 /// taken hash fails the batch).
 fn code_sql(index: usize) -> String {
-    let p = parameter(index, 14);
-    let values: Vec<String> = (1..=14).map(&p).collect();
+    let p = parameter(index, 15);
+    let values: Vec<String> = (1..=15).map(&p).collect();
     format!(
         "INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, sid, \
          redirect_uri, code_challenge, nonce, scopes, resources, auth_time, expires_at, \
-         consumed_at, dpop_jkt) SELECT {values} \
+         consumed_at, dpop_jkt, mfa) SELECT {values} \
          WHERE EXISTS (SELECT 1 FROM sessions WHERE sid = {sid}) RETURNING {index}; ",
         values = values.join(", "),
         sid = p(5),
@@ -206,19 +208,19 @@ fn code_sql(index: usize) -> String {
 }
 
 /// The `index`th redemption of a batch, whose parameters are: consumed at, the code's hash,
-/// the grant's columns in the order of `GrantRow` (13), then its first refresh token's hash,
+/// the grant's columns in the order of `GrantRow` (14), then its first refresh token's hash,
 /// issue, expiry, access token `jti` and expiry (all NULL when the grant has none). The code
 /// is consumed provided it is unconsumed; the grant is inserted only if that UPDATE changed
 /// the row, and the refresh token only if the grant was. Two redemptions of one code in a
 /// batch: the first consumes it, the second changes nothing.
 fn redemption_sql(index: usize) -> String {
-    let p = parameter(index, 20);
-    let grant: Vec<String> = (3..=15).map(&p).collect();
+    let p = parameter(index, 21);
+    let grant: Vec<String> = (3..=16).map(&p).collect();
     format!(
         "UPDATE authorization_codes SET consumed_at = {at} \
          WHERE code_hash = {code} AND consumed_at IS NULL RETURNING {index}; \
          INSERT INTO grants (grant_id, client_id, user_id, sid, offline, scopes, audiences, \
-         auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt) \
+         auth_time, created_at, access_jti, access_expires_at, revoked_at, dpop_jkt, mfa) \
          SELECT {grant} WHERE changes() = 1; \
          INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at, access_jti, \
          access_expires_at) SELECT {hash}, {grant_id}, {issued}, {expires}, {jti}, \
@@ -227,10 +229,10 @@ fn redemption_sql(index: usize) -> String {
         code = p(2),
         grant = grant.join(", "),
         grant_id = p(3),
-        hash = p(16),
-        issued = p(17),
-        expires = p(18),
-        jti = p(19),
-        access_expires = p(20),
+        hash = p(17),
+        issued = p(18),
+        expires = p(19),
+        jti = p(20),
+        access_expires = p(21),
     )
 }

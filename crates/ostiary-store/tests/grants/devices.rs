@@ -38,6 +38,7 @@ fn approval(user: &UserId, sid: &str) -> DeviceStatus {
         user_id: *user,
         sid: sid.into(),
         auth_time: now() - Duration::minutes(1),
+        mfa: true,
     })
 }
 
@@ -56,6 +57,7 @@ fn grant_for(d: &DeviceAuthorization, user: &UserId, sid: &str, grant_id: &str) 
         access_expires_at: now() + Duration::minutes(5),
         revoked_at: None,
         dpop_jkt: None,
+        mfa: true,
     }
 }
 

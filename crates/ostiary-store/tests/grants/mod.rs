@@ -83,7 +83,7 @@ fn session(user: &UserId, sid: &str, at: OffsetDateTime) -> Session {
         sid: sid.into(),
         user_id: *user,
         auth_time: at,
-        mfa: false,
+        mfa: true,
         last_seen: at,
         expires_at: at + Duration::hours(8),
     }
@@ -106,6 +106,7 @@ fn code(client: &ClientId, user: &UserId, sid: &str, grant_id: &str) -> Authoriz
         expires_at: at + Duration::seconds(60),
         consumed_at: None,
         dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        mfa: true,
     }
 }
 
@@ -129,6 +130,7 @@ fn grant_of(code: &AuthorizationCode, offline: bool) -> Grant {
         access_expires_at: at + Duration::minutes(5),
         revoked_at: None,
         dpop_jkt: code.dpop_jkt.clone(),
+        mfa: code.mfa,
     }
 }
 

@@ -78,6 +78,7 @@ impl TokenService {
             scopes: &code.scopes,
             resources: &code.resources,
             auth_time: code.auth_time,
+            mfa: code.mfa,
         };
         let (response, grant, refresh) =
             self.open_grant(client, grant, resources, code.nonce.as_deref(), dpop)?;

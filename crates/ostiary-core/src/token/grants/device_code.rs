@@ -76,6 +76,7 @@ impl TokenService {
             scopes: &device.scopes,
             resources: &device.resources,
             auth_time: approval.auth_time,
+            mfa: approval.mfa,
         };
         let (response, grant, refresh) = self.open_grant(client, grant, resources, None, dpop)?;
         if !self

@@ -32,6 +32,8 @@ pub(super) struct NewGrant<'a> {
     /// The RFC 8707 resources the user authorized (empty: the client's default audience).
     pub resources: &'a [String],
     pub auth_time: OffsetDateTime,
+    /// The login gave a second factor.
+    pub mfa: bool,
 }
 
 /// RFC 9449 5 and 10: a grant bound to a DPoP key (`bound`, from `dpop_jkt` or a public
@@ -116,6 +118,7 @@ impl TokenService {
             scopes: grant.scopes.to_vec(),
             audiences,
             auth_time: grant.auth_time,
+            mfa: grant.mfa,
             created_at: now,
             access_jti: String::new(),
             access_expires_at: now,
@@ -182,7 +185,11 @@ impl TokenService {
             nonce,
             at_hash: at_hash(alg, access_token),
             sid: &grant.sid,
-            amr: ["pwd"],
+            amr: if grant.mfa {
+                &["pwd", "otp", "mfa"]
+            } else {
+                &["pwd"]
+            },
         };
         ostiary_jwt::encode(key, "JWT", &claims).map_err(|e| {
             tracing::error!(error = %e, "signing failed");
