@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::PrivateCookieJar;
 use ostiary_core::interaction::{AfterConsent, Answer, Decision, Step};
 
-use super::{ConsentPage, LoginPage, ScopeLine, SecondFactorPage, message_page, page};
+use super::{ConsentPage, LoginPage, ScopeLine, SecondFactorPage, message_page, page, qr_svg};
 use crate::state::AppState;
 
 /// The response for an interaction's answer. `csrf` is the browser's CSRF token (already in
@@ -57,6 +57,10 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
             &SecondFactorPage {
                 client_name: client_name.as_deref(),
                 enrollment: enrollment.as_ref(),
+                qr_svg: enrollment
+                    .as_ref()
+                    .and_then(|e| qr_svg(&e.key_uri))
+                    .as_deref(),
                 failed,
                 csrf,
                 interaction: interaction.expose(),

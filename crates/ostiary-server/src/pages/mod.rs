@@ -72,11 +72,27 @@ pub struct SecondFactorPage<'a> {
     pub client_name: Option<&'a str>,
     /// The key to add to an app, when the user has none yet.
     pub enrollment: Option<&'a Enrollment>,
+    /// Its key URI as a QR code to scan: inline SVG made by [`qr_svg`], nothing the user
+    /// typed can reach its markup.
+    pub qr_svg: Option<&'a str>,
     /// The previous code was wrong or already used.
     pub failed: bool,
     pub csrf: &'a str,
     /// The interaction the code belongs to.
     pub interaction: &'a str,
+}
+
+/// An inline SVG QR code of `text` (a TOTP key URI, about 150 bytes), at least 200 pixels
+/// wide; `None` if it does not fit a QR code.
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    // The renderer opens with an XML declaration, which has no place inside an HTML page.
+    svg.find("<svg").map(|start| svg[start..].to_owned())
 }
 
 /// The device verification page (RFC 8628 3.3): the form with the `user_code` input.
@@ -167,6 +183,46 @@ mod tests {
         assert!(html.contains("name=\"username\""));
         assert!(html.contains("name=\"password\""));
         assert!(html.contains("name=\"csrf\""));
+    }
+
+    #[test]
+    fn the_second_factor_page_posts_otp_and_shows_a_key_to_enrol_with_its_qr_code() {
+        let enrollment = Enrollment {
+            secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+            key_uri: "otpauth://totp/issuer:a%22%3E?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+        };
+        let qr = qr_svg(&enrollment.key_uri).unwrap();
+        assert!(qr.starts_with("<svg"), "{qr}");
+        let html = SecondFactorPage {
+            client_name: Some("<b>App</b>"),
+            enrollment: Some(&enrollment),
+            qr_svg: Some(&qr),
+            failed: true,
+            csrf: "c",
+            interaction: "i",
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains(r#"action="/login/otp""#));
+        assert!(html.contains(r#"name="otp""#));
+        assert!(html.contains(r#"autocomplete="one-time-code""#));
+        assert!(html.contains(r#"id="totp-secret">GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ<"#));
+        assert!(html.contains("<svg"), "the QR code is inline");
+        assert!(!html.contains("<?xml"));
+        assert!(!html.contains("<b>App</b>"), "the name is escaped");
+        assert!(html.contains("not right"));
+        let plain = SecondFactorPage {
+            client_name: None,
+            enrollment: None,
+            qr_svg: None,
+            failed: false,
+            csrf: "c",
+            interaction: "i",
+        }
+        .render()
+        .unwrap();
+        assert!(!plain.contains("totp-secret") && !plain.contains("<svg"));
+        assert!(!plain.contains("not right"));
     }
 
     #[test]
