@@ -144,6 +144,7 @@ impl AppState {
             refresh_token_lifetime: duration(config.refresh_token_lifetime)?,
             refresh_grace: duration(config.refresh_grace)?,
             client_assertion_audiences: discovery::client_assertion_audiences(&config),
+            require_mfa: config.require_mfa,
         };
         let document_policy = DocumentPolicy {
             hosts: config.client_metadata_hosts.clone(),

@@ -1,7 +1,7 @@
 //! What operators see of clients, users, keys, sessions and audit events: one JSON shape
 //! each, printed by the CLI and answered by the admin API (whose OpenAPI schemas they are).
 
-use ostiary_core::admin::SecondFactorStatus;
+use ostiary_core::admin::{EnrolledTotp, SecondFactorStatus};
 use ostiary_core::audit::AuditEvent;
 use ostiary_core::client::{Client, ClientJwks};
 use ostiary_core::grant::Consent;
@@ -125,6 +125,35 @@ impl<'a> From<&'a SecondFactorStatus> for SecondFactorsView<'a> {
             username: status.user.username.as_str(),
             totp: status.totp_enrolled_at.is_some(),
             totp_enrolled_at: status.totp_enrolled_at.map(rfc3339),
+        }
+    }
+}
+
+/// A TOTP key just enrolled for a user, shown this once, with the user's second factors.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolledTotpView<'a> {
+    #[serde(flatten)]
+    pub factors: SecondFactorsView<'a>,
+    /// The key, RFC 4648 base32, to type into an authenticator app.
+    pub totp_secret: &'a str,
+    /// The `otpauth://totp/...` URI apps import.
+    pub otpauth_uri: &'a str,
+}
+
+impl std::fmt::Debug for EnrolledTotpView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolledTotpView")
+            .field("factors", &self.factors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> From<&'a EnrolledTotp> for EnrolledTotpView<'a> {
+    fn from(enrolled: &'a EnrolledTotp) -> Self {
+        Self {
+            factors: SecondFactorsView::from(&enrolled.status),
+            totp_secret: &enrolled.secret,
+            otpauth_uri: &enrolled.key_uri,
         }
     }
 }

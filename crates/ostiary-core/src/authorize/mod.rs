@@ -99,9 +99,9 @@ impl Authorizer {
         self
     }
 
-    /// Whether a user must have given a second factor to authorize `client`.
-    pub fn requires_second_factor(&self, client: &Client) -> bool {
-        self.require_mfa || client.require_mfa
+    /// Whether `session`'s login lacks the second factor `client` (or the server) requires.
+    pub fn lacks_second_factor(&self, client: &Client, session: &Session) -> bool {
+        (self.require_mfa || client.require_mfa) && !session.mfa
     }
 
     /// Every client must push its authorization requests (RFC 9126 5,
@@ -273,7 +273,7 @@ impl Authorizer {
                 });
             }
         }
-        if self.requires_second_factor(&request.client) && !session.mfa {
+        if self.lacks_second_factor(&request.client, session) {
             return Ok(if request.prompt.none {
                 self.refuse(
                     request,
@@ -323,6 +323,10 @@ impl Authorizer {
         request: &AuthorizationRequest,
         session: &Session,
     ) -> Result<Next, OAuthError> {
+        // Nothing is remembered for a login that cannot have the code yet.
+        if self.lacks_second_factor(&request.client, session) {
+            return Ok(Next::SecondFactor);
+        }
         let previous = self
             .store
             .find_consent(&session.user_id, &request.client.id)
@@ -361,7 +365,7 @@ impl Authorizer {
     ) -> Result<Next, OAuthError> {
         // The one place codes are made: whatever page led here, a session without the second
         // factor the client requires never gets one.
-        if self.requires_second_factor(&request.client) && !session.mfa {
+        if self.lacks_second_factor(&request.client, session) {
             return Ok(Next::SecondFactor);
         }
         let code = random_token::<32>();

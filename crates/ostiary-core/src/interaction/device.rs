@@ -83,7 +83,10 @@ impl Interactions {
                 .show_login(existing, state, browser, client_name, String::new())
                 .await;
         };
-        if self.authorizer.requires_second_factor(&pending.client) && !session.mfa {
+        if self
+            .authorizer
+            .lacks_second_factor(&pending.client, session)
+        {
             return self
                 .show_second_factor(existing, state, browser, session.user_id, Some(client_name))
                 .await;
@@ -113,8 +116,9 @@ impl Interactions {
         // As for codes: an approval needs the second factor its client requires, whatever
         // page led here.
         if decision == Decision::Approve
-            && self.authorizer.requires_second_factor(&pending.client)
-            && !session.mfa
+            && self
+                .authorizer
+                .lacks_second_factor(&pending.client, session)
         {
             return Err(InteractionError::Expired);
         }

@@ -99,8 +99,7 @@ impl std::fmt::Debug for dyn CodeAttempts + '_ {
     }
 }
 
-/// What the browser posts.
-#[derive(Debug)]
+/// What the browser posts. Its `Debug` names the username only: never a password or a code.
 pub enum Input<'a> {
     /// The login form (`username`, `password`).
     Password {
@@ -115,6 +114,19 @@ pub enum Input<'a> {
     },
     /// The consent form's `decision`.
     Decision(Decision),
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            Self::Code { .. } => f.write_str("Code(..)"),
+            Self::Decision(decision) => f.debug_tuple("Decision").field(decision).finish(),
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn LoginAttempts + '_ {

@@ -2,6 +2,9 @@
 //! after the password, or, for a user without a factor whom a client or the server requires
 //! to have one, the enrolment of a new key confirmed by its first code.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use super::service::{Interactions, Loaded, Walk};
 use super::state::{Stage, State};
 use super::{Answer, Browser, CodeAttempts, Enrollment, InteractionError, InteractionId, Step};
@@ -68,17 +71,20 @@ impl Interactions {
         })
     }
 
-    /// A code posted on the second-factor page. Right: the user's session starts (or starts
-    /// again, now with the factor) and the walk goes on. Wrong: the page again, until
-    /// [`MAX_CODE_FAILURES`] send the user back to the password.
+    /// A code posted on the second-factor page. Right: the user's session starts (or goes on,
+    /// now with the factor) and the walk goes on. Wrong: the page again, until
+    /// [`MAX_CODE_FAILURES`] send the user back to the login form. A user's codes are checked
+    /// one at a time, each failure counted before the next check asks whether the account is
+    /// locked: parallel posts cannot all pass that question first.
     pub(super) async fn enter_code(
         &self,
-        loaded: Loaded,
+        mut loaded: Loaded,
         browser: &Browser<'_>,
         otp: &str,
         attempts: &dyn CodeAttempts,
     ) -> Result<Answer, InteractionError> {
-        let user = self.code_owner(&loaded, browser).await?;
+        let (user, password_checked) = self.code_owner(&loaded, browser).await?;
+        let _turn = self.code_checks.turn(user.id).await;
         let account = user.username.as_str();
         if let Some(wait) = attempts.retry_after(account).await {
             return Err(InteractionError::TooManyAttempts(wait));
@@ -113,28 +119,21 @@ impl Interactions {
         }
         self.record_factor(AuditEventType::MfaSucceeded, &user, browser, false)
             .await;
-        let Loaded {
-            id,
-            id_hash,
-            mut state,
-            walk,
-        } = loaded;
-        if state.password_checked {
+        let (token, session) = if password_checked {
             self.record_login(&user, browser).await;
-        }
-        state.password_checked = false;
-        state.enrolling = None;
-        state.code_failures = 0;
-        let (token, session) = self
-            .sessions
-            .start(&user, browser.session_token, true)
-            .await?;
-        let loaded = Loaded {
-            id,
-            id_hash,
-            state,
-            walk,
+            self.sessions
+                .start(&user, browser.session_token, true)
+                .await?
+        } else {
+            // The password was given earlier, in the session this code completes.
+            self.sessions
+                .step_up(&user, browser.session_token)
+                .await?
+                .ok_or(InteractionError::Expired)?
         };
+        loaded.state.password_checked_for = None;
+        loaded.state.enrolling = None;
+        loaded.state.code_failures = 0;
         let step = self.signed_in(Some(loaded), browser, &session).await?;
         Ok(Answer {
             step,
@@ -142,31 +141,36 @@ impl Interactions {
         })
     }
 
-    /// The user a second-factor page waits for, if this browser may answer it: the walk
-    /// checked their password, or their own session is signed in.
+    /// The user a second-factor page waits for, if this browser may answer it, and whether
+    /// this walk checked their password: otherwise their own session must be signed in.
     async fn code_owner(
         &self,
         loaded: &Loaded,
         browser: &Browser<'_>,
-    ) -> Result<User, InteractionError> {
+    ) -> Result<(User, bool), InteractionError> {
         let state = &loaded.state;
-        let user_id = state
+        let Some(owner) = state
             .user
             .as_deref()
             .filter(|_| state.stage == Stage::SecondFactor)
-            .and_then(|id| UserId::parse(id).ok())
-            .ok_or(InteractionError::Expired)?;
-        if !state.password_checked {
+        else {
+            return Err(InteractionError::Expired);
+        };
+        let user_id = UserId::parse(owner).map_err(|_| InteractionError::Expired)?;
+        let password_checked = state.password_checked_for.as_deref() == Some(owner);
+        if !password_checked {
             let session = self.session(browser).await;
             if session.map(|s| s.user_id) != Some(user_id) {
                 return Err(InteractionError::Expired);
             }
         }
-        self.store
+        let user = self
+            .store
             .find_user(&user_id)
             .await?
             .filter(|user| !user.disabled)
-            .ok_or(InteractionError::Expired)
+            .ok_or(InteractionError::Expired)?;
+        Ok((user, password_checked))
     }
 
     /// The page after a wrong code: the same page, or, after too many, the login form.
@@ -184,16 +188,16 @@ impl Interactions {
         } = loaded;
         state.code_failures = state.code_failures.saturating_add(1);
         let client_name = walk.client_name();
-        let existing = Some((id, id_hash));
         if state.code_failures < MAX_CODE_FAILURES {
+            let existing = Some((id, id_hash));
             return Ok(self
                 .second_factor_page(existing, state, browser, user, client_name, true)
                 .await?
                 .into());
         }
-        // Enough guesses for one password: the password again.
-        let step = match (walk, existing) {
-            (Walk::SignIn, Some((_, id_hash))) => {
+        let step = match walk {
+            // No application waits: the plain login form, and the walk is over.
+            Walk::SignIn => {
                 self.store.delete_interaction(&id_hash).await?;
                 Step::Login {
                     interaction: None,
@@ -202,9 +206,9 @@ impl Interactions {
                     failed: false,
                 }
             }
-            (_, existing) => {
+            Walk::Authorize(_) | Walk::Device(_) => {
                 self.show_login(
-                    existing,
+                    Some((id, id_hash)),
                     state,
                     browser,
                     client_name.unwrap_or_default(),
@@ -234,5 +238,49 @@ impl Interactions {
             event = event.failed("wrong_or_used_code");
         }
         self.audit.record(event).await;
+    }
+}
+
+/// Code checks in progress, one queue per user: a check holds its user's turn from the lock's
+/// question to the failure's count, so a user's codes are checked one after another on this
+/// instance. Entries go when their last turn ends: the map holds users being checked only.
+#[derive(Debug, Default)]
+pub(super) struct CodeChecks(Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<()>>>>);
+
+/// A user's turn to have a code checked; the next waits until it is dropped.
+pub(super) struct Turn<'a> {
+    checks: &'a CodeChecks,
+    user: UserId,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl CodeChecks {
+    pub(super) async fn turn(&self, user: UserId) -> Turn<'_> {
+        let queue = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user)
+            .or_default()
+            .clone();
+        Turn {
+            checks: self,
+            user,
+            held: Some(queue.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut queues = self.checks.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the map holds it now: nobody waits.
+        if queues
+            .get(&self.user)
+            .is_some_and(|queue| Arc::strong_count(queue) == 1)
+        {
+            queues.remove(&self.user);
+        }
     }
 }

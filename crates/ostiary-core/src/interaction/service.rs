@@ -6,6 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use super::device::PendingDevice;
+use super::second_factor::CodeChecks;
 use super::state::{Purpose, Stage, State};
 use super::{
     AfterConsent, Answer, Browser, Decision, INTERACTION_LIFETIME, Input, InteractionError,
@@ -78,6 +79,8 @@ pub struct Interactions {
     pub(super) sessions: Arc<Sessions>,
     pub(super) authenticator: Arc<UserAuthenticator>,
     pub(super) factors: Arc<SecondFactors>,
+    /// One code check at a time per user on this instance.
+    pub(super) code_checks: CodeChecks,
     pub(super) audit: Arc<dyn AuditSink>,
     pub(super) clock: Arc<dyn Clock>,
 }
@@ -99,6 +102,7 @@ impl Interactions {
             sessions,
             authenticator: credentials.passwords,
             factors: credentials.second_factors,
+            code_checks: CodeChecks::default(),
             audit,
             clock,
         }
@@ -251,7 +255,7 @@ impl Interactions {
         let next = match decision {
             Decision::Approve => {
                 let next = self.authorizer.approve(request, session).await;
-                if next.is_ok() {
+                if matches!(next, Ok(Next::Redirect(_))) {
                     let event = AuditEvent::new(
                         self.clock.now_seconds(),
                         AuditEventType::ConsentGranted,
@@ -345,7 +349,7 @@ impl Interactions {
     ) -> Result<Step, InteractionError> {
         state.stage = Stage::Login;
         state.user = None;
-        state.password_checked = false;
+        state.password_checked_for = None;
         state.enrolling = None;
         state.code_failures = 0;
         let interaction = self.save(existing, &state, browser).await?;

@@ -44,7 +44,7 @@ impl Interactions {
                 }) => (Some((id, id_hash)), state, walk.client_name()),
                 None => (None, State::sign_in(), None),
             };
-            state.password_checked = true;
+            state.password_checked_for = Some(user.id.to_string());
             state.code_failures = 0;
             let step = self
                 .show_second_factor(existing, state, browser, user.id, client_name)

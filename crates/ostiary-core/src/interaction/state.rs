@@ -48,8 +48,10 @@ pub(super) enum SignInOnly {
 const USER_CODE_CONTEXT: &[u8] = b"device user code";
 const ENROLLING_CONTEXT: &[u8] = b"totp key being enrolled";
 
-/// Values an interaction row holds that the database must never see in plain text, sealed
-/// under a key derived from the browser binding (which only the browser's cookie carries).
+/// Values an interaction row holds that the database must never see in plain text (user codes,
+/// TOTP keys being enrolled), sealed under a key derived from the browser binding, which only
+/// the browser's cookie carries; each kind under its own context. The purpose label is the
+/// one the first such value (the user code) was sealed under, kept so values in flight open.
 fn binding_sealer(binding: &str) -> Result<KeySealer, ostiary_jwt::SealError> {
     KeySealer::for_purpose(binding.as_bytes(), b"ostiary interaction user code")
 }
@@ -78,10 +80,10 @@ pub(super) struct State {
     /// The user (id) the consent or second-factor page was shown to: only their session (or,
     /// with `password_checked`, this walk) may answer it.
     pub user: Option<String>,
-    /// This walk checked `user`'s password and waits for their second factor before it
-    /// starts their session.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub password_checked: bool,
+    /// The user (id) whose password this walk checked and whose session waits for their
+    /// second factor: only while it is `user` may the code start a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_checked_for: Option<String>,
     /// The key `user` is enrolling on the second-factor page, sealed for the browser binding
     /// (base64url).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,7 +158,7 @@ impl State {
             purpose,
             stage: Stage::Login,
             user: None,
-            password_checked: false,
+            password_checked_for: None,
             enrolling: None,
             code_failures: 0,
         }

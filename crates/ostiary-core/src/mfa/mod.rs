@@ -16,9 +16,9 @@ use time::OffsetDateTime;
 
 use crate::user::UserId;
 
-/// Wrong codes one interaction takes before it ends and the password must be given again.
-/// The brute-force lock (per account and source) counts them too, so this bounds what one
-/// correct password buys an attacker.
+/// Wrong codes one interaction takes before the login form is shown again. What bounds
+/// guessing is the brute-force lock (per account and source), which counts every wrong code,
+/// one check at a time per user: this only sends a user who keeps failing back to start.
 pub const MAX_CODE_FAILURES: u8 = 5;
 
 /// A user's TOTP factor as the store keeps it.

@@ -75,6 +75,40 @@ impl Sessions {
         Ok((SessionToken(SecretString::from(token)), session))
     }
 
+    /// A second factor given within `user`'s live session (the browser's cookie token
+    /// `previous`): the session goes on under a new token (a login that gains a factor never
+    /// keeps its id) with its `sid`, login time and absolute lifetime, now marked `mfa`.
+    /// `None` when that session has ended or is another user's: a code alone starts nothing.
+    pub async fn step_up(
+        &self,
+        user: &User,
+        previous: Option<&str>,
+    ) -> Result<Option<(SessionToken, Session)>, StoreError> {
+        let Some(previous) = previous else {
+            return Ok(None);
+        };
+        let Some(old) = self
+            .resume(previous)
+            .await?
+            .filter(|s| s.user_id == user.id)
+        else {
+            return Ok(None);
+        };
+        // Of two posts racing, one takes the session over.
+        if self.store.delete_session(&old.id_hash).await?.is_none() {
+            return Ok(None);
+        }
+        let token = random_token::<32>();
+        let session = Session {
+            id_hash: SecretHash::of(&token),
+            mfa: true,
+            last_seen: self.clock.now_seconds(),
+            ..old
+        };
+        self.store.insert_session(&session).await?;
+        Ok(Some((SessionToken(SecretString::from(token)), session)))
+    }
+
     /// The live session a cookie names: within both lifetimes, its user still enabled.
     pub async fn resume(&self, token: &str) -> Result<Option<Session>, StoreError> {
         let id_hash = SecretHash::of(token);

@@ -38,6 +38,9 @@ pub struct TokenSettings {
     /// What a client assertion's `aud` may name (RFC 7523 3): the issuer and the URLs of the
     /// endpoints that authenticate clients.
     pub client_assertion_audiences: Vec<String>,
+    /// `OAUTH2_REQUIRE_MFA`: a grant whose login gave no second factor is not refreshed for
+    /// any client (per client: `require_mfa`).
+    pub require_mfa: bool,
 }
 
 impl TokenSettings {

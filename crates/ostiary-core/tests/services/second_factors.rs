@@ -15,7 +15,7 @@ use ostiary_core::session::Session;
 use crate::interactions::{
     BROWSER, Counted, PASSWORD, Walk, id_of, query, request, walk_requiring_mfa,
 };
-use crate::support::web_registration;
+use crate::support::{refresh_token, refused, web_registration};
 
 /// Counts what core reports about codes, for the account it names; locks out when told to.
 #[derive(Debug, Default)]
@@ -380,4 +380,128 @@ async fn keys_move_to_a_new_root_secret_and_open_under_no_other() {
     assert_eq!(changing.reseal().await.unwrap(), 0, "nothing left to move");
     assert_eq!(verify(&under(new, &[])).await, Verified::Accepted);
     assert_eq!(verify(&under(old, &[])).await, Verified::NotEnrolled);
+}
+
+#[tokio::test]
+async fn a_grant_from_a_login_without_the_factor_is_not_refreshed_once_one_is_required() {
+    let w = walk_requiring_mfa(false).await;
+    let mut strict = web_registration("strict");
+    strict.require_mfa = true;
+    let client = w.bench.client(strict).await;
+    // A code made before the requirement (or by an older instance): no second factor.
+    let (code, _) = w
+        .bench
+        .code(&client, &["openid", "offline_access"], &[])
+        .await;
+    let issued = w.bench.redeem(&client, &code, &[]).await.unwrap();
+    let refreshed = w
+        .bench
+        .refresh(&client, &refresh_token(&issued), None, &[])
+        .await;
+    let (error, description) = refused(refreshed);
+    assert_eq!(error, ErrorCode::InvalidGrant);
+    assert!(description.contains("second factor"), "{description}");
+}
+
+#[tokio::test]
+async fn completing_the_factor_keeps_the_session_but_not_its_token() {
+    let w = walk_requiring_mfa(true).await;
+    let id = id_of(
+        &w.interactions
+            .begin(request("web", &[]), &BROWSER)
+            .await
+            .unwrap(),
+    );
+    let asked = password(&w, Some(&id), &Counted::default()).await;
+    let before = session(&w, &asked).await;
+    let Step::SecondFactor {
+        enrollment: Some(enrollment),
+        ..
+    } = &asked.step
+    else {
+        panic!("{:?}", asked.step)
+    };
+    let secret = TotpSecret::from_base32(&enrollment.secret).unwrap();
+    let token = asked.started.as_ref().unwrap();
+    let signed_in = Browser {
+        session_token: Some(token.expose()),
+        ..BROWSER
+    };
+    w.bench.clock.advance(time::Duration::seconds(30));
+    let done = code(
+        &w,
+        &id,
+        &signed_in,
+        &code_now(&w, &secret),
+        &Codes::default(),
+    )
+    .await
+    .unwrap();
+    let after = session(&w, &done).await;
+    assert!(after.mfa);
+    assert_ne!(after.id_hash, before.id_hash, "a new token");
+    assert_eq!(after.sid, before.sid);
+    assert_eq!(
+        after.auth_time, before.auth_time,
+        "the password was given then"
+    );
+    assert_eq!(after.expires_at, before.expires_at);
+    let old = w.bench.store.find_session(&before.id_hash).await.unwrap();
+    assert_eq!(old, None, "the token before the factor is gone");
+}
+
+/// Locks the account once this many codes failed, as the server's limiter does.
+struct Limited {
+    failed: AtomicU32,
+    lock_after: u32,
+}
+
+#[async_trait::async_trait]
+impl CodeAttempts for Limited {
+    async fn retry_after(&self, _: &str) -> Option<Duration> {
+        // A check that takes its time, as a shared store's would.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        (self.failed.load(Ordering::SeqCst) >= self.lock_after).then(|| Duration::from_secs(60))
+    }
+    async fn failed(&self, _: &str) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.failed.fetch_add(1, Ordering::SeqCst);
+    }
+    async fn succeeded(&self, _: &str) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_codes_are_checked_one_at_a_time_so_the_lock_holds() {
+    let w = std::sync::Arc::new(walk_requiring_mfa(false).await);
+    enrolled(&w).await;
+    let id = id_of(&password(&w, None, &Counted::default()).await);
+    let limited = std::sync::Arc::new(Limited {
+        failed: AtomicU32::new(0),
+        lock_after: 3,
+    });
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (w, id, limited) = (w.clone(), id.clone(), limited.clone());
+        posts.spawn(async move {
+            let input = Input::Code {
+                otp: "000000",
+                attempts: &*limited,
+            };
+            w.interactions.advance(Some(&id), &BROWSER, input).await
+        });
+    }
+    let mut locked = 0;
+    while let Some(answer) = posts.join_next().await {
+        if matches!(answer.unwrap(), Err(InteractionError::TooManyAttempts(_))) {
+            locked += 1;
+        }
+    }
+    let checked = w
+        .audit
+        .types()
+        .iter()
+        .filter(|t| **t == AuditEventType::MfaFailed)
+        .count();
+    assert_eq!(checked, 3, "only codes asked before the lock were checked");
+    assert_eq!(locked, 17);
 }

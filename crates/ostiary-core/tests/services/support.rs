@@ -87,6 +87,7 @@ impl Bench {
                 refresh_token_lifetime: Duration::days(1),
                 refresh_grace: REFRESH_GRACE,
                 client_assertion_audiences: vec![ISSUER.to_owned(), format!("{ISSUER}/token")],
+                require_mfa: false,
             },
         );
         let machine = register(

@@ -5,26 +5,13 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ostiary_core::admin::Actor;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{AdminApiError, Problem};
 use super::extract::{Json, Path};
 use super::users::username;
 use super::{AdminApi, render};
-use crate::views::SecondFactorsView;
-
-/// A TOTP key enrolled for a user, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EnrolledTotpView<'a> {
-    #[serde(flatten)]
-    pub factors: SecondFactorsView<'a>,
-    /// The key, RFC 4648 base32, to type into an authenticator app.
-    pub totp_secret: &'a str,
-    /// The `otpauth://totp/...` URI apps import.
-    pub otpauth_uri: &'a str,
-}
+use crate::views::{EnrolledTotpView, SecondFactorsView};
 
 /// A user's second factors (never a key).
 #[utoipa::path(get, path = "/v1/users/{username}/mfa", tag = "users",
@@ -54,12 +41,10 @@ pub async fn enroll_totp(
         .admin
         .enroll_totp(&Actor::Client(caller.client_id), &username(&name)?)
         .await?;
-    let view = EnrolledTotpView {
-        factors: SecondFactorsView::from(&enrolled.status),
-        totp_secret: &enrolled.secret,
-        otpauth_uri: &enrolled.key_uri,
-    };
-    Ok((StatusCode::CREATED, render(&view)?))
+    Ok((
+        StatusCode::CREATED,
+        render(&EnrolledTotpView::from(&enrolled))?,
+    ))
 }
 
 /// Removes the user's second factors: the user's sessions end and their refresh tokens are

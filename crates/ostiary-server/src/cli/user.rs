@@ -12,7 +12,7 @@ use ostiary_core::user::{Email, Username};
 use secrecy::SecretString;
 
 use super::context::AdminContext;
-use crate::views::{ConsentView, SecondFactorsView, UserView};
+use crate::views::{ConsentView, EnrolledTotpView, SecondFactorsView, UserView};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -189,10 +189,7 @@ pub async fn run(command: UserCommand, ctx: &AdminContext<'_>) -> anyhow::Result
                 .admin_with_factors()?
                 .enroll_totp(&Actor::Cli, &username)
                 .await?;
-            let mut view = serde_json::to_value(SecondFactorsView::from(&enrolled.status))?;
-            view["totp_secret"] = enrolled.secret.into();
-            view["otpauth_uri"] = enrolled.key_uri.into();
-            ctx.print(&view)
+            ctx.print(&EnrolledTotpView::from(&enrolled))
         }
         UserCommand::MfaReset { username } => {
             let removed = ctx

@@ -112,6 +112,11 @@ async fn an_enrolled_user_gives_a_code_after_the_password() {
         consent.body
     );
     assert!(browser.has_session_cookie());
+    assert!(!garbage.sets_cookie("ostiary_known"));
+    assert!(
+        consent.sets_cookie("ostiary_known"),
+        "the browser is known to the account now: a lock set elsewhere spares it"
+    );
     let redirect = browser.submit_consent(&consent, "approve").await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER, "{}", redirect.body);
     let code = redirect.redirect_param("code").unwrap();

@@ -52,6 +52,14 @@ impl TokenService {
         if user_disabled {
             return Err(user_unusable().into());
         }
+        // A second factor required after the login was made (the client's setting or the
+        // server's turned on later): the grant ends here, the user signs in again with one.
+        if (self.settings.require_mfa || client.require_mfa) && !grant.mfa {
+            return Err(invalid_grant(
+                "the client requires a second factor the login did not give",
+            )
+            .into());
+        }
         check_binding(
             grant.dpop_jkt.as_deref(),
             dpop,
