@@ -42,8 +42,14 @@ impl Interactions {
             .find_user(&user_id)
             .await?
             .ok_or(InteractionError::Expired)?;
+        let owner = user_id.to_string();
+        if state.user.as_deref() != Some(owner.as_str()) {
+            // Another user than the page was last shown to: nothing of theirs carries over.
+            state.enrolling = None;
+            state.code_failures = 0;
+        }
         state.stage = Stage::SecondFactor;
-        state.user = Some(user_id.to_string());
+        state.user = Some(owner);
         let enrollment = if self.factors.has_totp(&user_id).await? {
             state.enrolling = None;
             None
