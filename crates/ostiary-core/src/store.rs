@@ -171,6 +171,10 @@ pub trait SecondFactorStore: Send + Sync {
     async fn list_totp(&self) -> Result<Vec<StoredTotp>, StoreError>;
     /// Removes a user's factor; true if there was one.
     async fn delete_totp(&self, user_id: &UserId) -> Result<bool, StoreError>;
+    /// Accepts a code of time step `step` for the user: true, and `last_step` set to it,
+    /// only if the user's factor's `last_step` was earlier (one statement: of two instances
+    /// racing with one code, one wins).
+    async fn use_totp_step(&self, user_id: &UserId, step: i64) -> Result<bool, StoreError>;
     /// Replaces the sealed key of a user's factor if it is still `old` (a compare-and-swap:
     /// a factor reset or re-enrolled meanwhile is left alone); true if replaced.
     async fn reseal_totp(

@@ -92,7 +92,10 @@ pub fn build(state: AppState) -> Router {
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route(LOGIN_PATH, get(login::login_get).post(login::login_post))
-        .route(SECOND_FACTOR_PATH, post(second_factor::second_factor))
+        .route(
+            SECOND_FACTOR_PATH,
+            get(second_factor::second_factor_get).post(second_factor::second_factor),
+        )
         .route(CONSENT_PATH, post(consent::consent))
         .route(
             DEVICE_PATH,

@@ -113,8 +113,7 @@ pub struct SecondFactorsView<'a> {
     pub username: &'a str,
     /// The user gives a TOTP code at every login.
     pub totp: bool,
-    /// RFC 3339; absent without a TOTP key.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// RFC 3339; `null` without a TOTP key.
     pub totp_enrolled_at: Option<String>,
 }
 

@@ -199,6 +199,7 @@ impl UserRow {
 pub(crate) struct TotpRow {
     pub user_id: String,
     pub sealed_secret: Vec<u8>,
+    pub last_step: i64,
     pub created_at: i64,
 }
 
@@ -208,6 +209,7 @@ impl TotpRow {
             user_id: UserId::parse(&self.user_id)
                 .map_err(|_| StoreError::Corrupt("second factor"))?,
             sealed_secret: self.sealed_secret,
+            last_step: self.last_step,
             created_at: from_unix(self.created_at)?,
         })
     }

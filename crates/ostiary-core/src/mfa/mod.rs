@@ -3,8 +3,9 @@
 //!
 //! A user with a factor always gives it at login: their session starts only after the code.
 //! A user without one is asked to enrol when a client requires it (`--require-mfa`) or the
-//! server does (`OAUTH2_REQUIRE_MFA`). Each code counts once (RFC 6238 5.2), on every instance:
-//! a used step is remembered by the shared `ReplayStore`.
+//! server does (`OAUTH2_REQUIRE_MFA`). Each code counts once (RFC 6238 5.2), on every
+//! instance: the step of the last code accepted is kept with the key, and only a later one's
+//! code is accepted, in one statement.
 
 mod service;
 mod totp;
@@ -28,5 +29,8 @@ pub struct StoredTotp {
     /// The key, sealed (AES-256-GCM, under a key derived from the root secret) with the user
     /// id as authenticated context: a row copied to another user does not open.
     pub sealed_secret: Vec<u8>,
+    /// The time step (RFC 6238 `T`) of the last code accepted; only a code of a later step
+    /// is accepted next, so neither a code nor an older one counts twice (RFC 6238 5.2).
+    pub last_step: i64,
     pub created_at: OffsetDateTime,
 }

@@ -3,26 +3,22 @@
 use std::sync::Arc;
 
 use ostiary_jwt::{KeySealer, SealError};
-use time::Duration;
 
 use super::StoredTotp;
 use super::totp::{self, OneTimeCode, TotpSecret};
 use crate::Clock;
-use crate::store::{Store, StoreError, one_time_key};
+use crate::store::{Store, StoreError};
 use crate::user::UserId;
 
 const SEALING_PURPOSE: &[u8] = b"ostiary totp secret";
-
-/// How long a used step is remembered: past the last instant it could be accepted again.
-const USED_STEP_MEMORY: Duration =
-    Duration::seconds(totp::PERIOD_SECONDS * (2 * totp::ALLOWED_DRIFT_STEPS + 2));
 
 /// The outcome of a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {
     /// The code is right and its step unused: it is used now.
     Accepted,
-    /// A wrong code, or one already used (RFC 6238 5.2: a second use is refused).
+    /// A wrong code, or one no later than the last code accepted (RFC 6238 5.2: a second use
+    /// is refused, and so is an older code seen over a shoulder).
     Refused,
     /// The user has no factor (removed meanwhile, or its key no longer opens).
     NotEnrolled,
@@ -93,7 +89,14 @@ impl SecondFactors {
             tracing::error!(user = %user, "a TOTP key does not open under the root secrets");
             return Ok(Verified::NotEnrolled);
         };
-        self.use_code(user, &secret, code).await
+        let Some(step) = self.step_of(&secret, code) else {
+            return Ok(Verified::Refused);
+        };
+        if self.store.use_totp_step(user, step).await? {
+            Ok(Verified::Accepted)
+        } else {
+            Ok(Verified::Refused)
+        }
     }
 
     /// Enrols `secret` as the user's factor once `code` shows their app has it (`None`: the
@@ -105,11 +108,13 @@ impl SecondFactors {
         secret: &TotpSecret,
         code: Option<&OneTimeCode>,
     ) -> Result<bool, StoreError> {
-        if let Some(code) = code
-            && self.use_code(user, secret, code).await? != Verified::Accepted
-        {
-            return Ok(false);
-        }
+        let last_step = match code {
+            Some(code) => match self.step_of(secret, code) {
+                Some(step) => step,
+                None => return Ok(false),
+            },
+            None => 0,
+        };
         let sealed_secret = self
             .sealer
             .seal(user.to_string().as_bytes(), secret.expose_bytes())
@@ -118,6 +123,7 @@ impl SecondFactors {
             .insert_totp(&StoredTotp {
                 user_id: *user,
                 sealed_secret,
+                last_step,
                 created_at: self.clock.now_seconds(),
             })
             .await
@@ -168,27 +174,11 @@ impl SecondFactors {
             .and_then(|bytes| TotpSecret::from_bytes(&bytes))
     }
 
-    /// Accepts `code` if it matches `secret` now and its step was not used before by this
-    /// user, remembering the step on the shared store.
-    async fn use_code(
-        &self,
-        user: &UserId,
-        secret: &TotpSecret,
-        code: &OneTimeCode,
-    ) -> Result<Verified, StoreError> {
-        let now = self.clock.now_seconds();
-        let Some(step) = secret.matching_step(code, now.unix_timestamp()) else {
-            return Ok(Verified::Refused);
-        };
-        let key = one_time_key("totp_step", &user.to_string(), &step.to_string());
-        if self
-            .store
-            .use_once(&key, now + USED_STEP_MEMORY, now)
-            .await?
-        {
-            Ok(Verified::Accepted)
-        } else {
-            Ok(Verified::Refused)
-        }
+    /// The time step `code` is of, if it is `secret`'s code now or within the allowed drift.
+    fn step_of(&self, secret: &TotpSecret, code: &OneTimeCode) -> Option<i64> {
+        let now = self.clock.now_seconds().unix_timestamp();
+        secret
+            .matching_step(code, now)
+            .and_then(|step| i64::try_from(step).ok())
     }
 }

@@ -27,7 +27,7 @@ impl TotpSecret {
     }
 
     /// A key from its bytes (as unsealed from the store); `None` unless exactly
-    /// [`SECRET_BYTES`] long.
+    /// `SECRET_BYTES` long.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let key: [u8; SECRET_BYTES] = bytes.try_into().ok()?;
         Some(Self(SecretBox::new(Box::new(key))))
@@ -87,7 +87,7 @@ impl TotpSecret {
     }
 
     /// The time step `code` belongs to, if it is the code of the step of `unix_seconds` or of
-    /// one within [`ALLOWED_DRIFT_STEPS`] of it. Every candidate is computed and compared in
+    /// one within `ALLOWED_DRIFT_STEPS` of it. Every candidate is computed and compared in
     /// constant time, so timing tells nothing of which step matched, or how closely.
     pub fn matching_step(&self, code: &OneTimeCode, unix_seconds: i64) -> Option<u64> {
         let now = unix_seconds.div_euclid(PERIOD_SECONDS);
@@ -114,7 +114,7 @@ impl std::fmt::Debug for TotpSecret {
     }
 }
 
-/// A code as the user typed it: [`DIGITS`] ASCII digits, spaces between them ignored (apps
+/// A code as the user typed it: `DIGITS` ASCII digits, spaces between them ignored (apps
 /// show `123 456`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct OneTimeCode(u32);

@@ -172,6 +172,30 @@ async fn a_code_counts_once() {
 }
 
 #[tokio::test]
+async fn an_unused_code_older_than_the_last_one_accepted_is_refused() {
+    let w = walk_requiring_mfa(false).await;
+    let secret = enrolled(&w).await;
+    let now = w.bench.clock.now_seconds().unix_timestamp();
+    let codes = Codes::default();
+    // The next step's code (a phone clock a little ahead) is accepted...
+    let first = id_of(&password(&w, None, &Counted::default()).await);
+    let ahead = secret.code_at_time(now + 30);
+    let done = code(&w, &first, &BROWSER, &ahead, &codes).await.unwrap();
+    assert!(matches!(done.step, Step::SignedIn), "{:?}", done.step);
+    // ...and then the current step's code, never used but older, is not: someone who saw it
+    // over a shoulder comes too late.
+    let second = id_of(&password(&w, None, &Counted::default()).await);
+    let older = code(&w, &second, &BROWSER, &code_now(&w, &secret), &codes)
+        .await
+        .unwrap();
+    assert!(
+        matches!(older.step, Step::SecondFactor { failed: true, .. }),
+        "{:?}",
+        older.step
+    );
+}
+
+#[tokio::test]
 async fn a_client_requiring_a_second_factor_has_its_user_enrol_one() {
     let w = walk_requiring_mfa(false).await;
     let mut strict = web_registration("strict");

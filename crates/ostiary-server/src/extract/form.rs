@@ -134,6 +134,11 @@ impl FormPairs {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
+
+    /// Whether `name` is given more than once.
+    pub fn repeats(&self, name: &str) -> bool {
+        self.0.iter().filter(|(k, _)| k == name).nth(1).is_some()
+    }
 }
 
 impl FromRequest<AppState> for FormPairs {

@@ -19,6 +19,12 @@ use crate::pages::{PageError, flow};
 use crate::rate_limit::Credential;
 use crate::state::AppState;
 
+/// The page is only ever the answer to a post: opened from a bookmark or a reload, it says
+/// the sign-in must start again.
+pub async fn second_factor_get() -> PageError {
+    PageError::Expired
+}
+
 pub async fn second_factor(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
@@ -26,6 +32,10 @@ pub async fn second_factor(
     form: FormPairs,
 ) -> Result<Response, PageError> {
     let csrf = super::posted_csrf(&state, &jar, &form)?;
+    // One code, for one walk: a form carrying two of either was not made by this page.
+    if form.repeats("otp") || form.repeats("interaction") {
+        return Err(PageError::BadRequest("Enter one code."));
+    }
     let session = state.cookies.session_token(&jar);
     let source_ip = source.to_text();
     let browser = Browser {

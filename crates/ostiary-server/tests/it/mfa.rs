@@ -261,6 +261,29 @@ async fn a_code_post_without_a_live_page_is_refused_as_a_page() {
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
         assert!(page.location().is_none());
     }
+    let twice = browser
+        .post(
+            "/login/otp",
+            &[
+                ("csrf".to_owned(), csrf.clone()),
+                ("otp".to_owned(), "123456".to_owned()),
+                ("otp".to_owned(), "654321".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST, "{}", twice.body);
+    let reloaded = browser.get("/login/otp").await;
+    assert_eq!(
+        reloaded.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        reloaded.body
+    );
+    assert!(
+        reloaded.is_html() && reloaded.body.contains("expired"),
+        "{}",
+        reloaded.body
+    );
     let forged = browser
         .post("/login/otp", &[("otp".to_owned(), "123456".to_owned())])
         .await;
@@ -283,6 +306,7 @@ fn operators_enrol_show_and_reset_second_factors() {
     let none = scratch.json(&["user", "mfa", "alice"]);
     assert_eq!(none["totp"], false, "{none}");
     assert_eq!(none["username"], "alice");
+    assert!(none["totp_enrolled_at"].is_null(), "{none}");
 
     let enrolled = scratch.json(&["user", "mfa", "ALICE", "--enroll-totp"]);
     assert_eq!(enrolled["totp"], true, "{enrolled}");

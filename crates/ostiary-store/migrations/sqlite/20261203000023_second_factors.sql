@@ -3,6 +3,8 @@
 CREATE TABLE user_totp (
     user_id       TEXT    NOT NULL PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
     sealed_secret BLOB    NOT NULL,
+    -- The time step of the last code accepted: only a later step's code counts.
+    last_step     INTEGER NOT NULL,
     created_at    INTEGER NOT NULL
 ) STRICT;
 

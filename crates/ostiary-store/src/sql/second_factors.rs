@@ -10,11 +10,12 @@ macro_rules! impl_second_factor_store {
             ) -> Result<bool, ostiary_core::StoreError> {
                 // One statement: of two enrolments racing, the first stands.
                 let done = sqlx::query(
-                    "INSERT INTO user_totp (user_id, sealed_secret, created_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
+                    "INSERT INTO user_totp (user_id, sealed_secret, last_step, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING",
                 )
                 .bind(totp.user_id.to_string())
                 .bind(totp.sealed_secret.clone())
+                .bind(totp.last_step)
                 .bind(totp.created_at.unix_timestamp())
                 .execute(&mut *self.writer().await?)
                 .await
@@ -60,6 +61,22 @@ macro_rules! impl_second_factor_store {
                     .execute(&mut *self.writer().await?)
                     .await
                     .map_err($crate::error::backend)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn use_totp_step(
+                &self,
+                user_id: &ostiary_core::user::UserId,
+                step: i64,
+            ) -> Result<bool, ostiary_core::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE user_totp SET last_step = $1 WHERE user_id = $2 AND last_step < $1",
+                )
+                .bind(step)
+                .bind(user_id.to_string())
+                .execute(&mut *self.writer().await?)
+                .await
+                .map_err($crate::error::backend)?;
                 Ok(done.rows_affected() == 1)
             }
 

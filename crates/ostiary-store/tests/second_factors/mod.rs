@@ -1,5 +1,6 @@
-//! `SecondFactorStore`: one TOTP key per user (the first enrolment stands), re-sealed only
-//! from the sealing it was read with, and only for a user who exists.
+//! `SecondFactorStore`: one TOTP key per user (the first enrolment stands), its codes' steps
+//! accepted in increasing order only, re-sealed only from the sealing it was read with, and
+//! only for a user who exists.
 
 use ostiary_core::SystemClock;
 use ostiary_core::admin;
@@ -15,6 +16,7 @@ use crate::store_tests;
 store_tests!(
     a_users_key_is_stored_once_and_removed,
     a_reseal_replaces_only_the_sealing_it_read,
+    only_a_later_step_is_accepted,
     a_key_needs_its_user,
 );
 
@@ -36,6 +38,7 @@ fn totp(user_id: UserId, sealed: &[u8]) -> StoredTotp {
     StoredTotp {
         user_id,
         sealed_secret: sealed.to_vec(),
+        last_step: 100,
         created_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     }
 }
@@ -86,4 +89,29 @@ async fn a_key_needs_its_user(db: Database) {
         "a key needs its user"
     );
     assert_eq!(store.list_totp().await.unwrap().len(), 1);
+}
+
+async fn only_a_later_step_is_accepted(db: Database) {
+    let store = db.store();
+    let alice = user(&db, "alice").await;
+    assert!(
+        !store.use_totp_step(&alice, 101).await.unwrap(),
+        "no key yet"
+    );
+    store.insert_totp(&totp(alice, b"sealed")).await.unwrap();
+    assert!(
+        !store.use_totp_step(&alice, 100).await.unwrap(),
+        "the step last used"
+    );
+    assert!(
+        !store.use_totp_step(&alice, 99).await.unwrap(),
+        "an older one"
+    );
+    assert!(store.use_totp_step(&alice, 101).await.unwrap());
+    assert!(!store.use_totp_step(&alice, 101).await.unwrap(), "once");
+    assert!(store.use_totp_step(&alice, 103).await.unwrap());
+    assert_eq!(
+        store.find_totp(&alice).await.unwrap().unwrap().last_step,
+        103
+    );
 }
