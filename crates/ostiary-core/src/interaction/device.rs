@@ -1,7 +1,7 @@
 //! Device approval (RFC 8628 3.3) as an interaction: the user code typed at the verification
 //! page starts it, sign-in (and a second factor the client requires) follows if needed, and
-//! the consent page (always shown, with the
-//! phishing warning) ends it with the answer the device's next poll receives.
+//! the consent page (always shown, with the phishing warning) ends it with the answer the
+//! device's next poll receives.
 
 use std::sync::Arc;
 

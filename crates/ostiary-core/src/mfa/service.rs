@@ -15,7 +15,7 @@ const SEALING_PURPOSE: &[u8] = b"ostiary totp secret";
 /// The outcome of a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {
-    /// The code is right and its step unused: it is used now.
+    /// The code is right and of a later step than the last one accepted, which it is now.
     Accepted,
     /// A wrong code, or one no later than the last code accepted (RFC 6238 5.2: a second use
     /// is refused, and so is an older code seen over a shoulder).
@@ -127,11 +127,6 @@ impl SecondFactors {
                 created_at: self.clock.now_seconds(),
             })
             .await
-    }
-
-    /// Removes the user's factor; false when there was none.
-    pub async fn remove(&self, user: &UserId) -> Result<bool, StoreError> {
-        self.store.delete_totp(user).await
     }
 
     /// Re-seals every factor opened by an earlier root secret under the current one (part of
