@@ -248,3 +248,49 @@ impl From<StoreError> for InteractionError {
         Self::Unavailable
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoCounts;
+
+    #[async_trait::async_trait]
+    impl CodeAttempts for NoCounts {
+        async fn retry_after(&self, _: &str) -> Option<std::time::Duration> {
+            None
+        }
+        async fn failed(&self, _: &str) {}
+        async fn succeeded(&self, _: &str) {}
+    }
+
+    #[async_trait::async_trait]
+    impl LoginAttempts for NoCounts {
+        async fn failed(&self) -> bool {
+            false
+        }
+        async fn succeeded(&self) {}
+    }
+
+    #[test]
+    fn what_the_browser_posts_never_shows_a_password_a_code_or_a_key() {
+        let password = Input::Password {
+            username: "alice",
+            password: "correct horse battery",
+            attempts: &NoCounts,
+        };
+        let code = Input::Code {
+            otp: "287082",
+            attempts: &NoCounts,
+        };
+        let enrollment = Enrollment {
+            secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+            key_uri: "otpauth://totp/i:a?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+        };
+        let shown = format!("{password:?} {code:?} {enrollment:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        for secret in ["correct horse", "287082", "GEZDGNBV"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+}

@@ -30,11 +30,7 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
             username,
             failed,
         } => page(
-            if failed {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
-            },
+            form_status(failed),
             &LoginPage {
                 client_name: client_name.as_deref(),
                 error: failed.then_some("Incorrect username or password."),
@@ -49,11 +45,7 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
             enrollment,
             failed,
         } => page(
-            if failed {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
-            },
+            form_status(failed),
             &SecondFactorPage {
                 client_name: client_name.as_deref(),
                 enrollment: enrollment.as_ref(),
@@ -103,6 +95,15 @@ pub fn render(state: &AppState, jar: PrivateCookieJar, csrf: &str, answer: Answe
         ),
     };
     (jar, response).into_response()
+}
+
+/// A form shown again after a wrong password or code is a 401; shown the first time, a 200.
+fn form_status(failed: bool) -> StatusCode {
+    if failed {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// 303: the browser follows with a GET whatever method brought it here.
